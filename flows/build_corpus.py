@@ -1,0 +1,219 @@
+"""The `build-corpus` flow: lossless library → lossy encodes → aligned pairs → WebDataset shards.
+
+    ladle build-corpus library/ --data data --preset vorbis-160
+    prefect deployment run build-corpus/nightly
+
+Each stage is a task per track (ingest, encode, align) or per shard; all are cached by content and
+retried on transient failure. Bad inputs land in the quarantine table with a reason and the run goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from prefect import flow, get_run_logger, unmapped
+from prefect.futures import PrefectFuture, as_completed
+from tqdm import tqdm
+
+from storage import catalog
+from storage.align import Alignment
+from storage.atomic import remove_stale_temporaries
+from storage.config import ConfigError, CorpusConfig, code_version, get_preset
+from storage.corpus import dataset_folder, dataset_version, existing_manifest, finish_dataset
+from storage.encode import Encoded
+from storage.ingest import Duplicate, Quarantined, Track, resolve_tracks, scan_sources
+from storage.manifest import DatasetManifest
+from storage.shards import PairInputs, plan_shards
+from tasks.corpus import align_pair_task, encode_track_task, ingest_file_task, write_shard_task
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    finished_at: str
+    seconds: float
+    n_tracks: int
+    n_encoded: int  # encoder runs this time
+    n_encodes_reused: int
+    n_shards_written: int
+    n_quarantined: int
+
+
+def _gather(futures: list[PrefectFuture], stage: str, labels: list[str], progress: bool) -> tuple[list, list[bool]]:
+    """Results in input order (a task that failed after its retries becomes Quarantined), and which were cache hits."""
+    if progress and futures:
+        for _ in tqdm(as_completed(futures), total=len(futures), desc=stage, unit="task", leave=False):
+            pass
+    results, cached = [], []
+    for future, label in zip(futures, labels):
+        result = future.result(raise_on_failure=False)
+        if isinstance(result, BaseException):
+            result = Quarantined(label, stage, f"failed after retries: {type(result).__name__}: {result}")
+        results.append(result)
+        cached.append(future.state.name == "Cached")
+    return results, cached
+
+
+def corpus_config(
+    presets: list[str],
+    strategy: str,
+    segment_seconds: float,
+    hop_seconds: float | None,
+    sample_rate: int,
+    group_by_album: bool,
+    shard_target_mb: float,
+) -> CorpusConfig:
+    """The validated config of a build; ConfigError on anything impossible, before any work starts."""
+    cfg = CorpusConfig.from_dict(
+        {
+            "presets": list(presets),
+            "segment": {
+                "strategy": strategy,
+                "segment_seconds": segment_seconds,
+                "hop_seconds": hop_seconds,
+                "sample_rate": sample_rate,
+            },
+            "group_by_album": group_by_album,
+            "shard_target_mb": shard_target_mb,
+        }
+    )
+    if cfg.segment.strategy != "resample":
+        for name in cfg.presets:
+            if get_preset(name).sample_rate > cfg.segment.sample_rate:
+                raise ConfigError(
+                    f"strategy {cfg.segment.strategy} keeps lossy samples at the codec rate, so the codec rate must not "
+                    f"exceed the dataset rate; {name} runs at {get_preset(name).sample_rate} Hz > {cfg.segment.sample_rate} Hz"
+                )
+    return cfg
+
+
+@flow(name="build-corpus", log_prints=True)
+def build_corpus(
+    sources: list[str],
+    data: str = "data",
+    presets: list[str] = ["vorbis-160"],  # noqa: B006 - Prefect parameters are JSON, never mutated here
+    strategy: str = "resample",
+    segment_seconds: float = 1.0,
+    hop_seconds: float | None = None,
+    sample_rate: int = 44100,
+    group_by_album: bool = False,
+    shard_target_mb: float = 256.0,
+    progress: bool = False,
+) -> dict:
+    """Build (or bring up to date) one dataset version per preset from the lossless files in `sources`."""
+    logger = get_run_logger()
+    started = time.perf_counter()
+    cfg = corpus_config(presets, strategy, segment_seconds, hop_seconds, sample_rate, group_by_album, shard_target_mb)
+    data_dir = Path(data)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    n_stale = remove_stale_temporaries(data_dir)
+    if n_stale:
+        logger.warning("removed %d unfinished temporary files left by an interrupted run", n_stale)
+
+    # 1. Ingest
+    files, missing = scan_sources(sources, exclude=[data_dir])
+    for q in missing:
+        logger.warning("source %s does not exist; skipped", q.path)
+    ingested, _ = _gather(ingest_file_task.map([str(f) for f in files]), "ingest", [str(f) for f in files], progress)
+    tracks, duplicates, quarantined = resolve_tracks(ingested + missing, cfg)
+    logger.info("%d tracks, %d duplicates, %d quarantined at ingest", len(tracks), len(duplicates), len(quarantined))
+    catalog.write_records(data_dir, "tracks", tracks, Track)
+    catalog.write_records(data_dir, "duplicates", duplicates, Duplicate)
+
+    n_encoded = n_reused = n_shards_written = 0
+    all_encoded: list[Encoded] = []
+    all_alignments: list[Alignment] = []
+    manifests: list[DatasetManifest] = []
+    for preset_name in cfg.presets:
+        preset = get_preset(preset_name)
+        # 2. Encode
+        futures = encode_track_task.map(tracks, unmapped(preset), unmapped(str(data_dir)))
+        encodes, cached = _gather(futures, f"encode {preset.name}", [t.path for t in tracks], progress)
+        good = [(t, e) for t, e in zip(tracks, encodes) if isinstance(e, Encoded)]
+        quarantined += [e for e in encodes if isinstance(e, Quarantined)]
+        fresh = [isinstance(e, Encoded) and not (e.reused or hit) for e, hit in zip(encodes, cached)]
+        n_encoded += sum(fresh)
+        n_reused += len(good) - sum(fresh)
+        all_encoded += [e for _, e in good]
+
+        # 3. Align
+        futures = align_pair_task.map(
+            [t for t, _ in good], [e for _, e in good], unmapped(cfg.align), unmapped(str(data_dir))
+        )
+        alignments, _ = _gather(futures, f"align {preset.name}", [t.path for t, _ in good], progress)
+        pairs = []
+        for (track, encoded), alignment in zip(good, alignments):
+            if isinstance(alignment, Quarantined):
+                quarantined.append(dataclasses.replace(alignment, track_id=track.track_id, preset=preset.name))
+            elif not alignment.passed:
+                all_alignments.append(alignment)
+                quarantined.append(
+                    Quarantined(track.path, "align", f"failed the quality gate: {alignment.reason}", track.track_id, preset.name)
+                )
+            else:
+                all_alignments.append(alignment)
+                pairs.append(PairInputs(track, encoded, alignment))
+
+        # 4-5. Segment and shard
+        version = dataset_version(preset, cfg, pairs)
+        manifest = existing_manifest(data_dir, version)
+        if manifest is None:
+            folder = dataset_folder(data_dir, version)
+            plans = plan_shards([p.track for p in pairs], cfg.segment, int(cfg.shard_target_mb * 2**20))
+            by_id = {p.track.track_id: p for p in pairs}
+            futures = write_shard_task.map(
+                plans,
+                [{item.track_id: by_id[item.track_id] for item in plan.items} for plan in plans],
+                unmapped(cfg.segment),
+                unmapped(preset.name),
+                unmapped(str(folder)),
+                unmapped(version),
+            )
+            results, _ = _gather(futures, f"shard {preset.name}", [p.name for p in plans], progress)
+            failed = [r for r in results if isinstance(r, Quarantined)]
+            if failed:
+                raise RuntimeError(f"{len(failed)} shard(s) of {version} failed: {failed[0].reason}")
+            n_shards_written += sum(1 for r in results if not r.reused)
+            manifest = finish_dataset(data_dir, version, preset, cfg, pairs, results, code_version())
+        logger.info("dataset %s (%s): %s", version, preset.name, {s: v.segments for s, v in manifest.splits.items()})
+        manifests.append(manifest)
+
+    catalog.upsert_records(data_dir, "encodes", all_encoded, Encoded, key=("track_id", "preset"))
+    catalog.upsert_records(data_dir, "pairs", all_alignments, Alignment, key=("track_id", "preset"))
+    catalog.write_records(data_dir, "quarantine", quarantined, Quarantined)
+    for q in quarantined:
+        logger.warning("quarantined %s [%s]: %s", q.path, q.stage, q.reason)
+
+    previous = catalog.read_rows(data_dir, "runs")
+    seconds = round(time.perf_counter() - started, 2)
+    run = RunRecord(
+        datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        seconds,
+        len(tracks),
+        n_encoded,
+        n_reused,
+        n_shards_written,
+        len(quarantined),
+    )
+    catalog.write_records(data_dir, "runs", previous + [dataclasses.asdict(run)], RunRecord)
+    last_encoding_run = next((r for r in reversed(previous) if r["n_encoded"] > 0), None)
+    return {
+        **dataclasses.asdict(run),
+        "duplicates": len(duplicates),
+        "quarantine": [{"path": q.path, "stage": q.stage, "reason": q.reason} for q in quarantined],
+        "last_encoding_run_seconds": last_encoding_run["seconds"] if last_encoding_run else None,
+        "datasets": [
+            {
+                "version": m.version,
+                "preset": m.preset,
+                "strategy": m.strategy,
+                "segment_seconds": m.segment_seconds,
+                "folder": str(m.folder),
+                "splits": {s: {"tracks": v.tracks, "segments": v.segments, "shards": len(v.shards)} for s, v in m.splits.items()},
+            }
+            for m in manifests
+        ],
+    }

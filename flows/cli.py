@@ -1,0 +1,194 @@
+"""The `ladle` command: parses arguments and calls a flow or library function, nothing more.
+
+    ladle demo-corpus demo/library
+    ladle build-corpus demo/library --data demo/data --preset vorbis-160 --preset paper-32k
+    ladle catalog demo/data --json
+    ladle train demo/data --run runs/demo --model ladle --max-steps 200
+
+Flows run on Prefect's embedded server (a temporary local server with SQLite under PREFECT_HOME)
+unless PREFECT_API_URL points at a real one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one clear line and exit status 2, not a usage dump
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _fail(message: str, status: int = 2):
+    print(f"ladle: error: {message}", file=sys.stderr)
+    raise SystemExit(status)
+
+
+def _cmd_demo_corpus(args) -> int:
+    from storage.demo_corpus import write_demo_corpus
+
+    paths = write_demo_corpus(args.out, n_tracks=args.tracks, progress=True)
+    print(f"{len(paths)} demo tracks in {args.out}")
+    return 0
+
+
+def _print_build_summary(summary: dict) -> None:
+    print(f"tracks: {summary['n_tracks']}  duplicates: {summary['duplicates']}  quarantined: {summary['n_quarantined']}")
+    print(f"encoded: {summary['n_encoded']}  reused from cache: {summary['n_encodes_reused']}  shards written: {summary['n_shards_written']}")
+    for q in summary["quarantine"]:
+        print(f"  quarantined [{q['stage']}] {q['path']}: {q['reason']}")
+    for d in summary["datasets"]:
+        splits = "  ".join(f"{s}: {v['tracks']} tracks/{v['segments']} segments/{v['shards']} shards" for s, v in d["splits"].items())
+        print(f"dataset {d['version']} ({d['preset']}, {d['strategy']}, {d['segment_seconds']} s): {splits}")
+        print(f"  {d['folder']}")
+    line = f"this run: {summary['seconds']:.1f} s"
+    reference = summary.get("last_encoding_run_seconds")
+    if summary["n_encoded"] == 0 and reference:
+        line += f"; last run that encoded: {reference:.1f} s ({summary['seconds'] / reference:.0%} of it)"
+    print(line)
+
+
+def _cmd_build_corpus(args) -> int:
+    missing = [s for s in args.sources if not Path(s).exists()]
+    if missing:
+        _fail(f"source folder does not exist: {', '.join(missing)}")
+    from flows.build_corpus import build_corpus, corpus_config
+
+    presets = args.preset or ["vorbis-160"]
+    corpus_config(
+        presets, args.strategy, args.segment_seconds, args.hop_seconds, args.sample_rate, args.group_by_album, args.shard_size_mb
+    )
+    summary = build_corpus(
+        sources=[str(s) for s in args.sources],
+        data=str(args.data),
+        presets=presets,
+        strategy=args.strategy,
+        segment_seconds=args.segment_seconds,
+        hop_seconds=args.hop_seconds,
+        sample_rate=args.sample_rate,
+        group_by_album=args.group_by_album,
+        shard_target_mb=args.shard_size_mb,
+        progress=sys.stderr.isatty(),
+    )
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        _print_build_summary(summary)
+    return 0
+
+
+def _cmd_catalog(args) -> int:
+    from storage.catalog import catalog_summary
+
+    if not Path(args.data).is_dir():
+        _fail(f"no data folder at {args.data}")
+    summary = catalog_summary(args.data)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"{summary['tracks']} tracks, {summary['duplicates']} duplicates, {len(summary['quarantine'])} quarantined")
+    for q in summary["quarantine"]:
+        print(f"  quarantined [{q['stage']}] {q['path']}: {q['reason']}")
+    for d in summary["datasets"]:
+        counts = ", ".join(f"{s} {v['tracks']}/{v['segments']}/{len(v['shards'])}" for s, v in d["splits"].items())
+        print(f"{d['version']}  {d['preset']:<11} {d['strategy']:<12} {d['segment_seconds']} s  tracks/segments/shards: {counts}")
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from flows.train_ladle import train_ladle
+
+    overrides = json.loads(args.overrides) if args.overrides else None
+    summary = train_ladle(
+        data=str(args.data),
+        run_dir=str(args.run),
+        model=args.model,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        batch_size=args.batch_size,
+        segment_seconds=args.segment_seconds,
+        dataset_version=args.dataset,
+        preset=args.preset,
+        overrides=overrides,
+    )
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from storage.config import PRESETS, STRATEGIES
+
+    parser = _Parser(prog="ladle", description="Paired lossless/lossy corpora and restoration models.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = commands.add_parser("demo-corpus", help="render the bundled demo corpus (public-domain scores) as FLAC")
+    p.add_argument("out", type=Path)
+    p.add_argument("--tracks", type=_positive_int, default=10)
+    p.set_defaults(run=_cmd_demo_corpus)
+
+    p = commands.add_parser("build-corpus", help="run the build-corpus flow: ingest, encode, align, shard")
+    p.add_argument("sources", nargs="+", type=Path, help="folders (or files) of lossless audio")
+    p.add_argument("--data", type=Path, required=True, help="where encodes, catalog and shards go")
+    p.add_argument("--preset", action="append", choices=sorted(PRESETS), help="repeatable; default vorbis-160")
+    p.add_argument("--strategy", choices=STRATEGIES, default="resample")
+    p.add_argument("--segment-seconds", type=_positive_float, default=1.0)
+    p.add_argument("--hop-seconds", type=_positive_float, default=None)
+    p.add_argument("--sample-rate", type=_positive_int, default=44100, help="the dataset's rate")
+    p.add_argument("--group-by-album", action="store_true", help="assign splits by album, not by track")
+    p.add_argument("--shard-size-mb", type=_positive_float, default=256.0)
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(run=_cmd_build_corpus)
+
+    p = commands.add_parser("catalog", help="summarise a data folder's catalog")
+    p.add_argument("data", type=Path)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_cmd_catalog)
+
+    p = commands.add_parser("train", help="run the train-ladle flow on a dataset's shards")
+    p.add_argument("data", type=Path)
+    p.add_argument("--run", type=Path, required=True, help="run folder (checkpoints, logs); resumed if it exists")
+    p.add_argument("--model", default="ladle", choices=["ladle", "drrn1d", "srresnet1d", "resunit"])
+    p.add_argument("--epochs", type=_positive_int, default=20)
+    p.add_argument("--max-steps", type=_positive_int, default=None)
+    p.add_argument("--batch-size", type=_positive_int, default=4)
+    p.add_argument("--segment-seconds", type=_positive_float, default=None, help="random crop of each shard segment")
+    p.add_argument("--dataset", default=None, help="dataset version (default: the only one, or pick with --preset)")
+    p.add_argument("--preset", default=None)
+    p.add_argument("--overrides", default=None, help='JSON of TrainConfig overrides, e.g. \'{"lr": 3e-4}\'')
+    p.set_defaults(run=_cmd_train)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    args = build_parser().parse_args(argv)
+    from storage.config import ConfigError
+
+    try:
+        return args.run(args)
+    except (ConfigError, FileNotFoundError, NotADirectoryError) as e:
+        _fail(str(e))
+    except KeyboardInterrupt:
+        _fail("interrupted; everything written so far is complete, run the same command again to resume", 130)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

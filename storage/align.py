@@ -1,0 +1,150 @@
+"""Align: bring the decoded lossy audio onto the lossless timeline and measure how close it is.
+
+    lossy = decode_lossy(encoded, channels=2, target_rate=44100)      # torchaudio resampler
+    lag, _ = measure_lag(lossless, lossy, max_lag=4410, analysis_frames=30 * 44100)
+    aligned = shift_to(lossy, lag, lossless.shape[-1])
+
+FFmpeg already trims codec delay for MP3, Vorbis, Opus and AAC-in-MP4 (DESIGN.md), but resampling
+and odd containers can still shift the audio, so the lag is measured, never assumed.
+Convention: aligned[t] = lossy[t + lag]; a positive lag means the lossy audio came out late.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchaudio.functional as AF
+
+from storage import ffmpeg as ff
+from storage.atomic import write_json_atomic
+from storage.audio import probe_lossless, read_lossless
+from storage.config import STAGE_VERSIONS, AlignConfig, stable_hash
+from storage.encode import Encoded
+from storage.ingest import Track
+
+
+@dataclass(frozen=True)
+class Alignment:
+    track_id: str
+    preset: str
+    lag_samples: int  # at the lossless rate
+    lossy_frames: int  # length of the decoded lossy audio at the lossless rate, before the fix
+    correlation: float  # Pearson, all channels, after alignment
+    snr_db: float  # lossless energy over the energy of (lossless - aligned lossy)
+    passed: bool  # cleared the quality gate
+    align_key: str
+    reason: str = ""  # why it failed the gate
+
+
+def resample(audio: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
+    """(C, T) float32 through torchaudio's windowed-sinc resampler; a no-op at equal rates."""
+    if orig_rate == new_rate:
+        return audio
+    out = AF.resample(torch.from_numpy(np.ascontiguousarray(audio)), orig_rate, new_rate)
+    return out.numpy()
+
+
+def resampled_length(n_frames: int, orig_rate: int, new_rate: int) -> int:
+    """The length torchaudio's resample returns: ceil(n · new / orig)."""
+    return -(-n_frames * new_rate // orig_rate)
+
+
+def decode_lossy(encoded: Encoded, channels: int, target_rate: int | None = None) -> np.ndarray:
+    """The bitstream decoded at the codec's rate, then resampled to `target_rate` when given."""
+    audio, rate = ff.decode_file(encoded.path, channels=channels, sample_rate=encoded.sample_rate)
+    return audio if target_rate is None else resample(audio, rate, target_rate)
+
+
+def measure_lag(reference: np.ndarray, signal: np.ndarray, max_lag: int, analysis_frames: int) -> tuple[int, float]:
+    """The lag in [-max_lag, max_lag] maximising the cross-correlation of the mono mixes.
+
+    Only `analysis_frames` from the middle of the reference are used, so the cost stays bounded
+    for long tracks. Returns (lag, normalised correlation at that lag).
+    """
+    ref = reference.mean(axis=0)
+    sig = signal.mean(axis=0)
+    n = len(ref)
+    span = min(n, analysis_frames)
+    start = (n - span) // 2
+    ref_part = ref[start : start + span]
+    # The signal window covers every candidate lag: sig[start - max_lag : start + span + max_lag].
+    padded = np.zeros(span + 2 * max_lag, dtype=np.float64)
+    lo, hi = start - max_lag, start + span + max_lag
+    src_lo, src_hi = max(lo, 0), min(hi, len(sig))
+    if src_hi > src_lo:
+        padded[src_lo - lo : src_hi - lo] = sig[src_lo:src_hi]
+    n_fft = 1 << int(np.ceil(np.log2(len(padded) + span)))
+    spectrum = np.fft.rfft(padded, n_fft) * np.conj(np.fft.rfft(ref_part, n_fft))
+    corr = np.fft.irfft(spectrum, n_fft)[: 2 * max_lag + 1]  # corr[j] ↔ lag j - max_lag
+    best = int(np.argmax(corr))
+    norm = np.sqrt(np.sum(ref_part**2) * np.sum(padded[best : best + span] ** 2))
+    return best - max_lag, float(corr[best] / norm) if norm > 0 else 0.0
+
+
+def shift_to(signal: np.ndarray, lag: int, n_frames: int) -> np.ndarray:
+    """aligned[:, t] = signal[:, t + lag] for t in [0, n_frames); zeros where the signal has none."""
+    out = np.zeros((signal.shape[0], n_frames), dtype=np.float32)
+    src_lo, src_hi = max(lag, 0), min(n_frames + lag, signal.shape[-1])
+    if src_hi > src_lo:
+        out[:, src_lo - lag : src_hi - lag] = signal[:, src_lo:src_hi]
+    return out
+
+
+def pair_quality(lossless: np.ndarray, aligned: np.ndarray) -> tuple[float, float]:
+    """(Pearson correlation, SNR in dB) of an aligned pair."""
+    x = lossless.astype(np.float64).ravel()
+    y = aligned.astype(np.float64).ravel()
+    noise = np.sum((x - y) ** 2)
+    snr_db = float(10 * np.log10(np.sum(x**2) / noise)) if noise > 0 else float("inf")
+    xc, yc = x - x.mean(), y - y.mean()
+    denom = np.sqrt(np.sum(xc**2) * np.sum(yc**2))
+    return (float(np.sum(xc * yc) / denom) if denom > 0 else 0.0), snr_db
+
+
+def align_key(encoded: Encoded, cfg: AlignConfig) -> str:
+    return stable_hash(["align", STAGE_VERSIONS["align"], encoded.encode_key, asdict(cfg)])
+
+
+def alignment_path(data_dir: str | Path, encoded: Encoded) -> Path:
+    return Path(data_dir) / "pairs" / encoded.preset / f"{encoded.track_id}.json"
+
+
+def align_pair(track: Track, encoded: Encoded, cfg: AlignConfig, data_dir: str | Path) -> Alignment:
+    """Measure lag and quality of one pair (cached in a sidecar keyed by the encode and `cfg`)."""
+    key = align_key(encoded, cfg)
+    sidecar = alignment_path(data_dir, encoded)
+    try:
+        record = json.loads(sidecar.read_text())
+        if record.get("align_key") == key:
+            return Alignment(**record)
+    except (FileNotFoundError, json.JSONDecodeError):
+        pass
+    lossless = read_lossless(track.path, probe_lossless(track.path))
+    lossy = decode_lossy(encoded, track.channels, track.sample_rate)
+    max_lag = round(cfg.max_lag_seconds * track.sample_rate)
+    lag, _ = measure_lag(lossless, lossy, max_lag, round(cfg.analysis_seconds * track.sample_rate))
+    correlation, snr_db = pair_quality(lossless, shift_to(lossy, lag, lossless.shape[-1]))
+    failures = []
+    if correlation < cfg.min_correlation:
+        failures.append(f"correlation {correlation:.3f} < {cfg.min_correlation}")
+    if snr_db < cfg.min_snr_db:
+        failures.append(f"SNR {snr_db:.1f} dB < {cfg.min_snr_db} dB")
+    if abs(lag) == max_lag:
+        failures.append(f"lag {lag} at the edge of the ±{max_lag}-sample search window")
+    alignment = Alignment(
+        track_id=track.track_id,
+        preset=encoded.preset,
+        lag_samples=lag,
+        lossy_frames=lossy.shape[-1],
+        correlation=round(correlation, 6),
+        snr_db=round(snr_db, 3),
+        passed=not failures,
+        align_key=key,
+        reason="; ".join(failures),
+    )
+    write_json_atomic(sidecar, asdict(alignment))
+    return alignment

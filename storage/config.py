@@ -1,0 +1,221 @@
+"""Typed configuration of a corpus build: encode presets, segmentation, the corpus as a whole.
+
+    cfg = CorpusConfig.from_dict({"presets": ["vorbis-160"], "segment": {"strategy": "resample"}})
+    cfg.stage_key("encode", PRESETS["vorbis-160"])
+
+Unknown keys and wrong types are errors. Every artifact stores the resolved config that produced
+it, and every cache key mixes in `STAGE_VERSIONS`, bumped whenever a stage's output would change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import subprocess
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+# Bump a stage's number when its code changes what it writes: every cache key below it changes.
+STAGE_VERSIONS = {"ingest": 1, "encode": 1, "align": 1, "shard": 1}
+
+SPLITS = ("train", "val", "test")
+STRATEGIES = ("resample", "pad-edges", "spread-zeros")
+
+
+@functools.cache
+def code_version() -> str:
+    """`ladle {version}` plus the git commit when running from a checkout: stored with every artifact."""
+    try:
+        version = metadata.version("ladle")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"ladle {version}" + (f" ({commit})" if commit else "")
+
+
+class ConfigError(ValueError):
+    """A config with an unknown key, a wrong type or an impossible value."""
+
+
+def _check_type(name: str, value: object, annotation: object) -> object:
+    """Coerce what JSON/CLI can't express exactly (int→float, list→tuple), reject the rest."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _check_type(name, value, option)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"{name}: wrong type {type(value).__name__}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name}: expected a list, got {type(value).__name__}")
+        (item_type, *_rest) = typing.get_args(annotation)
+        return tuple(_check_type(f"{name}[]", v, item_type) for v in value)
+    if dataclasses.is_dataclass(annotation):
+        if isinstance(value, annotation):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name}: expected a mapping, got {type(value).__name__}")
+        return config_from_dict(annotation, value)
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation in (int, float, str, bool):
+        if isinstance(value, bool) and annotation is not bool:
+            raise ConfigError(f"{name}: expected {annotation.__name__}, got bool")
+        if not isinstance(value, annotation):
+            raise ConfigError(f"{name}: expected {annotation.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def config_from_dict(cls: type, d: dict):
+    """Build dataclass `cls` from a plain dict; unknown keys and wrong types raise ConfigError."""
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ConfigError(f"{cls.__name__}: unknown key(s) {unknown}; allowed: {sorted(known)}")
+    return cls(**{k: _check_type(f"{cls.__name__}.{k}", v, hints[k]) for k, v in d.items()})
+
+
+def stable_hash(obj: object, n_chars: int = 16) -> str:
+    """A short hex digest of a JSON-able object, independent of dict order."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:n_chars]
+
+
+@dataclass(frozen=True)
+class EncodePreset:
+    """One lossy rendition of a track, as FFmpeg makes it."""
+
+    name: str
+    encoder: str  # FFmpeg encoder name
+    extension: str  # container, by file extension
+    sample_rate: int  # the rate the codec runs at
+    bitrate_kbps: int | None = None  # target bitrate (CBR/ABR)
+    quality: float | None = None  # VBR quality, codec-specific scale
+
+    def ffmpeg_options(self) -> dict:
+        options: dict = {"acodec": self.encoder, "ar": self.sample_rate}
+        if self.bitrate_kbps is not None:
+            options["audio_bitrate"] = f"{self.bitrate_kbps}k"
+        if self.quality is not None:
+            options["q:a"] = self.quality
+        return options
+
+
+# Vorbis qualities follow libvorbis' nominal bitrates for 44.1 kHz stereo (q2 ≈ 96, q5 ≈ 160,
+# q9 ≈ 320 kbps; https://wiki.hydrogenaud.io/index.php?title=Recommended_Ogg_Vorbis): streaming
+# services serve Vorbis as quality-based VBR. The LadLe paper's input is Vorbis at 32 kHz; ~96 kbps
+# as measured in DESIGN.md. MP3/AAC/Opus are CBR/ABR at their named bitrates. Opus always runs at 48 kHz.
+PRESETS: dict[str, EncodePreset] = {
+    p.name: p
+    for p in [
+        EncodePreset("vorbis-96", "libvorbis", "ogg", 44100, quality=2.0),
+        EncodePreset("vorbis-160", "libvorbis", "ogg", 44100, quality=5.0),
+        EncodePreset("vorbis-320", "libvorbis", "ogg", 44100, quality=9.0),
+        EncodePreset("paper-32k", "libvorbis", "ogg", 32000, bitrate_kbps=96),
+        EncodePreset("mp3-64", "libmp3lame", "mp3", 44100, bitrate_kbps=64),
+        EncodePreset("mp3-128", "libmp3lame", "mp3", 44100, bitrate_kbps=128),
+        EncodePreset("aac-128", "aac", "m4a", 44100, bitrate_kbps=128),
+        EncodePreset("opus-96", "libopus", "opus", 48000, bitrate_kbps=96),
+    ]
+}
+
+
+def get_preset(name: str) -> EncodePreset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}") from None
+
+
+@dataclass(frozen=True)
+class SegmentConfig:
+    """How aligned pairs are cut into training segments (the LadLe paper's preprocessing approaches).
+
+    `resample` brings the lossy audio to the lossless rate (the paper's best); `pad-edges` keeps the
+    lossy samples at their own rate and pads zeros equally at both ends to the lossless length;
+    `spread-zeros` spreads the lossy samples evenly over the lossless length with zeros between.
+    """
+
+    strategy: str = "resample"
+    segment_seconds: float = 1.0
+    hop_seconds: float | None = None  # None: back to back (hop = segment)
+    sample_rate: int = 44100  # every dataset has one rate; tracks at other rates are resampled to it
+    skip_silence: bool = True  # drop segments whose lossless audio is digital silence
+
+    def __post_init__(self):
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"unknown strategy {self.strategy!r}; known: {', '.join(STRATEGIES)}")
+        if not 0.001 <= self.segment_seconds <= 600:
+            raise ConfigError(f"segment_seconds must be in [0.001, 600], got {self.segment_seconds}")
+        if self.hop_seconds is not None and not 0 < self.hop_seconds <= 600:
+            raise ConfigError(f"hop_seconds must be in (0, 600], got {self.hop_seconds}")
+        if not 8000 <= self.sample_rate <= 192000:
+            raise ConfigError(f"sample_rate must be in [8000, 192000], got {self.sample_rate}")
+
+    @property
+    def segment_samples(self) -> int:
+        return round(self.segment_seconds * self.sample_rate)
+
+    @property
+    def hop_samples(self) -> int:
+        return round((self.hop_seconds or self.segment_seconds) * self.sample_rate)
+
+
+@dataclass(frozen=True)
+class AlignConfig:
+    """Lag search and the quality gate a pair must pass to be used."""
+
+    max_lag_seconds: float = 0.1  # FFmpeg trims codec delay already (DESIGN.md); this catches the rest
+    analysis_seconds: float = 30.0  # cross-correlate at most this much audio from the middle
+    min_correlation: float = 0.9
+    min_snr_db: float = 3.0
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    presets: tuple[str, ...] = ("vorbis-160",)
+    segment: SegmentConfig = field(default_factory=SegmentConfig)
+    align: AlignConfig = field(default_factory=AlignConfig)
+    split_fractions: tuple[float, ...] = (0.8, 0.1, 0.1)  # train, val, test
+    group_by_album: bool = False  # split by album/disc instead of by track
+    shard_target_mb: float = 256.0
+
+    def __post_init__(self):
+        if not self.presets:
+            raise ConfigError("at least one preset is needed")
+        for name in self.presets:
+            get_preset(name)
+        if len(self.split_fractions) != 3 or abs(sum(self.split_fractions) - 1) > 1e-6 or min(self.split_fractions) < 0:
+            raise ConfigError(f"split_fractions must be three non-negative numbers summing to 1, got {self.split_fractions}")
+        if self.shard_target_mb <= 0:
+            raise ConfigError(f"shard_target_mb must be positive, got {self.shard_target_mb}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CorpusConfig":
+        return config_from_dict(cls, d)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)

@@ -1,0 +1,147 @@
+"""Dataset versions: naming a shard set by its content, and recording it in the manifest and catalog.
+
+    version = dataset_version(preset, cfg, pairs)
+    folder = dataset_folder("data", version)
+    finish_dataset("data", version, preset, cfg, pairs, shard_results)
+
+A dataset version is a hash of its tracks (ids, splits, encode keys), the preset, the segmentation
+and alignment config and the shard stage version: the same inputs and config name the same folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from storage import catalog
+from storage.config import STAGE_VERSIONS, CorpusConfig, EncodePreset, stable_hash
+from storage.manifest import MANIFEST_NAME, DatasetManifest, SplitSummary, read_manifest, write_manifest
+from storage.shards import PairInputs, ShardResult
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    version: str
+    preset: str
+    strategy: str
+    segment_seconds: float
+    hop_seconds: float
+    sample_rate: int
+    lossy_sample_rate: int
+    n_tracks: int
+    n_segments: int
+    path: str
+    config: dict
+
+
+@dataclass(frozen=True)
+class ShardRecord:
+    dataset_version: str
+    split: str
+    name: str
+    n_samples: int
+    size_bytes: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class SegmentCount:
+    dataset_version: str
+    track_id: str
+    split: str
+    n_segments: int
+
+
+def dataset_version(preset: EncodePreset, cfg: CorpusConfig, pairs: list[PairInputs]) -> str:
+    tracks = sorted((p.track.track_id, p.track.split, p.encoded.encode_key) for p in pairs)
+    return stable_hash(
+        [
+            "dataset",
+            STAGE_VERSIONS["shard"],
+            dataclasses.asdict(preset),
+            dataclasses.asdict(cfg.segment),
+            dataclasses.asdict(cfg.align),
+            cfg.shard_target_mb,
+            tracks,
+        ]
+    )
+
+
+def dataset_folder(data_dir: str | Path, version: str) -> Path:
+    return Path(data_dir) / "datasets" / version
+
+
+def existing_manifest(data_dir: str | Path, version: str) -> DatasetManifest | None:
+    """The manifest of a version an earlier run finished (written last, so its shards are complete)."""
+    folder = dataset_folder(data_dir, version)
+    return read_manifest(folder) if (folder / MANIFEST_NAME).is_file() else None
+
+
+def finish_dataset(
+    data_dir: str | Path,
+    version: str,
+    preset: EncodePreset,
+    cfg: CorpusConfig,
+    pairs: list[PairInputs],
+    results: list[ShardResult],
+    code_version: str,
+) -> DatasetManifest:
+    """Write the manifest (the commit marker of a dataset) and upsert its catalog rows."""
+    seg = cfg.segment
+    per_track: dict[str, int] = {}
+    for r in results:
+        for track_id, n in r.segments_per_track.items():
+            per_track[track_id] = per_track.get(track_id, 0) + n
+    splits = {}
+    for split in ("train", "val", "test"):
+        split_tracks = [p.track.track_id for p in pairs if p.track.split == split]
+        split_results = sorted((r for r in results if r.split == split), key=lambda r: r.name)
+        splits[split] = SplitSummary(
+            tracks=len(split_tracks),
+            segments=sum(r.n_samples for r in split_results),
+            shards=[r.name for r in split_results],
+            silent_skipped=sum(r.n_silent for r in split_results),
+        )
+    lossy_rate = preset.sample_rate  # the codec's rate, whatever rate the lossy arrays are stored at
+    manifest = DatasetManifest(
+        version=version,
+        preset=preset.name,
+        strategy=seg.strategy,
+        segment_seconds=seg.segment_seconds,
+        hop_seconds=seg.hop_seconds or seg.segment_seconds,
+        sample_rate=seg.sample_rate,
+        lossy_sample_rate=lossy_rate,
+        splits=splits,
+        config={**cfg.to_dict(), "presets": [preset.name], "preset": dataclasses.asdict(preset)},
+        code_version=code_version,
+    )
+    folder = dataset_folder(data_dir, version)
+    write_manifest(folder, manifest)
+    catalog.upsert_records(
+        data_dir,
+        "datasets",
+        [
+            DatasetRecord(
+                version, preset.name, seg.strategy, seg.segment_seconds, manifest.hop_seconds, seg.sample_rate,
+                lossy_rate, len(pairs), sum(s.segments for s in splits.values()), str(folder), manifest.config,
+            )
+        ],
+        DatasetRecord,
+        key=("version",),
+    )
+    catalog.upsert_records(
+        data_dir,
+        "shards",
+        [ShardRecord(version, r.split, r.name, r.n_samples, r.size_bytes, r.sha256) for r in results],
+        ShardRecord,
+        key=("dataset_version", "name"),
+    )
+    catalog.upsert_records(
+        data_dir,
+        "segments",
+        [SegmentCount(version, p.track.track_id, p.track.split, per_track.get(p.track.track_id, 0)) for p in pairs],
+        SegmentCount,
+        key=("dataset_version", "track_id"),
+    )
+    return read_manifest(folder)

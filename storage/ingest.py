@@ -1,0 +1,151 @@
+"""Ingest: find lossless files, identify each by its decoded audio, drop duplicates, assign splits.
+
+    files, missing = scan_sources(["library"])
+    results = [ingest_file(f) for f in files]                 # Track or Quarantined, never raises on bad audio
+    tracks, duplicates, quarantined = resolve_tracks(results, CorpusConfig())
+
+A track's id is a hash of its PCM digest, rate and channel count: the same audio under another name,
+in another container or with other tags is the same track, recorded once and then as duplicates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from storage.audio import LOSSLESS_EXTENSIONS, AudioError, pcm_md5, probe_lossless
+from storage.config import SPLITS, CorpusConfig, stable_hash
+
+
+@dataclass(frozen=True)
+class Track:
+    track_id: str
+    path: str
+    container: str
+    sample_rate: int
+    channels: int
+    bits_per_sample: int
+    n_frames: int
+    duration_s: float
+    pcm_md5: str
+    artist: str | None = None
+    albumartist: str | None = None
+    album: str | None = None
+    title: str | None = None
+    tracknumber: str | None = None
+    discnumber: str | None = None
+    split: str = ""  # assigned by resolve_tracks
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    path: str
+    stage: str  # scan | ingest | encode | align | shard
+    reason: str
+    track_id: str | None = None
+    preset: str | None = None
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    path: str
+    track_id: str
+    original_path: str
+
+
+def scan_sources(sources: list[str | Path], exclude: list[str | Path] = ()) -> tuple[list[Path], list[Quarantined]]:
+    """Lossless candidates under `sources` (sorted, hidden files skipped); missing sources as Quarantined."""
+    excluded = [Path(p).resolve() for p in exclude]
+    files: set[Path] = set()
+    missing = []
+    for source in sources:
+        source = Path(source)
+        if source.is_file():
+            candidates = [source]
+        elif source.is_dir():
+            candidates = source.rglob("*")
+        else:
+            missing.append(Quarantined(str(source), "scan", "source does not exist"))
+            continue
+        for path in candidates:
+            if path.name.startswith(".") or path.suffix.lower() not in LOSSLESS_EXTENSIONS or not path.is_file():
+                continue
+            resolved = path.resolve()
+            if any(resolved.is_relative_to(ex) for ex in excluded):
+                continue
+            files.add(path)
+    return sorted(files, key=str), missing
+
+
+def track_id_for(pcm_digest: str, sample_rate: int, channels: int) -> str:
+    return hashlib.sha256(f"{pcm_digest}:{sample_rate}:{channels}".encode()).hexdigest()[:16]
+
+
+def ingest_file(path: str | Path) -> Track | Quarantined:
+    """Probe, decode and hash one file. Bad audio gives Quarantined with a reason; I/O errors raise."""
+    path = Path(path)
+    try:
+        info = probe_lossless(path)
+        digest, n_frames, peak = pcm_md5(path, info)
+    except AudioError as e:
+        return Quarantined(str(path), "ingest", str(e))
+    if info.container in ("flac", "wav", "aiff") and n_frames != info.n_frames:
+        return Quarantined(str(path), "ingest", f"truncated: decoded {n_frames} of {info.n_frames} frames")
+    if info.header_md5 and digest != info.header_md5:
+        return Quarantined(str(path), "ingest", "corrupt: decoded audio does not match the FLAC STREAMINFO MD5")
+    if peak == 0:
+        return Quarantined(str(path), "ingest", "digital silence: every sample is zero")
+    tags = {k: info.tags.get(k) for k in ("artist", "albumartist", "album", "title", "tracknumber", "discnumber")}
+    return Track(
+        track_id=track_id_for(digest, info.sample_rate, info.channels),
+        path=str(path),
+        container=info.container,
+        sample_rate=info.sample_rate,
+        channels=info.channels,
+        bits_per_sample=info.bits_per_sample,
+        n_frames=n_frames,
+        duration_s=n_frames / info.sample_rate,
+        pcm_md5=digest,
+        **tags,
+    )
+
+
+def split_for_key(key: str, fractions: tuple[float, ...] = (0.8, 0.1, 0.1)) -> str:
+    """train/val/test from a stable hash of `key`: adding tracks never moves existing ones."""
+    u = int(hashlib.sha256(key.encode()).hexdigest()[:15], 16) / 16**15  # uniform in [0, 1)
+    cumulative = 0.0
+    for split, fraction in zip(SPLITS, fractions):
+        cumulative += fraction
+        if u < cumulative:
+            return split
+    return SPLITS[-1]
+
+
+def album_key(track: Track) -> str:
+    """Tracks of one album (all its discs) share a split; a track without an album tag stands alone."""
+    if not track.album:
+        return track.track_id
+    artist = (track.albumartist or track.artist or "").strip().casefold()
+    return stable_hash(["album", artist, track.album.strip().casefold()])
+
+
+def resolve_tracks(
+    results: list[Track | Quarantined], cfg: CorpusConfig
+) -> tuple[list[Track], list[Duplicate], list[Quarantined]]:
+    """Keep the first file (by path) of each audio as the track, the others as duplicates; give splits."""
+    tracks: dict[str, Track] = {}
+    duplicates, quarantined = [], []
+    for result in sorted(results, key=lambda r: r.path):
+        if isinstance(result, Quarantined):
+            quarantined.append(result)
+        elif result.track_id in tracks:
+            duplicates.append(Duplicate(result.path, result.track_id, tracks[result.track_id].path))
+        else:
+            tracks[result.track_id] = result
+    with_splits = []
+    for track in sorted(tracks.values(), key=lambda t: t.track_id):
+        key = album_key(track) if cfg.group_by_album else track.track_id
+        with_splits.append(dataclasses.replace(track, split=split_for_key(key, cfg.split_fractions)))
+    return with_splits, duplicates, quarantined

@@ -1,0 +1,174 @@
+"""Shard: write segments as WebDataset tar shards, byte-identical for the same inputs and config.
+
+    plans = plan_shards(tracks, seg_cfg, target_bytes=256 << 20)
+    result = write_shard(plans[0], inputs, seg_cfg, preset="vorbis-160", folder=dataset_dir, version=v)
+
+Shards are planned before any audio is decoded, from each track's frame count: a shard holds a run
+of whole tracks (sorted by id) or a window range of one long track. Plans depend only on the tracks
+and the config, so any runner, in any order, on any number of workers writes the same bytes.
+Sample keys are `{track_id}_{offset:09d}` (no dots: WebDataset cuts member names at the first dot).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import webdataset as wds
+
+from storage.align import Alignment
+from storage.atomic import atomic_path, write_json_atomic
+from storage.config import SegmentConfig
+from storage.encode import Encoded
+from storage.ingest import Track
+from storage.manifest import SegmentMeta
+from storage.segment import cut_segments, load_pair, track_windows
+
+TAR_OVERHEAD_BYTES = 3 * 512 + 2 * 128 + 512  # three member headers, two npy headers, the json
+
+
+@dataclass(frozen=True)
+class ShardItem:
+    track_id: str
+    first_window: int
+    end_window: int  # exclusive
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    split: str
+    index: int
+    items: tuple[ShardItem, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.split}-{self.index:06d}.tar"
+
+
+@dataclass(frozen=True)
+class PairInputs:
+    """What a shard needs of one track."""
+
+    track: Track
+    encoded: Encoded
+    alignment: Alignment
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    split: str
+    name: str
+    n_samples: int
+    n_silent: int
+    size_bytes: int
+    sha256: str
+    segments_per_track: dict  # track_id -> samples written
+    reused: bool = False
+
+
+def segment_bytes(cfg: SegmentConfig) -> int:
+    return 2 * (2 * cfg.segment_samples * 4) + TAR_OVERHEAD_BYTES  # two float32 (2, L) arrays
+
+
+def plan_shards(tracks: list[Track], cfg: SegmentConfig, target_bytes: int) -> list[ShardPlan]:
+    """Cut each split's windows, in track-id order, into shards of at most ~`target_bytes`."""
+    per_shard = max(1, target_bytes // segment_bytes(cfg))
+    plans = []
+    for split in ("train", "val", "test"):
+        items: list[ShardItem] = []
+        filled = 0
+        for track in sorted((t for t in tracks if t.split == split), key=lambda t: t.track_id):
+            n_windows = track_windows(track, cfg)
+            first = 0
+            while first < n_windows:
+                take = min(n_windows - first, per_shard - filled)
+                items.append(ShardItem(track.track_id, first, first + take))
+                first += take
+                filled += take
+                if filled == per_shard:
+                    plans.append(ShardPlan(split, sum(p.split == split for p in plans), tuple(items)))
+                    items, filled = [], 0
+        if items:
+            plans.append(ShardPlan(split, sum(p.split == split for p in plans), tuple(items)))
+    return plans
+
+
+def plan_record(plan: ShardPlan) -> dict:
+    return json.loads(json.dumps(dataclasses.asdict(plan)))  # tuples as lists, as the sidecar holds them
+
+
+def _stats_path(shard: Path) -> Path:
+    return shard.with_suffix(".json")
+
+
+def find_shard(plan: ShardPlan, folder: str | Path) -> ShardResult | None:
+    """The shard an earlier run finished (its stats sidecar, written last, must match the plan)."""
+    shard = Path(folder) / plan.name
+    try:
+        stats = json.loads(_stats_path(shard).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    if stats.pop("plan", None) != plan_record(plan) or not shard.is_file():
+        return None
+    if shard.stat().st_size != stats["size_bytes"]:
+        return None
+    return ShardResult(**{**stats, "reused": True})
+
+
+def write_shard(
+    plan: ShardPlan,
+    inputs: dict[str, PairInputs],
+    cfg: SegmentConfig,
+    preset: str,
+    folder: str | Path,
+    version: str,
+) -> ShardResult:
+    """Decode, align and cut the plan's windows and write them as one tar, atomically."""
+    found = find_shard(plan, folder)
+    if found is not None:
+        return found
+    shard = Path(folder) / plan.name
+    n_samples = n_silent = 0
+    per_track: dict[str, int] = {}
+    with atomic_path(shard) as tmp:
+        with open(tmp, "wb") as f, wds.TarWriter(f, user="ladle", group="ladle", mtime=0) as sink:
+            for item in plan.items:
+                pair_inputs = inputs[item.track_id]
+                pair = load_pair(pair_inputs.track, pair_inputs.encoded, pair_inputs.alignment, cfg)
+                written = 0
+                for segment in cut_segments(pair, cfg, range(item.first_window, item.end_window)):
+                    meta = SegmentMeta(
+                        track_id=item.track_id,
+                        offset_samples=segment.offset_samples,
+                        segment_index=segment.index,
+                        preset=preset,
+                        strategy=cfg.strategy,
+                        sample_rate=pair.sample_rate,
+                        lossy_sample_rate=pair_inputs.encoded.sample_rate,
+                        segment_seconds=cfg.segment_seconds,
+                        split=plan.split,
+                        source_channels=pair.source_channels,
+                        dataset_version=version,
+                    )
+                    sink.write(
+                        {
+                            "__key__": f"{item.track_id}_{segment.offset_samples:09d}",
+                            "lossless.npy": segment.lossless,
+                            "lossy.npy": segment.lossy,
+                            "json": dataclasses.asdict(meta),
+                        }
+                    )
+                    written += 1
+                n_silent += (item.end_window - item.first_window) - written
+                n_samples += written
+                per_track[item.track_id] = per_track.get(item.track_id, 0) + written
+        digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+        size_bytes = tmp.stat().st_size
+    result = ShardResult(plan.split, plan.name, n_samples, n_silent, size_bytes, digest, per_track)
+    stats = dataclasses.asdict(result)
+    stats.pop("reused")
+    write_json_atomic(_stats_path(shard), {**stats, "plan": plan_record(plan)})
+    return result
