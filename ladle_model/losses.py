@@ -117,6 +117,8 @@ class FeatureClassifier(nn.Module):
 
 def freeze(net: FeatureNet) -> FeatureNet:
     """Frozen for use in the loss: no parameter takes gradients (gradients still flow to the input)."""
+    for p in net.parameters():
+        p.grad = None  # drop what pre-training left behind
     net.requires_grad_(False)
     return net.eval()
 
@@ -141,8 +143,8 @@ def train_feature_classifier(
         model = FeatureClassifier(config or FeatureNetConfig())
     optimizer = None
 
-    restartable = iter(batches) is not batches
     it = iter(batches)
+    restartable = it is not batches  # a list or DataLoader hands out a fresh iterator; a generator does not
     step = 0
     while step < steps:
         try:

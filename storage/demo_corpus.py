@@ -103,7 +103,8 @@ DEMO_PIECES: tuple[DemoPiece, ...] = (
               qpm=72, voices=_v((19, 44), (19, 56), (19, 72), (19, 84))),
     DemoPiece("joplin/maple_leaf_rag", "Maple Leaf Rag", "Scott Joplin", KEYBOARD, 2,
               qpm=100, voices=_v((0, 72), (0, 56)), year=1899),
-    DemoPiece("mozart/k458/movement1", "String Quartet in B-flat major, K. 458 “The Hunt”: I. Allegro vivace assai",
+    DemoPiece("mozart/k458/movement1",
+              "String Quartet in B-flat major, K. 458 “The Hunt”: I. Allegro vivace assai",
               "Wolfgang Amadeus Mozart", CHAMBER, 2,
               qpm=150, voices=_v((40, 42), (40, 54), (41, 74), (42, 86)), year=1784),
     DemoPiece("schumann_robert/dichterliebe_no2", "Dichterliebe, Op. 48: No. 2, Aus meinen Tränen sprießen",
@@ -149,7 +150,9 @@ def resolve_soundfont(soundfont: str | Path | None = None) -> Path:
         path = Path(spec.origin).parent / "TimGM6mb.sf2"
         if path.is_file():
             return path
-    raise FileNotFoundError("no General MIDI SoundFont: pass soundfont=, install FluidR3_GM.sf2, or install pretty_midi")
+    raise FileNotFoundError(
+        "no General MIDI SoundFont: pass soundfont=, install FluidR3_GM.sf2, or install pretty_midi"
+    )
 
 
 def demo_track_path(out_dir: str | Path, piece: DemoPiece) -> Path:

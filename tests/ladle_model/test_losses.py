@@ -107,7 +107,7 @@ def test_gradients_reach_the_prediction_but_not_the_frozen_feature_net(feature_n
 def test_pretrained_feature_net_tells_lossless_from_lowpassed():
     train = synthetic_pairs(10, 8, seed=10)
     held_out_lossless, held_out_lossy = synthetic_pairs(1, 64, seed=99)[0]
-    classifier = train_feature_classifier(train, steps=60, seed=0, lr=3e-3)
+    classifier = train_feature_classifier(train, steps=200, seed=0)  # default lr 1e-3
     with torch.no_grad():
         logits = classifier(torch.cat([held_out_lossless, held_out_lossy]))  # (128,)
     labels = torch.cat([torch.ones(64), torch.zeros(64)])
@@ -115,7 +115,7 @@ def test_pretrained_feature_net_tells_lossless_from_lowpassed():
     assert accuracy > 0.9
 
     # pretrain_feature_net is the same training with the head dropped, then frozen.
-    net = pretrain_feature_net(train, steps=60, seed=0, lr=3e-3)
+    net = pretrain_feature_net(train, steps=200, seed=0)
     assert isinstance(net, FeatureNet) and not net.training
     assert all(not p.requires_grad for p in net.parameters())
     same = classifier.features.state_dict()

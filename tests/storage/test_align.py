@@ -1,0 +1,60 @@
+import dataclasses
+
+import numpy as np
+import pytest
+
+from storage.align import align_pair, measure_lag, pair_quality, resampled_length, resample, shift_to
+from storage.config import PRESETS, AlignConfig
+from storage.encode import encode_track
+from tests.conftest import tone_pcm
+
+
+@pytest.mark.parametrize("true_lag", [-300, 0, 17, 1000])
+def test_measure_lag_recovers_a_known_shift(true_lag):
+    x = tone_pcm(1.0).T.astype(np.float32) / 32768
+    rng = np.random.default_rng(0)
+    x = x + 0.05 * rng.standard_normal(x.shape).astype(np.float32)  # broadband, so the peak is sharp
+    delayed = np.zeros_like(x)
+    if true_lag >= 0:
+        delayed[:, true_lag:] = x[:, : x.shape[1] - true_lag]
+    else:
+        delayed[:, :true_lag] = x[:, -true_lag:]
+    lag, corr = measure_lag(x, delayed, max_lag=2000, analysis_frames=20000)
+    assert lag == true_lag and corr > 0.95
+    aligned = shift_to(delayed, lag, x.shape[1])
+    inner = slice(2000, x.shape[1] - 2000)
+    np.testing.assert_array_equal(aligned[:, inner], x[:, inner])
+
+
+def test_pair_quality_of_known_noise():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 50000))
+    noise = rng.standard_normal((2, 50000)) * 0.1
+    corr, snr_db = pair_quality(x, x + noise)
+    assert snr_db == pytest.approx(20.0, abs=0.2)
+    assert corr == pytest.approx(1 / np.sqrt(1.01), abs=0.002)
+
+
+def test_resampled_length_matches_torchaudio():
+    for n in (1, 999, 44100, 123457):
+        out = resample(np.zeros((2, n), np.float32), 32000, 44100)
+        assert out.shape[1] == resampled_length(n, 32000, 44100)
+
+
+@pytest.mark.parametrize("preset", ["vorbis-160", "paper-32k", "mp3-128", "aac-128", "opus-96"])
+def test_real_codecs_align_at_lag_zero_and_pass(tmp_path, make_tracks, preset):
+    (track,) = make_tracks([2.0])
+    encoded = encode_track(track, PRESETS[preset], tmp_path)
+    alignment = align_pair(track, encoded, AlignConfig(), tmp_path)
+    assert alignment.passed, alignment.reason
+    assert alignment.lag_samples == 0  # FFmpeg trims codec delay (DESIGN.md)
+    assert alignment.correlation > 0.95 and alignment.snr_db > 10
+    assert align_pair(track, encoded, AlignConfig(), tmp_path) == alignment  # cached sidecar
+
+
+def test_mismatched_pair_fails_the_gate(tmp_path, make_tracks):
+    a, b = make_tracks([1.5, 1.5])
+    encoded_b = encode_track(b, PRESETS["vorbis-160"], tmp_path)
+    wrong = dataclasses.replace(encoded_b, track_id=a.track_id)
+    alignment = align_pair(a, wrong, AlignConfig(), tmp_path)
+    assert not alignment.passed and "correlation" in alignment.reason
