@@ -55,7 +55,7 @@ def _print_build_summary(summary: dict) -> None:
 def _cmd_build_corpus(args) -> int:
     missing = [s for s in args.sources if not Path(s).exists()]
     if missing:
-        _fail(f"source folder does not exist: {', '.join(missing)}")
+        _fail(f"source folder does not exist: {', '.join(map(str, missing))}")
     from flows.build_corpus import build_corpus, corpus_config
 
     presets = args.preset or ["vorbis-160"]

@@ -406,6 +406,43 @@ def restore_state(state: TrainState, ckpt: dict, ddp: Distributed) -> None:
     restore_rng_state(rng[ddp.rank % len(rng)])
 
 
+def init_state(cfg: TrainConfig, device: torch.device | str = "cpu") -> TrainState:
+    """Seeded model (the same initial weights on every rank), Adam and ReduceLROnPlateau, at step 0."""
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed % 2**32)
+    random.seed(cfg.seed)
+    model = build_model(cfg.model, **cfg.model_overrides).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience)
+    return TrainState(model, optimizer, scheduler)
+
+
+def train_step(state: TrainState, train_model: nn.Module, lossless: torch.Tensor, lossy: torch.Tensor,
+               feature_net: FeatureNet | None, cfg: TrainConfig, device: torch.device | str = "cpu") -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """One optimizer step on a (lossless, lossy) batch; returns the detached loss terms and the grad norm.
+
+    `train_model` is `state.model` or its DDP wrapper (whose backward all-reduces the gradients).
+    """
+    device = torch.device(device)
+    # ---- forward/backward: the model under bf16 autocast on CUDA, the losses in float32
+    lossless = lossless.to(device, non_blocking=True)  # (B, 2, L) target
+    lossy = lossy.to(device, non_blocking=True)  # (B, 2, L) input
+    with autocast_context(device, cfg.precision):
+        pred = train_model(lossy)  # (B, 2, L)
+    losses = compute_losses(pred.float(), lossless, feature_net, cfg.loss)
+    state.optimizer.zero_grad(set_to_none=True)
+    losses["loss/total"].backward()
+
+    # ---- clip: the global gradient norm (measured either way, for the log)
+    max_norm = cfg.grad_clip if cfg.grad_clip is not None else float("inf")
+    grad_norm = torch.nn.utils.clip_grad_norm_(state.model.parameters(), max_norm)
+
+    # ---- step
+    state.optimizer.step()
+    state.step += 1
+    return {k: v.detach() for k, v in losses.items()}, grad_norm.detach()
+
+
 # ----------------------------------------------------------------------------- logs and plot
 
 
@@ -601,13 +638,8 @@ def _train(data_dir: Path, run_dir: Path, cfg: TrainConfig, dataset_version: str
     feature_net = load_feature_net(run_dir / FEATURE_NET, map_location=ddp.device) if feature_key else None
 
     # ---- model, optimizer, scheduler; then the checkpoint's state on top
-    torch.manual_seed(cfg.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
-    np.random.seed(cfg.seed % 2**32)
-    random.seed(cfg.seed)
-    model = build_model(cfg.model, **cfg.model_overrides).to(ddp.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience)
-    state = TrainState(model, optimizer, scheduler)
+    state = init_state(cfg, ddp.device)
+    model = state.model
     if ckpt is not None:
         restore_state(state, ckpt, ddp)
         log.info("resuming %s at step %d (epoch %d, batch %d)", run_dir, state.step, state.epoch, state.batch_in_epoch)
@@ -645,22 +677,8 @@ def _train(data_dir: Path, run_dir: Path, cfg: TrainConfig, dataset_version: str
             # ---- lr: ReduceLROnPlateau changes it at epoch ends only (below); here it is read for the log
             lr = state.optimizer.param_groups[0]["lr"]
 
-            # ---- forward/backward: the model under bf16 autocast on CUDA, the losses in float32
-            lossless = lossless.to(ddp.device, non_blocking=True)  # (B, 2, L) target
-            lossy = lossy.to(ddp.device, non_blocking=True)  # (B, 2, L) input
-            with autocast_context(ddp.device, cfg.precision):
-                pred = train_model(lossy)  # (B, 2, L)
-            losses = compute_losses(pred.float(), lossless, feature_net, cfg.loss)
-            state.optimizer.zero_grad(set_to_none=True)
-            losses["loss/total"].backward()
-
-            # ---- clip: the global gradient norm (returned either way, for the log)
-            max_norm = cfg.grad_clip if cfg.grad_clip is not None else float("inf")
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
-
-            # ---- step
-            state.optimizer.step()
-            state.step += 1
+            # ---- forward/backward, clip, step
+            losses, grad_norm = train_step(state, train_model, lossless, lossy, feature_net, cfg, ddp.device)
             state.batch_in_epoch += 1
             loss_total = losses["loss/total"].item()
             state.epoch_loss_sum += loss_total
@@ -707,14 +725,15 @@ def _train(data_dir: Path, run_dir: Path, cfg: TrainConfig, dataset_version: str
     # ---- end (max_steps inside an epoch): evaluate for the record, without touching the scheduler
     if state.last_eval_step != state.step:
         metrics = evaluate(model, val_shards, cfg, crop_samples, feature_net, ddp) if val_shards else {}
-        if "val/loss/total" in metrics and (state.best_val_loss is None or metrics["val/loss/total"] < state.best_val_loss):
+        train_loss = _mean_over_ranks(state.epoch_loss_sum, state.batch_in_epoch, ddp)
+        improved = "val/loss/total" in metrics and (state.best_val_loss is None or metrics["val/loss/total"] < state.best_val_loss)
+        if improved:
             state.best_val_loss = metrics["val/loss/total"]
         if ddp.is_main:
-            append_log_row(run_dir / EPOCH_LOG, {"epoch": state.epoch, "step": state.step, "complete": 0,
-                                                 "train/loss/total": _mean_over_ranks(state.epoch_loss_sum, state.batch_in_epoch, ddp),
+            append_log_row(run_dir / EPOCH_LOG, {"epoch": state.epoch, "step": state.step, "complete": 0, "train/loss/total": train_loss,
                                                  "lr": state.optimizer.param_groups[0]["lr"], **metrics})
         state.last_eval_step = state.step
-        save_checkpoint(run_dir, state, cfg, manifest, ddp, feature_key)
+        save_checkpoint(run_dir, state, cfg, manifest, ddp, feature_key, best=improved)
     if ddp.is_main:
         plot_loss_curves(run_dir)
     if bar is not None:

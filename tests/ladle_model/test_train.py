@@ -1,0 +1,265 @@
+"""The training loop: config checks, learning on a fixed batch, checkpoints, exact resume, logs, DDP."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import ladle_model.train as train_module
+from ladle_model.data import make_loader
+from ladle_model.losses import pretrain_feature_net
+from ladle_model.models import build_model
+from ladle_model.train import (
+    ConfigError,
+    TrainConfig,
+    init_state,
+    load_checkpoint,
+    read_log,
+    train,
+    train_config_from_args,
+    train_step,
+)
+from storage.manifest import find_dataset
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Small enough for ~20 steps/s on 2 CPU cores; every model still sees (B, 2, 800) crops.
+TINY_MODELS = {
+    "ladle": {"d_model": 16, "n_layers": 1, "n_heads": 2, "stride": 4, "pos_conv_kernel": 0},
+    "drrn1d": {"channels": 16, "n_units": 3},
+    "srresnet1d": {"channels": 16, "n_blocks": 2},
+    "resunit": {"channels": 16, "n_units": 1},
+}
+
+
+def tiny_config(**overrides) -> TrainConfig:
+    d = {
+        "model": "ladle",
+        "model_overrides": TINY_MODELS["ladle"],
+        "lr": 3e-3,
+        "segment_seconds": 0.1,  # 800-sample crops of the 2000-sample segments
+        "num_workers": 0,
+        "feature_net_steps": 4,
+        "checkpoint_every_steps": 2,
+        "max_steps": 4,
+    }
+    return TrainConfig.from_dict({**d, **overrides})
+
+
+def weights(path: str | Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, weights_only=True)["model"]
+
+
+# ----------------------------------------------------------------------------- config
+
+
+def test_config_defaults_are_the_papers():
+    cfg = TrainConfig()
+    assert (cfg.lr, cfg.weight_decay, cfg.batch_size, cfg.max_epochs) == (1e-4, 1e-5, 4, 20)
+    assert (cfg.plateau_factor, cfg.plateau_patience) == (0.5, 5)
+
+
+def test_config_from_dict_checks_keys_types_and_nesting():
+    cfg = TrainConfig.from_dict({"lr": 1, "loss": {"lambda_perc": 0.0, "stft_fft_sizes": [256]  , "stft_win_lengths": [200],
+                                                   "stft_hop_lengths": [50]}, "model_overrides": {"stride": 4}})
+    assert cfg.lr == 1.0 and isinstance(cfg.lr, float)
+    assert cfg.loss.lambda_perc == 0.0 and cfg.loss.stft_fft_sizes == (256,)
+    assert cfg.model_config()["stride"] == 4
+    with pytest.raises(ConfigError, match="unknown key"):
+        TrainConfig.from_dict({"learning_rate": 1e-3})
+    with pytest.raises(ConfigError, match="batch_size"):
+        TrainConfig.from_dict({"batch_size": "4"})
+    with pytest.raises(ConfigError, match="unknown key"):
+        TrainConfig.from_dict({"loss": {"lambda_typo": 1.0}})
+    with pytest.raises(ValueError, match="unknown LadLeConfig key"):
+        TrainConfig.from_dict({"model_overrides": {"depth": 3}})
+    with pytest.raises(ValueError, match="unknown model"):
+        TrainConfig.from_dict({"model": "wavenet"})
+    with pytest.raises(ConfigError, match="device"):
+        TrainConfig.from_dict({"device": "tpu"})
+
+
+def test_named_options_then_overrides():
+    cfg = train_config_from_args("drrn1d", epochs=3, batch_size=8, overrides={"batch_size": 2, "lr": 5e-4})
+    assert (cfg.model, cfg.max_epochs, cfg.batch_size, cfg.lr) == ("drrn1d", 3, 2, 5e-4)
+
+
+# ----------------------------------------------------------------------------- learning
+
+
+@pytest.mark.parametrize("model", sorted(TINY_MODELS))
+def test_fifty_steps_on_one_batch_cut_the_loss(model, tiny_data_dir):
+    manifest = find_dataset(tiny_data_dir)
+    lossless, lossy = next(iter(make_loader(manifest.shard_paths("train"), 4, True, seed=0, crop_samples=800)))
+    cfg = tiny_config(model=model, model_overrides=TINY_MODELS[model])
+    feature_net = pretrain_feature_net([(lossless, lossy)], steps=4, seed=0)
+    state = init_state(cfg)
+    history = [train_step(state, state.model, lossless, lossy, feature_net, cfg)[0]["loss/total"].item() for _ in range(50)]
+    print(f"{model}: loss {history[0]:.4g} -> {history[-1]:.4g}")
+    assert state.step == 50
+    assert history[-1] < 0.5 * history[0]
+
+
+# ----------------------------------------------------------------------------- runs on the shards
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_data_dir, tmp_path_factory) -> tuple[Path, object]:
+    """4 steps in one go: epoch 0 has 3 batches (12 segments / 4), so the run crosses an epoch end."""
+    run_dir = tmp_path_factory.mktemp("runs") / "straight"
+    return run_dir, train(tiny_data_dir, run_dir, tiny_config())
+
+
+def test_run_result_and_files(uninterrupted):
+    run_dir, result = uninterrupted
+    assert (result.step, result.epochs, result.dataset_version) == (4, 1, "tiny-v1")
+    assert result.checkpoint == str(run_dir / "checkpoints" / "last.pt")
+    assert np.isfinite(result.last_train_loss) and np.isfinite(result.best_val_loss)
+    names = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+    # every 2 steps, at the epoch end (step 3) and at the end of the run (step 4 again)
+    assert names == ["best.pt", "last.pt", "step-00000002.pt", "step-00000003.pt", "step-00000004.pt"]
+    assert (run_dir / "feature_net.pt").is_file()
+    assert (run_dir / "loss_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_checkpoint_loads_weights_only_and_holds_the_configs(uninterrupted):
+    run_dir, _ = uninterrupted
+    ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")  # torch.load(weights_only=True) inside
+    cfg = tiny_config()
+    assert ckpt["config"]["train"] == cfg.to_dict()
+    assert ckpt["config"]["model"] == cfg.model_config()
+    assert (ckpt["dataset_version"], ckpt["model_name"], ckpt["step"], ckpt["epoch"], ckpt["batch_in_epoch"]) == ("tiny-v1", "ladle", 4, 1, 1)
+    assert ckpt["code_version"].startswith("0.1.0+") and len(ckpt["code_version"]) > len("0.1.0+")
+    assert set(ckpt["rng"][0]) == {"torch", "cuda", "numpy", "python"}
+    assert ckpt["optimizer"]["state"] and ckpt["scheduler"]["patience"] == 5
+    # the saved config rebuilds the same network
+    model = build_model(ckpt["model_name"], **ckpt["config"]["model"])
+    model.load_state_dict(ckpt["model"])
+    assert sum(p.numel() for p in model.parameters()) == sum(v.numel() for k, v in ckpt["model"].items())
+
+
+def test_logs_have_every_step_and_the_lossy_baseline(uninterrupted, tiny_data_dir):
+    run_dir, _ = uninterrupted
+    steps = read_log(run_dir / "log_steps.csv")
+    assert [r["step"] for r in steps] == [1, 2, 3, 4] and [r["epoch"] for r in steps] == [0, 0, 0, 1]
+    assert all(r["loss/total"] >= r["loss/mse"] > 0 and r["loss/perceptual"] > 0 for r in steps)
+    epochs = read_log(run_dir / "log_epochs.csv")
+    assert [(r["epoch"], r["step"], r["complete"]) for r in epochs] == [(0, 3, 1), (1, 4, 0)]
+    assert epochs[0]["train/loss/total"] == pytest.approx(np.mean([r["loss/total"] for r in steps[:3]]))
+    # the validation baseline: MSE of the untouched lossy input over the same tiled 800-sample crops
+    manifest = find_dataset(tiny_data_dir)
+    pairs = [(a, b) for x, y in make_loader(manifest.shard_paths("val"), 4, False, crop_samples=800) for a, b in zip(x, y)]
+    baseline = np.mean([torch.mean((b - a) ** 2).item() for a, b in pairs])
+    assert epochs[0]["val/mse_lossy_input"] == pytest.approx(baseline, rel=1e-5)
+
+
+def test_resumed_run_ends_with_the_same_weights(uninterrupted, tiny_data_dir, tmp_path):
+    straight_dir, _ = uninterrupted
+    first = train(tiny_data_dir, tmp_path, tiny_config(max_steps=2))  # stops inside epoch 0
+    feature_net_mtime = (tmp_path / "feature_net.pt").stat().st_mtime_ns
+    second = train(tiny_data_dir, tmp_path, tiny_config(max_steps=4))  # skips 2 batches, ends epoch 0, one step of epoch 1
+    assert (first.step, second.step, second.epochs) == (2, 4, 1)
+    assert (tmp_path / "feature_net.pt").stat().st_mtime_ns == feature_net_mtime  # phi came from the cache
+    resumed, straight = weights(tmp_path / "checkpoints" / "last.pt"), weights(straight_dir / "checkpoints" / "last.pt")
+    assert resumed.keys() == straight.keys()
+    for name in straight:
+        torch.testing.assert_close(resumed[name], straight[name], rtol=1e-5, atol=1e-6, msg=name)
+    losses = [r["loss/total"] for r in read_log(tmp_path / "log_steps.csv")]
+    assert losses == pytest.approx([r["loss/total"] for r in read_log(straight_dir / "log_steps.csv")], rel=1e-5)
+    # a third call has nothing left to do and changes nothing
+    third = train(tiny_data_dir, tmp_path, tiny_config(max_steps=4))
+    assert third.step == 4 and len(read_log(tmp_path / "log_epochs.csv")) == 3  # partial@2, epoch 0@3, partial@4
+
+
+def test_crash_after_logging_redoes_steps_without_duplicate_rows(uninterrupted, tiny_data_dir, tmp_path, monkeypatch):
+    straight_dir, _ = uninterrupted
+    real_save = train_module.save_checkpoint
+
+    def save_or_crash(run_dir, state, *args, **kwargs):
+        if state.step == 3:
+            raise RuntimeError("simulated crash at step 3")
+        return real_save(run_dir, state, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "save_checkpoint", save_or_crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(tiny_data_dir, tmp_path, tiny_config())
+    assert [r["step"] for r in read_log(tmp_path / "log_steps.csv")] == [1, 2, 3]  # step 3 logged, not checkpointed
+    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
+    result = train(tiny_data_dir, tmp_path, tiny_config())  # resumes from step 2
+    assert result.step == 4
+    assert [r["step"] for r in read_log(tmp_path / "log_steps.csv")] == [1, 2, 3, 4]
+    assert [r["step"] for r in read_log(tmp_path / "log_epochs.csv")] == [3, 4]
+    for name, value in weights(straight_dir / "checkpoints" / "last.pt").items():
+        torch.testing.assert_close(weights(tmp_path / "checkpoints" / "last.pt")[name], value, rtol=1e-5, atol=1e-6)
+
+
+def test_refuses_a_run_folder_of_another_model_or_dataset(uninterrupted, tiny_data_dir, tmp_path):
+    run_dir, _ = uninterrupted
+    before = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+    with pytest.raises(ValueError, match="of model 'ladle'"):
+        train(tiny_data_dir, run_dir, tiny_config(model="drrn1d", model_overrides=TINY_MODELS["drrn1d"]))
+    with pytest.raises(ValueError, match="of model 'ladle'"):
+        train(tiny_data_dir, run_dir, tiny_config(model_overrides={**TINY_MODELS["ladle"], "stride": 2}))
+    # the same folder name under another DATA with another dataset version
+    from tests.ladle_model.conftest import write_tiny_dataset
+
+    write_tiny_dataset(tmp_path, version="tiny-v2")
+    with pytest.raises(ValueError, match="trained on dataset 'tiny-v1', not 'tiny-v2'"):
+        train(tmp_path, run_dir, tiny_config(), dataset_version="tiny-v2")
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == before
+
+
+# ----------------------------------------------------------------------------- several processes
+
+
+DDP_SCRIPT = textwrap.dedent(
+    """
+    import os, sys, torch
+    import ladle_model.train as t
+
+    real_save = t.save_checkpoint
+
+    def save_and_dump(run_dir, state, *args, **kwargs):
+        # test only: every rank dumps its weights, to check that DDP kept them identical
+        torch.save(state.model.state_dict(), f"{run_dir}/rank{os.environ['RANK']}-step{state.step}.pt")
+        return real_save(run_dir, state, *args, **kwargs)
+
+    t.save_checkpoint = save_and_dump
+    cfg = t.TrainConfig.from_dict(dict(
+        model="ladle", model_overrides=MODEL, lr=3e-3, segment_seconds=0.1, num_workers=0,
+        feature_net_steps=4, max_epochs=2, checkpoint_every_steps=100, device="cpu"))
+    result = t.train(sys.argv[1], sys.argv[2], cfg)
+    print("RESULT", os.environ["RANK"], result.step, result.epochs, flush=True)
+    """
+)
+
+
+@pytest.mark.slow
+def test_two_process_gloo_run_with_torchrun(tiny_data_dir, tmp_path):
+    script = tmp_path / "ddp_train.py"
+    script.write_text(DDP_SCRIPT.replace("MODEL", repr(TINY_MODELS["ladle"])))
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(script),
+           str(tiny_data_dir), str(run_dir)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, cwd=REPO)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    # 12 train segments / (batch 4 x 2 ranks) = 1 step per epoch on every rank, 2 epochs
+    assert sorted(line for line in out.stdout.splitlines() if line.startswith("RESULT")) == ["RESULT 0 2 2", "RESULT 1 2 2"]
+    ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    assert (ckpt["step"], ckpt["epoch"], len(ckpt["rng"])) == (2, 2, 2)
+    rank0, rank1 = torch.load(run_dir / "rank0-step2.pt"), torch.load(run_dir / "rank1-step2.pt")
+    assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)  # DDP kept the replicas identical
+    step1 = torch.load(run_dir / "rank0-step1.pt")
+    assert any(not torch.equal(rank0[k], step1[k]) for k in rank0)  # and they did train
+    for k, v in weights(run_dir / "checkpoints" / "last.pt").items():
+        assert torch.equal(v, rank0[k])
+    assert [r["step"] for r in read_log(run_dir / "log_steps.csv")] == [1, 2]  # rank 0 alone writes the logs
+    assert [r["epoch"] for r in read_log(run_dir / "log_epochs.csv")] == [0, 1]
