@@ -22,10 +22,11 @@ from tqdm import tqdm
 from storage import catalog
 from storage.align import Alignment
 from storage.atomic import remove_stale_temporaries
-from storage.config import ConfigError, CorpusConfig, code_version, get_preset
+from storage.config import ConfigError, CorpusConfig, EncodePreset, code_version, get_preset
 from storage.corpus import dataset_folder, dataset_version, existing_manifest, finish_dataset
 from storage.encode import Encoded
 from storage.ingest import Duplicate, Quarantined, Track, resolve_tracks, scan_sources
+from storage.lock import data_lock
 from storage.manifest import DatasetManifest
 from storage.shards import PairInputs, plan_shards
 from tasks.corpus import align_pair_task, encode_track_task, ingest_file_task, write_shard_task
@@ -90,6 +91,87 @@ def corpus_config(
     return cfg
 
 
+@dataclass
+class PresetBuild:
+    """What building one preset's dataset produced."""
+
+    manifest: DatasetManifest
+    encoded: list[Encoded]
+    alignments: list[Alignment]
+    quarantined: list[Quarantined]
+    n_encoded: int
+    n_reused: int
+    n_shards_written: int
+
+
+def ingest_sources(
+    sources: list[str], data_dir: Path, cfg: CorpusConfig, progress: bool
+) -> tuple[list[Track], list[Duplicate], list[Quarantined]]:
+    """Stage 1: one ingest task per file, then duplicates and splits."""
+    files, missing = scan_sources(sources, exclude=[data_dir])
+    for q in missing:
+        get_run_logger().warning("source %s does not exist; skipped", q.path)
+    paths = [str(f) for f in files]
+    ingested, _ = _gather(ingest_file_task.map(paths), "ingest", paths, progress)
+    return resolve_tracks(ingested + missing, cfg)
+
+
+def build_dataset(preset: EncodePreset, tracks: list[Track], cfg: CorpusConfig, data_dir: Path, progress: bool) -> PresetBuild:
+    """Stages 2-5 for one preset: encode, align, then segment and shard unless this version exists."""
+    quarantined: list[Quarantined] = []
+    # 2. Encode
+    futures = encode_track_task.map(tracks, unmapped(preset), unmapped(str(data_dir)))
+    encodes, cached = _gather(futures, f"encode {preset.name}", [t.path for t in tracks], progress)
+    good = [(t, e) for t, e in zip(tracks, encodes) if isinstance(e, Encoded)]
+    quarantined += [e for e in encodes if isinstance(e, Quarantined)]
+    n_encoded = sum(isinstance(e, Encoded) and not (e.reused or hit) for e, hit in zip(encodes, cached))
+
+    # 3. Align
+    futures = align_pair_task.map([t for t, _ in good], [e for _, e in good], unmapped(cfg.align), unmapped(str(data_dir)))
+    alignments, _ = _gather(futures, f"align {preset.name}", [t.path for t, _ in good], progress)
+    pairs = []
+    for (track, encoded), alignment in zip(good, alignments):
+        if isinstance(alignment, Quarantined):
+            quarantined.append(dataclasses.replace(alignment, track_id=track.track_id, preset=preset.name))
+        elif not alignment.passed:
+            reason = f"failed the quality gate: {alignment.reason}"
+            quarantined.append(Quarantined(track.path, "align", reason, track.track_id, preset.name))
+        else:
+            pairs.append(PairInputs(track, encoded, alignment))
+
+    # 4-5. Segment and shard, one task per planned shard
+    version = dataset_version(preset, cfg, pairs)
+    manifest = existing_manifest(data_dir, version)
+    n_shards_written = 0
+    if manifest is None:
+        folder = dataset_folder(data_dir, version)
+        plans = plan_shards([p.track for p in pairs], cfg.segment, int(cfg.shard_target_mb * 2**20))
+        by_id = {p.track.track_id: p for p in pairs}
+        futures = write_shard_task.map(
+            plans,
+            [{item.track_id: by_id[item.track_id] for item in plan.items} for plan in plans],
+            unmapped(cfg.segment),
+            unmapped(preset.name),
+            unmapped(str(folder)),
+            unmapped(version),
+        )
+        results, _ = _gather(futures, f"shard {preset.name}", [p.name for p in plans], progress)
+        failed = [r for r in results if isinstance(r, Quarantined)]
+        if failed:  # a shard is not bad input: without all of them the dataset is incomplete
+            raise RuntimeError(f"{len(failed)} shard(s) of dataset {version} failed: {failed[0].reason}")
+        n_shards_written = sum(not r.reused for r in results)
+        manifest = finish_dataset(data_dir, version, preset, cfg, pairs, results, code_version())
+    return PresetBuild(
+        manifest,
+        [e for _, e in good],
+        [a for a in alignments if isinstance(a, Alignment)],
+        quarantined,
+        n_encoded,
+        len(good) - n_encoded,
+        n_shards_written,
+    )
+
+
 @flow(name="build-corpus", log_prints=True)
 def build_corpus(
     sources: list[str],
@@ -101,6 +183,7 @@ def build_corpus(
     sample_rate: int = 44100,
     group_by_album: bool = False,
     shard_target_mb: float = 256.0,
+    wait_for_lock_seconds: float = 0.0,
     progress: bool = False,
 ) -> dict:
     """Build (or bring up to date) one dataset version per preset from the lossless files in `sources`."""
@@ -108,97 +191,39 @@ def build_corpus(
     started = time.perf_counter()
     cfg = corpus_config(presets, strategy, segment_seconds, hop_seconds, sample_rate, group_by_album, shard_target_mb)
     data_dir = Path(data)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    n_stale = remove_stale_temporaries(data_dir)
-    if n_stale:
-        logger.warning("removed %d unfinished temporary files left by an interrupted run", n_stale)
+    with data_lock(data_dir, wait_seconds=wait_for_lock_seconds):
+        n_stale = remove_stale_temporaries(data_dir)
+        if n_stale:
+            logger.warning("removed %d unfinished temporary files left by an interrupted run", n_stale)
 
-    # 1. Ingest
-    files, missing = scan_sources(sources, exclude=[data_dir])
-    for q in missing:
-        logger.warning("source %s does not exist; skipped", q.path)
-    ingested, _ = _gather(ingest_file_task.map([str(f) for f in files]), "ingest", [str(f) for f in files], progress)
-    tracks, duplicates, quarantined = resolve_tracks(ingested + missing, cfg)
-    logger.info("%d tracks, %d duplicates, %d quarantined at ingest", len(tracks), len(duplicates), len(quarantined))
-    catalog.write_records(data_dir, "tracks", tracks, Track)
-    catalog.write_records(data_dir, "duplicates", duplicates, Duplicate)
+        tracks, duplicates, quarantined = ingest_sources(sources, data_dir, cfg, progress)
+        logger.info("%d tracks, %d duplicates, %d quarantined at ingest", len(tracks), len(duplicates), len(quarantined))
+        catalog.write_records(data_dir, "tracks", tracks, Track)
+        catalog.write_records(data_dir, "duplicates", duplicates, Duplicate)
 
-    n_encoded = n_reused = n_shards_written = 0
-    all_encoded: list[Encoded] = []
-    all_alignments: list[Alignment] = []
-    manifests: list[DatasetManifest] = []
-    for preset_name in cfg.presets:
-        preset = get_preset(preset_name)
-        # 2. Encode
-        futures = encode_track_task.map(tracks, unmapped(preset), unmapped(str(data_dir)))
-        encodes, cached = _gather(futures, f"encode {preset.name}", [t.path for t in tracks], progress)
-        good = [(t, e) for t, e in zip(tracks, encodes) if isinstance(e, Encoded)]
-        quarantined += [e for e in encodes if isinstance(e, Quarantined)]
-        fresh = [isinstance(e, Encoded) and not (e.reused or hit) for e, hit in zip(encodes, cached)]
-        n_encoded += sum(fresh)
-        n_reused += len(good) - sum(fresh)
-        all_encoded += [e for _, e in good]
+        builds = [build_dataset(get_preset(name), tracks, cfg, data_dir, progress) for name in cfg.presets]
+        for build in builds:
+            splits = {s: v.segments for s, v in build.manifest.splits.items()}
+            logger.info("dataset %s (%s): segments %s", build.manifest.version, build.manifest.preset, splits)
+            quarantined += build.quarantined
 
-        # 3. Align
-        futures = align_pair_task.map(
-            [t for t, _ in good], [e for _, e in good], unmapped(cfg.align), unmapped(str(data_dir))
+        catalog.upsert_records(data_dir, "encodes", [e for b in builds for e in b.encoded], Encoded, key=("track_id", "preset"))
+        catalog.upsert_records(data_dir, "pairs", [a for b in builds for a in b.alignments], Alignment, key=("track_id", "preset"))
+        catalog.write_records(data_dir, "quarantine", quarantined, Quarantined)
+        for q in quarantined:
+            logger.warning("quarantined %s [%s]: %s", q.path, q.stage, q.reason)
+
+        previous = catalog.read_rows(data_dir, "runs")
+        run = RunRecord(
+            finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            seconds=round(time.perf_counter() - started, 2),
+            n_tracks=len(tracks),
+            n_encoded=sum(b.n_encoded for b in builds),
+            n_encodes_reused=sum(b.n_reused for b in builds),
+            n_shards_written=sum(b.n_shards_written for b in builds),
+            n_quarantined=len(quarantined),
         )
-        alignments, _ = _gather(futures, f"align {preset.name}", [t.path for t, _ in good], progress)
-        pairs = []
-        for (track, encoded), alignment in zip(good, alignments):
-            if isinstance(alignment, Quarantined):
-                quarantined.append(dataclasses.replace(alignment, track_id=track.track_id, preset=preset.name))
-            elif not alignment.passed:
-                all_alignments.append(alignment)
-                quarantined.append(
-                    Quarantined(track.path, "align", f"failed the quality gate: {alignment.reason}", track.track_id, preset.name)
-                )
-            else:
-                all_alignments.append(alignment)
-                pairs.append(PairInputs(track, encoded, alignment))
-
-        # 4-5. Segment and shard
-        version = dataset_version(preset, cfg, pairs)
-        manifest = existing_manifest(data_dir, version)
-        if manifest is None:
-            folder = dataset_folder(data_dir, version)
-            plans = plan_shards([p.track for p in pairs], cfg.segment, int(cfg.shard_target_mb * 2**20))
-            by_id = {p.track.track_id: p for p in pairs}
-            futures = write_shard_task.map(
-                plans,
-                [{item.track_id: by_id[item.track_id] for item in plan.items} for plan in plans],
-                unmapped(cfg.segment),
-                unmapped(preset.name),
-                unmapped(str(folder)),
-                unmapped(version),
-            )
-            results, _ = _gather(futures, f"shard {preset.name}", [p.name for p in plans], progress)
-            failed = [r for r in results if isinstance(r, Quarantined)]
-            if failed:
-                raise RuntimeError(f"{len(failed)} shard(s) of {version} failed: {failed[0].reason}")
-            n_shards_written += sum(1 for r in results if not r.reused)
-            manifest = finish_dataset(data_dir, version, preset, cfg, pairs, results, code_version())
-        logger.info("dataset %s (%s): %s", version, preset.name, {s: v.segments for s, v in manifest.splits.items()})
-        manifests.append(manifest)
-
-    catalog.upsert_records(data_dir, "encodes", all_encoded, Encoded, key=("track_id", "preset"))
-    catalog.upsert_records(data_dir, "pairs", all_alignments, Alignment, key=("track_id", "preset"))
-    catalog.write_records(data_dir, "quarantine", quarantined, Quarantined)
-    for q in quarantined:
-        logger.warning("quarantined %s [%s]: %s", q.path, q.stage, q.reason)
-
-    previous = catalog.read_rows(data_dir, "runs")
-    seconds = round(time.perf_counter() - started, 2)
-    run = RunRecord(
-        datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        seconds,
-        len(tracks),
-        n_encoded,
-        n_reused,
-        n_shards_written,
-        len(quarantined),
-    )
-    catalog.write_records(data_dir, "runs", previous + [dataclasses.asdict(run)], RunRecord)
+        catalog.write_records(data_dir, "runs", previous + [dataclasses.asdict(run)], RunRecord)
     last_encoding_run = next((r for r in reversed(previous) if r["n_encoded"] > 0), None)
     return {
         **dataclasses.asdict(run),
@@ -214,6 +239,6 @@ def build_corpus(
                 "folder": str(m.folder),
                 "splits": {s: {"tracks": v.tracks, "segments": v.segments, "shards": len(v.shards)} for s, v in m.splits.items()},
             }
-            for m in manifests
+            for m in (b.manifest for b in builds)
         ],
     }

@@ -72,6 +72,7 @@ def _cmd_build_corpus(args) -> int:
         sample_rate=args.sample_rate,
         group_by_album=args.group_by_album,
         shard_target_mb=args.shard_size_mb,
+        wait_for_lock_seconds=args.wait_for_lock,
         progress=sys.stderr.isatty(),
     )
     if args.json:
@@ -154,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample-rate", type=_positive_int, default=44100, help="the dataset's rate")
     p.add_argument("--group-by-album", action="store_true", help="assign splits by album, not by track")
     p.add_argument("--shard-size-mb", type=_positive_float, default=256.0)
+    p.add_argument("--wait-for-lock", type=float, default=0.0, metavar="SECONDS",
+                   help="if another build is writing DATA, wait this long for it (default: fail at once)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(run=_cmd_build_corpus)
 
@@ -181,11 +184,14 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     args = build_parser().parse_args(argv)
     from storage.config import ConfigError
+    from storage.lock import LockHeld
 
     try:
         return args.run(args)
     except (ConfigError, FileNotFoundError, NotADirectoryError) as e:
         _fail(str(e))
+    except LockHeld as e:
+        _fail(str(e), status=3)
     except KeyboardInterrupt:
         _fail("interrupted; everything written so far is complete, run the same command again to resume", 130)
 

@@ -276,7 +276,7 @@ def ensure_feature_net(run_dir: str | Path, manifest: DatasetManifest, cfg: Trai
     run_dir = Path(run_dir)
     path, key_path = run_dir / FEATURE_NET, run_dir / FEATURE_NET_KEY
     key = feature_net_cache_key(manifest, cfg)
-    if path.is_file() and key_path.is_file() and json.loads(key_path.read_text()) == key:
+    if path.is_file() and key_path.is_file() and _canonical(json.loads(key_path.read_text())) == _canonical(key):
         return path
     batches = infinite_batches(manifest.shard_paths("train"), cfg.batch_size, seed=cfg.seed, crop_samples=key["crop_samples"],
                                shuffle_buffer=cfg.shuffle_buffer, num_workers=cfg.num_workers)
@@ -380,6 +380,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 def _canonical(obj: object) -> str:
+    """JSON text of plain data, so a dict read back from JSON (lists) equals one with tuples."""
     return json.dumps(obj, sort_keys=True, default=str)
 
 

@@ -1,7 +1,7 @@
 """A tiny dataset version on disk, written exactly as the corpus builder writes one (storage/manifest.py).
 
-Lossless = a few stereo tones, lossy = the same through a moving-average low-pass and 6-bit
-quantisation, so there is something real (high frequencies, quantisation noise) to restore.
+Lossless = a few stereo tones, lossy = the same through a gentle low-pass and 8-bit quantisation,
+so there is something real (high frequencies, quantisation noise) to restore.
 """
 
 from __future__ import annotations
@@ -29,16 +29,18 @@ def npy_bytes(a: np.ndarray) -> bytes:
 
 
 def tiny_pair(rng: np.random.Generator, n_samples: int, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """(lossless, lossy), each float32 (2, n_samples) in [-1, 1]."""
+    """(lossless, lossy), each float32 (2, n_samples) in [-1, 1]; lossy is ~10 dB SNR, invertible."""
     t = np.arange(n_samples) / sample_rate
     lossless = np.zeros((2, n_samples))
     for _ in range(3):
-        freq = rng.uniform(100, 3500)
+        freq = rng.uniform(100, 2500)
         phase = rng.uniform(0, 2 * np.pi, size=(2, 1))
         lossless += rng.uniform(0.05, 0.25) * np.sin(2 * np.pi * freq * t + phase)
-    kernel = np.ones(5) / 5  # crude low-pass: what a codec's band limit does to the top octave
+    # A gentle low-pass (gain cos^2(pi f / fs): dull, but zero only at Nyquist, so a model can undo
+    # it) and 8-bit quantisation noise: the two things a codec does to the top of the spectrum.
+    kernel = np.array([0.25, 0.5, 0.25])
     lossy = np.stack([np.convolve(ch, kernel, mode="same") for ch in lossless])
-    lossy = np.round(lossy * 32) / 32  # 6-bit quantisation noise
+    lossy = np.round(lossy * 128) / 128
     return lossless.astype(np.float32), lossy.astype(np.float32)
 
 
