@@ -3,19 +3,23 @@
     ladle build-corpus library/ --data data --preset vorbis-160
     prefect deployment run build-corpus/nightly
 
-Each stage is a task per track (ingest, encode, align) or per shard; all are cached by content and
-retried on transient failure. Bad inputs land in the quarantine table with a reason and the run goes on.
+Each stage is a task per group of tracks (ingest, encode, align) or per shard; all are cached by
+content and retried on transient failure. Bad inputs land in the quarantine table with a reason and
+the run goes on. The outer flow checks the config, takes the data folder's lock and picks the task
+runner (threads, processes or Dask); the stages run in the subflow `build-corpus-stages` on it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from prefect import flow, get_run_logger, unmapped
+from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 from prefect.futures import PrefectFuture, as_completed
 from tqdm import tqdm
 
@@ -29,7 +33,10 @@ from storage.ingest import Duplicate, Quarantined, Track, resolve_tracks, scan_s
 from storage.lock import data_lock
 from storage.manifest import DatasetManifest
 from storage.shards import PairInputs, plan_shards
-from tasks.corpus import align_pair_task, encode_track_task, ingest_file_task, write_shard_task
+from storage.partition import partition
+from tasks.corpus import align_pairs_task, encode_tracks_task, ingest_files_task, write_shard_task
+
+TASK_RUNNERS = ("threads", "processes", "dask")
 
 
 @dataclass(frozen=True)
@@ -43,18 +50,25 @@ class RunRecord:
     n_quarantined: int
 
 
-def _gather(futures: list[PrefectFuture], stage: str, labels: list[str], progress: bool) -> tuple[list, list[bool]]:
-    """Results in input order (a task that failed after its retries becomes Quarantined), and which were cache hits."""
+def _gather(
+    futures: list[PrefectFuture], stage: str, labels: list[list[str]], progress: bool
+) -> tuple[list, list[bool]]:
+    """Flattened results of group tasks in input order, and per item whether its group was a cache hit.
+
+    A group whose task failed after its retries becomes one Quarantined per member.
+    """
     if progress and futures:
-        for _ in tqdm(as_completed(futures), total=len(futures), desc=stage, unit="task", leave=False):
+        for _ in tqdm(as_completed(futures), total=len(futures), desc=stage, unit="group", leave=False):
             pass
     results, cached = [], []
-    for future, label in zip(futures, labels):
+    for future, group_labels in zip(futures, labels):
         result = future.result(raise_on_failure=False)
         if isinstance(result, BaseException):
-            result = Quarantined(label, stage, f"failed after retries: {type(result).__name__}: {result}")
-        results.append(result)
-        cached.append(future.state.name == "Cached")
+            reason = f"failed after retries: {type(result).__name__}: {result}"
+            result = [Quarantined(label, stage, reason) for label in group_labels]
+        result = result if isinstance(result, list) else [result]
+        results += result
+        cached += [future.state.name == "Cached"] * len(result)
     return results, cached
 
 
@@ -66,6 +80,7 @@ def corpus_config(
     sample_rate: int,
     group_by_album: bool,
     shard_target_mb: float,
+    group_size: int = 32,
 ) -> CorpusConfig:
     """The validated config of a build; ConfigError on anything impossible, before any work starts."""
     cfg = CorpusConfig.from_dict(
@@ -79,6 +94,7 @@ def corpus_config(
             },
             "group_by_album": group_by_album,
             "shard_target_mb": shard_target_mb,
+            "group_size": group_size,
         }
     )
     if cfg.segment.strategy != "resample":
@@ -111,8 +127,8 @@ def ingest_sources(
     files, missing = scan_sources(sources, exclude=[data_dir])
     for q in missing:
         get_run_logger().warning("source %s does not exist; skipped", q.path)
-    paths = [str(f) for f in files]
-    ingested, _ = _gather(ingest_file_task.map(paths), "ingest", paths, progress)
+    groups = partition([str(f) for f in files], key=str, target_size=cfg.group_size)
+    ingested, _ = _gather(ingest_files_task.map(groups), "ingest", groups, progress)
     return resolve_tracks(ingested + missing, cfg)
 
 
@@ -120,15 +136,19 @@ def build_dataset(preset: EncodePreset, tracks: list[Track], cfg: CorpusConfig, 
     """Stages 2-5 for one preset: encode, align, then segment and shard unless this version exists."""
     quarantined: list[Quarantined] = []
     # 2. Encode
-    futures = encode_track_task.map(tracks, unmapped(preset), unmapped(str(data_dir)))
-    encodes, cached = _gather(futures, f"encode {preset.name}", [t.path for t in tracks], progress)
+    groups = partition(tracks, key=lambda t: t.track_id, target_size=cfg.group_size)
+    tracks = [t for g in groups for t in g]  # the order results come back in
+    futures = encode_tracks_task.map(groups, unmapped(preset), unmapped(str(data_dir)))
+    encodes, cached = _gather(futures, f"encode {preset.name}", [[t.path for t in g] for g in groups], progress)
     good = [(t, e) for t, e in zip(tracks, encodes) if isinstance(e, Encoded)]
     quarantined += [e for e in encodes if isinstance(e, Quarantined)]
     n_encoded = sum(isinstance(e, Encoded) and not (e.reused or hit) for e, hit in zip(encodes, cached))
 
     # 3. Align
-    futures = align_pair_task.map([t for t, _ in good], [e for _, e in good], unmapped(cfg.align), unmapped(str(data_dir)))
-    alignments, _ = _gather(futures, f"align {preset.name}", [t.path for t, _ in good], progress)
+    groups = partition(good, key=lambda pair: pair[0].track_id, target_size=cfg.group_size)
+    good = [pair for g in groups for pair in g]
+    futures = align_pairs_task.map(groups, unmapped(cfg.align), unmapped(str(data_dir)))
+    alignments, _ = _gather(futures, f"align {preset.name}", [[t.path for t, _ in g] for g in groups], progress)
     pairs = []
     for (track, encoded), alignment in zip(good, alignments):
         if isinstance(alignment, Quarantined):
@@ -149,13 +169,13 @@ def build_dataset(preset: EncodePreset, tracks: list[Track], cfg: CorpusConfig, 
         by_id = {p.track.track_id: p for p in pairs}
         futures = write_shard_task.map(
             plans,
-            [{item.track_id: by_id[item.track_id] for item in plan.items} for plan in plans],
+            [{item.track_id: by_id[item.track_id] for item in plan.items} for plan in plans],  # only what each needs
             unmapped(cfg.segment),
             unmapped(preset.name),
             unmapped(str(folder)),
             unmapped(version),
         )
-        results, _ = _gather(futures, f"shard {preset.name}", [p.name for p in plans], progress)
+        results, _ = _gather(futures, f"shard {preset.name}", [[p.name] for p in plans], progress)
         failed = [r for r in results if isinstance(r, Quarantined)]
         if failed:  # a shard is not bad input: without all of them the dataset is incomplete
             raise RuntimeError(f"{len(failed)} shard(s) of dataset {version} failed: {failed[0].reason}")
@@ -172,6 +192,22 @@ def build_dataset(preset: EncodePreset, tracks: list[Track], cfg: CorpusConfig, 
     )
 
 
+def make_task_runner(name: str, workers: int | None = None, dask_address: str | None = None):
+    """threads (default), processes, or dask: prefect-dask's DaskTaskRunner on a local cluster or `dask_address`."""
+    n_workers = workers or os.cpu_count() or 1
+    if name == "threads":
+        return ThreadPoolTaskRunner(max_workers=n_workers)
+    if name == "processes":
+        return ProcessPoolTaskRunner(max_workers=n_workers)
+    if name == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if dask_address:
+            return DaskTaskRunner(address=dask_address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": n_workers, "threads_per_worker": 1, "processes": True})
+    raise ConfigError(f"unknown task runner {name!r}; known: {', '.join(TASK_RUNNERS)}")
+
+
 @flow(name="build-corpus", log_prints=True)
 def build_corpus(
     sources: list[str],
@@ -183,47 +219,62 @@ def build_corpus(
     sample_rate: int = 44100,
     group_by_album: bool = False,
     shard_target_mb: float = 256.0,
+    group_size: int = 32,
+    task_runner: str = "threads",
+    workers: int | None = None,
+    dask_address: str | None = None,
     wait_for_lock_seconds: float = 0.0,
     progress: bool = False,
 ) -> dict:
     """Build (or bring up to date) one dataset version per preset from the lossless files in `sources`."""
+    cfg = corpus_config(
+        presets, strategy, segment_seconds, hop_seconds, sample_rate, group_by_album, shard_target_mb, group_size
+    )
+    runner = make_task_runner(task_runner, workers, dask_address)
+    with data_lock(data, wait_seconds=wait_for_lock_seconds):
+        stages = build_corpus_stages.with_options(task_runner=runner)
+        return stages(sources=list(sources), data=data, config=cfg.to_dict(), progress=progress)
+
+
+@flow(name="build-corpus-stages", log_prints=True)
+def build_corpus_stages(sources: list[str], data: str, config: dict, progress: bool = False) -> dict:
+    """The pipeline itself, on whichever task runner the parent flow chose; the caller holds the lock."""
     logger = get_run_logger()
     started = time.perf_counter()
-    cfg = corpus_config(presets, strategy, segment_seconds, hop_seconds, sample_rate, group_by_album, shard_target_mb)
+    cfg = CorpusConfig.from_dict(config)
     data_dir = Path(data)
-    with data_lock(data_dir, wait_seconds=wait_for_lock_seconds):
-        n_stale = remove_stale_temporaries(data_dir)
-        if n_stale:
-            logger.warning("removed %d unfinished temporary files left by an interrupted run", n_stale)
+    n_stale = remove_stale_temporaries(data_dir)
+    if n_stale:
+        logger.warning("removed %d unfinished temporary files left by an interrupted run", n_stale)
 
-        tracks, duplicates, quarantined = ingest_sources(sources, data_dir, cfg, progress)
-        logger.info("%d tracks, %d duplicates, %d quarantined at ingest", len(tracks), len(duplicates), len(quarantined))
-        catalog.write_records(data_dir, "tracks", tracks, Track)
-        catalog.write_records(data_dir, "duplicates", duplicates, Duplicate)
+    tracks, duplicates, quarantined = ingest_sources(sources, data_dir, cfg, progress)
+    logger.info("%d tracks, %d duplicates, %d quarantined at ingest", len(tracks), len(duplicates), len(quarantined))
+    catalog.write_records(data_dir, "tracks", tracks, Track)
+    catalog.write_records(data_dir, "duplicates", duplicates, Duplicate)
 
-        builds = [build_dataset(get_preset(name), tracks, cfg, data_dir, progress) for name in cfg.presets]
-        for build in builds:
-            splits = {s: v.segments for s, v in build.manifest.splits.items()}
-            logger.info("dataset %s (%s): segments %s", build.manifest.version, build.manifest.preset, splits)
-            quarantined += build.quarantined
+    builds = [build_dataset(get_preset(name), tracks, cfg, data_dir, progress) for name in cfg.presets]
+    for build in builds:
+        splits = {s: v.segments for s, v in build.manifest.splits.items()}
+        logger.info("dataset %s (%s): segments %s", build.manifest.version, build.manifest.preset, splits)
+        quarantined += build.quarantined
 
-        catalog.upsert_records(data_dir, "encodes", [e for b in builds for e in b.encoded], Encoded, key=("track_id", "preset"))
-        catalog.upsert_records(data_dir, "pairs", [a for b in builds for a in b.alignments], Alignment, key=("track_id", "preset"))
-        catalog.write_records(data_dir, "quarantine", quarantined, Quarantined)
-        for q in quarantined:
-            logger.warning("quarantined %s [%s]: %s", q.path, q.stage, q.reason)
+    catalog.upsert_records(data_dir, "encodes", [e for b in builds for e in b.encoded], Encoded, key=("track_id", "preset"))
+    catalog.upsert_records(data_dir, "pairs", [a for b in builds for a in b.alignments], Alignment, key=("track_id", "preset"))
+    catalog.write_records(data_dir, "quarantine", quarantined, Quarantined)
+    for q in quarantined:
+        logger.warning("quarantined %s [%s]: %s", q.path, q.stage, q.reason)
 
-        previous = catalog.read_rows(data_dir, "runs")
-        run = RunRecord(
-            finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            seconds=round(time.perf_counter() - started, 2),
-            n_tracks=len(tracks),
-            n_encoded=sum(b.n_encoded for b in builds),
-            n_encodes_reused=sum(b.n_reused for b in builds),
-            n_shards_written=sum(b.n_shards_written for b in builds),
-            n_quarantined=len(quarantined),
-        )
-        catalog.write_records(data_dir, "runs", previous + [dataclasses.asdict(run)], RunRecord)
+    previous = catalog.read_rows(data_dir, "runs")
+    run = RunRecord(
+        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        seconds=round(time.perf_counter() - started, 2),
+        n_tracks=len(tracks),
+        n_encoded=sum(b.n_encoded for b in builds),
+        n_encodes_reused=sum(b.n_reused for b in builds),
+        n_shards_written=sum(b.n_shards_written for b in builds),
+        n_quarantined=len(quarantined),
+    )
+    catalog.write_records(data_dir, "runs", previous + [dataclasses.asdict(run)], RunRecord)
     last_encoding_run = next((r for r in reversed(previous) if r["n_encoded"] > 0), None)
     return {
         **dataclasses.asdict(run),

@@ -59,6 +59,8 @@ def _cmd_build_corpus(args) -> int:
     from flows.build_corpus import build_corpus, corpus_config
 
     presets = args.preset or ["vorbis-160"]
+    if args.dask_address:
+        args.task_runner = "dask"
     corpus_config(
         presets, args.strategy, args.segment_seconds, args.hop_seconds, args.sample_rate, args.group_by_album, args.shard_size_mb
     )
@@ -72,6 +74,9 @@ def _cmd_build_corpus(args) -> int:
         sample_rate=args.sample_rate,
         group_by_album=args.group_by_album,
         shard_target_mb=args.shard_size_mb,
+        task_runner=args.task_runner,
+        workers=args.workers,
+        dask_address=args.dask_address,
         wait_for_lock_seconds=args.wait_for_lock,
         progress=sys.stderr.isatty(),
     )
@@ -155,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample-rate", type=_positive_int, default=44100, help="the dataset's rate")
     p.add_argument("--group-by-album", action="store_true", help="assign splits by album, not by track")
     p.add_argument("--shard-size-mb", type=_positive_float, default=256.0)
+    p.add_argument("--task-runner", choices=["threads", "processes", "dask"], default="threads")
+    p.add_argument("--workers", type=_positive_int, default=None, help="parallel workers (default: CPU count)")
+    p.add_argument("--dask-address", default=None, metavar="tcp://HOST:PORT",
+                   help="an existing Dask scheduler (implies --task-runner dask)")
     p.add_argument("--wait-for-lock", type=float, default=0.0, metavar="SECONDS",
                    help="if another build is writing DATA, wait this long for it (default: fail at once)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -28,7 +28,6 @@ import contextlib
 import csv
 import dataclasses
 import datetime
-import importlib.metadata
 import json
 import logging
 import math
@@ -49,7 +48,7 @@ from ladle_model.data import infinite_batches, iterate_epoch, make_loader, secon
 from ladle_model.losses import FeatureNet, FeatureNetConfig, LossConfig, compute_losses, load_feature_net, pretrain_feature_net, save_feature_net
 from ladle_model.models import build_model, model_config_dict
 from storage.atomic import atomic_path, write_json_atomic
-from storage.config import ConfigError, config_from_dict
+from storage.config import ConfigError, code_version, config_from_dict
 from storage.manifest import DatasetManifest, find_dataset, list_datasets
 
 log = logging.getLogger(__name__)
@@ -206,32 +205,6 @@ def autocast_context(device: torch.device, precision: str) -> contextlib.Abstrac
     return torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
 
 
-def code_version(root: Path | None = None) -> str:
-    """'{package version}+{git commit}' ('+unknown' outside a git checkout); read from .git, no git binary."""
-    try:
-        version = importlib.metadata.version("ladle")
-    except importlib.metadata.PackageNotFoundError:
-        version = "0+unknown"
-    return f"{version}+{git_commit(root or Path(__file__).resolve().parents[1]) or 'unknown'}"
-
-
-def git_commit(root: Path) -> str | None:
-    git = root / ".git"
-    try:
-        head = (git / "HEAD").read_text().strip()
-        if not head.startswith("ref: "):
-            return head or None  # detached HEAD holds the hash itself
-        ref = head[5:]
-        if (git / ref).is_file():
-            return (git / ref).read_text().strip() or None
-        for line in (git / "packed-refs").read_text().splitlines():  # refs gc'd into one file
-            if line.endswith(" " + ref):
-                return line.split()[0]
-    except OSError:
-        pass
-    return None
-
-
 def resolve_dataset(data_dir: str | Path, version: str | None, preset: str | None, segment_seconds: float | None = None) -> DatasetManifest:
     """The dataset to train on. Several match: the one whose segments already have `segment_seconds`."""
     try:
@@ -243,6 +216,15 @@ def resolve_dataset(data_dir: str | Path, version: str | None, preset: str | Non
         if len(matches) != 1:
             raise
         return matches[0]
+
+
+def resolve_run_dataset(data_dir: str | Path, run_dir: str | Path, cfg: TrainConfig, version: str | None = None,
+                        preset: str | None = None) -> DatasetManifest:
+    """`resolve_dataset`, except that a run folder with a checkpoint and no version/preset asked keeps its own dataset."""
+    last = Path(run_dir) / "checkpoints" / "last.pt"
+    if version is None and preset is None and last.is_file():
+        version = load_checkpoint(last)["dataset_version"]
+    return resolve_dataset(data_dir, version, preset, cfg.segment_seconds)
 
 
 def segment_samples(manifest: DatasetManifest) -> int:
@@ -265,6 +247,13 @@ def feature_net_cache_key(manifest: DatasetManifest, cfg: TrainConfig) -> dict:
     }
 
 
+def feature_net_cached(run_dir: str | Path, key: dict) -> bool:
+    """Is RUN_DIR/feature_net.pt complete and made under `key`?"""
+    run_dir = Path(run_dir)
+    key_path = run_dir / FEATURE_NET_KEY
+    return (run_dir / FEATURE_NET).is_file() and key_path.is_file() and _canonical(json.loads(key_path.read_text())) == _canonical(key)
+
+
 def ensure_feature_net(run_dir: str | Path, manifest: DatasetManifest, cfg: TrainConfig) -> Path | None:
     """RUN_DIR/feature_net.pt pre-trained on the train split, reused when its cache key matches.
 
@@ -276,7 +265,7 @@ def ensure_feature_net(run_dir: str | Path, manifest: DatasetManifest, cfg: Trai
     run_dir = Path(run_dir)
     path, key_path = run_dir / FEATURE_NET, run_dir / FEATURE_NET_KEY
     key = feature_net_cache_key(manifest, cfg)
-    if path.is_file() and key_path.is_file() and _canonical(json.loads(key_path.read_text())) == _canonical(key):
+    if feature_net_cached(run_dir, key):
         return path
     batches = infinite_batches(manifest.shard_paths("train"), cfg.batch_size, seed=cfg.seed, crop_samples=key["crop_samples"],
                                shuffle_buffer=cfg.shuffle_buffer, num_workers=cfg.num_workers)
@@ -304,6 +293,18 @@ class TrainState:
     last_eval_step: int = -1
 
 
+@dataclass
+class RunContext:
+    """What stays fixed during one call of `train`: where, what, on which ranks."""
+
+    run_dir: Path
+    cfg: TrainConfig
+    manifest: DatasetManifest
+    ddp: Distributed
+    feature_key: dict | None  # phi's cache key; None without a perceptual term
+    code_version: str
+
+
 def capture_rng_state() -> dict:
     """torch (+CUDA), numpy and python RNG states as tensors and plain lists (weights_only-loadable)."""
     np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
@@ -327,7 +328,8 @@ def restore_rng_state(s: dict) -> None:
     random.setstate((p["version"], tuple(p["internal"]), p["gauss_next"]))
 
 
-def checkpoint_payload(state: TrainState, cfg: TrainConfig, manifest: DatasetManifest, rng_states: list[dict], feature_key: dict | None) -> dict:
+def checkpoint_payload(ctx: RunContext, state: TrainState, rng_states: list[dict]) -> dict:
+    manifest = ctx.manifest
     return {
         "format": CHECKPOINT_FORMAT,
         "model": state.model.state_dict(),
@@ -341,35 +343,31 @@ def checkpoint_payload(state: TrainState, cfg: TrainConfig, manifest: DatasetMan
         "last_train_loss": state.last_train_loss,
         "last_eval_step": state.last_eval_step,
         "rng": rng_states,  # one per rank
-        "model_name": cfg.model,
-        "config": {"train": cfg.to_dict(), "model": cfg.model_config()},
+        "model_name": ctx.cfg.model,
+        "config": {"train": ctx.cfg.to_dict(), "model": ctx.cfg.model_config()},
         "dataset_version": manifest.version,
         "dataset": {k: getattr(manifest, k) for k in ("preset", "strategy", "segment_seconds", "hop_seconds", "sample_rate", "lossy_sample_rate")},
-        "feature_net": feature_key,
-        "code_version": code_version(),
+        "feature_net": ctx.feature_key,
+        "code_version": ctx.code_version,
     }
 
 
-def save_checkpoint(run_dir: Path, state: TrainState, cfg: TrainConfig, manifest: DatasetManifest, ddp: Distributed,
-                    feature_key: dict | None, best: bool = False) -> Path:
+def save_checkpoint(ctx: RunContext, state: TrainState, best: bool = False) -> Path:
     """RUN_DIR/checkpoints/step-{step}.pt and last.pt (and best.pt), each written atomically by rank 0.
 
     Every rank must call it: the RNG states of all ranks are gathered into the checkpoint.
     """
     rng_states = [capture_rng_state()]
-    if ddp.world_size > 1:
-        rng_states = [None] * ddp.world_size
+    if ctx.ddp.world_size > 1:
+        rng_states = [None] * ctx.ddp.world_size
         dist.all_gather_object(rng_states, capture_rng_state())
-    folder = Path(run_dir) / "checkpoints"
-    last = folder / "last.pt"
-    if not ddp.is_main:
-        return last
-    payload = checkpoint_payload(state, cfg, manifest, rng_states, feature_key)
-    names = [f"step-{state.step:08d}.pt", "last.pt"] + (["best.pt"] if best else [])
-    for name in names:
-        with atomic_path(folder / name) as tmp:
-            torch.save(payload, tmp)
-    return last
+    folder = ctx.run_dir / "checkpoints"
+    if ctx.ddp.is_main:
+        payload = checkpoint_payload(ctx, state, rng_states)
+        for name in [f"step-{state.step:08d}.pt", "last.pt"] + (["best.pt"] if best else []):
+            with atomic_path(folder / name) as tmp:
+                torch.save(payload, tmp)
+    return folder / "last.pt"
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
@@ -538,6 +536,32 @@ def plot_loss_curves(run_dir: str | Path) -> Path:
     return path
 
 
+def epoch_table(run_dir: str | Path) -> list[dict]:
+    """The per-epoch log as rows of plain numbers (NaN as None), for a report table."""
+    return [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+            for row in read_log(Path(run_dir) / EPOCH_LOG)]
+
+
+def report_markdown(run_dir: str | Path, result: dict) -> str:
+    """A short Markdown report of a run with the loss curve embedded (a data: URI: the UI has no file access)."""
+    import base64
+
+    run_dir = Path(run_dir)
+    lines = [f"# Training run `{run_dir.name}`", "",
+             f"- dataset version: `{result.get('dataset_version')}`",
+             f"- steps: {result.get('step')}, epochs completed: {result.get('epochs')}",
+             f"- last train loss: {result.get('last_train_loss')}",
+             f"- best validation loss: {result.get('best_val_loss')}",
+             f"- checkpoint: `{result.get('checkpoint')}`", ""]
+    rows = epoch_table(run_dir)
+    if rows and rows[-1].get("val/mse_lossy_input") is not None:
+        lines += [f"Validation MSE of the untouched lossy input (the baseline to beat): {rows[-1]['val/mse_lossy_input']:.4g}", ""]
+    png = run_dir / LOSS_CURVE
+    if png.is_file():
+        lines += [f"![loss curve](data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()})", "", f"`{png}`"]
+    return "\n".join(lines)
+
+
 # ----------------------------------------------------------------------------- evaluation
 
 
@@ -611,9 +635,7 @@ def _train(data_dir: Path, run_dir: Path, cfg: TrainConfig, dataset_version: str
     # ---- setup: the dataset, the run folder, a checkpoint to resume from
     last_path = run_dir / "checkpoints" / "last.pt"
     ckpt = load_checkpoint(last_path, map_location="cpu") if last_path.is_file() else None
-    if ckpt is not None and dataset_version is None and preset is None:
-        dataset_version = ckpt["dataset_version"]  # a bare re-run continues on the run's own dataset
-    manifest = resolve_dataset(data_dir, dataset_version, preset, cfg.segment_seconds)
+    manifest = resolve_run_dataset(data_dir, run_dir, cfg, dataset_version, preset)
     crop_samples = seconds_to_samples(cfg.segment_seconds, manifest.sample_rate, segment_samples(manifest))
     train_shards, val_shards = manifest.shard_paths("train"), manifest.shard_paths("val")
     n_train_segments = manifest.splits["train"].segments if "train" in manifest.splits else 0
@@ -627,6 +649,7 @@ def _train(data_dir: Path, run_dir: Path, cfg: TrainConfig, dataset_version: str
     feature_key = feature_net_cache_key(manifest, cfg) if cfg.loss.lambda_perc > 0 else None
     if ckpt is not None:
         check_resumable(ckpt, cfg, manifest, feature_key, run_dir)
+    ctx = RunContext(run_dir, cfg, manifest, ddp, feature_key, code_version())
     if ddp.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(run_dir / "config.json", {"train": cfg.to_dict(), "model": cfg.model_config(), "dataset_version": manifest.version})
@@ -698,7 +721,7 @@ def _train(data_dir: Path, run_dir: Path, cfg: TrainConfig, dataset_version: str
 
             # ---- checkpoint every N steps
             if state.step % cfg.checkpoint_every_steps == 0:
-                save_checkpoint(run_dir, state, cfg, manifest, ddp, feature_key)
+                save_checkpoint(ctx, state)
 
         if stopped_in_epoch:
             break
@@ -718,7 +741,7 @@ def _train(data_dir: Path, run_dir: Path, cfg: TrainConfig, dataset_version: str
         state.batch_in_epoch = 0
         state.epoch_loss_sum = 0.0
         state.last_eval_step = state.step
-        save_checkpoint(run_dir, state, cfg, manifest, ddp, feature_key, best=improved)
+        save_checkpoint(ctx, state, best=improved)
         if ddp.is_main:
             plot_loss_curves(run_dir)
             log.info("epoch %d done at step %d: train %.4g, val %s", state.epoch - 1, state.step, train_loss, metrics.get("val/loss/total"))
@@ -734,7 +757,7 @@ def _train(data_dir: Path, run_dir: Path, cfg: TrainConfig, dataset_version: str
             append_log_row(run_dir / EPOCH_LOG, {"epoch": state.epoch, "step": state.step, "complete": 0, "train/loss/total": train_loss,
                                                  "lr": state.optimizer.param_groups[0]["lr"], **metrics})
         state.last_eval_step = state.step
-        save_checkpoint(run_dir, state, cfg, manifest, ddp, feature_key, best=improved)
+        save_checkpoint(ctx, state, best=improved)
     if ddp.is_main:
         plot_loss_curves(run_dir)
     if bar is not None:

@@ -202,8 +202,11 @@ class CorpusConfig:
     split_fractions: tuple[float, ...] = (0.8, 0.1, 0.1)  # train, val, test
     group_by_album: bool = False  # split by album/disc instead of by track
     shard_target_mb: float = 256.0
+    group_size: int = 32  # tracks per ingest/encode/align task: bounds the number of task runs
 
     def __post_init__(self):
+        if self.group_size < 1:
+            raise ConfigError(f"group_size must be at least 1, got {self.group_size}")
         if not self.presets:
             raise ConfigError("at least one preset is needed")
         for name in self.presets:

@@ -144,3 +144,12 @@ def test_ladle_catalog_json_through_the_console_script(prefect_harness, library,
     assert set(dataset["splits"]) == {"train", "val", "test"}
     assert sum(s["tracks"] for s in dataset["splits"].values()) == 11
     assert all(Path(p).is_file() for s in dataset["splits"].values() for p in s["shards"])
+
+
+@pytest.mark.parametrize("runner", ["processes", "dask"])
+def test_shards_are_identical_whatever_the_runner(prefect_harness, library, tmp_path, runner):
+    reference = _build(library, tmp_path / "threads", task_runner="threads", group_size=4)
+    other = _build(library, tmp_path / runner, task_runner=runner, workers=2, group_size=3)
+    assert other["datasets"][0]["version"] == reference["datasets"][0]["version"]
+    hashes = [sorted((r["name"], r["sha256"]) for r in read_rows(tmp_path / d, "shards")) for d in ("threads", runner)]
+    assert hashes[0] == hashes[1] and other["n_tracks"] == 13

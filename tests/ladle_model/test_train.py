@@ -26,6 +26,7 @@ from ladle_model.train import (
     train_config_from_args,
     train_step,
 )
+from storage.config import code_version
 from storage.manifest import find_dataset
 
 REPO = Path(__file__).resolve().parents[2]
@@ -143,7 +144,7 @@ def test_checkpoint_loads_weights_only_and_holds_the_configs(uninterrupted):
     assert ckpt["config"]["train"] == cfg.to_dict()
     assert ckpt["config"]["model"] == cfg.model_config()
     assert (ckpt["dataset_version"], ckpt["model_name"], ckpt["step"], ckpt["epoch"], ckpt["batch_in_epoch"]) == ("tiny-v1", "ladle", 4, 1, 1)
-    assert ckpt["code_version"].startswith("0.1.0+") and len(ckpt["code_version"]) > len("0.1.0+")
+    assert ckpt["code_version"] == code_version() and ckpt["code_version"].startswith("ladle 0.1.0")
     assert set(ckpt["rng"][0]) == {"torch", "cuda", "numpy", "python"}
     assert ckpt["optimizer"]["state"] and ckpt["scheduler"]["patience"] == 5
     # the saved config rebuilds the same network
@@ -189,10 +190,10 @@ def test_crash_after_logging_redoes_steps_without_duplicate_rows(uninterrupted, 
     straight_dir, _ = uninterrupted
     real_save = train_module.save_checkpoint
 
-    def save_or_crash(run_dir, state, *args, **kwargs):
+    def save_or_crash(ctx, state, *args, **kwargs):
         if state.step == 3:
             raise RuntimeError("simulated crash at step 3")
-        return real_save(run_dir, state, *args, **kwargs)
+        return real_save(ctx, state, *args, **kwargs)
 
     monkeypatch.setattr(train_module, "save_checkpoint", save_or_crash)
     with pytest.raises(RuntimeError, match="simulated crash"):
@@ -233,10 +234,10 @@ DDP_SCRIPT = textwrap.dedent(
 
     real_save = t.save_checkpoint
 
-    def save_and_dump(run_dir, state, *args, **kwargs):
+    def save_and_dump(ctx, state, *args, **kwargs):
         # test only: every rank dumps its weights, to check that DDP kept them identical
-        torch.save(state.model.state_dict(), f"{run_dir}/rank{os.environ['RANK']}-step{state.step}.pt")
-        return real_save(run_dir, state, *args, **kwargs)
+        torch.save(state.model.state_dict(), f"{ctx.run_dir}/rank{os.environ['RANK']}-step{state.step}.pt")
+        return real_save(ctx, state, *args, **kwargs)
 
     t.save_checkpoint = save_and_dump
     cfg = t.TrainConfig.from_dict(dict(

@@ -1,0 +1,70 @@
+"""Prefect tasks of `train-ladle`: thin wrappers around ladle_model/train.py.
+
+- `pretrain_feature_net_task`: phi for the perceptual loss, cached by dataset version + its config,
+  offered from the cache only while RUN_DIR/feature_net.pt is complete on disk;
+- `train_task`: retried once; a retry resumes from RUN_DIR/checkpoints/last.pt;
+- `publish_training_report_task`: the per-epoch table and the loss curve as Prefect artifacts.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from ladle_model.train import (
+    TrainConfig,
+    ensure_feature_net,
+    epoch_table,
+    feature_net_cache_key,
+    feature_net_cached,
+    report_markdown,
+    resolve_run_dataset,
+    train,
+)
+from storage.config import stable_hash
+
+
+def _feature_net_key(context, parameters) -> str | None:
+    cfg = TrainConfig.from_dict(parameters["config"])
+    if cfg.loss.lambda_perc <= 0:
+        return None
+    manifest = resolve_run_dataset(parameters["data"], parameters["run_dir"], cfg, parameters["dataset_version"], parameters["preset"])
+    key = feature_net_cache_key(manifest, cfg)
+    if not feature_net_cached(parameters["run_dir"], key):
+        return None
+    return stable_hash(["feature-net", key, str(Path(parameters["run_dir"]).resolve())])
+
+
+@task(name="pretrain-feature-net", cache_key_fn=_feature_net_key, retries=1, retry_delay_seconds=10)
+def pretrain_feature_net_task(data: str, run_dir: str, config: dict, dataset_version: str | None, preset: str | None) -> str | None:
+    """Pre-train phi on the train split (lossless vs lossy), or reuse the run folder's."""
+    cfg = TrainConfig.from_dict(config)
+    manifest = resolve_run_dataset(data, run_dir, cfg, dataset_version, preset)
+    path = ensure_feature_net(run_dir, manifest, cfg)
+    return str(path) if path else None
+
+
+# No Prefect result cache: the run folder's checkpoint is the cache, and a finished run re-run returns at once.
+@task(name="train-model", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=30)
+def train_task(data: str, run_dir: str, config: dict, dataset_version: str | None, preset: str | None, progress: bool = False) -> dict:
+    """Train (or resume) the model in `run_dir`; returns TrainResult as a dict."""
+    return train(data, run_dir, TrainConfig.from_dict(config), dataset_version, preset, progress).to_dict()
+
+
+def artifact_slug(run_dir: str) -> str:
+    """An artifact key part from the run folder's name (keys allow lowercase letters, digits and dashes)."""
+    return re.sub(r"[^a-z0-9]+", "-", Path(run_dir).resolve().name.lower()).strip("-") or "run"
+
+
+@task(name="publish-training-report", cache_policy=NO_CACHE)
+def publish_training_report_task(run_dir: str, result: dict) -> dict:
+    """Per-epoch losses as a table artifact, the loss curve in a Markdown artifact; returns their keys."""
+    slug = artifact_slug(run_dir)
+    keys = {"epochs": f"train-{slug}-epochs", "report": f"train-{slug}-report"}
+    create_table_artifact(table=epoch_table(run_dir), key=keys["epochs"], description=f"Per-epoch losses of {run_dir}")
+    create_markdown_artifact(markdown=report_markdown(run_dir, result), key=keys["report"], description=f"Loss curve of {run_dir}")
+    return keys

@@ -1,0 +1,125 @@
+"""The `train-ladle` flow on tiny shards under a temporary Prefect server, and prefect.yaml's deployments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from ladle_model.train import read_log
+from tests.ladle_model.conftest import write_tiny_dataset
+
+REPO = Path(__file__).resolve().parents[2]
+
+TINY_OVERRIDES = {
+    "model_overrides": {"d_model": 16, "n_layers": 1, "n_heads": 2, "stride": 4, "pos_conv_kernel": 0},
+    "num_workers": 0,
+    "feature_net_steps": 4,
+    "checkpoint_every_steps": 2,
+    "lr": 3e-3,
+}
+
+
+def read_artifacts(keys: list[str]) -> dict:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)))
+    return {a.key: a for a in found}
+
+
+@pytest.mark.slow
+def test_flow_trains_resumes_and_publishes(prefect_harness, tmp_path):
+    from flows.train_ladle import train_ladle
+
+    data = tmp_path / "data"
+    write_tiny_dataset(data)
+    run_dir = tmp_path / "runs" / "Flow Run_1"
+    summary = train_ladle(data=str(data), run_dir=str(run_dir), model="ladle", max_steps=3, segment_seconds=0.1,
+                          overrides=TINY_OVERRIDES)
+
+    # 12 train segments in batches of 4: step 3 ends epoch 0
+    assert (summary["step"], summary["epochs"], summary["dataset_version"]) == (3, 1, "tiny-v1")
+    ckpt = torch.load(summary["checkpoint"], weights_only=True)
+    assert ckpt["step"] == 3 and ckpt["config"]["train"]["max_steps"] == 3 and ckpt["config"]["train"]["lr"] == 3e-3
+    assert [r["step"] for r in read_log(summary["log_steps"])] == [1, 2, 3]
+    epochs = read_log(summary["log_epochs"])
+    assert len(epochs) == 1 and epochs[0]["val/loss/total"] == pytest.approx(summary["best_val_loss"])
+    assert Path(summary["loss_curve"]).read_bytes()[:4] == b"\x89PNG"
+    assert Path(summary["feature_net"]).is_file()
+
+    artifacts = read_artifacts(list(summary["artifacts"].values()))
+    assert summary["artifacts"] == {"epochs": "train-flow-run-1-epochs", "report": "train-flow-run-1-report"}
+    table = artifacts["train-flow-run-1-epochs"]
+    assert table.type == "table" and "val/loss/total" in str(table.data)
+    report = artifacts["train-flow-run-1-report"]
+    assert report.type == "markdown" and "data:image/png;base64," in report.data and "tiny-v1" in report.data
+
+    # the same run folder again, with a higher cap: resumes at step 3, the feature net comes from the cache
+    again = train_ladle(data=str(data), run_dir=str(run_dir), model="ladle", max_steps=5, segment_seconds=0.1,
+                        overrides=TINY_OVERRIDES)
+    assert again["step"] == 5 and again["epochs"] == 1
+    assert [r["step"] for r in read_log(again["log_steps"])] == [1, 2, 3, 4, 5]
+
+
+def test_flow_rejects_a_bad_config_before_any_work(prefect_harness, tmp_path):
+    from flows.train_ladle import train_ladle
+
+    with pytest.raises(ValueError, match="unknown key"):
+        train_ladle(data=str(tmp_path), run_dir=str(tmp_path / "run"), overrides={"learning_rate": 1.0})
+    assert not (tmp_path / "run").exists()
+
+
+def test_prefect_yaml_deployments():
+    from prefect.cli.deploy._models import PrefectYamlModel, RawScheduleConfig
+
+    spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
+    parsed = PrefectYamlModel.model_validate(spec)  # the model `prefect deploy` reads the file with
+    assert [d.name for d in parsed.deployments] == ["default", "nightly"]
+    assert isinstance(parsed.deployments[1].schedules[0], RawScheduleConfig)
+    assert spec["prefect-version"].startswith("3.")
+    pull = spec["pull"][0]["prefect.deployments.steps.set_working_directory"]
+    assert pull["directory"]
+    deployments = {d["name"]: d for d in spec["deployments"]}
+    train = deployments["default"]
+    assert train["entrypoint"] == "flows/train_ladle.py:train_ladle"
+    assert train["parameters"]["data"] == "data" and train["parameters"]["run_dir"] == "runs/default"
+    assert train["work_pool"]["name"] == "ladle-process"
+    nightly = deployments["nightly"]
+    assert nightly["entrypoint"] == "flows/build_corpus.py:build_corpus"
+    assert nightly["parameters"] == {"sources": ["library"], "data": "data", "presets": ["vorbis-160"]}
+    assert nightly["schedules"][0]["cron"] == "0 2 * * *"
+    assert nightly["work_pool"]["name"] == "ladle-process"
+    # every entrypoint names a flow that exists, under the name the deployment is addressed by
+    import importlib
+
+    for d, flow_name in [(train, "train-ladle"), (nightly, "build-corpus")]:
+        module_path, function = d["entrypoint"].split(":")
+        module = importlib.import_module(module_path.removesuffix(".py").replace("/", "."))
+        assert getattr(module, function).name == flow_name
+
+
+@pytest.mark.slow
+def test_prefect_deploy_all_accepts_prefect_yaml(prefect_harness, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "LADLE_HOME": str(REPO)}
+    prefect = str(Path(sys.executable).parent / "prefect")
+    for cmd in ([prefect, "work-pool", "create", "ladle-process", "--type", "process", "--overwrite"],
+                [prefect, "--no-prompt", "deploy", "--all"]):
+        out = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=180)
+        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    with get_client(sync_client=True) as client:
+        deployments = {f"{client.read_flow(d.flow_id).name}/{d.name}": d for d in client.read_deployments()}
+    train, nightly = deployments["train-ladle/default"], deployments["build-corpus/nightly"]
+    assert train.parameters["run_dir"] == "runs/default" and train.work_pool_name == "ladle-process"
+    assert [s.schedule.cron for s in nightly.schedules] == ["0 2 * * *"]
+    assert train.pull_steps == [{"prefect.deployments.steps.set_working_directory": {"directory": str(REPO)}}]
