@@ -23,7 +23,7 @@ from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 from prefect.futures import PrefectFuture, as_completed
 from tqdm import tqdm
 
-from storage import catalog
+from storage import catalog, fs
 from storage.align import Alignment
 from storage.atomic import remove_stale_temporaries
 from storage.config import ConfigError, CorpusConfig, EncodePreset, code_version, get_preset
@@ -37,6 +37,7 @@ from storage.partition import partition
 from tasks.corpus import align_pairs_task, encode_tracks_task, ingest_files_task, write_shard_task
 
 TASK_RUNNERS = ("threads", "processes", "dask")
+SHARD_GLOB = "datasets/*/*.tar"
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,9 @@ def ingest_sources(
     return resolve_tracks(ingested + missing, cfg)
 
 
-def build_dataset(preset: EncodePreset, tracks: list[Track], cfg: CorpusConfig, data_dir: Path, progress: bool) -> PresetBuild:
+def build_dataset(
+    preset: EncodePreset, tracks: list[Track], cfg: CorpusConfig, data_dir: Path, location: str, progress: bool
+) -> PresetBuild:
     """Stages 2-5 for one preset: encode, align, then segment and shard unless this version exists."""
     quarantined: list[Quarantined] = []
     # 2. Encode
@@ -180,7 +183,7 @@ def build_dataset(preset: EncodePreset, tracks: list[Track], cfg: CorpusConfig, 
         if failed:  # a shard is not bad input: without all of them the dataset is incomplete
             raise RuntimeError(f"{len(failed)} shard(s) of dataset {version} failed: {failed[0].reason}")
         n_shards_written = sum(not r.reused for r in results)
-        manifest = finish_dataset(data_dir, version, preset, cfg, pairs, results, code_version())
+        manifest = finish_dataset(data_dir, version, preset, cfg, pairs, results, code_version(), location)
     return PresetBuild(
         manifest,
         [e for _, e in good],
@@ -231,14 +234,36 @@ def build_corpus(
         presets, strategy, segment_seconds, hop_seconds, sample_rate, group_by_album, shard_target_mb, group_size
     )
     runner = make_task_runner(task_runner, workers, dask_address)
-    with data_lock(data, wait_seconds=wait_for_lock_seconds):
+    logger = get_run_logger()
+    local_sources = []
+    for source in sources:
+        if fs.is_remote(source):
+            mirror = fs.mirror_folder(source)
+            logger.info("pulled %d new files of %s", len(fs.pull(source, mirror)), source)
+            local_sources.append(str(mirror))
+        else:
+            local_sources.append(source)
+    local_data = fs.mirror_folder(data) if fs.is_remote(data) else Path(data)
+    with data_lock(local_data, wait_seconds=wait_for_lock_seconds):
+        if fs.is_remote(data):  # metadata and encodes; shards of finished datasets stay in the bucket
+            logger.info("pulled %d files of %s", len(fs.pull(data, local_data, exclude=(SHARD_GLOB, ".lock"))), data)
         stages = build_corpus_stages.with_options(task_runner=runner)
-        return stages(sources=list(sources), data=data, config=cfg.to_dict(), progress=progress)
+        summary = stages(sources=local_sources, data=str(local_data), config=cfg.to_dict(), location=data, progress=progress)
+        if fs.is_remote(data):
+            logger.info("pushed %d files to %s", len(fs.push(local_data, data)), data)
+            for shard in local_data.glob(SHARD_GLOB):  # in the bucket now; keep the mirror small
+                shard.unlink()
+    return summary
 
 
 @flow(name="build-corpus-stages", log_prints=True)
-def build_corpus_stages(sources: list[str], data: str, config: dict, progress: bool = False) -> dict:
-    """The pipeline itself, on whichever task runner the parent flow chose; the caller holds the lock."""
+def build_corpus_stages(
+    sources: list[str], data: str, config: dict, location: str | None = None, progress: bool = False
+) -> dict:
+    """The pipeline itself, on whichever task runner the parent flow chose; the caller holds the lock.
+
+    `data` is a local folder; `location` is where it is published (a URL), used in recorded paths.
+    """
     logger = get_run_logger()
     started = time.perf_counter()
     cfg = CorpusConfig.from_dict(config)
@@ -252,7 +277,8 @@ def build_corpus_stages(sources: list[str], data: str, config: dict, progress: b
     catalog.write_records(data_dir, "tracks", tracks, Track)
     catalog.write_records(data_dir, "duplicates", duplicates, Duplicate)
 
-    builds = [build_dataset(get_preset(name), tracks, cfg, data_dir, progress) for name in cfg.presets]
+    location = location or data
+    builds = [build_dataset(get_preset(name), tracks, cfg, data_dir, location, progress) for name in cfg.presets]
     for build in builds:
         splits = {s: v.segments for s, v in build.manifest.splits.items()}
         logger.info("dataset %s (%s): segments %s", build.manifest.version, build.manifest.preset, splits)
@@ -287,7 +313,7 @@ def build_corpus_stages(sources: list[str], data: str, config: dict, progress: b
                 "preset": m.preset,
                 "strategy": m.strategy,
                 "segment_seconds": m.segment_seconds,
-                "folder": str(m.folder),
+                "folder": fs.join(location, "datasets", m.version),
                 "splits": {s: {"tracks": v.tracks, "segments": v.segments, "shards": len(v.shards)} for s, v in m.splits.items()},
             }
             for m in (b.manifest for b in builds)

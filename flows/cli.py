@@ -53,7 +53,9 @@ def _print_build_summary(summary: dict) -> None:
 
 
 def _cmd_build_corpus(args) -> int:
-    missing = [s for s in args.sources if not Path(s).exists()]
+    from storage.fs import is_remote
+
+    missing = [s for s in args.sources if not is_remote(s) and not Path(s).exists()]
     if missing:
         _fail(f"source folder does not exist: {', '.join(map(str, missing))}")
     from flows.build_corpus import build_corpus, corpus_config
@@ -88,11 +90,21 @@ def _cmd_build_corpus(args) -> int:
 
 
 def _cmd_catalog(args) -> int:
+    import tempfile
+
+    from storage import fs
     from storage.catalog import catalog_summary
 
-    if not Path(args.data).is_dir():
-        _fail(f"no data folder at {args.data}")
-    summary = catalog_summary(args.data)
+    data = str(args.data)
+    if fs.is_remote(data):
+        local = Path(tempfile.mkdtemp(prefix="ladle-catalog-"))
+        if not fs.pull(fs.join(data, "catalog"), local / "catalog"):
+            _fail(f"no catalog under {data}")
+        summary = catalog_summary(local, location=data)
+    elif not Path(data).is_dir():
+        _fail(f"no data folder at {data}")
+    else:
+        summary = catalog_summary(data)
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
@@ -151,8 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_demo_corpus)
 
     p = commands.add_parser("build-corpus", help="run the build-corpus flow: ingest, encode, align, shard")
-    p.add_argument("sources", nargs="+", type=Path, help="folders (or files) of lossless audio")
-    p.add_argument("--data", type=Path, required=True, help="where encodes, catalog and shards go")
+    p.add_argument("sources", nargs="+", help="folders (or files) of lossless audio; local or s3://bucket/prefix")
+    p.add_argument("--data", required=True, help="where encodes, catalog and shards go; local or s3://bucket/prefix")
     p.add_argument("--preset", action="append", choices=sorted(PRESETS), help="repeatable; default vorbis-160")
     p.add_argument("--strategy", choices=STRATEGIES, default="resample")
     p.add_argument("--segment-seconds", type=_positive_float, default=1.0)
@@ -170,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_build_corpus)
 
     p = commands.add_parser("catalog", help="summarise a data folder's catalog")
-    p.add_argument("data", type=Path)
+    p.add_argument("data", help="a data folder, local or s3://bucket/prefix")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_cmd_catalog)
 

@@ -91,9 +91,15 @@ def upsert_records(data_dir: str | Path, name: str, records: list, cls: type, ke
     return _write(data_dir, name, pa.Table.from_pylist(kept + new_rows, schema=schema))
 
 
-def catalog_summary(data_dir: str | Path) -> dict:
-    """Counts of good tracks and duplicates, the quarantine, and every dataset version with its shards."""
+def catalog_summary(data_dir: str | Path, location: str | None = None) -> dict:
+    """Counts of good tracks and duplicates, the quarantine, and every dataset version with its shards.
+
+    Shard paths are given under `location` (a URL for data in object storage), by default `data_dir`.
+    """
+    from storage.fs import join
+
     data_dir = Path(data_dir)
+    location = location or str(data_dir)
     segments = read_rows(data_dir, "segments")
     shards = read_rows(data_dir, "shards")
     datasets = []
@@ -108,7 +114,7 @@ def catalog_summary(data_dir: str | Path) -> dict:
             splits[split] = {
                 "tracks": len(rows),
                 "segments": sum(r["n_segments"] for r in rows),
-                "shards": [str(data_dir / "datasets" / ds["version"] / s["name"]) for s in split_shards],
+                "shards": [join(location, "datasets", ds["version"], s["name"]) for s in split_shards],
             }
         datasets.append(
             {
@@ -122,7 +128,7 @@ def catalog_summary(data_dir: str | Path) -> dict:
             }
         )
     return {
-        "data": str(data_dir),
+        "data": location,
         "tracks": len(read_rows(data_dir, "tracks")),
         "duplicates": len(read_rows(data_dir, "duplicates")),
         "quarantine": [

@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage import catalog
+from storage import catalog, fs
 from storage.config import STAGE_VERSIONS, CorpusConfig, EncodePreset, stable_hash
 from storage.manifest import MANIFEST_NAME, DatasetManifest, SplitSummary, read_manifest, write_manifest
 from storage.shards import PairInputs, ShardResult
@@ -86,8 +86,12 @@ def finish_dataset(
     pairs: list[PairInputs],
     results: list[ShardResult],
     code_version: str,
+    location: str | None = None,
 ) -> DatasetManifest:
-    """Write the manifest (the commit marker of a dataset) and upsert its catalog rows."""
+    """Write the manifest (the commit marker of a dataset) and upsert its catalog rows.
+
+    `location` is where `data_dir` is published (a URL when it mirrors object storage): the path recorded.
+    """
     seg = cfg.segment
     per_track: dict[str, int] = {}
     for r in results:
@@ -124,7 +128,8 @@ def finish_dataset(
         [
             DatasetRecord(
                 version, preset.name, seg.strategy, seg.segment_seconds, manifest.hop_seconds, seg.sample_rate,
-                lossy_rate, len(pairs), sum(s.segments for s in splits.values()), str(folder), manifest.config,
+                lossy_rate, len(pairs), sum(s.segments for s in splits.values()),
+                fs.join(location or data_dir, "datasets", version), manifest.config,
             )
         ],
         DatasetRecord,
