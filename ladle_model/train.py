@@ -3,7 +3,9 @@
     cfg = TrainConfig.from_dict({"model": "ladle", "model_overrides": {"stride": 4}, "max_steps": 1000})
     result = train("data", "runs/ladle-s4", cfg, preset="vorbis-160", progress=True)
 
-Several GPUs: `torchrun --nproc-per-node 4 --no-python ladle train ...` (WORLD_SIZE > 1 starts DDP).
+Several GPUs (WORLD_SIZE > 1 starts DDP; rank 0 alone writes checkpoints and logs):
+
+    torchrun --nproc-per-node 4 -m ladle_model.train data runs/ladle-ddp --config '{"model_overrides": {"stride": 4}}'
 
 The run folder holds everything the run made:
 
@@ -254,8 +256,9 @@ def feature_net_cached(run_dir: str | Path, key: dict) -> bool:
     return (run_dir / FEATURE_NET).is_file() and key_path.is_file() and _canonical(json.loads(key_path.read_text())) == _canonical(key)
 
 
-def ensure_feature_net(run_dir: str | Path, manifest: DatasetManifest, cfg: TrainConfig) -> Path | None:
-    """RUN_DIR/feature_net.pt pre-trained on the train split, reused when its cache key matches.
+def ensure_feature_net(run_dir: str | Path, manifest: DatasetManifest, cfg: TrainConfig,
+                       device: torch.device | str = "cpu") -> Path | None:
+    """RUN_DIR/feature_net.pt pre-trained on the train split (on `device`), reused when its cache key matches.
 
     None when the loss has no perceptual term. The key file is written after the weights, so a
     key on disk means finished weights.
@@ -269,7 +272,9 @@ def ensure_feature_net(run_dir: str | Path, manifest: DatasetManifest, cfg: Trai
         return path
     batches = infinite_batches(manifest.shard_paths("train"), cfg.batch_size, seed=cfg.seed, crop_samples=key["crop_samples"],
                                shuffle_buffer=cfg.shuffle_buffer, num_workers=cfg.num_workers)
-    net = pretrain_feature_net(batches, steps=cfg.feature_net_steps, seed=cfg.seed, lr=cfg.feature_net_lr, config=cfg.feature_net)
+    on_device = ((lossless.to(device), lossy.to(device)) for lossless, lossy in batches)  # phi trains where its batches are
+    net = pretrain_feature_net(on_device, steps=cfg.feature_net_steps, seed=cfg.seed, lr=cfg.feature_net_lr, config=cfg.feature_net)
+    on_device.close()
     batches.close()  # stops the loader's workers
     save_feature_net(net, path)
     write_json_atomic(key_path, key)
@@ -656,7 +661,7 @@ def _train(data_dir: Path, run_dir: Path, cfg: TrainConfig, dataset_version: str
 
     # ---- feature net phi: pre-trained once on rank 0 (cached in the run folder), loaded by all
     if ddp.is_main:
-        ensure_feature_net(run_dir, manifest, cfg)
+        ensure_feature_net(run_dir, manifest, cfg, ddp.device)
     if ddp.world_size > 1:
         dist.barrier()
     feature_net = load_feature_net(run_dir / FEATURE_NET, map_location=ddp.device) if feature_key else None
@@ -772,3 +777,23 @@ def _mean_over_ranks(total: float, count: int, ddp: Distributed) -> float:
         total, count = t.tolist()
     return total / count if count else float("nan")
 
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m ladle_model.train DATA RUN_DIR [--config JSON]`: the plain entry torchrun starts once per rank."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Train a LadLe model (one process, or one rank under torchrun).")
+    parser.add_argument("data")
+    parser.add_argument("run_dir")
+    parser.add_argument("--config", default="{}", help="TrainConfig as JSON, e.g. '{\"model\": \"drrn1d\", \"max_steps\": 1000}'")
+    parser.add_argument("--dataset", default=None, help="dataset version")
+    parser.add_argument("--preset", default=None)
+    parser.add_argument("--progress", action="store_true")
+    args = parser.parse_args(argv)
+    result = train(args.data, args.run_dir, TrainConfig.from_dict(json.loads(args.config)), args.dataset, args.preset, args.progress)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps(result.to_dict(), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -189,7 +189,7 @@ class AlignConfig:
     """Lag search and the quality gate a pair must pass to be used."""
 
     max_lag_seconds: float = 0.1  # FFmpeg trims codec delay already (DESIGN.md); this catches the rest
-    analysis_seconds: float = 30.0  # cross-correlate at most this much audio from the middle
+    analysis_seconds: float = 10.0  # cross-correlate at most this much audio from the middle
     min_correlation: float = 0.9
     min_snr_db: float = 3.0
 

@@ -158,7 +158,8 @@ def mojibake_score(text: str) -> int:
     - a word mixing Cyrillic with Latin ("Cafщ" is cp1252 "Café" read as cp1251): 5;
     - three or more accented Latin letters or symbols in a row ("Êèíî" is cp1251 "Кино" read as cp1252): 3;
     - a run of non-ASCII characters mixing scripts with symbols ("“Œ‹žŽ" is Shift-JIS read as cp1252): 3;
-    - one ideograph wedged inside a Latin word ("Pok\u9a5bmon" is cp1252 "Pokémon" read as Shift-JIS): 5.
+    - one ideograph wedged inside a Latin word ("Pok駑on" is cp1252 "Pokémon" read as Shift-JIS): 5;
+    - "ƒ", or "‚" glued to a character: Shift-JIS kana lead bytes read as cp1252: 3 each.
     """
     score = 0
     for ch in text:
@@ -179,6 +180,9 @@ def mojibake_score(text: str) -> int:
     for match in re.finditer(r"(?<=[A-Za-z])[^\x00-\x7f](?=[A-Za-z])", text):
         if _script(match.group()) == "cjk":
             score += 5
+    # Shift-JIS lead bytes 0x82 (hiragana) and 0x83 (katakana) read as cp1252: "‚" glued to the next
+    # character, and "ƒ", which no real title contains ("スピッツ" becomes "ƒXƒsƒbƒc").
+    score += 3 * (text.count("ƒ") + len(re.findall(r"‚\S", text)))
     return score
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,25 @@ class ShardResult:
     sha256: str
     segments_per_track: dict  # track_id -> samples written
     reused: bool = False
+
+
+class _HashingWriter(io.RawIOBase):
+    """A write-only file that hashes what passes through, so a shard is never read back to hash it."""
+
+    def __init__(self, sink):
+        self.sink = sink
+        self.sha256 = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.sha256.update(data)
+        return self.sink.write(data)
+
+    def close(self) -> None:  # the caller closes the real file
+        self.sink.flush()
+        super().close()
 
 
 def segment_bytes(cfg: SegmentConfig) -> int:
@@ -134,7 +154,7 @@ def write_shard(
     n_samples = n_silent = 0
     per_track: dict[str, int] = {}
     with atomic_path(shard) as tmp:
-        with open(tmp, "wb") as f, wds.TarWriter(f, user="ladle", group="ladle", mtime=0) as sink:
+        with open(tmp, "wb") as raw, _HashingWriter(raw) as f, wds.TarWriter(f, user="ladle", group="ladle", mtime=0) as sink:
             for item in plan.items:
                 pair_inputs = inputs[item.track_id]
                 pair = load_pair(pair_inputs.track, pair_inputs.encoded, pair_inputs.alignment, cfg)
@@ -165,7 +185,7 @@ def write_shard(
                 n_silent += (item.end_window - item.first_window) - written
                 n_samples += written
                 per_track[item.track_id] = per_track.get(item.track_id, 0) + written
-        digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+        digest = f.sha256.hexdigest()
         size_bytes = tmp.stat().st_size
     result = ShardResult(plan.split, plan.name, n_samples, n_silent, size_bytes, digest, per_track)
     stats = dataclasses.asdict(result)

@@ -1,5 +1,4 @@
 import multiprocessing
-import time
 
 import pytest
 
@@ -7,28 +6,30 @@ from storage.atomic import atomic_path, remove_stale_temporaries
 from storage.lock import LockHeld, data_lock
 
 
-def _hold(data_dir, seconds, ready):
+def _hold(data_dir, ready, release):
     with data_lock(data_dir):
         ready.set()
-        time.sleep(seconds)
+        release.wait(60)
 
 
 def test_second_writer_gets_a_clear_error_then_waits(tmp_path):
-    ready = multiprocessing.Event()
-    holder = multiprocessing.Process(target=_hold, args=(tmp_path, 1.5, ready))
+    ready, release = multiprocessing.Event(), multiprocessing.Event()
+    holder = multiprocessing.Process(target=_hold, args=(tmp_path, ready, release))
     holder.start()
     assert ready.wait(10)
     with pytest.raises(LockHeld, match=rf"pid {holder.pid} on"):
         with data_lock(tmp_path):
             pass
-    with data_lock(tmp_path, wait_seconds=30, poll_seconds=0.05):  # returns once the holder is done
-        assert not holder.is_alive()
+    release.set()
+    with data_lock(tmp_path, wait_seconds=30, poll_seconds=0.05):  # returns once the holder lets go
+        holder.join(10)
+        assert holder.exitcode == 0
     holder.join()
 
 
 def test_lock_is_released_when_the_holder_dies(tmp_path):
     ready = multiprocessing.Event()
-    holder = multiprocessing.Process(target=_hold, args=(tmp_path, 60, ready))
+    holder = multiprocessing.Process(target=_hold, args=(tmp_path, ready, multiprocessing.Event()))
     holder.start()
     assert ready.wait(10)
     holder.kill()
