@@ -201,18 +201,16 @@ def iterate_epoch(
 
     def passes() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for pass_index in itertools.count():
-            n_before = n_yielded[0]
-            loader = make_loader(shard_paths, batch_size, True, seed, epoch, crop_samples, shuffle_buffer,
-                                 num_workers, split_nodes, pass_index, pin_memory)
-            for batch in loader:
-                n_yielded[0] += 1
+            n_in_pass = 0
+            for batch in make_loader(shard_paths, batch_size, True, seed, epoch, crop_samples, shuffle_buffer,
+                                     num_workers, split_nodes, pass_index, pin_memory):
+                n_in_pass += 1
                 yield batch
             if n_batches is None:
                 return
-            if n_yielded[0] == n_before:
+            if n_in_pass == 0:
                 raise RuntimeError(f"no training batches from shards {list(map(str, shard_paths))} on this rank")
 
-    n_yielded = [0]
     return itertools.islice(passes(), skip_batches, n_batches)
 
 
