@@ -640,7 +640,9 @@ def _train(data_dir: Path, run_dir: Path, cfg: TrainConfig, dataset_version: str
     # ---- setup: the dataset, the run folder, a checkpoint to resume from
     last_path = run_dir / "checkpoints" / "last.pt"
     ckpt = load_checkpoint(last_path, map_location="cpu") if last_path.is_file() else None
-    manifest = resolve_run_dataset(data_dir, run_dir, cfg, dataset_version, preset)
+    if ckpt is not None and dataset_version is None and preset is None:
+        dataset_version = ckpt["dataset_version"]  # a bare re-run continues on the run's own dataset
+    manifest = resolve_dataset(data_dir, dataset_version, preset, cfg.segment_seconds)
     crop_samples = seconds_to_samples(cfg.segment_seconds, manifest.sample_rate, segment_samples(manifest))
     train_shards, val_shards = manifest.shard_paths("train"), manifest.shard_paths("val")
     n_train_segments = manifest.splits["train"].segments if "train" in manifest.splits else 0

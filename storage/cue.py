@@ -462,7 +462,7 @@ def read_cue(path: str | Path) -> Disc:
     return dataclasses.replace(disc, cue_path=path, files=tuple(files), notes=tuple(notes))
 
 
-_FILE_LINE = re.compile(r'^\s*FILE\s+(?:"([^"]*)"|(.+?)(?:\s+\S+)?)\s*$', re.IGNORECASE | re.MULTILINE)
+_FILE_LINE = re.compile(r'^\s*FILE\s+(?:"([^"]*)"|(.+?))(?:\s+\w+)?\s*$', re.IGNORECASE | re.MULTILINE)
 
 
 def referenced_files(path: str | Path) -> list[Path]:
