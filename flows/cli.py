@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("demo-corpus", help="render the bundled demo corpus (public-domain scores) as FLAC")
     p.add_argument("out", type=Path)
     p.add_argument("--tracks", type=_positive_int, default=10)
-    p.set_defaults(run=_cmd_demo_corpus)
+    p.set_defaults(handler=_cmd_demo_corpus)
 
     p = commands.add_parser("build-corpus", help="run the build-corpus flow: ingest, encode, align, shard")
     p.add_argument("sources", nargs="+", help="folders (or files) of lossless audio; local or s3://bucket/prefix")
@@ -179,12 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait-for-lock", type=float, default=0.0, metavar="SECONDS",
                    help="if another build is writing DATA, wait this long for it (default: fail at once)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.set_defaults(run=_cmd_build_corpus)
+    p.set_defaults(handler=_cmd_build_corpus)
 
     p = commands.add_parser("catalog", help="summarise a data folder's catalog")
     p.add_argument("data", help="a data folder, local or s3://bucket/prefix")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(run=_cmd_catalog)
+    p.set_defaults(handler=_cmd_catalog)
 
     p = commands.add_parser("train", help="run the train-ladle flow on a dataset's shards")
     p.add_argument("data", type=Path)
@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default=None, help="dataset version (default: the only one, or pick with --preset)")
     p.add_argument("--preset", default=None)
     p.add_argument("--overrides", default=None, help='JSON of TrainConfig overrides, e.g. \'{"lr": 3e-4}\'')
-    p.set_defaults(run=_cmd_train)
+    p.set_defaults(handler=_cmd_train)
     return parser
 
 
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     from storage.lock import LockHeld
 
     try:
-        return args.run(args)
+        return args.handler(args)
     except (ConfigError, FileNotFoundError, NotADirectoryError) as e:
         _fail(str(e))
     except LockHeld as e:

@@ -173,6 +173,9 @@ def make_loader(
         # global torch RNG would shift the model's RNG stream (dropout) depending on when epochs start.
         generator=torch.Generator().manual_seed(mix_seed("loader", seed, epoch, pass_index)),
         persistent_workers=False,
+        # Forked workers inherit the parent's threads and locks; under a Prefect task run (its API
+        # log handler and event threads) they died at start. A forkserver forks from a clean process.
+        multiprocessing_context="forkserver" if num_workers > 0 else None,
     )
 
 

@@ -410,14 +410,15 @@ class _Image:
         """int16 (n, 2) from `offset` samples into this file."""
         if self.kind == "sndfile":
             self.handle = self.handle or sf.SoundFile(str(self.temporary or self.path))
-            self.handle.seek(offset)
+            if self.handle.tell() != offset:  # tracks are read in order: seek only when jumping
+                self.handle.seek(offset)
             block = self.handle.read(n, dtype="int16", always_2d=True)
         else:
             sector = offset // SAMPLES_PER_FRAME
             first, byte0, size = next(s for s in reversed(self.segments) if s[0] <= sector)
             if size != SECTOR_BYTES["AUDIO"]:
                 raise DiscError(f"{self.path.name}: audio read from a data sector ({size} bytes) at sector {sector}")
-            self.handle = self.handle or open(self.path, "rb")
+            self.handle = self.handle or open(self.path, "rb")  # noqa: SIM115 - closed by close()
             self.handle.seek(byte0 + (sector - first) * size + (offset % SAMPLES_PER_FRAME) * 4)
             data = self.handle.read(n * 4)
             block = np.frombuffer(data, dtype=">i2" if self.big_endian else "<i2").astype(np.int16).reshape(-1, 2)
@@ -608,11 +609,13 @@ def _layout(disc: Disc, lengths: list[int]) -> _Layout:
             session_start = min(firsts[k], starts[k] - t.pregap_frames * SAMPLES_PER_FRAME) // SAMPLES_PER_FRAME
             shift[k] = shift[k - 1] + session_start + SESSION_GAP_SECTORS - starts[k] // SAMPLES_PER_FRAME
 
-    toc_tracks = []
+    toc_tracks, leadout_shift = [], 0
     for k, t in enumerate(disc.tracks):
         if disc.files[t.index(1).file_index].missing:
-            notes.append(f"track {t.number} is a data track in a missing file: left out of the TOC, disc IDs may not match")
+            notes.append(f"track {t.number} is a data track in a missing file: left out of the TOC, "
+                         "so the freedb and AccurateRip IDs may not match")  # fmt: skip
             continue
+        leadout_shift = shift[k]
         if starts[k] % SAMPLES_PER_FRAME:
             notes.append(f"track {t.number} starts {starts[k] % SAMPLES_PER_FRAME} samples into a sector "
                          "(a file before it is not whole sectors); its sector is rounded down")  # fmt: skip
@@ -620,7 +623,7 @@ def _layout(disc: Disc, lengths: list[int]) -> _Layout:
     if total % SAMPLES_PER_FRAME:
         notes.append(f"the image is not whole CD frames ({total % SAMPLES_PER_FRAME} samples over); "
                      "the last frame counts as a whole sector")  # fmt: skip
-    leadout = -(-total // SAMPLES_PER_FRAME) + shift[-1]
+    leadout = -(-total // SAMPLES_PER_FRAME) + leadout_shift
     toc = DiscToc(tuple(toc_tracks), leadout)
 
     spans = []

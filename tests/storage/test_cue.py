@@ -170,7 +170,7 @@ SHEET_TEMPLATE = 'PERFORMER "{performer}"\nTITLE "{title}"\nFILE "a.wav" WAVE\n 
         ("Björk", "Début", "Human Behaviour", "utf-8-sig", "utf-8-sig"),
         ("Motörhead", "Überkill", "Señor", "utf-8", "utf-8"),
         ("Кино", "Группа крови", "Закрой за мной дверь", "cp1251", "cp1251"),
-        ("スピッツ", "ハチミツ", "ロビンソン", "cp932", "cp932"),
+        ("スピッツ", "ハチミツ", "ヒバリ", "cp932", "cp932"),  # every byte also valid cp1252: "ƒXƒsƒbƒc"
         ("東京事変", "教育", "林檎の唄", "shift_jis", "cp932"),
         ("Sigur Rós", "Ágætis byrjun", "Svefn-g-englar", "utf-16", "utf-16"),
     ],
