@@ -28,6 +28,7 @@ from storage.align import Alignment
 from storage.atomic import remove_stale_temporaries
 from storage.config import ConfigError, CorpusConfig, EncodePreset, code_version, get_preset
 from storage.corpus import dataset_folder, dataset_version, existing_manifest, finish_dataset
+from storage.disc import DiscRecord, find_cue_sheets
 from storage.encode import Encoded
 from storage.ingest import Duplicate, Quarantined, Track, resolve_tracks, scan_sources
 from storage.lock import data_lock
@@ -35,6 +36,7 @@ from storage.manifest import DatasetManifest
 from storage.shards import PairInputs, plan_shards
 from storage.partition import partition
 from tasks.corpus import align_pairs_task, encode_tracks_task, ingest_files_task, write_shard_task
+from tasks.disc import split_disc_task
 
 TASK_RUNNERS = ("threads", "processes", "dask")
 SHARD_GLOB = "datasets/*/*.tar"
@@ -121,16 +123,97 @@ class PresetBuild:
     n_shards_written: int
 
 
-def ingest_sources(
-    sources: list[str], data_dir: Path, cfg: CorpusConfig, progress: bool
-) -> tuple[list[Track], list[Duplicate], list[Quarantined]]:
-    """Stage 1: one ingest task per file, then duplicates and splits."""
+@dataclass(frozen=True)
+class DiscRow:
+    """A disc image's identity, as the `discs` catalog table holds it."""
+
+    cue_path: str
+    disc_key: str
+    musicbrainz_disc_id: str
+    freedb_disc_id: str
+    accuraterip_disc_id: str
+    album: str | None
+    albumartist: str | None
+    n_tracks: int
+    image_paths: list
+    notes: list
+
+
+@dataclass(frozen=True)
+class DiscTrackRow:
+    """One split track of a disc and its checksums (`disc_tracks` table)."""
+
+    disc_key: str
+    number: int
+    track_id: str | None  # None when the split track was not ingested (quarantined)
+    path: str
+    title: str | None
+    performer: str | None
+    start_sector: int
+    n_sectors: int
+    crc32: str
+    accuraterip_v1: str
+    accuraterip_v2: str
+    log_crc32: str | None
+    crc_matches_log: bool | None
+
+
+@dataclass
+class Ingested:
+    tracks: list[Track]
+    duplicates: list[Duplicate]
+    quarantined: list[Quarantined]
+    discs: list[DiscRecord]
+
+
+def ingest_sources(sources: list[str], data_dir: Path, cfg: CorpusConfig, progress: bool) -> Ingested:
+    """Stage 1: split disc images (CUE sheets), ingest every file in groups, then duplicates and splits."""
+    logger = get_run_logger()
+    sheets, referenced = find_cue_sheets([Path(s) for s in sources])
     files, missing = scan_sources(sources, exclude=[data_dir])
+    files = [f for f in files if f not in referenced]  # a disc image is ingested through its sheet, not whole
     for q in missing:
-        get_run_logger().warning("source %s does not exist; skipped", q.path)
-    groups = partition([str(f) for f in files], key=str, target_size=cfg.group_size)
+        logger.warning("source %s does not exist; skipped", q.path)
+
+    futures = split_disc_task.map([str(s) for s in sheets], unmapped(str(data_dir / "discs")))
+    split, _ = _gather(futures, "disc", [[str(s)] for s in sheets], progress)
+    discs = [d for d in split if isinstance(d, DiscRecord)]
+    quarantined = [q for q in split if isinstance(q, Quarantined)]
+    for disc in discs:
+        for note in disc.notes:
+            logger.info("%s: %s", disc.cue_path, note)
+
+    # Two copies of one disc share their split files: each path is ingested once.
+    paths = [str(f) for f in files] + sorted({t.path for d in discs for t in d.tracks})
+    groups = partition(paths, key=str, target_size=cfg.group_size)
     ingested, _ = _gather(ingest_files_task.map(groups), "ingest", groups, progress)
-    return resolve_tracks(ingested + missing, cfg)
+    tracks, duplicates, bad = resolve_tracks(ingested + missing, cfg)
+    quarantined += bad
+
+    # A track whose CRC disagrees with its rip log is not the audio the ripper verified.
+    mismatched = {t.path: (d, t) for d in discs for t in d.tracks if t.crc_matches_log is False}
+    for track in [t for t in tracks if t.path in mismatched]:
+        disc, info = mismatched[track.path]
+        reason = f"CRC32 {info.crc32} disagrees with the rip log's {info.log_crc32} ({Path(disc.cue_path).name})"
+        quarantined.append(Quarantined(track.path, "verify", reason, track.track_id))
+    tracks = [t for t in tracks if t.path not in mismatched]
+    return Ingested(tracks, duplicates, quarantined, discs)
+
+
+def disc_rows(discs: list[DiscRecord], tracks: list[Track]) -> tuple[list[DiscRow], list[DiscTrackRow]]:
+    track_ids = {t.path: t.track_id for t in tracks}
+    rows, track_rows = [], []
+    for d in discs:
+        rows.append(
+            DiscRow(
+                d.cue_path, d.disc_key, d.musicbrainz_disc_id, d.freedb_disc_id, d.accuraterip_disc_id,
+                d.album, d.albumartist, len(d.tracks), list(d.image_paths), list(d.notes),
+            )
+        )
+        for t in d.tracks:
+            info = {k: v for k, v in dataclasses.asdict(t).items() if k != "path" and k != "number"}
+            track_rows.append(DiscTrackRow(d.disc_key, t.number, track_ids.get(t.path), t.path, **info))
+    return rows, track_rows
 
 
 def build_dataset(
@@ -272,10 +355,14 @@ def build_corpus_stages(
     if n_stale:
         logger.warning("removed %d unfinished temporary files left by an interrupted run", n_stale)
 
-    tracks, duplicates, quarantined = ingest_sources(sources, data_dir, cfg, progress)
+    ingested = ingest_sources(sources, data_dir, cfg, progress)
+    tracks, duplicates, quarantined = ingested.tracks, ingested.duplicates, ingested.quarantined
     logger.info("%d tracks, %d duplicates, %d quarantined at ingest", len(tracks), len(duplicates), len(quarantined))
     catalog.write_records(data_dir, "tracks", tracks, Track)
     catalog.write_records(data_dir, "duplicates", duplicates, Duplicate)
+    discs, disc_tracks = disc_rows(ingested.discs, tracks)
+    catalog.write_records(data_dir, "discs", discs, DiscRow)
+    catalog.write_records(data_dir, "disc_tracks", disc_tracks, DiscTrackRow)
 
     location = location or data
     builds = [build_dataset(get_preset(name), tracks, cfg, data_dir, location, progress) for name in cfg.presets]
@@ -305,6 +392,7 @@ def build_corpus_stages(
     return {
         **dataclasses.asdict(run),
         "duplicates": len(duplicates),
+        "discs": len(discs),
         "quarantine": [{"path": q.path, "stage": q.stage, "reason": q.reason} for q in quarantined],
         "last_encoding_run_seconds": last_encoding_run["seconds"] if last_encoding_run else None,
         "datasets": [

@@ -137,6 +137,39 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _cmd_rip(args) -> int:
+    from storage.disc import RipError, rip_disc
+
+    try:
+        sheet = rip_disc(args.device, Path(args.out), read_offset_samples=args.read_offset)
+    except RipError as e:
+        _fail(str(e), status=1)
+    print(f"ripped {args.device} to {sheet}")
+    if args.data:
+        args.sources, args.preset = [str(args.out)], args.preset
+        return _cmd_build_corpus(args)
+    return 0
+
+
+def _add_build_options(p: argparse.ArgumentParser) -> None:
+    from storage.config import PRESETS, STRATEGIES
+
+    p.add_argument("--preset", action="append", choices=sorted(PRESETS), help="repeatable; default vorbis-160")
+    p.add_argument("--strategy", choices=STRATEGIES, default="resample")
+    p.add_argument("--segment-seconds", type=_positive_float, default=1.0)
+    p.add_argument("--hop-seconds", type=_positive_float, default=None)
+    p.add_argument("--sample-rate", type=_positive_int, default=44100, help="the dataset's rate")
+    p.add_argument("--group-by-album", action="store_true", help="assign splits by album, not by track")
+    p.add_argument("--shard-size-mb", type=_positive_float, default=256.0)
+    p.add_argument("--task-runner", choices=["threads", "processes", "dask"], default="threads")
+    p.add_argument("--workers", type=_positive_int, default=None, help="parallel workers (default: CPU count)")
+    p.add_argument("--dask-address", default=None, metavar="tcp://HOST:PORT",
+                   help="an existing Dask scheduler (implies --task-runner dask)")
+    p.add_argument("--wait-for-lock", type=float, default=0.0, metavar="SECONDS",
+                   help="if another build is writing DATA, wait this long for it (default: fail at once)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if value <= 0:
@@ -152,8 +185,6 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from storage.config import PRESETS, STRATEGIES
-
     parser = _Parser(prog="ladle", description="Paired lossless/lossy corpora and restoration models.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -165,21 +196,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("build-corpus", help="run the build-corpus flow: ingest, encode, align, shard")
     p.add_argument("sources", nargs="+", help="folders (or files) of lossless audio; local or s3://bucket/prefix")
     p.add_argument("--data", required=True, help="where encodes, catalog and shards go; local or s3://bucket/prefix")
-    p.add_argument("--preset", action="append", choices=sorted(PRESETS), help="repeatable; default vorbis-160")
-    p.add_argument("--strategy", choices=STRATEGIES, default="resample")
-    p.add_argument("--segment-seconds", type=_positive_float, default=1.0)
-    p.add_argument("--hop-seconds", type=_positive_float, default=None)
-    p.add_argument("--sample-rate", type=_positive_int, default=44100, help="the dataset's rate")
-    p.add_argument("--group-by-album", action="store_true", help="assign splits by album, not by track")
-    p.add_argument("--shard-size-mb", type=_positive_float, default=256.0)
-    p.add_argument("--task-runner", choices=["threads", "processes", "dask"], default="threads")
-    p.add_argument("--workers", type=_positive_int, default=None, help="parallel workers (default: CPU count)")
-    p.add_argument("--dask-address", default=None, metavar="tcp://HOST:PORT",
-                   help="an existing Dask scheduler (implies --task-runner dask)")
-    p.add_argument("--wait-for-lock", type=float, default=0.0, metavar="SECONDS",
-                   help="if another build is writing DATA, wait this long for it (default: fail at once)")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _add_build_options(p)
     p.set_defaults(handler=_cmd_build_corpus)
+
+    p = commands.add_parser("rip", help="rip an audio CD with cdparanoia into an image + CUE sheet (and build it)")
+    p.add_argument("device", help="the CD drive, e.g. /dev/cdrom")
+    p.add_argument("--out", required=True, help="folder for the image, CUE sheet and log")
+    p.add_argument("--read-offset", type=int, default=0, help="the drive's read offset in samples (AccurateRip's list)")
+    p.add_argument("--data", default=None, help="also build the ripped disc into this data folder")
+    _add_build_options(p)
+    p.set_defaults(handler=_cmd_rip)
 
     p = commands.add_parser("catalog", help="summarise a data folder's catalog")
     p.add_argument("data", help="a data folder, local or s3://bucket/prefix")

@@ -26,7 +26,8 @@ from storage.atomic import atomic_path
 
 # Fields that describe one run's view of a record, not the record: never stored.
 RUN_ONLY_FIELDS = {"reused"}
-_ARROW_TYPES = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_(), dict: pa.string()}
+# dicts and lists are stored as JSON text: readable by any Parquet reader, no nested types to agree on.
+_ARROW_TYPES = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_(), dict: pa.string(), list: pa.string()}
 
 
 def table_path(data_dir: str | Path, name: str) -> Path:
@@ -50,7 +51,11 @@ def _rows(records: list, cls: type) -> list[dict]:
     for record in records:
         row = dataclasses.asdict(record) if dataclasses.is_dataclass(record) else dict(record)
         rows.append(
-            {k: json.dumps(v, sort_keys=True) if isinstance(v, dict) else v for k, v in row.items() if k not in RUN_ONLY_FIELDS}
+            {
+                k: json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v
+                for k, v in row.items()
+                if k not in RUN_ONLY_FIELDS
+            }
         )
     return rows
 
