@@ -32,5 +32,9 @@ test: install
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
 
+# On a GPU machine with torch preinstalled (see scripts/gpu_check.sh for the wheels it needs).
+gpu-check:
+	scripts/gpu_check.sh
+
 clean-demo:
 	rm -rf $(DEMO)
