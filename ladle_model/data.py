@@ -36,9 +36,12 @@ import torch
 import webdataset as wds
 from torch.utils.data import DataLoader
 
+from storage.fs import register_webdataset_schemes
+
+register_webdataset_schemes()  # shards may be s3:// URLs; runs in every loader worker on import too
+
 LOSSLESS = "lossless.npy"
 LOSSY = "lossy.npy"
-
 
 def mix_seed(*parts: object) -> int:
     """A 63-bit seed from any tuple of values; stable across processes (unlike `hash`)."""

@@ -629,13 +629,13 @@ def train(
     run_dir = Path(run_dir)
     ddp = setup_distributed(cfg.device)
     try:
-        return _train(Path(data_dir), run_dir, cfg, dataset_version, preset, progress, ddp)
+        return _train(data_dir, run_dir, cfg, dataset_version, preset, progress, ddp)
     finally:
         if ddp.owns_group:
             dist.destroy_process_group()
 
 
-def _train(data_dir: Path, run_dir: Path, cfg: TrainConfig, dataset_version: str | None, preset: str | None,
+def _train(data_dir: str | Path, run_dir: Path, cfg: TrainConfig, dataset_version: str | None, preset: str | None,
            progress: bool, ddp: Distributed) -> TrainResult:
     # ---- setup: the dataset, the run folder, a checkpoint to resume from
     last_path = run_dir / "checkpoints" / "last.pt"

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from storage.atomic import write_json_atomic
+from storage.fs import filesystem, is_remote, join, open_file
 
 SPLITS = ("train", "val", "test")
 MANIFEST_NAME = "manifest.json"
@@ -62,13 +63,18 @@ class DatasetManifest:
     splits: dict[str, SplitSummary]
     config: dict = field(default_factory=dict)  # the resolved corpus config that produced it
     code_version: str = ""
-    folder: Path | None = field(default=None, compare=False)
+    folder: Path | str | None = field(default=None, compare=False)  # a local Path, or a URL in object storage
 
-    def shard_paths(self, split: str) -> list[Path]:
+    def shard_paths(self, split: str) -> list[Path | str]:
+        """The split's shards: local Paths, or URLs that webdataset opens through fsspec."""
         if self.folder is None:
             raise ValueError("manifest was not read from a folder")
         summary = self.splits.get(split)
-        return [self.folder / name for name in summary.shards] if summary else []
+        if not summary:
+            return []
+        if is_remote(self.folder):
+            return [join(self.folder, name) for name in summary.shards]
+        return [Path(self.folder) / name for name in summary.shards]
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -83,14 +89,20 @@ def write_manifest(folder: str | Path, manifest: DatasetManifest) -> Path:
 
 
 def read_manifest(folder: str | Path) -> DatasetManifest:
-    folder = Path(folder)
-    d = json.loads((folder / MANIFEST_NAME).read_text())
+    """The manifest in a dataset folder (a local path or a URL)."""
+    with open_file(join(folder, MANIFEST_NAME)) as f:
+        d = json.loads(f.read())
     d["splits"] = {name: SplitSummary(**s) for name, s in d["splits"].items()}
-    return DatasetManifest(**d, folder=folder)
+    return DatasetManifest(**d, folder=str(folder).rstrip("/") if is_remote(folder) else Path(folder))
 
 
 def list_datasets(data_dir: str | Path) -> list[DatasetManifest]:
-    """Every complete dataset version under `DATA/datasets`, sorted by version."""
+    """Every complete dataset version under `DATA/datasets` (local or in object storage), sorted by version."""
+    if is_remote(data_dir):
+        fs, root = filesystem(join(data_dir, "datasets"))
+        scheme = str(data_dir).split("://", 1)[0]
+        found = sorted(fs.glob(f"{root}/*/{MANIFEST_NAME}"))
+        return [read_manifest(f"{scheme}://{p.rsplit('/', 1)[0]}") for p in found]
     root = Path(data_dir) / "datasets"
     if not root.is_dir():
         return []

@@ -48,3 +48,23 @@ def test_build_from_bucket_to_bucket_then_read_shards_from_it(prefect_harness, s
     again = build_corpus(sources=[f"{s3_server}/library"], data=data, segment_seconds=0.4)
     assert again["n_encoded"] == 0 and again["n_shards_written"] == 0
     assert again["datasets"][0]["version"] == dataset["version"]
+
+
+def test_training_reads_shards_from_the_bucket_and_keeps_its_run_there(prefect_harness, s3_server, tmp_path, monkeypatch):
+    from flows.train_ladle import train_ladle
+
+    monkeypatch.setenv("LADLE_CACHE_DIR", str(tmp_path / "cache"))
+    library = tmp_path / "library"
+    for i in range(6):
+        write_pcm(library / f"{i}.flac", tone_pcm(1.0, seed=600 + i))
+    data, run = f"{s3_server}/train/data", f"{s3_server}/train/runs/tiny"
+    build_corpus(sources=[str(library)], data=data, segment_seconds=0.25)
+    overrides = {"feature_net_steps": 2, "num_workers": 0, "model_overrides": {"channels": 8, "n_units": 2}}
+    result = train_ladle(data=data, run_dir=run, model="drrn1d", max_steps=3, batch_size=2, overrides=overrides)
+    assert result["step"] == 3 and result["loss_curve"] == f"{run}/loss_curve.png"
+    remote, root = fs.filesystem(s3_server)
+    assert remote.exists(f"{root}/train/runs/tiny/checkpoints/last.pt")
+    # Another machine (an empty cache) resumes the run from the bucket.
+    monkeypatch.setenv("LADLE_CACHE_DIR", str(tmp_path / "other-cache"))
+    resumed = train_ladle(data=data, run_dir=run, model="drrn1d", max_steps=5, batch_size=2, overrides=overrides)
+    assert resumed["step"] == 5
