@@ -170,6 +170,16 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
+BENCHMARKS = ("corpus", "shards", "train", "enhance", "memory", "scaling")
+
+
+def _cmd_bench(args) -> int:
+    import importlib
+
+    importlib.import_module(f"bench.{args.name}").main(args.args)
+    return 0
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if value <= 0:
@@ -206,6 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, help="also build the ripped disc into this data folder")
     _add_build_options(p)
     p.set_defaults(handler=_cmd_rip)
+
+    p = commands.add_parser("bench", help="run a benchmark and append its table to BENCHMARKS.md")
+    p.add_argument("name", choices=BENCHMARKS)
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the benchmark (see `ladle bench NAME --help`)")
+    p.set_defaults(handler=_cmd_bench)
 
     p = commands.add_parser("catalog", help="summarise a data folder's catalog")
     p.add_argument("data", help="a data folder, local or s3://bucket/prefix")

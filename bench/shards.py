@@ -1,0 +1,72 @@
+"""Reading shards into training batches against reading the same tar bytes without decoding.
+
+    python -m bench.shards --workers 2 --batch-size 4
+
+Reference: every member of every train shard read from its tar with `tarfile` (bytes only, no
+decoding), one pass. Measured: the real training loader (`ladle_model.data.make_loader`: webdataset,
+shuffle buffer, npy decoding, random crops, batching, DataLoader workers) over the same shards.
+Both report segments per second; the ratio is the number to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tarfile
+import time
+
+from bench.common import command_line, report
+from bench.data import bench_dataset
+
+
+def read_raw(paths) -> tuple[int, int]:
+    n_members = n_bytes = 0
+    for path in paths:
+        with tarfile.open(path) as tar:
+            for member in tar:
+                if member.isfile():
+                    n_bytes += len(tar.extractfile(member).read())
+                    n_members += 1
+    return n_members, n_bytes
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--passes", type=int, default=3, help="epochs of the loader (the raw read repeats as often)")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args(argv)
+    from ladle_model.data import make_loader
+
+    manifest = bench_dataset()
+    paths = [str(p) for p in manifest.shard_paths("train")]
+    n_segments = manifest.splits["train"].segments
+
+    start = time.perf_counter()
+    for _ in range(args.passes):
+        n_members, n_bytes = read_raw(paths)
+    raw_s = time.perf_counter() - start
+    assert n_members == 3 * n_segments
+
+    start = time.perf_counter()
+    n_loaded = 0
+    for epoch in range(args.passes):
+        loader = make_loader(paths, args.batch_size, train=True, epoch=epoch, num_workers=args.workers, shuffle_buffer=256)
+        for lossless, lossy in loader:
+            n_loaded += lossless.shape[0]
+    loader_s = time.perf_counter() - start
+    assert n_loaded == args.passes * n_segments
+
+    raw_rate, loader_rate = args.passes * n_segments / raw_s, n_loaded / loader_s
+    rows = [
+        {"what": "raw tar read (bytes, no decoding)", "segments/s": raw_rate, "MB/s": args.passes * n_bytes / raw_s / 1e6, "ratio": 1.0},
+        {"what": f"training loader ({args.workers} workers, batch {args.batch_size})", "segments/s": loader_rate,
+         "MB/s": args.passes * n_bytes / loader_s / 1e6, "ratio": loader_rate / raw_rate},
+    ]
+    notes = [f"{n_segments} train segments of {manifest.segment_seconds} s stereo float32 in {len(paths)} shard(s), "
+             f"{args.passes} passes; the loader's time includes starting its workers each epoch."]
+    report("shards", command_line(), rows, notes, write=not args.no_write)
+
+
+if __name__ == "__main__":
+    main()
