@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
 
     build_corpus(sources=[str(work / "library" / "none")], data=str(work / "warmup"))  # start the embedded server
     start = time.perf_counter()
-    first = build()
+    build()
     first_s = time.perf_counter() - start
     start = time.perf_counter()
     cached = build()

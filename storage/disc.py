@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import functools
 import hashlib
 import json
 import os
@@ -49,6 +48,7 @@ import numpy as np
 import soundfile as sf
 
 from storage import ffmpeg as ff
+from storage.fs import file_sha256
 from storage.atomic import TMP_MARKER, atomic_path, write_json_atomic
 from storage.config import stable_hash
 from storage.cue import (
@@ -348,21 +348,6 @@ def find_cue_sheets(files_or_dirs: list[Path]) -> tuple[list[Path], set[Path]]:
             if absolute.is_relative_to(folder):
                 referenced.add(sheet.parent / absolute.relative_to(folder))
     return sorted(sheets, key=str), referenced
-
-
-@functools.lru_cache(maxsize=256)
-def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    # Keyed by size and mtime too, so a file changed in place is hashed again.
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def file_sha256(path: str | Path) -> str:
-    stat = os.stat(path)
-    return _file_sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
 
 
 def disc_key(cue_path: str | Path, disc: Disc | None = None) -> str:

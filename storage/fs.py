@@ -17,6 +17,7 @@ to s3fs and never logged.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -98,6 +99,22 @@ def push(local: Path, url: str, exclude: tuple[str, ...] = (".lock",)) -> list[s
         fs.put_file(str(path), f"{root}/{relative}")  # an S3 PUT is atomic: the object appears whole
         pushed.append(relative)
     return pushed
+
+
+@functools.lru_cache(maxsize=1024)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    # Size and mtime are in the memo's key only, so a file changed in place is hashed again.
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a local file's bytes (memoised within a process while the file is unchanged)."""
+    stat = os.stat(path)
+    return _file_sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
 
 
 def open_file(location: str | Path, mode: str = "rb"):

@@ -10,7 +10,6 @@ Bad audio comes back as `Quarantined`; only I/O errors raise, and those are retr
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from prefect import task
@@ -18,19 +17,12 @@ from prefect.tasks import exponential_backoff
 
 from storage.align import Alignment, align_key, align_pair, alignment_path
 from storage.config import STAGE_VERSIONS, AlignConfig, EncodePreset, SegmentConfig, stable_hash
+from storage.fs import file_sha256
 from storage.encode import Encoded, encode_key, encode_track, find_encoded
 from storage.ingest import Quarantined, Track, ingest_file
 from storage.shards import PairInputs, ShardPlan, ShardResult, find_shard, plan_record, write_shard
 
 RETRIES = dict(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_jitter_factor=0.5)
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _where(data_dir: str | Path) -> str:
@@ -42,7 +34,7 @@ def _ingest_key(context, parameters) -> str | None:
     paths = [Path(p) for p in parameters["paths"]]
     if not all(p.is_file() for p in paths):
         return None
-    return stable_hash(["ingest", STAGE_VERSIONS["ingest"], [(str(p), _file_sha256(p)) for p in paths]])
+    return stable_hash(["ingest", STAGE_VERSIONS["ingest"], [(str(p), file_sha256(p)) for p in paths]])
 
 
 def _encode_key(context, parameters) -> str | None:

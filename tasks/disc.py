@@ -13,13 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import task
-from prefect.tasks import exponential_backoff
 
 from storage.config import stable_hash
 from storage.cue import CueError
-from storage.disc import DiscError, DiscRecord, disc_key, file_sha256, find_split, rip_log_candidates, split_disc
+from storage.disc import DiscError, DiscRecord, disc_key, find_split, rip_log_candidates, split_disc
+from storage.fs import file_sha256
+from tasks.corpus import RETRIES
 
-RETRIES = dict(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_jitter_factor=0.5)
 
 
 def split_cache_key(context, parameters) -> str | None:
