@@ -1,5 +1,8 @@
 import multiprocessing
 
+# Spawned, not forked: a fork of the test process (Prefect's threads running) can die at exit.
+mp = multiprocessing.get_context("spawn")
+
 import pytest
 
 from storage.atomic import atomic_path, remove_stale_temporaries
@@ -13,8 +16,8 @@ def _hold(data_dir, ready, release):
 
 
 def test_second_writer_gets_a_clear_error_then_waits(tmp_path):
-    ready, release = multiprocessing.Event(), multiprocessing.Event()
-    holder = multiprocessing.Process(target=_hold, args=(tmp_path, ready, release))
+    ready, release = mp.Event(), mp.Event()
+    holder = mp.Process(target=_hold, args=(tmp_path, ready, release))
     holder.start()
     assert ready.wait(10)
     with pytest.raises(LockHeld, match=rf"pid {holder.pid} on"):
@@ -28,8 +31,8 @@ def test_second_writer_gets_a_clear_error_then_waits(tmp_path):
 
 
 def test_lock_is_released_when_the_holder_dies(tmp_path):
-    ready = multiprocessing.Event()
-    holder = multiprocessing.Process(target=_hold, args=(tmp_path, ready, multiprocessing.Event()))
+    ready = mp.Event()
+    holder = mp.Process(target=_hold, args=(tmp_path, ready, mp.Event()))
     holder.start()
     assert ready.wait(10)
     holder.kill()
