@@ -1,42 +1,36 @@
-import multiprocessing
-
-# Spawned, not forked: a fork of the test process (Prefect's threads running) can die at exit.
-mp = multiprocessing.get_context("spawn")
+import subprocess
+import sys
 
 import pytest
 
 from storage.atomic import atomic_path, remove_stale_temporaries
 from storage.lock import LockHeld, data_lock
 
+# The holder is a separate Python process: it takes the lock, says so, and lets go when told.
+HOLDER = "import sys; from storage.lock import data_lock\nwith data_lock(sys.argv[1]):\n    print('ready', flush=True); sys.stdin.readline()\n"
 
-def _hold(data_dir, ready, release):
-    with data_lock(data_dir):
-        ready.set()
-        release.wait(60)
+
+def _start_holder(data_dir) -> subprocess.Popen:
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(data_dir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "ready"
+    return holder
 
 
 def test_second_writer_gets_a_clear_error_then_waits(tmp_path):
-    ready, release = mp.Event(), mp.Event()
-    holder = mp.Process(target=_hold, args=(tmp_path, ready, release))
-    holder.start()
-    assert ready.wait(10)
+    holder = _start_holder(tmp_path)
     with pytest.raises(LockHeld, match=rf"pid {holder.pid} on"):
         with data_lock(tmp_path):
             pass
-    release.set()
-    with data_lock(tmp_path, wait_seconds=30, poll_seconds=0.05):  # returns once the holder lets go
-        holder.join(10)
-        assert holder.exitcode == 0
-    holder.join()
+    holder.stdin.write("go\n")
+    holder.stdin.flush()
+    with data_lock(tmp_path, wait_seconds=60, poll_seconds=0.05):  # returns once the holder lets go
+        assert holder.wait(30) == 0
 
 
 def test_lock_is_released_when_the_holder_dies(tmp_path):
-    ready = mp.Event()
-    holder = mp.Process(target=_hold, args=(tmp_path, ready, mp.Event()))
-    holder.start()
-    assert ready.wait(10)
+    holder = _start_holder(tmp_path)
     holder.kill()
-    holder.join()
+    holder.wait()
     with data_lock(tmp_path):
         pass  # acquired without waiting: a dead holder releases the lock
     assert (tmp_path / ".lock").read_text() == ""
