@@ -4,6 +4,9 @@
     ladle build-corpus demo/library --data demo/data --preset vorbis-160 --preset paper-32k
     ladle catalog demo/data --json
     ladle train demo/data --run runs/demo --model ladle --max-steps 200
+    ladle evaluate --run runs/demo --data demo/data --preset vorbis-160
+    ladle enhance song.mp3 -o song.flac --checkpoint runs/demo
+    ladle table1 demo/library --out table1 --steps 200
 
 Flows run on Prefect's embedded server (a temporary local server with SQLite under PREFECT_HOME)
 unless PREFECT_API_URL points at a real one.
@@ -151,6 +154,75 @@ def _cmd_rip(args) -> int:
     return 0
 
 
+def _cmd_enhance(args) -> int:
+    from ladle_model.enhance import EnhanceError, EnhanceResult, enhance_path, load_enhancer, result_dict
+    from storage.ffmpeg import FFmpegError
+
+    source, output = Path(args.input), Path(args.output)
+    if not source.exists():
+        _fail(f"no file or folder at {source}")
+    if source.is_dir() and output.exists() and not output.is_dir():
+        _fail(f"{source} is a folder, so -o must be a folder too, not the file {output}")
+    if source.is_file() and not output.is_dir() and output.suffix.lower() not in (".flac", ".wav"):
+        _fail(f"-o must end in .flac or .wav (or be a folder), got {output}")
+    try:
+        enhancer = load_enhancer(args.checkpoint, device=args.device, window_seconds=args.window_seconds)
+        results = enhance_path(enhancer.model, enhancer.spec, source, output, suffix=f".{args.format}", progress=sys.stderr.isatty(),
+                               batch_size=args.batch_size, output_sample_rate=args.sample_rate, subtype=f"PCM_{args.bits}")
+    except (EnhanceError, FFmpegError, ValueError) as e:
+        _fail(str(e), status=1)
+    for r in results:
+        if args.json:
+            continue
+        if isinstance(r, EnhanceResult):
+            print(f"{r.source} -> {r.output} ({r.duration_s:.1f} s at {r.sample_rate} Hz, {r.realtime_factor:.1f}x real time)")
+        else:
+            print(f"skipped {r.source}: {r.reason}")
+    if args.json:
+        print(json.dumps([result_dict(r) for r in results], indent=2))
+    return 0 if any(isinstance(r, EnhanceResult) for r in results) or not results else 1
+
+
+def _cmd_evaluate(args) -> int:
+    if not Path(args.run).is_dir():
+        _fail(f"no run folder at {args.run}")
+    if not Path(args.data).is_dir():
+        _fail(f"no data folder at {args.data}")
+    from flows.evaluate_ladle import evaluate_ladle
+
+    result = evaluate_ladle(run_dir=str(args.run), data=str(args.data), presets=args.preset, max_tracks=args.tracks, split=args.split,
+                            checkpoint=args.checkpoint, visqol_excerpts=args.visqol_excerpts, batch_size=args.batch_size,
+                            device=args.device, progress=sys.stderr.isatty())
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+        return 0
+    for preset, r in result["presets"].items():
+        print(f"{preset} ({r['n_tracks']} {r['split']} tracks, step {r['step']}): {r['headline']}")
+        for s in r["summary"]:
+            print(f"  {s['name']:<18} input {_num(s['lossy_input']):>10}  model {_num(s['model']):>10}  {s['verdict']}")
+        print(f"  report: {r['paths']['report.html']}")
+    return 0
+
+
+def _num(v) -> str:
+    return "n/a" if v is None else f"{v:.4g}"
+
+
+def _cmd_table1(args) -> int:
+    missing = [s for s in args.sources if not Path(s).exists()]
+    if missing:
+        _fail(f"source folder does not exist: {', '.join(map(str, missing))}")
+    from flows.table1 import table1
+
+    overrides = json.loads(args.overrides) if args.overrides else None
+    result = table1(sources=[str(s) for s in args.sources], out=str(args.out), steps=args.steps, model=args.model,
+                    batch_size=args.batch_size, overrides=overrides, max_tracks=args.tracks, visqol_excerpts=args.visqol_excerpts,
+                    progress=sys.stderr.isatty())
+    print(Path(result["markdown"]).read_text())
+    print(f"written: {result['markdown']}, {result['parquet']}")
+    return 0
+
+
 def _add_build_options(p: argparse.ArgumentParser) -> None:
     from storage.config import PRESETS, STRATEGIES
 
@@ -239,6 +311,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default=None)
     p.add_argument("--overrides", default=None, help='JSON of TrainConfig overrides, e.g. \'{"lr": 3e-4}\'')
     p.set_defaults(handler=_cmd_train)
+
+    p = commands.add_parser("enhance", help="restore lossy audio (a file or a folder) with a trained model")
+    p.add_argument("input", help="any file FFmpeg reads (MP3, Ogg, M4A, Opus, WAV, FLAC), or a folder of them")
+    p.add_argument("-o", "--output", required=True, help="a .flac or .wav file, or a folder (names mirrored)")
+    p.add_argument("--checkpoint", required=True, help="a checkpoint file, or a run folder (its best.pt, else last.pt)")
+    p.add_argument("--format", choices=["flac", "wav"], default="flac", help="output format for folders (default flac)")
+    p.add_argument("--bits", type=int, choices=[16, 24], default=24, help="output sample width (default 24)")
+    p.add_argument("--sample-rate", type=_positive_int, default=None, help="output rate (default: the input's own)")
+    p.add_argument("--window-seconds", type=_positive_float, default=None, help="window length (default: the training segment)")
+    p.add_argument("--batch-size", type=_positive_int, default=8, help="windows per forward pass")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_cmd_enhance)
+
+    p = commands.add_parser("evaluate", help="run the evaluate-ladle flow: whole test tracks, model vs its lossy input")
+    p.add_argument("--run", type=Path, required=True, help="the run folder (checkpoints, feature net); the report goes to RUN/eval/")
+    p.add_argument("--data", type=Path, required=True, help="the data folder the run's corpus was built in")
+    p.add_argument("--preset", action="append", help="repeatable; default: the preset the run was trained on")
+    p.add_argument("--tracks", type=_positive_int, default=None, help="evaluate only the first N tracks")
+    p.add_argument("--split", choices=["train", "val", "test"], default="test")
+    p.add_argument("--checkpoint", default="best", help="best (default; last.pt if there is no best.pt), last, or a path")
+    p.add_argument("--visqol-excerpts", type=int, default=3, help="excerpts of 5 s per track scored with ViSQOL (0: skip)")
+    p.add_argument("--batch-size", type=_positive_int, default=8)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_cmd_evaluate)
+
+    p = commands.add_parser("table1", help="reproduce the LadLe paper's Table I: four preprocessing approaches, trained and evaluated")
+    p.add_argument("sources", nargs="+", help="folders of lossless audio")
+    p.add_argument("--out", type=Path, required=True, help="folder for the data, the runs and table1.md / table1.parquet")
+    p.add_argument("--steps", type=_positive_int, default=200, help="training steps per approach (the same for all)")
+    p.add_argument("--model", default="ladle", choices=["ladle", "drrn1d", "srresnet1d", "resunit"])
+    p.add_argument("--batch-size", type=_positive_int, default=4)
+    p.add_argument("--overrides", default=None, help='JSON of TrainConfig overrides, e.g. \'{"model_overrides": {"stride": 4}}\'')
+    p.add_argument("--tracks", type=_positive_int, default=None, help="evaluate on the first N test tracks only")
+    p.add_argument("--visqol-excerpts", type=int, default=3)
+    p.set_defaults(handler=_cmd_table1)
     return parser
 
 

@@ -31,7 +31,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -232,30 +232,47 @@ def _pct(v: float | None) -> str:
 # ----------------------------------------------------------------------------- figures
 
 
-def plot_spectrograms(path: Path, lossless: np.ndarray, lossy: np.ndarray, restored: np.ndarray, sample_rate: int,
-                      start: int, title: str, cutoff_hz: float) -> Path:
-    """Lossless / lossy / restored log-power spectrograms of one excerpt, stacked, on one colour scale."""
+def excerpt_spectrogram_db(audio: np.ndarray, start: int, stop: int, n_fft: int = M.LSD_N_FFT, hop: int = M.LSD_HOP) -> np.ndarray:
+    """(bins, frames) power in dB of the mono mix, frames centred on start, start + hop, ... < stop.
+
+    Frames near the excerpt's edges read the audio around it (zeros only past the track's ends), so
+    the edges show no false onset. The LSD's STFT: periodic Hann, power clamped at 1e-8.
+    """
+    mono = audio.mean(axis=0).astype(np.float64)
+    half = n_fft // 2
+    lo, hi = start - half, stop + half
+    piece = np.zeros(hi - lo)
+    piece[max(-lo, 0) : max(-lo, 0) + len(mono[max(lo, 0) : hi])] = mono[max(lo, 0) : hi]
+    frames = np.lib.stride_tricks.sliding_window_view(piece, n_fft)[: stop - start : hop]  # (frames, n_fft)
+    spectrum = np.fft.rfft(frames * M._periodic_hann(n_fft), axis=1)
+    return 10 * np.log10(np.maximum(spectrum.real**2 + spectrum.imag**2, M.POWER_FLOOR)).T
+
+
+def plot_spectrograms(path: Path, tracks: dict[str, np.ndarray], sample_rate: int, start: int, stop: int, title: str,
+                      cutoff_hz: float) -> Path:
+    """Log-power spectrograms of one excerpt of each (C, T) track in `tracks` (name -> audio), stacked,
+    on one colour scale that reaches down to the lossless track's noise floor."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [("lossless", lossless), ("lossy input", lossy), ("restored", restored)]
-    spectra = [10 * np.log10(np.maximum(np.concatenate(list(M._power_frames(x.mean(axis=0).astype(np.float64), M.LSD_N_FFT, M.LSD_HOP))),
-                                        M.POWER_FLOOR)).T for _, x in panels]  # (bins, frames) dB
-    vmax = max(float(s.max()) for s in spectra)
-    t0 = start / sample_rate
-    extent = (t0, t0 + lossless.shape[-1] / sample_rate, 0, sample_rate / 2000)
-    fig, axes = plt.subplots(3, 1, figsize=(9, 8), sharex=True, sharey=True)
-    for ax, (name, _), spectrum in zip(axes, panels, spectra):
-        image = ax.imshow(spectrum, origin="lower", aspect="auto", extent=extent, vmin=vmax - 90, vmax=vmax, cmap="magma")
-        if math.isfinite(cutoff_hz):
+    spectra = {name: excerpt_spectrogram_db(audio, start, stop) for name, audio in tracks.items()}
+    first = next(iter(spectra.values()))
+    vmax = max(float(s.max()) for s in spectra.values())
+    vmin = float(np.clip(np.percentile(first, 5), vmax - 120, vmax - 60))
+    extent = (start / sample_rate, stop / sample_rate, 0, sample_rate / 2000)
+    fig, axes = plt.subplots(len(spectra), 1, figsize=(9, 2.6 * len(spectra) + 0.6), sharex=True, sharey=True, squeeze=False)
+    for ax, (name, spectrum) in zip(axes[:, 0], spectra.items()):
+        image = ax.imshow(spectrum, origin="lower", aspect="auto", extent=extent, vmin=vmin, vmax=vmax, cmap="magma",
+                          interpolation="nearest")
+        if cutoff_hz is not None and math.isfinite(cutoff_hz):
             ax.axhline(cutoff_hz / 1000, color="white", ls="--", lw=0.8)
         ax.set_title(name, fontsize=10, loc="left")
         ax.set_ylabel("kHz")
-    axes[-1].set_xlabel("time (s)")
+    axes[-1, 0].set_xlabel("time (s)")
     fig.suptitle(title, fontsize=11)
-    fig.colorbar(image, ax=axes, label="power (dB)", shrink=0.8)
+    fig.colorbar(image, ax=axes[:, 0].tolist(), label="power (dB)", shrink=0.8)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=90)
     plt.close(fig)
@@ -440,8 +457,8 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, preset: str | None =
                 start, stop = excerpts[len(excerpts) // 2]
                 name = f"spectrograms/{item.track.track_id}.png"
                 title = f"{context['title']} ({preset}, {start / spec.sample_rate:.1f}-{stop / spec.sample_rate:.1f} s)"
-                plot_spectrograms(folder / name, lossless[:, start:stop], lossy[:, start:stop], restored[:, start:stop],
-                                  spec.sample_rate, start, title, cutoff_hz)
+                plot_spectrograms(folder / name, {"lossless": lossless, "lossy input": lossy, "restored": restored},
+                                  spec.sample_rate, start, stop, title, cutoff_hz)
                 figures.append({"track_id": item.track.track_id, "path": name, "title": title})
         if bar is not None:
             bar.update(1)

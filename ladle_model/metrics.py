@@ -198,10 +198,11 @@ def estimate_cutoff_hz(reference, lossy, sample_rate: int, n_fft: int = LSD_N_FF
 
     Why 6 dB and not the 60-100 dB depth of a codec's brick-wall low-pass: the deficit is bounded by
     how far the reference's top band stands above the measurement floor (the Hann window's leakage of
-    the strong low band). On the demo corpus's rendered piano the top band is only ~15-20 dB above
-    that floor, and the codecs' low-passes show as steps from ~0 dB to 10-20 dB: at 6 dB this finds
-    MP3 64 kbps at ~10 kHz, MP3 128 kbps at ~16 kHz, Vorbis q5 at ~16.5 kHz, Vorbis 96 kbps at 32 kHz
-    at ~14.5 kHz and Opus 96 kbps at ~20 kHz, matching the encoders' documented low-passes.
+    the strong low band). On the demo corpus's rendered piano (Maple Leaf Rag, 30 s) the top band is
+    only ~15-20 dB above that floor, and the codecs' low-passes show as steps from ~0 dB to 10-20 dB;
+    at 6 dB this finds MP3 64 kbps at 10.2 kHz, MP3 128 kbps at 16.0 kHz, AAC 128 kbps at 17.2 kHz,
+    Vorbis q2/q5 at 16.4/16.7 kHz, Vorbis 96 kbps at 32 kHz (paper-32k) at 14.6 kHz and Opus 96 kbps
+    at 19.9 kHz.
     Returns NaN for a lossless-vs-itself pair, or a codec that keeps the whole band.
     """
     p = long_term_spectrum(reference, n_fft, hop)
@@ -262,13 +263,13 @@ def active_excerpts(reference, sample_rate: int, n_excerpts: int, excerpt_second
 
     The track is cut into back-to-back excerpts; those whose RMS (mono mix of the reference) is within
     `quiet_db` of the loudest excerpt's are active (no silence, no fade-out tails), and n of them are
-    taken at even spacing. A track shorter than one excerpt is one excerpt.
+    taken at even spacing. A track shorter than one excerpt is one excerpt; digital silence has none.
     """
     x = _as_numpy(reference).astype(np.float64, copy=False)
     mono = x.reshape(-1, x.shape[-1]).mean(axis=0)
     length = round(excerpt_seconds * sample_rate)
     n_total = len(mono) // length
-    if n_excerpts <= 0 or len(mono) == 0:
+    if n_excerpts <= 0 or not np.any(mono):
         return []
     if n_total == 0:
         return [(0, len(mono))]

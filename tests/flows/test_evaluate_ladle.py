@@ -1,0 +1,145 @@
+"""The `evaluate-ladle` flow on a tiny trained run, the `ladle evaluate` / `ladle enhance` commands, and track selection."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from flows.cli import main
+from ladle_model import metrics as M
+from ladle_model.evaluate import BASELINE, MODEL, EvalConfig, evaluate_run, select_tracks
+from storage import catalog
+from storage.align import Alignment
+from storage.config import SegmentConfig
+from storage.encode import Encoded
+from storage.ingest import Track
+from storage.segment import load_pair
+from tests.conftest import tone_pcm, write_pcm
+from tests.flows.test_train_ladle import read_artifacts
+
+# 3-s tone tracks whose content puts them in: train (0, 1, 2), test (3), val (9) (a hash of the audio)
+SEEDS = (0, 1, 2, 3, 9)
+TINY = {"model_overrides": {"channels": 8, "n_units": 2}, "num_workers": 0, "feature_net_steps": 2, "lr": 1e-3}
+
+
+@pytest.fixture(scope="module")
+def trained(prefect_harness, tmp_path_factory):
+    """A paper-32k corpus of five tone tracks (0.25-s segments) and a drrn1d trained on it for 3 steps."""
+    from flows.build_corpus import build_corpus
+    from flows.train_ladle import train_ladle
+
+    root = tmp_path_factory.mktemp("eval")
+    for seed in SEEDS:
+        write_pcm(root / "library" / f"tone {seed}.flac", tone_pcm(3.0, seed=seed))
+    data, run = root / "data", root / "run"
+    build_corpus(sources=[str(root / "library")], data=str(data), presets=["paper-32k"], segment_seconds=0.25)
+    train_ladle(data=str(data), run_dir=str(run), model="drrn1d", max_steps=3, overrides=TINY)
+    return data, run
+
+
+@pytest.mark.slow
+def test_flow_reports_the_model_against_its_lossy_input(trained):
+    from flows.evaluate_ladle import evaluate_ladle
+
+    data, run = trained
+    result = evaluate_ladle(run_dir=str(run), data=str(data), visqol_excerpts=0)
+    report = result["presets"]["paper-32k"]  # the run's own preset by default
+    assert report["split"] == "test" and report["n_tracks"] == 1 and not report["reused"]
+    folder = run / "eval" / "paper-32k"
+    for name in ("report.md", "report.html", "tracks.parquet", "eval.json"):
+        assert (folder / name).is_file()
+
+    rows = pd.read_parquet(folder / "tracks.parquet")
+    assert sorted(rows["system"]) == [BASELINE, MODEL]
+    base = rows[rows["system"] == BASELINE].iloc[0]
+    model = rows[rows["system"] == MODEL].iloc[0]
+    assert base["duration_s"] == pytest.approx(3.0)
+    # the baseline row is the aligned lossy input itself, scored independently here
+    tracks = {t["track_id"]: t for t in catalog.read_rows(data, "tracks")}
+    track = Track(**tracks[base["track_id"]])
+    encoded = Encoded(**next(r for r in catalog.read_rows(data, "encodes") if r["track_id"] == track.track_id))
+    alignment = Alignment(**next(r for r in catalog.read_rows(data, "pairs") if r["track_id"] == track.track_id))
+    pair = load_pair(track, encoded, alignment, SegmentConfig(sample_rate=44100))
+    assert base["mse"] == pytest.approx(M.mse(pair.lossless, pair.lossy), rel=1e-9)
+    assert base["lsd"] == pytest.approx(M.lsd(pair.lossless, pair.lossy), rel=1e-9)
+    assert 5 < base["snr_db"] < 40 and 0 < base["mse"] < 1e-2  # a real codec's damage
+    assert 0 < model["mse"] < 1e-2 and model["mse"] != base["mse"]  # the model changed the audio a little, after 3 steps
+    assert np.isfinite(base["perceptual"]) and np.isnan(base["visqol"])  # phi from the run; ViSQOL skipped here
+    assert 5000 < base["cutoff_hz"] < 16000  # Vorbis at 32 kHz cuts below its 16 kHz Nyquist
+
+    summary = {s["metric"]: s for s in report["summary"]}
+    assert summary["mse"]["lossy_input"] == pytest.approx(base["mse"]) and summary["mse"]["model"] == pytest.approx(model["mse"])
+    expected = "better than the input" if model["mse"] < base["mse"] else "worse than the input"
+    assert summary["mse"]["verdict"] == expected and expected.replace("the input", "its lossy input") in report["headline"]
+    markdown = (folder / "report.md").read_text()
+    assert "| MSE | lower |" in markdown and "lossy input → model" in markdown and "spectrograms/" in markdown
+    assert "<table>" in (folder / "report.html").read_text()
+    (png,) = (folder / "spectrograms").glob("*.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+    keys = report["artifacts"]
+    artifacts = read_artifacts(list(keys.values()))
+    assert artifacts[keys["summary"]].type == "table" and expected in str(artifacts[keys["summary"]].data)
+    assert BASELINE in str(artifacts[keys["tracks"]].data)
+    assert "data:image/png;base64," in artifacts[keys["report"]].data
+
+    # nothing changed: the evaluation is reused, not redone
+    again = evaluate_run(run, data, None, EvalConfig(visqol_excerpts=0))
+    assert again["reused"] and again["summary"] == json.loads((folder / "eval.json").read_text())["summary"]
+
+
+@pytest.mark.slow
+def test_cli_evaluate_and_enhance_with_the_trained_run(trained, tmp_path, capsys):
+    data, run = trained
+    assert main(["evaluate", "--run", str(run), "--data", str(data), "--visqol-excerpts", "0", "--split", "val"]) == 0
+    out = capsys.readouterr().out
+    assert "paper-32k (1 val tracks, step 3)" in out and "MSE" in out and "report.html" in out
+
+    lossy = next((data / "encodes" / "paper-32k").glob("*.ogg"))
+    assert main(["enhance", str(lossy), "-o", str(tmp_path / "restored.wav"), "--checkpoint", str(run)]) == 0
+    info = sf.info(str(tmp_path / "restored.wav"))
+    assert (info.samplerate, info.channels) == (32000, 2) and info.frames == 3 * 32000
+    assert "restored.wav" in capsys.readouterr().out
+
+
+def test_cli_enhance_errors_are_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["enhance", str(tmp_path / "missing.mp3"), "-o", str(tmp_path / "x.flac"), "--checkpoint", str(tmp_path)])
+    assert exit_info.value.code == 2 and "no file or folder" in capsys.readouterr().err
+    write_pcm(tmp_path / "a.flac", tone_pcm(0.2, seed=1))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["enhance", str(tmp_path / "a.flac"), "-o", str(tmp_path / "x.mp3"), "--checkpoint", str(tmp_path)])
+    assert exit_info.value.code == 2 and "must end in .flac or .wav" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["enhance", str(tmp_path / "a.flac"), "-o", str(tmp_path / "x.flac"), "--checkpoint", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and err.count("\n") == 0 and "no checkpoint" in err
+
+
+def _fake_track(track_id: str, split: str) -> Track:
+    return Track(track_id, f"/music/{track_id}.flac", "flac", 44100, 2, 16, 44100, 1.0, "0" * 32, title=track_id, split=split)
+
+
+def test_an_empty_test_split_falls_back_to_val_with_a_warning(tmp_path, caplog):
+    tracks = [_fake_track("a", "train"), _fake_track("b", "val"), _fake_track("c", "val")]
+    catalog.write_records(tmp_path, "tracks", tracks, Track)
+    catalog.write_records(tmp_path, "encodes", [Encoded(t.track_id, "mp3-128", f"/e/{t.track_id}.mp3", 1, 128.0, 44100, "k")
+                                                for t in tracks], Encoded)
+    catalog.write_records(tmp_path, "pairs", [Alignment(t.track_id, "mp3-128", 0, 44100, 0.99, 20.0, t.track_id != "c", "k")
+                                              for t in tracks], Alignment)
+    with caplog.at_level(logging.WARNING):
+        chosen, split = select_tracks(tmp_path, "mp3-128")
+    assert split == "val" and [t.track.track_id for t in chosen] == ["b"]  # c failed its alignment gate
+    assert "test split" in caplog.text
+    with pytest.raises(FileNotFoundError, match="no vorbis-160 encodes"):
+        select_tracks(tmp_path, "vorbis-160")
+    chosen, split = select_tracks(tmp_path, "mp3-128", split="train")
+    assert split == "train" and [t.track.track_id for t in chosen] == ["a"]
+    catalog.write_records(tmp_path, "tracks", tracks[:1], Track)  # neither test nor val tracks left
+    with pytest.raises(ValueError, match="no val track with a mp3-128 encode"):
+        select_tracks(tmp_path, "mp3-128")

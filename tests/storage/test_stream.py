@@ -1,0 +1,67 @@
+"""Streaming decode, resample and write: the same samples as the whole-file functions, in pieces."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from storage import ffmpeg as ff
+from storage.align import resample
+from storage.stream import StreamResampler, decode_chunks, open_audio_writer, probe_audio
+from tests.conftest import tone_pcm, write_pcm
+
+
+@pytest.mark.parametrize("orig, new", [(48000, 44100), (44100, 48000), (32000, 44100), (44100, 32000), (22050, 44100), (44100, 44100)])
+def test_stream_resampler_equals_whole_track_resampling(orig, new):
+    rng = np.random.default_rng(0)
+    x = (0.3 * rng.standard_normal((2, 30011))).astype(np.float32)
+    whole = resample(x, orig, new)
+    resampler = StreamResampler(orig, new)
+    pieces, i = [], 0
+    for size in rng.integers(1, 4000, 1000):  # chunks of any size, some shorter than a resampling period
+        if i >= x.shape[-1]:
+            break
+        pieces.append(resampler.push(x[:, i : i + size]))
+        i += size
+    pieces.append(resampler.flush())
+    streamed = np.concatenate(pieces, axis=1)
+    assert streamed.shape == whole.shape  # torchaudio's length, ceil(n·new/orig)
+    # the same kernel on the same samples; only float32 summation order differs between block sizes
+    np.testing.assert_allclose(streamed, whole, atol=5e-5)
+
+
+def test_decode_chunks_reassemble_the_whole_decode(tmp_path):
+    path = write_pcm(tmp_path / "a.flac", tone_pcm(2.0, seed=1))
+    whole, rate = ff.decode_file(path)
+    chunks = list(decode_chunks(path, channels=2, chunk_frames=10000))
+    assert all(c.shape[0] == 2 and 0 < c.shape[1] <= 10000 for c in chunks)
+    assert np.array_equal(np.concatenate(chunks, axis=1), whole)
+    info = probe_audio(path)
+    assert (info.sample_rate, info.channels, info.codec) == (44100, 2, "flac") and info.duration_s == pytest.approx(2.0, abs=0.01)
+
+
+def test_decode_chunks_of_a_non_audio_file_fail_clearly(tmp_path):
+    bad = tmp_path / "notes.flac"
+    bad.write_text("not audio\n" * 100)
+    with pytest.raises(ff.FFmpegError, match="notes.flac"):
+        list(decode_chunks(bad, channels=2, chunk_frames=1000))
+    with pytest.raises(ff.FFmpegError, match="notes.flac"):
+        probe_audio(bad)
+
+
+def test_writer_is_atomic(tmp_path):
+    target = tmp_path / "out.flac"
+    with pytest.raises(RuntimeError):
+        with open_audio_writer(target, 8000, channels=1) as writer:
+            writer.write(np.zeros((1, 800), np.float32))
+            raise RuntimeError("crash mid-write")
+    assert list(tmp_path.iterdir()) == []  # neither the file nor a temporary
+    with open_audio_writer(target, 8000, channels=2, subtype="PCM_16") as writer:
+        writer.write(np.full((2, 800), 0.5, np.float32))
+        writer.write(np.full((2, 200), 2.0, np.float32))  # clipped to full scale
+    audio, rate = sf.read(target, always_2d=True)
+    assert rate == 8000 and audio.shape == (1000, 2) and audio[:800].min() == 0.5 and audio[800:].max() == pytest.approx(1.0, abs=1e-4)
+    with pytest.raises(ValueError, match=".mp3"):
+        with open_audio_writer(tmp_path / "x.mp3", 8000, 1):
+            pass
