@@ -166,7 +166,7 @@ class Ingested:
     discs: list[DiscRecord]
 
 
-def ingest_sources(sources: list[str], data_dir: Path, cfg: CorpusConfig, progress: bool) -> Ingested:
+def ingest_sources(sources: list[str], data_dir: Path, cfg: CorpusConfig, progress: bool, min_groups: int = 1) -> Ingested:
     """Stage 1: split disc images (CUE sheets), ingest every file in groups, then duplicates and splits."""
     logger = get_run_logger()
     sheets, referenced = find_cue_sheets([Path(s) for s in sources])
@@ -185,7 +185,7 @@ def ingest_sources(sources: list[str], data_dir: Path, cfg: CorpusConfig, progre
 
     # Two copies of one disc share their split files: each path is ingested once.
     paths = [str(f) for f in files] + sorted({t.path for d in discs for t in d.tracks})
-    groups = partition(paths, key=str, target_size=cfg.group_size)
+    groups = partition(paths, key=str, target_size=cfg.group_size, min_groups=min_groups)
     ingested, _ = _gather(ingest_files_task.map(groups), "ingest", groups, progress)
     tracks, duplicates, bad = resolve_tracks(ingested + missing, cfg)
     quarantined += bad
@@ -217,12 +217,13 @@ def disc_rows(discs: list[DiscRecord], tracks: list[Track]) -> tuple[list[DiscRo
 
 
 def build_dataset(
-    preset: EncodePreset, tracks: list[Track], cfg: CorpusConfig, data_dir: Path, location: str, progress: bool
+    preset: EncodePreset, tracks: list[Track], cfg: CorpusConfig, data_dir: Path, location: str, progress: bool,
+    min_groups: int = 1,
 ) -> PresetBuild:
     """Stages 2-5 for one preset: encode, align, then segment and shard unless this version exists."""
     quarantined: list[Quarantined] = []
     # 2. Encode
-    groups = partition(tracks, key=lambda t: t.track_id, target_size=cfg.group_size)
+    groups = partition(tracks, key=lambda t: t.track_id, target_size=cfg.group_size, min_groups=min_groups)
     tracks = [t for g in groups for t in g]  # the order results come back in
     futures = encode_tracks_task.map(groups, unmapped(preset), unmapped(str(data_dir)))
     encodes, cached = _gather(futures, f"encode {preset.name}", [[t.path for t in g] for g in groups], progress)
@@ -231,7 +232,7 @@ def build_dataset(
     n_encoded = sum(isinstance(e, Encoded) and not (e.reused or hit) for e, hit in zip(encodes, cached))
 
     # 3. Align
-    groups = partition(good, key=lambda pair: pair[0].track_id, target_size=cfg.group_size)
+    groups = partition(good, key=lambda pair: pair[0].track_id, target_size=cfg.group_size, min_groups=min_groups)
     good = [pair for g in groups for pair in g]
     futures = align_pairs_task.map(groups, unmapped(cfg.align), unmapped(str(data_dir)))
     alignments, _ = _gather(futures, f"align {preset.name}", [[t.path for t, _ in g] for g in groups], progress)
@@ -331,7 +332,8 @@ def build_corpus(
         if fs.is_remote(data):  # metadata and encodes; shards of finished datasets stay in the bucket
             logger.info("pulled %d files of %s", len(fs.pull(data, local_data, exclude=(SHARD_GLOB, ".lock"))), data)
         stages = build_corpus_stages.with_options(task_runner=runner)
-        summary = stages(sources=local_sources, data=str(local_data), config=cfg.to_dict(), location=data, progress=progress)
+        summary = stages(sources=local_sources, data=str(local_data), config=cfg.to_dict(), location=data,
+                         min_groups=2 * (workers or os.cpu_count() or 1), progress=progress)
         if fs.is_remote(data):
             logger.info("pushed %d files to %s", len(fs.push(local_data, data)), data)
             for shard in local_data.glob(SHARD_GLOB):  # in the bucket now; keep the mirror small
@@ -341,11 +343,12 @@ def build_corpus(
 
 @flow(name="build-corpus-stages", log_prints=True)
 def build_corpus_stages(
-    sources: list[str], data: str, config: dict, location: str | None = None, progress: bool = False
+    sources: list[str], data: str, config: dict, location: str | None = None, min_groups: int = 1, progress: bool = False
 ) -> dict:
     """The pipeline itself, on whichever task runner the parent flow chose; the caller holds the lock.
 
     `data` is a local folder; `location` is where it is published (a URL), used in recorded paths.
+    `min_groups` keeps every worker busy on a small library (groups change caching, never the shards).
     """
     logger = get_run_logger()
     started = time.perf_counter()
@@ -355,7 +358,7 @@ def build_corpus_stages(
     if n_stale:
         logger.warning("removed %d unfinished temporary files left by an interrupted run", n_stale)
 
-    ingested = ingest_sources(sources, data_dir, cfg, progress)
+    ingested = ingest_sources(sources, data_dir, cfg, progress, min_groups)
     tracks, duplicates, quarantined = ingested.tracks, ingested.duplicates, ingested.quarantined
     logger.info("%d tracks, %d duplicates, %d quarantined at ingest", len(tracks), len(duplicates), len(quarantined))
     catalog.write_records(data_dir, "tracks", tracks, Track)
@@ -365,7 +368,7 @@ def build_corpus_stages(
     catalog.write_records(data_dir, "disc_tracks", disc_tracks, DiscTrackRow)
 
     location = location or data
-    builds = [build_dataset(get_preset(name), tracks, cfg, data_dir, location, progress) for name in cfg.presets]
+    builds = [build_dataset(get_preset(name), tracks, cfg, data_dir, location, progress, min_groups) for name in cfg.presets]
     for build in builds:
         splits = {s: v.segments for s, v in build.manifest.splits.items()}
         logger.info("dataset %s (%s): segments %s", build.manifest.version, build.manifest.preset, splits)

@@ -17,3 +17,12 @@ def test_adding_one_item_changes_one_group():
     changed = [g for g in after if g not in before]
     assert len(changed) == 1 and "new" in changed[0]
     assert partition([], key=str, target_size=4) == []
+
+
+def test_min_groups_spreads_a_small_library():
+    items = [f"t{i}" for i in range(10)]
+    assert len(partition(items, key=str, target_size=32)) == 1
+    groups = partition(items, key=str, target_size=32, min_groups=4)
+    assert n_buckets(10, 32, 4) == 4 and 2 <= len(groups) <= 4
+    assert sorted(x for g in groups for x in g) == sorted(items)
+    assert n_buckets(3, 32, 8) == 4  # never more buckets than needed to give each item its own
