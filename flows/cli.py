@@ -136,7 +136,12 @@ def _cmd_train(args) -> int:
         preset=args.preset,
         overrides=overrides,
     )
-    print(json.dumps(summary, indent=2, default=str))
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+        return 0
+    print(f"{summary['model']} trained to step {summary['step']} ({summary['epochs']} epochs) on dataset {summary['dataset_version']}")
+    print(f"last train loss: {summary['last_train_loss']}  best validation loss: {summary['best_val_loss']}")
+    print(f"checkpoint: {summary['checkpoint']}\nloss curve: {summary['loss_curve']}")
     return 0
 
 
@@ -310,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default=None, help="dataset version (default: the only one, or pick with --preset)")
     p.add_argument("--preset", default=None)
     p.add_argument("--overrides", default=None, help='JSON of TrainConfig overrides, e.g. \'{"lr": 3e-4}\'')
+    p.add_argument("--json", action="store_true", help="print the whole summary (with the resolved config) as JSON")
     p.set_defaults(handler=_cmd_train)
 
     p = commands.add_parser("enhance", help="restore lossy audio (a file or a folder) with a trained model")
