@@ -3,9 +3,9 @@
     python -m bench.memory --sizes 4 16 64
 
 Each size is built from scratch in its own process (synthetic 30-s stereo tracks, one preset); the
-peak RSS of that process (the flow, its threads and the embedded Prefect server) and of its largest
-child (FFmpeg) are reported. The reference is the same process importing everything and starting
-the embedded server without building anything.
+peak RSS of that process (the flow and its task threads; the embedded Prefect server and FFmpeg run
+as child processes and are not counted) is reported. The reference is the same process importing
+everything and starting the embedded server without building anything.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from flows.build_corpus import build_corpus
 library, data, preset = sys.argv[1:4]
 summary = build_corpus(sources=[library], data=data, presets=[preset]) if library != "-" else None
 print(json.dumps({"self_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "child_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
                   "tracks": summary["n_tracks"] if summary else 0}))
 """
 
@@ -60,14 +59,13 @@ def main(argv: list[str] | None = None) -> None:
 
     work = Path(tempfile.mkdtemp(prefix="ladle-bench-memory-"))
     baseline = measure("-", str(work / "none"), args.preset)
-    rows = [{"tracks": 0, "audio min": 0.0, "peak RSS MB": baseline["self_mb"], "largest child MB": baseline["child_mb"],
-             "vs no build": 1.0}]
+    rows = [{"tracks": 0, "audio min": 0.0, "peak RSS MB": baseline["self_mb"], "vs no build": 1.0}]
     for n in args.sizes:
         write_tracks(work / f"lib{n}", n)
         result = measure(str(work / f"lib{n}"), str(work / f"data{n}"), args.preset)
         assert result["tracks"] == n
         rows.append({"tracks": n, "audio min": n * 0.5, "peak RSS MB": result["self_mb"],
-                     "largest child MB": result["child_mb"], "vs no build": result["self_mb"] / baseline["self_mb"]})
+                     "vs no build": result["self_mb"] / baseline["self_mb"]})
     notes = [f"Synthetic 30-s stereo 44.1 kHz tracks, preset {args.preset}, threads runner, default group size and shard size.",
              "Reference row: the same process importing the pipeline and starting the embedded Prefect server, building nothing."]
     report("memory", command_line(), rows, notes, write=not args.no_write)
