@@ -122,8 +122,14 @@ def _cmd_catalog(args) -> int:
 
 def _cmd_train(args) -> int:
     from flows.train_ladle import train_ladle
+    from storage.manifest import list_datasets
 
-    overrides = json.loads(args.overrides) if args.overrides else None
+    try:
+        overrides = json.loads(args.overrides) if args.overrides else None
+    except json.JSONDecodeError as e:
+        _fail(f"--overrides is not valid JSON: {e}")
+    if not list_datasets(str(args.data)):  # before any flow run, so bad usage is one line, not a traceback
+        _fail(f"no dataset under {args.data}; build one first with `ladle build-corpus SOURCE --data {args.data}`")
     summary = train_ladle(
         data=str(args.data),
         run_dir=str(args.run),
@@ -305,8 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_catalog)
 
     p = commands.add_parser("train", help="run the train-ladle flow on a dataset's shards")
-    p.add_argument("data", type=Path)
-    p.add_argument("--run", type=Path, required=True, help="run folder (checkpoints, logs); resumed if it exists")
+    p.add_argument("data", help="a data folder, local or s3://bucket/prefix")
+    p.add_argument("--run", required=True, help="run folder (checkpoints, logs), local or s3://; resumed if it exists")
     p.add_argument("--model", default="ladle", choices=["ladle", "drrn1d", "srresnet1d", "resunit"])
     p.add_argument("--epochs", type=_positive_int, default=20)
     p.add_argument("--max-steps", type=_positive_int, default=None)

@@ -153,3 +153,11 @@ def test_shards_are_identical_whatever_the_runner(prefect_harness, library, tmp_
     assert other["datasets"][0]["version"] == reference["datasets"][0]["version"]
     hashes = [sorted((r["name"], r["sha256"]) for r in read_rows(tmp_path / d, "shards")) for d in ("threads", runner)]
     assert hashes[0] == hashes[1] and other["n_tracks"] == 13
+
+
+def test_cli_train_without_a_dataset_is_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", str(tmp_path / "no-data"), "--run", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and err.count("\n") == 0 and "no dataset under" in err
+    assert not (tmp_path / "run").exists()
