@@ -395,10 +395,11 @@ def enhance_file(model: nn.Module, spec: WindowSpec, source: str | Path, output:
     by a 44.1 kHz model comes back at 32 kHz by default: pass 44100 to keep the restored top band).
     `on_chunk` sees each decoded input chunk (tests use it to check the memory bound).
     """
+    from storage import ffmpeg as ff
     from storage import stream
 
     started = time.perf_counter()
-    info = stream.probe_audio(source)
+    info = ff.probe_audio(source)
     if info.channels not in (1, 2):
         raise EnhanceError(f"{Path(source).name} has {info.channels} channels: only mono and stereo can be restored "
                            "(downmix first, e.g. ffmpeg -i in -ac 2 out.flac)")
@@ -466,7 +467,6 @@ def enhance_path(model: nn.Module, spec: WindowSpec, source: str | Path, output:
     files with more than two channels; hidden files and anything under `output` are not looked at.
     """
     from storage import ffmpeg as ff
-    from storage import stream
 
     source, output = Path(source), Path(output)
     if source.is_file():
@@ -481,7 +481,7 @@ def enhance_path(model: nn.Module, spec: WindowSpec, source: str | Path, output:
                    and not p.resolve().is_relative_to(output_resolved))
     for path in files:
         try:
-            stream.probe_audio(path)
+            ff.probe_audio(path)
         except ff.FFmpegError:
             results.append(Skipped(str(path), "not audio FFmpeg can read"))
             continue

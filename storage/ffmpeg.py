@@ -12,6 +12,7 @@ import functools
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import ffmpeg
@@ -75,9 +76,9 @@ def decode_file(
     playback-style conversions (e.g. enhancing a file at the model's rate).
     """
     if sample_rate is None or channels is None:
-        stream = _probe_audio_stream(path)
-        sample_rate = sample_rate or stream["sample_rate"]
-        channels = channels or stream["channels"]
+        info = probe_audio(path)
+        sample_rate = sample_rate or info.sample_rate
+        channels = channels or info.channels
     rate, n_channels = sample_rate, channels
     output_args = {"format": "f32le", "acodec": "pcm_f32le", "ac": n_channels, "ar": rate}
     try:
@@ -109,29 +110,27 @@ def decode_pcm_int(path: str | Path, channels: int, bits_per_sample: int) -> np.
     return np.frombuffer(out, dtype="<i4").reshape(-1, channels) >> (32 - bits_per_sample)
 
 
-def _probe_audio_stream(path: str | Path) -> dict:
-    # ffprobe is not shipped by imageio-ffmpeg, so read `ffmpeg -i`'s stream line instead.
+@dataclass(frozen=True)
+class AudioProbe:
+    codec: str
+    sample_rate: int
+    channels: int
+    duration_s: float | None  # from the container header: approximate, None when FFmpeg does not say
+
+
+_LAYOUT_CHANNELS = {"mono": 1, "stereo": 2, "2.1": 3, "quad": 4, "5.0": 5, "5.1": 6, "7.1": 8}
+
+
+def probe_audio(path: str | Path) -> AudioProbe:
+    """The first audio stream of any file FFmpeg reads (one `ffmpeg -i` run); FFmpegError when it has none."""
+    # ffprobe is not shipped by imageio-ffmpeg, so read `ffmpeg -i`'s stream and duration lines instead.
     result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True)
     match = re.search(r"Stream #\S+.*?Audio: ([^,\s]+).*?, (\d+) Hz, ([^,]+)", result.stderr)
     if not match:
         raise FFmpegError(f"{Path(path).name}: no audio stream FFmpeg can read ({_tail(result.stderr.encode())})")
     layout = match.group(3).strip()
-    n_channels = {"mono": 1, "stereo": 2}.get(layout)
-    if n_channels is None:
-        n_match = re.match(r"(\d+) channels", layout)
-        n_channels = int(n_match.group(1)) if n_match else {"2.1": 3, "quad": 4, "5.0": 5, "5.1": 6, "7.1": 8}.get(
-            layout.split("(")[0], 0
-        )
-    return {"codec": match.group(1), "sample_rate": int(match.group(2)), "channels": n_channels}
-
-
-def probe_sample_rate(path: str | Path) -> int:
-    return _probe_audio_stream(path)["sample_rate"]
-
-
-def probe_channels(path: str | Path) -> int:
-    return _probe_audio_stream(path)["channels"]
-
-
-def probe_codec(path: str | Path) -> str:
-    return _probe_audio_stream(path)["codec"]
+    n_match = re.match(r"(\d+) channels", layout)
+    n_channels = int(n_match.group(1)) if n_match else _LAYOUT_CHANNELS.get(layout.split("(")[0], 0)
+    duration = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", result.stderr)
+    duration_s = int(duration.group(1)) * 3600 + int(duration.group(2)) * 60 + float(duration.group(3)) if duration else None
+    return AudioProbe(match.group(1), int(match.group(2)), n_channels, duration_s)

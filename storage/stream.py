@@ -1,6 +1,6 @@
 """Streaming audio I/O for whole-track work in bounded memory: decode in chunks, resample in chunks, write in chunks.
 
-    info = probe_audio("album/01.mp3")                       # rate, channels, codec, duration
+    info = ff.probe_audio("album/01.mp3")                    # rate, channels, codec, duration
     for chunk in decode_chunks("album/01.mp3", channels=2, chunk_frames=441000):
         ...                                                  # float32 (C, n) at the file's own rate
     resampler = StreamResampler(44100, 48000)
@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import math
-import re
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import ffmpeg
@@ -32,23 +30,6 @@ from storage import ffmpeg as ff
 from storage.atomic import atomic_path
 
 OUTPUT_FORMATS = {".flac": "FLAC", ".wav": "WAV"}
-
-
-@dataclass(frozen=True)
-class AudioProbe:
-    codec: str
-    sample_rate: int
-    channels: int
-    duration_s: float | None  # from the container header: approximate, None when FFmpeg does not say
-
-
-def probe_audio(path: str | Path) -> AudioProbe:
-    """The first audio stream of any file FFmpeg reads; FFmpegError when it has none."""
-    stream = ff._probe_audio_stream(path)  # noqa: SLF001 - the one parser of `ffmpeg -i` output
-    result = subprocess.run([ff.ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True)
-    match = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", result.stderr)
-    duration_s = int(match.group(1)) * 3600 + int(match.group(2)) * 60 + float(match.group(3)) if match else None
-    return AudioProbe(stream["codec"], stream["sample_rate"], stream["channels"], duration_s)
 
 
 def decode_chunks(path: str | Path, channels: int, chunk_frames: int, sample_rate: int | None = None) -> Iterator[np.ndarray]:

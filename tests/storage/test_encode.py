@@ -21,7 +21,7 @@ def test_every_preset_encodes_and_decodes(tmp_path, make_tracks, preset):
     audio, rate = ff.decode_file(encoded.path, channels=2)
     assert rate == PRESETS[preset].sample_rate
     assert abs(audio.shape[1] / rate - 2.0) < 0.03
-    assert ff.probe_codec(encoded.path) in {"vorbis", "mp3", "aac", "opus"}
+    assert ff.probe_audio(encoded.path).codec in {"vorbis", "mp3", "aac", "opus"}
 
 
 def test_encode_is_reused_and_bitstream_deterministic(tmp_path, make_tracks, monkeypatch):

@@ -8,7 +8,8 @@ import soundfile as sf
 
 from storage import ffmpeg as ff
 from storage.align import resample
-from storage.stream import StreamResampler, decode_chunks, open_audio_writer, probe_audio
+from storage.ffmpeg import probe_audio
+from storage.stream import StreamResampler, decode_chunks, open_audio_writer
 from tests.conftest import tone_pcm, write_pcm
 
 
