@@ -734,16 +734,8 @@ def _train(data_dir: str | Path, run_dir: Path, cfg: TrainConfig, dataset_versio
             break
 
         # ---- eval at the epoch end: the validation loss drives ReduceLROnPlateau and picks best.pt
-        metrics = evaluate(model, val_shards, cfg, crop_samples, feature_net, ddp) if val_shards else {}
-        train_loss = _mean_over_ranks(state.epoch_loss_sum, state.batch_in_epoch, ddp)
-        monitored = metrics.get("val/loss/total", train_loss)  # no val split: plateau on the train loss
-        state.scheduler.step(monitored)
-        improved = "val/loss/total" in metrics and (state.best_val_loss is None or metrics["val/loss/total"] < state.best_val_loss)
-        if improved:
-            state.best_val_loss = metrics["val/loss/total"]
-        if ddp.is_main:
-            append_log_row(run_dir / EPOCH_LOG, {"epoch": state.epoch, "step": state.step, "complete": 1, "train/loss/total": train_loss,
-                                                 "lr": state.optimizer.param_groups[0]["lr"], **metrics})
+        metrics, train_loss, improved = evaluate_and_log(model, val_shards, cfg, crop_samples, feature_net, ddp, state,
+                                                         run_dir, complete=True)
         state.epoch += 1
         state.batch_in_epoch = 0
         state.epoch_loss_sum = 0.0
@@ -755,14 +747,7 @@ def _train(data_dir: str | Path, run_dir: Path, cfg: TrainConfig, dataset_versio
 
     # ---- end (max_steps inside an epoch): evaluate for the record, without touching the scheduler
     if state.last_eval_step != state.step:
-        metrics = evaluate(model, val_shards, cfg, crop_samples, feature_net, ddp) if val_shards else {}
-        train_loss = _mean_over_ranks(state.epoch_loss_sum, state.batch_in_epoch, ddp)
-        improved = "val/loss/total" in metrics and (state.best_val_loss is None or metrics["val/loss/total"] < state.best_val_loss)
-        if improved:
-            state.best_val_loss = metrics["val/loss/total"]
-        if ddp.is_main:
-            append_log_row(run_dir / EPOCH_LOG, {"epoch": state.epoch, "step": state.step, "complete": 0, "train/loss/total": train_loss,
-                                                 "lr": state.optimizer.param_groups[0]["lr"], **metrics})
+        _, _, improved = evaluate_and_log(model, val_shards, cfg, crop_samples, feature_net, ddp, state, run_dir, complete=False)
         state.last_eval_step = state.step
         save_checkpoint(ctx, state, best=improved)
     if ddp.is_main:
@@ -770,6 +755,27 @@ def _train(data_dir: str | Path, run_dir: Path, cfg: TrainConfig, dataset_versio
     if bar is not None:
         bar.close()
     return TrainResult(state.step, state.epoch, state.last_train_loss, state.best_val_loss, str(last_path), str(run_dir), manifest.version)
+
+
+def evaluate_and_log(model: nn.Module, val_shards: list, cfg: TrainConfig, crop_samples: int | None,
+                     feature_net: FeatureNet | None, ddp: Distributed, state: TrainState, run_dir: Path,
+                     complete: bool) -> tuple[dict, float, bool]:
+    """Validation losses and the mean train loss so far, one epoch-log row, and whether best.pt improves.
+
+    `complete`: the epoch ran to its end, so the scheduler steps on the validation loss (or the train
+    loss without a val split). A run stopped by max_steps mid-epoch is evaluated for the record only.
+    """
+    metrics = evaluate(model, val_shards, cfg, crop_samples, feature_net, ddp) if val_shards else {}
+    train_loss = _mean_over_ranks(state.epoch_loss_sum, state.batch_in_epoch, ddp)
+    if complete:
+        state.scheduler.step(metrics.get("val/loss/total", train_loss))
+    improved = "val/loss/total" in metrics and (state.best_val_loss is None or metrics["val/loss/total"] < state.best_val_loss)
+    if improved:
+        state.best_val_loss = metrics["val/loss/total"]
+    if ddp.is_main:
+        append_log_row(run_dir / EPOCH_LOG, {"epoch": state.epoch, "step": state.step, "complete": int(complete),
+                                             "train/loss/total": train_loss, "lr": state.optimizer.param_groups[0]["lr"], **metrics})
+    return metrics, train_loss, improved
 
 
 def _mean_over_ranks(total: float, count: int, ddp: Distributed) -> float:
