@@ -21,10 +21,10 @@ import torchaudio.functional as AF
 
 from storage import ffmpeg as ff
 from storage.atomic import write_json_atomic
-from storage.audio import probe_lossless, read_lossless
 from storage.config import STAGE_VERSIONS, AlignConfig, stable_hash
 from storage.encode import Encoded
-from storage.ingest import Track
+from storage.audio import AudioError
+from storage.ingest import Quarantined, Track, read_track
 
 
 @dataclass(frozen=True)
@@ -119,8 +119,11 @@ def alignment_path(data_dir: str | Path, encoded: Encoded) -> Path:
     return Path(data_dir) / "pairs" / encoded.preset / f"{encoded.track_id}.json"
 
 
-def align_pair(track: Track, encoded: Encoded, cfg: AlignConfig, data_dir: str | Path) -> Alignment:
-    """Measure lag and quality of one pair (cached in a sidecar keyed by the encode and `cfg`)."""
+def align_pair(track: Track, encoded: Encoded, cfg: AlignConfig, data_dir: str | Path) -> Alignment | Quarantined:
+    """Measure lag and quality of one pair (cached in a sidecar keyed by the encode and `cfg`).
+
+    A source that changed since ingest, or a bitstream FFmpeg cannot decode, gives Quarantined.
+    """
     key = align_key(encoded, cfg)
     sidecar = alignment_path(data_dir, encoded)
     try:
@@ -129,8 +132,11 @@ def align_pair(track: Track, encoded: Encoded, cfg: AlignConfig, data_dir: str |
             return Alignment(**record)
     except (FileNotFoundError, json.JSONDecodeError):
         pass
-    lossless = read_lossless(track.path, probe_lossless(track.path))
-    lossy = decode_lossy(encoded, track.channels, track.sample_rate)
+    try:
+        lossless = read_track(track)
+        lossy = decode_lossy(encoded, track.channels, track.sample_rate)
+    except (AudioError, ff.FFmpegError) as e:
+        return Quarantined(track.path, "align", str(e), track.track_id, encoded.preset)
     max_lag = round(cfg.max_lag_seconds * track.sample_rate)
     lag, _ = measure_lag(lossless, lossy, max_lag, round(cfg.analysis_seconds * track.sample_rate))
     correlation, snr_db = pair_quality(lossless, shift_to(lossy, lag, lossless.shape[-1]))

@@ -15,7 +15,10 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage.audio import LOSSLESS_EXTENSIONS, AudioError, pcm_md5, probe_lossless
+import numpy as np
+import soundfile as sf
+
+from storage.audio import LOSSLESS_EXTENSIONS, AudioError, StreamInfo, pcm_md5, probe_lossless, read_lossless
 from storage.config import SPLITS, CorpusConfig, stable_hash
 
 
@@ -110,6 +113,25 @@ def ingest_file(path: str | Path) -> Track | Quarantined:
         pcm_md5=digest,
         **tags,
     )
+
+
+def read_track(track: Track) -> np.ndarray:
+    """The track's audio as float32 (C, T), refusing a file that changed since it was ingested.
+
+    The stream info comes from the ingest record (no second header parse); a file whose length or
+    channel count no longer match it is not the audio the track id names.
+    """
+    info = StreamInfo(track.container, track.sample_rate, track.channels, track.bits_per_sample, track.n_frames, None)
+    try:
+        audio = read_lossless(track.path, info)
+    except (sf.LibsndfileError, RuntimeError) as e:
+        raise AudioError(f"{track.path}: unreadable since ingest: {e}") from None
+    if audio.shape != (track.channels, track.n_frames):
+        raise AudioError(
+            f"{track.path} changed since ingest: {audio.shape[0]} channels x {audio.shape[1]} frames, "
+            f"expected {track.channels} x {track.n_frames}; run build-corpus again"
+        )
+    return audio
 
 
 def split_for_key(key: str, fractions: tuple[float, ...] = (0.8, 0.1, 0.1)) -> str:

@@ -19,10 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from storage.align import Alignment, decode_lossy, resample, resampled_length, shift_to
-from storage.audio import probe_lossless, read_lossless
 from storage.config import SegmentConfig
 from storage.encode import Encoded
-from storage.ingest import Track
+from storage.ingest import Track, read_track
 
 
 @dataclass
@@ -60,7 +59,7 @@ def _as_stereo(audio: np.ndarray) -> np.ndarray:
 def load_pair(track: Track, encoded: Encoded, alignment: Alignment, cfg: SegmentConfig) -> Pair:
     """Decode both sides and lay them out for `cfg.strategy` (see the module docstring)."""
     rate = cfg.sample_rate
-    lossless = resample(read_lossless(track.path, probe_lossless(track.path)), track.sample_rate, rate)
+    lossless = resample(read_track(track), track.sample_rate, rate)
     n_frames = lossless.shape[-1]
     if cfg.strategy == "resample":
         lossy = decode_lossy(encoded, track.channels, rate)

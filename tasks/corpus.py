@@ -71,7 +71,7 @@ def encode_tracks_task(tracks: list[Track], preset: EncodePreset, data_dir: str)
 
 
 @task(name="align-pairs", cache_key_fn=_align_key, **RETRIES)
-def align_pairs_task(pairs: list[tuple[Track, Encoded]], cfg: AlignConfig, data_dir: str) -> list[Alignment]:
+def align_pairs_task(pairs: list[tuple[Track, Encoded]], cfg: AlignConfig, data_dir: str) -> list[Alignment | Quarantined]:
     """Measure lag, correlation and SNR of a group of lossless/lossy pairs."""
     return [align_pair(track, encoded, cfg, data_dir) for track, encoded in pairs]
 

@@ -58,3 +58,16 @@ def test_mismatched_pair_fails_the_gate(tmp_path, make_tracks):
     wrong = dataclasses.replace(encoded_b, track_id=a.track_id)
     alignment = align_pair(a, wrong, AlignConfig(), tmp_path)
     assert not alignment.passed and "correlation" in alignment.reason
+
+
+def test_a_source_changed_since_ingest_is_refused(tmp_path, make_tracks):
+    from pathlib import Path
+
+    from storage.ingest import Quarantined
+    from tests.conftest import write_pcm
+
+    (track,) = make_tracks([1.0])
+    encoded = encode_track(track, PRESETS["vorbis-160"], tmp_path)
+    write_pcm(Path(track.path), tone_pcm(0.7, seed=42))  # edited in place after the ingest
+    result = align_pair(track, encoded, AlignConfig(), tmp_path)
+    assert isinstance(result, Quarantined) and result.stage == "align" and "changed since ingest" in result.reason
