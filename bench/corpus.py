@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
     from flows.build_corpus import build_corpus
-    from storage.demo_corpus import write_demo_corpus
+    from storage.sources.demo_corpus import write_demo_corpus
 
     work = Path(tempfile.mkdtemp(prefix="ladle-bench-corpus-"))
     files = write_demo_corpus(work / "library", n_tracks=args.tracks)

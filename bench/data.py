@@ -16,7 +16,7 @@ def bench_dir() -> Path:
 
 
 def bench_library(n_tracks: int = 10) -> Path:
-    from storage.demo_corpus import write_demo_corpus
+    from storage.sources.demo_corpus import write_demo_corpus
 
     library = bench_dir() / "library"
     write_demo_corpus(library, n_tracks=n_tracks)

@@ -3,7 +3,7 @@
     python -m bench.enhance                       # every model at its default config, on CPU
     python -m bench.enhance --device cuda --models ladle --seconds 30
 
-A 30-s demo track (storage.demo_corpus) is encoded with --preset (Vorbis q5 by default, what a
+A 30-s demo track (storage.sources.demo_corpus) is encoded with --preset (Vorbis q5 by default, what a
 listener would restore) and the Ogg is restored to FLAC by `ladle_model.enhance.enhance_file` with
 each model untrained at its default config (weights do not change the speed), 1-s windows at 44.1 kHz
 (the default dataset's segments), hop 0.5 s, batches of --batch-size windows. The real-time factor is
@@ -65,10 +65,11 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    from ladle_model.enhance import make_spec, pick_device
+    from ladle_model.enhance import pick_device
+    from ladle_model.windows import make_spec
     from ladle_model.models import build_model, model_config_dict
     from storage import ffmpeg as ff
-    from storage.demo_corpus import write_demo_corpus
+    from storage.sources.demo_corpus import write_demo_corpus
 
     device = pick_device(args.device)
     work = Path(tempfile.mkdtemp(prefix="ladle-bench-enhance-"))

@@ -12,7 +12,7 @@ Three parts, each printed as it finishes and all saved to OUT/results.json:
 3. batch search: for the same four cases, the largest batch (by doubling, then bisection) with
    which two training steps run without running out of memory.
 
-A timing here belongs to this benchmark, never to a test's assertion (STYLE.md).
+A timing here belongs to this benchmark, never to a test's assertion.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 from ladle_model.losses import FeatureNet, FeatureNetConfig, freeze
-from ladle_model.train import TrainConfig, init_state, read_log, train, train_step
+from ladle_model.reports.training import read_log
+from ladle_model.train import TrainConfig, init_state, train, train_step
 
 # --tiny: the same code paths at sizes a 2-core CPU runs in seconds.
 TINY = {"sample_rate": 4000, "model": {"d_model": 16, "n_layers": 1, "n_heads": 2}, "max_batch": 8, "n_train": 16, "n_val": 4}
@@ -42,7 +43,7 @@ FULL = {"sample_rate": 44100, "model": {}, "max_batch": 4096, "n_train": 512, "n
 def synthetic_music(rng: np.random.Generator, n_samples: int, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
     """(lossless, lossy) float32 (2, n): decaying harmonic notes plus a little noise; the lossy copy is
     band-limited at 16 kHz (0.36 fs at other rates) and quantised to 10 bits, roughly what a mid-rate
-    codec leaves (DESIGN.md: MP3 128 kbps is ~20 dB SNR)."""
+    codec leaves (docs/design.md: MP3 128 kbps is ~20 dB SNR)."""
     t = np.arange(n_samples) / sample_rate
     x = np.zeros((2, n_samples))
     for _ in range(4):
@@ -65,22 +66,16 @@ def synthetic_music(rng: np.random.Generator, n_samples: int, sample_rate: int) 
 def write_synthetic_dataset(data_dir: Path, n_train: int, n_val: int, sample_rate: int, segment_seconds: float = 1.0,
                             segments_per_shard: int = 64, seed: int = 0):
     """DATA/datasets/bench-v1: shards and manifest in the corpus builder's format (storage/manifest.py)."""
-    import io
-
     import webdataset as wds
 
     from storage.manifest import DatasetManifest, SegmentMeta, SplitSummary, write_manifest
+    from storage.sample_format import encode_sample, sample_key
 
     version = "bench-v1"
     folder = data_dir / "datasets" / version
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     n_samples = round(segment_seconds * sample_rate)
-
-    def npy(a: np.ndarray) -> bytes:
-        buf = io.BytesIO()
-        np.save(buf, a, allow_pickle=False)
-        return buf.getvalue()
 
     splits = {}
     for split, n_segments in (("train", n_train), ("val", n_val)):
@@ -93,8 +88,7 @@ def write_synthetic_dataset(data_dir: Path, n_train: int, n_val: int, sample_rat
                     track_id, offset = f"{split}{i // 8:05d}", (i % 8) * n_samples
                     meta = SegmentMeta(track_id, offset, i % 8, "synthetic", "resample", sample_rate, sample_rate,
                                        segment_seconds, split, 2, version)
-                    sink.write({"__key__": f"{track_id}_{offset:09d}", "lossless.npy": npy(lossless), "lossy.npy": npy(lossy),
-                                "json": json.dumps(meta.__dict__).encode()})
+                    sink.write(encode_sample(sample_key(track_id, offset), lossless, lossy, meta))
             names.append(name)
         splits[split] = SplitSummary(tracks=(n_segments + 7) // 8, segments=n_segments, shards=names)
     manifest = DatasetManifest(version, "synthetic", "resample", segment_seconds, segment_seconds, sample_rate, sample_rate,

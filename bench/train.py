@@ -18,8 +18,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench.common import command_line, report
+from ladle_model.registry import MODEL_NAMES
 
-MODELS = ("ladle", "drrn1d", "srresnet1d", "resunit")
 
 
 def matmul_flops_per_s(sizes: tuple[int, ...] = (1024, 2048, 4096), repeats: int = 5) -> float:
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--segment-seconds", type=float, default=0.1)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=list(MODEL_NAMES))
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)

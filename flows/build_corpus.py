@@ -5,12 +5,15 @@
 
 Each stage is a task per group of tracks (ingest, encode, align) or per shard; all are cached by
 content and retried on transient failure. Bad inputs land in the quarantine table with a reason and
-the run goes on. The outer flow checks the config, takes the data folder's lock and picks the task
-runner (threads, processes or Dask); the stages run in the subflow `build-corpus-stages` on it.
+the run goes on. The outer flow checks the config, picks the task runner (threads, processes or
+Dask) and works in the data folder's local mirror (`storage.fs.local_mirror`: the folder itself, or
+a synced copy of an s3:// URL) under its lock; the stages run in the subflow `build-corpus-stages`.
+The catalog row types and the summary's shape belong to storage/catalog.py.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -28,10 +31,9 @@ from storage.align import Alignment
 from storage.atomic import remove_stale_temporaries
 from storage.config import ConfigError, CorpusConfig, EncodePreset, code_version, get_preset
 from storage.corpus import dataset_folder, dataset_version, existing_manifest, finish_dataset
-from storage.disc import DiscRecord, find_cue_sheets
+from storage.sources.split import DiscRecord, find_cue_sheets
 from storage.encode import Encoded
 from storage.ingest import Duplicate, Quarantined, Track, resolve_tracks, scan_sources
-from storage.lock import data_lock
 from storage.manifest import DatasetManifest
 from storage.shards import PairInputs, plan_shards
 from storage.partition import partition
@@ -40,17 +42,6 @@ from tasks.disc import split_disc_task
 
 TASK_RUNNERS = ("threads", "processes", "dask")
 SHARD_GLOB = "datasets/*/*.tar"
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    finished_at: str
-    seconds: float
-    n_tracks: int
-    n_encoded: int  # encoder runs this time
-    n_encodes_reused: int
-    n_shards_written: int
-    n_quarantined: int
 
 
 def _gather(
@@ -100,14 +91,7 @@ def corpus_config(
             "group_size": group_size,
         }
     )
-    if cfg.segment.strategy != "resample":
-        for name in cfg.presets:
-            if get_preset(name).sample_rate > cfg.segment.sample_rate:
-                raise ConfigError(
-                    f"strategy {cfg.segment.strategy} keeps lossy samples at the codec rate, so the codec rate must not "
-                    f"exceed the dataset rate; {name} runs at {get_preset(name).sample_rate} Hz > {cfg.segment.sample_rate} Hz"
-                )
-    return cfg
+    return cfg  # CorpusConfig checks itself, the strategy's rate limits included
 
 
 @dataclass
@@ -121,41 +105,6 @@ class PresetBuild:
     n_encoded: int
     n_reused: int
     n_shards_written: int
-
-
-@dataclass(frozen=True)
-class DiscRow:
-    """A disc image's identity, as the `discs` catalog table holds it."""
-
-    cue_path: str
-    disc_key: str
-    musicbrainz_disc_id: str
-    freedb_disc_id: str
-    accuraterip_disc_id: str
-    album: str | None
-    albumartist: str | None
-    n_tracks: int
-    image_paths: list
-    notes: list
-
-
-@dataclass(frozen=True)
-class DiscTrackRow:
-    """One split track of a disc and its checksums (`disc_tracks` table)."""
-
-    disc_key: str
-    number: int
-    track_id: str | None  # None when the split track was not ingested (quarantined)
-    path: str
-    title: str | None
-    performer: str | None
-    start_sector: int
-    n_sectors: int
-    crc32: str
-    accuraterip_v1: str
-    accuraterip_v2: str
-    log_crc32: str | None
-    crc_matches_log: bool | None
 
 
 @dataclass
@@ -198,22 +147,6 @@ def ingest_sources(sources: list[str], data_dir: Path, cfg: CorpusConfig, progre
         quarantined.append(Quarantined(track.path, "verify", reason, track.track_id))
     tracks = [t for t in tracks if t.path not in mismatched]
     return Ingested(tracks, duplicates, quarantined, discs)
-
-
-def disc_rows(discs: list[DiscRecord], tracks: list[Track]) -> tuple[list[DiscRow], list[DiscTrackRow]]:
-    track_ids = {t.path: t.track_id for t in tracks}
-    rows, track_rows = [], []
-    for d in discs:
-        rows.append(
-            DiscRow(
-                d.cue_path, d.disc_key, d.musicbrainz_disc_id, d.freedb_disc_id, d.accuraterip_disc_id,
-                d.album, d.albumartist, len(d.tracks), list(d.image_paths), list(d.notes),
-            )
-        )
-        for t in d.tracks:
-            info = {k: v for k, v in dataclasses.asdict(t).items() if k != "path" and k != "number"}
-            track_rows.append(DiscTrackRow(d.disc_key, t.number, track_ids.get(t.path), t.path, **info))
-    return rows, track_rows
 
 
 def build_dataset(
@@ -279,6 +212,52 @@ def build_dataset(
     )
 
 
+def write_ingest_tables(data_dir: Path, ingested: Ingested) -> None:
+    """The catalog tables one ingest replaces: tracks, duplicates, discs and their tracks."""
+    logger = get_run_logger()
+    logger.info("%d tracks, %d duplicates, %d quarantined at ingest",
+                len(ingested.tracks), len(ingested.duplicates), len(ingested.quarantined))
+    catalog.write_records(data_dir, "tracks", ingested.tracks, Track)
+    catalog.write_records(data_dir, "duplicates", ingested.duplicates, Duplicate)
+    discs, disc_tracks = catalog.disc_rows(ingested.discs, {t.path: t.track_id for t in ingested.tracks})
+    catalog.write_records(data_dir, "discs", discs, catalog.DiscRow)
+    catalog.write_records(data_dir, "disc_tracks", disc_tracks, catalog.DiscTrackRow)
+
+
+def write_build_tables(data_dir: Path, ingested: Ingested, builds: list[PresetBuild]) -> list[Quarantined]:
+    """Upsert encodes and pairs, replace the quarantine table; return everything quarantined this run."""
+    logger = get_run_logger()
+    quarantined = list(ingested.quarantined)
+    for build in builds:
+        splits = {s: v.segments for s, v in build.manifest.splits.items()}
+        logger.info("dataset %s (%s): segments %s", build.manifest.version, build.manifest.preset, splits)
+        quarantined += build.quarantined
+    catalog.upsert_records(data_dir, "encodes", [e for b in builds for e in b.encoded], Encoded, key=("track_id", "preset"))
+    catalog.upsert_records(data_dir, "pairs", [a for b in builds for a in b.alignments], Alignment, key=("track_id", "preset"))
+    catalog.write_records(data_dir, "quarantine", quarantined, Quarantined)
+    for q in quarantined:
+        logger.warning("quarantined %s [%s]: %s", q.path, q.stage, q.reason)
+    return quarantined
+
+
+def record_run(
+    data_dir: Path, location: str, seconds: float, ingested: Ingested, builds: list[PresetBuild], quarantined: list[Quarantined]
+) -> dict:
+    """Append this run to the `runs` table and return the build summary (storage.catalog.build_summary)."""
+    run = catalog.RunRecord(
+        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        seconds=round(seconds, 2),
+        n_tracks=len(ingested.tracks),
+        n_encoded=sum(b.n_encoded for b in builds),
+        n_encodes_reused=sum(b.n_reused for b in builds),
+        n_shards_written=sum(b.n_shards_written for b in builds),
+        n_quarantined=len(quarantined),
+    )
+    previous_runs = catalog.append_run(data_dir, run)
+    manifests = [b.manifest for b in builds]
+    return catalog.build_summary(run, len(ingested.duplicates), len(ingested.discs), quarantined, manifests, location, previous_runs)
+
+
 def make_task_runner(name: str, workers: int | None = None, dask_address: str | None = None):
     """threads (default), processes, or dask: prefect-dask's DaskTaskRunner on a local cluster or `dask_address`."""
     n_workers = workers or os.cpu_count() or 1
@@ -319,25 +298,15 @@ def build_corpus(
     )
     runner = make_task_runner(task_runner, workers, dask_address)
     logger = get_run_logger()
-    local_sources = []
-    for source in sources:
-        if fs.is_remote(source):
-            mirror = fs.mirror_folder(source)
-            logger.info("pulled %d new files of %s", len(fs.pull(source, mirror)), source)
-            local_sources.append(str(mirror))
-        else:
-            local_sources.append(source)
-    local_data = fs.mirror_folder(data) if fs.is_remote(data) else Path(data)
-    with data_lock(local_data, wait_seconds=wait_for_lock_seconds):
-        if fs.is_remote(data):  # metadata and encodes; shards of finished datasets stay in the bucket
-            logger.info("pulled %d files of %s", len(fs.pull(data, local_data, exclude=(SHARD_GLOB, ".lock"))), data)
+    with contextlib.ExitStack() as stack:
+        local_sources = [str(stack.enter_context(fs.local_mirror(s, log=logger.info))) for s in sources]
+        # Metadata and encodes are mirrored; shards of finished datasets stay in the bucket.
+        local_data = stack.enter_context(
+            fs.local_mirror(data, push=True, exclude=(SHARD_GLOB,), lock_wait_seconds=wait_for_lock_seconds, log=logger.info)
+        )
         stages = build_corpus_stages.with_options(task_runner=runner)
         summary = stages(sources=local_sources, data=str(local_data), config=cfg.to_dict(), location=data,
                          min_groups=2 * (workers or os.cpu_count() or 1), progress=progress)
-        if fs.is_remote(data):
-            logger.info("pushed %d files to %s", len(fs.push(local_data, data)), data)
-            for shard in local_data.glob(SHARD_GLOB):  # in the bucket now; keep the mirror small
-                shard.unlink()
     return summary
 
 
@@ -359,54 +328,8 @@ def build_corpus_stages(
         logger.warning("removed %d unfinished temporary files left by an interrupted run", n_stale)
 
     ingested = ingest_sources(sources, data_dir, cfg, progress, min_groups)
-    tracks, duplicates, quarantined = ingested.tracks, ingested.duplicates, ingested.quarantined
-    logger.info("%d tracks, %d duplicates, %d quarantined at ingest", len(tracks), len(duplicates), len(quarantined))
-    catalog.write_records(data_dir, "tracks", tracks, Track)
-    catalog.write_records(data_dir, "duplicates", duplicates, Duplicate)
-    discs, disc_tracks = disc_rows(ingested.discs, tracks)
-    catalog.write_records(data_dir, "discs", discs, DiscRow)
-    catalog.write_records(data_dir, "disc_tracks", disc_tracks, DiscTrackRow)
-
+    write_ingest_tables(data_dir, ingested)
     location = location or data
-    builds = [build_dataset(get_preset(name), tracks, cfg, data_dir, location, progress, min_groups) for name in cfg.presets]
-    for build in builds:
-        splits = {s: v.segments for s, v in build.manifest.splits.items()}
-        logger.info("dataset %s (%s): segments %s", build.manifest.version, build.manifest.preset, splits)
-        quarantined += build.quarantined
-
-    catalog.upsert_records(data_dir, "encodes", [e for b in builds for e in b.encoded], Encoded, key=("track_id", "preset"))
-    catalog.upsert_records(data_dir, "pairs", [a for b in builds for a in b.alignments], Alignment, key=("track_id", "preset"))
-    catalog.write_records(data_dir, "quarantine", quarantined, Quarantined)
-    for q in quarantined:
-        logger.warning("quarantined %s [%s]: %s", q.path, q.stage, q.reason)
-
-    previous = catalog.read_rows(data_dir, "runs")
-    run = RunRecord(
-        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        seconds=round(time.perf_counter() - started, 2),
-        n_tracks=len(tracks),
-        n_encoded=sum(b.n_encoded for b in builds),
-        n_encodes_reused=sum(b.n_reused for b in builds),
-        n_shards_written=sum(b.n_shards_written for b in builds),
-        n_quarantined=len(quarantined),
-    )
-    catalog.write_records(data_dir, "runs", previous + [dataclasses.asdict(run)], RunRecord)
-    last_encoding_run = next((r for r in reversed(previous) if r["n_encoded"] > 0), None)
-    return {
-        **dataclasses.asdict(run),
-        "duplicates": len(duplicates),
-        "discs": len(discs),
-        "quarantine": [{"path": q.path, "stage": q.stage, "reason": q.reason} for q in quarantined],
-        "last_encoding_run_seconds": last_encoding_run["seconds"] if last_encoding_run else None,
-        "datasets": [
-            {
-                "version": m.version,
-                "preset": m.preset,
-                "strategy": m.strategy,
-                "segment_seconds": m.segment_seconds,
-                "folder": fs.join(location, "datasets", m.version),
-                "splits": {s: {"tracks": v.tracks, "segments": v.segments, "shards": len(v.shards)} for s, v in m.splits.items()},
-            }
-            for m in (b.manifest for b in builds)
-        ],
-    }
+    builds = [build_dataset(get_preset(name), ingested.tracks, cfg, data_dir, location, progress, min_groups) for name in cfg.presets]
+    quarantined = write_build_tables(data_dir, ingested, builds)
+    return record_run(data_dir, location, time.perf_counter() - started, ingested, builds, quarantined)

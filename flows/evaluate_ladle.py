@@ -1,19 +1,31 @@
 """The `evaluate-ladle` flow: a trained run on whole test tracks, against the lossless original and its lossy input.
 
     ladle evaluate --run runs/default --data data --preset paper-32k --tracks 10
-    prefect deployment run evaluate-ladle/...    (parameters: run_dir, data, presets, ...)
+    ladle evaluate --run s3://bucket/runs/default --data s3://bucket/data
+    prefect deployment run evaluate-ladle/default    (parameters: run_dir, data, presets, ...)
 
 Per preset: restore each test track's aligned lossy audio with the run's model, score the output and
 the untouched input with every metric, write RUN_DIR/eval/{preset}/ (report.md, report.html,
-tracks.parquet, spectrograms) and publish the tables and the report as Prefect artifacts.
+tracks.parquet, spectrograms) and publish the tables and the report as Prefect artifacts. `data`
+and `run_dir` may be `s3://bucket/prefix` URLs: the catalog and encodes are pulled into a local
+mirror (shards are not needed), the run folder too (without its step checkpoints), and the
+evaluation is pushed back into the run folder.
 """
 
 from __future__ import annotations
 
+import contextlib
+
 from prefect import flow, get_run_logger
 
+from flows.build_corpus import SHARD_GLOB
+from ladle_model.checkpoint import RunDir
 from ladle_model.evaluate import EvalConfig
+from storage import fs
 from tasks.evaluation import evaluate_preset_task, publish_evaluation_report_task
+
+STEP_CHECKPOINTS = "checkpoints/step-*.pt"  # evaluation reads best.pt or last.pt only
+RESULT_KEYS = ("headline", "split", "n_tracks", "checkpoint", "model_name", "step", "dataset", "summary", "paths", "folder", "reused")
 
 
 @flow(name="evaluate-ladle", log_prints=True)
@@ -35,14 +47,17 @@ def evaluate_ladle(
     cfg = EvalConfig(split=split, max_tracks=max_tracks, checkpoint=checkpoint, feature_net=feature_net,
                      visqol_excerpts=visqol_excerpts, batch_size=batch_size, device=device)  # ConfigError before any work
     results = {}
-    for preset in presets or [None]:
-        report = evaluate_preset_task(run_dir, data, preset, cfg.to_dict(), progress)
-        if report["split"] != split:
-            logger.warning("the %s split has no %s track: evaluated on %s", split, report["preset"], report["split"])
-        artifacts = publish_evaluation_report_task(report)
-        logger.info("%s on %s: %s", run_dir, report["preset"], report["headline"])
-        results[report["preset"]] = {
-            key: report[key] for key in ("headline", "split", "n_tracks", "checkpoint", "model_name", "step", "dataset", "summary", "paths",
-                                         "folder", "reused")
-        } | {"artifacts": artifacts}
+    with contextlib.ExitStack() as stack:
+        local_data = stack.enter_context(fs.local_mirror(data, exclude=(SHARD_GLOB,), log=logger.info))
+        local_run = stack.enter_context(fs.local_mirror(run_dir, push=True, exclude=(STEP_CHECKPOINTS,), log=logger.info))
+        for preset in presets or [None]:
+            report = evaluate_preset_task(str(local_run), str(local_data), preset, cfg.to_dict(), progress)
+            if report["split"] != split:
+                logger.warning("the %s split has no %s track: evaluated on %s", split, report["preset"], report["split"])
+            artifacts = publish_evaluation_report_task(report)
+            logger.info("%s on %s: %s", run_dir, report["preset"], report["headline"])
+            if fs.is_remote(run_dir):  # where the files will be once pushed
+                eval_folder = RunDir(local_run).eval_folder(report["preset"])
+                report["paths"] = {name: fs.join(run_dir, eval_folder.relative_to(local_run).as_posix(), name) for name in report["paths"]}
+            results[report["preset"]] = {key: report[key] for key in RESULT_KEYS} | {"artifacts": artifacts}
     return {"run_dir": run_dir, "presets": results}

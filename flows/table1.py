@@ -25,8 +25,9 @@ from prefect.artifacts import create_markdown_artifact
 from flows.build_corpus import build_corpus
 from flows.evaluate_ladle import evaluate_ladle
 from flows.train_ladle import train_ladle
-from ladle_model.evaluate import table1_rows, write_table1
-from ladle_model.train import FEATURE_NET, train_config_from_args
+from ladle_model.checkpoint import RunDir
+from ladle_model.reports.table1 import table1_rows, write_table1
+from ladle_model.train import train_config_from_args
 from tasks.training import artifact_slug
 
 PRESET = "paper-32k"  # the LadLe paper's input: Vorbis at 32 kHz, ~96 kbps
@@ -80,7 +81,7 @@ def table1(
         runs[approach] = run_dir
         logger.info("%s: trained %s for %d steps on dataset %s", approach.label, model, steps, version)
 
-    phi = Path(runs[APPROACHES[-1]]) / FEATURE_NET  # the resample run's
+    phi = RunDir(runs[APPROACHES[-1]]).feature_net  # the resample run's
     evaluations = []
     for approach, run_dir in runs.items():
         result = evaluate_ladle(run_dir=run_dir, data=data, presets=[PRESET], max_tracks=max_tracks, visqol_excerpts=visqol_excerpts,

@@ -6,17 +6,16 @@
 A run folder is resumable: running the flow again on it continues from its last checkpoint (and a
 failed training task is retried once, which does the same). `data` and `run_dir` may be
 `s3://bucket/prefix` URLs: shards are read straight from the bucket; the run folder is worked on in
-a local mirror, pulled first (so another machine resumes it) and pushed back at the end, also
-when training fails.
+a local mirror (storage/fs.py `local_mirror`), pulled first (so another machine resumes it) and
+pushed back at the end, also when training fails.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect import flow, get_run_logger
 
-from ladle_model.train import EPOCH_LOG, LOSS_CURVE, STEP_LOG, train_config_from_args
+from ladle_model.checkpoint import RunDir
+from ladle_model.train import train_config_from_args
 from storage import fs
 from tasks.training import publish_training_report_task, pretrain_feature_net_task, train_task
 
@@ -40,27 +39,22 @@ def train_ladle(
     cfg = train_config_from_args(model, epochs, max_steps, batch_size, segment_seconds, overrides)  # ConfigError before any work
     config = cfg.to_dict()
 
-    local_run = str(fs.mirror_folder(run_dir)) if fs.is_remote(run_dir) else run_dir
-    if fs.is_remote(run_dir):
-        logger.info("pulled %d files of %s", len(fs.pull(run_dir, Path(local_run))), run_dir)
-    try:
-        feature_net = pretrain_feature_net_task(data, local_run, config, dataset_version, preset)
-        result = train_task(data, local_run, config, dataset_version, preset, progress)
-        artifacts = publish_training_report_task(local_run, result)
-    finally:
-        if fs.is_remote(run_dir):
-            logger.info("pushed %d files to %s", len(fs.push(Path(local_run), run_dir)), run_dir)
+    with fs.local_mirror(run_dir, pull=True, push=True, push_on_error=True, log=logger.info) as local_run:
+        feature_net = pretrain_feature_net_task(data, str(local_run), config, dataset_version, preset)
+        result = train_task(data, str(local_run), config, dataset_version, preset, progress)
+        artifacts = publish_training_report_task(str(local_run), result)
 
     logger.info("trained %s to step %d (%d epochs) on %s: last loss %s, best val %s",
                 model, result["step"], result["epochs"], result["dataset_version"], result["last_train_loss"], result["best_val_loss"])
+    run = RunDir(run_dir)  # for the paths only: a URL's are rebuilt with fs.join
     return {
         **result,
         "run_dir": run_dir,
         "model": model,
         "feature_net": feature_net,
-        "log_steps": fs.join(run_dir, STEP_LOG),
-        "log_epochs": fs.join(run_dir, EPOCH_LOG),
-        "loss_curve": fs.join(run_dir, LOSS_CURVE),
+        "log_steps": fs.join(run_dir, run.step_log.name),
+        "log_epochs": fs.join(run_dir, run.epoch_log.name),
+        "loss_curve": fs.join(run_dir, run.loss_curve.name),
         "artifacts": artifacts,
         "config": config,
     }

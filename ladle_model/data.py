@@ -23,7 +23,6 @@ evaluation sees the same audio.
 from __future__ import annotations
 
 import hashlib
-import io
 import itertools
 import os
 import random
@@ -38,14 +37,12 @@ import webdataset as wds
 from torch.utils.data import DataLoader
 
 from storage.fs import register_webdataset_schemes
+from storage.sample_format import decode_sample
 
 register_webdataset_schemes()  # shards may be s3:// URLs; runs in every loader worker on import too
 # webdataset reads tars as a stream in 10-KB records; a 1-MB read buffer turns ~100 system calls per
 # megabyte into one (gopen reads this variable when it opens a local shard).
 os.environ.setdefault("GOPEN_BUFFER", str(1 << 20))
-
-LOSSLESS = "lossless.npy"
-LOSSY = "lossy.npy"
 
 def mix_seed(*parts: object) -> int:
     """A 63-bit seed from any tuple of values; stable across processes (unlike `hash`)."""
@@ -62,13 +59,9 @@ def crop_offset(key: str, length: int, crop_samples: int, seed: int, epoch: int)
 
 
 def decode_pair(sample: dict) -> tuple[str, np.ndarray, np.ndarray]:
-    """(key, lossless, lossy) from a raw shard sample; both (2, L) float32, checked to match."""
-    key = sample["__key__"]
-    lossless = np.load(io.BytesIO(sample[LOSSLESS]), allow_pickle=False)
-    lossy = np.load(io.BytesIO(sample[LOSSY]), allow_pickle=False)
-    if lossless.ndim != 2 or lossless.shape[0] != 2 or lossless.shape != lossy.shape:
-        raise ValueError(f"sample {key}: expected two (2, L) arrays of one shape, got {lossless.shape} and {lossy.shape}")
-    return key, lossless.astype(np.float32, copy=False), lossy.astype(np.float32, copy=False)
+    """(key, lossless, lossy) from a raw shard sample; both (2, L) float32 (storage/sample_format.py)."""
+    key, lossless, lossy, _ = decode_sample(sample, with_meta=False)
+    return key, lossless, lossy
 
 
 # ---- pipeline stages: generator functions over an iterator of samples, as wds.DataPipeline takes them

@@ -1,25 +1,16 @@
-"""Whole-track restoration: run a model trained on short segments over a whole track, in bounded memory.
+"""Restore files with a trained model: load a checkpoint for inference, then whole files or folders.
 
-    enhancer = load_enhancer("runs/ladle/checkpoints/best.pt")          # model + the window layout it was trained on
+    enhancer = load_enhancer("runs/ladle")                               # best.pt (else last.pt) + its window layout
     enhance_file(enhancer.model, enhancer.spec, "song.mp3", "song.restored.flac", progress=True)
-    restored = enhance_array(enhancer.model, lossy, enhancer.spec)     # (C, T) in memory, for evaluation
+    enhance_path(enhancer.model, enhancer.spec, "album/", "restored/")   # every audio file under a folder
     ladle enhance song.mp3 -o song.flac --checkpoint runs/ladle         # the same from the shell
 
-The model sees windows of its training segment length L (at the dataset rate R), laid out as in
-training (storage/segment.py): for `resample` the lossy audio at R; for `pad-edges` and
-`spread-zeros` the lossy samples at the codec's rate r, centred or spread over L. Windows advance by
-hop = L/2 and their outputs are blended with periodic Hann weights, divided by the sum of the weights
-at each sample (weighted overlap-add). For a periodic Hann window at 50 % overlap the weights already
-sum to 1 (the constant-overlap-add property, e.g. J. O. Smith, "Spectral Audio Signal Processing",
-sec. "Overlap-Add (OLA) STFT Processing"); the division keeps the sum exactly 1 for any L, odd ones
-included. The first window starts half a window before the track (the input is zero-padded at both
-ends), so every output sample, the first and last included, lies in two windows: an identity model
-reproduces its input exactly. Each window's edges, where a convolutional model sees zero padding and
-an attention model sees no context, get weights near 0.
+The windowing itself (the training layout, the Hann crossfade, bounded memory) is ladle_model/windows.py;
+checkpoints are read through ladle_model/checkpoint.py, never the training loop.
 
 Files are decoded through an FFmpeg pipe a few seconds at a time, resampled chunk by chunk
 (storage/stream.py's StreamResampler: the same samples as torchaudio on the whole track), restored
-in batches of windows, resampled back to the input's rate and written incrementally to a temporary
+in batches of windows, resampled back to the output rate and written incrementally to a temporary
 FLAC/WAV renamed into place at the end: memory stays bounded by the chunk size, not the track length.
 Mono is fed to the model as two identical channels and written back as the mean of the two outputs.
 """
@@ -30,7 +21,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,254 +29,18 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ladle_model.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
+from ladle_model.windows import DEFAULT_BATCH_SIZE, EnhanceError, WindowedRestorer, WindowSpec, as_stereo, back_to, make_spec
 from storage.align import resampled_length
-from storage.config import STRATEGIES
+
+__all__ = ["EnhanceError", "EnhanceResult", "Enhancer", "Skipped", "enhance_file", "enhance_path", "load_enhancer",
+           "pick_device", "result_dict", "spec_from_checkpoint"]
 
 log = logging.getLogger(__name__)
 
 FALLBACK_SAMPLE_RATE = 44100
 FALLBACK_SEGMENT_SECONDS = 1.0
-DEFAULT_BATCH_SIZE = 8
 DEFAULT_CHUNK_SECONDS = 10.0
-
-
-class EnhanceError(ValueError):
-    """An input that cannot be restored (too many channels, not audio, ...); the message says why."""
-
-
-# ----------------------------------------------------------------------------- the window layout
-
-
-@dataclass(frozen=True)
-class WindowSpec:
-    """How a model's input windows are laid out: its training segments' layout (storage/segment.py)."""
-
-    sample_rate: int  # R: the model's output rate, the dataset's (lossless) rate
-    input_rate: int  # rate of the lossy samples fed in: R for "resample", the codec's rate r otherwise
-    strategy: str  # resample | pad-edges | spread-zeros
-    window_samples: int  # L, at R: the training segment length
-    hop_samples: int  # L // 2 by default
-
-    def __post_init__(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"unknown strategy {self.strategy!r}; known: {', '.join(STRATEGIES)}")
-        if self.strategy == "resample" and self.input_rate != self.sample_rate:
-            raise ValueError(f"strategy resample feeds the model at its own rate, got input_rate {self.input_rate} != {self.sample_rate}")
-        if self.strategy != "resample" and self.input_rate > self.sample_rate:
-            raise ValueError(f"strategy {self.strategy} needs input_rate <= sample_rate, got {self.input_rate} > {self.sample_rate}")
-        if not 0 < self.hop_samples <= self.window_samples:
-            raise ValueError(f"need 0 < hop_samples <= window_samples, got {self.hop_samples} and {self.window_samples}")
-
-    @property
-    def input_window_samples(self) -> int:
-        """Lq: lossy samples per window (storage/segment.py: round(L·r/R) for pad-edges/spread-zeros)."""
-        if self.strategy == "resample":
-            return self.window_samples
-        return round(self.window_samples * self.input_rate / self.sample_rate)
-
-    def input_start(self, output_start: int) -> int:
-        """The first input sample of the window whose output starts at `output_start` (cut_segments' rounding)."""
-        if self.strategy == "resample":
-            return output_start
-        return round(output_start * self.input_rate / self.sample_rate)
-
-    def output_length(self, n_input: int) -> int:
-        """Output samples for `n_input` input samples: the same count at R (torchaudio's resampled length)."""
-        return n_input if self.strategy == "resample" else resampled_length(n_input, self.input_rate, self.sample_rate)
-
-
-def make_spec(sample_rate: int, segment_seconds: float, strategy: str = "resample", lossy_sample_rate: int | None = None,
-              hop_fraction: float = 0.5) -> WindowSpec:
-    """A WindowSpec from a dataset's fields (DatasetManifest / the checkpoint's "dataset" record)."""
-    window = max(round(segment_seconds * sample_rate), 1)
-    input_rate = sample_rate if strategy == "resample" else (lossy_sample_rate or sample_rate)
-    return WindowSpec(sample_rate, input_rate, strategy, window, max(int(window * hop_fraction), 1))
-
-
-def layout_window(lossy: np.ndarray, spec: WindowSpec) -> np.ndarray:
-    """(C, Lq) lossy samples -> the (C, L) model input, exactly as storage.segment.cut_segments lays them out."""
-    if spec.strategy == "resample":
-        return lossy
-    length, lossy_length = spec.window_samples, spec.input_window_samples
-    out = np.zeros((lossy.shape[0], length), np.float32)
-    if spec.strategy == "pad-edges":  # centred, zeros at both ends
-        left = (length - lossy_length) // 2
-        out[:, left : left + lossy_length] = lossy
-    else:  # spread-zeros: lossy sample i lands at floor(i·L/Lq)
-        out[:, (np.arange(lossy_length) * length) // lossy_length] = lossy
-    return out
-
-
-def crossfade_weights(n: int) -> np.ndarray:
-    """Periodic Hann, 0.5 − 0.5·cos(2πk/n): consecutive windows at hop n/2 sum to exactly 1."""
-    return 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)
-
-
-# ----------------------------------------------------------------------------- the windowed restorer
-
-
-def model_device(model: nn.Module) -> torch.device:
-    param = next(iter(model.parameters()), None)
-    return param.device if param is not None else torch.device("cpu")
-
-
-class WindowedRestorer:
-    """Weighted overlap-add of a model over a stream: `push` (C, n) input chunks at spec.input_rate,
-    get back the (C, m) output chunks at spec.sample_rate that are final; `finish` returns the rest.
-
-    Window w covers output samples [w·hop − hop, w·hop − hop + L). Memory holds one input chunk, one
-    batch of windows and about L + batch·hop output samples, whatever the track's length.
-    """
-
-    def __init__(self, model: nn.Module, spec: WindowSpec, batch_size: int = DEFAULT_BATCH_SIZE,
-                 device: torch.device | str | None = None, n_output: int | None = None) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.model, self.spec, self.batch_size = model, spec, batch_size
-        self.device = torch.device(device) if device is not None else model_device(model)
-        self.n_output = n_output  # output length when known in advance (evaluation: the lossless length)
-        self.weights = crossfade_weights(spec.window_samples)  # (L,) float64
-        self.n_input = 0  # input samples pushed so far
-        self._x = None  # (C, n) input samples [x_start, x_start + n)
-        self._x_start = 0
-        self._next_window = 0
-        self._acc = None  # (C, n) float64 weighted sum of outputs, from output sample y_start on
-        self._wsum = np.zeros(0)  # (n,) float64 sum of weights
-        self._y_start = 0  # output samples before this one have been returned
-        self.n_windows = 0
-
-    # window geometry
-    def _output_start(self, w: int) -> int:
-        return w * self.spec.hop_samples - self.spec.hop_samples
-
-    def _input_range(self, w: int) -> tuple[int, int]:
-        start = self.spec.input_start(self._output_start(w))
-        return start, start + self.spec.input_window_samples
-
-    def _total_windows(self, n_output: int) -> int:
-        """Windows until the last output sample lies in two of them: w·hop − hop <= n − 1."""
-        return 0 if n_output <= 0 else (n_output - 1) // self.spec.hop_samples + 2
-
-    def push(self, chunk: np.ndarray) -> np.ndarray:
-        chunk = np.asarray(chunk, np.float32)
-        self._x = chunk.copy() if self._x is None else np.concatenate([self._x, chunk], axis=1)
-        self.n_input += chunk.shape[-1]
-        ready = self._next_window
-        last = self._total_windows(self.n_output) if self.n_output is not None else None
-        while self._input_range(ready)[1] <= self.n_input and (last is None or ready < last):
-            ready += 1
-        # wait for a full batch while more input can come; a long chunk gives several batches
-        n_full = (ready - self._next_window) // self.batch_size * self.batch_size
-        self._run_windows(self._next_window + n_full)
-        safe = self.n_input if self.spec.strategy == "resample" else self.n_input * self.spec.sample_rate // self.spec.input_rate
-        if self.n_output is not None:
-            safe = min(safe, self.n_output)
-        return self._emit(min(self._output_start(self._next_window), safe))
-
-    def finish(self) -> np.ndarray:
-        if self._x is None:
-            return np.zeros((0, 0), np.float32)
-        n_output = self.n_output if self.n_output is not None else self.spec.output_length(self.n_input)
-        self._run_windows(self._total_windows(n_output))
-        return self._emit(n_output)
-
-    def _window_input(self, w: int) -> np.ndarray:
-        """(C, L) model input of window w; zeros outside the input [0, n_input)."""
-        start, stop = self._input_range(w)
-        piece = np.zeros((self._x.shape[0], stop - start), np.float32)
-        lo, hi = max(start, self._x_start), min(stop, self._x_start + self._x.shape[-1])
-        if hi > lo:
-            piece[:, lo - start : hi - start] = self._x[:, lo - self._x_start : hi - self._x_start]
-        return layout_window(piece, self.spec)
-
-    @torch.inference_mode()
-    def _run_windows(self, stop: int) -> None:
-        length = self.spec.window_samples
-        while self._next_window < stop:
-            batch = list(range(self._next_window, min(self._next_window + self.batch_size, stop)))
-            x = torch.from_numpy(np.stack([self._window_input(w) for w in batch])).to(self.device)  # (B, C, L)
-            y = self.model(x).float().cpu().numpy()  # (B, C, L)
-            if y.shape != x.shape:
-                raise ValueError(f"the model returned {tuple(y.shape)} for input {tuple(x.shape)}")
-            for w, out in zip(batch, y):
-                start = self._output_start(w)
-                skip = max(self._y_start - start, 0)  # the part before the track (w = 0) is never output
-                self._ensure_acc(start + length)
-                a = start + skip - self._y_start
-                self._acc[:, a : a + length - skip] += self.weights[skip:] * out[:, skip:]
-                self._wsum[a : a + length - skip] += self.weights[skip:]
-            self._next_window = batch[-1] + 1
-            self.n_windows += len(batch)
-        # drop input no later window reads
-        keep_from = self._input_range(self._next_window)[0]
-        if keep_from > self._x_start:
-            drop = min(keep_from - self._x_start, self._x.shape[-1])
-            self._x = self._x[:, drop:]
-            self._x_start += drop
-
-    def _ensure_acc(self, end: int) -> None:
-        n = end - self._y_start
-        if self._acc is None:
-            self._acc = np.zeros((self._x.shape[0], 0))
-        if n > self._acc.shape[-1]:
-            grow = n - self._acc.shape[-1]
-            self._acc = np.concatenate([self._acc, np.zeros((self._acc.shape[0], grow))], axis=1)
-            self._wsum = np.concatenate([self._wsum, np.zeros(grow)])
-
-    def _emit(self, stop: int) -> np.ndarray:
-        n = stop - self._y_start
-        channels = self._x.shape[0]
-        if n <= 0:
-            return np.zeros((channels, 0), np.float32)
-        self._ensure_acc(stop)
-        wsum = self._wsum[:n]
-        out = np.divide(self._acc[:, :n], wsum, out=np.zeros((channels, n)), where=wsum > 0).astype(np.float32)
-        self._acc, self._wsum = self._acc[:, n:], self._wsum[n:]
-        self._y_start = stop
-        return out
-
-
-def restore_chunks(model: nn.Module, chunks: Iterable[np.ndarray], spec: WindowSpec, batch_size: int = DEFAULT_BATCH_SIZE,
-                   device: torch.device | str | None = None, n_output: int | None = None) -> Iterator[np.ndarray]:
-    """Restore a stream of (C, n) input chunks at spec.input_rate; yield (C, m) output chunks at spec.sample_rate, in order."""
-    restorer = WindowedRestorer(model, spec, batch_size, device, n_output)
-    for chunk in chunks:
-        out = restorer.push(chunk)
-        if out.shape[-1]:
-            yield out
-    out = restorer.finish()
-    if out.shape[-1]:
-        yield out
-
-
-def _as_stereo(audio: np.ndarray) -> np.ndarray:
-    if audio.ndim != 2:
-        raise EnhanceError(f"expected (channels, samples) audio, got shape {audio.shape}")
-    if audio.shape[0] > 2:
-        raise EnhanceError(f"{audio.shape[0]} channels: only mono and stereo can be restored (downmix first, e.g. ffmpeg -ac 2)")
-    return np.repeat(audio, 2, axis=0) if audio.shape[0] == 1 else audio
-
-
-def _back_to(audio: np.ndarray, channels: int) -> np.ndarray:
-    """The model's stereo output as `channels` channels: mono is the mean of the two."""
-    return audio.mean(axis=0, keepdims=True).astype(np.float32) if channels == 1 else audio
-
-
-def enhance_array(model: nn.Module, lossy: np.ndarray, spec: WindowSpec, batch_size: int = DEFAULT_BATCH_SIZE,
-                  device: torch.device | str | None = None, n_output: int | None = None,
-                  chunk_samples: int | None = None) -> np.ndarray:
-    """Restore a whole (C, T) track held in memory (C = 1 or 2) at spec.input_rate; returns (C, n_output) at spec.sample_rate.
-
-    `n_output` defaults to spec.output_length(T). `chunk_samples` feeds the input in pieces (the
-    streaming path); the result is the same either way.
-    """
-    stereo = _as_stereo(np.asarray(lossy, np.float32))
-    step = chunk_samples or max(stereo.shape[-1], 1)
-    pieces = (stereo[:, i : i + step] for i in range(0, stereo.shape[-1], step))
-    out = list(restore_chunks(model, pieces, spec, batch_size, device, n_output))
-    n = n_output if n_output is not None else spec.output_length(stereo.shape[-1])
-    restored = np.concatenate(out, axis=1) if out else np.zeros((2, n), np.float32)
-    return _back_to(restored, lossy.shape[0])
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -302,40 +57,29 @@ class Enhancer:
     dataset: dict  # the checkpoint's dataset record (preset, strategy, rates, segment length)
 
 
-def resolve_checkpoint(path: str | Path, which: str = "best") -> Path:
-    """A checkpoint file, or a run folder: its checkpoints/best.pt (if `which` is "best" and it exists), else last.pt."""
-    path = Path(path)
-    if path.is_file():
-        return path
-    folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
-    names = ["best.pt", "last.pt"] if which == "best" else [f"{which}.pt"]
-    for name in names:
-        if (folder / name).is_file():
-            return folder / name
-    raise FileNotFoundError(f"no checkpoint at {path} (looked for a file, or {' / '.join(names)} in {folder})")
-
-
 def spec_from_checkpoint(ckpt: dict, window_seconds: float | None = None) -> WindowSpec:
-    """The window layout a checkpoint's model was trained on (ladle_model/train.py stores the dataset's fields).
+    """The window layout a checkpoint's model was trained on (its "dataset" record, ladle_model/checkpoint.py).
 
     Window = the training crop (TrainConfig.segment_seconds) when one was set, else the dataset's
-    segment length; `window_seconds` overrides it (resample strategy only: the other layouts are tied
-    to the segment length). A checkpoint without a dataset record falls back to 44.1 kHz, resample,
-    1 s windows, with a warning.
+    segment length; `window_seconds` overrides it. Both only where the layout allows another window
+    (WindowSpec.resizable: lossy samples at the model's rate); elsewhere the window is the training
+    segment. A checkpoint without a dataset record falls back to 44.1 kHz, resample, 1 s windows,
+    with a warning.
     """
     dataset = ckpt.get("dataset") or {}
     if not dataset.get("sample_rate"):
         log.warning("checkpoint has no dataset record: assuming %d Hz, strategy resample, %.1f s windows",
                     FALLBACK_SAMPLE_RATE, FALLBACK_SEGMENT_SECONDS)
         dataset = {"sample_rate": FALLBACK_SAMPLE_RATE, "strategy": "resample", "segment_seconds": FALLBACK_SEGMENT_SECONDS}
-    strategy = dataset.get("strategy", "resample")
+    strategy = dataset.get("strategy") or "resample"
     crop = (ckpt.get("config", {}).get("train") or {}).get("segment_seconds")
     seconds = dataset.get("segment_seconds") or FALLBACK_SEGMENT_SECONDS
-    if strategy == "resample":
-        seconds = window_seconds or crop or seconds
-    elif window_seconds is not None and not math.isclose(window_seconds, seconds):
+    spec = make_spec(dataset["sample_rate"], seconds, strategy, dataset.get("lossy_sample_rate"))
+    if spec.resizable:
+        return make_spec(dataset["sample_rate"], window_seconds or crop or seconds, strategy, dataset.get("lossy_sample_rate"))
+    if window_seconds is not None and not math.isclose(window_seconds, seconds):
         raise ValueError(f"a {strategy} model's window is its training segment ({seconds} s); it cannot be changed")
-    return make_spec(dataset["sample_rate"], seconds, strategy, dataset.get("lossy_sample_rate"))
+    return spec
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -348,14 +92,9 @@ def pick_device(device: str = "auto") -> torch.device:
 
 def load_enhancer(checkpoint: str | Path, device: str = "auto", window_seconds: float | None = None) -> Enhancer:
     """The model of a training checkpoint (or run folder), in eval mode on `device`, with its window layout."""
-    from ladle_model.models import build_model
-    from ladle_model.train import load_checkpoint
-
     path = resolve_checkpoint(checkpoint)
     ckpt = load_checkpoint(path, map_location="cpu")
-    model = build_model(ckpt["model_name"], **ckpt["config"]["model"])
-    model.load_state_dict(ckpt["model"])
-    model = model.to(pick_device(device)).eval()
+    model = model_from_checkpoint(ckpt).to(pick_device(device)).eval()
     return Enhancer(model, spec_from_checkpoint(ckpt, window_seconds), str(path), ckpt["model_name"], ckpt.get("step", 0),
                     ckpt.get("dataset_version", ""), dict(ckpt.get("dataset") or {}))
 
@@ -421,9 +160,9 @@ def enhance_file(model: nn.Module, spec: WindowSpec, source: str | Path, output:
 
         def write(restored: np.ndarray, final: bool = False) -> None:
             nonlocal held
-            out = _back_to(to_output.push(restored) if restored.shape[-1] else np.zeros((2, 0), np.float32), info.channels)
+            out = back_to(to_output.push(restored) if restored.shape[-1] else np.zeros((2, 0), np.float32), info.channels)
             if final:
-                out = np.concatenate([out, _back_to(to_output.flush(), info.channels)], axis=1) if to_output.n_in else out
+                out = np.concatenate([out, back_to(to_output.flush(), info.channels)], axis=1) if to_output.n_in else out
             held = np.concatenate([held, out], axis=1)
             if not final and held.shape[-1] > out_rate:
                 writer.write(held[:, : -out_rate])
@@ -433,7 +172,7 @@ def enhance_file(model: nn.Module, spec: WindowSpec, source: str | Path, output:
             if on_chunk is not None:
                 on_chunk(chunk)
             n_in += chunk.shape[-1]
-            write(restorer.push(to_model.push(_as_stereo(chunk))))
+            write(restorer.push(to_model.push(as_stereo(chunk))))
             if bar is not None:
                 bar.update(round(chunk.shape[-1] / info.sample_rate, 1))
         tail = to_model.flush()

@@ -17,7 +17,7 @@ Two options beyond the paper, both off by default:
   segment are costly even with memory-efficient SDPA).
 - `residual`: the decoder's Tanh output is read as a correction: y = clamp(x + tanh(...), -1, 1).
   The last decoder layer then starts at zero, so the untouched model returns its input, which is
-  the lossy baseline every model must beat (DESIGN.md).
+  the lossy baseline every model must beat (docs/design.md).
 
 Written nanoGPT-style (karpathy/nanoGPT model.py): modules in dependency order, pre-norm blocks,
 attention through F.scaled_dot_product_attention so long segments use the fused kernels.

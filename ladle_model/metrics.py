@@ -7,11 +7,17 @@ one value per item, an array of shape (B,). Channels are averaged (each channel 
     mse(lossless, restored)              # mean squared error over every sample
     snr_db(lossless, restored)           # signal-to-noise ratio, capped at CAP_DB
     si_sdr_db(lossless, restored)        # scale-invariant SDR, capped at CAP_DB
-    lsd(lossless, restored)              # log-spectral distance (DESIGN.md's definition)
+    lsd(lossless, restored)              # log-spectral distance (docs/design.md's definition)
     cutoff = estimate_cutoff_hz(lossless, lossy, 44100)   # where the codec's low-pass starts
     lsd_hf(lossless, restored, cutoff, 44100)             # LSD over the bins above it only
     perceptual_distance(lossless, restored, feature_net)  # the LadLe paper's perceptual loss
     visqol_moslqo(lossless, restored, 44100)              # ViSQOL v3 audio mode (visqol-python), MOS 1..~4.73
+
+The registry at the end (`METRICS`, `get_metric`, `score_all`) is the one list of metrics that the
+evaluation scores, summarises and reports, and Table I tabulates; adding a metric is one
+`register_metric(Metric(...))` there:
+
+    rows = score_all(lossless, restored, ScoreContext(sample_rate=44100))   # {"mse": ..., "snr_db": ..., ...}
 
 Identical signals give MSE 0, LSD 0 and SNR / SI-SDR of CAP_DB (100 dB) rather than +inf, so means
 over tracks stay finite; an error below 1e-10 of the signal's energy is beyond any codec anyway.
@@ -21,13 +27,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn as nn
 
 CAP_DB = 100.0  # SNR and SI-SDR of identical signals (see the module docstring)
-POWER_FLOOR = 1e-8  # power spectra are clamped here before the log (DESIGN.md)
+POWER_FLOOR = 1e-8  # power spectra are clamped here before the log (docs/design.md)
 LSD_N_FFT = 2048
 LSD_HOP = 512
 CUTOFF_DEFICIT_DB = 6.0  # see estimate_cutoff_hz
@@ -142,7 +149,7 @@ def _lsd_channel(ref: np.ndarray, est: np.ndarray, n_fft: int, hop: int, lowest_
 
 
 def lsd(reference, estimate, n_fft: int = LSD_N_FFT, hop: int = LSD_HOP):
-    """Log-spectral distance as DESIGN.md defines it: STFT n_fft 2048, hop 512 (periodic Hann, centred
+    """Log-spectral distance as docs/design.md defines it: STFT n_fft 2048, hop 512 (periodic Hann, centred
     frames, zero padding), power spectra clamped at 1e-8, LSD = mean over frames of
     sqrt(mean over bins of (log10 P − log10 P̂)²); per channel, averaged over channels."""
     return lsd_hf(reference, estimate, cutoff_hz=None, sample_rate=None, n_fft=n_fft, hop=hop)
@@ -320,3 +327,94 @@ def visqol_moslqo(reference, estimate, sample_rate: int, n_excerpts: int = 3, ex
             scores.append(api.measure_from_arrays(pair[0], pair[1], VISQOL_RATE).moslqo)
         values.append(float(np.mean(scores)) if scores else float("nan"))
     return _out(np.array(values), batched)
+
+
+# ----------------------------------------------------------------------------- the registry
+
+
+@dataclass(frozen=True)
+class ScoreContext:
+    """What a metric may need besides the two signals; one per track."""
+
+    sample_rate: int
+    cutoff_hz: float = float("nan")  # the codec's low-pass (estimate_cutoff_hz); NaN when none was found
+    feature_net: nn.Module | None = None  # phi for the perceptual metric; None leaves that metric n/a
+    device: str | torch.device = "cpu"
+    visqol_excerpts: int = 3  # 0 skips ViSQOL
+    visqol_excerpt_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One row of the registry: everything the evaluation, its reports and Table I need to know."""
+
+    key: str  # column name in tracks.parquet, eval.json and Table I's Parquet
+    label: str  # its name in reports and tables
+    better: str  # "higher" or "lower"
+    compute: Callable[[np.ndarray, np.ndarray, ScoreContext], float]  # (lossless, estimate, context); NaN when n/a
+    method: str  # one sentence for the report's methods section; {fields} are filled from the evaluation config
+    in_table1: bool = True  # a column of Table I
+
+    def __post_init__(self) -> None:
+        if self.better not in ("higher", "lower"):
+            raise ValueError(f"Metric {self.key!r}: better must be 'higher' or 'lower', got {self.better!r}")
+
+
+METRICS: dict[str, Metric] = {}  # key -> Metric, in report order
+
+
+def register_metric(metric: Metric) -> Metric:
+    """Add a metric at the end of the table; its key must be new."""
+    if metric.key in METRICS:
+        raise ValueError(f"a metric {metric.key!r} is already registered")
+    METRICS[metric.key] = metric
+    return metric
+
+
+def unregister_metric(key: str) -> Metric:
+    return METRICS.pop(key)
+
+
+def get_metric(key: str) -> Metric:
+    try:
+        return METRICS[key]
+    except KeyError:
+        raise KeyError(f"unknown metric {key!r}; known: {', '.join(METRICS)}") from None
+
+
+def score_all(reference, estimate, ctx: ScoreContext) -> dict[str, float]:
+    """Every registered metric of `estimate` against `reference` (both (C, T) at ctx.sample_rate), by key."""
+    return {key: float(metric.compute(reference, estimate, ctx)) for key, metric in METRICS.items()}
+
+
+def _perceptual(ref, est, ctx: ScoreContext) -> float:
+    return perceptual_distance(ref, est, ctx.feature_net, device=ctx.device) if ctx.feature_net is not None else float("nan")
+
+
+def _visqol(ref, est, ctx: ScoreContext) -> float:
+    if ctx.visqol_excerpts <= 0:
+        return float("nan")
+    return visqol_moslqo(ref, est, ctx.sample_rate, ctx.visqol_excerpts, ctx.visqol_excerpt_seconds)
+
+
+for _metric in (
+    Metric("mse", "MSE", "lower", lambda r, e, ctx: mse(r, e), "MSE: the mean squared error over every sample and channel."),
+    Metric("perceptual", "perceptual loss", "lower", _perceptual,
+           "Perceptual loss: mean squared difference of the run's feature net phi (the LadLe paper's perceptual term)."),
+    Metric("snr_db", "SNR (dB)", "higher", lambda r, e, ctx: snr_db(r, e),
+           "SNR: 10·log10 of the signal's over the error's energy per channel, averaged over channels, capped at 100 dB.",
+           in_table1=False),
+    Metric("si_sdr_db", "SI-SDR (dB)", "higher", lambda r, e, ctx: si_sdr_db(r, e),
+           "SI-SDR (Le Roux et al. 2019): the SNR after the best scaling of the reference, per channel, capped at 100 dB."),
+    Metric("lsd", "LSD", "lower", lambda r, e, ctx: lsd(r, e),
+           "LSD: STFT n_fft 2048, hop 512, periodic Hann, power clamped at 1e-8, mean over frames of the RMS over bins "
+           "of the log10 power difference."),
+    Metric("lsd_hf", "LSD above cutoff", "lower", lambda r, e, ctx: lsd_hf(r, e, ctx.cutoff_hz, ctx.sample_rate),
+           "LSD above cutoff: the same over the bins above the codec's low-pass, estimated per track from the long-term "
+           "lossless and lossy spectra (the highest frequency where the lossy is within 6 dB of the lossless; "
+           "ladle_model/metrics.py); `none` when no low-pass was found."),
+    Metric("visqol", "ViSQOL MOS-LQO", "higher", _visqol,
+           "ViSQOL v3 audio mode (visqol-python) at 48 kHz on up to {visqol_excerpts} excerpts of {visqol_excerpt_seconds:g} s "
+           "of active audio per track, mono mix; n/a when skipped or not installed."),
+):
+    register_metric(_metric)

@@ -7,64 +7,40 @@ Several GPUs (WORLD_SIZE > 1 starts DDP; rank 0 alone writes checkpoints and log
 
     torchrun --nproc-per-node 4 -m ladle_model.train data runs/ladle-ddp --config '{"model_overrides": {"stride": 4}}'
 
-The run folder holds everything the run made:
-
-    RUN_DIR/feature_net.pt (+ .json)     phi for the perceptual loss, pre-trained on the train split
-    RUN_DIR/checkpoints/step-00001000.pt every `checkpoint_every_steps` and at each epoch end
-    RUN_DIR/checkpoints/last.pt          the newest of them; a re-run resumes from it
-    RUN_DIR/checkpoints/best.pt          lowest validation loss at an epoch end
-    RUN_DIR/log_steps.csv                per step: lr, grad norm, every loss term
-    RUN_DIR/log_epochs.csv               per epoch: mean train loss, validation losses, lr
-    RUN_DIR/loss_curve.png
-
-A checkpoint holds the model, optimizer, scheduler, step/epoch/batch counters, the RNG states of
-every rank, the resolved configs (TrainConfig and the model's), the dataset version and the code
-version, and loads with `torch.load(path, weights_only=True)`. Because an epoch's batches are a
-function of (seed, epoch) (ladle_model/data.py), a resumed run replays the epoch, skips the batches
-it already trained on and ends with the same weights as a run that was never interrupted.
+Here: the config, one optimizer step, validation and the loop. The run folder's layout and the
+checkpoint format are ladle_model/checkpoint.py's; the state and opening a run
+ladle_model/train_state.py's; logs, the loss curve and the report ladle_model/reports/training.py's.
+Because an epoch's batches are a function of (seed, epoch) (ladle_model/data.py) and a checkpoint
+holds every rank's RNG state, a resumed run replays the epoch, skips the batches it already trained
+on and ends with the same weights as a run that was never interrupted.
 """
 
 from __future__ import annotations
 
-import contextlib
-import csv
 import dataclasses
-import datetime
-import json
 import logging
 import math
-import os
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.nn.parallel import DistributedDataParallel as DDP
 
-from ladle_model.data import infinite_batches, iterate_epoch, make_loader, seconds_to_samples
-from ladle_model.losses import FeatureNet, FeatureNetConfig, LossConfig, compute_losses, load_feature_net, pretrain_feature_net, save_feature_net
-from ladle_model.models import build_model, model_config_dict
-from storage.atomic import atomic_path, write_json_atomic
-from storage.config import ConfigError, code_version, config_from_dict
-from storage.manifest import DatasetManifest, find_dataset, list_datasets
+from ladle_model.checkpoint import RunDir
+from ladle_model.data import iterate_epoch, make_loader
+from ladle_model.distributed import Distributed, autocast_context, mean_over_ranks, setup_distributed, sum_over_ranks, teardown_distributed, wrap_model
+from ladle_model.losses import FeatureNet, FeatureNetConfig, LossConfig, compute_losses
+from ladle_model.models import model_config_dict
+from ladle_model.reports.training import append_log_row, plot_loss_curves, truncate_log
+from ladle_model.train_state import RunContext, TrainState, init_state, open_run, prepare_feature_net, restore_state, save_checkpoint
+from storage.config import ConfigError, config_from_dict
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = "ladle-checkpoint/1"
-STEP_LOG = "log_steps.csv"
-EPOCH_LOG = "log_epochs.csv"
-LOSS_CURVE = "loss_curve.png"
-FEATURE_NET = "feature_net.pt"
-FEATURE_NET_KEY = "feature_net.json"
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
-
-
 # ----------------------------------------------------------------------------- config
 
 
@@ -166,259 +142,7 @@ class TrainResult:
         return dataclasses.asdict(self)
 
 
-# ----------------------------------------------------------------------------- environment
-
-
-@dataclass
-class Distributed:
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    owns_group: bool = False  # we started the process group, so we end it
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def setup_distributed(device_pref: str) -> Distributed:
-    """One process (WORLD_SIZE unset or 1), or one rank of a torchrun job: nccl on CUDA, gloo on CPU."""
-    use_cuda = device_pref != "cpu" and torch.cuda.is_available()
-    if device_pref == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' asked for but no CUDA device is visible")
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
-        return Distributed(device=torch.device("cuda") if use_cuda else torch.device("cpu"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if use_cuda:
-        torch.cuda.set_device(local_rank)
-    owns = not dist.is_initialized()
-    if owns:
-        # A long timeout: rank 0 pre-trains the feature net while the others wait at a barrier.
-        dist.init_process_group("nccl" if use_cuda else "gloo", timeout=datetime.timedelta(hours=2))
-    device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
-    return Distributed(dist.get_rank(), dist.get_world_size(), local_rank, device, owns)
-
-
-def autocast_context(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA ("auto"/"bf16"), nothing on CPU: bf16 matmuls on CPU are slow, not fast."""
-    use_bf16 = device.type == "cuda" and precision in ("auto", "bf16") and torch.cuda.is_bf16_supported()
-    return torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
-
-
-def resolve_dataset(data_dir: str | Path, version: str | None, preset: str | None, segment_seconds: float | None = None) -> DatasetManifest:
-    """The dataset to train on. Several match: the one whose segments already have `segment_seconds`."""
-    try:
-        return find_dataset(data_dir, version=version, preset=preset)
-    except ValueError:
-        if segment_seconds is None:
-            raise
-        matches = [m for m in list_datasets(data_dir) if (preset is None or m.preset == preset) and m.segment_seconds == segment_seconds]
-        if len(matches) != 1:
-            raise
-        return matches[0]
-
-
-def resolve_run_dataset(data_dir: str | Path, run_dir: str | Path, cfg: TrainConfig, version: str | None = None,
-                        preset: str | None = None) -> DatasetManifest:
-    """`resolve_dataset`, except that a run folder with a checkpoint and no version/preset asked keeps its own dataset."""
-    last = Path(run_dir) / "checkpoints" / "last.pt"
-    if version is None and preset is None and last.is_file():
-        version = load_checkpoint(last)["dataset_version"]
-    return resolve_dataset(data_dir, version, preset, cfg.segment_seconds)
-
-
-def segment_samples(manifest: DatasetManifest) -> int:
-    return round(manifest.segment_seconds * manifest.sample_rate)
-
-
-# ----------------------------------------------------------------------------- feature net (cached step)
-
-
-def feature_net_cache_key(manifest: DatasetManifest, cfg: TrainConfig) -> dict:
-    """What phi depends on: the dataset version and the config of its pre-training."""
-    return {
-        "dataset_version": manifest.version,
-        "feature_net": dataclasses.asdict(cfg.feature_net),
-        "steps": cfg.feature_net_steps,
-        "lr": cfg.feature_net_lr,
-        "seed": cfg.seed,
-        "batch_size": cfg.batch_size,
-        "crop_samples": seconds_to_samples(cfg.segment_seconds, manifest.sample_rate, segment_samples(manifest)),
-    }
-
-
-def feature_net_cached(run_dir: str | Path, key: dict) -> bool:
-    """Is RUN_DIR/feature_net.pt complete and made under `key`?"""
-    run_dir = Path(run_dir)
-    key_path = run_dir / FEATURE_NET_KEY
-    return (run_dir / FEATURE_NET).is_file() and key_path.is_file() and _canonical(json.loads(key_path.read_text())) == _canonical(key)
-
-
-def ensure_feature_net(run_dir: str | Path, manifest: DatasetManifest, cfg: TrainConfig,
-                       device: torch.device | str = "cpu") -> Path | None:
-    """RUN_DIR/feature_net.pt pre-trained on the train split (on `device`), reused when its cache key matches.
-
-    None when the loss has no perceptual term. The key file is written after the weights, so a
-    key on disk means finished weights.
-    """
-    if cfg.loss.lambda_perc <= 0:
-        return None
-    run_dir = Path(run_dir)
-    path, key_path = run_dir / FEATURE_NET, run_dir / FEATURE_NET_KEY
-    key = feature_net_cache_key(manifest, cfg)
-    if feature_net_cached(run_dir, key):
-        return path
-    batches = infinite_batches(manifest.shard_paths("train"), cfg.batch_size, seed=cfg.seed, crop_samples=key["crop_samples"],
-                               shuffle_buffer=cfg.shuffle_buffer, num_workers=cfg.num_workers)
-    on_device = ((lossless.to(device), lossy.to(device)) for lossless, lossy in batches)  # phi trains where its batches are
-    net = pretrain_feature_net(on_device, steps=cfg.feature_net_steps, seed=cfg.seed, lr=cfg.feature_net_lr, config=cfg.feature_net)
-    on_device.close()
-    batches.close()  # stops the loader's workers
-    save_feature_net(net, path)
-    write_json_atomic(key_path, key)
-    return path
-
-
-# ----------------------------------------------------------------------------- state and checkpoints
-
-
-@dataclass
-class TrainState:
-    model: nn.Module  # the bare model (DDP wraps it separately)
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau
-    step: int = 0  # optimizer steps taken
-    epoch: int = 0  # the epoch in progress (= epochs completed)
-    batch_in_epoch: int = 0  # batches of `epoch` already trained on
-    epoch_loss_sum: float = 0.0  # sum of "loss/total" over this epoch's steps on this rank
-    best_val_loss: float | None = None
-    last_train_loss: float | None = None
-    last_eval_step: int = -1
-
-
-@dataclass
-class RunContext:
-    """What stays fixed during one call of `train`: where, what, on which ranks."""
-
-    run_dir: Path
-    cfg: TrainConfig
-    manifest: DatasetManifest
-    ddp: Distributed
-    feature_key: dict | None  # phi's cache key; None without a perceptual term
-    code_version: str
-
-
-def capture_rng_state() -> dict:
-    """torch (+CUDA), numpy and python RNG states as tensors and plain lists (weights_only-loadable)."""
-    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
-    py_version, py_internal, py_gauss = random.getstate()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else [],
-        "numpy": {"name": np_name, "keys": torch.from_numpy(np_keys.astype(np.int64)), "pos": int(np_pos),
-                  "has_gauss": int(np_has_gauss), "cached_gaussian": float(np_gauss)},
-        "python": {"version": py_version, "internal": list(py_internal), "gauss_next": py_gauss},
-    }
-
-
-def restore_rng_state(s: dict) -> None:
-    torch.set_rng_state(s["torch"])
-    if s["cuda"] and torch.cuda.is_available() and len(s["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(s["cuda"])
-    n = s["numpy"]
-    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
-    p = s["python"]
-    random.setstate((p["version"], tuple(p["internal"]), p["gauss_next"]))
-
-
-def checkpoint_payload(ctx: RunContext, state: TrainState, rng_states: list[dict]) -> dict:
-    manifest = ctx.manifest
-    return {
-        "format": CHECKPOINT_FORMAT,
-        "model": state.model.state_dict(),
-        "optimizer": state.optimizer.state_dict(),
-        "scheduler": state.scheduler.state_dict(),
-        "step": state.step,
-        "epoch": state.epoch,
-        "batch_in_epoch": state.batch_in_epoch,
-        "epoch_loss_sum": state.epoch_loss_sum,
-        "best_val_loss": state.best_val_loss,
-        "last_train_loss": state.last_train_loss,
-        "last_eval_step": state.last_eval_step,
-        "rng": rng_states,  # one per rank
-        "model_name": ctx.cfg.model,
-        "config": {"train": ctx.cfg.to_dict(), "model": ctx.cfg.model_config()},
-        "dataset_version": manifest.version,
-        "dataset": {k: getattr(manifest, k) for k in ("preset", "strategy", "segment_seconds", "hop_seconds", "sample_rate", "lossy_sample_rate")},
-        "feature_net": ctx.feature_key,
-        "code_version": ctx.code_version,
-    }
-
-
-def save_checkpoint(ctx: RunContext, state: TrainState, best: bool = False) -> Path:
-    """RUN_DIR/checkpoints/step-{step}.pt and last.pt (and best.pt), each written atomically by rank 0.
-
-    Every rank must call it: the RNG states of all ranks are gathered into the checkpoint.
-    """
-    rng_states = [capture_rng_state()]
-    if ctx.ddp.world_size > 1:
-        rng_states = [None] * ctx.ddp.world_size
-        dist.all_gather_object(rng_states, capture_rng_state())
-    folder = ctx.run_dir / "checkpoints"
-    if ctx.ddp.is_main:
-        payload = checkpoint_payload(ctx, state, rng_states)
-        for name in [f"step-{state.step:08d}.pt", "last.pt"] + (["best.pt"] if best else []):
-            with atomic_path(folder / name) as tmp:
-                torch.save(payload, tmp)
-    return folder / "last.pt"
-
-
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    if ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a LadLe training checkpoint (format {ckpt.get('format')!r})")
-    return ckpt
-
-
-def _canonical(obj: object) -> str:
-    """JSON text of plain data, so a dict read back from JSON (lists) equals one with tuples."""
-    return json.dumps(obj, sort_keys=True, default=str)
-
-
-def check_resumable(ckpt: dict, cfg: TrainConfig, manifest: DatasetManifest, feature_key: dict | None, run_dir: Path) -> None:
-    """Refuse to continue a run folder with another model, model config, dataset or feature net."""
-    where = f"run folder {run_dir} holds a checkpoint at step {ckpt['step']}"
-    if ckpt["model_name"] != cfg.model or _canonical(ckpt["config"]["model"]) != _canonical(cfg.model_config()):
-        raise ValueError(f"{where} of model {ckpt['model_name']!r} {ckpt['config']['model']}, not {cfg.model!r} {cfg.model_config()}; "
-                         "use another run folder")
-    if ckpt["dataset_version"] != manifest.version:
-        raise ValueError(f"{where} trained on dataset {ckpt['dataset_version']!r}, not {manifest.version!r}; use another run folder")
-    if _canonical(ckpt["feature_net"]) != _canonical(feature_key):
-        raise ValueError(f"{where} with feature net {ckpt['feature_net']}, not {feature_key}: the perceptual loss would change mid-run")
-
-
-def restore_state(state: TrainState, ckpt: dict, ddp: Distributed) -> None:
-    state.model.load_state_dict(ckpt["model"])
-    state.optimizer.load_state_dict(ckpt["optimizer"])
-    state.scheduler.load_state_dict(ckpt["scheduler"])
-    for name in ("step", "epoch", "batch_in_epoch", "epoch_loss_sum", "best_val_loss", "last_train_loss", "last_eval_step"):
-        setattr(state, name, ckpt[name])
-    rng = ckpt["rng"]
-    # Same world size: each rank gets its own stream back. Otherwise ranks reuse the saved ones.
-    restore_rng_state(rng[ddp.rank % len(rng)])
-
-
-def init_state(cfg: TrainConfig, device: torch.device | str = "cpu") -> TrainState:
-    """Seeded model (the same initial weights on every rank), Adam and ReduceLROnPlateau, at step 0."""
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed % 2**32)
-    random.seed(cfg.seed)
-    model = build_model(cfg.model, **cfg.model_overrides).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience)
-    return TrainState(model, optimizer, scheduler)
+# ----------------------------------------------------------------------------- one step
 
 
 def train_step(state: TrainState, train_model: nn.Module, lossless: torch.Tensor, lossy: torch.Tensor,
@@ -447,131 +171,11 @@ def train_step(state: TrainState, train_model: nn.Module, lossless: torch.Tensor
     return {k: v.detach() for k, v in losses.items()}, grad_norm.detach()
 
 
-# ----------------------------------------------------------------------------- logs and plot
-
-
-def append_log_row(path: Path, row: dict) -> None:
-    """Append one CSV row; the header is written with the first row and kept after."""
-    fieldnames = list(row)
-    exists = path.is_file() and path.stat().st_size > 0
-    if exists:
-        with open(path, newline="") as f:
-            fieldnames = next(csv.reader(f), fieldnames)
-    with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fieldnames, extrasaction="ignore", restval="")
-        if not exists:
-            writer.writeheader()
-        writer.writerow(row)
-
-
-def truncate_log(path: Path, max_step: int) -> None:
-    """Keep only rows with step <= max_step (and well-formed): steps redone after a resume are not duplicated."""
-    if not path.is_file():
-        return
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        fieldnames = reader.fieldnames or []
-        rows = []
-        for row in reader:
-            try:
-                keep = None not in row.values() and int(row["step"]) <= max_step  # a torn last line has missing fields
-            except (TypeError, ValueError):
-                keep = False
-            if keep:
-                rows.append(row)
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fieldnames)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def read_log(path: str | Path) -> list[dict]:
-    """Rows of a CSV log with numbers as floats (empty cells as None)."""
-    path = Path(path)
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
-
-
-def _number(v: str | None) -> float | str | None:
-    if v is None or v == "":
-        return None
-    try:
-        return float(v)
-    except ValueError:
-        return v
-
-
-def plot_loss_curves(run_dir: str | Path) -> Path:
-    """RUN_DIR/loss_curve.png: train loss per step and validation loss per evaluation."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    run_dir = Path(run_dir)
-    steps, epochs = read_log(run_dir / STEP_LOG), read_log(run_dir / EPOCH_LOG)
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    if steps:
-        x = [r["step"] for r in steps]
-        y = [r["loss/total"] for r in steps]
-        ax.plot(x, y, lw=0.8, alpha=0.5, label="train loss/total")
-        if len(y) >= 20:  # a running mean shows the trend under the per-step noise
-            w = max(len(y) // 20, 2)
-            ax.plot(x[w - 1:], np.convolve(y, np.ones(w) / w, mode="valid"), lw=1.5, label=f"train (mean of {w})")
-    val = [r for r in epochs if r.get("val/loss/total") is not None]
-    if val:
-        ax.plot([r["step"] for r in val], [r["val/loss/total"] for r in val], "o-", label="val loss/total")
-        lossy = [r for r in val if r.get("val/mse_lossy_input") is not None]
-        if lossy:
-            ax.axhline(lossy[-1]["val/mse_lossy_input"], color="gray", ls="--", lw=1, label="val MSE of the lossy input")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    if all(r["loss/total"] > 0 for r in steps) and steps:
-        ax.set_yscale("log")
-    ax.set_title(run_dir.name)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    path = run_dir / LOSS_CURVE
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-    return path
-
-
-def epoch_table(run_dir: str | Path) -> list[dict]:
-    """The per-epoch log as rows of plain numbers (NaN as None), for a report table."""
-    return [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
-            for row in read_log(Path(run_dir) / EPOCH_LOG)]
-
-
-def report_markdown(run_dir: str | Path, result: dict) -> str:
-    """A short Markdown report of a run with the loss curve embedded (a data: URI: the UI has no file access)."""
-    import base64
-
-    run_dir = Path(run_dir)
-    lines = [f"# Training run `{run_dir.name}`", "",
-             f"- dataset version: `{result.get('dataset_version')}`",
-             f"- steps: {result.get('step')}, epochs completed: {result.get('epochs')}",
-             f"- last train loss: {result.get('last_train_loss')}",
-             f"- best validation loss: {result.get('best_val_loss')}",
-             f"- checkpoint: `{result.get('checkpoint')}`", ""]
-    rows = epoch_table(run_dir)
-    if rows and rows[-1].get("val/mse_lossy_input") is not None:
-        lines += [f"Validation MSE of the untouched lossy input (the baseline to beat): {rows[-1]['val/mse_lossy_input']:.4g}", ""]
-    png = run_dir / LOSS_CURVE
-    if png.is_file():
-        lines += [f"![loss curve](data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()})", "", f"`{png}`"]
-    return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------------- evaluation
+# ----------------------------------------------------------------------------- validation
 
 
 def validation_keys(loss_cfg: LossConfig) -> list[str]:
-    """The keys `evaluate` reports: compute_losses reports a term exactly when its lambda is > 0."""
+    """The keys `validate` reports: compute_losses reports a term exactly when its lambda is > 0."""
     terms = ["loss/total", "loss/mse"]
     terms += ["loss/perceptual"] if loss_cfg.lambda_perc > 0 else []
     terms += ["loss/stft"] if loss_cfg.lambda_stft > 0 else []
@@ -579,12 +183,12 @@ def validation_keys(loss_cfg: LossConfig) -> list[str]:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, val_shards: list, cfg: TrainConfig, crop_samples: int | None, feature_net: FeatureNet | None,
+def validate(model: nn.Module, val_shards: list, cfg: TrainConfig, crop_samples: int | None, feature_net: FeatureNet | None,
              ddp: Distributed) -> dict[str, float]:
     """Mean of every loss term over the validation split ("val/loss/total", ...), plus the MSE of the
-    untouched lossy input ("val/mse_lossy_input"), the baseline the model must beat (DESIGN.md).
+    untouched lossy input ("val/mse_lossy_input"), the baseline the model must beat (docs/design.md).
 
-    Each rank evaluates its share of the shards; sums are all-reduced. Call with the bare model.
+    Each rank validates on its share of the shards; sums are all-reduced. Call with the bare model.
     """
     model.eval()
     sums: dict[str, float] = {}
@@ -604,14 +208,31 @@ def evaluate(model: nn.Module, val_shards: list, cfg: TrainConfig, crop_samples:
         n_examples += b
     model.train()
     keys = validation_keys(cfg.loss)
-    if ddp.world_size > 1:
-        totals = torch.tensor([sums.get(k, 0.0) for k in keys] + [float(n_examples)], dtype=torch.float64, device=ddp.device)
-        dist.all_reduce(totals)
-        n_examples = int(totals[-1].item())
-        sums = dict(zip(keys, totals[:-1].tolist()))
+    totals = sum_over_ranks([sums.get(k, 0.0) for k in keys] + [float(n_examples)], ddp)
+    n_examples = int(totals[-1])
     if n_examples == 0:
         return {}
-    return {k: sums.get(k, 0.0) / n_examples for k in keys}
+    return {k: total / n_examples for k, total in zip(keys, totals[:-1])}
+
+
+def validate_and_log(ctx: RunContext, state: TrainState, feature_net: FeatureNet | None, complete: bool) -> tuple[dict, float, bool]:
+    """Validation losses and the mean train loss so far, one epoch-log row, and whether best.pt improves.
+
+    `complete`: the epoch ran to its end, so the scheduler steps on the validation loss (or the train
+    loss without a val split). A run stopped by max_steps mid-epoch is validated for the record only.
+    """
+    val_shards = ctx.manifest.shard_paths("val")
+    metrics = validate(state.model, val_shards, ctx.cfg, ctx.crop_samples, feature_net, ctx.ddp) if val_shards else {}
+    train_loss = mean_over_ranks(state.epoch_loss_sum, state.batch_in_epoch, ctx.ddp)
+    if complete:
+        state.scheduler.step(metrics.get("val/loss/total", train_loss))
+    improved = "val/loss/total" in metrics and (state.best_val_loss is None or metrics["val/loss/total"] < state.best_val_loss)
+    if improved:
+        state.best_val_loss = metrics["val/loss/total"]
+    if ctx.ddp.is_main:
+        append_log_row(ctx.run.epoch_log, {"epoch": state.epoch, "step": state.step, "complete": int(complete),
+                                           "train/loss/total": train_loss, "lr": state.optimizer.param_groups[0]["lr"], **metrics})
+    return metrics, train_loss, improved
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -626,80 +247,41 @@ def train(
     progress: bool = False,
 ) -> TrainResult:
     """Train `cfg.model` on a dataset version under DATA, in RUN_DIR; resume from RUN_DIR's last checkpoint."""
-    run_dir = Path(run_dir)
     ddp = setup_distributed(cfg.device)
     try:
-        return _train(data_dir, run_dir, cfg, dataset_version, preset, progress, ddp)
+        return _train(data_dir, RunDir(run_dir), cfg, dataset_version, preset, progress, ddp)
     finally:
-        if ddp.owns_group:
-            dist.destroy_process_group()
+        teardown_distributed(ddp)
 
 
-def _train(data_dir: str | Path, run_dir: Path, cfg: TrainConfig, dataset_version: str | None, preset: str | None,
+def _train(data_dir: str | Path, run: RunDir, cfg: TrainConfig, dataset_version: str | None, preset: str | None,
            progress: bool, ddp: Distributed) -> TrainResult:
-    # ---- setup: the dataset, the run folder, a checkpoint to resume from
-    last_path = run_dir / "checkpoints" / "last.pt"
-    ckpt = load_checkpoint(last_path, map_location="cpu") if last_path.is_file() else None
-    if ckpt is not None and dataset_version is None and preset is None:
-        dataset_version = ckpt["dataset_version"]  # a bare re-run continues on the run's own dataset
-    manifest = resolve_dataset(data_dir, dataset_version, preset, cfg.segment_seconds)
-    crop_samples = seconds_to_samples(cfg.segment_seconds, manifest.sample_rate, segment_samples(manifest))
-    train_shards, val_shards = manifest.shard_paths("train"), manifest.shard_paths("val")
-    n_train_segments = manifest.splits["train"].segments if "train" in manifest.splits else 0
-    if not train_shards or n_train_segments == 0:
-        raise ValueError(f"dataset {manifest.version} has no training segments")
-    if ddp.world_size > 1 and len(train_shards) < ddp.world_size:
-        raise ValueError(f"dataset {manifest.version} has {len(train_shards)} train shards for {ddp.world_size} ranks; "
-                         "every rank needs at least one (build the corpus with smaller shards)")
-    # DDP: every rank takes the same number of steps per epoch, or the gradient all-reduce hangs.
-    n_batches_per_epoch = max(n_train_segments // (cfg.batch_size * ddp.world_size), 1) if ddp.world_size > 1 else None
-    feature_key = feature_net_cache_key(manifest, cfg) if cfg.loss.lambda_perc > 0 else None
-    if ckpt is not None:
-        check_resumable(ckpt, cfg, manifest, feature_key, run_dir)
-    ctx = RunContext(run_dir, cfg, manifest, ddp, feature_key, code_version())
-    if ddp.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(run_dir / "config.json", {"train": cfg.to_dict(), "model": cfg.model_config(), "dataset_version": manifest.version})
-
-    # ---- feature net phi: pre-trained once on rank 0 (cached in the run folder), loaded by all
-    if ddp.is_main:
-        ensure_feature_net(run_dir, manifest, cfg, ddp.device)
-    if ddp.world_size > 1:
-        dist.barrier()
-    feature_net = load_feature_net(run_dir / FEATURE_NET, map_location=ddp.device) if feature_key else None
+    # ---- setup: the dataset, the run folder, a checkpoint to resume from, phi
+    ctx, ckpt = open_run(data_dir, run, cfg, dataset_version, preset, ddp)
+    feature_net = prepare_feature_net(ctx)
 
     # ---- model, optimizer, scheduler; then the checkpoint's state on top
     state = init_state(cfg, ddp.device)
-    model = state.model
     if ckpt is not None:
         restore_state(state, ckpt, ddp)
-        log.info("resuming %s at step %d (epoch %d, batch %d)", run_dir, state.step, state.epoch, state.batch_in_epoch)
+        log.info("resuming %s at step %d (epoch %d, batch %d)", run.root, state.step, state.epoch, state.batch_in_epoch)
     del ckpt
-    if ddp.device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    train_model = DDP(model, device_ids=[ddp.local_rank] if ddp.device.type == "cuda" else None) if ddp.world_size > 1 else model
+    train_model = wrap_model(state.model, ddp)
     if ddp.is_main:
         # Rows past the checkpoint were written by a run that died before saving: they are redone now.
-        truncate_log(run_dir / STEP_LOG, state.step)
-        truncate_log(run_dir / EPOCH_LOG, state.step)
+        truncate_log(run.step_log, state.step)
+        truncate_log(run.epoch_log, state.step)
 
     def done() -> bool:
         return state.epoch >= cfg.max_epochs or (cfg.max_steps is not None and state.step >= cfg.max_steps)
 
-    n_steps_per_epoch = n_batches_per_epoch or math.ceil(n_train_segments / cfg.batch_size)  # estimate with several workers
-    total_steps = min(cfg.max_steps or 2**62, cfg.max_epochs * n_steps_per_epoch)
-    bar = None
-    if progress and ddp.is_main:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total_steps, initial=min(state.step, total_steps), unit="step", dynamic_ncols=True)
-    model.train()
+    bar = progress_bar(ctx, state.step) if progress and ddp.is_main else None
+    state.model.train()
     t_last = time.perf_counter()
     while not done():
-        batches = iterate_epoch(train_shards, cfg.batch_size, cfg.seed, state.epoch, crop_samples, cfg.shuffle_buffer,
-                                cfg.num_workers, skip_batches=state.batch_in_epoch, n_batches=n_batches_per_epoch,
-                                pin_memory=ddp.device.type == "cuda")
+        batches = iterate_epoch(ctx.manifest.shard_paths("train"), cfg.batch_size, cfg.seed, state.epoch, ctx.crop_samples,
+                                cfg.shuffle_buffer, cfg.num_workers, skip_batches=state.batch_in_epoch,
+                                n_batches=ctx.n_batches_per_epoch, pin_memory=ddp.device.type == "cuda")
         stopped_in_epoch = False
         for lossless, lossy in batches:
             if done():
@@ -718,9 +300,8 @@ def _train(data_dir: str | Path, run_dir: Path, cfg: TrainConfig, dataset_versio
             # ---- log (rank 0's own batch, as nanoGPT does: no all-reduce for a log line)
             if ddp.is_main and state.step % cfg.log_every_steps == 0:
                 now = time.perf_counter()
-                row = {"step": state.step, "epoch": state.epoch, "lr": lr, "grad_norm": grad_norm.item(),
-                       **{k: v.item() for k, v in losses.items()}, "seconds": now - t_last}
-                append_log_row(run_dir / STEP_LOG, row)
+                append_log_row(run.step_log, {"step": state.step, "epoch": state.epoch, "lr": lr, "grad_norm": grad_norm.item(),
+                                              **{k: v.item() for k, v in losses.items()}, "seconds": now - t_last})
                 t_last = now
             if bar is not None:
                 bar.update(1)
@@ -733,75 +314,41 @@ def _train(data_dir: str | Path, run_dir: Path, cfg: TrainConfig, dataset_versio
         if stopped_in_epoch:
             break
 
-        # ---- eval at the epoch end: the validation loss drives ReduceLROnPlateau and picks best.pt
-        metrics, train_loss, improved = evaluate_and_log(model, val_shards, cfg, crop_samples, feature_net, ddp, state,
-                                                         run_dir, complete=True)
+        # ---- validate at the epoch end: the validation loss drives ReduceLROnPlateau and picks best.pt
+        metrics, train_loss, improved = validate_and_log(ctx, state, feature_net, complete=True)
         state.epoch += 1
         state.batch_in_epoch = 0
         state.epoch_loss_sum = 0.0
         state.last_eval_step = state.step
         save_checkpoint(ctx, state, best=improved)
         if ddp.is_main:
-            plot_loss_curves(run_dir)
+            plot_loss_curves(run)
             log.info("epoch %d done at step %d: train %.4g, val %s", state.epoch - 1, state.step, train_loss, metrics.get("val/loss/total"))
 
-    # ---- end (max_steps inside an epoch): evaluate for the record, without touching the scheduler
+    # ---- end (max_steps inside an epoch): validate for the record, without touching the scheduler
     if state.last_eval_step != state.step:
-        _, _, improved = evaluate_and_log(model, val_shards, cfg, crop_samples, feature_net, ddp, state, run_dir, complete=False)
+        _, _, improved = validate_and_log(ctx, state, feature_net, complete=False)
         state.last_eval_step = state.step
         save_checkpoint(ctx, state, best=improved)
     if ddp.is_main:
-        plot_loss_curves(run_dir)
+        plot_loss_curves(run)
     if bar is not None:
         bar.close()
-    return TrainResult(state.step, state.epoch, state.last_train_loss, state.best_val_loss, str(last_path), str(run_dir), manifest.version)
+    return TrainResult(state.step, state.epoch, state.last_train_loss, state.best_val_loss, str(run.last), str(run.root), ctx.manifest.version)
 
 
-def evaluate_and_log(model: nn.Module, val_shards: list, cfg: TrainConfig, crop_samples: int | None,
-                     feature_net: FeatureNet | None, ddp: Distributed, state: TrainState, run_dir: Path,
-                     complete: bool) -> tuple[dict, float, bool]:
-    """Validation losses and the mean train loss so far, one epoch-log row, and whether best.pt improves.
+def progress_bar(ctx: RunContext, initial_step: int):
+    """A tqdm bar over the steps this run will take in total (an estimate with several loader workers)."""
+    from tqdm.auto import tqdm
 
-    `complete`: the epoch ran to its end, so the scheduler steps on the validation loss (or the train
-    loss without a val split). A run stopped by max_steps mid-epoch is evaluated for the record only.
-    """
-    metrics = evaluate(model, val_shards, cfg, crop_samples, feature_net, ddp) if val_shards else {}
-    train_loss = _mean_over_ranks(state.epoch_loss_sum, state.batch_in_epoch, ddp)
-    if complete:
-        state.scheduler.step(metrics.get("val/loss/total", train_loss))
-    improved = "val/loss/total" in metrics and (state.best_val_loss is None or metrics["val/loss/total"] < state.best_val_loss)
-    if improved:
-        state.best_val_loss = metrics["val/loss/total"]
-    if ddp.is_main:
-        append_log_row(run_dir / EPOCH_LOG, {"epoch": state.epoch, "step": state.step, "complete": int(complete),
-                                             "train/loss/total": train_loss, "lr": state.optimizer.param_groups[0]["lr"], **metrics})
-    return metrics, train_loss, improved
+    cfg, manifest = ctx.cfg, ctx.manifest
+    n_train_segments = manifest.splits["train"].segments
+    n_steps_per_epoch = ctx.n_batches_per_epoch or math.ceil(n_train_segments / cfg.batch_size)
+    total_steps = min(cfg.max_steps or 2**62, cfg.max_epochs * n_steps_per_epoch)
+    return tqdm(total=total_steps, initial=min(initial_step, total_steps), unit="step", dynamic_ncols=True)
 
 
-def _mean_over_ranks(total: float, count: int, ddp: Distributed) -> float:
-    if ddp.world_size > 1:
-        t = torch.tensor([total, float(count)], dtype=torch.float64, device=ddp.device)
-        dist.all_reduce(t)
-        total, count = t.tolist()
-    return total / count if count else float("nan")
+if __name__ == "__main__":  # `torchrun -m ladle_model.train ...`: the entry lives in ladle_model/launch.py
+    from ladle_model.launch import main
 
-
-def main(argv: list[str] | None = None) -> None:
-    """`python -m ladle_model.train DATA RUN_DIR [--config JSON]`: the plain entry torchrun starts once per rank."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description="Train a LadLe model (one process, or one rank under torchrun).")
-    parser.add_argument("data")
-    parser.add_argument("run_dir")
-    parser.add_argument("--config", default="{}", help="TrainConfig as JSON, e.g. '{\"model\": \"drrn1d\", \"max_steps\": 1000}'")
-    parser.add_argument("--dataset", default=None, help="dataset version")
-    parser.add_argument("--preset", default=None)
-    parser.add_argument("--progress", action="store_true")
-    args = parser.parse_args(argv)
-    result = train(args.data, args.run_dir, TrainConfig.from_dict(json.loads(args.config)), args.dataset, args.preset, args.progress)
-    if int(os.environ.get("RANK", "0")) == 0:
-        print(json.dumps(result.to_dict(), indent=2))
-
-
-if __name__ == "__main__":
     main()

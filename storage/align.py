@@ -4,7 +4,7 @@
     lag, _ = measure_lag(lossless, lossy, max_lag=4410, analysis_frames=30 * 44100)
     aligned = shift_to(lossy, lag, lossless.shape[-1])
 
-FFmpeg already trims codec delay for MP3, Vorbis, Opus and AAC-in-MP4 (DESIGN.md), but resampling
+FFmpeg already trims codec delay for MP3, Vorbis, Opus and AAC-in-MP4 (docs/design.md), but resampling
 and odd containers can still shift the audio, so the lag is measured, never assumed.
 Convention: aligned[t] = lossy[t + lag]; a positive lag means the lossy audio came out late.
 """

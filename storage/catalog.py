@@ -3,12 +3,17 @@
     write_records("data", "tracks", tracks, Track)                 # replace the table
     upsert_records("data", "encodes", encodes, Encoded, key=("track_id", "preset"))
     catalog_summary("data")   # what `ladle catalog DATA --json` prints
+    build_summary(run, ...)   # what `ladle build-corpus ... --json` prints: the same dataset shape
 
     duckdb.sql("select split, count(*) from 'data/catalog/tracks.parquet' group by split")
 
 tracks, duplicates and quarantine describe the latest ingest (replaced each run); encodes, pairs,
 datasets, shards and segments accumulate across runs (upserted by key), so every dataset version
-ever built stays listed.
+ever built stays listed; runs gains one row per build. The row schemas that no other module owns
+(discs, disc_tracks, runs) are defined here.
+
+Both summaries describe a dataset the same way (`dataset_entry`): per split `tracks`, `segments`,
+`n_shards` (a count) and `shards` (their paths or URLs).
 """
 
 from __future__ import annotations
@@ -17,12 +22,18 @@ import dataclasses
 import json
 import types
 import typing
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from storage.atomic import atomic_path
+
+if TYPE_CHECKING:
+    from storage.manifest import DatasetManifest
+    from storage.sources.split import DiscRecord
 
 # Fields that describe one run's view of a record, not the record: never stored.
 RUN_ONLY_FIELDS = {"reused"}
@@ -96,13 +107,134 @@ def upsert_records(data_dir: str | Path, name: str, records: list, cls: type, ke
     return _write(data_dir, name, pa.Table.from_pylist(kept + new_rows, schema=schema))
 
 
+@dataclass(frozen=True)
+class RunRecord:
+    """One build-corpus run (`runs` table, one row appended per run)."""
+
+    finished_at: str
+    seconds: float
+    n_tracks: int
+    n_encoded: int  # encoder runs this time
+    n_encodes_reused: int
+    n_shards_written: int
+    n_quarantined: int
+
+
+@dataclass(frozen=True)
+class DiscRow:
+    """A disc image's identity, as the `discs` catalog table holds it."""
+
+    cue_path: str
+    disc_key: str
+    musicbrainz_disc_id: str
+    freedb_disc_id: str
+    accuraterip_disc_id: str
+    album: str | None
+    albumartist: str | None
+    n_tracks: int
+    image_paths: list
+    notes: list
+
+
+@dataclass(frozen=True)
+class DiscTrackRow:
+    """One split track of a disc and its checksums (`disc_tracks` table)."""
+
+    disc_key: str
+    number: int
+    track_id: str | None  # None when the split track was not ingested (quarantined)
+    path: str
+    title: str | None
+    performer: str | None
+    start_sector: int
+    n_sectors: int
+    crc32: str
+    accuraterip_v1: str
+    accuraterip_v2: str
+    log_crc32: str | None
+    crc_matches_log: bool | None
+
+
+def disc_rows(discs: list[DiscRecord], track_ids: dict[str, str]) -> tuple[list[DiscRow], list[DiscTrackRow]]:
+    """The `discs` and `disc_tracks` rows of split disc images; `track_ids` maps an ingested split file to its track."""
+    rows, track_rows = [], []
+    for d in discs:
+        rows.append(
+            DiscRow(
+                d.cue_path, d.disc_key, d.musicbrainz_disc_id, d.freedb_disc_id, d.accuraterip_disc_id,
+                d.album, d.albumartist, len(d.tracks), list(d.image_paths), list(d.notes),
+            )
+        )
+        for t in d.tracks:
+            info = {k: v for k, v in dataclasses.asdict(t).items() if k not in ("path", "number")}
+            track_rows.append(DiscTrackRow(d.disc_key, t.number, track_ids.get(t.path), t.path, **info))
+    return rows, track_rows
+
+
+def append_run(data_dir: str | Path, run: RunRecord) -> list[dict]:
+    """Append `run` to the `runs` table; return the rows of the runs before it."""
+    previous = read_rows(data_dir, "runs")
+    write_records(data_dir, "runs", previous + [dataclasses.asdict(run)], RunRecord)
+    return previous
+
+
+def dataset_entry(
+    version: str, preset: str, strategy: str, segment_seconds: float, hop_seconds: float, sample_rate: int,
+    location: str, splits: dict[str, tuple[int, int, list[str]]],
+) -> dict:
+    """One dataset as both summaries show it; `splits` maps a split to (tracks, segments, shard file names)."""
+    from storage.fs import join
+
+    folder = join(location, "datasets", version)
+    return {
+        "version": version,
+        "preset": preset,
+        "strategy": strategy,
+        "segment_seconds": segment_seconds,
+        "hop_seconds": hop_seconds,
+        "sample_rate": sample_rate,
+        "folder": folder,
+        "splits": {
+            split: {"tracks": tracks, "segments": segments, "n_shards": len(names), "shards": [join(folder, n) for n in names]}
+            for split, (tracks, segments, names) in splits.items()
+        },
+    }
+
+
+def manifest_entry(manifest: DatasetManifest, location: str) -> dict:
+    """`dataset_entry` of a dataset manifest, its shards under `location`."""
+    m = manifest
+    splits = {s: (v.tracks, v.segments, list(v.shards)) for s, v in m.splits.items()}
+    return dataset_entry(m.version, m.preset, m.strategy, m.segment_seconds, m.hop_seconds, m.sample_rate, location, splits)
+
+
+def quarantine_entry(row) -> dict:
+    """A quarantined input as both summaries list it (a Quarantined record or its catalog row)."""
+    row = row if isinstance(row, dict) else dataclasses.asdict(row)
+    return {"path": row["path"], "stage": row["stage"], "reason": row["reason"], "preset": row.get("preset")}
+
+
+def build_summary(
+    run: RunRecord, n_duplicates: int, n_discs: int, quarantined: list, manifests: list[DatasetManifest],
+    location: str, previous_runs: list[dict],
+) -> dict:
+    """What a build-corpus run returns (and `ladle build-corpus --json` prints)."""
+    last_encoding_run = next((r for r in reversed(previous_runs) if r["n_encoded"] > 0), None)
+    return {
+        **dataclasses.asdict(run),
+        "duplicates": n_duplicates,
+        "discs": n_discs,
+        "quarantine": [quarantine_entry(q) for q in quarantined],
+        "last_encoding_run_seconds": last_encoding_run["seconds"] if last_encoding_run else None,
+        "datasets": [manifest_entry(m, location) for m in manifests],
+    }
+
+
 def catalog_summary(data_dir: str | Path, location: str | None = None) -> dict:
     """Counts of good tracks and duplicates, the quarantine, and every dataset version with its shards.
 
     Shard paths are given under `location` (a URL for data in object storage), by default `data_dir`.
     """
-    from storage.fs import join
-
     data_dir = Path(data_dir)
     location = location or str(data_dir)
     segments = read_rows(data_dir, "segments")
@@ -112,33 +244,18 @@ def catalog_summary(data_dir: str | Path, location: str | None = None) -> dict:
         splits = {}
         for split in ("train", "val", "test"):
             rows = [s for s in segments if s["dataset_version"] == ds["version"] and s["split"] == split]
-            split_shards = sorted(
-                (s for s in shards if s["dataset_version"] == ds["version"] and s["split"] == split),
-                key=lambda s: s["name"],
-            )
-            splits[split] = {
-                "tracks": len(rows),
-                "segments": sum(r["n_segments"] for r in rows),
-                "shards": [join(location, "datasets", ds["version"], s["name"]) for s in split_shards],
-            }
+            names = sorted(s["name"] for s in shards if s["dataset_version"] == ds["version"] and s["split"] == split)
+            splits[split] = (len(rows), sum(r["n_segments"] for r in rows), names)
         datasets.append(
-            {
-                "version": ds["version"],
-                "preset": ds["preset"],
-                "strategy": ds["strategy"],
-                "segment_seconds": ds["segment_seconds"],
-                "hop_seconds": ds["hop_seconds"],
-                "sample_rate": ds["sample_rate"],
-                "splits": splits,
-            }
+            dataset_entry(
+                ds["version"], ds["preset"], ds["strategy"], ds["segment_seconds"], ds["hop_seconds"], ds["sample_rate"],
+                location, splits,
+            )
         )
     return {
         "data": location,
         "tracks": len(read_rows(data_dir, "tracks")),
         "duplicates": len(read_rows(data_dir, "duplicates")),
-        "quarantine": [
-            {"path": q["path"], "reason": q["reason"], "stage": q["stage"], "preset": q["preset"]}
-            for q in read_rows(data_dir, "quarantine")
-        ],
+        "quarantine": [quarantine_entry(q) for q in read_rows(data_dir, "quarantine")],
         "datasets": datasets,
     }

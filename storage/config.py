@@ -1,10 +1,14 @@
 """Typed configuration of a corpus build: encode presets, segmentation, the corpus as a whole.
 
     cfg = CorpusConfig.from_dict({"presets": ["vorbis-160"], "segment": {"strategy": "resample"}})
-    cfg.stage_key("encode", PRESETS["vorbis-160"])
+    model_cfg = config_from_dict(LadLeConfig, {"d_model": 128})  # any config dataclass
 
-Unknown keys and wrong types are errors. Every artifact stores the resolved config that produced
-it, and every cache key mixes in `STAGE_VERSIONS`, bumped whenever a stage's output would change.
+`config_from_dict` is the one validator of every config in the project (corpus, model, training,
+evaluation): unknown keys, wrong types and impossible values are a `ConfigError`, which the CLI
+prints as one line. The dataclasses check their own values, including the build-time checks that
+span fields (a strategy that keeps the codec rate needs presets at or below the dataset rate).
+Every artifact stores the resolved config that produced it, and every cache key mixes in
+`STAGE_VERSIONS`, bumped whenever a stage's output would change.
 """
 
 from __future__ import annotations
@@ -20,11 +24,14 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+# ConfigError and STRATEGIES are re-exported: callers ask this module for both.
+from storage.errors import ConfigError  # noqa: F401
+from storage.strategy import STRATEGIES, get_strategy  # noqa: F401
+
 # Bump a stage's number when its code changes what it writes: every cache key below it changes.
 STAGE_VERSIONS = {"ingest": 1, "encode": 1, "align": 1, "shard": 1}
 
 SPLITS = ("train", "val", "test")
-STRATEGIES = ("resample", "pad-edges", "spread-zeros")
 
 
 @functools.cache
@@ -47,10 +54,6 @@ def code_version() -> str:
     return f"ladle {version}" + (f" ({commit})" if commit else "")
 
 
-class ConfigError(ValueError):
-    """A config with an unknown key, a wrong type or an impossible value."""
-
-
 def _check_type(name: str, value: object, annotation: object) -> object:
     """Coerce what JSON/CLI can't express exactly (int→float, list→tuple), reject the rest."""
     origin = typing.get_origin(annotation)
@@ -69,9 +72,13 @@ def _check_type(name: str, value: object, annotation: object) -> object:
         raise ConfigError(errors[0] if errors else f"{name}: wrong type {type(value).__name__}")
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{name}: expected a list, got {type(value).__name__}")
-        (item_type, *_rest) = typing.get_args(annotation)
-        return tuple(_check_type(f"{name}[]", v, item_type) for v in value)
+            raise ConfigError(f"{name}: expected a tuple (a list in JSON), got {type(value).__name__} {value!r}")
+        item_types = typing.get_args(annotation)
+        if len(item_types) == 2 and item_types[1] is Ellipsis:  # tuple[int, ...]
+            return tuple(_check_type(f"{name}[{i}]", v, item_types[0]) for i, v in enumerate(value))
+        if len(item_types) != len(value):  # tuple[int, float]: one item per type
+            raise ConfigError(f"{name}: expected {len(item_types)} items, got {len(value)}")
+        return tuple(_check_type(f"{name}[{i}]", v, t) for i, (v, t) in enumerate(zip(value, item_types)))
     if dataclasses.is_dataclass(annotation):
         if isinstance(value, annotation):
             return value
@@ -81,6 +88,7 @@ def _check_type(name: str, value: object, annotation: object) -> object:
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if annotation in (int, float, str, bool):
+        # bool is a subclass of int: refuse True for an int field (and 1 for a bool field, below).
         if isinstance(value, bool) and annotation is not bool:
             raise ConfigError(f"{name}: expected {annotation.__name__}, got bool")
         if not isinstance(value, annotation):
@@ -89,13 +97,23 @@ def _check_type(name: str, value: object, annotation: object) -> object:
 
 
 def config_from_dict(cls: type, d: dict):
-    """Build dataclass `cls` from a plain dict; unknown keys and wrong types raise ConfigError."""
+    """Build dataclass `cls` from a plain dict; unknown keys, wrong types and bad values raise ConfigError.
+
+    The dataclass's own `__post_init__` checks its values; a ValueError from there becomes a
+    ConfigError too, so every config mistake reaches the CLI as one line.
+    """
     hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(d) - known)
+    known = [f.name for f in dataclasses.fields(cls) if f.init]  # declaration order, as users read them
+    unknown = sorted(set(d) - set(known))
     if unknown:
-        raise ConfigError(f"{cls.__name__}: unknown key(s) {unknown}; allowed: {sorted(known)}")
-    return cls(**{k: _check_type(f"{cls.__name__}.{k}", v, hints[k]) for k, v in d.items()})
+        raise ConfigError(f"{cls.__name__}: unknown key(s) {unknown}; allowed: {known}")
+    checked = {k: _check_type(f"{cls.__name__}.{k}", v, hints[k]) for k, v in d.items()}
+    try:
+        return cls(**checked)
+    except ConfigError:
+        raise
+    except ValueError as e:
+        raise ConfigError(f"{cls.__name__}: {e}") from e
 
 
 def stable_hash(obj: object, n_chars: int = 16) -> str:
@@ -127,7 +145,7 @@ class EncodePreset:
 # Vorbis qualities follow libvorbis' nominal bitrates for 44.1 kHz stereo (q2 ≈ 96, q5 ≈ 160,
 # q9 ≈ 320 kbps; https://wiki.hydrogenaud.io/index.php?title=Recommended_Ogg_Vorbis): streaming
 # services serve Vorbis as quality-based VBR. The LadLe paper's input is Vorbis at 32 kHz; ~96 kbps
-# as measured in DESIGN.md. MP3/AAC/Opus are CBR/ABR at their named bitrates. Opus always runs at 48 kHz.
+# as measured (docs/design.md). MP3/AAC/Opus are CBR/ABR at their named bitrates. Opus always runs at 48 kHz.
 PRESETS: dict[str, EncodePreset] = {
     p.name: p
     for p in [
@@ -166,8 +184,7 @@ class SegmentConfig:
     skip_silence: bool = True  # drop segments whose lossless audio is digital silence
 
     def __post_init__(self):
-        if self.strategy not in STRATEGIES:
-            raise ConfigError(f"unknown strategy {self.strategy!r}; known: {', '.join(STRATEGIES)}")
+        get_strategy(self.strategy)  # ConfigError for an unknown name
         if not 0.001 <= self.segment_seconds <= 600:
             raise ConfigError(f"segment_seconds must be in [0.001, 600], got {self.segment_seconds}")
         if self.hop_seconds is not None and not 0 < self.hop_seconds <= 600:
@@ -188,7 +205,7 @@ class SegmentConfig:
 class AlignConfig:
     """Lag search and the quality gate a pair must pass to be used."""
 
-    max_lag_seconds: float = 0.1  # FFmpeg trims codec delay already (DESIGN.md); this catches the rest
+    max_lag_seconds: float = 0.1  # FFmpeg trims codec delay already (docs/design.md); this catches the rest
     analysis_seconds: float = 10.0  # cross-correlate at most this much audio from the middle
     min_correlation: float = 0.9
     min_snr_db: float = 3.0
@@ -215,6 +232,9 @@ class CorpusConfig:
             raise ConfigError(f"split_fractions must be three non-negative numbers summing to 1, got {self.split_fractions}")
         if self.shard_target_mb <= 0:
             raise ConfigError(f"shard_target_mb must be positive, got {self.shard_target_mb}")
+        strategy = get_strategy(self.segment.strategy)
+        for name in self.presets:
+            strategy.check_rates(self.segment.sample_rate, get_preset(name).sample_rate, name)
 
     @classmethod
     def from_dict(cls, d: dict) -> "CorpusConfig":

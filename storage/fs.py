@@ -1,13 +1,14 @@
 """Local paths or object storage (`s3://bucket/prefix`, any fsspec URL) for sources, data and runs.
 
+    with local_mirror("s3://corpus/data", push=True, exclude=("datasets/*/*.tar",)) as data_dir:
+        ...                                           # work on local files; pushed back on success
     fs, root = filesystem("s3://corpus/data")
-    pull("s3://corpus/data", mirror, exclude=("datasets/*/*.tar",))
-    push(mirror, "s3://corpus/data")                  # manifests last: they mark a dataset complete
     register_webdataset_schemes()                     # webdataset can now read s3:// shards directly
 
-Codecs and soundfile need local files, so a build works in a local mirror of a remote folder
-(`mirror_folder(url)`, under LADLE_CACHE_DIR) and syncs it both ways; only files missing on the
-other side, or of another size, move. Training reads shards straight from the bucket.
+Codecs and soundfile need local files, so a flow works in a local mirror of a remote folder
+(`mirror_folder(url)`, under LADLE_CACHE_DIR) and syncs it both ways (`pull`, `push`, both through
+`local_mirror`); only files missing on the other side, or of another size, move. Training reads
+shards straight from the bucket.
 
 Endpoint and credentials come from the environment (AWS_ENDPOINT_URL or LADLE_S3_ENDPOINT_URL,
 AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, or an AWS profile); they are passed
@@ -16,15 +17,18 @@ to s3fs and never logged.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import functools
 import hashlib
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import fsspec
 
 from storage.atomic import TMP_MARKER, atomic_path
+from storage.lock import LOCK_NAME, data_lock
 
 COMMIT_MARKERS = ("manifest.json",)  # uploaded after everything else in their folder
 
@@ -83,7 +87,7 @@ def pull(url: str, local: Path, exclude: tuple[str, ...] = ()) -> list[str]:
     return pulled
 
 
-def push(local: Path, url: str, exclude: tuple[str, ...] = (".lock",)) -> list[str]:
+def push(local: Path, url: str, exclude: tuple[str, ...] = (LOCK_NAME,)) -> list[str]:
     """Upload files under `local` that `url` lacks (or has at another size), commit markers last; return them in order."""
     fs, root = filesystem(url)
     remote_sizes = {}
@@ -99,6 +103,53 @@ def push(local: Path, url: str, exclude: tuple[str, ...] = (".lock",)) -> list[s
         fs.put_file(str(path), f"{root}/{relative}")  # an S3 PUT is atomic: the object appears whole
         pushed.append(relative)
     return pushed
+
+
+_pull, _push = pull, push  # local_mirror's flags of the same names shadow them
+
+
+@contextlib.contextmanager
+def local_mirror(
+    location: str | Path,
+    *,
+    pull: bool = True,
+    push: bool = False,
+    push_on_error: bool = False,
+    exclude: tuple[str, ...] = (),
+    lock_wait_seconds: float | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Iterator[Path]:
+    """A local folder to work in for `location`: the path itself, or the synced mirror of a URL.
+
+    For a URL: files matching no `exclude` pattern are pulled first (when `pull`); on success (or on
+    error too, with `push_on_error`) the mirror is pushed back (when `push`), commit markers last,
+    and the local copies of excluded files are deleted afterwards: they live in the bucket. With
+    `lock_wait_seconds` the folder's data lock is held from before the pull until after the push.
+    The lock file itself never travels.
+    """
+    remote = is_remote(location)
+    folder = mirror_folder(str(location)) if remote else Path(location)
+    say = log or (lambda message: None)
+    lock = data_lock(folder, wait_seconds=lock_wait_seconds) if lock_wait_seconds is not None else contextlib.nullcontext()
+    with lock:
+        if not remote:
+            yield folder
+            return
+        url = str(location)
+        folder.mkdir(parents=True, exist_ok=True)
+        if pull:
+            say(f"pulled {len(_pull(url, folder, exclude=(*exclude, LOCK_NAME)))} files of {url}")
+        try:
+            yield folder
+        except BaseException:
+            if push and push_on_error:
+                say(f"pushed {len(_push(folder, url))} files to {url}")
+            raise
+        if push:
+            say(f"pushed {len(_push(folder, url))} files to {url}")
+            for path in [p for p in folder.rglob("*") if p.is_file()]:
+                if _excluded(path.relative_to(folder).as_posix(), exclude):
+                    path.unlink()  # in the bucket now; keeps the mirror small
 
 
 @functools.lru_cache(maxsize=1024)

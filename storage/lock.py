@@ -19,13 +19,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 
+LOCK_NAME = ".lock"  # the lock file inside the data folder; never synced to object storage
+
+
 class LockHeld(RuntimeError):
     """Another process is writing this data folder."""
 
 
 @contextlib.contextmanager
 def data_lock(data_dir: str | Path, wait_seconds: float = 0.0, poll_seconds: float = 0.5) -> Iterator[None]:
-    path = Path(data_dir) / ".lock"
+    path = Path(data_dir) / LOCK_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as f:
         deadline = time.monotonic() + wait_seconds

@@ -1,12 +1,8 @@
 """Dataset manifests: what one shard set (a dataset version) holds and how it was made.
 
 A dataset version lives in `DATA/datasets/{version}/` as `manifest.json` plus `{split}-{000000}.tar`
-shards. Each shard sample has the key `{track_id}_{offset_samples:09d}` (no dots: WebDataset splits
-a member name at its first dot) and three members:
-
-    {key}.lossless.npy   float32 (2, L), the lossless segment in [-1, 1]
-    {key}.lossy.npy      float32 (2, L), the aligned lossy segment, same length
-    {key}.json           SegmentMeta as a dict
+shards. Each shard sample holds a lossless and a lossy segment and its `SegmentMeta`, in the format
+storage/sample_format.py owns (keys, members, encoding).
 
     manifest = find_dataset("data", preset="vorbis-160")
     manifest.shard_paths("train")

@@ -5,10 +5,8 @@
         ...
 
 Everything is laid out on the dataset's rate R (`SegmentConfig.sample_rate`). Window w covers lossless
-samples [w·hop, w·hop + L). For `resample` the lossy audio is resampled to R and cut the same way. For
-`pad-edges` and `spread-zeros` the lossy audio stays at its codec rate r (LadLe paper, Table I): the
-matching Lq = round(L·r/R) lossy samples are either centred with zeros at both ends, or spread evenly
-over the L positions with zeros between. When r == R all three strategies give the same segments.
+samples [w·hop, w·hop + L); its lossy side is laid out by the strategy (storage/strategy.py, which
+owns the rates, the rounding and the layout; LadLe paper, Table I).
 """
 
 from __future__ import annotations
@@ -22,6 +20,7 @@ from storage.align import Alignment, decode_lossy, resample, resampled_length, s
 from storage.config import SegmentConfig
 from storage.encode import Encoded
 from storage.ingest import Track, read_track
+from storage.strategy import get_strategy
 
 
 @dataclass
@@ -59,40 +58,32 @@ def _as_stereo(audio: np.ndarray) -> np.ndarray:
 def load_pair(track: Track, encoded: Encoded, alignment: Alignment, cfg: SegmentConfig) -> Pair:
     """Decode both sides and lay them out for `cfg.strategy` (see the module docstring)."""
     rate = cfg.sample_rate
+    strategy = get_strategy(cfg.strategy)
     lossless = resample(read_track(track), track.sample_rate, rate)
-    n_frames = lossless.shape[-1]
-    if cfg.strategy == "resample":
-        lossy = decode_lossy(encoded, track.channels, rate)
-        lossy = shift_to(lossy, round(alignment.lag_samples * rate / track.sample_rate), n_frames)
-        lossy_rate = rate
-    else:
-        lossy_rate = encoded.sample_rate
-        lossy = decode_lossy(encoded, track.channels)
+    lossy_rate = strategy.lossy_rate(rate, encoded.sample_rate)
+    # The lossy side spans the same stretch of time as the lossless one, counted at its own rate.
+    if strategy.keeps_codec_rate:
         n_lossy = resampled_length(track.n_frames, track.sample_rate, lossy_rate)
-        lossy = shift_to(lossy, round(alignment.lag_samples * lossy_rate / track.sample_rate), n_lossy)
+    else:
+        n_lossy = lossless.shape[-1]
+    lossy = decode_lossy(encoded, track.channels, lossy_rate)  # resampled only when lossy_rate is not the codec's
+    lossy = shift_to(lossy, round(alignment.lag_samples * lossy_rate / track.sample_rate), n_lossy)
     return Pair(_as_stereo(lossless), _as_stereo(lossy), rate, lossy_rate, track.channels)
 
 
 def cut_segments(pair: Pair, cfg: SegmentConfig, windows: Iterable[int]) -> Iterator[Segment]:
     """Segments for the given window indices; digital silence skipped when `cfg.skip_silence`."""
+    strategy = get_strategy(cfg.strategy)
     length, hop = cfg.segment_samples, cfg.hop_samples
-    lossy_length = round(length * pair.lossy_rate / pair.sample_rate)
+    lossy_length = strategy.lossy_length(length, pair.sample_rate, pair.lossy_rate)
     for w in windows:
         start = w * hop
         lossless = pair.lossless[:, start : start + length]
         if cfg.skip_silence and not np.any(lossless):
             continue
-        if cfg.strategy == "resample":
-            lossy = pair.lossy[:, start : start + length]
-        else:
-            lossy_start = round(start * pair.lossy_rate / pair.sample_rate)
-            piece = np.zeros((2, lossy_length), np.float32)
-            available = pair.lossy[:, lossy_start : lossy_start + lossy_length]
-            piece[:, : available.shape[-1]] = available
-            lossy = np.zeros((2, length), np.float32)
-            if cfg.strategy == "pad-edges":
-                left = (length - lossy_length) // 2
-                lossy[:, left : left + lossy_length] = piece
-            else:  # spread-zeros: lossy sample i lands at floor(i·L/Lq)
-                lossy[:, (np.arange(lossy_length) * length) // lossy_length] = piece
-        yield Segment(w, start, np.ascontiguousarray(lossless, np.float32), np.ascontiguousarray(lossy, np.float32))
+        lossy_start = strategy.lossy_start(start, pair.sample_rate, pair.lossy_rate)
+        piece = np.zeros((2, lossy_length), np.float32)  # the track's tail may end inside the window
+        available = pair.lossy[:, lossy_start : lossy_start + lossy_length]
+        piece[:, : available.shape[-1]] = available
+        lossy = strategy.layout(piece, length)  # (2, L)
+        yield Segment(w, start, np.ascontiguousarray(lossless, np.float32), lossy)

@@ -6,7 +6,7 @@
 Shards are planned before any audio is decoded, from each track's frame count: a shard holds a run
 of whole tracks (sorted by id) or a window range of one long track. Plans depend only on the tracks
 and the config, so any runner, in any order, on any number of workers writes the same bytes.
-Sample keys are `{track_id}_{offset:09d}` (no dots: WebDataset cuts member names at the first dot).
+Each sample is written by storage/sample_format.py, which owns the members and their encoding.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from storage.config import SegmentConfig
 from storage.encode import Encoded
 from storage.ingest import Track
 from storage.manifest import SegmentMeta
+from storage.sample_format import encode_sample, sample_key
 from storage.segment import cut_segments, load_pair, track_windows
 
 TAR_OVERHEAD_BYTES = 3 * 512 + 2 * 128 + 512  # three member headers, two npy headers, the json
@@ -173,14 +174,8 @@ def write_shard(
                         source_channels=pair.source_channels,
                         dataset_version=version,
                     )
-                    sink.write(
-                        {
-                            "__key__": f"{item.track_id}_{segment.offset_samples:09d}",
-                            "lossless.npy": segment.lossless,
-                            "lossy.npy": segment.lossy,
-                            "json": dataclasses.asdict(meta),
-                        }
-                    )
+                    key = sample_key(item.track_id, segment.offset_samples)
+                    sink.write(encode_sample(key, segment.lossless, segment.lossy, meta))
                     written += 1
                 n_silent += (item.end_window - item.first_window) - written
                 n_samples += written

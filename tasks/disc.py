@@ -1,4 +1,4 @@
-"""Prefect task around `storage.disc.split_disc`: retries, and a cache keyed by the disc's content.
+"""Prefect task around `storage.sources.split.split_disc`: retries, and a cache keyed by the disc's content.
 
     record = split_disc_task(str(cue_path), str(data_dir / "discs"))    # a DiscRecord
 
@@ -15,8 +15,10 @@ from pathlib import Path
 from prefect import task
 
 from storage.config import stable_hash
-from storage.cue import CueError
-from storage.disc import DiscError, DiscRecord, disc_key, find_split, rip_log_candidates, split_disc
+from storage.sources.cue import CueError
+from storage.sources.image import DiscError
+from storage.sources.riplog import rip_log_candidates
+from storage.sources.split import DiscRecord, disc_key, find_split, split_disc
 from storage.fs import file_sha256
 from tasks.corpus import RETRIES
 

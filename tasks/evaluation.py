@@ -1,4 +1,4 @@
-"""Prefect tasks of `evaluate-ladle`: thin wrappers around ladle_model/evaluate.py.
+"""Prefect tasks of `evaluate-ladle`: thin wrappers around ladle_model/evaluate.py and its report.
 
 - `evaluate_preset_task`: one run on one preset's whole test tracks; retried once. Not in Prefect's
   result cache: RUN_DIR/eval/{preset}/eval.json is the cache, keyed by the checkpoint's and the
@@ -14,7 +14,8 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from ladle_model.evaluate import EvalConfig, evaluate_run, report_markdown
+from ladle_model.evaluate import EvalConfig, evaluate_run
+from ladle_model.reports.evaluation import evaluation_report_markdown
 from tasks.training import artifact_slug
 
 
@@ -42,6 +43,6 @@ def publish_evaluation_report_task(report: dict) -> dict[str, str]:
                for s in report["summary"]]
     create_table_artifact(table=summary, key=keys["summary"], description=f"Mean metrics, model vs its lossy input: {what}")
     create_table_artifact(table=report["rows"], key=keys["tracks"], description=f"Per-track metrics: {what}")
-    create_markdown_artifact(markdown=report_markdown(report, embed_images=True), key=keys["report"],
+    create_markdown_artifact(markdown=evaluation_report_markdown(report, embed_images=True), key=keys["report"],
                              description=f"Evaluation report: {what}")
     return keys

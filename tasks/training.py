@@ -3,7 +3,8 @@
 - `pretrain_feature_net_task`: phi for the perceptual loss, cached by dataset version + its config,
   offered from the cache only while RUN_DIR/feature_net.pt is complete on disk;
 - `train_task`: retried once; a retry resumes from RUN_DIR/checkpoints/last.pt;
-- `publish_training_report_task`: the per-epoch table and the loss curve as Prefect artifacts.
+- `publish_training_report_task`: the per-epoch table and the loss curve as Prefect artifacts, and
+  the report as RUN_DIR/training_report.md.
 """
 
 from __future__ import annotations
@@ -15,16 +16,11 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from ladle_model.train import (
-    TrainConfig,
-    ensure_feature_net,
-    epoch_table,
-    feature_net_cache_key,
-    feature_net_cached,
-    report_markdown,
-    resolve_run_dataset,
-    train,
-)
+from ladle_model.checkpoint import RunDir
+from ladle_model.datasets import resolve_run_dataset
+from ladle_model.feature_net_cache import ensure_feature_net, feature_net_cache_key, feature_net_cached
+from ladle_model.reports.training import epoch_table, training_report_markdown, write_training_report
+from ladle_model.train import TrainConfig, train
 from storage.config import stable_hash
 
 
@@ -32,7 +28,8 @@ def _feature_net_key(context, parameters) -> str | None:
     cfg = TrainConfig.from_dict(parameters["config"])
     if cfg.loss.lambda_perc <= 0:
         return None
-    manifest = resolve_run_dataset(parameters["data"], parameters["run_dir"], cfg, parameters["dataset_version"], parameters["preset"])
+    manifest = resolve_run_dataset(parameters["data"], parameters["run_dir"], cfg.segment_seconds, parameters["dataset_version"],
+                                   parameters["preset"])
     key = feature_net_cache_key(manifest, cfg)
     if not feature_net_cached(parameters["run_dir"], key):
         return None
@@ -43,7 +40,7 @@ def _feature_net_key(context, parameters) -> str | None:
 def pretrain_feature_net_task(data: str, run_dir: str, config: dict, dataset_version: str | None, preset: str | None) -> str | None:
     """Pre-train phi on the train split (lossless vs lossy), or reuse the run folder's."""
     cfg = TrainConfig.from_dict(config)
-    manifest = resolve_run_dataset(data, run_dir, cfg, dataset_version, preset)
+    manifest = resolve_run_dataset(data, run_dir, cfg.segment_seconds, dataset_version, preset)
     path = ensure_feature_net(run_dir, manifest, cfg)
     return str(path) if path else None
 
@@ -63,8 +60,10 @@ def artifact_slug(run_dir: str) -> str:
 @task(name="publish-training-report", cache_policy=NO_CACHE)
 def publish_training_report_task(run_dir: str, result: dict) -> dict:
     """Per-epoch losses as a table artifact, the loss curve in a Markdown artifact; returns their keys."""
+    run = RunDir(run_dir)
     slug = artifact_slug(run_dir)
     keys = {"epochs": f"train-{slug}-epochs", "report": f"train-{slug}-report"}
-    create_table_artifact(table=epoch_table(run_dir), key=keys["epochs"], description=f"Per-epoch losses of {run_dir}")
-    create_markdown_artifact(markdown=report_markdown(run_dir, result), key=keys["report"], description=f"Loss curve of {run_dir}")
+    write_training_report(run, result)
+    create_table_artifact(table=epoch_table(run), key=keys["epochs"], description=f"Per-epoch losses of {run_dir}")
+    create_markdown_artifact(markdown=training_report_markdown(run, result), key=keys["report"], description=f"Loss curve of {run_dir}")
     return keys

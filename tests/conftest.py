@@ -1,7 +1,10 @@
-"""Shared fixtures: tiny in-memory audio written as real files, and an isolated Prefect.
+"""Shared fixtures: tiny in-memory audio written as real files, a tiny dataset, an isolated Prefect.
 
 Prefect never touches the user's state from a test: PREFECT_HOME points at a temporary folder for
 the whole session, and flow tests run under `prefect_test_harness` (a temporary SQLite server).
+
+    pcm = tone_pcm(1.5, seed=3); write_pcm(tmp_path / "a.flac", pcm)
+    manifest = write_tiny_dataset(tmp_path, shards={"train": [6, 6], "val": [4]})
 """
 
 from __future__ import annotations
@@ -45,6 +48,84 @@ def write_pcm(path: Path, pcm: np.ndarray, sample_rate: int = 44100, bits: int =
     else:
         sf.write(str(path), (pcm << (32 - bits)).astype(np.int32), sample_rate, subtype=f"PCM_{bits}")
     return path
+
+
+TINY_SAMPLE_RATE = 8000
+TINY_SEGMENT_SECONDS = 0.25  # 2000 samples
+TINY_VERSION = "tiny-v1"
+TINY_PRESET = "vorbis-160"
+
+
+def tiny_pair(rng: np.random.Generator, n_samples: int, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """(lossless, lossy), each float32 (2, n_samples) in [-1, 1]; lossy is ~10 dB SNR, invertible.
+
+    Lossless = a few stereo tones, lossy = the same through a gentle low-pass and 8-bit quantisation,
+    so there is something real (high frequencies, quantisation noise) to restore.
+    """
+    t = np.arange(n_samples) / sample_rate
+    lossless = np.zeros((2, n_samples))
+    for _ in range(3):
+        freq = rng.uniform(100, 2500)
+        phase = rng.uniform(0, 2 * np.pi, size=(2, 1))
+        lossless += rng.uniform(0.05, 0.25) * np.sin(2 * np.pi * freq * t + phase)
+    # A gentle low-pass (gain cos^2(pi f / fs): dull, but zero only at Nyquist, so a model can undo
+    # it) and 8-bit quantisation noise: the two things a codec does to the top of the spectrum.
+    kernel = np.array([0.25, 0.5, 0.25])
+    lossy = np.stack([np.convolve(ch, kernel, mode="same") for ch in lossless])
+    lossy = np.round(lossy * 128) / 128
+    return lossless.astype(np.float32), lossy.astype(np.float32)
+
+
+def write_tiny_dataset(
+    data_dir: str | Path,
+    version: str = TINY_VERSION,
+    shards: dict[str, list[int]] | None = None,
+    sample_rate: int = TINY_SAMPLE_RATE,
+    segment_seconds: float = TINY_SEGMENT_SECONDS,
+    preset: str = TINY_PRESET,
+    seed: int = 0,
+):
+    """A dataset version on disk, written as the corpus builder writes one (storage/sample_format.py).
+
+    `shards[split] = [segments in shard 0, segments in shard 1, ...]`; returns its DatasetManifest.
+    """
+    import webdataset as wds
+
+    from storage.manifest import DatasetManifest, SegmentMeta, SplitSummary, write_manifest
+    from storage.sample_format import encode_sample, sample_key
+
+    shards = shards or {"train": [6, 6], "val": [4]}
+    folder = Path(data_dir) / "datasets" / version
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    n_samples = round(segment_seconds * sample_rate)
+    summaries = {}
+    for split, counts in shards.items():
+        names = []
+        for shard_index, n_segments in enumerate(counts):
+            name = f"{split}-{shard_index:06d}.tar"
+            with wds.TarWriter(str(folder / name)) as sink:
+                for i in range(n_segments):
+                    track_id = f"{split}{shard_index}t{i // 2}"
+                    offset = (i % 2) * n_samples
+                    lossless, lossy = tiny_pair(rng, n_samples, sample_rate)
+                    meta = SegmentMeta(track_id, offset, i % 2, preset, "resample", sample_rate, sample_rate,
+                                       segment_seconds, split, 2, version)
+                    sink.write(encode_sample(sample_key(track_id, offset), lossless, lossy, meta))
+            names.append(name)
+        summaries[split] = SplitSummary(tracks=sum((c + 1) // 2 for c in counts), segments=sum(counts), shards=names)
+    manifest = DatasetManifest(version, preset, "resample", segment_seconds, segment_seconds, sample_rate, sample_rate,
+                               summaries, config={"test": True}, code_version="test")
+    write_manifest(folder, manifest)
+    return manifest
+
+
+@pytest.fixture(scope="session")
+def tiny_data_dir(tmp_path_factory) -> Path:
+    """DATA folder with one dataset version: 2 train shards of 6 segments, 1 val shard of 4 (0.25 s at 8 kHz)."""
+    data_dir = tmp_path_factory.mktemp("data")
+    write_tiny_dataset(data_dir)
+    return data_dir
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from flows.build_corpus import build_corpus
 from flows.cli import main
 from storage import ffmpeg as ff
 from storage.catalog import catalog_summary, read_rows
-from storage.demo_corpus import write_demo_corpus
+from storage.sources.demo_corpus import write_demo_corpus
 from tests.conftest import tone_pcm, write_pcm
 
 pytestmark = pytest.mark.slow
@@ -67,6 +67,9 @@ def test_build_then_cached_rebuild_then_one_more_track(prefect_harness, library,
     assert {Path(q["path"]).name for q in summary["quarantine"]} == set(reasons)
     (dataset,) = summary["datasets"]
     assert dataset["preset"] == "vorbis-160" and dataset["strategy"] == "resample" and dataset["segment_seconds"] == 0.5
+    # One JSON shape: the build's summary and the catalog's describe datasets and the quarantine alike.
+    assert first["datasets"] == summary["datasets"] and first["quarantine"] == summary["quarantine"]
+    assert all(info["n_shards"] == len(info["shards"]) > 0 for info in dataset["splits"].values())
 
     # Stock webdataset reads every shard; pairs are strongly correlated; no track is in two splits.
     ids_by_split, n_segments = {}, 0
@@ -115,7 +118,8 @@ def test_missing_source_is_quarantined_and_the_rest_builds(prefect_harness, libr
         sources=[str(library / "tones"), str(tmp_path / "nowhere")], data=str(tmp_path / "data"), segment_seconds=0.5
     )
     assert summary["n_tracks"] == 11
-    assert {"path": str(tmp_path / "nowhere"), "stage": "scan", "reason": "source does not exist"} in summary["quarantine"]
+    missing = {"path": str(tmp_path / "nowhere"), "stage": "scan", "reason": "source does not exist", "preset": None}
+    assert missing in summary["quarantine"]
 
 
 def test_cli_bad_usage_gives_one_line_and_exit_2(tmp_path, capsys):

@@ -9,7 +9,7 @@ import soundfile as sf
 
 from flows.build_corpus import build_corpus
 from storage.catalog import read_rows
-from tests.storage.test_disc import cd_tracks, eac_log, image_sheet, write_image
+from tests.storage.sources.disc_images import cd_tracks, eac_log, image_sheet, write_image
 
 pytestmark = pytest.mark.slow
 

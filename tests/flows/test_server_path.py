@@ -84,7 +84,7 @@ def _prefect(env, *args, timeout=300) -> str:
     return result.stdout
 
 
-def test_deploy_and_run_both_deployments_through_a_worker(prefect_server, tmp_path):
+def test_deploy_and_run_every_deployment_through_a_worker(prefect_server, tmp_path):
     env = prefect_server
     library, data, run_dir = tmp_path / "library", tmp_path / "data", tmp_path / "runs" / "server"
     for i in range(6):
@@ -92,7 +92,8 @@ def test_deploy_and_run_both_deployments_through_a_worker(prefect_server, tmp_pa
 
     _prefect(env, "work-pool", "create", "ladle-process", "--type", "process")
     deployed = _prefect(env, "deploy", "--all")
-    assert "build-corpus/nightly" in deployed and "train-ladle/default" in deployed
+    for name in ("build-corpus/nightly", "train-ladle/default", "evaluate-ladle/default"):
+        assert name in deployed
     schedules = json.loads(_prefect(env, "deployment", "inspect", "build-corpus/nightly", "--output", "json"))["schedules"]
     assert [s["schedule"]["cron"] for s in schedules] == ["0 2 * * *"]
 
@@ -115,6 +116,12 @@ def test_deploy_and_run_both_deployments_through_a_worker(prefect_server, tmp_pa
                        "--watch", "--watch-timeout", "600", timeout=700)
         assert "Completed" in out, out[-2000:]
         assert (run_dir / "checkpoints" / "last.pt").is_file()
+
+        eval_params = {"run_dir": str(run_dir), "data": str(data), "max_tracks": 1, "visqol_excerpts": 0, "device": "cpu"}
+        out = _prefect(env, "deployment", "run", "evaluate-ladle/default", "--params", json.dumps(eval_params),
+                       "--watch", "--watch-timeout", "600", timeout=700)
+        assert "Completed" in out, out[-2000:]
+        assert (run_dir / "eval" / "mp3-128" / "report.html").is_file()
     finally:
         _stop(worker)
         worker_log.close()

@@ -8,8 +8,8 @@ import pytest
 import torch
 import yaml
 
-from ladle_model.train import read_log
-from tests.ladle_model.conftest import write_tiny_dataset
+from ladle_model.reports.training import read_log
+from tests.conftest import write_tiny_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -78,17 +78,20 @@ def test_prefect_yaml_deployments():
 
     spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
     parsed = PrefectYamlModel.model_validate(spec)  # the model `prefect deploy` reads the file with
-    assert [d.name for d in parsed.deployments] == ["default", "nightly"]
+    # names are unique per flow, not per file: each deployment is addressed as FLOW/NAME
+    assert [d.name for d in parsed.deployments][:2] == ["default", "nightly"]
     assert isinstance(parsed.deployments[1].schedules[0], RawScheduleConfig)
     assert spec["prefect-version"].startswith("3.")
     pull = spec["pull"][0]["prefect.deployments.steps.set_working_directory"]
     assert pull["directory"]
-    deployments = {d["name"]: d for d in spec["deployments"]}
-    train = deployments["default"]
+    deployments = {d["entrypoint"]: d for d in spec["deployments"]}
+    assert len(deployments) == len(spec["deployments"])  # one deployment per flow
+    train = deployments["flows/train_ladle.py:train_ladle"]
     assert train["entrypoint"] == "flows/train_ladle.py:train_ladle"
     assert train["parameters"]["data"] == "data" and train["parameters"]["run_dir"] == "runs/default"
     assert train["work_pool"]["name"] == "ladle-process"
-    nightly = deployments["nightly"]
+    nightly = deployments["flows/build_corpus.py:build_corpus"]
+    assert nightly["name"] == "nightly"
     assert nightly["entrypoint"] == "flows/build_corpus.py:build_corpus"
     assert nightly["parameters"] == {"sources": ["library"], "data": "data", "presets": ["vorbis-160"]}
     assert nightly["schedules"][0]["cron"] == "0 2 * * *"
@@ -100,6 +103,9 @@ def test_prefect_yaml_deployments():
         module_path, function = d["entrypoint"].split(":")
         module = importlib.import_module(module_path.removesuffix(".py").replace("/", "."))
         assert getattr(module, function).name == flow_name
+    for entrypoint in deployments:  # and so does every other deployment's
+        module_path, function = entrypoint.split(":")
+        assert hasattr(importlib.import_module(module_path.removesuffix(".py").replace("/", ".")), function)
 
 
 @pytest.mark.slow

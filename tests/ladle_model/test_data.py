@@ -10,7 +10,7 @@ import webdataset as wds
 
 from ladle_model.data import crop_offset, iterate_epoch, make_loader, seconds_to_samples
 from storage.manifest import find_dataset
-from tests.ladle_model.conftest import TINY_SAMPLE_RATE, TINY_SEGMENT_SECONDS
+from tests.conftest import TINY_SAMPLE_RATE, TINY_SEGMENT_SECONDS
 
 L = round(TINY_SAMPLE_RATE * TINY_SEGMENT_SECONDS)  # 2000 samples per stored segment
 CROP = 800

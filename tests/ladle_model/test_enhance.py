@@ -1,4 +1,4 @@
-"""Whole-track enhancement: exact overlap-add, the training layouts, files in and out, bounded memory."""
+"""Whole-track enhancement: exact overlap-add and the training layouts (ladle_model/windows.py), files in and out, bounded memory."""
 
 from __future__ import annotations
 
@@ -11,16 +11,8 @@ import soundfile as sf
 import torch
 import torch.nn as nn
 
-from ladle_model.enhance import (
-    EnhanceError,
-    EnhanceResult,
-    Skipped,
-    enhance_array,
-    enhance_file,
-    enhance_path,
-    make_spec,
-    spec_from_checkpoint,
-)
+from ladle_model.enhance import EnhanceResult, Skipped, enhance_file, enhance_path, spec_from_checkpoint
+from ladle_model.windows import EnhanceError, enhance_array, make_spec
 from ladle_model.models import build_model
 from storage import ffmpeg as ff
 from storage.config import SegmentConfig, get_preset

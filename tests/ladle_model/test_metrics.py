@@ -75,7 +75,7 @@ def test_si_sdr_value_and_scale_invariance():
 
 
 def _lsd_by_hand(ref: np.ndarray, est: np.ndarray, n_fft: int, hop: int, lowest_bin: int = 0) -> float:
-    """DESIGN.md's LSD written out frame by frame for a 1-D signal (centred frames, zero padding)."""
+    """docs/design.md's LSD written out frame by frame for a 1-D signal (centred frames, zero padding)."""
     window = np.array([0.5 - 0.5 * math.cos(2 * math.pi * k / n_fft) for k in range(n_fft)])
     padded_ref = np.concatenate([np.zeros(n_fft // 2), ref, np.zeros(n_fft // 2)])
     padded_est = np.concatenate([np.zeros(n_fft // 2), est, np.zeros(n_fft // 2)])
@@ -96,7 +96,7 @@ def test_lsd_matches_a_hand_computation_on_a_tiny_case():
     expected = _lsd_by_hand(ref[0], est[0], n_fft=256, hop=64)
     assert M.lsd(ref, est, n_fft=256, hop=64) == pytest.approx(expected, rel=1e-10)
     assert 0.5 < expected < 10  # a real difference, not zero
-    # DESIGN.md's default sizes on stereo: the mean of the channels
+    # docs/design.md's default sizes on stereo: the mean of the channels
     ref2, est2 = noise((2, 6000), 7), noise((2, 6000), 8)
     by_hand = np.mean([_lsd_by_hand(r, e, 2048, 512) for r, e in zip(ref2, est2)])
     assert M.lsd(ref2, est2) == pytest.approx(by_hand, rel=1e-10)

@@ -129,7 +129,7 @@ def test_twenty_adam_steps_lower_the_mse_on_a_fixed_batch(name, overrides):
 
 def test_residual_models_start_as_the_identity():
     # The zero-initialised output layer makes an untrained residual model return its (clamped) input,
-    # the lossy baseline (DESIGN.md): training can only start from there.
+    # the lossy baseline (docs/design.md): training can only start from there.
     x = 1.5 * torch.randn(2, 2, 50, generator=torch.Generator().manual_seed(0))
     for name, overrides in [("ladle", {"residual": True}), ("drrn1d", {}), ("srresnet1d", {}), ("resunit", {})]:
         with torch.no_grad():
@@ -191,7 +191,7 @@ def test_config_dict_rebuilds_the_same_model(name):
     "name,overrides,message",
     [
         ("transformer", {}, "allowed: ['drrn1d', 'ladle', 'resunit', 'srresnet1d']"),
-        ("ladle", {"d_modle": 64}, "unknown LadLeConfig key(s) ['d_modle']"),
+        ("ladle", {"d_modle": 64}, "LadLeConfig: unknown key(s) ['d_modle']"),
         ("ladle", {"d_model": "64"}, "expected int"),
         ("ladle", {"stride": 2.0}, "expected int"),
         ("ladle", {"residual": 1}, "expected bool"),

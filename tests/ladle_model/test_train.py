@@ -16,12 +16,12 @@ import ladle_model.train as train_module
 from ladle_model.data import make_loader
 from ladle_model.losses import pretrain_feature_net
 from ladle_model.models import build_model
+from ladle_model.checkpoint import load_checkpoint
+from ladle_model.reports.training import read_log
 from ladle_model.train import (
     ConfigError,
     TrainConfig,
     init_state,
-    load_checkpoint,
-    read_log,
     train,
     train_config_from_args,
     train_step,
@@ -79,9 +79,10 @@ def test_config_from_dict_checks_keys_types_and_nesting():
         TrainConfig.from_dict({"batch_size": "4"})
     with pytest.raises(ConfigError, match="unknown key"):
         TrainConfig.from_dict({"loss": {"lambda_typo": 1.0}})
-    with pytest.raises(ValueError, match="unknown LadLeConfig key"):
+    # One validator (storage/config.py): a bad model override is a ConfigError naming the model's config.
+    with pytest.raises(ConfigError, match=r"LadLeConfig: unknown key"):
         TrainConfig.from_dict({"model_overrides": {"depth": 3}})
-    with pytest.raises(ValueError, match="unknown model"):
+    with pytest.raises(ConfigError, match="unknown model"):
         TrainConfig.from_dict({"model": "wavenet"})
     with pytest.raises(ConfigError, match="device"):
         TrainConfig.from_dict({"device": "tpu"})
@@ -216,7 +217,7 @@ def test_refuses_a_run_folder_of_another_model_or_dataset(uninterrupted, tiny_da
     with pytest.raises(ValueError, match="of model 'ladle'"):
         train(tiny_data_dir, run_dir, tiny_config(model_overrides={**TINY_MODELS["ladle"], "stride": 2}))
     # the same folder name under another DATA with another dataset version
-    from tests.ladle_model.conftest import write_tiny_dataset
+    from tests.conftest import write_tiny_dataset
 
     write_tiny_dataset(tmp_path, version="tiny-v2")
     with pytest.raises(ValueError, match="trained on dataset 'tiny-v1', not 'tiny-v2'"):

@@ -47,7 +47,7 @@ def test_real_codecs_align_at_lag_zero_and_pass(tmp_path, make_tracks, preset):
     encoded = encode_track(track, PRESETS[preset], tmp_path)
     alignment = align_pair(track, encoded, AlignConfig(), tmp_path)
     assert alignment.passed, alignment.reason
-    assert alignment.lag_samples == 0  # FFmpeg trims codec delay (DESIGN.md)
+    assert alignment.lag_samples == 0  # FFmpeg trims codec delay (docs/design.md)
     assert alignment.correlation > 0.95 and alignment.snr_db > 10
     assert align_pair(track, encoded, AlignConfig(), tmp_path) == alignment  # cached sidecar
 

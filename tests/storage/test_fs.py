@@ -1,7 +1,9 @@
 import numpy as np
+import pytest
 import webdataset as wds
 
 from storage import fs
+from storage.lock import LockHeld
 
 
 def test_push_then_pull_round_trip_with_commit_marker_last(s3_server, tmp_path):
@@ -34,3 +36,48 @@ def test_stock_webdataset_reads_shards_straight_from_the_bucket(s3_server, tmp_p
     assert [int(s["x.npy"][0, 0]) for s in samples] == [0, 1, 2]
     with fs.open_file(f"{s3_server}/wds/s.tar") as f:
         assert f.read() == shard.read_bytes()
+
+
+def test_local_mirror_pulls_then_pushes_and_evicts_bucket_only_files(s3_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("LADLE_CACHE_DIR", str(tmp_path / "cache"))
+    url = f"{s3_server}/mirror"
+    remote, root = fs.filesystem(url)
+    remote.pipe_file(f"{root}/catalog/runs.json", b"[]")
+    remote.pipe_file(f"{root}/datasets/v1/train-000000.tar", b"shard")
+    messages = []
+    with fs.local_mirror(url, push=True, exclude=("datasets/*/*.tar",), lock_wait_seconds=0, log=messages.append) as local:
+        assert local == fs.mirror_folder(url)
+        assert (local / "catalog" / "runs.json").read_bytes() == b"[]"
+        assert not (local / "datasets" / "v1" / "train-000000.tar").exists()  # excluded: stays in the bucket
+        (local / "datasets" / "v2").mkdir(parents=True)
+        (local / "datasets" / "v2" / "train-000000.tar").write_bytes(b"new shard")
+        (local / "datasets" / "v2" / "manifest.json").write_text("{}")
+    assert messages == [f"pulled 1 files of {url}", f"pushed 2 files to {url}"]
+    assert remote.cat_file(f"{root}/datasets/v2/train-000000.tar") == b"new shard"
+    assert not remote.exists(f"{root}/.lock")  # the lock never travels
+    assert not (local / "datasets" / "v2" / "train-000000.tar").exists()  # pushed, then evicted locally
+    assert (local / "datasets" / "v2" / "manifest.json").exists()
+
+
+def test_local_mirror_pushes_on_error_only_when_asked(s3_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("LADLE_CACHE_DIR", str(tmp_path / "cache"))
+    remote, root = fs.filesystem(s3_server)
+    for name, push_on_error in (("kept", True), ("dropped", False)):
+        url = f"{s3_server}/{name}"
+        try:
+            with fs.local_mirror(url, push=True, push_on_error=push_on_error) as local:
+                (local / "checkpoint.pt").write_bytes(b"weights")
+                raise ValueError("training failed")
+        except ValueError:
+            pass
+        assert remote.exists(f"{root}/{name}/checkpoint.pt") == push_on_error
+
+
+def test_local_mirror_of_a_local_path_is_the_path_untouched(tmp_path):
+    folder = tmp_path / "data"
+    with fs.local_mirror(str(folder), push=True, lock_wait_seconds=0) as local:
+        assert local == folder
+        with pytest.raises(LockHeld):
+            with fs.local_mirror(folder, lock_wait_seconds=0):
+                pass
+    assert sorted(p.name for p in folder.iterdir()) == [".lock"]

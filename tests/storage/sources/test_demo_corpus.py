@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 from mutagen.flac import FLAC
 
-from storage.demo_corpus import (
+from storage.sources.demo_corpus import (
     DEMO_PIECES,
     PEAK_DBFS,
     demo_track_path,

@@ -10,24 +10,31 @@ TRACK) plus the CD-TEXT fields some rippers add (COMPOSER, ARRANGER, MESSAGE, GE
 
 What is an error and what is only a note:
 - errors (`CueError`): no FILE, no TRACK, a TRACK before any FILE, an INDEX/PREGAP/POSTGAP/FLAGS/ISRC
-  before any TRACK, a TRACK without INDEX 01, malformed times or numbers, tracks or indexes out of order,
-  a FILE path that leaves the cue sheet's folder (`../../etc/passwd`, `/etc/passwd`), and (in
-  `read_cue`) a named audio file that cannot be found.
+  before any TRACK, an audio TRACK without INDEX 01, malformed times or numbers, tracks out of order,
+  an index earlier than the index before it (in its track or the previous one, within one FILE), a
+  FILE path that leaves the cue sheet's folder (`../../etc/passwd`, `/etc/passwd`, `C:\\x.wav`,
+  `\\\\server\\x.wav`), and (in `read_cue`) a named audio file that cannot be found.
 - notes (kept in `Disc.notes`): unknown commands (ignored: real sheets carry vendor extensions), the
-  encoding when it had to be guessed, a FILE found under another name (EAC sheets often name
-  `Album.wav` after the image was compressed to `Album.flac`, or carry a Windows path).
+  encoding when it had to be detected, a FILE found under another name (EAC sheets often name
+  `Album.wav` after the image was compressed to `Album.flac`), a data track without INDEX 01.
+
+Data tracks: EAC writes a data track it did not read as `TRACK nn MODEx/2xxx` with no INDEX or only
+INDEX 00 (CUETools reads the same placeholder); no file holds any of it, so its place on the disc comes
+from the rip log's TOC (`storage.sources.discid.toc_with_log`) or, after the audio, from the enhanced-CD
+layout. Lines may end in CR LF, LF or CR alone.
 """
 
 from __future__ import annotations
 
-import codecs
 import dataclasses
-import os
 import re
-import unicodedata
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
+from storage.sources.cue_files import find_file, resolve_file_name
+from storage.sources.text import MIN_CONFIDENCE, decode_text, detect_text
+
+PLACEHOLDER_MODE = "MODEX/2XXX"  # as the parser stores it (upper case)
 FRAMES_PER_SECOND = 75  # CD frames (sectors) per second, Red Book
 SAMPLES_PER_FRAME = 588  # 44100 / 75 stereo samples per CD frame
 
@@ -43,6 +50,9 @@ SECTOR_BYTES = {
     "MODE2/2352": 2352,
     "CDI/2336": 2336,
     "CDI/2352": 2352,
+    # EAC's placeholder for a data track it did not read (also read by CUETools): no sector of it is in any
+    # file, so its size never matters; 2352 keeps the raw-image layout code uniform.
+    PLACEHOLDER_MODE: 2352,
 }
 FILE_TYPES = ("BINARY", "MOTOROLA", "WAVE", "AIFF", "MP3", "FLAC", "WAV")
 KNOWN_COMMANDS = {
@@ -51,9 +61,6 @@ KNOWN_COMMANDS = {
     # CD-TEXT packs written by some rippers (cdrdao's CD-TEXT names); kept, not interpreted.
     "ARRANGER", "COMPOSER", "MESSAGE", "DISC_ID", "GENRE", "TOC_INFO1", "TOC_INFO2", "UPC_EAN", "SIZE_INFO",
 }  # fmt: skip
-# Where a FILE named by the sheet is missing, these are tried with the same stem (EAC names the WAV it
-# wrote; the image is usually compressed afterwards).
-AUDIO_EXTENSIONS = (".flac", ".wav", ".wv", ".ape", ".tta", ".aiff", ".aif", ".m4a", ".bin", ".img", ".raw")
 
 
 class CueError(ValueError):
@@ -99,6 +106,11 @@ class CueTrack:
     def is_audio(self) -> bool:
         return self.mode == "AUDIO"
 
+    @property
+    def is_placeholder(self) -> bool:
+        """EAC's MODEx/2xxx: a data track no file holds."""
+        return self.mode == PLACEHOLDER_MODE
+
     def index(self, number: int) -> CueIndex | None:
         return next((i for i in self.indexes if i.number == number), None)
 
@@ -116,104 +128,11 @@ class Disc:
     rem: dict[str, str] = field(default_factory=dict)  # DATE, GENRE, COMMENT, DISCID, DISCNUMBER, …
     cdtext: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    encoding_confidence: float = 1.0  # see storage.sources.text.DecodedText; below MIN_CONFIDENCE no text tags
 
-
-# ---------------------------------------------------------------- text and its encoding
-
-_BOMS = (
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE: its BOM starts with UTF-16 LE's
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
-# Legacy code pages tried for text that is neither BOM-marked nor valid UTF-8, in order of preference
-# on a tie: Western European (EAC's default on most systems), Cyrillic, Japanese (Shift-JIS as Windows
-# extends it).
-LEGACY_ENCODINGS = ("cp1252", "cp1251", "cp932")
-
-
-def _script(ch: str) -> str:
-    """A coarse script class for mojibake scoring: ascii | latin | cyrillic | cjk | symbol | bad."""
-    o = ord(ch)
-    if o < 0x80:
-        return "ascii"
-    if 0x80 <= o <= 0x9F or 0xE000 <= o <= 0xF8FF or 0xFF61 <= o <= 0xFF9F or o == 0xFFFD:
-        return "bad"  # C1 controls, private use, half-width katakana: what a wrong code page produces
-    if 0x3000 <= o <= 0x30FF or 0x3400 <= o <= 0x9FFF or 0xF900 <= o <= 0xFAFF or 0xFF00 <= o <= 0xFF60:
-        return "cjk"  # CJK punctuation, kana, ideographs, full-width forms
-    if 0x0400 <= o <= 0x04FF:
-        return "cyrillic"
-    if unicodedata.category(ch).startswith("L"):
-        return "latin"
-    return "symbol"
-
-
-def mojibake_score(text: str) -> int:
-    """How implausible `text` is as real titles: 0 for clean text, higher for what a wrong code page gives.
-
-    Short CUE sheets defeat statistical detectors (charset_normalizer reads cp1252 "Café" as cp1250
-    and cp932 "東京事変" as cp1252 on these machines), so this scores script consistency instead:
-    - characters no real title has (C1 controls, private use, half-width katakana): 10 each;
-    - a word mixing Cyrillic with Latin ("Cafщ" is cp1252 "Café" read as cp1251): 5;
-    - three or more accented Latin letters or symbols in a row ("Êèíî" is cp1251 "Кино" read as cp1252): 3;
-    - a run of non-ASCII characters mixing scripts with symbols ("“Œ‹žŽ" is Shift-JIS read as cp1252): 3;
-    - one ideograph wedged inside a Latin word ("Pok駑on" is cp1252 "Pokémon" read as Shift-JIS): 5;
-    - "ƒ", or "‚" glued to a character: Shift-JIS kana lead bytes read as cp1252: 3 each.
-    """
-    score = 0
-    for ch in text:
-        if _script(ch) == "bad":
-            score += 10
-    for word in re.findall(r"[^\W\d_]+", text):
-        scripts = {_script(c) for c in word}
-        if "cyrillic" in scripts and ({"ascii", "latin"} & scripts):
-            score += 5
-    for run in re.findall(r"[^\x00-\x7f]+", text):
-        scripts = {_script(c) for c in run}
-        if scripts <= {"cjk"} or scripts <= {"cyrillic"}:
-            continue
-        if len(run) >= 3 and scripts <= {"latin", "symbol"}:
-            score += 3
-        elif len(scripts) > 1:
-            score += 3
-    for match in re.finditer(r"(?<=[A-Za-z])[^\x00-\x7f](?=[A-Za-z])", text):
-        if _script(match.group()) == "cjk":
-            score += 5
-    # Shift-JIS lead bytes 0x82 (hiragana) and 0x83 (katakana) read as cp1252: "‚" glued to the next
-    # character, and "ƒ", which no real title contains ("スピッツ" becomes "ƒXƒsƒbƒc").
-    score += 3 * (text.count("ƒ") + len(re.findall(r"‚\S", text)))
-    return score
-
-
-def decode_text(data: bytes, fallback: str = "cp1252") -> tuple[str, str]:
-    """(text, encoding) of a CUE sheet or rip log: BOM, else strict UTF-8, else the best legacy code page.
-
-    EAC writes logs as UTF-16 LE with a BOM and CUE sheets in UTF-8 or the system's ANSI code page;
-    XLD and CUETools write UTF-8. Among the legacy code pages, the decoding with the lowest
-    `mojibake_score` wins; ties go to the earlier one in LEGACY_ENCODINGS (cp1252 first).
-    """
-    for bom, encoding in _BOMS:
-        if data.startswith(bom):
-            try:
-                return data.decode(encoding), encoding
-            except UnicodeDecodeError:
-                break
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    best: tuple[int, int, str, str] | None = None
-    for rank, encoding in enumerate(LEGACY_ENCODINGS):
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        candidate = (mojibake_score(text), rank, text, encoding)
-        best = candidate if best is None or candidate[:2] < best[:2] else best
-    if best is None:
-        return data.decode(fallback, errors="replace"), fallback
-    return best[2], best[3]
+    @property
+    def text_trusted(self) -> bool:
+        return self.encoding_confidence >= MIN_CONFIDENCE
 
 
 # ---------------------------------------------------------------- parsing
@@ -258,23 +177,6 @@ def _split_file_args(rest: str) -> tuple[str, str]:
     return name.strip(), file_type.strip()
 
 
-def _resolve_name(name: str, cue_dir: Path) -> Path:
-    """The FILE's path, lexically inside `cue_dir`; ValueError if it leaves that folder.
-
-    Backslashes are read as separators (sheets written on Windows). Symlinks are not followed: the
-    sheet's text is what must not point elsewhere; the folder's own links are the owner's business.
-    """
-    posix = name.replace("\\", "/")
-    if re.match(r"^[A-Za-z]:/", posix):
-        # A drive-letter path names a disk on the machine that wrote the sheet, not a folder "C:" here.
-        raise ValueError(f"FILE {name!r} is an absolute Windows path; name the file relative to the cue sheet")
-    base = os.path.normpath(os.path.abspath(cue_dir))
-    target = os.path.normpath(os.path.join(base, posix))
-    if os.path.commonpath([base, target]) != base:
-        raise ValueError(f"FILE {name!r} is outside the cue sheet's folder")
-    return Path(target)
-
-
 @dataclass
 class _TrackDraft:
     number: int
@@ -308,6 +210,8 @@ def parse_cue(text: str, cue_dir: str | Path, cue_name: str = "cue sheet", encod
     disc_cdtext: dict[str, str] = {}
     notes: list[str] = []
     session = 1
+    last_index: tuple[CueIndex, int] | None = None  # the latest index and its track number
+    # splitlines() also splits at a lone CR: sheets written with classic Mac OS line ends parse too.
     for line_no, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip().lstrip("\ufeff")
         if not line:
@@ -332,7 +236,7 @@ def parse_cue(text: str, cue_dir: str | Path, cue_name: str = "cue sheet", encod
                 file_type = file_type.upper() or "WAVE"
                 if file_type not in FILE_TYPES:
                     notes.append(f"line {line_no}: unknown FILE type {file_type!r}, read by content")
-                files.append(CueFile(name, _resolve_name(name, cue_dir), file_type, line_no))
+                files.append(CueFile(name, resolve_file_name(name, cue_dir), file_type, line_no))
             elif command == "TRACK":
                 if not files:
                     raise ValueError("TRACK before any FILE: the sheet does not say which file holds the audio")
@@ -357,9 +261,14 @@ def parse_cue(text: str, cue_dir: str | Path, cue_name: str = "cue sheet", encod
                 previous = track.indexes[-1] if track.indexes else None
                 if previous and number <= previous.number:
                     raise ValueError(f"INDEX {number:02d} follows INDEX {previous.number:02d} in TRACK {track.number:02d}")
-                if previous and previous.file_index == len(files) - 1 and frames < previous.frames:
-                    raise ValueError(f"INDEX {number:02d} ({time_text}) is before INDEX {previous.number:02d}")
+                # Positions only grow within a FILE, across tracks too: an index before the last one
+                # (this track's or the previous track's) would give a track a negative length.
+                if last_index and last_index[0].file_index == len(files) - 1 and frames < last_index[0].frames:
+                    where = "" if last_index[1] == track.number else f" of TRACK {last_index[1]:02d}"
+                    raise ValueError(f"INDEX {number:02d} ({time_text}) of TRACK {track.number:02d} is before "
+                                     f"INDEX {last_index[0].number:02d}{where} ({frames_to_msf(last_index[0].frames)})")
                 track.indexes.append(CueIndex(number, len(files) - 1, frames, line_no))
+                last_index = (track.indexes[-1], track.number)
             elif command == "PREGAP":
                 track.pregap_frames = msf_to_frames(rest)
             elif command == "POSTGAP":
@@ -390,7 +299,9 @@ def parse_cue(text: str, cue_dir: str | Path, cue_name: str = "cue sheet", encod
     finished = []
     for draft in tracks:
         if not any(i.number == 1 for i in draft.indexes):
-            raise fail(draft.line, f"TRACK {draft.number:02d} has no INDEX 01")
+            if draft.mode == "AUDIO":
+                raise fail(draft.line, f"TRACK {draft.number:02d} has no INDEX 01")
+            notes.append(f"line {draft.line}: data TRACK {draft.number:02d} has no INDEX 01: no file holds it")
         values = dataclasses.asdict(draft)
         values["indexes"] = tuple(draft.indexes)
         finished.append(CueTrack(**values))
@@ -411,58 +322,57 @@ def parse_cue(text: str, cue_dir: str | Path, cue_name: str = "cue sheet", encod
 
 # ---------------------------------------------------------------- the sheet on disk
 
-def _find_on_disk(cue_file: CueFile, cue_dir: Path) -> tuple[Path | None, str | None]:
-    """The file the sheet means, and a note when it was found under another name."""
-    if cue_file.path.is_file():
-        return cue_file.path, None
-    base = PurePosixPath(cue_file.name.replace("\\", "/")).name
-    stem = PurePosixPath(base).stem
-    candidates = [cue_dir / base] + [cue_dir / f"{stem}{ext}" for ext in AUDIO_EXTENSIONS]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate, f"FILE {cue_file.name!r} not found; using {candidate.name!r}"
-    # Sheets written on case-insensitive file systems.
-    wanted = {c.name.casefold() for c in candidates}
-    for candidate in sorted(cue_dir.iterdir()) if cue_dir.is_dir() else []:
-        if candidate.name.casefold() in wanted and candidate.is_file():
-            return candidate, f"FILE {cue_file.name!r} not found; using {candidate.name!r}"
-    return None, None
-
-
 def read_cue(path: str | Path) -> Disc:
     """Decode, parse and locate the files of one CUE sheet; CueError if it is malformed or audio is missing.
 
-    A missing file that holds only data tracks is tolerated (marked `missing`, with a note): rippers
-    often keep the audio and drop the data session of an enhanced CD.
+    A missing file that holds no audio is tolerated (marked `missing`, with a note): rippers often keep
+    the audio and drop the data session of an enhanced CD. "No audio" allows the pregap (INDEX 00) of an
+    audio track that follows a data track, as CUETools' test images have: with gaps appended to the
+    previous track, that pregap belongs to the data track. Text whose encoding cannot be told with
+    confidence is still parsed (the audio is usable) but `Disc.text_trusted` is False, with a note.
     """
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as e:
         raise CueError(f"{path.name}: cannot read: {e.strerror}") from None
-    text, encoding = decode_text(data)
-    disc = parse_cue(text, path.parent, path.name, encoding)
+    decoded = detect_text(data)
+    disc = parse_cue(decoded.text, path.parent, path.name, decoded.encoding)
     notes = list(disc.notes)
-    if encoding not in ("utf-8", "utf-8-sig", "utf-16", "utf-32"):
-        notes.insert(0, f"cue sheet is not Unicode; decoded as {encoding} (guessed)")
+    if not decoded.trusted:
+        notes.insert(0, f"cue sheet text is not Unicode and its encoding is uncertain (best guess {decoded.encoding}, "
+                        f"confidence {decoded.confidence:.2f}): titles and names are not used as tags")
+    elif decoded.guessed:
+        notes.insert(0, f"cue sheet is not Unicode; decoded as {decoded.encoding} "
+                        f"(detected, confidence {decoded.confidence:.2f})")
     files = []
     for i, cue_file in enumerate(disc.files):
-        found, note = _find_on_disk(cue_file, path.parent)
+        found, note = find_file(cue_file.name, cue_file.path, path.parent)
         if note:
             notes.append(note)
         if found is not None:
             files.append(dataclasses.replace(cue_file, path=found))
             continue
         holders = [t for t in disc.tracks if any(ix.file_index == i for ix in t.indexes) or t.file_index == i]
-        if holders and not any(t.is_audio for t in holders):
+        audio = [t for t in holders if t.is_audio]
+        if holders and all(_only_pregap_after_data(disc, t, i) for t in audio):
             notes.append(f"FILE {cue_file.name!r} (data track {holders[0].number}) is missing")
             files.append(dataclasses.replace(cue_file, missing=True))
             continue
         raise CueError(f"{path.name}, line {cue_file.line}: FILE {cue_file.name!r} does not exist next to the cue sheet")
-    return dataclasses.replace(disc, cue_path=path, files=tuple(files), notes=tuple(notes))
+    return dataclasses.replace(disc, cue_path=path, files=tuple(files), notes=tuple(notes),
+                               encoding_confidence=decoded.confidence)
 
 
-_FILE_LINE = re.compile(r'^\s*FILE\s+(?:"([^"]*)"|(.+?))(?:\s+\w+)?\s*$', re.IGNORECASE | re.MULTILINE)
+def _only_pregap_after_data(disc: Disc, track: CueTrack, file_index: int) -> bool:
+    """Whether `track` has no audio in file `file_index` that any split track needs: at most its pregap,
+    and the track before it is data (gaps are appended to the previous track, which is not split)."""
+    k = disc.tracks.index(track)
+    starts_here = track.index(1) is not None and track.index(1).file_index == file_index
+    return not starts_here and k > 0 and not disc.tracks[k - 1].is_audio
+
+
+_FILE_LINE = re.compile(r'^\s*FILE\s+(?:"([^"]*)"|(.+?))(?:\s+\w+)?\s*$', re.IGNORECASE)
 
 
 def referenced_files(path: str | Path) -> list[Path]:
@@ -481,13 +391,13 @@ def referenced_files(path: str | Path) -> list[Path]:
     except OSError:
         return []
     found = []
-    for match in _FILE_LINE.finditer(text):
+    for match in filter(None, map(_FILE_LINE.match, text.splitlines())):  # any line end, a lone CR included
         name = match.group(1) if match.group(1) is not None else match.group(2)
         try:
-            cue_file = CueFile(name, _resolve_name(name, path.parent), "", 0)
+            cue_file = CueFile(name, resolve_file_name(name, path.parent), "", 0)
         except ValueError:
             continue
-        on_disk, _ = _find_on_disk(cue_file, path.parent)
+        on_disk, _ = find_file(cue_file.name, cue_file.path, path.parent)
         if on_disk is not None:
             found.append(on_disk)
     return found

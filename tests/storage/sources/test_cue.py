@@ -1,10 +1,8 @@
 import codecs
-
 import pytest
 
-from storage.cue import (
+from storage.sources.cue import (
     CueError,
-    decode_text,
     frames_to_msf,
     msf_to_frames,
     parse_cue,
@@ -116,6 +114,13 @@ def test_index_can_lie_in_a_later_file(tmp_path):
         ('FILE "/etc/passwd" BINARY\n  TRACK 01 AUDIO\n    INDEX 01 00:00:00\n', "outside the cue sheet's folder"),
         ('FILE "sub/../../x.wav" WAVE\n  TRACK 01 AUDIO\n    INDEX 01 00:00:00\n', "outside the cue sheet's folder"),
         ('FILE "C:\\Rips\\x.wav" WAVE\n  TRACK 01 AUDIO\n    INDEX 01 00:00:00\n', "absolute Windows path"),
+        # Issue 13: FILE names that escape the folder in other spellings, and names with control characters.
+        ('FILE "\\\\server\\share\\x.wav" WAVE\n  TRACK 01 AUDIO\n    INDEX 01 00:00:00\n', "outside the cue sheet's folder"),
+        ('FILE "..\\x.wav" WAVE\n  TRACK 01 AUDIO\n    INDEX 01 00:00:00\n', "outside the cue sheet's folder"),
+        ('FILE "a\x01.wav" WAVE\n  TRACK 01 AUDIO\n    INDEX 01 00:00:00\n', "control character"),
+        # Issue 13: an index earlier than the previous track's last index (xiph/flac's bad.071).
+        ('FILE "a.wav" WAVE\n  TRACK 01 AUDIO\n    INDEX 01 00:00:00\n    INDEX 02 00:03:00\n  TRACK 02 AUDIO\n'
+         '    INDEX 00 00:02:00\n    INDEX 01 00:04:00\n', "line 6: INDEX 00 (00:02:00) of TRACK 02 is before INDEX 02 of TRACK 01 (00:03:00)"),
     ],
 )
 def test_malformed_sheets_give_clear_errors(tmp_path, sheet, message):
@@ -164,30 +169,65 @@ SHEET_TEMPLATE = 'PERFORMER "{performer}"\nTITLE "{title}"\nFILE "a.wav" WAVE\n 
 
 
 @pytest.mark.parametrize(
-    "performer, title, track, data_encoding, expected_encoding",
+    "performer, title, track, data_encoding",
     [
-        ("Édith Piaf", "La vie en rose", "Café", "cp1252", "cp1252"),
-        ("Björk", "Début", "Human Behaviour", "utf-8-sig", "utf-8-sig"),
-        ("Motörhead", "Überkill", "Señor", "utf-8", "utf-8"),
-        ("Кино", "Группа крови", "Закрой за мной дверь", "cp1251", "cp1251"),
-        ("スピッツ", "ハチミツ", "ヒバリ", "cp932", "cp932"),  # every byte also valid cp1252: "ƒXƒsƒbƒc"
-        ("東京事変", "教育", "林檎の唄", "shift_jis", "cp932"),
-        ("Sigur Rós", "Ágætis byrjun", "Svefn-g-englar", "utf-16", "utf-16"),
+        ("Édith Piaf", "La vie en rose", "Café", "cp1252"),  # detected as cp1250, which reads these bytes the same
+        ("Björk", "Début", "Human Behaviour", "utf-8-sig"),
+        ("Motörhead", "Überkill", "Señor", "utf-8"),
+        ("Кино", "Группа крови", "Закрой за мной дверь", "cp1251"),
+        ("スピッツ", "ハチミツ", "ヒバリ", "cp932"),  # every byte also valid cp1252: "ƒXƒsƒbƒc"
+        ("東京事変", "教育", "林檎の唄", "shift_jis"),
+        ("Sigur Rós", "Ágætis byrjun", "Svefn-g-englar", "utf-16"),
+        # Issue 13, defect 9: these were quarantined ("no FILE command") or written into tags as garbage.
+        ("Кино", "Группа крови", "Звезда по имени Солнце", "koi8-r"),
+        ("王菲", "只爱陌生人", "红豆", "gb18030"),
+        ("Dvořák", "Slovanské tance", "Furiant", "cp1250"),
+        ("Zespół", "Piosenki źródlane", "Łąka", "cp1250"),
+        ("Кино", "Группа крови", "Звезда", "utf-16-le"),  # no byte-order mark
+        ("Кино", "Группа крови", "Звезда", "utf-16-be"),
+        ("Björk", "Début", "Human Behaviour", "utf-32-le"),
     ],
 )
-def test_encodings_give_the_right_titles(tmp_path, performer, title, track, data_encoding, expected_encoding):
+def test_encodings_give_the_right_titles(tmp_path, performer, title, track, data_encoding):
     text = SHEET_TEMPLATE.format(performer=performer, title=title, track=track)
     (tmp_path / "a.wav").write_bytes(b"")
     (tmp_path / "a.cue").write_bytes(text.encode(data_encoding))
     disc = read_cue(tmp_path / "a.cue")
     assert (disc.performer, disc.title, disc.tracks[0].title) == (performer, title, track)
-    assert disc.encoding == expected_encoding
-    guessed = [n for n in disc.notes if "guessed" in n]
-    assert bool(guessed) == (expected_encoding in ("cp1252", "cp1251", "cp932"))
+    assert disc.text_trusted and disc.encoding_confidence >= 0.8
+    unicode = data_encoding.startswith("utf")
+    assert codecs.lookup(disc.encoding).name.startswith("utf") == unicode
+    detected = [n for n in disc.notes if "not Unicode; decoded as" in n]
+    assert bool(detected) == (not unicode)
 
 
-def test_decode_text_prefers_boms_and_strict_utf8():
-    assert decode_text(codecs.BOM_UTF8 + "Café".encode()) == ("Café", "utf-8-sig")
-    assert decode_text(codecs.BOM_UTF16_LE + "Café".encode("utf-16-le")) == ("Café", "utf-16")
-    assert decode_text("Café".encode("cp1252")) == ("Café", "cp1252")
-    assert decode_text("Pokémon".encode("cp1252")) == ("Pokémon", "cp1252")  # also valid Shift-JIS bytes
+def test_text_that_cannot_be_decoded_with_confidence_is_parsed_but_not_trusted(tmp_path):
+    # cp1252 "Sigur Rós / Ágætis byrjun": charset-normalizer reads these few bytes as Korean (johab);
+    # the result mixes Hangul into Latin words, so it is not trusted: no garbage reaches the tags.
+    text = SHEET_TEMPLATE.format(performer="Sigur Rós", title="Ágætis byrjun", track="Svefn-g-englar")
+    (tmp_path / "a.wav").write_bytes(b"")
+    (tmp_path / "a.cue").write_bytes(text.encode("cp1252"))
+    disc = read_cue(tmp_path / "a.cue")
+    assert not disc.text_trusted and disc.encoding_confidence == 0.0
+    assert [t.number for t in disc.tracks] == [1] and disc.files[0].name == "a.wav"  # the audio stays usable
+    assert any("titles and names are not used as tags" in n for n in disc.notes)
+
+
+def test_carriage_return_only_line_ends(tmp_path):
+    # Issue 13: sheets saved with classic Mac OS line ends (CR alone). The FILE regex of the fallback in
+    # referenced_files only knew LF, so a broken CR-only sheet let its image be ingested as one long track.
+    (tmp_path / "image.wav").write_bytes(b"RIFF")
+    sheet = 'PERFORMER "The Band"\rFILE "image.wav" WAVE\r  TRACK 01 AUDIO\r    TITLE "One"\r    INDEX 01 00:00:00\r'
+    (tmp_path / "mac.cue").write_bytes(sheet.encode())
+    disc = read_cue(tmp_path / "mac.cue")
+    assert (disc.performer, disc.tracks[0].title, disc.tracks[0].line) == ("The Band", "One", 3)
+    (tmp_path / "broken.cue").write_bytes(sheet.replace("INDEX 01", "INDEX 00").encode())  # malformed: fallback path
+    assert referenced_files(tmp_path / "broken.cue") == [tmp_path / "image.wav"]
+
+
+def test_referenced_files_never_names_a_file_outside_the_folder(tmp_path):
+    (tmp_path / "secret.wav").write_bytes(b"RIFF")  # exists, one level up from the sheet
+    (tmp_path / "album").mkdir()
+    for name in ("../secret.wav", "..\\secret.wav", str(tmp_path / "secret.wav")):
+        (tmp_path / "album" / "x.cue").write_text(f'FILE "{name}" WAVE\n  TRACK 01 AUDIO\n')  # malformed: fallback
+        assert referenced_files(tmp_path / "album" / "x.cue") == []

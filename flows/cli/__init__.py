@@ -1,0 +1,75 @@
+"""The `ladle` command: parses arguments and calls a flow or library function, nothing more.
+
+    ladle demo-corpus demo/library
+    ladle build-corpus demo/library --data demo/data --preset vorbis-160 --preset paper-32k
+    ladle catalog demo/data --json
+    ladle train demo/data --run runs/demo --model ladle --max-steps 200
+    ladle evaluate --run runs/demo --data demo/data --preset vorbis-160
+    ladle enhance song.mp3 -o song.flac --checkpoint runs/demo
+    ladle table1 demo/library --out table1 --steps 200
+    ladle listen --run runs/demo --data demo/data
+
+Flows run on Prefect's embedded server (a temporary local server with SQLite under PREFECT_HOME)
+unless PREFECT_API_URL points at a real one. Each command's parser and handler sit together:
+flows/cli/corpus.py (demo-corpus, build-corpus, rip, catalog), flows/cli/model.py (train, enhance,
+evaluate, table1); this module assembles them and maps errors to one line and an exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from flows.cli import corpus, model
+from flows.cli.common import Parser, fail
+from ladle_model.listening.cli import add_parser as add_listen
+
+# ----------------------------------------------------------------------------- bench
+
+
+BENCHMARKS = ("corpus", "shards", "train", "enhance", "memory", "scaling")
+
+
+def add_bench(commands) -> None:
+    p = commands.add_parser("bench", help="run a benchmark and append its table to BENCHMARKS.md")
+    p.add_argument("name", choices=BENCHMARKS)
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the benchmark (see `ladle bench NAME --help`)")
+    p.set_defaults(handler=_cmd_bench)
+
+
+def _cmd_bench(args) -> int:
+    import importlib
+
+    importlib.import_module(f"bench.{args.name}").main(args.args)
+    return 0
+
+
+COMMANDS = (
+    corpus.add_demo_corpus, corpus.add_build_corpus, corpus.add_rip, add_bench, corpus.add_catalog,
+    model.add_train, model.add_enhance, model.add_evaluate, model.add_table1, add_listen,
+)  # the order `ladle --help` lists them in
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="ladle", description="Paired lossless/lossy corpora and restoration models.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for add_command in COMMANDS:
+        add_command(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    args = build_parser().parse_args(argv)
+    from storage.config import ConfigError
+    from storage.lock import LockHeld
+
+    try:
+        return args.handler(args)
+    except (ConfigError, FileNotFoundError, NotADirectoryError) as e:
+        fail(str(e))
+    except LockHeld as e:
+        fail(str(e), status=3)
+    except KeyboardInterrupt:
+        fail("interrupted; everything written so far is complete, run the same command again to resume", 130)
+

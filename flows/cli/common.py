@@ -1,0 +1,56 @@
+"""What every `ladle` command shares: the one-line error, argument types and the config validator.
+
+    fail("no data folder at data")          # one line on stderr, exit status 2
+    check_train_config("ladle", 20, None, 4, None, {"lr": 3e-4})    # ConfigError, before any flow run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one clear line and exit status 2, not a usage dump
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def fail(message: str, status: int = 2) -> None:
+    print(f"ladle: error: {message}", file=sys.stderr)
+    raise SystemExit(status)
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def json_overrides(text: str | None) -> dict | None:
+    """`--overrides` JSON as a dict; a mistake is one line on stderr, before any flow run."""
+    if not text:
+        return None
+    try:
+        overrides = json.loads(text)
+    except json.JSONDecodeError as e:
+        fail(f"--overrides is not valid JSON: {e}")
+    if not isinstance(overrides, dict):
+        fail(f"--overrides must be a JSON object of TrainConfig keys, got {text}")
+    return overrides
+
+
+def check_train_config(model: str, epochs: int, max_steps: int | None, batch_size: int, segment_seconds: float | None,
+                        overrides: dict | None) -> None:
+    """The one config validator, run before any flow: a bad option or override raises ConfigError (one line)."""
+    from ladle_model.train import train_config_from_args
+
+    train_config_from_args(model, epochs, max_steps, batch_size, segment_seconds, overrides)

@@ -1,0 +1,215 @@
+"""`ladle demo-corpus`, `build-corpus`, `rip` and `catalog`: each command's parser next to its handler.
+
+    ladle build-corpus demo/library --data demo/data --preset vorbis-160 --preset paper-32k
+    ladle catalog demo/data --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from flows.cli.common import fail, positive_float, positive_int
+
+
+# ----------------------------------------------------------------------------- demo-corpus
+
+
+def add_demo_corpus(commands) -> None:
+    p = commands.add_parser("demo-corpus", help="render the bundled demo corpus, or with --pieces a training "
+                                                "library, from public-domain scores as FLAC")  # fmt: skip
+    p.add_argument("out", type=Path)
+    p.add_argument("--tracks", type=positive_int, default=None, help="tracks of the small demo library (default 10)")
+    p.add_argument("--pieces", type=positive_int, default=None,
+                   help="render a training library of this many works of the music21 corpus instead")
+    p.add_argument("--soundfont", type=Path, action="append", default=None,
+                   help="General MIDI SoundFont (.sf2); repeat to render each piece through each (default TimGM6mb)")
+    p.add_argument("--seed", type=int, default=None, help="with --pieces: draws the works and how they are played")
+    p.add_argument("--max-seconds", type=positive_float, default=40.0, help="cut each piece at this length")
+    p.add_argument("--workers", type=positive_int, default=None, help="with --pieces: rendering processes (default: CPUs)")
+    p.set_defaults(handler=_cmd_demo_corpus)
+
+
+def _cmd_demo_corpus(args) -> int:
+    from storage.sources.demo_corpus import write_demo_corpus
+    from storage.sources.library import LIBRARY_JSON, write_library
+
+    min_seconds = min(20.0, args.max_seconds)  # shorter pieces are looped up to 20 s
+    if args.pieces is None:
+        if args.seed is not None or args.workers is not None or len(args.soundfont or []) > 1:
+            fail("--seed, --workers and several --soundfont need --pieces")
+        soundfont = args.soundfont[0] if args.soundfont else None
+        try:
+            paths = write_demo_corpus(args.out, n_tracks=args.tracks or 10, max_seconds=args.max_seconds,
+                                      min_seconds=min_seconds, soundfont=soundfont, progress=True)  # fmt: skip
+        except (FileNotFoundError, ValueError) as e:
+            fail(str(e))
+        print(f"{len(paths)} demo tracks in {args.out}")
+        return 0
+    if args.tracks is not None:
+        fail("--tracks is for the small demo library; --pieces renders the training library")
+    try:
+        result = write_library(args.out, args.pieces, soundfonts=args.soundfont, seed=args.seed or 0,
+                               max_seconds=args.max_seconds, min_seconds=min_seconds, workers=args.workers,
+                               progress=True)  # fmt: skip
+    except (FileNotFoundError, ValueError) as e:
+        fail(str(e))
+    n_soundfonts = len(args.soundfont or [None])
+    print(f"{len(result.works)} pieces x {n_soundfonts} SoundFont(s): {len(result.paths)} files, "
+          f"{result.audio_seconds / 60:.1f} min of audio in {args.out} ({result.n_rendered} rendered now)")
+    if result.skipped:
+        print(f"{len(result.skipped)} works skipped (reasons in {args.out / LIBRARY_JSON})")
+    if len(result.works) < args.pieces:
+        print(f"the music21 corpus ran out: {len(result.works)} of {args.pieces} pieces", file=sys.stderr)
+        return 1
+    return 0
+
+
+# ----------------------------------------------------------------------------- build-corpus
+
+
+def _add_build_options(p: argparse.ArgumentParser) -> None:
+    from storage.config import PRESETS, STRATEGIES
+
+    p.add_argument("--preset", action="append", choices=sorted(PRESETS), help="repeatable; default vorbis-160")
+    p.add_argument("--strategy", choices=STRATEGIES, default="resample")
+    p.add_argument("--segment-seconds", type=positive_float, default=1.0)
+    p.add_argument("--hop-seconds", type=positive_float, default=None)
+    p.add_argument("--sample-rate", type=positive_int, default=44100, help="the dataset's rate")
+    p.add_argument("--group-by-album", action="store_true", help="assign splits by album, not by track")
+    p.add_argument("--shard-size-mb", type=positive_float, default=256.0)
+    p.add_argument("--task-runner", choices=["threads", "processes", "dask"], default="threads")
+    p.add_argument("--workers", type=positive_int, default=None, help="parallel workers (default: CPU count)")
+    p.add_argument("--dask-address", default=None, metavar="tcp://HOST:PORT",
+                   help="an existing Dask scheduler (implies --task-runner dask)")
+    p.add_argument("--wait-for-lock", type=float, default=0.0, metavar="SECONDS",
+                   help="if another build is writing DATA, wait this long for it (default: fail at once)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def add_build_corpus(commands) -> None:
+    p = commands.add_parser("build-corpus", help="run the build-corpus flow: ingest, encode, align, shard")
+    p.add_argument("sources", nargs="+", help="folders (or files) of lossless audio; local or s3://bucket/prefix")
+    p.add_argument("--data", required=True, help="where encodes, catalog and shards go; local or s3://bucket/prefix")
+    _add_build_options(p)
+    p.set_defaults(handler=_cmd_build_corpus)
+
+
+def _cmd_build_corpus(args) -> int:
+    from storage.fs import is_remote
+
+    missing = [s for s in args.sources if not is_remote(s) and not Path(s).exists()]
+    if missing:
+        fail(f"source folder does not exist: {', '.join(map(str, missing))}")
+    from flows.build_corpus import build_corpus, corpus_config
+
+    presets = args.preset or ["vorbis-160"]
+    if args.dask_address:
+        args.task_runner = "dask"
+    corpus_config(
+        presets, args.strategy, args.segment_seconds, args.hop_seconds, args.sample_rate, args.group_by_album, args.shard_size_mb
+    )
+    summary = build_corpus(
+        sources=[str(s) for s in args.sources],
+        data=str(args.data),
+        presets=presets,
+        strategy=args.strategy,
+        segment_seconds=args.segment_seconds,
+        hop_seconds=args.hop_seconds,
+        sample_rate=args.sample_rate,
+        group_by_album=args.group_by_album,
+        shard_target_mb=args.shard_size_mb,
+        task_runner=args.task_runner,
+        workers=args.workers,
+        dask_address=args.dask_address,
+        wait_for_lock_seconds=args.wait_for_lock,
+        progress=sys.stderr.isatty(),
+    )
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        _print_build_summary(summary)
+    return 0
+
+
+def _print_build_summary(summary: dict) -> None:
+    print(f"tracks: {summary['n_tracks']}  duplicates: {summary['duplicates']}  quarantined: {summary['n_quarantined']}")
+    print(f"encoded: {summary['n_encoded']}  reused from cache: {summary['n_encodes_reused']}  shards written: {summary['n_shards_written']}")
+    for q in summary["quarantine"]:
+        print(f"  quarantined [{q['stage']}] {q['path']}: {q['reason']}")
+    for d in summary["datasets"]:
+        splits = "  ".join(f"{s}: {v['tracks']} tracks/{v['segments']} segments/{v['n_shards']} shards" for s, v in d["splits"].items())
+        print(f"dataset {d['version']} ({d['preset']}, {d['strategy']}, {d['segment_seconds']} s): {splits}")
+        print(f"  {d['folder']}")
+    line = f"this run: {summary['seconds']:.1f} s"
+    reference = summary.get("last_encoding_run_seconds")
+    if summary["n_encoded"] == 0 and reference:
+        line += f"; last run that encoded: {reference:.1f} s ({summary['seconds'] / reference:.0%} of it)"
+    print(line)
+
+
+# ----------------------------------------------------------------------------- rip
+
+
+def add_rip(commands) -> None:
+    p = commands.add_parser("rip", help="rip an audio CD with cdparanoia into an image + CUE sheet (and build it)")
+    p.add_argument("device", help="the CD drive, e.g. /dev/cdrom")
+    p.add_argument("--out", required=True, help="folder for the image, CUE sheet and log")
+    p.add_argument("--read-offset", type=int, default=0, help="the drive's read offset in samples (AccurateRip's list)")
+    p.add_argument("--data", default=None, help="also build the ripped disc into this data folder")
+    _add_build_options(p)
+    p.set_defaults(handler=_cmd_rip)
+
+
+def _cmd_rip(args) -> int:
+    from storage.sources.paranoia import RipError, rip_disc
+
+    try:
+        sheet = rip_disc(args.device, Path(args.out), read_offset_samples=args.read_offset)
+    except RipError as e:
+        fail(str(e), status=1)
+    print(f"ripped {args.device} to {sheet}")
+    if args.data:
+        args.sources, args.preset = [str(args.out)], args.preset
+        return _cmd_build_corpus(args)
+    return 0
+
+
+# ----------------------------------------------------------------------------- catalog
+
+
+def add_catalog(commands) -> None:
+    p = commands.add_parser("catalog", help="summarise a data folder's catalog")
+    p.add_argument("data", help="a data folder, local or s3://bucket/prefix")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_cmd_catalog)
+
+
+def _cmd_catalog(args) -> int:
+    import tempfile
+
+    from storage import fs
+    from storage.catalog import catalog_summary
+
+    data = str(args.data)
+    if fs.is_remote(data):
+        local = Path(tempfile.mkdtemp(prefix="ladle-catalog-"))
+        if not fs.pull(fs.join(data, "catalog"), local / "catalog"):
+            fail(f"no catalog under {data}")
+        summary = catalog_summary(local, location=data)
+    elif not Path(data).is_dir():
+        fail(f"no data folder at {data}")
+    else:
+        summary = catalog_summary(data)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"{summary['tracks']} tracks, {summary['duplicates']} duplicates, {len(summary['quarantine'])} quarantined")
+    for q in summary["quarantine"]:
+        print(f"  quarantined [{q['stage']}] {q['path']}: {q['reason']}")
+    for d in summary["datasets"]:
+        counts = ", ".join(f"{s} {v['tracks']}/{v['segments']}/{v['n_shards']}" for s, v in d["splits"].items())
+        print(f"{d['version']}  {d['preset']:<11} {d['strategy']:<12} {d['segment_seconds']} s  tracks/segments/shards: {counts}")
+    return 0

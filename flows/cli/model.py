@@ -1,0 +1,188 @@
+"""`ladle train`, `enhance`, `evaluate` and `table1`: each command's parser next to its handler.
+
+    ladle train demo/data --run runs/demo --model ladle --max-steps 200
+    ladle evaluate --run runs/demo --data demo/data --preset vorbis-160
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from flows.cli.common import check_train_config, fail, json_overrides, positive_float, positive_int
+from ladle_model.registry import MODEL_NAMES  # no torch: the CLI starts fast
+
+
+# ----------------------------------------------------------------------------- train
+
+
+def add_train(commands) -> None:
+    p = commands.add_parser("train", help="run the train-ladle flow on a dataset's shards")
+    p.add_argument("data", help="a data folder, local or s3://bucket/prefix")
+    p.add_argument("--run", required=True, help="run folder (checkpoints, logs), local or s3://; resumed if it exists")
+    p.add_argument("--model", default="ladle", choices=MODEL_NAMES)
+    p.add_argument("--epochs", type=positive_int, default=20)
+    p.add_argument("--max-steps", type=positive_int, default=None)
+    p.add_argument("--batch-size", type=positive_int, default=4)
+    p.add_argument("--segment-seconds", type=positive_float, default=None, help="random crop of each shard segment")
+    p.add_argument("--dataset", default=None, help="dataset version (default: the only one, or pick with --preset)")
+    p.add_argument("--preset", default=None)
+    p.add_argument("--overrides", default=None, help='JSON of TrainConfig overrides, e.g. \'{"lr": 3e-4}\'')
+    p.add_argument("--json", action="store_true", help="print the whole summary (with the resolved config) as JSON")
+    p.set_defaults(handler=_cmd_train)
+
+
+def _cmd_train(args) -> int:
+    from flows.train_ladle import train_ladle
+    from storage.manifest import list_datasets
+
+    overrides = json_overrides(args.overrides)
+    check_train_config(args.model, args.epochs, args.max_steps, args.batch_size, args.segment_seconds, overrides)
+    if not list_datasets(str(args.data)):  # before any flow run, so bad usage is one line, not a traceback
+        fail(f"no dataset under {args.data}; build one first with `ladle build-corpus SOURCE --data {args.data}`")
+    summary = train_ladle(
+        data=str(args.data),
+        run_dir=str(args.run),
+        model=args.model,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        batch_size=args.batch_size,
+        segment_seconds=args.segment_seconds,
+        dataset_version=args.dataset,
+        preset=args.preset,
+        overrides=overrides,
+    )
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+        return 0
+    print(f"{summary['model']} trained to step {summary['step']} ({summary['epochs']} epochs) on dataset {summary['dataset_version']}")
+    print(f"last train loss: {summary['last_train_loss']}  best validation loss: {summary['best_val_loss']}")
+    print(f"checkpoint: {summary['checkpoint']}\nloss curve: {summary['loss_curve']}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- enhance
+
+
+def add_enhance(commands) -> None:
+    p = commands.add_parser("enhance", help="restore lossy audio (a file or a folder) with a trained model")
+    p.add_argument("input", help="any file FFmpeg reads (MP3, Ogg, M4A, Opus, WAV, FLAC), or a folder of them")
+    p.add_argument("-o", "--output", required=True, help="a .flac or .wav file, or a folder (names mirrored)")
+    p.add_argument("--checkpoint", required=True, help="a checkpoint file, or a run folder (its best.pt, else last.pt)")
+    p.add_argument("--format", choices=["flac", "wav"], default="flac", help="output format for folders (default flac)")
+    p.add_argument("--bits", type=int, choices=[16, 24], default=24, help="output sample width (default 24)")
+    p.add_argument("--sample-rate", type=positive_int, default=None, help="output rate (default: the input's own)")
+    p.add_argument("--window-seconds", type=positive_float, default=None, help="window length (default: the training segment)")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="windows per forward pass")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_cmd_enhance)
+
+
+def _cmd_enhance(args) -> int:
+    from ladle_model.enhance import EnhanceError, EnhanceResult, enhance_path, load_enhancer, result_dict
+    from storage.ffmpeg import FFmpegError
+
+    source, output = Path(args.input), Path(args.output)
+    if not source.exists():
+        fail(f"no file or folder at {source}")
+    if source.is_dir() and output.exists() and not output.is_dir():
+        fail(f"{source} is a folder, so -o must be a folder too, not the file {output}")
+    if source.is_file() and not output.is_dir() and output.suffix.lower() not in (".flac", ".wav"):
+        fail(f"-o must end in .flac or .wav (or be a folder), got {output}")
+    try:
+        enhancer = load_enhancer(args.checkpoint, device=args.device, window_seconds=args.window_seconds)
+        results = enhance_path(enhancer.model, enhancer.spec, source, output, suffix=f".{args.format}", progress=sys.stderr.isatty(),
+                               batch_size=args.batch_size, output_sample_rate=args.sample_rate, subtype=f"PCM_{args.bits}")
+    except (EnhanceError, FFmpegError, ValueError) as e:
+        fail(str(e), status=1)
+    for r in results:
+        if args.json:
+            continue
+        if isinstance(r, EnhanceResult):
+            print(f"{r.source} -> {r.output} ({r.duration_s:.1f} s at {r.sample_rate} Hz, {r.realtime_factor:.1f}x real time)")
+        else:
+            print(f"skipped {r.source}: {r.reason}")
+    if args.json:
+        print(json.dumps([result_dict(r) for r in results], indent=2))
+    return 0 if any(isinstance(r, EnhanceResult) for r in results) or not results else 1
+
+
+# ----------------------------------------------------------------------------- evaluate
+
+
+def add_evaluate(commands) -> None:
+    p = commands.add_parser("evaluate", help="run the evaluate-ladle flow: whole test tracks, model vs its lossy input")
+    p.add_argument("--run", required=True, help="the run folder (checkpoints, feature net), local or s3://bucket/prefix; "
+                   "the report goes to RUN/eval/")
+    p.add_argument("--data", required=True, help="the data folder the run's corpus was built in, local or s3://bucket/prefix")
+    p.add_argument("--preset", action="append", help="repeatable; default: the preset the run was trained on")
+    p.add_argument("--tracks", type=positive_int, default=None, help="evaluate only the first N tracks")
+    p.add_argument("--split", choices=["train", "val", "test"], default="test")
+    p.add_argument("--checkpoint", default="best", help="best (default; last.pt if there is no best.pt), last, or a path")
+    p.add_argument("--visqol-excerpts", type=int, default=3, help="excerpts of 5 s per track scored with ViSQOL (0: skip)")
+    p.add_argument("--batch-size", type=positive_int, default=8)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_cmd_evaluate)
+
+
+def _cmd_evaluate(args) -> int:
+    from storage import fs
+
+    # s3:// run and data folders are checked by the flow, which mirrors them
+    if not fs.is_remote(args.run) and not Path(args.run).is_dir():
+        fail(f"no run folder at {args.run}")
+    if not fs.is_remote(args.data) and not Path(args.data).is_dir():
+        fail(f"no data folder at {args.data}")
+    from flows.evaluate_ladle import evaluate_ladle
+
+    result = evaluate_ladle(run_dir=str(args.run), data=str(args.data), presets=args.preset, max_tracks=args.tracks, split=args.split,
+                            checkpoint=args.checkpoint, visqol_excerpts=args.visqol_excerpts, batch_size=args.batch_size,
+                            device=args.device, progress=sys.stderr.isatty())
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+        return 0
+    for preset, r in result["presets"].items():
+        print(f"{preset} ({r['n_tracks']} {r['split']} tracks, step {r['step']}): {r['headline']}")
+        for s in r["summary"]:
+            print(f"  {s['name']:<18} input {_num(s['lossy_input']):>10}  model {_num(s['model']):>10}  {s['verdict']}")
+        print(f"  report: {r['paths']['report.html']}")
+    return 0
+
+
+def _num(v) -> str:
+    return "n/a" if v is None else f"{v:.4g}"
+
+
+# ----------------------------------------------------------------------------- table1
+
+
+def add_table1(commands) -> None:
+    p = commands.add_parser("table1", help="reproduce the LadLe paper's Table I: four preprocessing approaches, trained and evaluated")
+    p.add_argument("sources", nargs="+", help="folders of lossless audio")
+    p.add_argument("--out", type=Path, required=True, help="folder for the data, the runs and table1.md / table1.parquet")
+    p.add_argument("--steps", type=positive_int, default=200, help="training steps per approach (the same for all)")
+    p.add_argument("--model", default="ladle", choices=MODEL_NAMES)
+    p.add_argument("--batch-size", type=positive_int, default=4)
+    p.add_argument("--overrides", default=None, help='JSON of TrainConfig overrides, e.g. \'{"model_overrides": {"stride": 4}}\'')
+    p.add_argument("--tracks", type=positive_int, default=None, help="evaluate on the first N test tracks only")
+    p.add_argument("--visqol-excerpts", type=int, default=3)
+    p.set_defaults(handler=_cmd_table1)
+
+
+def _cmd_table1(args) -> int:
+    missing = [s for s in args.sources if not Path(s).exists()]
+    if missing:
+        fail(f"source folder does not exist: {', '.join(map(str, missing))}")
+    from flows.table1 import table1
+
+    overrides = json_overrides(args.overrides)
+    check_train_config(args.model, 10**6, args.steps, args.batch_size, None, overrides)  # as table1 itself checks it
+    result = table1(sources=[str(s) for s in args.sources], out=str(args.out), steps=args.steps, model=args.model,
+                    batch_size=args.batch_size, overrides=overrides, max_tracks=args.tracks, visqol_excerpts=args.visqol_excerpts,
+                    progress=sys.stderr.isatty())
+    print(Path(result["markdown"]).read_text())
+    print(f"written: {result['markdown']}, {result['parquet']}")
+    return 0

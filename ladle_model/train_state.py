@@ -1,0 +1,155 @@
+"""The state a training run carries, its checkpoints, and opening a run folder to start or resume it.
+
+    ctx, ckpt = open_run("data", RunDir("runs/x"), cfg, None, None, setup_distributed("cpu"))
+    state = init_state(cfg)                       # seeded model, Adam, ReduceLROnPlateau at step 0
+    if ckpt is not None:
+        restore_state(state, ckpt, ctx.ddp)       # weights, optimizer, counters, this rank's RNG
+    save_checkpoint(ctx, state)                   # RUN/checkpoints/step-N.pt + last.pt
+
+The checkpoint's format and the folder's layout are ladle_model/checkpoint.py's; this module fills
+them from a TrainState. ladle_model/train.py runs the loop over it.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ladle_model.checkpoint import (
+    PROGRESS_KEYS,
+    RunDir,
+    capture_rng_state,
+    check_resumable,
+    checkpoint_payload,
+    dataset_record,
+    load_checkpoint,
+    restore_rng_state,
+)
+from ladle_model.data import seconds_to_samples
+from ladle_model.datasets import resolve_dataset, segment_samples
+from ladle_model.distributed import Distributed, barrier, gather_objects
+from ladle_model.feature_net_cache import ensure_feature_net, feature_net_cache_key
+from ladle_model.losses import FeatureNet, load_feature_net
+from ladle_model.models import build_model
+from storage.atomic import write_json_atomic
+from storage.config import code_version
+from storage.manifest import DatasetManifest
+
+if TYPE_CHECKING:
+    from ladle_model.train import TrainConfig
+
+
+# ----------------------------------------------------------------------------- state and checkpoints
+
+
+@dataclass
+class TrainState:
+    model: nn.Module  # the bare model (DDP wraps it separately)
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau
+    step: int = 0  # optimizer steps taken
+    epoch: int = 0  # the epoch in progress (= epochs completed)
+    batch_in_epoch: int = 0  # batches of `epoch` already trained on
+    epoch_loss_sum: float = 0.0  # sum of "loss/total" over this epoch's steps on this rank
+    best_val_loss: float | None = None
+    last_train_loss: float | None = None
+    last_eval_step: int = -1
+
+
+@dataclass
+class RunContext:
+    """What stays fixed during one call of `train`: where, what, on which ranks."""
+
+    run: RunDir
+    cfg: TrainConfig
+    manifest: DatasetManifest
+    ddp: Distributed
+    feature_key: dict | None  # phi's cache key; None without a perceptual term
+    code_version: str
+    crop_samples: int | None = None  # training crop (None: whole segments)
+    n_batches_per_epoch: int | None = None  # fixed under DDP, else the loader decides
+
+    @property
+    def run_dir(self) -> Path:
+        return self.run.root
+
+
+def init_state(cfg: TrainConfig, device: torch.device | str = "cpu") -> TrainState:
+    """Seeded model (the same initial weights on every rank), Adam and ReduceLROnPlateau, at step 0."""
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed % 2**32)
+    random.seed(cfg.seed)
+    model = build_model(cfg.model, **cfg.model_overrides).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience)
+    return TrainState(model, optimizer, scheduler)
+
+
+def restore_state(state: TrainState, ckpt: dict, ddp: Distributed) -> None:
+    state.model.load_state_dict(ckpt["model"])
+    state.optimizer.load_state_dict(ckpt["optimizer"])
+    state.scheduler.load_state_dict(ckpt["scheduler"])
+    for name in PROGRESS_KEYS:
+        setattr(state, name, ckpt[name])
+    rng = ckpt["rng"]
+    # Same world size: each rank gets its own stream back. Otherwise ranks reuse the saved ones.
+    restore_rng_state(rng[ddp.rank % len(rng)])
+
+
+def save_checkpoint(ctx: RunContext, state: TrainState, best: bool = False) -> Path:
+    """RUN/checkpoints/step-{step}.pt and last.pt (and best.pt), each written atomically by rank 0.
+
+    Every rank must call it: the RNG states of all ranks are gathered into the checkpoint.
+    """
+    rng_states = gather_objects(capture_rng_state(), ctx.ddp)
+    if ctx.ddp.is_main:
+        payload = checkpoint_payload(state.model, state.optimizer, state.scheduler, {k: getattr(state, k) for k in PROGRESS_KEYS},
+                                     rng_states, ctx.cfg.model, ctx.cfg.to_dict(), ctx.cfg.model_config(), ctx.manifest.version,
+                                     dataset_record(ctx.manifest), ctx.feature_key, ctx.code_version)
+        ctx.run.write_checkpoint(payload, best=best)
+    return ctx.run.last
+
+
+# ----------------------------------------------------------------------------- setting up a run
+
+
+def open_run(data_dir: str | Path, run: RunDir, cfg: TrainConfig, dataset_version: str | None, preset: str | None,
+             ddp: Distributed) -> tuple[RunContext, dict | None]:
+    """The dataset, the checks, RUN/config.json, and the checkpoint to resume from (None: a new run)."""
+    last = run.resume_checkpoint()
+    ckpt = load_checkpoint(last, map_location="cpu") if last is not None else None
+    if ckpt is not None and dataset_version is None and preset is None:
+        dataset_version = ckpt["dataset_version"]  # a bare re-run continues on the run's own dataset
+    manifest = resolve_dataset(data_dir, dataset_version, preset, cfg.segment_seconds)
+    train_shards = manifest.shard_paths("train")
+    n_train_segments = manifest.splits["train"].segments if "train" in manifest.splits else 0
+    if not train_shards or n_train_segments == 0:
+        raise ValueError(f"dataset {manifest.version} has no training segments")
+    if ddp.world_size > 1 and len(train_shards) < ddp.world_size:
+        raise ValueError(f"dataset {manifest.version} has {len(train_shards)} train shards for {ddp.world_size} ranks; "
+                         "every rank needs at least one (build the corpus with smaller shards)")
+    # DDP: every rank takes the same number of steps per epoch, or the gradient all-reduce hangs.
+    n_batches_per_epoch = max(n_train_segments // (cfg.batch_size * ddp.world_size), 1) if ddp.world_size > 1 else None
+    feature_key = feature_net_cache_key(manifest, cfg) if cfg.loss.lambda_perc > 0 else None
+    if ckpt is not None:
+        check_resumable(ckpt, cfg.model, cfg.model_config(), manifest.version, feature_key, run.root)
+    crop_samples = seconds_to_samples(cfg.segment_seconds, manifest.sample_rate, segment_samples(manifest))
+    ctx = RunContext(run, cfg, manifest, ddp, feature_key, code_version(), crop_samples, n_batches_per_epoch)
+    if ddp.is_main:
+        run.root.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(run.config, {"train": cfg.to_dict(), "model": cfg.model_config(), "dataset_version": manifest.version})
+    return ctx, ckpt
+
+
+def prepare_feature_net(ctx: RunContext) -> FeatureNet | None:
+    """phi: pre-trained once on rank 0 (cached in the run folder), then loaded by every rank."""
+    if ctx.ddp.is_main:
+        ensure_feature_net(ctx.run, ctx.manifest, ctx.cfg, ctx.ddp.device)
+    barrier(ctx.ddp)
+    return load_feature_net(ctx.run.feature_net, map_location=ctx.ddp.device) if ctx.feature_key else None

@@ -1,0 +1,132 @@
+"""Training library: deterministic per seed whatever the worker count, failures replaced by the next work,
+reruns reuse finished files, and the `ladle demo-corpus --pieces` command around it.
+
+Renders two or three pieces cut to two seconds (a few seconds of work each, most of it music21's import).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+from mutagen.flac import FLAC
+
+from storage.sources import library
+from storage.sources.library import LIBRARY_JSON, Work, draw_variation, list_works, order_works, write_library
+
+SECONDS = dict(max_seconds=2.0, min_seconds=1.5)
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*.flac"))}
+
+
+@pytest.fixture(scope="module")
+def seed1_library(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, library.LibraryResult]:
+    out = tmp_path_factory.mktemp("seed1")
+    return out, write_library(out, 3, seed=1, workers=1, **SECONDS)
+
+
+def test_library_files_tags_and_manifest(seed1_library) -> None:
+    out, result = seed1_library
+    assert len(result.works) == 3 and len(result.paths) == 3 and result.n_rendered == 3
+    assert sorted(result.paths) == sorted(out.rglob("*.flac"))
+    for work_id, path in zip(result.works, result.paths):
+        info = sf.info(path)
+        assert (info.format, info.subtype, info.samplerate, info.channels) == ("FLAC", "PCM_16", 44100, 2)
+        assert path.relative_to(out).parts[0] == "TimGM6mb"  # the default SoundFont
+        assert FLAC(path)["ALBUM"] == [f"LadLe library: {work_id}"]  # one album per work: --group-by-album holds it out whole
+    assert result.audio_seconds == pytest.approx(sum(sf.info(p).duration for p in result.paths))
+    manifest = json.loads((out / LIBRARY_JSON).read_text())
+    assert [p["work"] for p in manifest["pieces"]] == result.works
+    assert manifest["seed"] == 1 and manifest["soundfonts"][0]["name"] == "TimGM6mb.sf2"
+    assert not list(out.rglob(".*"))  # no temporaries left behind
+
+
+def test_same_seed_same_bytes_whatever_the_workers_and_another_seed_differs(seed1_library, tmp_path: Path) -> None:
+    out, _ = seed1_library
+    write_library(tmp_path / "again", 3, seed=1, workers=2, **SECONDS)
+    assert _digests(tmp_path / "again") == _digests(out)
+    write_library(tmp_path / "other", 3, seed=2, workers=2, **SECONDS)
+    assert set(_digests(tmp_path / "other").values()).isdisjoint(_digests(out).values())
+
+
+def test_rerun_reuses_finished_files_and_a_smaller_library_is_a_prefix(seed1_library, tmp_path: Path) -> None:
+    out, first = seed1_library
+    copy = tmp_path / "copy"
+    for path in first.paths:
+        target = copy / path.relative_to(out)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+    again = write_library(copy, 2, seed=1, workers=1, **SECONDS)
+    assert again.works == first.works[:2] and again.n_rendered == 0
+
+
+def _fake_works(tmp_path: Path) -> list[Work]:
+    real = {w.work_id: w for w in list_works()}
+    broken = tmp_path / "broken.abc"
+    broken.write_text("this is not ABC notation\n")
+    empty = tmp_path / "empty.xml"
+    empty.write_text("<?xml version='1.0'?><score-partwise/>\n")
+    return [
+        real["bach/bwv269.mxl"],
+        Work("zz_broken/broken.abc", str(broken)),
+        Work("aa_empty/empty.xml", str(empty)),
+        real["ryansMammoth/FishersHornpipe.abc"],
+    ]
+
+
+def test_works_that_fail_are_skipped_with_a_reason_and_replaced(tmp_path: Path, monkeypatch) -> None:
+    works = _fake_works(tmp_path)
+    good = {"bach/bwv269.mxl", "ryansMammoth/FishersHornpipe.abc"}
+    monkeypatch.setattr(library, "list_works", lambda: works)
+    order = [w.work_id for w in order_works(works, 0)]
+
+    # Two pieces: the works tried are the shortest prefix of the order holding two that render.
+    result = write_library(tmp_path / "two", 2, seed=0, workers=2, **SECONDS)
+    tried = order[: max(order.index(w) for w in good) + 1]
+    assert result.works == [w for w in order if w in good]
+    assert [w for w, _ in result.skipped] == [w for w in tried if w not in good]
+    assert all(reason for _, reason in result.skipped)
+
+    # Three pieces: the corpus runs out after trying every work; both failures are recorded with reasons.
+    result = write_library(tmp_path / "three", 3, seed=0, workers=2, **SECONDS)
+    assert result.works == [w for w in order if w in good]
+    assert sorted(w for w, _ in result.skipped) == ["aa_empty/empty.xml", "zz_broken/broken.abc"]
+    manifest = json.loads((tmp_path / "three" / LIBRARY_JSON).read_text())
+    assert [s["work"] for s in manifest["skipped"]] == [w for w, _ in result.skipped]
+    assert all(s["reason"] for s in manifest["skipped"])
+    # A one-part tune is doubled an octave lower on a second instrument: real stereo.
+    audio, _ = sf.read(next(p for p in result.paths if "Fisher" in p.name), dtype="float64")  # (T, C)
+    assert abs(audio[:, 0] - audio[:, 1]).max() > 0.01
+
+
+def test_order_spans_composers_and_variations_are_seeded_per_work() -> None:
+    works = list_works()
+    assert len(works) > 2500  # music21's corpus; up to 600 pieces must be possible
+    order = order_works(works, 0)
+    assert sorted(w.work_id for w in order) == sorted(w.work_id for w in works)  # a permutation
+    assert len({w.work_id.split("/")[0] for w in order[:30]}) >= 25  # not 30 Palestrina masses
+    assert order == order_works(works, 0) and order != order_works(works, 1)
+    assert draw_variation(0, "bach/bwv269.mxl") == draw_variation(0, "bach/bwv269.mxl")
+    assert draw_variation(0, "bach/bwv269.mxl") != draw_variation(1, "bach/bwv269.mxl")
+    v = draw_variation(0, "bach/bwv269.mxl")
+    assert all(0 <= p < 80 or 104 <= p < 112 for p in v.programs) and 0.8 <= v.tempo_factor <= 1.25
+
+
+def test_cli_renders_a_library_and_refuses_mixed_options(tmp_path: Path, capsys) -> None:
+    from flows.cli import main
+
+    out = tmp_path / "lib"
+    status = main(["demo-corpus", str(out), "--pieces", "1", "--seed", "1", "--max-seconds", "2", "--workers", "1"])
+    assert status == 0
+    assert "1 pieces x 1 SoundFont(s): 1 files" in capsys.readouterr().out
+    assert len(list(out.rglob("*.flac"))) == 1
+    for argv in (["--seed", "3"], ["--pieces", "2", "--tracks", "3"], ["--pieces", "1", "--soundfont", str(tmp_path / "no.sf2")]):
+        with pytest.raises(SystemExit) as info:
+            main(["demo-corpus", str(tmp_path / "x"), *argv])
+        assert info.value.code == 2
+        assert capsys.readouterr().err.startswith("ladle: error: ")
