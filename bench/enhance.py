@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name}: {timed_audio_s / wall_s:.2f}x real time", flush=True)
 
     notes = [
-        f"{audio_s:.0f}-s demo track ({flac.name}), {args.preset}, restored to 24-bit FLAC at the input's rate; "
+        f"{audio_s:.0f}-s demo track ({flac.name}), {args.preset}, restored to 24-bit FLAC at the model's rate (44.1 kHz); "
         f"{args.window_seconds:g}-s windows at 44.1 kHz, hop {args.window_seconds / 2:g} s, batches of {args.batch_size}, "
         f"device {device}, {torch.get_num_threads()} torch threads, {os.cpu_count()} cores.",
         "Every model at its default config, untrained. RTF > 1 is faster than real time; each window's audio is computed twice "

@@ -42,6 +42,7 @@ from tasks.disc import split_disc_task
 
 TASK_RUNNERS = ("threads", "processes", "dask")
 SHARD_GLOB = "datasets/*/*.tar"
+REFUSED_KEY_REASON = "object key escapes its folder (`..` or an absolute path): refused, nothing written"
 
 
 def _gather(
@@ -135,7 +136,7 @@ def ingest_sources(sources: list[str], data_dir: Path, cfg: CorpusConfig, progre
     # Two copies of one disc share their split files: each path is ingested once.
     paths = [str(f) for f in files] + sorted({t.path for d in discs for t in d.tracks})
     groups = partition(paths, key=str, target_size=cfg.group_size, min_groups=min_groups)
-    ingested, _ = _gather(ingest_files_task.map(groups), "ingest", groups, progress)
+    ingested, _ = _gather(ingest_files_task.map(groups, unmapped(str(data_dir))), "ingest", groups, progress)
     tracks, duplicates, bad = resolve_tracks(ingested + missing, cfg)
     quarantined += bad
 
@@ -153,7 +154,7 @@ def build_dataset(
     preset: EncodePreset, tracks: list[Track], cfg: CorpusConfig, data_dir: Path, location: str, progress: bool,
     min_groups: int = 1,
 ) -> PresetBuild:
-    """Stages 2-5 for one preset: encode, align, then segment and shard unless this version exists."""
+    """Stages 2-5 for one preset: encode, then align, segment and shard in one pass unless this version exists."""
     quarantined: list[Quarantined] = []
     # 2. Encode
     groups = partition(tracks, key=lambda t: t.track_id, target_size=cfg.group_size, min_groups=min_groups)
@@ -164,7 +165,37 @@ def build_dataset(
     quarantined += [e for e in encodes if isinstance(e, Quarantined)]
     n_encoded = sum(isinstance(e, Encoded) and not (e.reused or hit) for e, hit in zip(encodes, cached))
 
-    # 3. Align
+    # 3-5. Align, segment and shard, one task per planned shard. Each decodes its pairs once, measures
+    # their alignment on that audio (the quality gate) and writes the segments of the pairs that pass.
+    # The version names the encoded pairs and the align config: the gate's outcome follows from them.
+    candidates = [PairInputs(track, encoded) for track, encoded in good]
+    version = dataset_version(preset, cfg, candidates)
+    manifest = existing_manifest(data_dir, version)
+    if manifest is not None and not catalog.dataset_recorded(data_dir, manifest):
+        manifest = None  # killed between the manifest and the catalog: the shards are reused, the rows written again
+    n_shards_written = 0
+    if manifest is None:
+        folder = dataset_folder(data_dir, version)
+        plans = plan_shards([p.track for p in candidates], cfg.segment, int(cfg.shard_target_mb * 2**20))
+        by_id = {p.track.track_id: p for p in candidates}
+        futures = write_shard_task.map(
+            plans,
+            [{item.track_id: by_id[item.track_id] for item in plan.items} for plan in plans],  # only what each needs
+            unmapped(cfg.segment),
+            unmapped(preset.name),
+            unmapped(str(folder)),
+            unmapped(version),
+            unmapped(cfg.align),
+            unmapped(str(data_dir)),
+        )
+        results, _ = _gather(futures, f"shard {preset.name}", [[p.name] for p in plans], progress)
+        failed = [r for r in results if isinstance(r, Quarantined)]
+        if failed:  # a shard is not bad input: without all of them the dataset is incomplete
+            raise RuntimeError(f"{len(failed)} shard(s) of dataset {version} failed: {failed[0].reason}")
+        n_shards_written = sum(not r.reused for r in results)
+
+    # The alignments the shard tasks measured, read back from their records (measured here only for
+    # pairs no shard holds, such as tracks shorter than one segment).
     groups = partition(good, key=lambda pair: pair[0].track_id, target_size=cfg.group_size, min_groups=min_groups)
     good = [pair for g in groups for pair in g]
     futures = align_pairs_task.map(groups, unmapped(cfg.align), unmapped(str(data_dir)))
@@ -178,28 +209,7 @@ def build_dataset(
             quarantined.append(Quarantined(track.path, "align", reason, track.track_id, preset.name))
         else:
             pairs.append(PairInputs(track, encoded, alignment))
-
-    # 4-5. Segment and shard, one task per planned shard
-    version = dataset_version(preset, cfg, pairs)
-    manifest = existing_manifest(data_dir, version)
-    n_shards_written = 0
     if manifest is None:
-        folder = dataset_folder(data_dir, version)
-        plans = plan_shards([p.track for p in pairs], cfg.segment, int(cfg.shard_target_mb * 2**20))
-        by_id = {p.track.track_id: p for p in pairs}
-        futures = write_shard_task.map(
-            plans,
-            [{item.track_id: by_id[item.track_id] for item in plan.items} for plan in plans],  # only what each needs
-            unmapped(cfg.segment),
-            unmapped(preset.name),
-            unmapped(str(folder)),
-            unmapped(version),
-        )
-        results, _ = _gather(futures, f"shard {preset.name}", [[p.name] for p in plans], progress)
-        failed = [r for r in results if isinstance(r, Quarantined)]
-        if failed:  # a shard is not bad input: without all of them the dataset is incomplete
-            raise RuntimeError(f"{len(failed)} shard(s) of dataset {version} failed: {failed[0].reason}")
-        n_shards_written = sum(not r.reused for r in results)
         manifest = finish_dataset(data_dir, version, preset, cfg, pairs, results, code_version(), location)
     return PresetBuild(
         manifest,
@@ -298,26 +308,29 @@ def build_corpus(
     )
     runner = make_task_runner(task_runner, workers, dask_address)
     logger = get_run_logger()
+    refused: list[str] = []  # object keys that would land outside their mirror: never written
     with contextlib.ExitStack() as stack:
-        local_sources = [str(stack.enter_context(fs.local_mirror(s, log=logger.info))) for s in sources]
+        local_sources = [str(stack.enter_context(fs.local_mirror(s, log=logger.info, refused=refused))) for s in sources]
         # Metadata and encodes are mirrored; shards of finished datasets stay in the bucket.
-        local_data = stack.enter_context(
-            fs.local_mirror(data, push=True, exclude=(SHARD_GLOB,), lock_wait_seconds=wait_for_lock_seconds, log=logger.info)
-        )
+        local_data = stack.enter_context(fs.local_mirror(
+            data, push=True, exclude=(SHARD_GLOB,), lock_wait_seconds=wait_for_lock_seconds, log=logger.info, refused=refused
+        ))
         stages = build_corpus_stages.with_options(task_runner=runner)
         summary = stages(sources=local_sources, data=str(local_data), config=cfg.to_dict(), location=data,
-                         min_groups=2 * (workers or os.cpu_count() or 1), progress=progress)
+                         min_groups=2 * (workers or os.cpu_count() or 1), progress=progress, refused_keys=refused)
     return summary
 
 
 @flow(name="build-corpus-stages", log_prints=True)
 def build_corpus_stages(
-    sources: list[str], data: str, config: dict, location: str | None = None, min_groups: int = 1, progress: bool = False
+    sources: list[str], data: str, config: dict, location: str | None = None, min_groups: int = 1, progress: bool = False,
+    refused_keys: list[str] | None = None,
 ) -> dict:
     """The pipeline itself, on whichever task runner the parent flow chose; the caller holds the lock.
 
     `data` is a local folder; `location` is where it is published (a URL), used in recorded paths.
     `min_groups` keeps every worker busy on a small library (groups change caching, never the shards).
+    `refused_keys` are object keys the mirrors refused (they escape their folder): quarantined.
     """
     logger = get_run_logger()
     started = time.perf_counter()
@@ -328,6 +341,7 @@ def build_corpus_stages(
         logger.warning("removed %d unfinished temporary files left by an interrupted run", n_stale)
 
     ingested = ingest_sources(sources, data_dir, cfg, progress, min_groups)
+    ingested.quarantined += [Quarantined(key, "scan", REFUSED_KEY_REASON) for key in refused_keys or []]
     write_ingest_tables(data_dir, ingested)
     location = location or data
     builds = [build_dataset(get_preset(name), ingested.tracks, cfg, data_dir, location, progress, min_groups) for name in cfg.presets]

@@ -4,9 +4,11 @@
     ladle evaluate --run s3://bucket/runs/default --data s3://bucket/data
     prefect deployment run evaluate-ladle/default    (parameters: run_dir, data, presets, ...)
 
-Per preset: restore each test track's aligned lossy audio with the run's model, score the output and
-the untouched input with every metric, write RUN_DIR/eval/{preset}/ (report.md, report.html,
-tracks.parquet, spectrograms) and publish the tables and the report as Prefect artifacts. `data`
+Per preset (by default each preset the run was trained on): restore each test track's aligned
+lossy audio with the run's model, score the output and the untouched input with every metric, write
+RUN_DIR/eval/{preset}/ (report.md, report.html, tracks.parquet, spectrograms) and publish the tables
+and the report as Prefect artifacts. A track that cannot be evaluated is logged and listed; only a
+failure of every track fails the flow. `data`
 and `run_dir` may be `s3://bucket/prefix` URLs: the catalog and encodes are pulled into a local
 mirror (shards are not needed), the run folder too (without its step checkpoints), and the
 evaluation is pushed back into the run folder.
@@ -20,12 +22,13 @@ from prefect import flow, get_run_logger
 
 from flows.build_corpus import SHARD_GLOB
 from ladle_model.checkpoint import RunDir
-from ladle_model.evaluate import EvalConfig
+from ladle_model.evaluate import EvalConfig, run_presets
 from storage import fs
 from tasks.evaluation import evaluate_preset_task, publish_evaluation_report_task
 
 STEP_CHECKPOINTS = "checkpoints/step-*.pt"  # evaluation reads best.pt or last.pt only
-RESULT_KEYS = ("headline", "split", "n_tracks", "checkpoint", "model_name", "step", "dataset", "summary", "paths", "folder", "reused")
+RESULT_KEYS = ("headline", "split", "n_tracks", "n_trained_on", "trained_on", "failed", "checkpoint", "model_name", "step", "dataset",
+               "summary", "paths", "folder", "reused")
 
 
 @flow(name="evaluate-ladle", log_prints=True)
@@ -42,7 +45,7 @@ def evaluate_ladle(
     device: str = "auto",
     progress: bool = False,
 ) -> dict:
-    """Evaluate `run_dir` on each of `presets` (default: the preset it was trained on); returns each report's summary."""
+    """Evaluate `run_dir` on each of `presets` (default: every preset it was trained on); returns each report's summary."""
     logger = get_run_logger()
     cfg = EvalConfig(split=split, max_tracks=max_tracks, checkpoint=checkpoint, feature_net=feature_net,
                      visqol_excerpts=visqol_excerpts, batch_size=batch_size, device=device)  # ConfigError before any work
@@ -50,10 +53,12 @@ def evaluate_ladle(
     with contextlib.ExitStack() as stack:
         local_data = stack.enter_context(fs.local_mirror(data, exclude=(SHARD_GLOB,), log=logger.info))
         local_run = stack.enter_context(fs.local_mirror(run_dir, push=True, exclude=(STEP_CHECKPOINTS,), log=logger.info))
-        for preset in presets or [None]:
+        for preset in presets or run_presets(local_run, checkpoint) or [None]:  # a multi-preset model: one report per preset
             report = evaluate_preset_task(str(local_run), str(local_data), preset, cfg.to_dict(), progress)
             if report["split"] != split:
                 logger.warning("the %s split has no %s track: evaluated on %s", split, report["preset"], report["split"])
+            for failed in report["failed"]:
+                logger.warning("%s could not be evaluated on %s: %s", failed["title"], report["preset"], failed["reason"])
             artifacts = publish_evaluation_report_task(report)
             logger.info("%s on %s: %s", run_dir, report["preset"], report["headline"])
             if fs.is_remote(run_dir):  # where the files will be once pushed

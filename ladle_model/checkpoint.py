@@ -17,14 +17,19 @@ Layout of a run folder (docs/design.md):
 
 A checkpoint is a dict of tensors and plain data, loadable with `torch.load(weights_only=True)`:
 the model, optimizer and scheduler states, the progress counters (`PROGRESS_KEYS`), one RNG state
-per rank, the model's name, the resolved configs, the dataset version and record, the feature net's
-cache key and the code version. Inference needs only this module and ladle_model/models.py.
+per rank, the model's name, the resolved configs, the dataset version and record ("datasets": every
+dataset of a model trained on several presets, see `checkpoint_presets`), the feature net's cache
+key and the code version. Anything else given as a checkpoint is one CheckpointError line, never
+unpickled. Inference needs only this module and ladle_model/models.py.
 """
 
 from __future__ import annotations
 
 import json
+import pickle
 import random
+import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +37,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from storage.atomic import atomic_path, remove_stale_temporaries
+from storage.atomic import TMP_MARKER, atomic_path
 
 CHECKPOINT_FORMAT = "ladle-checkpoint/1"
 # The loop's counters a checkpoint carries, restored as they were saved.
@@ -145,6 +150,9 @@ class RunDir:
         return self.root / "eval"
 
     def eval_folder(self, preset: str) -> Path:
+        # The name may come from a checkpoint or a data folder: one plain folder name, never a way out of RUN.
+        if preset in ("", ".", "..") or Path(preset).name != preset:
+            raise CheckpointError(f"preset name {preset!r} is not a plain folder name")
         return self.eval_root / preset
 
     def eval_files(self, preset: str) -> EvalFiles:
@@ -169,8 +177,17 @@ class RunDir:
         return self.last
 
     def sweep_temporaries(self) -> int:
-        """Delete half-written files (`.last.pt.tmp-*`, ...) a crashed run left; returns how many."""
-        return remove_stale_temporaries(self.root) if self.root.is_dir() else 0
+        """Delete half-written files a killed run left (`.last.pt.tmp-*`, ...) in RUN and RUN/checkpoints; returns how many.
+
+        eval/ is left alone: an evaluation may be writing there. Call it before the run writes anything.
+        """
+        n_removed = 0
+        for folder in (self.root, self.checkpoints):
+            for tmp in folder.glob(f".*{TMP_MARKER}*") if folder.is_dir() else ():
+                if tmp.is_file():
+                    tmp.unlink(missing_ok=True)
+                    n_removed += 1
+        return n_removed
 
 
 def resolve_checkpoint(path: str | Path, which: str = "best") -> Path:
@@ -208,15 +225,20 @@ def checkpoint_payload(
     model_name: str,
     train_config: dict,
     model_config: dict,
-    dataset_version: str,
-    dataset: dict,
+    datasets: list[dict],
     feature_net_key: dict | None,
     code_version: str,
 ) -> dict:
-    """The checkpoint dict. `progress` holds PROGRESS_KEYS; `dataset` the DATASET_RECORD_KEYS of the manifest."""
+    """The checkpoint dict. `progress` holds PROGRESS_KEYS; `datasets` one `dataset_record` per dataset trained on.
+
+    "dataset_version" and "dataset" are what a one-dataset checkpoint always held (the versions joined
+    by "+", the first dataset's record); "datasets" lists them all (a model trained on several presets).
+    """
     missing = set(PROGRESS_KEYS) - set(progress)
     if missing:
         raise ValueError(f"checkpoint progress lacks {sorted(missing)}")
+    if not datasets:
+        raise ValueError("a checkpoint records at least one dataset")
     return {
         "format": CHECKPOINT_FORMAT,
         "model": model.state_dict(),
@@ -226,16 +248,34 @@ def checkpoint_payload(
         "rng": rng_states,  # one per rank
         "model_name": model_name,
         "config": {"train": train_config, "model": model_config},
-        "dataset_version": dataset_version,
-        "dataset": {k: dataset.get(k) for k in DATASET_RECORD_KEYS},
+        "dataset_version": joined_version([d["version"] for d in datasets]),
+        "dataset": {k: datasets[0].get(k) for k in DATASET_RECORD_KEYS},
+        "datasets": [dict(d) for d in datasets],
         "feature_net": feature_net_key,
         "code_version": code_version,
     }
 
 
 def dataset_record(manifest: object) -> dict:
-    """The DATASET_RECORD_KEYS of a DatasetManifest, as a checkpoint stores them."""
-    return {k: getattr(manifest, k) for k in DATASET_RECORD_KEYS}
+    """A DatasetManifest's version and DATASET_RECORD_KEYS, as a checkpoint stores them."""
+    return {"version": manifest.version, **{k: getattr(manifest, k) for k in DATASET_RECORD_KEYS}}
+
+
+def joined_version(versions: list[str]) -> str:
+    """The one name of several dataset versions trained on together ("v1+v2"); one version is itself."""
+    return "+".join(versions)
+
+
+def checkpoint_datasets(ckpt: dict) -> list[dict]:
+    """Every dataset a checkpoint was trained on, as `dataset_record`s (a checkpoint before "datasets": its one)."""
+    if ckpt.get("datasets"):
+        return [dict(d) for d in ckpt["datasets"]]
+    return [{**(ckpt.get("dataset") or {}), "version": ckpt.get("dataset_version", "")}]
+
+
+def checkpoint_presets(ckpt: dict) -> list[str]:
+    """The presets a checkpoint's model was trained on, in the order it records them (enhance restores any of them)."""
+    return [d["preset"] for d in checkpoint_datasets(ckpt) if d.get("preset")]
 
 
 def save_checkpoint_file(payload: dict, path: str | Path) -> Path:
@@ -248,12 +288,28 @@ def save_checkpoint_file(payload: dict, path: str | Path) -> Path:
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
     """A LadLe checkpoint as saved; `torch.load(weights_only=True)`, so a file cannot run code on load.
 
-    Raises CheckpointError (a ValueError) when the file is not a LadLe checkpoint.
+    Anything else (text, random bytes, a pickle of other objects, another format) raises
+    CheckpointError with one line: "not a LadLe checkpoint: PATH (why)". A missing file raises
+    FileNotFoundError as before.
     """
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise CheckpointError(f"{path} is not a LadLe training checkpoint (format {found!r})")
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint file at {path}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"not a LadLe checkpoint: {path} (the file is empty)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's pickle-protocol notes on foreign files mean nothing to a user
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's own message advises turning the safe loader off; never pass that on (issue 13)
+        raise CheckpointError(f"not a LadLe checkpoint: {path} (not a PyTorch file of tensors and plain data)") from None
+    except Exception as e:  # noqa: BLE001  text, random bytes and torn files fail in many ways inside torch.load
+        raise CheckpointError(f"not a LadLe checkpoint: {path} (not a readable PyTorch file: {type(e).__name__})") from None
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"not a LadLe checkpoint: {path} (it holds a {type(ckpt).__name__})")
+    if ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"not a LadLe checkpoint: {path} (format {ckpt.get('format')!r}, expected {CHECKPOINT_FORMAT!r})")
     return ckpt
 
 
@@ -264,6 +320,23 @@ def model_from_checkpoint(ckpt: dict) -> nn.Module:
     model = build_model(ckpt["model_name"], **ckpt["config"]["model"])
     model.load_state_dict(ckpt["model"])
     return model
+
+
+def resume_step(run_dir: str | Path) -> int | None:
+    """The step a re-run of RUN continues from (its last.pt), or None for a new run. RUN may be an s3:// URL."""
+    from storage import fs
+
+    if not fs.is_remote(run_dir):
+        last = RunDir(run_dir).resume_checkpoint()
+        return int(load_checkpoint(last)["step"]) if last is not None else None
+    url = fs.join(str(run_dir), "checkpoints", "last.pt")
+    filesystem, path = fs.filesystem(url)
+    if not filesystem.exists(path):
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / "last.pt"
+        filesystem.get_file(path, str(local))
+        return int(load_checkpoint(local)["step"])
 
 
 # ----------------------------------------------------------------------------- RNG state

@@ -37,7 +37,7 @@ import webdataset as wds
 from torch.utils.data import DataLoader
 
 from storage.fs import register_webdataset_schemes
-from storage.sample_format import decode_sample
+from storage.sample_format import decode_sample, iter_tar_samples, read_sample, to_float32
 
 register_webdataset_schemes()  # shards may be s3:// URLs; runs in every loader worker on import too
 # webdataset reads tars as a stream in 10-KB records; a 1-MB read buffer turns ~100 system calls per
@@ -76,6 +76,14 @@ def _shard_list(urls: list[str], shuffle_seed: int | None) -> Iterator[dict]:
         yield {"url": url}
 
 
+def _shard_samples(src: Iterator[dict]) -> Iterator[dict]:
+    """Raw samples of each shard in turn, read by storage/sample_format.py's tar reader (local or s3://)."""
+    for shard in src:
+        url = shard["url"]
+        with wds.gopen(url, "rb") as stream:  # any scheme storage.fs registered; GOPEN_BUFFER-sized reads
+            yield from iter_tar_samples(stream, url)
+
+
 def _shuffle_samples(src: Iterator[dict], bufsize: int, seed: int, epoch: int, pass_index: int) -> Iterator[dict]:
     # The rng is made here, at iteration time, because only then do we know which worker we are in.
     rank, _, worker, _ = wds.utils.pytorch_worker_info()
@@ -85,18 +93,18 @@ def _shuffle_samples(src: Iterator[dict], bufsize: int, seed: int, epoch: int, p
 
 def _random_crops(src: Iterator[dict], crop_samples: int | None, seed: int, epoch: int) -> Iterator[tuple]:
     for sample in src:
-        key, lossless, lossy = decode_pair(sample)
+        key, lossless, lossy = read_sample(sample)  # views of the tar bytes, at their stored dtype
         length = lossless.shape[-1]
         n = crop_samples or length
         if n > length:
             raise ValueError(f"sample {key}: crop of {n} samples is longer than the segment ({length})")
         start = crop_offset(key, length, n, seed, epoch)
-        yield lossless[:, start : start + n], lossy[:, start : start + n]  # (2, n) each
+        yield lossless[:, start : start + n], lossy[:, start : start + n]  # (2, n) each, still stored dtype
 
 
 def _tiled_crops(src: Iterator[dict], crop_samples: int | None) -> Iterator[tuple]:
     for sample in src:
-        key, lossless, lossy = decode_pair(sample)
+        key, lossless, lossy = read_sample(sample)
         length = lossless.shape[-1]
         n = crop_samples or length
         if n > length:
@@ -105,10 +113,28 @@ def _tiled_crops(src: Iterator[dict], crop_samples: int | None) -> Iterator[tupl
             yield lossless[:, start : start + n], lossy[:, start : start + n]
 
 
-def _stack_pairs(pairs: list[tuple]) -> tuple[torch.Tensor, torch.Tensor]:
-    lossless = torch.from_numpy(np.stack([p[0] for p in pairs]))  # (B, 2, L)
-    lossy = torch.from_numpy(np.stack([p[1] for p in pairs]))  # (B, 2, L)
-    return lossless, lossy
+def _stack_pairs(pairs: list[tuple], to_float: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Crops -> (B, 2, n) batches: float32, each crop converted straight into its slot (one pass, no
+    temporaries); or, with `to_float=False` and one stored dtype, that dtype (see `to_float_tensor`)."""
+    shape = (len(pairs), *pairs[0][0].shape)
+    dtypes = {p[0].dtype for p in pairs}
+    if not to_float and len(dtypes) == 1:
+        return torch.from_numpy(np.stack([p[0] for p in pairs])), torch.from_numpy(np.stack([p[1] for p in pairs]))
+    lossless, lossy = np.empty(shape, np.float32), np.empty(shape, np.float32)  # (B, 2, n) each
+    for i, (x, y) in enumerate(pairs):
+        to_float32(x, out=lossless[i])
+        to_float32(y, out=lossy[i])
+    return torch.from_numpy(lossless), torch.from_numpy(lossy)
+
+
+def to_float_tensor(batch: torch.Tensor) -> torch.Tensor:
+    """A batch from a `to_float=False` loader as float32 in [-1, 1], wherever it is (convert after the
+    host-to-device copy: int16 batches move half the bytes). Scales as storage/sample_format.py stores."""
+    if batch.dtype == torch.int16:
+        return batch.float().mul_(2.0**-15)
+    if batch.dtype == torch.int32:
+        return batch.float().mul_(2.0**-31)
+    return batch.float()
 
 
 def make_pipeline(
@@ -121,12 +147,15 @@ def make_pipeline(
     shuffle_buffer: int = 1000,
     split_nodes: bool = True,
     pass_index: int = 0,
+    to_float: bool = True,
 ) -> wds.DataPipeline:
     """The WebDataset pipeline (an IterableDataset) yielding (lossless, lossy) batches (B, 2, L).
 
     `train`: shuffled shards and samples, random crops. Otherwise: file order, tiled crops.
     `split_nodes`: give each distributed rank its share of the shards (False: every rank reads all).
     `pass_index`: a further seed part for reading the same epoch again (see `iterate_epoch`).
+    `to_float`: float32 batches (default); False keeps the stored dtype (int16 for 16-bit sources) for
+    `to_float_tensor` to convert on the device.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -138,14 +167,14 @@ def make_pipeline(
     stages: list = [partial(_shard_list, [str(p) for p in shard_paths], shard_seed)]
     if split_nodes:
         stages.append(wds.split_by_node)
-    stages += [wds.split_by_worker, wds.tarfile_to_samples()]
+    stages += [wds.split_by_worker, _shard_samples]
     if train:
         stages.append(partial(_shuffle_samples, bufsize=shuffle_buffer, seed=seed, epoch=epoch, pass_index=pass_index))
         stages.append(partial(_random_crops, crop_samples=crop_samples, seed=seed, epoch=epoch))
     else:
         stages.append(partial(_tiled_crops, crop_samples=crop_samples))
     # Batches are made inside the worker: the DataLoader then only moves whole batches (batch_size=None).
-    stages.append(wds.batched(batch_size, collation_fn=_stack_pairs, partial=True))
+    stages.append(wds.batched(batch_size, collation_fn=partial(_stack_pairs, to_float=to_float), partial=True))
     return wds.DataPipeline(*stages)
 
 
@@ -161,9 +190,11 @@ def make_loader(
     split_nodes: bool = True,
     pass_index: int = 0,
     pin_memory: bool = False,
+    to_float: bool = True,
 ) -> DataLoader:
     """A DataLoader over `make_pipeline`: several workers, each reading its own shards."""
-    pipeline = make_pipeline(shard_paths, batch_size, train, seed, epoch, crop_samples, shuffle_buffer, split_nodes, pass_index)
+    pipeline = make_pipeline(shard_paths, batch_size, train, seed, epoch, crop_samples, shuffle_buffer, split_nodes, pass_index,
+                             to_float)
     return DataLoader(
         pipeline,
         batch_size=None,

@@ -104,3 +104,8 @@ def wrap_model(model: torch.nn.Module, ddp: Distributed) -> torch.nn.Module:
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     return DDP(model, device_ids=[ddp.local_rank] if ddp.device.type == "cuda" else None)
+
+
+def any_rank(flag: bool, ddp: Distributed) -> bool:
+    """True on every rank when `flag` is true on any: ranks that must stop together agree on it."""
+    return flag if ddp.world_size <= 1 else sum_over_ranks([float(flag)], ddp)[0] > 0

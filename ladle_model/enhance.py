@@ -22,18 +22,19 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from ladle_model.checkpoint import load_checkpoint, model_from_checkpoint, resolve_checkpoint
+from ladle_model.checkpoint import checkpoint_datasets, load_checkpoint, model_from_checkpoint, resolve_checkpoint
 from ladle_model.windows import DEFAULT_BATCH_SIZE, EnhanceError, WindowedRestorer, WindowSpec, as_stereo, back_to, make_spec
 from storage.align import resampled_length
+from storage.strategy import get_strategy
 
-__all__ = ["EnhanceError", "EnhanceResult", "Enhancer", "Skipped", "enhance_file", "enhance_path", "load_enhancer",
+__all__ = ["EnhanceError", "EnhanceResult", "Enhancer", "Failed", "Skipped", "enhance_file", "enhance_path", "load_enhancer",
            "pick_device", "result_dict", "spec_from_checkpoint"]
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,26 @@ class Enhancer:
     model_name: str
     step: int
     dataset_version: str
-    dataset: dict  # the checkpoint's dataset record (preset, strategy, rates, segment length)
+    dataset: dict  # the checkpoint's (first) dataset record (preset, strategy, rates, segment length)
+    datasets: list[dict] = field(default_factory=list)  # every dataset trained on (several presets), with its "version"
+
+    @property
+    def presets(self) -> list[str]:
+        """The presets the model was trained on, in the order the checkpoint records them."""
+        records = self.datasets or [self.dataset]
+        return [d["preset"] for d in records if d.get("preset")]
+
+    @property
+    def dataset_versions(self) -> list[str]:
+        return [d["version"] for d in self.datasets if d.get("version")] or [v for v in self.dataset_version.split("+") if v]
+
+    def spec_for(self, preset: str) -> WindowSpec:
+        """The window layout for input of `preset`: the model's, with that dataset's codec rate where the strategy keeps it."""
+        record = next((d for d in self.datasets if d.get("preset") == preset), None)
+        if record is None or not record.get("lossy_sample_rate"):
+            return self.spec
+        input_rate = get_strategy(self.spec.strategy).lossy_rate(self.spec.sample_rate, record["lossy_sample_rate"])
+        return dataclasses.replace(self.spec, input_rate=input_rate)
 
 
 def spec_from_checkpoint(ckpt: dict, window_seconds: float | None = None) -> WindowSpec:
@@ -96,7 +116,7 @@ def load_enhancer(checkpoint: str | Path, device: str = "auto", window_seconds: 
     ckpt = load_checkpoint(path, map_location="cpu")
     model = model_from_checkpoint(ckpt).to(pick_device(device)).eval()
     return Enhancer(model, spec_from_checkpoint(ckpt, window_seconds), str(path), ckpt["model_name"], ckpt.get("step", 0),
-                    ckpt.get("dataset_version", ""), dict(ckpt.get("dataset") or {}))
+                    ckpt.get("dataset_version", ""), dict(ckpt.get("dataset") or {}), checkpoint_datasets(ckpt))
 
 
 # ----------------------------------------------------------------------------- files
@@ -106,7 +126,7 @@ def load_enhancer(checkpoint: str | Path, device: str = "auto", window_seconds: 
 class EnhanceResult:
     source: str
     output: str
-    sample_rate: int  # of the output (the input's own unless asked otherwise)
+    sample_rate: int  # of the output (the model's unless asked otherwise)
     channels: int
     frames: int  # of the output
     duration_s: float
@@ -120,6 +140,16 @@ class EnhanceResult:
 
 @dataclass
 class Skipped:
+    """A file in a folder that is not audio (cover art, cue sheets, logs): nothing to restore."""
+
+    source: str
+    reason: str
+
+
+@dataclass
+class Failed:
+    """A file in a folder that could not be restored; the rest of the folder went on."""
+
     source: str
     reason: str
 
@@ -130,9 +160,10 @@ def enhance_file(model: nn.Module, spec: WindowSpec, source: str | Path, output:
                  progress: bool = False, on_chunk: Callable[[np.ndarray], None] | None = None) -> EnhanceResult:
     """Restore one file FFmpeg can read into FLAC/WAV (by `output`'s suffix) of the same duration and channels.
 
-    The output is at the input's own rate unless `output_sample_rate` is given (a 32 kHz Ogg restored
-    by a 44.1 kHz model comes back at 32 kHz by default: pass 44100 to keep the restored top band).
-    `on_chunk` sees each decoded input chunk (tests use it to check the memory bound).
+    The output is at the model's rate (spec.sample_rate) unless `output_sample_rate` is given: a 32 kHz
+    Ogg restored by a 44.1 kHz model comes back at 44.1 kHz, with the top band the codec removed and the
+    model restored; at 32 kHz that band would be lost again (issue 11). `on_chunk` sees each decoded
+    input chunk (tests use it to check the memory bound).
     """
     from storage import ffmpeg as ff
     from storage import stream
@@ -142,7 +173,7 @@ def enhance_file(model: nn.Module, spec: WindowSpec, source: str | Path, output:
     if info.channels not in (1, 2):
         raise EnhanceError(f"{Path(source).name} has {info.channels} channels: only mono and stereo can be restored "
                            "(downmix first, e.g. ffmpeg -i in -ac 2 out.flac)")
-    out_rate = output_sample_rate or info.sample_rate
+    out_rate = output_sample_rate or spec.sample_rate
     chunk_frames = max(round(chunk_seconds * info.sample_rate), 1)
     to_model = stream.StreamResampler(info.sample_rate, spec.input_rate)
     to_output = stream.StreamResampler(spec.sample_rate, out_rate)
@@ -199,11 +230,14 @@ def output_path_for(source: Path, root: Path, out_dir: Path, suffix: str) -> Pat
 
 
 def enhance_path(model: nn.Module, spec: WindowSpec, source: str | Path, output: str | Path, *, suffix: str = ".flac",
-                 progress: bool = False, **kwargs) -> list[EnhanceResult | Skipped]:
+                 progress: bool = False, **kwargs) -> list[EnhanceResult | Skipped | Failed]:
     """Restore a file, or every audio file under a folder into `output` (a folder: names mirrored, with `suffix`).
 
-    Files FFmpeg finds no audio in (cover art, cue sheets, logs) are skipped with a note, as are
-    files with more than two channels; hidden files and anything under `output` are not looked at.
+    A single file's failure raises. In a folder, files FFmpeg finds no audio in (cover art, cue sheets,
+    logs) are Skipped with a note, and a file that cannot be restored (more than two channels, a
+    broken stream, a name the file system refuses, ...) is Failed with its reason while the others go
+    on: one bad file never costs the rest of the folder. Hidden files and anything under `output` are
+    not looked at.
     """
     from storage import ffmpeg as ff
 
@@ -215,7 +249,7 @@ def enhance_path(model: nn.Module, spec: WindowSpec, source: str | Path, output:
     if not source.is_dir():
         raise FileNotFoundError(f"no file or folder at {source}")
     output_resolved = output.resolve()
-    results: list[EnhanceResult | Skipped] = []
+    results: list[EnhanceResult | Skipped | Failed] = []
     files = sorted(p for p in source.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(source).parts)
                    and not p.resolve().is_relative_to(output_resolved))
     for path in files:
@@ -226,13 +260,17 @@ def enhance_path(model: nn.Module, spec: WindowSpec, source: str | Path, output:
             continue
         try:
             results.append(enhance_file(model, spec, path, output_path_for(path, source, output, suffix), progress=progress, **kwargs))
-        except (EnhanceError, ff.FFmpegError) as e:
-            results.append(Skipped(str(path), str(e)))
+        except Exception as e:  # noqa: BLE001  reported at the end; the folder goes on
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            log.warning("could not restore %s: %s", path, reason)
+            results.append(Failed(str(path), reason))
     return results
 
 
-def result_dict(result: EnhanceResult | Skipped) -> dict:
-    d = dataclasses.asdict(result)
+def result_dict(result: EnhanceResult | Skipped | Failed) -> dict:
+    """A result as plain data, with its `status`: restored, skipped or failed."""
+    status = {EnhanceResult: "restored", Skipped: "skipped", Failed: "failed"}[type(result)]
+    d = {"status": status, **dataclasses.asdict(result)}
     if isinstance(result, EnhanceResult):
         d["realtime_factor"] = round(result.realtime_factor, 2)
     return d

@@ -1,34 +1,34 @@
-"""Evaluate a trained run on whole test tracks, against the lossless original and against its own input.
+"""Evaluate a trained run on whole tracks, against the lossless original and against its own input.
 
     report = evaluate_run("runs/ladle", "data", "paper-32k", EvalConfig(max_tracks=5))
-    report["headline"]   # "worse than the lossy input on MSE: 2.3e-04 vs 2.1e-04 (+9.5 %)", ...
+    report["headline"]   # "The model is worse than its lossy input on MSE: 2.3e-04 vs 2.1e-04 (+9.5%); ..."
     ladle evaluate --run runs/ladle --data data --preset paper-32k     # the same through the flow
+    ladle evaluate --run runs/ladle --data other-library --split all   # every track of another library
 
-For each test track of the catalog (the val split when the test split is empty, with a warning) the
-lossless audio and its lossy encode are decoded and aligned as the corpus builder does
-(storage.segment.load_pair), the model restores the whole lossy track in crossfaded windows
-(ladle_model/windows.py), and every metric of the registry in ladle_model/metrics.py is computed
-twice: for the model's output and for the untouched lossy input, the baseline every model must beat (docs/design.md).
-The report goes to RUN_DIR/eval/{preset}/ (ladle_model/checkpoint.py's EvalFiles; written by
-ladle_model/reports/evaluation.py):
+For each test track of the catalog (the val split when the test split is empty, with a warning;
+split "all": every track of any data folder built with the run's preset) the lossless audio and its
+lossy encode are decoded and aligned as the corpus builder does (storage.segment.load_pair), the
+model restores the whole lossy track in crossfaded windows (ladle_model/windows.py), and every metric
+of the registry in ladle_model/metrics.py is computed twice: for the model's output and for the
+untouched lossy input, the baseline every model must beat (docs/design.md). A metric a track is too
+short for is n/a for that track with the reason; a track that cannot be evaluated at all is listed
+with its reason; only when every track fails does the evaluation fail. The report says which tracks
+the model was trained on. It goes to RUN_DIR/eval/{preset}/ (ladle_model/checkpoint.py's EvalFiles;
+written by ladle_model/reports/evaluation.py):
 
     report.md, report.html      mean and per-track tables, model vs input, the verdict in words
-    tracks.parquet              one row per (track, system) with every metric
+    tracks.parquet              one row per (track, system) with every metric and the n/a reasons
     spectrograms/{track}.png    lossless / lossy / restored over one excerpt (as Fig. 3 of the residual-unit paper)
     eval.json                   the summary and the content key; written last
 
-A finished evaluation is reused while its key (checkpoint bytes, feature net bytes, the tracks and
-their encodes, the config) is unchanged.
+A finished evaluation is reused while its key is unchanged (ladle_model/eval_cache.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
-import json
 import logging
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,13 +39,14 @@ import torch
 from ladle_model import metrics as M
 from ladle_model.checkpoint import EvalFiles, RunDir, resolve_checkpoint
 from ladle_model.enhance import Enhancer, load_enhancer
+from ladle_model.eval_cache import cached_report, evaluation_key, json_safe
 from ladle_model.reports.evaluation import plot_spectrograms, write_evaluation_report
 from ladle_model.verdict import BASELINE, MODEL, headline, summarise
 from ladle_model.windows import WindowSpec, enhance_array
 from storage import catalog
 from storage.align import Alignment, resample
 from storage.atomic import write_json_atomic
-from storage.config import ConfigError, SegmentConfig, code_version, config_from_dict, stable_hash
+from storage.config import ConfigError, SegmentConfig, code_version, config_from_dict
 from storage.encode import Encoded
 from storage.ingest import Track
 from storage.segment import load_pair
@@ -54,14 +55,16 @@ __all__ = ["BASELINE", "MODEL", "EvalConfig", "EvalTrack", "evaluate_run", "load
 
 log = logging.getLogger(__name__)
 
-# bump when a metric or the report changes what it writes: cached evaluations are redone.
-# 2: the metric registry (one methods line per metric, Table I columns in registry order).
-EVAL_VERSION = 2
+SPLITS = ("train", "val", "test", "all")  # "all": every track of the data folder, whatever its split
+
+
+class EvaluationError(RuntimeError):
+    """No track could be evaluated; the message gives the first track's reason."""
 
 
 @dataclass
 class EvalConfig:
-    split: str = "test"  # falls back to val (with a warning) when the test split has no track
+    split: str = "test"  # falls back to val (with a warning) when the test split has no track; "all": every track
     max_tracks: int | None = None  # the first N tracks by track id (None: all)
     checkpoint: str = "best"  # "best" (best.pt, else last.pt), "last", or a checkpoint path
     feature_net: str | None = None  # phi for the perceptual metric (None: RUN_DIR/feature_net.pt when there)
@@ -74,8 +77,8 @@ class EvalConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.split not in ("train", "val", "test"):
-            raise ConfigError(f"EvalConfig.split must be train, val or test, got {self.split!r}")
+        if self.split not in SPLITS:
+            raise ConfigError(f"EvalConfig.split must be one of {', '.join(SPLITS)}, got {self.split!r}")
         if self.max_tracks is not None and self.max_tracks < 1:
             raise ConfigError(f"EvalConfig.max_tracks must be >= 1 or None, got {self.max_tracks}")
         if self.batch_size < 1 or self.visqol_excerpts < 0 or self.n_spectrograms < 0:
@@ -104,7 +107,7 @@ class EvalTrack:
 
 
 def select_tracks(data_dir: str | Path, preset: str, split: str = "test", max_tracks: int | None = None) -> tuple[list[EvalTrack], str]:
-    """The catalog's tracks of `split` that have an encode and a passing alignment for `preset`.
+    """The catalog's tracks of `split` ("all": every split) that have an encode and a passing alignment for `preset`.
 
     From the latest ingest's tracks table (splits are stable: a hash of the track id). When `split` is
     "test" and it has none, the val split instead, with a warning. Returns (tracks by id, split used).
@@ -121,7 +124,7 @@ def select_tracks(data_dir: str | Path, preset: str, split: str = "test", max_tr
 
     def usable(name: str) -> list[EvalTrack]:
         found = [EvalTrack(t, encodes[t.track_id], pairs[t.track_id]) for t in sorted(tracks, key=lambda t: t.track_id)
-                 if t.split == name and t.track_id in encodes and t.track_id in pairs]
+                 if name in (t.split, "all") and t.track_id in encodes and t.track_id in pairs]
         return found[:max_tracks] if max_tracks else found
 
     chosen, used = usable(split), split
@@ -149,26 +152,31 @@ def load_eval_pair(item: EvalTrack, spec: WindowSpec) -> tuple[np.ndarray, np.nd
 
 
 def score(lossless: np.ndarray, estimate: np.ndarray, sample_rate: int, cutoff_hz: float, feature_net, cfg: EvalConfig,
-          device: torch.device | str = "cpu") -> dict[str, float]:
-    """Every registered metric of `estimate` against `lossless`, both (2, T) at `sample_rate`, by key."""
+          device: torch.device | str = "cpu") -> tuple[dict[str, float], dict[str, str]]:
+    """Every registered metric of `estimate` against `lossless`, both (2, T) at `sample_rate`: (values, n/a reasons) by key."""
     ctx = M.ScoreContext(sample_rate=sample_rate, cutoff_hz=cutoff_hz, feature_net=feature_net, device=device,
                          visqol_excerpts=cfg.visqol_excerpts, visqol_excerpt_seconds=cfg.visqol_excerpt_seconds)
     return M.score_all(lossless, estimate, ctx)
 
 
 def evaluate_track(item: EvalTrack, enhancer: Enhancer, phi, cfg: EvalConfig, context: dict, files: EvalFiles,
-                   figure: bool = False) -> tuple[list[dict], dict | None]:
-    """Restore one track and score the output and the input: ([input row, model row], spectrogram figure or None)."""
-    spec = enhancer.spec
+                   figure: bool = False, trained_on: bool = False) -> tuple[list[dict], dict | None]:
+    """Restore one track and score the output and the input: ([input row, model row], spectrogram figure or None).
+
+    Each row holds every metric, and `notes`: why a metric is n/a for this track (too short, failed).
+    """
+    spec = enhancer.spec_for(context["preset"])  # a multi-preset model: this preset's codec rate
     device = next(iter(enhancer.model.parameters()), torch.empty(0)).device
     lossless, lossy, model_input = load_eval_pair(item, spec)
     restored = enhance_array(enhancer.model, model_input, spec, cfg.batch_size, n_output=lossless.shape[-1])
     cutoff_hz = M.estimate_cutoff_hz(lossless, lossy, spec.sample_rate)
     title = item.track.title or Path(item.track.path).stem
-    context = {"track_id": item.track.track_id, "title": title, "split": context["split"], "preset": context["preset"],
-               "duration_s": lossless.shape[-1] / spec.sample_rate, "cutoff_hz": cutoff_hz, **context}
-    rows = [{**context, "system": BASELINE, **score(lossless, lossy, spec.sample_rate, cutoff_hz, phi, cfg, device)},
-            {**context, "system": MODEL, **score(lossless, restored, spec.sample_rate, cutoff_hz, phi, cfg, device)}]
+    context = {"track_id": item.track.track_id, "title": title, "split": item.track.split, "preset": context["preset"],
+               "duration_s": lossless.shape[-1] / spec.sample_rate, "cutoff_hz": cutoff_hz, "trained_on": trained_on, **context}
+    rows = []
+    for system, estimate in ((BASELINE, lossy), (MODEL, restored)):
+        values, reasons = score(lossless, estimate, spec.sample_rate, cutoff_hz, phi, cfg, device)
+        rows.append({**context, "system": system, **values, "notes": "; ".join(reasons.values())})
     excerpts = M.active_excerpts(lossless, spec.sample_rate, 3, cfg.spectrogram_seconds) if figure else []
     if not excerpts:
         return rows, None
@@ -180,15 +188,30 @@ def evaluate_track(item: EvalTrack, enhancer: Enhancer, phi, cfg: EvalConfig, co
     return rows, {"track_id": item.track.track_id, "path": name, "title": caption}
 
 
-# ----------------------------------------------------------------------------- the cache
+# ----------------------------------------------------------------------------- what the run was trained on
 
 
-def _sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def training_tracks(data_dir: str | Path, enhancer: Enhancer) -> tuple[set[str], str]:
+    """(ids of DATA's tracks the model was trained on, that in words).
+
+    A dataset's train split is the catalog's train tracks (splits are a hash of the track id), so when
+    DATA holds the run's dataset version its train-split tracks were trained on; when it does not,
+    DATA is another library and none were.
+    """
+    from storage.manifest import list_datasets
+
+    versions = enhancer.dataset_versions
+    here = [m for m in list_datasets(str(data_dir)) if m.version in versions]
+    if not here:
+        named = ", ".join(versions) or "unrecorded"
+        return set(), f"none of these tracks: its training dataset ({named}) is not in this data folder"
+    presets = {m.preset for m in here}
+    passed = {row["track_id"] for row in catalog.read_rows(data_dir, "pairs") if row["preset"] in presets and row["passed"]}
+    ids = {row["track_id"] for row in catalog.read_rows(data_dir, "tracks") if row["split"] == "train" and row["track_id"] in passed}
+    return ids, f"the train split of dataset {', '.join(m.version for m in here)} in this data folder"
+
+
+# ----------------------------------------------------------------------------- the feature net
 
 
 def feature_net_path(run_dir: str | Path, cfg: EvalConfig) -> Path | None:
@@ -201,35 +224,6 @@ def feature_net_path(run_dir: str | Path, cfg: EvalConfig) -> Path | None:
     return path if path.is_file() else None
 
 
-def evaluation_key(checkpoint: Path, phi: Path | None, tracks: list[EvalTrack], preset: str, cfg: EvalConfig) -> str:
-    """What an evaluation depends on: the weights, phi, the tracks and their encodes/alignments, the config."""
-    settings = {k: v for k, v in cfg.to_dict().items() if k not in ("device", "checkpoint", "feature_net")}
-    return stable_hash(["evaluate", EVAL_VERSION, _sha256(checkpoint), _sha256(phi) if phi else None, preset, settings,
-                        [(t.track.track_id, t.track.pcm_md5, t.encoded.encode_key, t.alignment.align_key) for t in tracks]])
-
-
-def cached_report(files: EvalFiles, key: str) -> dict | None:
-    """The finished evaluation in `files` when its key is `key` and every report file is there, else None."""
-    try:
-        report = json.loads(files.eval_json.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    if report.get("key") != key or not all(path.is_file() for path in files.reports.values()):
-        return None
-    return report
-
-
-def _json_safe(obj):
-    """NaN and inf as None: JSON (and Prefect's result store) has no NaN."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
-
-
 # ----------------------------------------------------------------------------- the whole evaluation
 
 
@@ -238,11 +232,74 @@ def run_checkpoint(run_dir: str | Path, which: str) -> Path:
     return RunDir(run_dir).checkpoint(which) if which in ("best", "last") else resolve_checkpoint(which)
 
 
+def check_run_checkpoint(run_dir: str, which: str = "best") -> str:
+    """The checkpoint `run_dir` (a folder or an s3:// URL) would be evaluated with; FileNotFoundError (one line) when none.
+
+    For the CLI, before any flow run: a run folder without a checkpoint is a usage error, not a traceback.
+    """
+    from storage import fs
+
+    if which not in ("best", "last") or not fs.is_remote(run_dir):
+        return str(run_checkpoint(run_dir, which))
+    layout = RunDir("")  # the relative names of a run folder's checkpoints
+    names = [layout.best, layout.last] if which == "best" else [layout.last]
+    remote, root = fs.filesystem(run_dir)
+    for name in names:
+        if remote.exists(f"{root}/{name.as_posix()}"):
+            return fs.join(run_dir, name.as_posix())
+    raise FileNotFoundError(f"no checkpoint in run folder {run_dir} (looked for {' / '.join(n.name for n in names)} in checkpoints/)")
+
+
+def presets_missing(data_dir: str | Path, presets: list[str]) -> list[str]:
+    """The `presets` DATA's catalog has no encode of (an evaluation of them there has nothing to score)."""
+    found = {row["preset"] for row in catalog.read_rows(data_dir, "encodes")}
+    return [p for p in presets if p not in found]
+
+
+def run_presets(run_dir: str | Path, which: str = "best") -> list[str]:
+    """The presets the run's checkpoint was trained on (several for a multi-preset model)."""
+    from ladle_model.checkpoint import checkpoint_presets, load_checkpoint
+
+    return checkpoint_presets(load_checkpoint(run_checkpoint(run_dir, which)))
+
+
+def evaluate_tracks(tracks: list[EvalTrack], enhancer: Enhancer, phi, cfg: EvalConfig, context: dict, files: EvalFiles,
+                    trained_ids: set[str], progress: bool = False) -> tuple[list[dict], list[dict], list[dict]]:
+    """(rows, figures, failed): every track restored and scored; a track that fails is noted and the others go on."""
+    rows, figures, failed = [], [], []
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(tracks), unit="track", desc=f"evaluate {context['preset']}", dynamic_ncols=True)
+    for item in tracks:
+        try:
+            track_rows, figure = evaluate_track(item, enhancer, phi, cfg, context, files, figure=len(figures) < cfg.n_spectrograms,
+                                                trained_on=item.track.track_id in trained_ids)
+        except Exception as e:  # noqa: BLE001  one unreadable or odd track must never sink the evaluation
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            log.warning("could not evaluate %s: %s", item.track.path, reason)
+            failed.append({"track_id": item.track.track_id, "title": item.track.title or Path(item.track.path).stem,
+                           "reason": f"{type(e).__name__}: {reason}"})
+        else:
+            rows += track_rows
+            figures += [figure] if figure else []
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    if not rows:
+        raise EvaluationError(f"none of the {len(tracks)} track(s) could be evaluated; the first: "
+                              f"{failed[0]['title']}: {failed[0]['reason']}")
+    return rows, figures, failed
+
+
 def evaluate_run(run_dir: str | Path, data_dir: str | Path, preset: str | None = None, cfg: EvalConfig | None = None,
                  progress: bool = False, enhancer: Enhancer | None = None) -> dict:
     """Evaluate RUN_DIR's checkpoint on whole tracks of `preset` (default: the run's own) and write the report.
 
-    Returns the report as a dict (JSON-able): summary, per-track rows, headline, paths.
+    Returns the report as a dict (JSON-able): summary, per-track rows, headline, paths, tracks that
+    failed. Raises EvaluationError only when every track failed.
     """
     from ladle_model.losses import load_feature_net
 
@@ -250,13 +307,14 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, preset: str | None =
     run_dir, started = Path(run_dir), time.perf_counter()
     checkpoint = run_checkpoint(run_dir, cfg.checkpoint)
     enhancer = enhancer or load_enhancer(checkpoint, device=cfg.device, window_seconds=cfg.window_seconds)
-    preset = preset or enhancer.dataset.get("preset")
+    preset = preset or next(iter(enhancer.presets), None)
     if not preset:
         raise ValueError(f"{checkpoint} does not record its dataset's preset: name one")
     tracks, split = select_tracks(data_dir, preset, cfg.split, cfg.max_tracks)
+    trained_ids, trained_on = training_tracks(data_dir, enhancer)
     phi_path = feature_net_path(run_dir, cfg)
     files = RunDir(run_dir).eval_files(preset)
-    key = evaluation_key(checkpoint, phi_path, tracks, preset, cfg)
+    key = evaluation_key(checkpoint, phi_path, tracks, preset, cfg, sorted(trained_ids))
     cached = cached_report(files, key)
     if cached is not None:
         log.info("evaluation of %s on %s is up to date (%s)", run_dir, preset, files.root)
@@ -266,25 +324,12 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, preset: str | None =
 
     device = next(iter(enhancer.model.parameters()), torch.empty(0)).device
     phi = load_feature_net(phi_path, map_location=device) if phi_path else None
-    context = {"split": split, "preset": preset, "model_name": enhancer.model_name, "step": enhancer.step,
-               "dataset_version": enhancer.dataset_version}
-    rows, figures = [], []
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+    context = {"preset": preset, "model_name": enhancer.model_name, "step": enhancer.step, "dataset_version": enhancer.dataset_version}
+    rows, figures, failed = evaluate_tracks(tracks, enhancer, phi, cfg, context, files, trained_ids, progress)
 
-        bar = tqdm(total=len(tracks), unit="track", desc=f"evaluate {preset}", dynamic_ncols=True)
-    for i, item in enumerate(tracks):
-        track_rows, figure = evaluate_track(item, enhancer, phi, cfg, context, files, figure=i < cfg.n_spectrograms)
-        rows += track_rows
-        figures += [figure] if figure else []
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-
-    spec = enhancer.spec
+    spec = enhancer.spec_for(preset)
     summary = summarise(rows)
+    n_trained = len({r["track_id"] for r in rows if r["trained_on"]})
     report = {
         "key": key,
         "run_dir": str(run_dir),
@@ -300,7 +345,10 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, preset: str | None =
         "sample_rate": spec.sample_rate,
         "window_seconds": spec.window_samples / spec.sample_rate,
         "hop_seconds": spec.hop_samples / spec.sample_rate,
-        "n_tracks": len(tracks),
+        "n_tracks": len(rows) // 2,
+        "n_trained_on": n_trained,
+        "trained_on": trained_on,
+        "failed": failed,
         "audio_seconds": float(sum(r["duration_s"] for r in rows if r["system"] == MODEL)),
         "config": cfg.to_dict(),
         "summary": summary,
@@ -313,5 +361,5 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, preset: str | None =
         "seconds": time.perf_counter() - started,
     }
     report["paths"] = write_evaluation_report(report)
-    write_json_atomic(files.eval_json, _json_safe(report))  # last: its key marks the evaluation complete
-    return {**_json_safe(report), "reused": False}
+    write_json_atomic(files.eval_json, json_safe(report))  # last: its key marks the evaluation complete
+    return {**json_safe(report), "reused": False}

@@ -33,6 +33,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+# ViSQOL lives in its own module; callers ask this one for it
+from ladle_model.visqol import VISQOL_MIN_SECONDS, VISQOL_RATE, active_excerpts, visqol_available, visqol_moslqo  # noqa: F401
+
 CAP_DB = 100.0  # SNR and SI-SDR of identical signals (see the module docstring)
 POWER_FLOOR = 1e-8  # power spectra are clamped here before the log (docs/design.md)
 LSD_N_FFT = 2048
@@ -40,7 +43,6 @@ LSD_HOP = 512
 CUTOFF_DEFICIT_DB = 6.0  # see estimate_cutoff_hz
 CUTOFF_FLOOR_DB = 90.0  # see estimate_cutoff_hz
 CUTOFF_SMOOTH_BINS = 17  # see estimate_cutoff_hz
-VISQOL_RATE = 48000  # ViSQOL v3 audio mode works at 48 kHz (Chinen et al., QoMEX 2020)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -256,78 +258,6 @@ def perceptual_distance(reference, estimate, feature_net: nn.Module, chunk_sampl
     return _out(np.array(values), batched)
 
 
-def visqol_available() -> bool:
-    try:
-        import visqol  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def active_excerpts(reference, sample_rate: int, n_excerpts: int, excerpt_seconds: float,
-                    quiet_db: float = 20.0) -> list[tuple[int, int]]:
-    """Up to `n_excerpts` (start, stop) sample ranges of active audio, evenly spread over the track.
-
-    The track is cut into back-to-back excerpts; those whose RMS (mono mix of the reference) is within
-    `quiet_db` of the loudest excerpt's are active (no silence, no fade-out tails), and n of them are
-    taken at even spacing. A track shorter than one excerpt is one excerpt; digital silence has none.
-    """
-    x = _as_numpy(reference).astype(np.float64, copy=False)
-    mono = x.reshape(-1, x.shape[-1]).mean(axis=0)
-    length = round(excerpt_seconds * sample_rate)
-    n_total = len(mono) // length
-    if n_excerpts <= 0 or not np.any(mono):
-        return []
-    if n_total == 0:
-        return [(0, len(mono))]
-    rms = np.sqrt(np.mean(mono[: n_total * length].reshape(n_total, length) ** 2, axis=1))
-    if rms.max() <= 0:
-        return []
-    active = np.flatnonzero(rms >= rms.max() * 10 ** (-quiet_db / 20))
-    picks = np.unique(np.round(np.linspace(0, len(active) - 1, min(n_excerpts, len(active)))).astype(int))
-    return [(int(active[i]) * length, (int(active[i]) + 1) * length) for i in picks]
-
-
-_VISQOL_API = None
-
-
-def _visqol_api():
-    global _VISQOL_API
-    if _VISQOL_API is None:
-        from visqol import VisqolApi
-
-        api = VisqolApi()
-        api.create(mode="audio")  # the bundled SVR model of ViSQOL v3's audio mode
-        _VISQOL_API = api
-    return _VISQOL_API
-
-
-def visqol_moslqo(reference, estimate, sample_rate: int, n_excerpts: int = 3, excerpt_seconds: float = 5.0,
-                  resample: Callable[[np.ndarray, int, int], np.ndarray] | None = None):
-    """ViSQOL v3 in audio mode (visqol-python, a port of Google's ViSQOL 3.3.3): mean MOS-LQO over
-    up to `n_excerpts` excerpts of active audio (see `active_excerpts`, chosen on the reference), each
-    mixed to mono (as ViSQOL reads files) and resampled to 48 kHz (audio mode's rate).
-
-    MOS-LQO runs from 1 to about 4.73 (the audio-mode SVR's ceiling: a signal against itself). Costs
-    about 0.7 s of CPU per second of excerpt. NaN when visqol-python is not installed or there is no
-    active audio.
-    """
-    ref, est, batched = _pair(reference, estimate)
-    if not visqol_available():
-        return _out(np.full(len(ref), np.nan), batched)
-    if resample is None:
-        from storage.align import resample
-    api = _visqol_api()
-    values = []
-    for r, e in zip(ref, est):
-        scores = []
-        for start, stop in active_excerpts(r, sample_rate, n_excerpts, excerpt_seconds):
-            pair = np.stack([r[:, start:stop].mean(axis=0), e[:, start:stop].mean(axis=0)]).astype(np.float32)  # (2, n) mono mixes
-            pair = resample(pair, sample_rate, VISQOL_RATE).astype(np.float64)
-            scores.append(api.measure_from_arrays(pair[0], pair[1], VISQOL_RATE).moslqo)
-        values.append(float(np.mean(scores)) if scores else float("nan"))
-    return _out(np.array(values), batched)
-
 
 # ----------------------------------------------------------------------------- the registry
 
@@ -354,10 +284,28 @@ class Metric:
     compute: Callable[[np.ndarray, np.ndarray, ScoreContext], float]  # (lossless, estimate, context); NaN when n/a
     method: str  # one sentence for the report's methods section; {fields} are filled from the evaluation config
     in_table1: bool = True  # a column of Table I
+    min_seconds: float = 0.0  # shorter tracks get n/a, with the reason, instead of a score
+    enabled: Callable[[ScoreContext], bool] = lambda ctx: True  # False: skipped by config, n/a without a reason
+    noise: float = 0.0  # differences below this are "the same as the input": in the metric's unit, or ...
+    noise_relative: bool = False  # ... a fraction of the input's value
 
     def __post_init__(self) -> None:
         if self.better not in ("higher", "lower"):
             raise ValueError(f"Metric {self.key!r}: better must be 'higher' or 'lower', got {self.better!r}")
+        if self.noise < 0 or self.min_seconds < 0:
+            raise ValueError(f"Metric {self.key!r}: noise and min_seconds must be >= 0")
+
+    def same_within(self, baseline: float) -> float:
+        """The largest difference from `baseline` that is still "the same as the input"."""
+        return self.noise * abs(baseline) if self.noise_relative else self.noise
+
+    @property
+    def noise_text(self) -> str:
+        """The threshold in words, for the methods section."""
+        if self.noise == 0:
+            return "any difference counts"
+        return f"differences under {self.noise:.1%} of the input's value count as the same" if self.noise_relative else (
+            f"differences under {self.noise:g} count as the same")
 
 
 METRICS: dict[str, Metric] = {}  # key -> Metric, in report order
@@ -382,9 +330,26 @@ def get_metric(key: str) -> Metric:
         raise KeyError(f"unknown metric {key!r}; known: {', '.join(METRICS)}") from None
 
 
-def score_all(reference, estimate, ctx: ScoreContext) -> dict[str, float]:
-    """Every registered metric of `estimate` against `reference` (both (C, T) at ctx.sample_rate), by key."""
-    return {key: float(metric.compute(reference, estimate, ctx)) for key, metric in METRICS.items()}
+def score_all(reference, estimate, ctx: ScoreContext) -> tuple[dict[str, float], dict[str, str]]:
+    """Every registered metric of `estimate` against `reference` (both (C, T) at ctx.sample_rate).
+
+    Returns (values by key, reasons by key). A metric the track is too short for, or that fails on it,
+    is NaN with its reason; the others are scored all the same (one odd track never sinks an evaluation).
+    """
+    seconds = np.shape(reference)[-1] / ctx.sample_rate
+    values, reasons = {}, {}
+    for key, metric in METRICS.items():
+        values[key] = float("nan")
+        if not metric.enabled(ctx):
+            continue
+        if seconds < metric.min_seconds:
+            reasons[key] = f"{seconds:.2f}-s track is shorter than the {metric.min_seconds:g} s {metric.label} needs"
+            continue
+        try:
+            values[key] = float(metric.compute(reference, estimate, ctx))
+        except Exception as e:  # noqa: BLE001  any metric's failure on one track is that track's n/a, not the evaluation's end
+            reasons[key] = f"{metric.label} failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+    return values, reasons
 
 
 def _perceptual(ref, est, ctx: ScoreContext) -> float:
@@ -392,29 +357,33 @@ def _perceptual(ref, est, ctx: ScoreContext) -> float:
 
 
 def _visqol(ref, est, ctx: ScoreContext) -> float:
-    if ctx.visqol_excerpts <= 0:
-        return float("nan")
     return visqol_moslqo(ref, est, ctx.sample_rate, ctx.visqol_excerpts, ctx.visqol_excerpt_seconds)
 
 
+# Noise thresholds (issue 15): a ViSQOL of 4.633 against 4.633 is a tie, not a loss. 0.01 MOS for ViSQOL,
+# 0.01 dB for SNR and SI-SDR, 0.5 % of the input's value for the errors and distances.
 for _metric in (
-    Metric("mse", "MSE", "lower", lambda r, e, ctx: mse(r, e), "MSE: the mean squared error over every sample and channel."),
+    Metric("mse", "MSE", "lower", lambda r, e, ctx: mse(r, e), "MSE: the mean squared error over every sample and channel.",
+           noise=0.005, noise_relative=True),
     Metric("perceptual", "perceptual loss", "lower", _perceptual,
-           "Perceptual loss: mean squared difference of the run's feature net phi (the LadLe paper's perceptual term)."),
+           "Perceptual loss: mean squared difference of the run's feature net phi (the LadLe paper's perceptual term).",
+           noise=0.005, noise_relative=True),
     Metric("snr_db", "SNR (dB)", "higher", lambda r, e, ctx: snr_db(r, e),
            "SNR: 10·log10 of the signal's over the error's energy per channel, averaged over channels, capped at 100 dB.",
-           in_table1=False),
+           in_table1=False, noise=0.01),
     Metric("si_sdr_db", "SI-SDR (dB)", "higher", lambda r, e, ctx: si_sdr_db(r, e),
-           "SI-SDR (Le Roux et al. 2019): the SNR after the best scaling of the reference, per channel, capped at 100 dB."),
+           "SI-SDR (Le Roux et al. 2019): the SNR after the best scaling of the reference, per channel, capped at 100 dB.",
+           noise=0.01),
     Metric("lsd", "LSD", "lower", lambda r, e, ctx: lsd(r, e),
            "LSD: STFT n_fft 2048, hop 512, periodic Hann, power clamped at 1e-8, mean over frames of the RMS over bins "
-           "of the log10 power difference."),
+           "of the log10 power difference.", noise=0.005, noise_relative=True),
     Metric("lsd_hf", "LSD above cutoff", "lower", lambda r, e, ctx: lsd_hf(r, e, ctx.cutoff_hz, ctx.sample_rate),
            "LSD above cutoff: the same over the bins above the codec's low-pass, estimated per track from the long-term "
            "lossless and lossy spectra (the highest frequency where the lossy is within 6 dB of the lossless; "
-           "ladle_model/metrics.py); `none` when no low-pass was found."),
+           "ladle_model/metrics.py); `none` when no low-pass was found.", noise=0.005, noise_relative=True),
     Metric("visqol", "ViSQOL MOS-LQO", "higher", _visqol,
            "ViSQOL v3 audio mode (visqol-python) at 48 kHz on up to {visqol_excerpts} excerpts of {visqol_excerpt_seconds:g} s "
-           "of active audio per track, mono mix; n/a when skipped or not installed."),
+           "of active audio per track, mono mix; n/a when skipped or not installed.",
+           min_seconds=VISQOL_MIN_SECONDS, enabled=lambda ctx: ctx.visqol_excerpts > 0, noise=0.01),
 ):
     register_metric(_metric)

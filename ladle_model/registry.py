@@ -20,6 +20,7 @@ MODELS: dict[str, tuple[str, str, str]] = {
     "drrn1d": ("ladle_model.drrn", "DRRN1d", "DRRN1dConfig"),
     "srresnet1d": ("ladle_model.srresnet", "SRResNet1d", "SRResNet1dConfig"),
     "resunit": ("ladle_model.resunit", "ResUnitNet", "ResUnitNetConfig"),
+    "specnext": ("ladle_model.specnext", "SpecNeXt", "SpecNeXtConfig"),
 }
 
 MODEL_NAMES: tuple[str, ...] = tuple(MODELS)

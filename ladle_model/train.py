@@ -2,6 +2,10 @@
 
     cfg = TrainConfig.from_dict({"model": "ladle", "model_overrides": {"stride": 4}, "max_steps": 1000})
     result = train("data", "runs/ladle-s4", cfg, preset="vorbis-160", progress=True)
+    result = train("data", "runs/multi", cfg, preset=["paper-32k", "mp3-64"])   # one model, the union of two presets
+
+`cfg.max_minutes` caps one call's wall time: the run stops at a step boundary with a checkpoint,
+and the next call continues exactly where it stopped.
 
 Several GPUs (WORLD_SIZE > 1 starts DDP; rank 0 alone writes checkpoints and logs):
 
@@ -21,6 +25,7 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,10 +35,11 @@ import torch.nn.functional as F
 
 from ladle_model.checkpoint import RunDir
 from ladle_model.data import iterate_epoch, make_loader
-from ladle_model.distributed import Distributed, autocast_context, mean_over_ranks, setup_distributed, sum_over_ranks, teardown_distributed, wrap_model
-from ladle_model.losses import FeatureNet, FeatureNetConfig, LossConfig, compute_losses
+from ladle_model.distributed import Distributed, any_rank, autocast_context, mean_over_ranks, setup_distributed, sum_over_ranks, teardown_distributed, wrap_model
+from ladle_model.losses import FeatureNet, FeatureNetConfig, LossConfig
 from ladle_model.models import model_config_dict
-from ladle_model.reports.training import append_log_row, plot_loss_curves, truncate_log
+from ladle_model.reports.training import append_log_row, format_loss, plot_loss_curves, truncate_log
+from ladle_model.spectral_losses import SpectralLossConfig, training_losses
 from ladle_model.train_state import RunContext, TrainState, init_state, open_run, prepare_feature_net, restore_state, save_checkpoint
 from storage.config import ConfigError, config_from_dict
 
@@ -58,6 +64,7 @@ class TrainConfig:
     batch_size: int = 4
     max_epochs: int = 20
     max_steps: int | None = None  # a cap on optimizer steps across epochs (None: epochs decide)
+    max_minutes: float | None = None  # wall-clock budget of one call of `train`: it stops with a checkpoint; a re-run continues
     plateau_factor: float = 0.5
     plateau_patience: int = 5
     grad_clip: float | None = 1.0  # max global grad norm; not in the paper (nanoGPT's default); None = off
@@ -68,6 +75,8 @@ class TrainConfig:
     eval_max_batches: int | None = None  # cap on validation batches per evaluation (None: the whole val split)
     # loss: LossConfig terms and phi, the feature net of the perceptual term, pre-trained on the train split
     loss: LossConfig = field(default_factory=LossConfig)
+    # restoration losses (ladle_model/spectral_losses.py) added to those; off (all lambdas 0) keeps the paper's loss
+    spectral: SpectralLossConfig = field(default_factory=SpectralLossConfig.off)
     feature_net: FeatureNetConfig = field(default_factory=FeatureNetConfig)
     feature_net_steps: int = 500
     feature_net_lr: float = 1e-3
@@ -86,7 +95,7 @@ class TrainConfig:
         for name, value in positive.items():
             if value <= 0:
                 raise ConfigError(f"TrainConfig.{name} must be > 0, got {value}")
-        for name in ("max_steps", "eval_max_batches", "grad_clip", "segment_seconds"):
+        for name in ("max_steps", "max_minutes", "eval_max_batches", "grad_clip", "segment_seconds"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"TrainConfig.{name} must be > 0 or None, got {value}")
@@ -122,9 +131,11 @@ def train_config_from_args(
     batch_size: int = 4,
     segment_seconds: float | None = None,
     overrides: dict | None = None,
+    max_minutes: float | None = None,
 ) -> TrainConfig:
     """TrainConfig from the flow's/CLI's named options, then `overrides` (any TrainConfig key) on top."""
-    d = {"model": model, "max_epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "segment_seconds": segment_seconds}
+    d = {"model": model, "max_epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "segment_seconds": segment_seconds,
+         "max_minutes": max_minutes}
     return TrainConfig.from_dict({**d, **(overrides or {})})
 
 
@@ -136,7 +147,10 @@ class TrainResult:
     best_val_loss: float | None  # lowest validation "loss/total" seen
     checkpoint: str  # RUN_DIR/checkpoints/last.pt
     run_dir: str
-    dataset_version: str = ""
+    dataset_version: str = ""  # several datasets: their versions joined by "+"
+    presets: list[str] = field(default_factory=list)  # the presets of the datasets trained on
+    start_step: int = 0  # the step this call started from (> 0: it resumed)
+    stopped_by: str = ""  # "max_epochs", "max_steps" or "max_minutes" (the time budget; a re-run continues)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -157,7 +171,7 @@ def train_step(state: TrainState, train_model: nn.Module, lossless: torch.Tensor
     lossy = lossy.to(device, non_blocking=True)  # (B, 2, L) input
     with autocast_context(device, cfg.precision):
         pred = train_model(lossy)  # (B, 2, L)
-    losses = compute_losses(pred.float(), lossless, feature_net, cfg.loss)
+    losses = training_losses(pred.float(), lossless, lossy, feature_net, cfg.loss, cfg.spectral)
     state.optimizer.zero_grad(set_to_none=True)
     losses["loss/total"].backward()
 
@@ -174,11 +188,12 @@ def train_step(state: TrainState, train_model: nn.Module, lossless: torch.Tensor
 # ----------------------------------------------------------------------------- validation
 
 
-def validation_keys(loss_cfg: LossConfig) -> list[str]:
-    """The keys `validate` reports: compute_losses reports a term exactly when its lambda is > 0."""
+def validation_keys(loss_cfg: LossConfig, spectral_cfg: SpectralLossConfig | None = None) -> list[str]:
+    """The keys `validate` reports: training_losses reports a term exactly when its lambda is > 0."""
     terms = ["loss/total", "loss/mse"]
     terms += ["loss/perceptual"] if loss_cfg.lambda_perc > 0 else []
     terms += ["loss/stft"] if loss_cfg.lambda_stft > 0 else []
+    terms += spectral_cfg.keys() if spectral_cfg is not None else []
     return [f"val/{t}" for t in terms] + ["val/mse_lossy_input"]
 
 
@@ -200,14 +215,14 @@ def validate(model: nn.Module, val_shards: list, cfg: TrainConfig, crop_samples:
         lossless, lossy = lossless.to(ddp.device), lossy.to(ddp.device)  # (B, 2, L)
         with autocast_context(ddp.device, cfg.precision):
             pred = model(lossy)  # (B, 2, L)
-        losses = compute_losses(pred.float(), lossless, feature_net, cfg.loss)
+        losses = training_losses(pred.float(), lossless, lossy, feature_net, cfg.loss, cfg.spectral)
         losses["mse_lossy_input"] = F.mse_loss(lossy, lossless)
         b = lossless.shape[0]
         for k, v in losses.items():
             sums[f"val/{k}"] = sums.get(f"val/{k}", 0.0) + v.item() * b
         n_examples += b
     model.train()
-    keys = validation_keys(cfg.loss)
+    keys = validation_keys(cfg.loss, cfg.spectral)
     totals = sum_over_ranks([sums.get(k, 0.0) for k in keys] + [float(n_examples)], ddp)
     n_examples = int(totals[-1])
     if n_examples == 0:
@@ -219,9 +234,9 @@ def validate_and_log(ctx: RunContext, state: TrainState, feature_net: FeatureNet
     """Validation losses and the mean train loss so far, one epoch-log row, and whether best.pt improves.
 
     `complete`: the epoch ran to its end, so the scheduler steps on the validation loss (or the train
-    loss without a val split). A run stopped by max_steps mid-epoch is validated for the record only.
+    loss without a val split). A run stopped mid-epoch (max_steps, the time budget) is validated for the record only.
     """
-    val_shards = ctx.manifest.shard_paths("val")
+    val_shards = ctx.data.shard_paths("val")
     metrics = validate(state.model, val_shards, ctx.cfg, ctx.crop_samples, feature_net, ctx.ddp) if val_shards else {}
     train_loss = mean_over_ranks(state.epoch_loss_sum, state.batch_in_epoch, ctx.ddp)
     if complete:
@@ -243,20 +258,24 @@ def train(
     run_dir: str | Path,
     cfg: TrainConfig,
     dataset_version: str | None = None,
-    preset: str | None = None,
+    preset: str | list[str] | None = None,
     progress: bool = False,
+    clock: Callable[[], float] = time.monotonic,
 ) -> TrainResult:
-    """Train `cfg.model` on a dataset version under DATA, in RUN_DIR; resume from RUN_DIR's last checkpoint."""
+    """Train `cfg.model` on a dataset version under DATA (or on the union of several presets'), in RUN_DIR;
+    resume from RUN_DIR's last checkpoint. `clock` (seconds) measures `cfg.max_minutes`.
+    """
     ddp = setup_distributed(cfg.device)
     try:
-        return _train(data_dir, RunDir(run_dir), cfg, dataset_version, preset, progress, ddp)
+        return _train(data_dir, RunDir(run_dir), cfg, dataset_version, preset, progress, ddp, clock)
     finally:
         teardown_distributed(ddp)
 
 
-def _train(data_dir: str | Path, run: RunDir, cfg: TrainConfig, dataset_version: str | None, preset: str | None,
-           progress: bool, ddp: Distributed) -> TrainResult:
-    # ---- setup: the dataset, the run folder, a checkpoint to resume from, phi
+def _train(data_dir: str | Path, run: RunDir, cfg: TrainConfig, dataset_version: str | None, preset: str | list[str] | None,
+           progress: bool, ddp: Distributed, clock: Callable[[], float]) -> TrainResult:
+    t_start, out_of_time = clock(), False
+    # ---- setup: the datasets, the run folder, a checkpoint to resume from, phi
     ctx, ckpt = open_run(data_dir, run, cfg, dataset_version, preset, ddp)
     feature_net = prepare_feature_net(ctx)
 
@@ -266,6 +285,7 @@ def _train(data_dir: str | Path, run: RunDir, cfg: TrainConfig, dataset_version:
         restore_state(state, ckpt, ddp)
         log.info("resuming %s at step %d (epoch %d, batch %d)", run.root, state.step, state.epoch, state.batch_in_epoch)
     del ckpt
+    start_step = state.step
     train_model = wrap_model(state.model, ddp)
     if ddp.is_main:
         # Rows past the checkpoint were written by a run that died before saving: they are redone now.
@@ -275,17 +295,24 @@ def _train(data_dir: str | Path, run: RunDir, cfg: TrainConfig, dataset_version:
     def done() -> bool:
         return state.epoch >= cfg.max_epochs or (cfg.max_steps is not None and state.step >= cfg.max_steps)
 
+    def budget_spent() -> bool:
+        # rank 0's clock decides for all: every rank must stop at the same step, or DDP hangs
+        nonlocal out_of_time
+        if cfg.max_minutes is not None and not out_of_time:
+            out_of_time = any_rank(ddp.is_main and clock() - t_start >= 60 * cfg.max_minutes, ddp)
+        return out_of_time
+
     bar = progress_bar(ctx, state.step) if progress and ddp.is_main else None
     state.model.train()
     t_last = time.perf_counter()
-    while not done():
-        batches = iterate_epoch(ctx.manifest.shard_paths("train"), cfg.batch_size, cfg.seed, state.epoch, ctx.crop_samples,
+    while not done() and not budget_spent():
+        batches = iterate_epoch(ctx.data.shard_paths("train"), cfg.batch_size, cfg.seed, state.epoch, ctx.crop_samples,
                                 cfg.shuffle_buffer, cfg.num_workers, skip_batches=state.batch_in_epoch,
                                 n_batches=ctx.n_batches_per_epoch, pin_memory=ddp.device.type == "cuda")
         stopped_in_epoch = False
         for lossless, lossy in batches:
-            if done():
-                stopped_in_epoch = True  # max_steps reached before the epoch ran out
+            if done() or budget_spent():
+                stopped_in_epoch = True  # max_steps or the time budget reached before the epoch ran out
                 break
             # ---- lr: ReduceLROnPlateau changes it at epoch ends only (below); here it is read for the log
             lr = state.optimizer.param_groups[0]["lr"]
@@ -323,9 +350,10 @@ def _train(data_dir: str | Path, run: RunDir, cfg: TrainConfig, dataset_version:
         save_checkpoint(ctx, state, best=improved)
         if ddp.is_main:
             plot_loss_curves(run)
-            log.info("epoch %d done at step %d: train %.4g, val %s", state.epoch - 1, state.step, train_loss, metrics.get("val/loss/total"))
+            log.info("epoch %d done at step %d: train %s, val %s", state.epoch - 1, state.step, format_loss(train_loss),
+                     format_loss(metrics.get("val/loss/total")))
 
-    # ---- end (max_steps inside an epoch): validate for the record, without touching the scheduler
+    # ---- end (max_steps or the budget inside an epoch): validate for the record, without touching the scheduler
     if state.last_eval_step != state.step:
         _, _, improved = validate_and_log(ctx, state, feature_net, complete=False)
         state.last_eval_step = state.step
@@ -334,15 +362,17 @@ def _train(data_dir: str | Path, run: RunDir, cfg: TrainConfig, dataset_version:
         plot_loss_curves(run)
     if bar is not None:
         bar.close()
-    return TrainResult(state.step, state.epoch, state.last_train_loss, state.best_val_loss, str(run.last), str(run.root), ctx.manifest.version)
+    stopped_by = "max_minutes" if out_of_time else "max_epochs" if state.epoch >= cfg.max_epochs else "max_steps"
+    return TrainResult(state.step, state.epoch, state.last_train_loss, state.best_val_loss, str(run.last), str(run.root), ctx.data.version,
+                       ctx.data.presets, start_step, stopped_by)
 
 
 def progress_bar(ctx: RunContext, initial_step: int):
     """A tqdm bar over the steps this run will take in total (an estimate with several loader workers)."""
     from tqdm.auto import tqdm
 
-    cfg, manifest = ctx.cfg, ctx.manifest
-    n_train_segments = manifest.splits["train"].segments
+    cfg = ctx.cfg
+    n_train_segments = ctx.data.n_segments("train")
     n_steps_per_epoch = ctx.n_batches_per_epoch or math.ceil(n_train_segments / cfg.batch_size)
     total_steps = min(cfg.max_steps or 2**62, cfg.max_epochs * n_steps_per_epoch)
     return tqdm(total=total_steps, initial=min(initial_step, total_steps), unit="step", dynamic_ncols=True)

@@ -12,6 +12,7 @@ them from a TrainState. ladle_model/train.py runs the loop over it.
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,22 +28,22 @@ from ladle_model.checkpoint import (
     capture_rng_state,
     check_resumable,
     checkpoint_payload,
-    dataset_record,
     load_checkpoint,
     restore_rng_state,
 )
 from ladle_model.data import seconds_to_samples
-from ladle_model.datasets import resolve_dataset, segment_samples
+from ladle_model.datasets import TrainingData, resolve_training_data
 from ladle_model.distributed import Distributed, barrier, gather_objects
 from ladle_model.feature_net_cache import ensure_feature_net, feature_net_cache_key
 from ladle_model.losses import FeatureNet, load_feature_net
 from ladle_model.models import build_model
 from storage.atomic import write_json_atomic
 from storage.config import code_version
-from storage.manifest import DatasetManifest
 
 if TYPE_CHECKING:
     from ladle_model.train import TrainConfig
+
+log = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------- state and checkpoints
@@ -68,7 +69,7 @@ class RunContext:
 
     run: RunDir
     cfg: TrainConfig
-    manifest: DatasetManifest
+    data: TrainingData  # the dataset version(s) trained on
     ddp: Distributed
     feature_key: dict | None  # phi's cache key; None without a perceptual term
     code_version: str
@@ -110,8 +111,8 @@ def save_checkpoint(ctx: RunContext, state: TrainState, best: bool = False) -> P
     rng_states = gather_objects(capture_rng_state(), ctx.ddp)
     if ctx.ddp.is_main:
         payload = checkpoint_payload(state.model, state.optimizer, state.scheduler, {k: getattr(state, k) for k in PROGRESS_KEYS},
-                                     rng_states, ctx.cfg.model, ctx.cfg.to_dict(), ctx.cfg.model_config(), ctx.manifest.version,
-                                     dataset_record(ctx.manifest), ctx.feature_key, ctx.code_version)
+                                     rng_states, ctx.cfg.model, ctx.cfg.to_dict(), ctx.cfg.model_config(), ctx.data.records(),
+                                     ctx.feature_key, ctx.code_version)
         ctx.run.write_checkpoint(payload, best=best)
     return ctx.run.last
 
@@ -119,37 +120,43 @@ def save_checkpoint(ctx: RunContext, state: TrainState, best: bool = False) -> P
 # ----------------------------------------------------------------------------- setting up a run
 
 
-def open_run(data_dir: str | Path, run: RunDir, cfg: TrainConfig, dataset_version: str | None, preset: str | None,
+def open_run(data_dir: str | Path, run: RunDir, cfg: TrainConfig, dataset_version: str | None, presets: str | list[str] | None,
              ddp: Distributed) -> tuple[RunContext, dict | None]:
-    """The dataset, the checks, RUN/config.json, and the checkpoint to resume from (None: a new run)."""
+    """The datasets, the checks, RUN/config.json, and the checkpoint to resume from (None: a new run).
+
+    Nothing named and RUN holds a checkpoint: a bare re-run continues on the run's own datasets.
+    """
+    if ddp.is_main:
+        n_swept = run.sweep_temporaries()  # half-written checkpoints of a killed run
+        if n_swept:
+            log.info("removed %d half-written files a killed run left in %s", n_swept, run.root)
     last = run.resume_checkpoint()
     ckpt = load_checkpoint(last, map_location="cpu") if last is not None else None
-    if ckpt is not None and dataset_version is None and preset is None:
-        dataset_version = ckpt["dataset_version"]  # a bare re-run continues on the run's own dataset
-    manifest = resolve_dataset(data_dir, dataset_version, preset, cfg.segment_seconds)
-    train_shards = manifest.shard_paths("train")
-    n_train_segments = manifest.splits["train"].segments if "train" in manifest.splits else 0
+    data = resolve_training_data(data_dir, run.root, cfg.segment_seconds, dataset_version, presets)
+    train_shards = data.shard_paths("train")
+    n_train_segments = data.n_segments("train")
     if not train_shards or n_train_segments == 0:
-        raise ValueError(f"dataset {manifest.version} has no training segments")
+        raise ValueError(f"dataset {data.version} has no training segments")
     if ddp.world_size > 1 and len(train_shards) < ddp.world_size:
-        raise ValueError(f"dataset {manifest.version} has {len(train_shards)} train shards for {ddp.world_size} ranks; "
+        raise ValueError(f"dataset {data.version} has {len(train_shards)} train shards for {ddp.world_size} ranks; "
                          "every rank needs at least one (build the corpus with smaller shards)")
     # DDP: every rank takes the same number of steps per epoch, or the gradient all-reduce hangs.
     n_batches_per_epoch = max(n_train_segments // (cfg.batch_size * ddp.world_size), 1) if ddp.world_size > 1 else None
-    feature_key = feature_net_cache_key(manifest, cfg) if cfg.loss.lambda_perc > 0 else None
+    feature_key = feature_net_cache_key(data, cfg) if cfg.loss.lambda_perc > 0 else None
     if ckpt is not None:
-        check_resumable(ckpt, cfg.model, cfg.model_config(), manifest.version, feature_key, run.root)
-    crop_samples = seconds_to_samples(cfg.segment_seconds, manifest.sample_rate, segment_samples(manifest))
-    ctx = RunContext(run, cfg, manifest, ddp, feature_key, code_version(), crop_samples, n_batches_per_epoch)
+        check_resumable(ckpt, cfg.model, cfg.model_config(), data.version, feature_key, run.root)
+    crop_samples = seconds_to_samples(cfg.segment_seconds, data.sample_rate, data.segment_samples)
+    ctx = RunContext(run, cfg, data, ddp, feature_key, code_version(), crop_samples, n_batches_per_epoch)
     if ddp.is_main:
         run.root.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(run.config, {"train": cfg.to_dict(), "model": cfg.model_config(), "dataset_version": manifest.version})
+        write_json_atomic(run.config, {"train": cfg.to_dict(), "model": cfg.model_config(), "dataset_version": data.version,
+                                       "presets": data.presets})
     return ctx, ckpt
 
 
 def prepare_feature_net(ctx: RunContext) -> FeatureNet | None:
     """phi: pre-trained once on rank 0 (cached in the run folder), then loaded by every rank."""
     if ctx.ddp.is_main:
-        ensure_feature_net(ctx.run, ctx.manifest, ctx.cfg, ctx.ddp.device)
+        ensure_feature_net(ctx.run, ctx.data, ctx.cfg, ctx.ddp.device)
     barrier(ctx.ddp)
     return load_feature_net(ctx.run.feature_net, map_location=ctx.ddp.device) if ctx.feature_key else None

@@ -31,12 +31,17 @@ def finite_mean(values: list[float]) -> float:
 
 
 def verdict(metric: str, baseline: float, model: float) -> str:
-    """"better than the input" / "worse than the input" / "same as the input" / "n/a" for one metric."""
+    """"better than the input" / "worse than the input" / "same as the input" / "n/a" for one metric.
+
+    A difference below the metric's noise threshold (ladle_model/metrics.py) is "same as the input":
+    ViSQOL 4.633 against 4.633 is a tie, not a loss.
+    """
     if not (is_finite(baseline) and is_finite(model)):
         return "n/a"
-    if model == baseline:
+    rule = get_metric(metric)
+    if abs(model - baseline) < rule.same_within(baseline) or model == baseline:
         return "same as the input"
-    better = model > baseline if get_metric(metric).better == "higher" else model < baseline
+    better = model > baseline if rule.better == "higher" else model < baseline
     return "better than the input" if better else "worse than the input"
 
 
@@ -59,7 +64,9 @@ def headline(summary: list[dict]) -> str:
     judged = [s for s in summary if s["verdict"] != "n/a"]
     better = [s["name"] for s in judged if s["verdict"].startswith("better")]
     worse = [s["name"] for s in judged if s["verdict"].startswith("worse")]
-    first = (f"The model is {first_metric['verdict'].replace('the input', 'its lossy input')} on {first_metric['name']}: "
+    said = {"same as the input": "the same as its lossy input", "n/a": "not comparable with its lossy input"}.get(
+        first_metric["verdict"], first_metric["verdict"].replace("the input", "its lossy input"))
+    first = (f"The model is {said} on {first_metric['name']}: "
              f"{fmt_value(first_metric['model'])} vs {fmt_value(first_metric['lossy_input'])} ({fmt_relative(first_metric['relative'])})")
     return f"{first}; better on {len(better)} of {len(judged)} metrics" + (f" ({', '.join(better)})" if better else "") + (
         f", worse on {', '.join(worse)}" if worse else "") + "."

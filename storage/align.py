@@ -1,6 +1,6 @@
 """Align: bring the decoded lossy audio onto the lossless timeline and measure how close it is.
 
-    lossy = decode_lossy(encoded, channels=2, target_rate=44100)      # torchaudio resampler
+    lossy = decode_lossy(encoded, channels=2, target_rate=44100)      # resampled by libsoxr (storage/resample.py)
     lag, _ = measure_lag(lossless, lossy, max_lag=4410, analysis_frames=30 * 44100)
     aligned = shift_to(lossy, lag, lossless.shape[-1])
 
@@ -16,8 +16,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-import torchaudio.functional as AF
 
 from storage import ffmpeg as ff
 from storage.atomic import write_json_atomic
@@ -25,6 +23,7 @@ from storage.config import STAGE_VERSIONS, AlignConfig, stable_hash
 from storage.encode import Encoded
 from storage.audio import AudioError
 from storage.ingest import Quarantined, Track, read_track
+from storage.resample import resample, resampled_length  # noqa: F401  (re-exported: callers resample through align)
 
 
 @dataclass(frozen=True)
@@ -38,19 +37,6 @@ class Alignment:
     passed: bool  # cleared the quality gate
     align_key: str
     reason: str = ""  # why it failed the gate
-
-
-def resample(audio: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
-    """(C, T) float32 through torchaudio's windowed-sinc resampler; a no-op at equal rates."""
-    if orig_rate == new_rate:
-        return audio
-    out = AF.resample(torch.from_numpy(np.ascontiguousarray(audio)), orig_rate, new_rate)
-    return out.numpy()
-
-
-def resampled_length(n_frames: int, orig_rate: int, new_rate: int) -> int:
-    """The length torchaudio's resample returns: ceil(n · new / orig)."""
-    return -(-n_frames * new_rate // orig_rate)
 
 
 def decode_lossy(encoded: Encoded, channels: int, target_rate: int | None = None) -> np.ndarray:
@@ -77,16 +63,30 @@ def measure_lag(reference: np.ndarray, signal: np.ndarray, max_lag: int, analysi
     src_lo, src_hi = max(lo, 0), min(hi, len(sig))
     if src_hi > src_lo:
         padded[src_lo - lo : src_hi - lo] = sig[src_lo:src_hi]
-    # Cross-correlation by FFT in float32 (torch's FFT takes any length; numpy's float64 one was the
-    # slowest step of a build). Only lags in [-max_lag, max_lag] are kept.
-    n_fft = len(padded) + span
-    spectrum = torch.fft.rfft(torch.from_numpy(padded.astype(np.float32)), n_fft) * torch.conj(
-        torch.fft.rfft(torch.from_numpy(ref_part.astype(np.float32)), n_fft)
-    )
-    corr = torch.fft.irfft(spectrum, n_fft)[: 2 * max_lag + 1].double().numpy()  # corr[j] ↔ lag j - max_lag
+    # Cross-correlation by FFT in float32. Lag j (0 <= j <= 2·max_lag) reads padded[i + j] for i < span,
+    # always below len(padded), so a circular correlation of length len(padded) has no wrap-around.
+    n_fft = _fast_length(len(padded))
+    spectrum = np.fft.rfft(padded.astype(np.float32), n_fft) * np.conj(np.fft.rfft(ref_part.astype(np.float32), n_fft))
+    corr = np.fft.irfft(spectrum, n_fft)[: 2 * max_lag + 1].astype(np.float64)  # corr[j] ↔ lag j - max_lag
     best = int(np.argmax(corr))
     norm = np.sqrt(np.sum(ref_part**2) * np.sum(padded[best : best + span] ** 2))
     return best - max_lag, float(corr[best] / norm) if norm > 0 else 0.0
+
+
+def _fast_length(n: int) -> int:
+    """The smallest 2^a·3^b·5^c >= n: FFT lengths with large prime factors are several times slower."""
+    best = 1 << max(n - 1, 0).bit_length()
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            m = p35
+            while m < n:
+                m *= 2
+            best = min(best, m)
+            p35 *= 3
+        p5 *= 5
+    return best
 
 
 def shift_to(signal: np.ndarray, lag: int, n_frames: int) -> np.ndarray:
@@ -119,24 +119,17 @@ def alignment_path(data_dir: str | Path, encoded: Encoded) -> Path:
     return Path(data_dir) / "pairs" / encoded.preset / f"{encoded.track_id}.json"
 
 
-def align_pair(track: Track, encoded: Encoded, cfg: AlignConfig, data_dir: str | Path) -> Alignment | Quarantined:
-    """Measure lag and quality of one pair (cached in a sidecar keyed by the encode and `cfg`).
-
-    A source that changed since ingest, or a bitstream FFmpeg cannot decode, gives Quarantined.
-    """
-    key = align_key(encoded, cfg)
-    sidecar = alignment_path(data_dir, encoded)
+def find_alignment(encoded: Encoded, cfg: AlignConfig, data_dir: str | Path) -> Alignment | None:
+    """The alignment an earlier run measured for this encode and `cfg` (its sidecar), or None."""
     try:
-        record = json.loads(sidecar.read_text())
-        if record.get("align_key") == key:
-            return Alignment(**record)
+        record = json.loads(alignment_path(data_dir, encoded).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
-        pass
-    try:
-        lossless = read_track(track)
-        lossy = decode_lossy(encoded, track.channels, track.sample_rate)
-    except (AudioError, ff.FFmpegError) as e:
-        return Quarantined(track.path, "align", str(e), track.track_id, encoded.preset)
+        return None
+    return Alignment(**record) if record.get("align_key") == align_key(encoded, cfg) else None
+
+
+def measure_alignment(track: Track, encoded: Encoded, lossless: np.ndarray, lossy: np.ndarray, cfg: AlignConfig) -> Alignment:
+    """Lag, correlation, SNR and the quality gate of decoded audio: both (C, T) at the track's rate."""
     max_lag = round(cfg.max_lag_seconds * track.sample_rate)
     lag, _ = measure_lag(lossless, lossy, max_lag, round(cfg.analysis_seconds * track.sample_rate))
     correlation, snr_db = pair_quality(lossless, shift_to(lossy, lag, lossless.shape[-1]))
@@ -147,7 +140,7 @@ def align_pair(track: Track, encoded: Encoded, cfg: AlignConfig, data_dir: str |
         failures.append(f"SNR {snr_db:.1f} dB < {cfg.min_snr_db} dB")
     if abs(lag) == max_lag:
         failures.append(f"lag {lag} at the edge of the ±{max_lag}-sample search window")
-    alignment = Alignment(
+    return Alignment(
         track_id=track.track_id,
         preset=encoded.preset,
         lag_samples=lag,
@@ -155,8 +148,30 @@ def align_pair(track: Track, encoded: Encoded, cfg: AlignConfig, data_dir: str |
         correlation=round(correlation, 6),
         snr_db=round(snr_db, 3),
         passed=not failures,
-        align_key=key,
+        align_key=align_key(encoded, cfg),
         reason="; ".join(failures),
     )
-    write_json_atomic(sidecar, asdict(alignment))
+
+
+def save_alignment(data_dir: str | Path, encoded: Encoded, alignment: Alignment) -> None:
+    write_json_atomic(alignment_path(data_dir, encoded), asdict(alignment))
+
+
+def align_pair(track: Track, encoded: Encoded, cfg: AlignConfig, data_dir: str | Path) -> Alignment | Quarantined:
+    """Measure lag and quality of one pair (cached in a sidecar keyed by the encode and `cfg`).
+
+    A source that changed since ingest, or a bitstream FFmpeg cannot decode, gives Quarantined.
+    The shard writer measures alignments during its own decode (storage/shards.py); this is the
+    stand-alone path, and the one that reads their sidecars back.
+    """
+    found = find_alignment(encoded, cfg, data_dir)
+    if found is not None:
+        return found
+    try:
+        lossless = read_track(track)
+        lossy = decode_lossy(encoded, track.channels, track.sample_rate)
+    except (AudioError, ff.FFmpegError) as e:
+        return Quarantined(track.path, "align", str(e), track.track_id, encoded.preset)
+    alignment = measure_alignment(track, encoded, lossless, lossy, cfg)
+    save_alignment(data_dir, encoded, alignment)
     return alignment

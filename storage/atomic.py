@@ -5,7 +5,8 @@
 
 The temporary file sits next to the target (same filesystem, so `os.replace` is atomic) and is
 named `.{name}.tmp-{pid}-{random}` so a crash leaves only an obviously unfinished dot-file, which
-`remove_stale_temporaries` sweeps up on the next run.
+`remove_stale_temporaries` sweeps up on the next run. A long name is shortened (on a character
+boundary) so the temporary stays within the 255-byte limit of a file name on Linux filesystems.
 """
 
 from __future__ import annotations
@@ -18,10 +19,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 TMP_MARKER = ".tmp-"
+NAME_MAX_BYTES = 255  # NAME_MAX of ext4, XFS, btrfs, tmpfs and most others
+
+
+def temporary_name(name: str, suffix: str = "") -> str:
+    """`.{name}{suffix}.tmp-{pid}-{random}`, `name` cut short enough for the whole to fit in NAME_MAX_BYTES."""
+    tail = f"{suffix}{TMP_MARKER}{os.getpid()}-{secrets.token_hex(4)}"
+    room = NAME_MAX_BYTES - 1 - len(tail.encode())
+    head = name.encode()[:room].decode(errors="ignore")  # never half a UTF-8 character
+    return f".{head}{tail}"
 
 
 def _temporary_sibling(path: Path) -> Path:
-    return path.with_name(f".{path.name}{TMP_MARKER}{os.getpid()}-{secrets.token_hex(4)}")
+    return path.with_name(temporary_name(path.name))
 
 
 @contextlib.contextmanager

@@ -96,6 +96,8 @@ def probe_lossless(path: str | Path) -> StreamInfo:
     elif kind in ("WAVE", "AIFF"):
         container = "wav" if kind == "WAVE" else "aiff"
         bits, n_frames = info.bits_per_sample, _frames_from_soundfile(path)
+        if kind == "WAVE":  # libsndfile counts only the frames present: the header says what should be
+            n_frames = max(n_frames, wav_declared_frames(path) or 0)
     elif kind == "MP4":
         if not str(getattr(info, "codec", "")).startswith("alac"):
             raise AudioError(f"lossy source ({getattr(info, 'codec', 'unknown codec')} in MP4), not lossless")
@@ -112,6 +114,30 @@ def probe_lossless(path: str | Path) -> StreamInfo:
     if n_frames <= 0:
         raise AudioError("no audio frames")
     return StreamInfo(container, info.sample_rate, info.channels, bits, n_frames, header_md5, _read_tags(path))
+
+
+def wav_declared_frames(path: str | Path) -> int | None:
+    """Frames a WAV file's `data` chunk header declares, or None when it does not say (streamed, RF64).
+
+    A WAV cut short keeps its header: the declared size exceeds the bytes present, which is how a
+    truncated file is told from a short one.
+    """
+    with open(path, "rb") as f:
+        riff = f.read(12)
+        if len(riff) < 12 or riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
+            return None
+        block_align = 0
+        while len(header := f.read(8)) == 8:
+            chunk, size = header[:4], int.from_bytes(header[4:], "little")
+            if chunk == b"fmt ":
+                fmt = f.read(size)
+                block_align = int.from_bytes(fmt[12:14], "little")
+                f.seek(size % 2, 1)  # chunks are padded to an even size
+            elif chunk == b"data":
+                return size // block_align if block_align and size not in (0, 0xFFFFFFFF) else None
+            else:
+                f.seek(size + size % 2, 1)
+    return None
 
 
 def _frames_from_soundfile(path: Path) -> int:

@@ -178,6 +178,22 @@ def append_run(data_dir: str | Path, run: RunRecord) -> list[dict]:
     return previous
 
 
+def dataset_recorded(data_dir: str | Path, manifest: DatasetManifest) -> bool:
+    """Whether the catalog holds `manifest`'s dataset row, every shard row and every track's segment count.
+
+    A build killed between writing a dataset's manifest and its catalog rows leaves this False; the
+    next build then records it again from the (reused) shards, so the catalog always catches up
+    with what is on disk.
+    """
+    version = manifest.version
+    if not any(r["version"] == version for r in read_rows(data_dir, "datasets")):
+        return False
+    n_shards = sum(r["dataset_version"] == version for r in read_rows(data_dir, "shards"))
+    n_tracks = sum(r["dataset_version"] == version for r in read_rows(data_dir, "segments"))
+    splits = manifest.splits.values()
+    return n_shards == sum(len(s.shards) for s in splits) and n_tracks == sum(s.tracks for s in splits)
+
+
 def dataset_entry(
     version: str, preset: str, strategy: str, segment_seconds: float, hop_seconds: float, sample_rate: int,
     location: str, splits: dict[str, tuple[int, int, list[str]]],

@@ -4,7 +4,9 @@
 
 The bitstream lives at `DATA/encodes/{preset}/{track_id}.{ext}` with a `{track_id}.json` sidecar that
 holds the encode key (track content, preset, FFmpeg version, stage version). The sidecar is written
-last: a bitstream without a matching sidecar is not trusted and is encoded again.
+last: a bitstream without a matching sidecar is not trusted and is encoded again. The sidecar names
+the bitstream relative to DATA, and an `Encoded` in memory holds its absolute path resolved against
+the DATA it was found in, so a data folder can be moved, copied or built from any directory.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def find_encoded(track: Track, preset: EncodePreset, data_dir: str | Path) -> En
         return None
     if out.stat().st_size != record.get("size_bytes"):
         return None
-    return Encoded(**{**record, "reused": True})
+    return Encoded(**{**record, "path": str(out.resolve()), "reused": True})  # never the path recorded
 
 
 def encode_track(track: Track, preset: EncodePreset, data_dir: str | Path) -> Encoded | Quarantined:
@@ -70,7 +72,7 @@ def encode_track(track: Track, preset: EncodePreset, data_dir: str | Path) -> En
     encoded = Encoded(
         track_id=track.track_id,
         preset=preset.name,
-        path=str(out),
+        path=str(out.resolve()),
         size_bytes=size_bytes,
         bitrate_kbps=round(size_bytes * 8 / track.duration_s / 1000, 2),
         sample_rate=preset.sample_rate,
@@ -78,5 +80,6 @@ def encode_track(track: Track, preset: EncodePreset, data_dir: str | Path) -> En
     )
     record = dataclasses.asdict(encoded)
     record.pop("reused")
+    record["path"] = out.relative_to(data_dir).as_posix()  # relative to DATA: the folder stays movable
     write_json_atomic(out.with_suffix(".json"), record)
     return encoded

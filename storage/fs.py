@@ -68,8 +68,23 @@ def _excluded(relative: str, exclude: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatch(relative, pattern) for pattern in exclude)
 
 
-def pull(url: str, local: Path, exclude: tuple[str, ...] = ()) -> list[str]:
-    """Download files under `url` that `local` lacks (or has at another size); return their relative paths."""
+def contained_path(folder: Path, relative: str) -> Path | None:
+    """`folder / relative` when it stays inside `folder` (no `..` or absolute escape), else None.
+
+    Names that come from outside (object keys, archive members, names in a sheet) go through this
+    before anything is written under them.
+    """
+    root = folder.resolve()
+    target = (root / relative).resolve()
+    return target if target != root and target.is_relative_to(root) else None
+
+
+def pull(url: str, local: Path, exclude: tuple[str, ...] = (), refused: list[str] | None = None) -> list[str]:
+    """Download files under `url` that `local` lacks (or has at another size); return their relative paths.
+
+    A key that would land outside `local` (`a/../../x`) is never written: it is skipped and appended
+    to `refused` (the full URL), for the caller to quarantine.
+    """
     fs, root = filesystem(url)
     if not fs.exists(root):
         return []
@@ -78,7 +93,11 @@ def pull(url: str, local: Path, exclude: tuple[str, ...] = ()) -> list[str]:
         relative = remote_path[len(root) :].lstrip("/")
         if not relative or _excluded(relative, exclude):
             continue
-        target = local / relative
+        target = contained_path(local, relative)
+        if target is None:
+            if refused is not None:
+                refused.append(f"{url.rstrip('/')}/{relative}")
+            continue
         if target.is_file() and target.stat().st_size == info.get("size"):
             continue
         with atomic_path(target) as tmp:
@@ -118,6 +137,7 @@ def local_mirror(
     exclude: tuple[str, ...] = (),
     lock_wait_seconds: float | None = None,
     log: Callable[[str], None] | None = None,
+    refused: list[str] | None = None,
 ) -> Iterator[Path]:
     """A local folder to work in for `location`: the path itself, or the synced mirror of a URL.
 
@@ -125,7 +145,7 @@ def local_mirror(
     error too, with `push_on_error`) the mirror is pushed back (when `push`), commit markers last,
     and the local copies of excluded files are deleted afterwards: they live in the bucket. With
     `lock_wait_seconds` the folder's data lock is held from before the pull until after the push.
-    The lock file itself never travels.
+    The lock file itself never travels. Keys that would escape the mirror go to `refused` (see `pull`).
     """
     remote = is_remote(location)
     folder = mirror_folder(str(location)) if remote else Path(location)
@@ -138,7 +158,7 @@ def local_mirror(
         url = str(location)
         folder.mkdir(parents=True, exist_ok=True)
         if pull:
-            say(f"pulled {len(_pull(url, folder, exclude=(*exclude, LOCK_NAME)))} files of {url}")
+            say(f"pulled {len(_pull(url, folder, exclude=(*exclude, LOCK_NAME), refused=refused))} files of {url}")
         try:
             yield folder
         except BaseException:

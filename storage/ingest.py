@@ -11,7 +11,10 @@ in another container or with other tags is the same track, recorded once and the
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
+import math
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +22,17 @@ import numpy as np
 import soundfile as sf
 
 from storage.audio import LOSSLESS_EXTENSIONS, AudioError, StreamInfo, pcm_md5, probe_lossless, read_lossless
-from storage.config import SPLITS, CorpusConfig, stable_hash
+from storage.atomic import write_json_atomic
+from storage.config import SPLITS, STAGE_VERSIONS, CorpusConfig, stable_hash
+from storage.filekey import file_key
+
+
+# Shorter than this (2,205 frames at 44.1 kHz), a track holds too little audio for the alignment's
+# correlation to mean anything; one sample would otherwise end as a baffling quality-gate failure.
+MIN_TRACK_SECONDS = 0.05
+# Below this peak a track holds no music to learn from, only noise or dither; its pair would fail the
+# alignment gate for a reason users cannot act on ("correlation 0.7"), so ingest says what it is.
+SILENT_PEAK_DBFS = -60.0
 
 
 @dataclass(frozen=True)
@@ -73,6 +86,11 @@ def scan_sources(sources: list[str | Path], exclude: list[str | Path] = ()) -> t
             missing.append(Quarantined(str(source), "scan", "source does not exist"))
             continue
         for path in candidates:
+            if path.is_symlink() and not path.name.startswith("."):
+                loop = symlink_loop(path)
+                if loop:
+                    missing.append(Quarantined(str(path), "scan", loop))
+                    continue
             if path.name.startswith(".") or path.suffix.lower() not in LOSSLESS_EXTENSIONS or not path.is_file():
                 continue
             resolved = path.resolve()
@@ -80,6 +98,21 @@ def scan_sources(sources: list[str | Path], exclude: list[str | Path] = ()) -> t
                 continue
             files.add(path)
     return sorted(files, key=str), missing
+
+
+def symlink_loop(path: Path) -> str | None:
+    """Why following symlink `path` never ends (a cycle, or a folder link to its own ancestor), or None."""
+    try:
+        target = path.resolve(strict=True)
+    except RuntimeError:  # Python 3.11 reports a cycle this way
+        return "symlink loop: following it never ends"
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "symlink loop: following it never ends"
+        return None  # a dangling link: not audio, skipped like any other non-file
+    if target.is_dir() and path.parent.resolve().is_relative_to(target):
+        return f"symlink loop: points to its own ancestor folder {target}"
+    return None
 
 
 def track_id_for(pcm_digest: str, sample_rate: int, channels: int) -> str:
@@ -94,12 +127,20 @@ def ingest_file(path: str | Path) -> Track | Quarantined:
         digest, n_frames, peak = pcm_md5(path, info)
     except AudioError as e:
         return Quarantined(str(path), "ingest", str(e))
+    except PermissionError as e:  # not bad audio and not worth a retry: say so and go on
+        return Quarantined(str(path), "ingest", f"unreadable: {e.strerror or e}")
     if info.container in ("flac", "wav", "aiff") and n_frames != info.n_frames:
         return Quarantined(str(path), "ingest", f"truncated: decoded {n_frames} of {info.n_frames} frames")
     if info.header_md5 and digest != info.header_md5:
         return Quarantined(str(path), "ingest", "corrupt: decoded audio does not match the FLAC STREAMINFO MD5")
+    if n_frames < MIN_TRACK_SECONDS * info.sample_rate:
+        reason = f"too short: {n_frames} frame(s), {n_frames / info.sample_rate:.3f} s; a track needs {MIN_TRACK_SECONDS} s"
+        return Quarantined(str(path), "ingest", reason)
     if peak == 0:
-        return Quarantined(str(path), "ingest", "digital silence: every sample is zero")
+        return Quarantined(str(path), "ingest", "silent (digital silence: every sample is zero)")
+    peak_dbfs = 20 * math.log10(peak / 2 ** (info.bits_per_sample - 1))
+    if peak_dbfs < SILENT_PEAK_DBFS:
+        return Quarantined(str(path), "ingest", f"silent (peak {peak_dbfs:.1f} dBFS)")
     tags = {k: info.tags.get(k) for k in ("artist", "albumartist", "album", "title", "tracknumber", "discnumber")}
     return Track(
         track_id=track_id_for(digest, info.sample_rate, info.channels),
@@ -113,6 +154,33 @@ def ingest_file(path: str | Path) -> Track | Quarantined:
         pcm_md5=digest,
         **tags,
     )
+
+
+def ingest_file_cached(path: str | Path, cache_dir: str | Path) -> Track | Quarantined:
+    """`ingest_file`, decoding only files whose bytes were never ingested (records under `cache_dir`).
+
+    The record is keyed by the SHA-256 of the file's bytes (storage/filekey.py: known from the file's
+    stat while it is unchanged), so an unchanged file, or a byte-identical copy under another name,
+    is never decoded again; its path is the one asked for.
+    """
+    cache_dir = Path(cache_dir)
+    try:
+        key = file_key(path, cache_dir / "file-keys")
+    except PermissionError as e:
+        return Quarantined(str(path), "ingest", f"unreadable: {e.strerror or e}")
+    record_path = cache_dir / "ingest" / f"{key[:32]}.json"
+    try:
+        record = json.loads(record_path.read_text())
+        if record.get("version") == STAGE_VERSIONS["ingest"] and record.get("sha256") == key:
+            cls = Track if record["kind"] == "track" else Quarantined
+            return cls(**{**record["fields"], "path": str(path)})
+    except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError):
+        pass
+    result = ingest_file(path)
+    kind = "track" if isinstance(result, Track) else "quarantined"
+    write_json_atomic(record_path, {"version": STAGE_VERSIONS["ingest"], "sha256": key, "kind": kind,
+                                    "fields": dataclasses.asdict(result)})
+    return result
 
 
 def read_track(track: Track) -> np.ndarray:

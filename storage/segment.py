@@ -1,6 +1,6 @@
 """Segment: cut an aligned pair into fixed-length training segments by one of the paper's strategies.
 
-    pair = load_pair(track, encoded, alignment, seg_cfg)
+    pair = load_pair(track, encoded, alignment, seg_cfg)     # or make_pair(..., *decode_sources(track, encoded))
     for segment in cut_segments(pair, seg_cfg, range(n_windows(...))):
         ...
 
@@ -55,20 +55,34 @@ def _as_stereo(audio: np.ndarray) -> np.ndarray:
     return np.repeat(audio, 2, axis=0) if audio.shape[0] == 1 else audio
 
 
-def load_pair(track: Track, encoded: Encoded, alignment: Alignment, cfg: SegmentConfig) -> Pair:
-    """Decode both sides and lay them out for `cfg.strategy` (see the module docstring)."""
+def decode_sources(track: Track, encoded: Encoded) -> tuple[np.ndarray, np.ndarray]:
+    """Both sides decoded once, at their own rates: lossless (C, T) at the track's, lossy (C, T') at the codec's.
+
+    AudioError when the source changed since ingest, FFmpegError when the bitstream does not decode.
+    """
+    return read_track(track), decode_lossy(encoded, track.channels)
+
+
+def make_pair(track: Track, encoded: Encoded, alignment: Alignment, cfg: SegmentConfig,
+              lossless: np.ndarray, lossy: np.ndarray) -> Pair:
+    """Lay decoded sources (`decode_sources`) out for `cfg.strategy` (see the module docstring)."""
     rate = cfg.sample_rate
     strategy = get_strategy(cfg.strategy)
-    lossless = resample(read_track(track), track.sample_rate, rate)
+    lossless = resample(lossless, track.sample_rate, rate)
     lossy_rate = strategy.lossy_rate(rate, encoded.sample_rate)
     # The lossy side spans the same stretch of time as the lossless one, counted at its own rate.
     if strategy.keeps_codec_rate:
         n_lossy = resampled_length(track.n_frames, track.sample_rate, lossy_rate)
     else:
         n_lossy = lossless.shape[-1]
-    lossy = decode_lossy(encoded, track.channels, lossy_rate)  # resampled only when lossy_rate is not the codec's
+    lossy = resample(lossy, encoded.sample_rate, lossy_rate)  # a no-op when the strategy keeps the codec rate
     lossy = shift_to(lossy, round(alignment.lag_samples * lossy_rate / track.sample_rate), n_lossy)
     return Pair(_as_stereo(lossless), _as_stereo(lossy), rate, lossy_rate, track.channels)
+
+
+def load_pair(track: Track, encoded: Encoded, alignment: Alignment, cfg: SegmentConfig) -> Pair:
+    """Decode both sides and lay them out for `cfg.strategy`."""
+    return make_pair(track, encoded, alignment, cfg, *decode_sources(track, encoded))
 
 
 def cut_segments(pair: Pair, cfg: SegmentConfig, windows: Iterable[int]) -> Iterator[Segment]:

@@ -18,16 +18,19 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import webdataset as wds
+import numpy as np
 
-from storage.align import Alignment
+from storage import ffmpeg as ff
+from storage.align import Alignment, find_alignment, measure_alignment, save_alignment
 from storage.atomic import atomic_path, write_json_atomic
-from storage.config import SegmentConfig
+from storage.audio import AudioError
+from storage.config import AlignConfig, SegmentConfig
 from storage.encode import Encoded
 from storage.ingest import Track
 from storage.manifest import SegmentMeta
-from storage.sample_format import encode_sample, sample_key
-from storage.segment import cut_segments, load_pair, track_windows
+from storage.resample import resample
+from storage.sample_format import TarSink, encode_sample, sample_key, storage_bytes
+from storage.segment import cut_segments, decode_sources, make_pair, track_windows
 
 TAR_OVERHEAD_BYTES = 3 * 512 + 2 * 128 + 512  # three member headers, two npy headers, the json
 
@@ -56,7 +59,7 @@ class PairInputs:
 
     track: Track
     encoded: Encoded
-    alignment: Alignment
+    alignment: Alignment | None = None  # None: measured by the shard writer during its own decode
 
 
 @dataclass(frozen=True)
@@ -90,26 +93,27 @@ class _HashingWriter(io.RawIOBase):
         super().close()
 
 
-def segment_bytes(cfg: SegmentConfig) -> int:
-    return 2 * (2 * cfg.segment_samples * 4) + TAR_OVERHEAD_BYTES  # two float32 (2, L) arrays
+def segment_bytes(cfg: SegmentConfig, bits: int | None = 16) -> int:
+    """Bytes of one sample in a shard: two (2, L) arrays at the source's precision, plus tar headers."""
+    return 2 * (2 * cfg.segment_samples * storage_bytes(bits)) + TAR_OVERHEAD_BYTES
 
 
 def plan_shards(tracks: list[Track], cfg: SegmentConfig, target_bytes: int) -> list[ShardPlan]:
     """Cut each split's windows, in track-id order, into shards of at most ~`target_bytes`."""
-    per_shard = max(1, target_bytes // segment_bytes(cfg))
     plans = []
     for split in ("train", "val", "test"):
         items: list[ShardItem] = []
-        filled = 0
+        filled = 0  # bytes
         for track in sorted((t for t in tracks if t.split == split), key=lambda t: t.track_id):
+            size = segment_bytes(cfg, track.bits_per_sample)
             n_windows = track_windows(track, cfg)
             first = 0
             while first < n_windows:
-                take = min(n_windows - first, per_shard - filled)
+                take = min(n_windows - first, max((target_bytes - filled) // size, 1))
                 items.append(ShardItem(track.track_id, first, first + take))
                 first += take
-                filled += take
-                if filled == per_shard:
+                filled += take * size
+                if filled + size > target_bytes:  # the next segment would not fit
                     plans.append(ShardPlan(split, sum(p.split == split for p in plans), tuple(items)))
                     items, filled = [], 0
         if items:
@@ -139,6 +143,21 @@ def find_shard(plan: ShardPlan, folder: str | Path) -> ShardResult | None:
     return ShardResult(**{**stats, "reused": True})
 
 
+def _pair_alignment(pair: PairInputs, lossless: np.ndarray, lossy: np.ndarray, cfg: AlignConfig | None,
+                    align_dir: str | Path | None) -> Alignment:
+    """The pair's alignment: given, or read from its sidecar, or measured on the audio already decoded."""
+    if pair.alignment is not None:
+        return pair.alignment
+    if cfg is None or align_dir is None:
+        raise ValueError(f"track {pair.track.track_id}: no alignment given, and no align config to measure one")
+    found = find_alignment(pair.encoded, cfg, align_dir)
+    if found is None:
+        at_track_rate = resample(lossy, pair.encoded.sample_rate, pair.track.sample_rate)
+        found = measure_alignment(pair.track, pair.encoded, lossless, at_track_rate, cfg)
+        save_alignment(align_dir, pair.encoded, found)
+    return found
+
+
 def write_shard(
     plan: ShardPlan,
     inputs: dict[str, PairInputs],
@@ -146,8 +165,16 @@ def write_shard(
     preset: str,
     folder: str | Path,
     version: str,
+    align_cfg: AlignConfig | None = None,
+    align_dir: str | Path | None = None,
 ) -> ShardResult:
-    """Decode, align and cut the plan's windows and write them as one tar, atomically."""
+    """Decode, align and cut the plan's windows and write them as one tar, atomically.
+
+    Each track is decoded once here. A pair given without its alignment is measured on that same
+    audio (and the measurement saved where `align_pair` finds it, under `align_dir`); pairs that fail
+    the quality gate, or whose audio no longer decodes, contribute no segments (the caller
+    quarantines them from the alignments). Samples are stored at each source's precision.
+    """
     found = find_shard(plan, folder)
     if found is not None:
         return found
@@ -155,10 +182,21 @@ def write_shard(
     n_samples = n_silent = 0
     per_track: dict[str, int] = {}
     with atomic_path(shard) as tmp:
-        with open(tmp, "wb") as raw, _HashingWriter(raw) as f, wds.TarWriter(f, user="ladle", group="ladle", mtime=0) as sink:
+        with open(tmp, "wb") as raw, _HashingWriter(raw) as f, TarSink(f) as sink:
             for item in plan.items:
                 pair_inputs = inputs[item.track_id]
-                pair = load_pair(pair_inputs.track, pair_inputs.encoded, pair_inputs.alignment, cfg)
+                track, encoded = pair_inputs.track, pair_inputs.encoded
+                try:
+                    lossless, lossy = decode_sources(track, encoded)
+                except (AudioError, ff.FFmpegError):
+                    if pair_inputs.alignment is not None:
+                        raise  # the caller vouched for this pair: a decode failure now is an error
+                    continue  # quarantined by the caller when it reads the alignments back
+                alignment = _pair_alignment(pair_inputs, lossless, lossy, align_cfg, align_dir)
+                if not alignment.passed:
+                    continue
+                pair = make_pair(track, encoded, alignment, cfg, lossless, lossy)
+                del lossless, lossy
                 written = 0
                 for segment in cut_segments(pair, cfg, range(item.first_window, item.end_window)):
                     meta = SegmentMeta(
@@ -168,14 +206,14 @@ def write_shard(
                         preset=preset,
                         strategy=cfg.strategy,
                         sample_rate=pair.sample_rate,
-                        lossy_sample_rate=pair_inputs.encoded.sample_rate,
+                        lossy_sample_rate=encoded.sample_rate,
                         segment_seconds=cfg.segment_seconds,
                         split=plan.split,
                         source_channels=pair.source_channels,
                         dataset_version=version,
                     )
                     key = sample_key(item.track_id, segment.offset_samples)
-                    sink.write(encode_sample(key, segment.lossless, segment.lossy, meta))
+                    sink.write(encode_sample(key, segment.lossless, segment.lossy, meta, bits=track.bits_per_sample))
                     written += 1
                 n_silent += (item.end_window - item.first_window) - written
                 n_samples += written

@@ -4,7 +4,7 @@
     for chunk in decode_chunks("album/01.mp3", channels=2, chunk_frames=441000):
         ...                                                  # float32 (C, n) at the file's own rate
     resampler = StreamResampler(44100, 48000)
-    out = resampler.push(chunk); ...; out = resampler.flush()   # same samples as storage.align.resample on the whole
+    out = resampler.push(chunk); ...; out = resampler.flush()   # same samples as storage.resample.resample on the whole
     with open_audio_writer("restored.flac", 44100, channels=2) as writer:
         writer.write(out)                                    # (C, n); appears under its name only when complete
 
@@ -14,7 +14,6 @@ An hour of stereo at 44.1 kHz is 1.3 GB as float32, so nothing here ever holds a
 from __future__ import annotations
 
 import contextlib
-import math
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -23,11 +22,10 @@ from pathlib import Path
 import ffmpeg
 import numpy as np
 import soundfile as sf
-import torch
-import torchaudio.transforms as AT
 
 from storage import ffmpeg as ff
 from storage.atomic import atomic_path
+from storage.resample import StreamResampler  # noqa: F401  (re-exported: streaming I/O's resampler)
 
 OUTPUT_FORMATS = {".flac": "FLAC", ".wav": "WAV"}
 
@@ -67,68 +65,6 @@ def decode_chunks(path: str | Path, channels: int, chunk_frames: int, sample_rat
         if proc.returncode != 0:
             stderr.seek(0)
             raise ff.FFmpegError(f"decoding {Path(path).name} failed: {ff._tail(stderr.read())}")  # noqa: SLF001
-
-
-class StreamResampler:
-    """torchaudio's windowed-sinc resampler (storage.align.resample) applied chunk by chunk, exactly.
-
-    torchaudio computes output frame m (P_out samples) from input samples [m·P_in − width,
-    (m + 1)·P_in + width), where P_in/P_out is the rate ratio in lowest terms and width the kernel's
-    half-length (torchaudio.functional.resample's source). So a block of input that starts at a
-    multiple of P_in and reaches `width` past a frame reproduces that frame exactly: each push emits
-    the frames whose input is complete and keeps only the input later frames need. The total
-    length is torchaudio's, ceil(n·new/orig).
-    """
-
-    def __init__(self, orig_rate: int, new_rate: int) -> None:
-        self.orig_rate, self.new_rate = orig_rate, new_rate
-        self.identity = orig_rate == new_rate
-        if not self.identity:
-            self._resample = AT.Resample(orig_rate, new_rate)  # kernel computed once (float32)
-            gcd = math.gcd(orig_rate, new_rate)
-            self.p_in, self.p_out = orig_rate // gcd, new_rate // gcd
-            self.width = self._resample.width
-        self._buffer = np.zeros((0, 0), np.float32)  # input samples [buffer_start, buffer_start + n)
-        self._buffer_start = 0
-        self._next_frame = 0  # output frames before this one have been returned
-        self._channels = 0
-        self.n_in = 0
-
-    def push(self, chunk: np.ndarray) -> np.ndarray:
-        """Take (C, n) input; return the (C, m) output that is now final."""
-        chunk = np.ascontiguousarray(chunk, np.float32)
-        self._channels = chunk.shape[0]
-        self.n_in += chunk.shape[-1]
-        if self.identity:
-            return chunk
-        self._buffer = chunk if self._buffer.size == 0 else np.concatenate([self._buffer, chunk], axis=1)
-        end = self._buffer_start + self._buffer.shape[-1]
-        last_frame = (end - self.width) // self.p_in - 1  # its input ends at (last + 1)·P_in + width <= end
-        return self._emit(last_frame + 1, final=False)
-
-    def flush(self) -> np.ndarray:
-        """The rest of the output, after the last push (zeros past the end, as torchaudio pads)."""
-        if self.identity or self._buffer.size == 0:
-            return np.zeros((self._channels, 0), np.float32)
-        return self._emit(None, final=True)
-
-    def _emit(self, stop_frame: int | None, final: bool) -> np.ndarray:
-        if not final and stop_frame <= self._next_frame:
-            return np.zeros((self._channels, 0), np.float32)
-        first_block_frame = self._buffer_start // self.p_in
-        out = self._resample(torch.from_numpy(self._buffer)).numpy()  # (C, ceil(n·P_out/P_in)), block-local
-        lo = (self._next_frame - first_block_frame) * self.p_out
-        hi = out.shape[-1] if final else (stop_frame - first_block_frame) * self.p_out
-        result = out[:, lo:hi]
-        if not final:
-            self._next_frame = stop_frame
-            # keep the input from the first sample the next frame reads, aligned down to a multiple of P_in
-            keep_from = max((self._next_frame * self.p_in - self.width) // self.p_in * self.p_in, 0)
-            drop = keep_from - self._buffer_start
-            if drop > 0:
-                self._buffer = self._buffer[:, drop:]
-                self._buffer_start = keep_from
-        return np.ascontiguousarray(result)
 
 
 class AudioWriter:

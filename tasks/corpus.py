@@ -17,9 +17,9 @@ from prefect.tasks import exponential_backoff
 
 from storage.align import Alignment, align_key, align_pair, alignment_path
 from storage.config import STAGE_VERSIONS, AlignConfig, EncodePreset, SegmentConfig, stable_hash
-from storage.fs import file_sha256
 from storage.encode import Encoded, encode_key, encode_track, find_encoded
-from storage.ingest import Quarantined, Track, ingest_file
+from storage.filekey import file_key
+from storage.ingest import Quarantined, Track, ingest_file, ingest_file_cached
 from storage.shards import PairInputs, ShardPlan, ShardResult, find_shard, plan_record, write_shard
 
 RETRIES = dict(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_jitter_factor=0.5)
@@ -29,12 +29,29 @@ def _where(data_dir: str | Path) -> str:
     return str(Path(data_dir).resolve())
 
 
+def _cache_dir(data_dir: str | None) -> Path | None:
+    return Path(data_dir) / "cache" if data_dir else None
+
+
 def _ingest_key(context, parameters) -> str | None:
-    # Hashing bytes is several times cheaper than decoding; paths are in the key because records name them.
+    # The bytes' hash, known from the file's stat while it is unchanged (storage/filekey.py); paths are
+    # in the key because records name them.
     paths = [Path(p) for p in parameters["paths"]]
     if not all(p.is_file() for p in paths):
         return None
-    return stable_hash(["ingest", STAGE_VERSIONS["ingest"], [(str(p), file_sha256(p)) for p in paths]])
+    cache = _cache_dir(parameters.get("data_dir"))
+    keys = [(str(p), _content_key(p, cache / "file-keys" if cache else None)) for p in paths]
+    return stable_hash(["ingest", STAGE_VERSIONS["ingest"], keys])
+
+
+def _content_key(path: Path, cache: Path | None) -> str:
+    """`file_key`, or for a file that cannot be read its stat: the task then quarantines it quietly,
+    its group keeps its cache, and making the file readable changes the key."""
+    try:
+        return file_key(path, cache)
+    except PermissionError as e:
+        stat = path.stat()
+        return f"unreadable:{e.errno}:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_mode}"
 
 
 def _encode_key(context, parameters) -> str | None:
@@ -59,9 +76,10 @@ def _shard_key(context, parameters) -> str | None:
 
 
 @task(name="ingest-files", cache_key_fn=_ingest_key, **RETRIES)
-def ingest_files_task(paths: list[str]) -> list[Track | Quarantined]:
-    """Probe, decode and identify a group of lossless files."""
-    return [ingest_file(p) for p in paths]
+def ingest_files_task(paths: list[str], data_dir: str | None = None) -> list[Track | Quarantined]:
+    """Probe, decode and identify a group of lossless files (each file's bytes decoded once, ever, per data folder)."""
+    cache = _cache_dir(data_dir)
+    return [ingest_file_cached(p, cache) if cache else ingest_file(p) for p in paths]
 
 
 @task(name="encode-tracks", cache_key_fn=_encode_key, **RETRIES)
@@ -78,7 +96,8 @@ def align_pairs_task(pairs: list[tuple[Track, Encoded]], cfg: AlignConfig, data_
 
 @task(name="write-shard", cache_key_fn=_shard_key, **RETRIES)
 def write_shard_task(
-    plan: ShardPlan, inputs: dict[str, PairInputs], cfg: SegmentConfig, preset: str, folder: str, version: str
+    plan: ShardPlan, inputs: dict[str, PairInputs], cfg: SegmentConfig, preset: str, folder: str, version: str,
+    align_cfg: AlignConfig | None = None, data_dir: str | None = None,
 ) -> ShardResult:
-    """Segment the plan's tracks and write one WebDataset shard."""
-    return write_shard(plan, inputs, cfg, preset, folder, version)
+    """Decode the plan's pairs once, align those not yet aligned, and write one WebDataset shard."""
+    return write_shard(plan, inputs, cfg, preset, folder, version, align_cfg, data_dir)

@@ -17,7 +17,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from ladle_model.checkpoint import RunDir
-from ladle_model.datasets import resolve_run_dataset
+from ladle_model.datasets import resolve_training_data
 from ladle_model.feature_net_cache import ensure_feature_net, feature_net_cache_key, feature_net_cached
 from ladle_model.reports.training import epoch_table, training_report_markdown, write_training_report
 from ladle_model.train import TrainConfig, train
@@ -28,26 +28,27 @@ def _feature_net_key(context, parameters) -> str | None:
     cfg = TrainConfig.from_dict(parameters["config"])
     if cfg.loss.lambda_perc <= 0:
         return None
-    manifest = resolve_run_dataset(parameters["data"], parameters["run_dir"], cfg.segment_seconds, parameters["dataset_version"],
-                                   parameters["preset"])
-    key = feature_net_cache_key(manifest, cfg)
+    data = resolve_training_data(parameters["data"], parameters["run_dir"], cfg.segment_seconds, parameters["dataset_version"],
+                                 parameters["preset"])
+    key = feature_net_cache_key(data, cfg)
     if not feature_net_cached(parameters["run_dir"], key):
         return None
     return stable_hash(["feature-net", key, str(Path(parameters["run_dir"]).resolve())])
 
 
 @task(name="pretrain-feature-net", cache_key_fn=_feature_net_key, retries=1, retry_delay_seconds=10)
-def pretrain_feature_net_task(data: str, run_dir: str, config: dict, dataset_version: str | None, preset: str | None) -> str | None:
-    """Pre-train phi on the train split (lossless vs lossy), or reuse the run folder's."""
+def pretrain_feature_net_task(data: str, run_dir: str, config: dict, dataset_version: str | None,
+                              preset: str | list[str] | None) -> str | None:
+    """Pre-train phi on the train split(s) (lossless vs lossy), or reuse the run folder's."""
     cfg = TrainConfig.from_dict(config)
-    manifest = resolve_run_dataset(data, run_dir, cfg.segment_seconds, dataset_version, preset)
-    path = ensure_feature_net(run_dir, manifest, cfg)
+    path = ensure_feature_net(run_dir, resolve_training_data(data, run_dir, cfg.segment_seconds, dataset_version, preset), cfg)
     return str(path) if path else None
 
 
 # No Prefect result cache: the run folder's checkpoint is the cache, and a finished run re-run returns at once.
 @task(name="train-model", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=30)
-def train_task(data: str, run_dir: str, config: dict, dataset_version: str | None, preset: str | None, progress: bool = False) -> dict:
+def train_task(data: str, run_dir: str, config: dict, dataset_version: str | None, preset: str | list[str] | None,
+               progress: bool = False) -> dict:
     """Train (or resume) the model in `run_dir`; returns TrainResult as a dict."""
     return train(data, run_dir, TrainConfig.from_dict(config), dataset_version, preset, progress).to_dict()
 

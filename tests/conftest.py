@@ -84,10 +84,12 @@ def write_tiny_dataset(
     segment_seconds: float = TINY_SEGMENT_SECONDS,
     preset: str = TINY_PRESET,
     seed: int = 0,
+    bits: int | None = None,
 ):
     """A dataset version on disk, written as the corpus builder writes one (storage/sample_format.py).
 
     `shards[split] = [segments in shard 0, segments in shard 1, ...]`; returns its DatasetManifest.
+    `bits`: 16 or 24 stores the arrays as a build from such sources does; None keeps float32.
     """
     import webdataset as wds
 
@@ -111,7 +113,7 @@ def write_tiny_dataset(
                     lossless, lossy = tiny_pair(rng, n_samples, sample_rate)
                     meta = SegmentMeta(track_id, offset, i % 2, preset, "resample", sample_rate, sample_rate,
                                        segment_seconds, split, 2, version)
-                    sink.write(encode_sample(sample_key(track_id, offset), lossless, lossy, meta))
+                    sink.write(encode_sample(sample_key(track_id, offset), lossless, lossy, meta, bits=bits))
             names.append(name)
         summaries[split] = SplitSummary(tracks=sum((c + 1) // 2 for c in counts), segments=sum(counts), shards=names)
     manifest = DatasetManifest(version, preset, "resample", segment_seconds, segment_seconds, sample_rate, sample_rate,

@@ -9,8 +9,10 @@
     ladle table1 demo/library --out table1 --steps 200
     ladle listen --run runs/demo --data demo/data
 
-Flows run on Prefect's embedded server (a temporary local server with SQLite under PREFECT_HOME)
-unless PREFECT_API_URL points at a real one. Each command's parser and handler sit together:
+Flows run on Prefect's embedded server (a temporary local server with SQLite under PREFECT_HOME,
+started by flows/cli/server.py so it ends with the command) unless PREFECT_API_URL points at a real
+one. The console shows progress bars, warnings and the command's summary; `--verbose` adds Prefect's
+per-task log lines (the Prefect UI and logs always have them). Each command's parser and handler sit together:
 flows/cli/corpus.py (demo-corpus, build-corpus, rip, catalog), flows/cli/model.py (train, enhance,
 evaluate, table1); this module assembles them and maps errors to one line and an exit status.
 """
@@ -27,7 +29,7 @@ from ladle_model.listening.cli import add_parser as add_listen
 # ----------------------------------------------------------------------------- bench
 
 
-BENCHMARKS = ("corpus", "shards", "train", "enhance", "memory", "scaling")
+BENCHMARKS = ("corpus", "shards", "train", "enhance", "memory", "scaling", "soak")
 
 
 def add_bench(commands) -> None:
@@ -50,17 +52,27 @@ COMMANDS = (
 )  # the order `ladle --help` lists them in
 
 
+VERBOSE_HELP = "also show Prefect's per-task log lines on the console (the Prefect UI and logs always keep them)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="ladle", description="Paired lossless/lossy corpora and restoration models.")
+    parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for add_command in COMMANDS:
         add_command(commands)
+    for command in commands.choices.values():  # `ladle --verbose CMD` and `ladle CMD --verbose` alike
+        command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     args = build_parser().parse_args(argv)
+    if not args.verbose:
+        # The console keeps warnings and the command's own output (progress bars, summary); Prefect's
+        # API handler still receives every INFO line, so the UI and the run logs keep everything.
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     from storage.config import ConfigError
     from storage.lock import LockHeld
 

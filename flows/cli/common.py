@@ -2,6 +2,7 @@
 
     fail("no data folder at data")          # one line on stderr, exit status 2
     check_train_config("ladle", 20, None, 4, None, {"lr": 3e-4})    # ConfigError, before any flow run
+    fmt_number(0.00019112999143544585)      # "0.0001911"
 """
 
 from __future__ import annotations
@@ -54,3 +55,25 @@ def check_train_config(model: str, epochs: int, max_steps: int | None, batch_siz
     from ladle_model.train import train_config_from_args
 
     train_config_from_args(model, epochs, max_steps, batch_size, segment_seconds, overrides)
+
+
+def check_train_dataset(data: str, run: str, segment_seconds: float | None, version: str | None, preset: str | list[str] | None) -> None:
+    """The dataset `ladle train` would pick, resolved before any flow: none or several is one line."""
+    from ladle_model.datasets import resolve_run_dataset, resolve_training_data
+    from storage.fs import is_remote
+
+    try:
+        if is_remote(run):  # a remote run's checkpoint is read by the flow, from its mirror
+            if version or preset:
+                resolve_training_data(data, None, segment_seconds, version, preset)
+        else:
+            resolve_run_dataset(data, run, segment_seconds, version, preset)
+    except ValueError as e:  # "several datasets match ...": pick one with --dataset or --preset
+        fail(f"{e} (choose with --dataset VERSION or --preset NAME)")
+
+
+def fmt_number(value: float | None, digits: int = 4) -> str:
+    """A measured number for people: `digits` significant digits, "n/a" for None or NaN."""
+    if value is None or value != value:
+        return "n/a"
+    return f"{value:.{digits}g}"

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from flows.cli.common import fail, positive_float, positive_int
+from flows.cli.server import start_temporary_server
 
 
 # ----------------------------------------------------------------------------- demo-corpus
@@ -111,6 +112,7 @@ def _cmd_build_corpus(args) -> int:
     corpus_config(
         presets, args.strategy, args.segment_seconds, args.hop_seconds, args.sample_rate, args.group_by_album, args.shard_size_mb
     )
+    start_temporary_server()
     summary = build_corpus(
         sources=[str(s) for s in args.sources],
         data=str(args.data),

@@ -10,7 +10,11 @@ import json
 import sys
 from pathlib import Path
 
-from flows.cli.common import check_train_config, fail, json_overrides, positive_float, positive_int
+from flows.cli.common import (
+    check_train_config, check_train_dataset, fail, fmt_number, json_overrides, positive_float, positive_int,
+)
+from flows.cli.server import start_temporary_server
+from ladle_model.recipes import DEFAULT_RECIPE, RECIPE_NAMES, recipe_config  # no torch either
 from ladle_model.registry import MODEL_NAMES  # no torch: the CLI starts fast
 
 
@@ -21,13 +25,19 @@ def add_train(commands) -> None:
     p = commands.add_parser("train", help="run the train-ladle flow on a dataset's shards")
     p.add_argument("data", help="a data folder, local or s3://bucket/prefix")
     p.add_argument("--run", required=True, help="run folder (checkpoints, logs), local or s3://; resumed if it exists")
-    p.add_argument("--model", default="ladle", choices=MODEL_NAMES)
+    p.add_argument("--recipe", default=DEFAULT_RECIPE, choices=RECIPE_NAMES,
+                   help=f"model, losses and optimisation that go together (default {DEFAULT_RECIPE}; "
+                        "paper: the LadLe paper's model and MSE + perceptual loss)")
+    p.add_argument("--model", default=None, choices=MODEL_NAMES, help="default: the recipe's")
     p.add_argument("--epochs", type=positive_int, default=20)
     p.add_argument("--max-steps", type=positive_int, default=None)
-    p.add_argument("--batch-size", type=positive_int, default=4)
+    p.add_argument("--batch-size", type=positive_int, default=None, help="default: the recipe's (paper: 4)")
     p.add_argument("--segment-seconds", type=positive_float, default=None, help="random crop of each shard segment")
     p.add_argument("--dataset", default=None, help="dataset version (default: the only one, or pick with --preset)")
-    p.add_argument("--preset", default=None)
+    p.add_argument("--preset", action="append", default=None,
+                   help="repeatable: one model trained on the union of those presets' datasets (enhance restores any of them)")
+    p.add_argument("--max-minutes", type=positive_float, default=None,
+                   help="stop training at this wall-clock budget with a checkpoint; the same command again continues")
     p.add_argument("--overrides", default=None, help='JSON of TrainConfig overrides, e.g. \'{"lr": 3e-4}\'')
     p.add_argument("--json", action="store_true", help="print the whole summary (with the resolved config) as JSON")
     p.set_defaults(handler=_cmd_train)
@@ -35,29 +45,48 @@ def add_train(commands) -> None:
 
 def _cmd_train(args) -> int:
     from flows.train_ladle import train_ladle
+    from ladle_model.checkpoint import CheckpointError, resume_step
+    from storage import fs
     from storage.manifest import list_datasets
 
-    overrides = json_overrides(args.overrides)
-    check_train_config(args.model, args.epochs, args.max_steps, args.batch_size, args.segment_seconds, overrides)
-    if not list_datasets(str(args.data)):  # before any flow run, so bad usage is one line, not a traceback
+    overrides = recipe_config(args.recipe, json_overrides(args.overrides))
+    # The recipe's (or --overrides') model and batch size, unless the command line names them.
+    model, batch_size = overrides.pop("model", "ladle"), overrides.pop("batch_size", 4)
+    model, batch_size = args.model or model, args.batch_size or batch_size
+    check_train_config(model, args.epochs, args.max_steps, batch_size, args.segment_seconds, overrides)
+    # Before any flow run, so bad usage is one line, not a traceback and retries.
+    if not fs.is_remote(args.data) and Path(args.data).is_file():
+        fail(f"--data {args.data} is a file; give the data folder that build-corpus wrote")
+    if not list_datasets(str(args.data)):
         fail(f"no dataset under {args.data}; build one first with `ladle build-corpus SOURCE --data {args.data}`")
+    try:
+        step = resume_step(str(args.run))  # a damaged last.pt is one line here, not a traceback in the flow
+    except CheckpointError as e:
+        fail(f"{e}; move it away to start the run again")
+    check_train_dataset(args.data, args.run, args.segment_seconds, args.dataset, args.preset)
+    print(f"resuming {args.run} from step {step}" if step is not None else f"starting {args.run}", flush=True,
+          file=sys.stderr if args.json else sys.stdout)  # --json keeps stdout to the JSON
+    start_temporary_server()
     summary = train_ladle(
         data=str(args.data),
         run_dir=str(args.run),
-        model=args.model,
+        model=model,
         epochs=args.epochs,
         max_steps=args.max_steps,
-        batch_size=args.batch_size,
+        batch_size=batch_size,
         segment_seconds=args.segment_seconds,
         dataset_version=args.dataset,
         preset=args.preset,
         overrides=overrides,
+        max_minutes=args.max_minutes,
     )
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
         return 0
+    if summary.get("stopped_by") == "max_minutes":
+        print(f"stopped at the {fmt_number(args.max_minutes)}-minute budget; run the same command again to continue")
     print(f"{summary['model']} trained to step {summary['step']} ({summary['epochs']} epochs) on dataset {summary['dataset_version']}")
-    print(f"last train loss: {summary['last_train_loss']}  best validation loss: {summary['best_val_loss']}")
+    print(f"last train loss: {fmt_number(summary['last_train_loss'])}  best validation loss: {fmt_number(summary['best_val_loss'])}")
     print(f"checkpoint: {summary['checkpoint']}\nloss curve: {summary['loss_curve']}")
     return 0
 
@@ -72,7 +101,8 @@ def add_enhance(commands) -> None:
     p.add_argument("--checkpoint", required=True, help="a checkpoint file, or a run folder (its best.pt, else last.pt)")
     p.add_argument("--format", choices=["flac", "wav"], default="flac", help="output format for folders (default flac)")
     p.add_argument("--bits", type=int, choices=[16, 24], default=24, help="output sample width (default 24)")
-    p.add_argument("--sample-rate", type=positive_int, default=None, help="output rate (default: the input's own)")
+    p.add_argument("--sample-rate", type=positive_int, default=None,
+                   help="output rate (default: the model's, so the band it restored is kept; e.g. 44100 for a 32-kHz input)")
     p.add_argument("--window-seconds", type=positive_float, default=None, help="window length (default: the training segment)")
     p.add_argument("--batch-size", type=positive_int, default=8, help="windows per forward pass")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
@@ -81,7 +111,7 @@ def add_enhance(commands) -> None:
 
 
 def _cmd_enhance(args) -> int:
-    from ladle_model.enhance import EnhanceError, EnhanceResult, enhance_path, load_enhancer, result_dict
+    from ladle_model.enhance import EnhanceError, EnhanceResult, Failed, enhance_path, load_enhancer, result_dict
     from storage.ffmpeg import FFmpegError
 
     source, output = Path(args.input), Path(args.output)
@@ -97,15 +127,21 @@ def _cmd_enhance(args) -> int:
                                batch_size=args.batch_size, output_sample_rate=args.sample_rate, subtype=f"PCM_{args.bits}")
     except (EnhanceError, FFmpegError, ValueError) as e:
         fail(str(e), status=1)
-    for r in results:
-        if args.json:
-            continue
-        if isinstance(r, EnhanceResult):
-            print(f"{r.source} -> {r.output} ({r.duration_s:.1f} s at {r.sample_rate} Hz, {r.realtime_factor:.1f}x real time)")
-        else:
-            print(f"skipped {r.source}: {r.reason}")
+    failed = [r for r in results if isinstance(r, Failed)]
     if args.json:
         print(json.dumps([result_dict(r) for r in results], indent=2))
+    else:
+        for r in results:
+            if isinstance(r, EnhanceResult):
+                print(f"{r.source} -> {r.output} ({r.duration_s:.1f} s at {r.sample_rate} Hz, {r.realtime_factor:.1f}x real time)")
+            elif not isinstance(r, Failed):
+                print(f"skipped {r.source}: {r.reason}")
+        for r in failed:  # at the end, where they are seen: the rest of the folder was restored
+            print(f"failed {r.source}: {r.reason}", file=sys.stderr)
+        if failed:
+            print(f"{len(failed)} of {len(results)} file(s) could not be restored", file=sys.stderr)
+    if failed:
+        return 1
     return 0 if any(isinstance(r, EnhanceResult) for r in results) or not results else 1
 
 
@@ -116,10 +152,12 @@ def add_evaluate(commands) -> None:
     p = commands.add_parser("evaluate", help="run the evaluate-ladle flow: whole test tracks, model vs its lossy input")
     p.add_argument("--run", required=True, help="the run folder (checkpoints, feature net), local or s3://bucket/prefix; "
                    "the report goes to RUN/eval/")
-    p.add_argument("--data", required=True, help="the data folder the run's corpus was built in, local or s3://bucket/prefix")
-    p.add_argument("--preset", action="append", help="repeatable; default: the preset the run was trained on")
+    p.add_argument("--data", required=True, help="a data folder built with the run's preset(s): the one it was trained from, "
+                   "or another library; local or s3://bucket/prefix")
+    p.add_argument("--preset", action="append", help="repeatable; default: every preset the run was trained on")
     p.add_argument("--tracks", type=positive_int, default=None, help="evaluate only the first N tracks")
-    p.add_argument("--split", choices=["train", "val", "test"], default="test")
+    p.add_argument("--split", choices=["train", "val", "test", "all"], default="test",
+                   help="which tracks of DATA (default test; all: every track, e.g. of another library)")
     p.add_argument("--checkpoint", default="best", help="best (default; last.pt if there is no best.pt), last, or a path")
     p.add_argument("--visqol-excerpts", type=int, default=3, help="excerpts of 5 s per track scored with ViSQOL (0: skip)")
     p.add_argument("--batch-size", type=positive_int, default=8)
@@ -131,12 +169,29 @@ def add_evaluate(commands) -> None:
 def _cmd_evaluate(args) -> int:
     from storage import fs
 
-    # s3:// run and data folders are checked by the flow, which mirrors them
+    # bad usage is one line before any flow run, not a traceback from inside it
     if not fs.is_remote(args.run) and not Path(args.run).is_dir():
         fail(f"no run folder at {args.run}")
     if not fs.is_remote(args.data) and not Path(args.data).is_dir():
         fail(f"no data folder at {args.data}")
     from flows.evaluate_ladle import evaluate_ladle
+    from ladle_model.evaluate import check_run_checkpoint
+
+    checkpoint = check_run_checkpoint(str(args.run), args.checkpoint)  # FileNotFoundError: one line (main)
+    if not fs.is_remote(args.data):
+        from storage import catalog
+
+        if not catalog.read_rows(args.data, "tracks"):
+            fail(f"no tracks in the catalog under {args.data}; build the corpus first (`ladle build-corpus SOURCE --data {args.data}`)")
+        if not fs.is_remote(checkpoint):
+            from ladle_model.evaluate import presets_missing, run_presets
+
+            missing = presets_missing(args.data, args.preset or run_presets(args.run, args.checkpoint))
+            if missing:
+                fail(f"{args.data} has no {', '.join(missing)} encodes to evaluate on; build them with "
+                     f"`ladle build-corpus SOURCE --data {args.data}" + "".join(f" --preset {p}" for p in missing) + "`")
+
+    start_temporary_server()
 
     result = evaluate_ladle(run_dir=str(args.run), data=str(args.data), presets=args.preset, max_tracks=args.tracks, split=args.split,
                             checkpoint=args.checkpoint, visqol_excerpts=args.visqol_excerpts, batch_size=args.batch_size,
@@ -146,14 +201,18 @@ def _cmd_evaluate(args) -> int:
         return 0
     for preset, r in result["presets"].items():
         print(f"{preset} ({r['n_tracks']} {r['split']} tracks, step {r['step']}): {r['headline']}")
+        trained = f"{r['n_trained_on']} of these tracks ({r['trained_on']})" if r["n_trained_on"] else r["trained_on"]
+        print(f"  the model was trained on {trained}")
         for s in r["summary"]:
             print(f"  {s['name']:<18} input {_num(s['lossy_input']):>10}  model {_num(s['model']):>10}  {s['verdict']}")
+        for failed in r["failed"]:
+            print(f"  not evaluated: {failed['title']}: {failed['reason']}")
         print(f"  report: {r['paths']['report.html']}")
     return 0
 
 
 def _num(v) -> str:
-    return "n/a" if v is None else f"{v:.4g}"
+    return fmt_number(v)
 
 
 # ----------------------------------------------------------------------------- table1
@@ -180,6 +239,7 @@ def _cmd_table1(args) -> int:
 
     overrides = json_overrides(args.overrides)
     check_train_config(args.model, 10**6, args.steps, args.batch_size, None, overrides)  # as table1 itself checks it
+    start_temporary_server()
     result = table1(sources=[str(s) for s in args.sources], out=str(args.out), steps=args.steps, model=args.model,
                     batch_size=args.batch_size, overrides=overrides, max_tracks=args.tracks, visqol_excerpts=args.visqol_excerpts,
                     progress=sys.stderr.isatty())

@@ -78,9 +78,28 @@ def _track_label(row: dict) -> str:
     return row.get("title") or row["track_id"]
 
 
+def _cell(text: str) -> str:
+    """Text safe in a Markdown table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _notes(base: dict, model: dict) -> str:
+    """The n/a reasons of a track's two rows, each once."""
+    reasons = [part for row in (base, model) for part in (row.get("notes") or "").split("; ") if part]
+    return _cell("; ".join(dict.fromkeys(reasons)))
+
+
 def methods_lines(config: dict) -> list[str]:
-    """One bullet per registered metric: how it is computed, its {fields} filled from the evaluation config."""
-    return [f"- {metric.method.format(**config)}" for metric in M.METRICS.values()]
+    """One bullet per registered metric: how it is computed ({fields} filled from the evaluation config) and its noise threshold."""
+    return [f"- {metric.method.format(**config)} Verdict: {metric.noise_text}." for metric in M.METRICS.values()]
+
+
+def trained_on_line(report: dict) -> str:
+    """Which of the evaluated tracks the model was trained on, in words."""
+    n, total = report.get("n_trained_on", 0), report["n_tracks"]
+    if not n:
+        return f"- the model was trained on {report.get('trained_on') or 'none of these tracks'}"
+    return f"- the model was trained on {n} of these {total} tracks ({report['trained_on']}): scores on them flatter it"
 
 
 def evaluation_report_markdown(report: dict, embed_images: bool = False) -> str:
@@ -94,8 +113,10 @@ def evaluation_report_markdown(report: dict, embed_images: bool = False) -> str:
         "",
         f"- model: {report['model_name']} at step {report['step']}, checkpoint `{report['checkpoint']}`",
         f"- trained on dataset `{report['dataset_version']}` ({ds.get('preset')}, {ds.get('strategy')}, {ds.get('segment_seconds')} s segments)",
-        f"- evaluated on {report['n_tracks']} whole track(s) of the **{report['split']}** split, {report['audio_seconds']:.1f} s of audio"
+        f"- evaluated on {report['n_tracks']} whole track(s) of "
+        + ("**every** split" if report["split"] == "all" else f"the **{report['split']}** split") + f", {report['audio_seconds']:.1f} s of audio"
         + (f" (the test split had none: {report['note']})" if report.get("note") else ""),
+        trained_on_line(report),
         f"- windows of {report['window_seconds']:g} s at {report['sample_rate']} Hz, hop {report['hop_seconds']:g} s, Hann crossfade",
         "- baseline: the untouched lossy input, decoded and aligned to the lossless track (what the model was given)",
         f"- {report['finished_at']}, {report['code_version']}, {report['seconds']:.1f} s",
@@ -110,8 +131,12 @@ def evaluation_report_markdown(report: dict, embed_images: bool = False) -> str:
                      f"{fmt_value(s['difference'])} ({fmt_relative(s['relative'])}) | {s['verdict']} |")
     lines += ["", "## Per track", "", "Each cell: lossy input → model.", ""]
     shown = [key for key in M.METRICS if any(is_finite(r.get(key)) for r in report["rows"])]
-    lines.append("| track | seconds | cutoff (kHz) | " + " | ".join(M.METRICS[k].label for k in shown) + f" | {M.METRICS[HEADLINE_METRIC].label} verdict |")
-    lines.append("|---|---|---|" + "---|" * len(shown) + "---|")
+    trained = any(r.get("trained_on") for r in report["rows"])  # a column only when some track was trained on
+    notes = any(r.get("notes") for r in report["rows"])  # why a metric is n/a for a track
+    extra = (["trained on"] if trained else []) + (["notes"] if notes else [])
+    lines.append("| track | seconds | cutoff (kHz) | " + " | ".join(M.METRICS[k].label for k in shown)
+                 + f" | {M.METRICS[HEADLINE_METRIC].label} verdict |" + "".join(f" {name} |" for name in extra))
+    lines.append("|---|---|---|" + "---|" * (len(shown) + 1 + len(extra)))
     by_track: dict[str, dict[str, dict]] = {}
     for r in report["rows"]:
         by_track.setdefault(r["track_id"], {})[r["system"]] = r
@@ -119,8 +144,13 @@ def evaluation_report_markdown(report: dict, embed_images: bool = False) -> str:
         base, model = systems[BASELINE], systems[MODEL]
         cells = [f"{fmt_value(base[k])} → {fmt_value(model[k])}" for k in shown]
         cutoff = f"{base['cutoff_hz'] / 1000:.1f}" if is_finite(base["cutoff_hz"]) else "none"
+        more = (["yes" if base.get("trained_on") else "no"] if trained else []) + ([_notes(base, model)] if notes else [])
         lines.append(f"| {_track_label(base)} | {base['duration_s']:.1f} | {cutoff} | " + " | ".join(cells)
-                     + f" | {verdict(HEADLINE_METRIC, base[HEADLINE_METRIC], model[HEADLINE_METRIC])} |")
+                     + f" | {verdict(HEADLINE_METRIC, base[HEADLINE_METRIC], model[HEADLINE_METRIC])} |" + "".join(f" {m} |" for m in more))
+    if report.get("failed"):
+        lines += ["", "## Tracks that could not be evaluated", "", "They are left out of every mean above.", "",
+                  "| track | reason |", "|---|---|"]
+        lines += [f"| {f['title']} | {_cell(f['reason'])} |" for f in report["failed"]]
     if report["spectrograms"]:
         lines += ["", "## Spectrograms", "",
                   "Lossless, lossy input and restored output over one excerpt; the dashed line is the estimated codec cutoff.", ""]

@@ -3,6 +3,7 @@
     append_log_row(run.step_log, {"step": 1, "loss/total": 0.12})
     plot_loss_curves(run)                              # RUN/loss_curve.png
     text = training_report_markdown(run, result)       # for a Prefect artifact and RUN/training_report.md
+    format_loss(0.00019112999143544585)                # "0.0001911": losses are printed with 4 significant digits
 
 `run` is a `ladle_model.checkpoint.RunDir` (or a run folder path): it names the files.
 """
@@ -22,6 +23,13 @@ from storage.atomic import atomic_path, write_bytes_atomic
 
 def _run(run: RunDir | str | Path) -> RunDir:
     return run if isinstance(run, RunDir) else RunDir(Path(run))
+
+
+def format_loss(value: float | None) -> str:
+    """A loss for people: 4 significant digits ("0.0001911", "12.35"), "n/a" when there is none."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.4g}"
 
 
 # ----------------------------------------------------------------------------- CSV logs
@@ -135,8 +143,8 @@ def training_report_markdown(run: RunDir | str | Path, result: dict) -> str:
     lines = [f"# Training run `{run.name}`", "",
              f"- dataset version: `{result.get('dataset_version')}`",
              f"- steps: {result.get('step')}, epochs completed: {result.get('epochs')}",
-             f"- last train loss: {result.get('last_train_loss')}",
-             f"- best validation loss: {result.get('best_val_loss')}",
+             f"- last train loss: {format_loss(result.get('last_train_loss'))}",
+             f"- best validation loss: {format_loss(result.get('best_val_loss'))}",
              f"- checkpoint: `{result.get('checkpoint')}`", ""]
     rows = epoch_table(run)
     if rows and rows[-1].get("val/mse_lossy_input") is not None:

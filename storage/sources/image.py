@@ -10,9 +10,7 @@ bit-exactly by FFmpeg to a temporary WAV beside the split, deleted on `close()`.
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +19,7 @@ import numpy as np
 import soundfile as sf
 
 from storage import ffmpeg as ff
-from storage.atomic import TMP_MARKER
+from storage.atomic import temporary_name
 from storage.sources.cue import SAMPLES_PER_FRAME, SECTOR_BYTES, CueTrack, Disc
 
 SAMPLE_RATE = 44100
@@ -131,7 +129,7 @@ def open_image(disc: Disc, file_index: int, scratch: Path, notes: list[str]) -> 
         sample_format = _ffmpeg_sample_format(path)
         if not re.fullmatch(r"44100 Hz stereo s16p?", sample_format):
             raise DiscError(f"{path.name} is {sample_format}; only CD audio (16-bit, 44.1 kHz, stereo) can be split")
-        temporary = scratch / f".{path.name}.wav{TMP_MARKER}{os.getpid()}-{secrets.token_hex(4)}"
+        temporary = scratch / temporary_name(path.name, ".wav")
         result = subprocess.run(
             [ff.ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-i", str(path), "-map", "0:a:0", "-c:a", "pcm_s16le",
              "-f", "wav", str(temporary)],

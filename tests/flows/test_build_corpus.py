@@ -12,7 +12,8 @@ import webdataset as wds
 from flows.build_corpus import build_corpus
 from flows.cli import main
 from storage import ffmpeg as ff
-from storage.catalog import catalog_summary, read_rows
+from storage.catalog import catalog_summary, read_rows, write_records
+from storage.corpus import DatasetRecord, SegmentCount, ShardRecord
 from storage.sources.demo_corpus import write_demo_corpus
 from tests.conftest import tone_pcm, write_pcm
 
@@ -165,3 +166,33 @@ def test_cli_train_without_a_dataset_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert exit_info.value.code == 2 and err.count("\n") == 0 and "no dataset under" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_data_folder_builds_from_any_directory_and_after_a_move(prefect_harness, tmp_path, monkeypatch):
+    library = tmp_path / "library"
+    for i in range(2):
+        write_pcm(library / f"{i}.flac", tone_pcm(1.0, seed=950 + i))
+    options = dict(sources=[str(library)], presets=["mp3-128"], segment_seconds=0.25)
+    (tmp_path / "first").mkdir()
+    monkeypatch.chdir(tmp_path / "first")
+    first = build_corpus(data="data", **options)
+    sidecar = next((tmp_path / "first" / "data" / "encodes" / "mp3-128").glob("*.json"))
+    assert json.loads(sidecar.read_text())["path"] == f"encodes/mp3-128/{sidecar.stem}.mp3"  # relative to DATA
+
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    again = build_corpus(data=str(tmp_path / "first" / "data"), **options)
+    # A kill between writing the manifest and the catalog rows: the dataset is on disk, not in the catalog.
+    for table, cls in (("datasets", DatasetRecord), ("shards", ShardRecord), ("segments", SegmentCount)):
+        write_records(tmp_path / "first" / "data", table, [], cls)
+    assert catalog_summary(tmp_path / "first" / "data")["datasets"] == []
+    (tmp_path / "moved").mkdir()
+    (tmp_path / "first" / "data").rename(tmp_path / "moved" / "data")
+    moved = build_corpus(data="../moved/data", **options)
+    for summary in (first, again, moved):
+        assert summary["n_tracks"] == 2 and summary["n_quarantined"] == 0
+        assert summary["datasets"][0]["version"] == first["datasets"][0]["version"]
+    assert again["n_encoded"] == moved["n_encoded"] == 0 and moved["n_shards_written"] == 0
+    (repaired,) = catalog_summary(tmp_path / "moved" / "data")["datasets"]  # recorded again by the next run
+    assert repaired["version"] == moved["datasets"][0]["version"]
+    assert {s: v["n_shards"] for s, v in repaired["splits"].items()} == {s: v["n_shards"] for s, v in moved["datasets"][0]["splits"].items()}

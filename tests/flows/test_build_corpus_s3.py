@@ -1,12 +1,14 @@
 """build-corpus with sources and data in object storage (a real S3-protocol server on loopback)."""
 
 import json
+import os
 
+import boto3
 import numpy as np
 import pytest
 import webdataset as wds
 
-from flows.build_corpus import build_corpus
+from flows.build_corpus import REFUSED_KEY_REASON, build_corpus
 from flows.cli import main
 from storage import fs
 from tests.conftest import tone_pcm, write_pcm
@@ -21,10 +23,16 @@ def test_build_from_bucket_to_bucket_then_read_shards_from_it(prefect_harness, s
         write_pcm(library / f"{i}.flac", tone_pcm(1.2, seed=500 + i))
     remote, root = fs.filesystem(s3_server)
     remote.put(str(library), f"{root}/library", recursive=True)
+    # A hostile key: written naively it would land outside the cache (issue 13's defect 1).
+    escape = "../" * 12 + str(tmp_path / "escaped.flac").lstrip("/")
+    client = boto3.client("s3", endpoint_url=os.environ["LADLE_S3_ENDPOINT_URL"])
+    client.put_object(Bucket=root, Key=f"library/{escape}", Body=(library / "0.flac").read_bytes())
     data = f"{s3_server}/corpus/data"
 
     summary = build_corpus(sources=[f"{s3_server}/library"], data=data, segment_seconds=0.4)
     assert summary["n_tracks"] == 4 and summary["n_encoded"] == 4
+    assert not (tmp_path / "escaped.flac").exists()
+    assert {"path": f"{s3_server}/library/{escape}", "stage": "scan", "reason": REFUSED_KEY_REASON, "preset": None} in summary["quarantine"]
     (dataset,) = summary["datasets"]
     assert dataset["folder"] == f"{data}/datasets/{dataset['version']}"
     assert remote.exists(f"{root}/corpus/data/datasets/{dataset['version']}/manifest.json")

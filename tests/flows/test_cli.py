@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from flows.cli import build_parser, main
+from flows.cli.common import fmt_number
 from ladle_model.registry import MODEL_NAMES
+from tests.conftest import write_tiny_dataset
 
 
 def _choices(command: str, flag: str) -> tuple:
@@ -35,3 +37,42 @@ def test_a_bad_override_is_one_line_on_stderr_before_any_flow(tmp_path, capsys, 
     assert exit_info.value.code == 2
     assert err.startswith("ladle: error: ") and message in err and err.count("\n") == 1
     assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture(scope="module")
+def two_datasets(tmp_path_factory):
+    """A data folder holding two dataset versions: the normal state once a library grows."""
+    data = tmp_path_factory.mktemp("two") / "data"
+    write_tiny_dataset(data, version="aaaa00000001", preset="vorbis-160")
+    write_tiny_dataset(data, version="bbbb00000002", preset="mp3-128")
+    return data
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ([], "several datasets match"),
+        (["--dataset", "nosuch"], "no dataset under"),
+        (["--overrides", '{"lr": -1}'], "TrainConfig.lr must be > 0, got -1"),
+        (["--overrides", "[1]"], "--overrides must be a JSON object"),
+    ],
+)
+def test_train_mistakes_are_one_line_before_any_flow(two_datasets, tmp_path, capsys, extra, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", str(two_datasets), "--run", str(tmp_path / "run"), *extra])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_on_a_file_as_data_is_one_line(tmp_path, capsys):
+    (tmp_path / "data.txt").write_text("not a folder")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", str(tmp_path / "data.txt"), "--run", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "is a file" in err and err.count("\n") == 1
+
+
+def test_numbers_print_with_sensible_precision():
+    assert fmt_number(0.00019112999143544585) == "0.0001911" and fmt_number(12.3456789) == "12.35"
+    assert fmt_number(None) == "n/a" and fmt_number(float("nan")) == "n/a"

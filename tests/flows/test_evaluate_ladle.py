@@ -9,10 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import torch
 
 from flows.cli import main
 from ladle_model import metrics as M
+from ladle_model.checkpoint import CHECKPOINT_FORMAT, RunDir, save_checkpoint_file
 from ladle_model.evaluate import BASELINE, MODEL, EvalConfig, evaluate_run, select_tracks
+from ladle_model.models import build_model
 from storage import catalog
 from storage.align import Alignment
 from storage.config import SegmentConfig
@@ -103,8 +106,16 @@ def test_cli_evaluate_and_enhance_with_the_trained_run(trained, tmp_path, capsys
     lossy = next((data / "encodes" / "paper-32k").glob("*.ogg"))
     assert main(["enhance", str(lossy), "-o", str(tmp_path / "restored.wav"), "--checkpoint", str(run)]) == 0
     info = sf.info(str(tmp_path / "restored.wav"))
-    assert (info.samplerate, info.channels) == (32000, 2) and info.frames == 3 * 32000
+    # the model's rate by default (issue 11): the 32-kHz Vorbis comes back at 44.1 kHz, same duration
+    assert (info.samplerate, info.channels) == (44100, 2) and info.frames == 3 * 44100
     assert "restored.wav" in capsys.readouterr().out
+    assert main(["enhance", str(lossy), "-o", str(tmp_path / "as-input.wav"), "--checkpoint", str(run), "--sample-rate", "32000"]) == 0
+    assert sf.info(str(tmp_path / "as-input.wav")).samplerate == 32000
+
+    # every track of the data folder: the model was trained on its three train-split tracks
+    assert main(["evaluate", "--run", str(run), "--data", str(data), "--visqol-excerpts", "0", "--split", "all"]) == 0
+    out = capsys.readouterr().out
+    assert "paper-32k (5 all tracks, step 3)" in out and "the model was trained on 3 of these tracks (the train split of dataset" in out
 
 
 def test_cli_enhance_errors_are_one_line(tmp_path, capsys):
@@ -119,6 +130,64 @@ def test_cli_enhance_errors_are_one_line(tmp_path, capsys):
         main(["enhance", str(tmp_path / "a.flac"), "-o", str(tmp_path / "x.flac"), "--checkpoint", str(tmp_path)])
     err = capsys.readouterr().err.strip()
     assert exit_info.value.code == 2 and err.count("\n") == 0 and "no checkpoint" in err
+
+
+def write_tiny_run(run, preset: str = "vorbis-160") -> None:
+    """A run folder whose best.pt holds an untrained tiny drrn1d (a checkpoint as training writes it, minus the optimizer)."""
+    torch.manual_seed(0)
+    config = {"channels": 8, "n_units": 2}
+    model = build_model("drrn1d", **config)
+    save_checkpoint_file({"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "model_name": "drrn1d", "step": 3,
+                          "config": {"model": config, "train": {"segment_seconds": None}}, "dataset_version": "v1",
+                          "dataset": {"preset": preset, "strategy": "resample", "segment_seconds": 0.25, "hop_seconds": 0.25,
+                                      "sample_rate": 44100, "lossy_sample_rate": 44100}}, RunDir(run).best)
+
+
+def test_cli_evaluate_without_a_checkpoint_is_one_line(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "data").mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", "--run", str(tmp_path / "run"), "--data", str(tmp_path / "data")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("ladle: error: no checkpoint in run folder") and "best.pt / last.pt" in err
+    write_tiny_run(tmp_path / "run")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", "--run", str(tmp_path / "run"), "--data", str(tmp_path / "data")])  # a data folder never built
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and "no tracks in the catalog" in err
+    track = _fake_track("a", "test")
+    catalog.write_records(tmp_path / "data", "tracks", [track], Track)  # a library built with mp3-128 only
+    catalog.write_records(tmp_path / "data", "encodes", [Encoded("a", "mp3-128", "/e/a.mp3", 1, 128.0, 44100, "k")], Encoded)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", "--run", str(tmp_path / "run"), "--data", str(tmp_path / "data")])  # the run's preset: vorbis-160
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and "has no vorbis-160 encodes to evaluate on" in err
+
+
+def test_a_multi_preset_run_is_evaluated_on_each_of_its_presets_by_default(tmp_path):
+    from ladle_model.evaluate import run_presets
+
+    write_tiny_run(tmp_path / "run", preset="paper-32k")
+    assert run_presets(tmp_path / "run") == ["paper-32k"]
+    ckpt = torch.load(RunDir(tmp_path / "run").best, weights_only=True)
+    ckpt["datasets"] = [{**ckpt["dataset"], "version": "v1"}, {**ckpt["dataset"], "version": "v2", "preset": "mp3-64"}]  # as
+    save_checkpoint_file(ckpt, RunDir(tmp_path / "run").best)  # multi-preset training records it (checkpoint.checkpoint_payload)
+    assert run_presets(tmp_path / "run") == ["paper-32k", "mp3-64"]
+
+
+def test_cli_enhance_restores_the_rest_of_a_folder_and_fails_at_the_end(tmp_path, capsys):
+    write_tiny_run(tmp_path / "run")
+    write_pcm(tmp_path / "in" / "a.flac", tone_pcm(0.3, seed=1))
+    sf.write(tmp_path / "in" / "b.wav", np.zeros((4000, 6), np.float32), 44100)  # six channels: cannot be restored
+    write_pcm(tmp_path / "in" / "c.flac", tone_pcm(0.3, seed=2))
+    assert main(["enhance", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--checkpoint", str(tmp_path / "run")]) == 1
+    captured = capsys.readouterr()
+    assert (tmp_path / "out" / "a.flac").is_file() and (tmp_path / "out" / "c.flac").is_file()
+    assert "c.flac" in captured.out and "b.wav" not in captured.out
+    assert captured.err.splitlines()[-2:] == [f"failed {tmp_path / 'in' / 'b.wav'}: b.wav has 6 channels: only mono and stereo can be "
+                                              "restored (downmix first, e.g. ffmpeg -i in -ac 2 out.flac)",
+                                              "1 of 3 file(s) could not be restored"]
 
 
 def _fake_track(track_id: str, split: str) -> Track:

@@ -84,3 +84,11 @@ def test_evaluate_reads_data_and_writes_its_report_in_the_bucket(prefect_harness
     assert main(["evaluate", "--run", run, "--data", data, "--visqol-excerpts", "0", "--json"]) == 0
     again = json.loads(capsys.readouterr().out)["presets"][PRESET]
     assert again["reused"] and again["summary"] == report["summary"]
+
+    # a run folder in the bucket without a checkpoint: one line before any flow run
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", "--run", f"{s3_server}/eval/runs/empty", "--data", data])
+    err = capsys.readouterr().err  # the moto server logs its requests there too: the last line is ours
+    assert exit_info.value.code == 2 and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (f"ladle: error: no checkpoint in run folder {s3_server}/eval/runs/empty "
+                                            "(looked for best.pt / last.pt in checkpoints/)")

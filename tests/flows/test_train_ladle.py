@@ -65,6 +65,31 @@ def test_flow_trains_resumes_and_publishes(prefect_harness, tmp_path):
     assert [r["step"] for r in read_log(again["log_steps"])] == [1, 2, 3, 4, 5]
 
 
+@pytest.mark.slow
+def test_cli_says_starting_or_resuming_and_prints_losses_briefly(prefect_harness, tmp_path, capsys):
+    import json
+    import re
+
+    from flows.cli import main
+
+    data = tmp_path / "data"
+    write_tiny_dataset(data)
+    run = tmp_path / "run"
+    command = ["train", str(data), "--run", str(run), "--segment-seconds", "0.1", "--overrides", json.dumps(TINY_OVERRIDES)]
+    assert main([*command, "--max-steps", "1"]) == 0
+    first = capsys.readouterr().out.splitlines()
+    assert first[0] == f"starting {run}"
+    # a budget it does not reach; --preset (repeatable) reaches the flow as a list
+    assert main([*command, "--max-steps", "2", "--max-minutes", "600", "--preset", "vorbis-160"]) == 0
+    second = capsys.readouterr().out.splitlines()
+    assert second[0] == f"resuming {run} from step 1"
+    assert not any("budget" in line for line in second)
+    (losses,) = [line for line in second if line.startswith("last train loss:")]
+    numbers = re.findall(r"\d[\d.e+-]*", losses)
+    assert len(numbers) == 2 and all(len(n.split("e")[0].replace(".", "").lstrip("0")) <= 4 for n in numbers), losses
+    assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["config"]["train"]["max_minutes"] == 600
+
+
 def test_flow_rejects_a_bad_config_before_any_work(prefect_harness, tmp_path):
     from flows.train_ladle import train_ladle
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import random
 import shutil
 from pathlib import Path
@@ -18,8 +19,11 @@ from ladle_model.checkpoint import (
     check_resumable,
     load_checkpoint,
     model_from_checkpoint,
+    checkpoint_datasets,
+    checkpoint_presets,
     resolve_checkpoint,
     restore_rng_state,
+    resume_step,
     save_checkpoint_file,
 )
 from ladle_model.train import init_state, train
@@ -104,18 +108,48 @@ def test_write_checkpoint_names_and_sweeping_temporaries(tmp_path):
     assert sorted(p.name for p in run.checkpoints.iterdir()) == ["best.pt", "last.pt", "step-00000007.pt", "step-00000008.pt"]
     assert load_checkpoint(run.last)["step"] == 8 and load_checkpoint(run.step_checkpoint(7))["step"] == 7
     (run.checkpoints / ".last.pt.tmp-123-abcd").write_bytes(b"torn")
-    assert run.sweep_temporaries() == 1
+    (run.root / ".log_steps.csv.tmp-123-abcd").write_bytes(b"torn")
+    run.eval_folder("p").mkdir(parents=True)
+    (run.eval_folder("p") / ".report.md.tmp-9-ffff").write_bytes(b"being written")  # an evaluation's: not the run's to sweep
+    assert run.sweep_temporaries() == 2
     assert sorted(p.name for p in run.checkpoints.iterdir()) == ["best.pt", "last.pt", "step-00000007.pt", "step-00000008.pt"]
+    assert [p.name for p in run.eval_folder("p").iterdir()] == [".report.md.tmp-9-ffff"]
     assert RunDir(tmp_path / "missing").sweep_temporaries() == 0
 
 
-def test_load_refuses_a_file_of_another_format(tmp_path):
-    torch.save({"format": "something-else/1"}, tmp_path / "x.pt")
-    with pytest.raises(CheckpointError, match="not a LadLe training checkpoint"):
-        load_checkpoint(tmp_path / "x.pt")
-    torch.save([1, 2, 3], tmp_path / "y.pt")  # a list is weights_only-loadable, but not ours
-    with pytest.raises(ValueError, match="not a LadLe training checkpoint"):
-        load_checkpoint(tmp_path / "y.pt")
+class RunsCode:
+    def __reduce__(self):  # unpickling this would call print: the safe loader must refuse it unread
+        return (print, ("unpickled!",))
+
+
+def bad_checkpoints(folder: Path) -> dict[str, Path]:
+    """Files a user may pass as --checkpoint by mistake (or malice), by kind."""
+    files = {name: folder / f"{name}.pt" for name in ("text", "random", "empty", "pickled-list", "torch-list", "malicious",
+                                                      "other-format", "truncated")}
+    files["text"].write_text("epoch 3: loss 0.12\n")
+    files["random"].write_bytes(np.random.default_rng(0).bytes(4096))
+    files["empty"].write_bytes(b"")
+    files["pickled-list"].write_bytes(pickle.dumps([1, 2, 3]))
+    torch.save([1, 2, 3], files["torch-list"])  # loadable with weights_only, but not a checkpoint
+    files["malicious"].write_bytes(pickle.dumps(RunsCode()))
+    torch.save({"format": "something-else/1"}, files["other-format"])
+    torch.save({"format": CHECKPOINT_FORMAT, "model": {"w": torch.zeros(4096)}}, folder / "whole.pt")
+    files["truncated"].write_bytes((folder / "whole.pt").read_bytes()[:3000])
+    return files
+
+
+def test_anything_but_a_checkpoint_is_one_line_without_unsafe_advice(tmp_path, capsys):
+    for kind, path in bad_checkpoints(tmp_path).items():
+        with pytest.raises(CheckpointError) as caught:
+            load_checkpoint(path)
+        message = str(caught.value)
+        assert message.startswith(f"not a LadLe checkpoint: {path} (") and "\n" not in message, kind
+        assert "weights_only" not in message and "False" not in message, kind  # never the advice to load unsafely
+        error = caught.value
+        assert error.__cause__ is None and (error.__context__ is None or error.__suppress_context__), kind  # no torch traceback chained
+    assert "unpickled!" not in capsys.readouterr().out  # the malicious file's code never ran
+    with pytest.raises(FileNotFoundError, match="no checkpoint file"):
+        load_checkpoint(tmp_path / "missing.pt")
 
 
 # ----------------------------------------------------------------------------- RNG state
@@ -157,8 +191,9 @@ def test_old_checkpoints_load_rebuild_their_model_and_resume(tiny_data_dir, tmp_
     run = RunDir(tmp_path / "old")
     first = train(tiny_data_dir, run.root, tiny_config(max_steps=2))
     written = load_checkpoint(run.last)
-    # today's writer writes the old format, key for key
-    assert set(written) == OLD_KEYS and written["format"] == CHECKPOINT_FORMAT == "ladle-checkpoint/1"
+    # today's writer writes the old format, key for key, plus "datasets" (every dataset trained on)
+    assert set(written) == OLD_KEYS | {"datasets"} and written["format"] == CHECKPOINT_FORMAT == "ladle-checkpoint/1"
+    assert written["datasets"] == [{**written["dataset"], "version": "tiny-v1"}]
     assert set(written["dataset"]) == OLD_DATASET_KEYS and set(written["feature_net"]) == OLD_FEATURE_NET_KEYS
     assert set(written["config"]) == {"train", "model"} and set(written["rng"][0]) == {"torch", "cuda", "numpy", "python"}
 
@@ -167,7 +202,9 @@ def test_old_checkpoints_load_rebuild_their_model_and_resume(tiny_data_dir, tmp_
     old = old_format_checkpoint(written)
     torch.save(old, run.last)
     ckpt = load_checkpoint(resolve_checkpoint(run.root, "last"))
-    assert ckpt["code_version"] == "ladle 0.1.0" and ckpt["step"] == first.step == 2
+    assert ckpt["code_version"] == "ladle 0.1.0" and ckpt["step"] == first.step == 2 == resume_step(run.root)
+    assert "datasets" not in ckpt and checkpoint_presets(ckpt) == ["vorbis-160"]
+    assert checkpoint_datasets(ckpt) == [{**written["dataset"], "version": "tiny-v1"}]
     model = model_from_checkpoint(ckpt)
     assert all(torch.equal(v, written["model"][k]) for k, v in model.state_dict().items())
     fresh = init_state(tiny_config()).model.state_dict()
@@ -180,3 +217,11 @@ def test_old_checkpoints_load_rebuild_their_model_and_resume(tiny_data_dir, tmp_
     a, b = load_checkpoint(run.last)["model"], load_checkpoint(Path(resumed_new.checkpoint))["model"]
     for name in b:
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
+
+
+def test_an_evaluation_folder_never_leaves_the_run_folder(tmp_path):
+    run = RunDir(tmp_path / "run")
+    assert run.eval_folder("paper-32k") == tmp_path / "run" / "eval" / "paper-32k"
+    for hostile in ("../../outside", "a/b", "..", "/etc"):  # a preset name read from a checkpoint or a manifest
+        with pytest.raises(CheckpointError, match="not a plain folder name"):
+            run.eval_folder(hostile)

@@ -11,7 +11,7 @@ import soundfile as sf
 import torch
 import torch.nn as nn
 
-from ladle_model.enhance import EnhanceResult, Skipped, enhance_file, enhance_path, spec_from_checkpoint
+from ladle_model.enhance import EnhanceResult, Failed, Skipped, enhance_file, enhance_path, result_dict, spec_from_checkpoint
 from ladle_model.windows import EnhanceError, enhance_array, make_spec
 from ladle_model.models import build_model
 from storage import ffmpeg as ff
@@ -136,7 +136,8 @@ def test_mono_48k_input_through_a_44k_model_comes_back_mono_48k(tmp_path):
     x = (0.4 * np.sin(2 * np.pi * 440 * t) + 0.1 * np.sin(2 * np.pi * 5000 * t)).astype(np.float32)
     sf.write(tmp_path / "in.wav", x, 48000, subtype="FLOAT")
     recorder = Recorder()
-    enhance_file(recorder, make_spec(44100, 0.2), tmp_path / "in.wav", tmp_path / "out.wav", chunk_seconds=0.5, subtype="FLOAT")
+    enhance_file(recorder, make_spec(44100, 0.2), tmp_path / "in.wav", tmp_path / "out.wav", chunk_seconds=0.5, subtype="FLOAT",
+                 output_sample_rate=48000)
     y, rate = sf.read(tmp_path / "out.wav")
     assert rate == 48000 and y.shape == x.shape  # mono, same length
     assert recorder.seen[0].shape == (2, 8820)  # the model got two channels at its own rate
@@ -149,10 +150,12 @@ def test_lossy_formats_in_flac_or_wav_out_and_the_output_rate_on_request(tmp_pat
     ogg = tmp_path / "in.ogg"
     ff.encode_file(src, ogg, get_preset("paper-32k"))  # Vorbis at 32 kHz
     decoded, _ = ff.decode_file(ogg)
-    enhance_file(nn.Identity(), make_spec(44100, 0.5), ogg, tmp_path / "same.wav")
+    enhance_file(nn.Identity(), make_spec(44100, 0.5), ogg, tmp_path / "same.wav", output_sample_rate=32000)
     same, rate = sf.read(tmp_path / "same.wav", always_2d=True)
     assert rate == 32000 and same.shape[0] == decoded.shape[-1]
-    enhance_file(nn.Identity(), make_spec(44100, 0.5), ogg, tmp_path / "up.flac", output_sample_rate=44100)
+    # by default the model's rate (issue 11): a 32-kHz input comes back at 44.1 kHz, with room for the restored band
+    result = enhance_file(nn.Identity(), make_spec(44100, 0.5), ogg, tmp_path / "up.flac")
+    assert sf.info(str(tmp_path / "up.flac")).samplerate == result.sample_rate == 44100
     assert sf.info(str(tmp_path / "up.flac")).frames == -(-decoded.shape[-1] * 44100 // 32000)
 
 
@@ -180,6 +183,21 @@ def test_a_folder_is_mirrored_and_non_audio_is_skipped(tmp_path):
     assert done == {str(tmp_path / "out" / "a.wav"), str(tmp_path / "out" / "disc 2" / "b.wav")}
     assert [(r.source, r.reason) for r in results if isinstance(r, Skipped)] == [(str(library / "cover.txt"), "not audio FFmpeg can read")]
     assert sf.info(str(tmp_path / "out" / "disc 2" / "b.wav")).channels == 1
+
+
+def test_in_a_folder_a_file_that_fails_is_reported_and_the_others_are_restored(tmp_path):
+    library = tmp_path / "library"
+    write_pcm(library / "a.flac", tone_pcm(0.3, seed=7))
+    sf.write(library / "b surround.wav", random_audio(6, 4000).T, 44100)  # more than two channels: cannot be restored
+    write_pcm(library / "c.flac", tone_pcm(0.3, seed=8))
+    (tmp_path / "out" / "c.wav").mkdir(parents=True)  # c's output name is taken by a folder: its write fails
+    write_pcm(library / "d.flac", tone_pcm(0.3, seed=9))
+    results = enhance_path(nn.Identity(), make_spec(44100, 0.1), library, tmp_path / "out", suffix=".wav")
+    assert [type(r).__name__ for r in results] == ["EnhanceResult", "Failed", "Failed", "EnhanceResult"]
+    assert "6 channels: only mono and stereo" in results[1].reason and results[2].source == str(library / "c.flac")
+    assert (tmp_path / "out" / "a.wav").is_file() and (tmp_path / "out" / "d.wav").is_file()
+    assert [result_dict(r)["status"] for r in results] == ["restored", "failed", "failed", "restored"]
+    assert isinstance(results[1], Failed) and not any(isinstance(r, Skipped) for r in results)
 
 
 def write_long_flac(path, minutes: float, sample_rate: int = 44100):

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from ladle_model import metrics as M
+from ladle_model import visqol as V
 from ladle_model.losses import FeatureNet, FeatureNetConfig, perceptual_loss
 
 
@@ -161,3 +162,43 @@ def test_visqol_of_a_signal_against_itself_is_near_its_maximum():
     degraded = M.visqol_moslqo(x, x + noise(x.shape, 14, 0.03), sr, n_excerpts=1, excerpt_seconds=3.0)
     assert same > 4.6  # the audio mode's ceiling is ~4.73
     assert 1.0 <= degraded < same - 0.2
+
+
+@pytest.mark.skipif(not M.visqol_available(), reason="visqol-python not installed")
+def test_visqol_minimum_length_is_what_the_registry_says():
+    sr = 32000
+    t = np.arange(sr) / sr
+    tone = np.stack([0.3 * np.sin(2 * np.pi * 440 * t) + noise((sr,), 15, 0.02)] * 2)
+    shortest = round(V.VISQOL_MIN_SECONDS * sr)
+    assert 1.0 <= V.visqol_moslqo(tone[:, :shortest], tone[:, :shortest], sr, 1, 5.0) <= 4.8  # 0.96 s: scored
+    with pytest.raises(ValueError, match="smaller than minimum patch size"):
+        V.visqol_moslqo(tone[:, : shortest - sr // 100], tone[:, : shortest - sr // 100], sr, 1, 5.0)  # 0.95 s: visqol refuses
+    assert M.get_metric("visqol").min_seconds == V.VISQOL_MIN_SECONDS
+
+
+@pytest.mark.parametrize("seconds", [0.1, 0.9, 2.0])
+def test_every_metric_scores_a_short_track_or_says_why_not(seconds):
+    sr = 44100
+    ref = noise((2, round(seconds * sr)), 16)
+    est = ref + noise(ref.shape, 17, 0.01)
+    phi = FeatureNet(FeatureNetConfig()).eval()
+    values, reasons = M.score_all(ref, est, M.ScoreContext(sample_rate=sr, cutoff_hz=16000.0, feature_net=phi, visqol_excerpts=1))
+    scored = {k for k, v in values.items() if math.isfinite(v)}
+    if seconds < V.VISQOL_MIN_SECONDS:
+        assert scored == set(M.METRICS) - {"visqol"}
+        assert reasons == {"visqol": f"{seconds:.2f}-s track is shorter than the 0.96 s ViSQOL MOS-LQO needs"}
+    else:
+        assert scored == set(M.METRICS) - ({"visqol"} if not M.visqol_available() else set()) and reasons == {}
+
+
+def test_a_metric_that_fails_is_na_with_its_reason_and_the_others_go_on():
+    def broken(r, e, ctx):
+        raise RuntimeError("no such band\nsecond line")
+
+    M.register_metric(M.Metric("broken", "broken metric", "lower", broken, "Fails."))
+    try:
+        values, reasons = M.score_all(noise((2, 4410), 18), noise((2, 4410), 19), M.ScoreContext(sample_rate=44100, visqol_excerpts=0))
+    finally:
+        M.unregister_metric("broken")
+    assert math.isnan(values["broken"]) and reasons == {"broken": "broken metric failed: no such band"}
+    assert math.isfinite(values["mse"]) and math.isfinite(values["lsd"])

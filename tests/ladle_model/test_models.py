@@ -20,6 +20,7 @@ CASES = [
     ("srresnet1d", {"batch_norm": True, "residual": False}),
     ("resunit", {}),
     ("resunit", {"branch_kernel_sizes": (3, 5, 7), "residual": False}),
+    ("specnext", {"n_fft": 64, "hop": 16, "dim": 16, "n_blocks": 1}),
 ]
 IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in kw.items()) or 'default'}" for name, kw in CASES]
 
@@ -29,6 +30,7 @@ PARAM_BOUNDS = {
     "drrn1d": (20_000, 30_000),
     "srresnet1d": (380_000, 450_000),
     "resunit": (100_000, 125_000),
+    "specnext": (700_000, 760_000),  # 731,652
 }
 
 
@@ -131,7 +133,7 @@ def test_residual_models_start_as_the_identity():
     # The zero-initialised output layer makes an untrained residual model return its (clamped) input,
     # the lossy baseline (docs/design.md): training can only start from there.
     x = 1.5 * torch.randn(2, 2, 50, generator=torch.Generator().manual_seed(0))
-    for name, overrides in [("ladle", {"residual": True}), ("drrn1d", {}), ("srresnet1d", {}), ("resunit", {})]:
+    for name, overrides in [("ladle", {"residual": True}), ("drrn1d", {}), ("srresnet1d", {}), ("resunit", {}), ("specnext", {})]:
         with torch.no_grad():
             y = build_model(name, **overrides).eval()(x)
         assert torch.equal(y, x.clamp(-1, 1)), name
@@ -170,7 +172,7 @@ def test_ladle_widths_follow_d_model_unless_given():
 
 
 def test_registry_covers_every_model():
-    assert sorted(MODEL_CONFIGS) == sorted(MODEL_CLASSES) == ["drrn1d", "ladle", "resunit", "srresnet1d"]
+    assert sorted(MODEL_CONFIGS) == sorted(MODEL_CLASSES) == ["drrn1d", "ladle", "resunit", "specnext", "srresnet1d"]
     for name in MODEL_CONFIGS:
         assert type(build_model(name)) is MODEL_CLASSES[name]
 

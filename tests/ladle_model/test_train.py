@@ -225,6 +225,94 @@ def test_refuses_a_run_folder_of_another_model_or_dataset(uninterrupted, tiny_da
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == before
 
 
+# ----------------------------------------------------------------------------- time budget, several presets, leftovers
+
+
+class FakeClock:
+    """Minutes that pass only when the test says: here, one per training step."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("budget_minutes, stop_step, stop_epochs", [(2, 2, 0), (3, 3, 1)])  # mid-epoch; at the epoch end
+def test_time_budget_stops_with_a_checkpoint_and_a_rerun_resumes_exactly(uninterrupted, tiny_data_dir, tmp_path, monkeypatch,
+                                                                          budget_minutes, stop_step, stop_epochs):
+    straight_dir, _ = uninterrupted
+    clock, real_step = FakeClock(), train_module.train_step
+
+    def step_taking_a_minute(*args, **kwargs):
+        out = real_step(*args, **kwargs)
+        clock.now += 60.0
+        return out
+
+    monkeypatch.setattr(train_module, "train_step", step_taking_a_minute)
+    stopped = train(tiny_data_dir, tmp_path, tiny_config(max_minutes=budget_minutes), clock=clock)
+    assert (stopped.step, stopped.epochs, stopped.stopped_by, stopped.start_step) == (stop_step, stop_epochs, "max_minutes", 0)
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == stop_step  # stopped with a checkpoint
+    monkeypatch.setattr(train_module, "train_step", real_step)
+    resumed = train(tiny_data_dir, tmp_path, tiny_config())  # no budget: runs to max_steps
+    assert (resumed.step, resumed.epochs, resumed.stopped_by, resumed.start_step) == (4, 1, "max_steps", stop_step)
+    for name, value in weights(straight_dir / "checkpoints" / "last.pt").items():
+        torch.testing.assert_close(weights(tmp_path / "checkpoints" / "last.pt")[name], value, rtol=1e-5, atol=1e-6, msg=name)
+    losses = [r["loss/total"] for r in read_log(tmp_path / "log_steps.csv")]
+    assert losses == pytest.approx([r["loss/total"] for r in read_log(straight_dir / "log_steps.csv")], rel=1e-5)
+
+
+def test_several_presets_train_one_model_on_their_union(tmp_path):
+    from ladle_model.checkpoint import checkpoint_presets
+    from ladle_model.enhance import load_enhancer
+    from tests.conftest import write_tiny_dataset
+
+    data = tmp_path / "data"
+    write_tiny_dataset(data, version="tiny-a", preset="vorbis-160", seed=0)
+    write_tiny_dataset(data, version="tiny-b", preset="mp3-64", seed=1)
+    run = tmp_path / "run"
+    result = train(data, run, tiny_config(max_steps=None, max_epochs=1), preset=["vorbis-160", "mp3-64"])
+    # 12 + 12 train segments in batches of 4: both datasets read, one epoch is 6 steps (3 for either alone)
+    assert (result.step, result.epochs, result.stopped_by) == (6, 1, "max_epochs")
+    assert (result.dataset_version, result.presets) == ("tiny-b+tiny-a", ["mp3-64", "vorbis-160"])  # ordered by preset
+    ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert checkpoint_presets(ckpt) == ["mp3-64", "vorbis-160"] and [d["version"] for d in ckpt["datasets"]] == ["tiny-b", "tiny-a"]
+    # validation covers both val splits: the lossy-input baseline is the mean over all 8 val segments (2 crops each)
+    pairs = [(a, b) for version in ("tiny-a", "tiny-b")
+             for x, y in make_loader(find_dataset(data, version=version).shard_paths("val"), 4, False, crop_samples=800)
+             for a, b in zip(x, y)]
+    baseline = np.mean([torch.mean((b - a) ** 2).item() for a, b in pairs])
+    assert len(pairs) == 16 and read_log(run / "log_epochs.csv")[0]["val/mse_lossy_input"] == pytest.approx(baseline, rel=1e-5)
+    # enhance loads the one model (either preset's lossy input is laid out alike)
+    assert load_enhancer(run, device="cpu").spec.sample_rate == 8000
+    # a bare re-run finds both datasets again (two match DATA: without the checkpoint it would have to ask)
+    again = train(data, run, tiny_config(max_steps=7, max_epochs=2))
+    assert (again.step, again.start_step, again.presets) == (7, 6, ["mp3-64", "vorbis-160"])
+    # presets named in another order are the same run
+    assert train(data, run, tiny_config(max_steps=7, max_epochs=2), preset=["mp3-64", "vorbis-160"]).step == 7
+    # datasets of another layout cannot share one model
+    write_tiny_dataset(data, version="tiny-c", preset="opus-96", sample_rate=16000)
+    with pytest.raises(ConfigError, match="lay segments out differently"):
+        train(data, tmp_path / "run-c", tiny_config(), preset=["vorbis-160", "opus-96"])
+    assert not (tmp_path / "run-c").exists()
+
+
+def test_half_written_files_of_a_killed_run_are_swept_at_the_start(uninterrupted, tiny_data_dir, tmp_path):
+    import shutil
+
+    straight_dir, _ = uninterrupted
+    run = tmp_path / "run"
+    shutil.copytree(straight_dir, run)
+    leftovers = [run / "checkpoints" / ".last.pt.tmp-4242-0a1b2c3d", run / "checkpoints" / ".step-00000004.pt.tmp-4242-ffff0000",
+                 run / ".log_steps.csv.tmp-4242-12345678"]
+    for path in leftovers:
+        path.write_bytes(b"torn")
+    result = train(tiny_data_dir, run, tiny_config())  # nothing left to train: it only opens the run
+    assert (result.step, result.start_step) == (4, 4)
+    assert not any(path.exists() for path in leftovers)
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == sorted(p.name for p in (straight_dir / "checkpoints").iterdir())
+
+
 # ----------------------------------------------------------------------------- several processes
 
 

@@ -35,7 +35,7 @@ def test_pair_quality_of_known_noise():
     assert corr == pytest.approx(1 / np.sqrt(1.01), abs=0.002)
 
 
-def test_resampled_length_matches_torchaudio():
+def test_resampled_length_matches_resample():
     for n in (1, 999, 44100, 123457):
         out = resample(np.zeros((2, n), np.float32), 32000, 44100)
         assert out.shape[1] == resampled_length(n, 32000, 44100)

@@ -1,3 +1,4 @@
+import os
 import numpy as np
 import pytest
 import webdataset as wds
@@ -81,3 +82,21 @@ def test_local_mirror_of_a_local_path_is_the_path_untouched(tmp_path):
             with fs.local_mirror(folder, lock_wait_seconds=0):
                 pass
     assert sorted(p.name for p in folder.iterdir()) == [".lock"]
+
+
+def test_a_key_escaping_its_prefix_is_refused_never_written(s3_server, tmp_path, monkeypatch):
+    import boto3
+
+    monkeypatch.setenv("LADLE_CACHE_DIR", str(tmp_path / "cache"))
+    client = boto3.client("s3", endpoint_url=os.environ["LADLE_S3_ENDPOINT_URL"])
+    bucket = s3_server.removeprefix("s3://")
+    escape = "../" * 12 + str(tmp_path / "escaped.flac").lstrip("/")
+    client.put_object(Bucket=bucket, Key=f"hostile/{escape}", Body=b"x")
+    client.put_object(Bucket=bucket, Key="hostile/sub/../fine.flac", Body=b"fine")  # stays inside: allowed
+    refused, messages = [], []
+    with fs.local_mirror(f"{s3_server}/hostile", refused=refused, log=messages.append) as local:
+        assert sorted(p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()) == ["fine.flac"]
+    assert refused == [f"{s3_server}/hostile/{escape}"]
+    assert not (tmp_path / "escaped.flac").exists() and messages == [f"pulled 1 files of {s3_server}/hostile"]
+    assert fs.contained_path(tmp_path, "a/b") == (tmp_path / "a" / "b").resolve()
+    assert fs.contained_path(tmp_path, "/etc/passwd") is None and fs.contained_path(tmp_path, "..") is None

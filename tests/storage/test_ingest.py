@@ -1,6 +1,9 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from storage.audio import wav_declared_frames
 from storage.config import CorpusConfig
 from storage.ingest import Quarantined, Track, ingest_file, resolve_tracks, scan_sources, split_for_key
 from tests.conftest import tone_pcm, write_pcm
@@ -80,3 +83,41 @@ def test_group_by_album_keeps_an_album_in_one_split(tmp_path):
     for t in tracks:
         by_album.setdefault(t.album, set()).add(t.split)
     assert len(by_album) == 3 and all(len(s) == 1 for s in by_album.values())
+
+
+def test_truncated_wav_short_and_quiet_tracks_get_reasons_users_understand(tmp_path):
+    wav = write_pcm(tmp_path / "cut.wav", tone_pcm(1.0, seed=4))
+    wav.write_bytes(wav.read_bytes()[: wav.stat().st_size // 2])  # the header still declares the whole second
+    assert wav_declared_frames(wav) == 44100
+    write_pcm(tmp_path / "one.wav", tone_pcm(1.0, seed=5)[:1])
+    write_pcm(tmp_path / "quiet.flac", np.round(tone_pcm(1.0, seed=6) * 10 ** (-70 / 20)).astype(np.int32))
+    write_pcm(tmp_path / "zeros.flac", np.zeros((44100, 2), np.int32))
+    write_pcm(tmp_path / "soft.flac", np.round(tone_pcm(1.0, seed=7) * 10 ** (-40 / 20)).astype(np.int32))
+    reasons = {name: getattr(ingest_file(tmp_path / name), "reason", None)
+               for name in ("cut.wav", "one.wav", "quiet.flac", "zeros.flac", "soft.flac")}
+    assert reasons["cut.wav"].startswith("truncated: decoded 22") and reasons["cut.wav"].endswith("of 44100 frames")
+    assert reasons["one.wav"].startswith("too short: 1 frame(s)")
+    peak_dbfs = float(reasons["quiet.flac"].removeprefix("silent (peak ").removesuffix(" dBFS)"))
+    assert -80 < peak_dbfs < -70 and reasons["zeros.flac"].startswith("silent (digital silence")
+    assert reasons["soft.flac"] is None  # -40 dBFS is quiet music, not silence
+
+
+def test_symlink_loops_are_reported_and_an_unreadable_file_quarantined_quietly(tmp_path, monkeypatch):
+    lib = tmp_path / "lib"
+    write_pcm(lib / "good.flac", tone_pcm(0.5, seed=8))
+    (lib / "a.flac").symlink_to(lib / "b.flac")
+    (lib / "b.flac").symlink_to(lib / "a.flac")
+    (lib / "sub").mkdir()
+    (lib / "sub" / "up").symlink_to(lib)
+    files, missing = scan_sources([lib])
+    assert [f.name for f in files] == ["good.flac"]
+    assert sorted((Path(q.path).name, q.stage, q.reason.split(":")[0]) for q in missing) == [
+        ("a.flac", "scan", "symlink loop"), ("b.flac", "scan", "symlink loop"), ("up", "scan", "symlink loop")
+    ]
+
+    def refuse(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr("storage.ingest.probe_lossless", refuse)
+    result = ingest_file(lib / "good.flac")
+    assert isinstance(result, Quarantined) and result.reason == "unreadable: Permission denied"

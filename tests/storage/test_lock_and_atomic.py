@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from storage.atomic import atomic_path, remove_stale_temporaries
+from storage.atomic import TMP_MARKER, atomic_path, remove_stale_temporaries, temporary_name
 from storage.lock import LockHeld, data_lock
 
 # The holder is a separate Python process: it takes the lock, says so, and lets go when told.
@@ -47,3 +47,16 @@ def test_atomic_path_leaves_nothing_on_error_and_stale_temporaries_are_swept(tmp
     target.write_bytes(b"finished")
     assert remove_stale_temporaries(tmp_path) == 1
     assert [p.name for p in target.parent.iterdir()] == ["shard.tar"]
+
+
+def test_temporaries_of_the_longest_names_fit_the_filesystem_limit(tmp_path):
+    for name in ("x" * 255, "é" * 125 + ".flac", "音" * 83 + ".wav"):  # 255, 255 and 253 bytes of UTF-8
+        with atomic_path(tmp_path / name) as tmp:
+            assert len(tmp.name.encode()) <= 255 and tmp.name.startswith(".") and TMP_MARKER in tmp.name
+            tmp.name.encode().decode()  # whole characters only
+            tmp.write_bytes(name.encode())
+        assert (tmp_path / name).read_bytes() == name.encode()
+    assert [p for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    crashed = tmp_path / temporary_name("y" * 255)  # what a crash mid-write leaves
+    crashed.write_bytes(b"half")
+    assert remove_stale_temporaries(tmp_path) == 1 and not crashed.exists()

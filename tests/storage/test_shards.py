@@ -2,6 +2,7 @@ import dataclasses
 import hashlib
 
 import numpy as np
+import pytest
 import webdataset as wds
 
 from storage.align import align_pair
@@ -9,6 +10,7 @@ from storage.config import PRESETS, AlignConfig, SegmentConfig
 from storage.encode import encode_track
 from storage.segment import track_windows
 from storage.shards import PairInputs, plan_shards, segment_bytes, write_shard
+from tests.conftest import tone_pcm
 
 
 def _pairs(tmp_path, tracks, preset="vorbis-160"):
@@ -51,7 +53,7 @@ def test_shards_are_byte_identical_and_read_by_stock_webdataset(tmp_path, make_t
     for s in samples:
         assert "." not in s["__key__"]
         x, y = s["lossless.npy"], s["lossy.npy"]
-        assert x.shape == y.shape == (2, 8820) and x.dtype == np.float32
+        assert x.shape == y.shape == (2, 8820) and x.dtype == y.dtype == np.int16  # 16-bit sources
         assert np.corrcoef(x.ravel(), y.ravel())[0, 1] > 0.95
         assert s["json"]["preset"] == "vorbis-160" and s["json"]["offset_samples"] == int(s["__key__"].split("_")[1])
 
@@ -70,3 +72,32 @@ def test_paper_32k_strategies_keep_lossy_rate(tmp_path, make_tracks):
         assert sample["json"]["lossy_sample_rate"] == 32000
         if strategy == "pad-edges":
             assert not lossy[:, :600].any() and lossy[:, 606:3800].all()
+
+
+@pytest.mark.parametrize("bits,shift", [(16, 0), (24, 8)])
+def test_sources_are_stored_bit_for_bit_at_their_own_precision(tmp_path, make_tracks, bits, shift):
+    """int16 shards for 16-bit sources, 24-bit in int32 for 24-bit ones: the source's samples exactly."""
+    (track,) = [dataclasses.replace(t, split="train") for t in make_tracks([0.6], bits=bits)]
+    pairs = _pairs(tmp_path, [track])
+    cfg = SegmentConfig(segment_seconds=0.25)
+    (plan,) = plan_shards([track], cfg, target_bytes=1 << 30)
+    write_shard(plan, pairs, cfg, "vorbis-160", tmp_path / "ds", "v")
+    pcm = tone_pcm(0.6, bits=bits, seed=0).T  # what make_tracks wrote, (2, T) at its own width
+    samples = list(wds.WebDataset(str(tmp_path / "ds" / plan.name), shardshuffle=False).decode())
+    assert len(samples) == 2
+    for s in samples:
+        stored, offset = s["lossless.npy"], s["json"]["offset_samples"]
+        assert stored.dtype == (np.int16 if bits == 16 else np.int32) and s["lossy.npy"].dtype == stored.dtype
+        np.testing.assert_array_equal(stored.astype(np.int64) >> shift, pcm[:, offset : offset + stored.shape[-1]])
+
+
+def test_pairs_failing_the_quality_gate_while_sharding_write_no_segments(tmp_path, make_tracks):
+    tracks = [dataclasses.replace(t, split="train") for t in make_tracks([0.6, 0.6])]
+    unaligned = {k: dataclasses.replace(p, alignment=None) for k, p in _pairs(tmp_path, tracks).items()}
+    cfg, strict = SegmentConfig(segment_seconds=0.25), AlignConfig(min_snr_db=200.0)  # no codec passes this
+    (plan,) = plan_shards(tracks, cfg, target_bytes=1 << 30)
+    result = write_shard(plan, unaligned, cfg, "vorbis-160", tmp_path / "ds", "v", strict, tmp_path / "data")
+    assert result.n_samples == 0 and result.segments_per_track == {} and result.n_silent == 0
+    for pair in unaligned.values():  # the measurement is kept for the caller to quarantine the pair
+        alignment = align_pair(pair.track, pair.encoded, strict, tmp_path / "data")
+        assert not alignment.passed and "SNR" in alignment.reason

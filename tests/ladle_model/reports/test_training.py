@@ -47,10 +47,18 @@ def test_report_names_the_run_and_embeds_the_curve(tmp_path):
     assert plot_loss_curves(run) == run.loss_curve and run.loss_curve.read_bytes()[:4] == b"\x89PNG"
     rows = epoch_table(run.root)
     assert rows[0]["val/loss/total"] is None and math.isclose(rows[0]["val/mse_lossy_input"], 0.0123456)
-    result = {"dataset_version": "v9", "step": 3, "epochs": 1, "last_train_loss": 0.33, "best_val_loss": None,
+    result = {"dataset_version": "v9", "step": 3, "epochs": 1, "last_train_loss": 0.3333333333333333, "best_val_loss": None,
               "checkpoint": str(run.last)}
     text = training_report_markdown(run, result)
     assert text.startswith("# Training run `my-run`") and "`v9`" in text and "steps: 3, epochs completed: 1" in text
     assert "the baseline to beat): 0.01235" in text
+    assert "- last train loss: 0.3333\n" in text and "- best validation loss: n/a" in text
     assert f"data:image/png;base64,{base64.b64encode(run.loss_curve.read_bytes()).decode()}" in text
     assert write_training_report(run, result) == run.training_report and run.training_report.read_text() == text
+
+
+def test_losses_are_printed_with_four_significant_digits():
+    from ladle_model.reports.training import format_loss
+
+    assert [format_loss(v) for v in (0.00019112999143544585, 12.3456789, 3.0, None, float("nan"))] == \
+        ["0.0001911", "12.35", "3", "n/a", "n/a"]

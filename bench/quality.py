@@ -1,0 +1,245 @@
+"""Quality benchmark: does the default recipe restore music it never heard better than its lossy input?
+
+    python -m bench.quality                      # or: ladle bench quality
+    python -m bench.quality --pieces 24 --minutes 2 --out /tmp/q --no-write   # a quick look
+
+It runs what a user runs, through the `ladle` command, end to end:
+
+1. renders a training library (`ladle demo-corpus LIB --pieces N`) and holds out whole pieces (every
+   `--held-out-every`-th work of library.json, all its renders): they never enter the training data;
+2. builds the training corpus for paper-32k, mp3-64 and vorbis-96 (`ladle build-corpus`), and the
+   held-out pieces' encodes for those three plus the other presets in a separate data folder;
+3. trains the default recipe on the three presets as one model for `--minutes` (`ladle train
+   --preset P1 --preset P2 --preset P3 --max-minutes M`);
+4. restores every held-out encode with `ladle enhance`, at 44.1 kHz;
+5. scores input and restored output against the lossless original per preset: LSD, LSD above the
+   codec's cutoff, SNR, SI-SDR and ViSQOL (ladle_model/metrics.py), writes spectrogram PNGs
+   (lossless / input / restored) and appends the table to BENCHMARKS.md (bench/common.py).
+
+Targets (issue 11, for 20 minutes on 2 CPU cores): on each of the three trained presets, LSD at most
+0.7x the input's, SNR at most 0.1 dB below it, ViSQOL at least the input's (+0.1 on mp3-64); on the
+other presets, nothing worse than the input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+TRAINED_PRESETS = ("paper-32k", "mp3-64", "vorbis-96")
+OTHER_PRESETS = ("vorbis-160", "vorbis-320", "mp3-128", "aac-128", "opus-96")
+SAMPLE_RATE = 44100
+METRICS = ("lsd", "lsd_hf", "snr_db", "si_sdr_db", "visqol")
+
+
+@dataclass
+class QualityConfig:
+    out: str = "/tmp/ladle-quality"
+    pieces: int = 60
+    seed: int = 0
+    held_out_every: int = 10  # every 10th work is held out: 6 of 60
+    minutes: float = 20.0
+    recipe: str | None = None  # None: `ladle train`'s default recipe
+    trained_presets: tuple[str, ...] = TRAINED_PRESETS
+    other_presets: tuple[str, ...] = OTHER_PRESETS
+    visqol_excerpts: int = 3  # 5-s excerpts per track (ViSQOL refuses excerpts under ~2 s)
+    torch_threads: int | None = None  # OMP_NUM_THREADS for training; 1 helps on a machine shared with other jobs
+    extra: dict = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- steps
+
+
+def ladle(*args: str, threads: int | None = None) -> None:
+    """Run one `ladle` command in a child process (as a user would), failing loudly."""
+    env = dict(os.environ, PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    # A loaded machine can take longer than Prefect's default 20 s to start the temporary server.
+    env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    command = [sys.executable, "-m", "flows.cli", *args]
+    print("$ ladle " + " ".join(args), flush=True)
+    subprocess.run(command, env=env, check=True)
+
+
+def split_library(library: Path, every: int, train_dir: Path, held_out_dir: Path) -> list[str]:
+    """Hard-link the library's files into a training folder and a held-out folder, whole works at a time.
+
+    Works come from library.json in render order; work i is held out when i % every == every // 2.
+    Returns the held-out work ids.
+    """
+    pieces = json.loads((library / "library.json").read_text())["pieces"]
+    held_out = []
+    for i, piece in enumerate(pieces):
+        keep_out = i % every == every // 2
+        if keep_out:
+            held_out.append(piece["work"])
+        for rel in piece["files"]:
+            target = (held_out_dir if keep_out else train_dir) / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.exists():
+                os.link(library / rel, target)
+    return held_out
+
+
+def held_out_items(data_dir: Path, preset: str) -> list[tuple]:
+    """(track, encoded, alignment) of every held-out track with a passing alignment for `preset`."""
+    from storage import catalog
+    from storage.align import Alignment
+    from storage.encode import Encoded
+    from storage.ingest import Track
+
+    tracks = {row["track_id"]: Track(**row) for row in catalog.read_rows(data_dir, "tracks")}
+    encodes = {row["track_id"]: Encoded(**row) for row in catalog.read_rows(data_dir, "encodes") if row["preset"] == preset}
+    pairs = {row["track_id"]: Alignment(**row) for row in catalog.read_rows(data_dir, "pairs") if row["preset"] == preset and row["passed"]}
+    return [(tracks[t], encodes[t], pairs[t]) for t in sorted(tracks) if t in encodes and t in pairs]
+
+
+def score(reference: np.ndarray, estimate: np.ndarray, cutoff_hz: float, visqol_excerpts: int) -> dict[str, float]:
+    from ladle_model import metrics as M
+
+    return {
+        "lsd": M.lsd(reference, estimate),
+        "lsd_hf": M.lsd_hf(reference, estimate, cutoff_hz, SAMPLE_RATE),
+        "snr_db": M.snr_db(reference, estimate),
+        "si_sdr_db": M.si_sdr_db(reference, estimate),
+        "visqol": M.visqol_moslqo(reference, estimate, SAMPLE_RATE, n_excerpts=visqol_excerpts) if visqol_excerpts else float("nan"),
+    }
+
+
+def score_preset(data_dir: Path, restored_dir: Path, preset: str, figure_dir: Path, visqol_excerpts: int) -> list[dict]:
+    """Per held-out track: every metric of the lossy input and of its restoration; one spectrogram PNG."""
+    import soundfile as sf
+
+    from ladle_model import metrics as M
+    from ladle_model.reports.evaluation import plot_spectrograms
+    from storage.align import shift_to
+    from storage.config import SegmentConfig
+    from storage.segment import load_pair
+
+    rows = []
+    for k, (track, encoded, alignment) in enumerate(held_out_items(data_dir, preset)):
+        pair = load_pair(track, encoded, alignment, SegmentConfig(strategy="resample", sample_rate=SAMPLE_RATE))
+        audio, rate = sf.read(restored_dir / preset / f"{Path(encoded.path).stem}.flac", dtype="float32", always_2d=True)
+        if rate != SAMPLE_RATE:
+            raise RuntimeError(f"ladle enhance wrote {rate} Hz for {preset}, expected {SAMPLE_RATE}")
+        restored = audio.T if audio.shape[1] == 2 else np.repeat(audio.T, 2, axis=0)  # (2, T)
+        # The restored file follows the decoded bitstream; shift it exactly as load_pair shifted the input.
+        restored = shift_to(restored, round(alignment.lag_samples * SAMPLE_RATE / track.sample_rate), pair.lossless.shape[-1])
+        cutoff_hz = M.estimate_cutoff_hz(pair.lossless, pair.lossy, SAMPLE_RATE)
+        for system, estimate in (("input", pair.lossy), ("restored", restored)):
+            rows.append({"preset": preset, "track": track.track_id, "system": system, "cutoff_hz": cutoff_hz,
+                         **score(pair.lossless, estimate, cutoff_hz, visqol_excerpts)})
+        if k == 0:  # one figure per preset: the first held-out track, 5 s of its most active part
+            start, stop = (M.active_excerpts(pair.lossless, SAMPLE_RATE, 1, 5.0) or [(0, min(5 * SAMPLE_RATE, pair.lossless.shape[-1]))])[0]
+            plot_spectrograms(figure_dir / f"{preset}.png", {"lossless": pair.lossless, f"{preset} input": pair.lossy,
+                              "restored": restored}, SAMPLE_RATE, start, stop, f"{preset}: held-out {track.track_id}", cutoff_hz)
+    return rows
+
+
+def summarise(rows: list[dict], presets: tuple[str, ...]) -> list[dict]:
+    """One row per preset: the mean of each metric for input and restored, and the target checks."""
+    table = []
+    for preset in presets:
+        mean = {system: {m: float(np.nanmean([r[m] for r in rows if r["preset"] == preset and r["system"] == system]))
+                         for m in METRICS} for system in ("input", "restored")}
+        i, o = mean["input"], mean["restored"]
+        table.append({"preset": preset, "tracks": sum(1 for r in rows if r["preset"] == preset and r["system"] == "input"),
+                      **{f"{m} in": i[m] for m in METRICS}, **{f"{m} out": o[m] for m in METRICS},
+                      "LSD ratio": o["lsd"] / i["lsd"], "dSNR dB": o["snr_db"] - i["snr_db"], "dViSQOL": o["visqol"] - i["visqol"]})
+    return table
+
+
+def verdicts(table: list[dict], trained: tuple[str, ...]) -> list[str]:
+    """The issue's targets, each said plainly as met or missed."""
+    lines = []
+    for row in table:
+        p = row["preset"]
+        if p in trained:
+            need_visqol = 0.1 if p == "mp3-64" else 0.0
+            checks = {"LSD <= 0.7x input": row["LSD ratio"] <= 0.7, "SNR >= input - 0.1 dB": row["dSNR dB"] >= -0.1,
+                      f"ViSQOL >= input + {need_visqol:g}": not math.isnan(row["dViSQOL"]) and row["dViSQOL"] >= need_visqol - 1e-9}
+        else:
+            checks = {"LSD not worse": row["LSD ratio"] <= 1.0, "SNR not worse": row["dSNR dB"] >= 0.0,
+                      "ViSQOL not worse": math.isnan(row["dViSQOL"]) or row["dViSQOL"] >= 0.0}
+        lines.append(f"{p}: " + ", ".join(f"{name} {'met' if ok else 'MISSED'}" for name, ok in checks.items()))
+    return lines
+
+
+def run(cfg: QualityConfig) -> dict:
+    out = Path(cfg.out)
+    library, train_lib, held_lib = out / "library", out / "train-library", out / "held-out-library"
+    data, held_data, run_dir, restored = out / "data", out / "held-out-data", out / "run", out / "restored"
+    figures = out / "spectrograms"
+
+    ladle("demo-corpus", str(library), "--pieces", str(cfg.pieces), "--seed", str(cfg.seed))
+    held_out = split_library(library, cfg.held_out_every, train_lib, held_lib)
+    print(f"held out {len(held_out)} works: {', '.join(held_out)}", flush=True)
+    presets = [a for p in cfg.trained_presets for a in ("--preset", p)]
+    ladle("build-corpus", str(train_lib), "--data", str(data), *presets, "--group-by-album")
+    others = [a for p in (*cfg.trained_presets, *cfg.other_presets) for a in ("--preset", p)]
+    ladle("build-corpus", str(held_lib), "--data", str(held_data), *others)
+    recipe = ["--recipe", cfg.recipe] if cfg.recipe else []
+    ladle("train", str(data), "--run", str(run_dir), *presets, *recipe, "--max-minutes", f"{cfg.minutes:g}", threads=cfg.torch_threads)
+
+    rows = []
+    for preset in (*cfg.trained_presets, *cfg.other_presets):
+        ladle("enhance", str(held_data / "encodes" / preset), "-o", str(restored / preset), "--checkpoint", str(run_dir),
+              "--sample-rate", str(SAMPLE_RATE))
+        rows += score_preset(held_data, restored, preset, figures, cfg.visqol_excerpts)
+    table = summarise(rows, (*cfg.trained_presets, *cfg.other_presets))
+    result = {"config": asdict(cfg), "held_out_works": held_out, "table": table, "verdicts": verdicts(table, cfg.trained_presets),
+              "tracks": rows, "run": str(run_dir), "spectrograms": sorted(str(p) for p in figures.glob("*.png"))}
+    (out / "quality.json").write_text(json.dumps(result, indent=2, default=float))
+    return result
+
+
+def report_rows(table: list[dict]) -> list[dict]:
+    """The BENCHMARKS.md table: input -> restored per metric, per preset."""
+    def arrow(row: dict, m: str, fmt: str) -> str:
+        return f"{row[f'{m} in']:{fmt}} → {row[f'{m} out']:{fmt}}"
+
+    return [{"preset": r["preset"], "held-out tracks": r["tracks"], "LSD": arrow(r, "lsd", ".3f"), "LSD ratio": f"{r['LSD ratio']:.2f}",
+             "LSD above cutoff": arrow(r, "lsd_hf", ".3f"), "SNR dB": arrow(r, "snr_db", ".2f"), "ΔSNR dB": f"{r['dSNR dB']:+.2f}",
+             "SI-SDR dB": arrow(r, "si_sdr_db", ".2f"), "ViSQOL": arrow(r, "visqol", ".3f"), "ΔViSQOL": f"{r['dViSQOL']:+.3f}"}
+            for r in table]
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.quality", description=__doc__.split("\n")[0])
+    d = QualityConfig()
+    p.add_argument("--out", default=d.out, help="work folder (library, data, run, restored audio, results)")
+    p.add_argument("--pieces", type=int, default=d.pieces)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--held-out-every", type=int, default=d.held_out_every)
+    p.add_argument("--minutes", type=float, default=d.minutes, help="training budget (ladle train --max-minutes)")
+    p.add_argument("--recipe", default=None, help="default: ladle train's default recipe")
+    p.add_argument("--visqol-excerpts", type=int, default=d.visqol_excerpts, help="0 skips ViSQOL")
+    p.add_argument("--torch-threads", type=int, default=None)
+    p.add_argument("--fresh", action="store_true", help="delete the work folder first")
+    p.add_argument("--no-write", action="store_true", help="print the table without appending it to BENCHMARKS.md")
+    a = p.parse_args(argv)
+    cfg = QualityConfig(out=a.out, pieces=a.pieces, seed=a.seed, held_out_every=a.held_out_every, minutes=a.minutes,
+                        recipe=a.recipe, visqol_excerpts=a.visqol_excerpts, torch_threads=a.torch_threads)
+    if a.fresh and Path(cfg.out).exists():
+        shutil.rmtree(cfg.out)
+    result = run(cfg)
+
+    from bench.common import command_line, report
+
+    notes = [f"held-out works (never trained on): {', '.join(result['held_out_works'])}",
+             *result["verdicts"], f"spectrograms (lossless / input / restored): {', '.join(result['spectrograms'])}"]
+    report("quality", command_line(), report_rows(result["table"]), notes=notes, write=not a.no_write)
+
+
+if __name__ == "__main__":
+    main()

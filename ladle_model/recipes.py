@@ -1,0 +1,45 @@
+"""Training recipes: a named set of TrainConfig values (model, losses, optimisation) that belong together.
+
+    cfg = TrainConfig.from_dict(recipe_config("specnext", {"max_steps": 100}))   # recipe, then overrides
+    ladle train data --run runs/x --preset mp3-64                               # DEFAULT_RECIPE
+    ladle train data --run runs/paper --recipe paper --model ladle              # the LadLe paper, unchanged
+
+"paper" is TrainConfig's own defaults: the LadLe paper's model and MSE + perceptual loss, Adam at
+1e-4, batch 4 (Table I is reproduced with it). "specnext" is the recipe that beats the lossy input
+on held-out music within a CPU budget (measured in BENCHMARKS.md, "quality"): SpecNeXt
+(ladle_model/specnext.py) trained on spectral + waveform losses (ladle_model/spectral_losses.py).
+A recipe only fills TrainConfig keys; anything it sets can still be overridden.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+RECIPES: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "specnext": {
+        "model": "specnext",
+        # No MSE or perceptual term (so no feature net to pre-train): the restoration losses replace them.
+        "loss": {"lambda_recon": 0.0, "lambda_perc": 0.0},
+        "feature_net_steps": 0,
+        "spectral": {"lambda_logmag": 1.0, "lambda_sc": 1.0, "lambda_wave": 4.0},
+        # Vocos trains its ConvNeXt with AdamW at 5e-4..1e-3; a short CPU budget wants the upper end.
+        "lr": 1e-3,
+        "batch_size": 4,  # 4 one-second segments a step: as much audio as the 8 half-second crops tried in the lab
+    },
+}
+DEFAULT_RECIPE = "specnext"
+RECIPE_NAMES: tuple[str, ...] = tuple(RECIPES)
+
+
+def recipe_config(name: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """TrainConfig keys of recipe `name` with `overrides` on top (nested dicts merged one level deep)."""
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; allowed: {sorted(RECIPES)}")
+    merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in RECIPES[name].items()}
+    for key, value in (overrides or {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
