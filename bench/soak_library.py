@@ -172,7 +172,7 @@ def _write_bad(path_stem: Path, kind: str, rng: np.random.Generator, lib: SoakLi
         lib.bad[str(path)] = kind
 
 
-def _write_discs(folder: Path, n_discs: int, rng: np.random.Generator, lib: SoakLibrary) -> None:
+def _write_discs(folder: Path, n_discs: int, rng: np.random.Generator, lib: SoakLibrary, with_broken: bool = True) -> None:
     """`n_discs` good disc images (3 tracks, INDEX 01 only, so each split is exactly its track) + 3 broken sheets."""
     for d in range(n_discs):
         disc = folder / f"disc {d:02d} – Soak Ensemble"
@@ -194,7 +194,7 @@ def _write_discs(folder: Path, n_discs: int, rng: np.random.Generator, lib: Soak
         "no FILE command": '  TRACK 01 AUDIO\n    INDEX 01 00:00:00\n',
         "missing image": 'FILE "not here.flac" WAVE\n  TRACK 01 AUDIO\n    INDEX 01 00:00:00\n',
     }
-    for name, sheet in broken.items():
+    for name, sheet in broken.items() if with_broken else ():
         (folder / f"broken – {name}").mkdir(parents=True)
         if "image.wav" in sheet:
             write_pcm(folder / f"broken – {name}" / "image.wav", tone_noise_pcm(rng, 100 * CD_FRAME, 44100, 2, 16), 44100, 16)
@@ -202,13 +202,16 @@ def _write_discs(folder: Path, n_discs: int, rng: np.random.Generator, lib: Soak
         lib.bad[str(folder / f"broken – {name}" / "disc.cue")] = "broken_cue"
 
 
-def write_soak_library(root: Path, n_tracks: int = 2000, seed: int = 0) -> SoakLibrary:
-    """Write the library under `root` (which must not exist yet) and return what a build must make of it."""
+def write_soak_library(root: Path, n_tracks: int = 2000, seed: int = 0, leave_out: tuple[str, ...] = ()) -> SoakLibrary:
+    """Write the library under `root` (which must not exist yet) and return what a build must make of it.
+
+    `leave_out` names kinds (of BAD_KINDS or NOT_TRACKS) not to write, to soak the rest while one is a known bug.
+    """
     root = Path(root).absolute()
     root.mkdir(parents=True)
     lib = SoakLibrary(root)
     rng = np.random.default_rng(seed)
-    kinds = [k for k in BAD_KINDS if k != "broken_cue"]
+    kinds = [k for k in BAD_KINDS if k != "broken_cue" and k not in leave_out]
     n_bad = max(len(kinds), round(0.05 * n_tracks))
     n_duplicates = max(2, round(0.01 * n_tracks))
     n_good = n_tracks - n_bad - n_duplicates
@@ -240,17 +243,20 @@ def write_soak_library(root: Path, n_tracks: int = 2000, seed: int = 0) -> SoakL
         _write_bad(root / "bad" / f"{j:04d} {kinds[j % len(kinds)]}", kinds[j % len(kinds)], rng, lib)
     if os.geteuid() == 0:
         lib.notes.append("running as root: chmod 000 does not stop reads, so 'unreadable' files are good tracks here")
-    _write_discs(root / "discs", max(1, n_tracks // 500), rng, lib)
+    _write_discs(root / "discs", max(1, n_tracks // 500), rng, lib, with_broken="broken_cue" not in leave_out)
 
-    os.mkfifo(root / "bad" / "a fifo.flac")  # opening it for reading would block forever
-    lib.not_tracks[str(root / "bad" / "a fifo.flac")] = "fifo"
+    if "fifo" not in leave_out:
+        os.mkfifo(root / "bad" / "a fifo.flac")  # opening it for reading would block forever
+        lib.not_tracks[str(root / "bad" / "a fifo.flac")] = "fifo"
     inside = root / "bad" / "a folder.flac" / "inside.flac"  # the folder is not a file; what it holds is
     pcm, sample_rate, bits, _ = _good_track(rng)
-    write_pcm(inside, pcm, sample_rate, bits)
-    lib.good.setdefault(expected_track_id(pcm, bits, sample_rate), []).append(str(inside))
-    lib.not_tracks[str(inside.parent)] = "folder_named_flac"
-    (root / "bad" / "loop").symlink_to(".", target_is_directory=True)
-    lib.not_tracks[str(root / "bad" / "loop")] = "folder_symlink_loop"
+    if "folder_named_flac" not in leave_out:
+        write_pcm(inside, pcm, sample_rate, bits)
+        lib.good.setdefault(expected_track_id(pcm, bits, sample_rate), []).append(str(inside))
+        lib.not_tracks[str(inside.parent)] = "folder_named_flac"
+    if "folder_symlink_loop" not in leave_out:
+        (root / "bad" / "loop").symlink_to(".", target_is_directory=True)
+        lib.not_tracks[str(root / "bad" / "loop")] = "folder_symlink_loop"
     return lib
 
 

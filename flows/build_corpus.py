@@ -30,7 +30,7 @@ from storage import catalog, fs
 from storage.align import Alignment
 from storage.atomic import remove_stale_temporaries
 from storage.config import ConfigError, CorpusConfig, EncodePreset, code_version, get_preset
-from storage.corpus import dataset_folder, dataset_version, existing_manifest, finish_dataset
+from storage.corpus import SHARD_GLOB, dataset_folder, dataset_version, existing_manifest, finish_dataset
 from storage.sources.split import DiscRecord, find_cue_sheets
 from storage.encode import Encoded
 from storage.ingest import Duplicate, Quarantined, Track, resolve_tracks, scan_sources
@@ -41,7 +41,6 @@ from tasks.corpus import align_pairs_task, encode_tracks_task, ingest_files_task
 from tasks.disc import split_disc_task
 
 TASK_RUNNERS = ("threads", "processes", "dask")
-SHARD_GLOB = "datasets/*/*.tar"
 REFUSED_KEY_REASON = "object key escapes its folder (`..` or an absolute path): refused, nothing written"
 
 

@@ -20,10 +20,10 @@ import contextlib
 
 from prefect import flow, get_run_logger
 
-from flows.build_corpus import SHARD_GLOB
 from ladle_model.checkpoint import RunDir
 from ladle_model.evaluate import EvalConfig, run_presets
 from storage import fs
+from storage.corpus import SHARD_GLOB
 from tasks.evaluation import evaluate_preset_task, publish_evaluation_report_task
 
 STEP_CHECKPOINTS = "checkpoints/step-*.pt"  # evaluation reads best.pt or last.pt only

@@ -9,7 +9,7 @@ The windowing itself (the training layout, the Hann crossfade, bounded memory) i
 checkpoints are read through ladle_model/checkpoint.py, never the training loop.
 
 Files are decoded through an FFmpeg pipe a few seconds at a time, resampled chunk by chunk
-(storage/stream.py's StreamResampler: the same samples as torchaudio on the whole track), restored
+(storage/resample.py's StreamResampler, libsoxr: the same samples as resampling the whole track at once), restored
 in batches of windows, resampled back to the output rate and written incrementally to a temporary
 FLAC/WAV renamed into place at the end: memory stays bounded by the chunk size, not the track length.
 Mono is fed to the model as two identical channels and written back as the mean of the two outputs.

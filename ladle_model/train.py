@@ -60,6 +60,7 @@ class TrainConfig:
     # optimisation, LadLe paper: Adam, lr 1e-4, weight decay 1e-5, batch 4, at most 20 epochs,
     # ReduceLROnPlateau on the validation loss with factor 0.5 and patience 5
     lr: float = 1e-4
+    warmup_steps: int = 0  # linear lr warm-up (not in the paper: 0 keeps its constant lr)
     weight_decay: float = 1e-5
     batch_size: int = 4
     max_epochs: int = 20
@@ -99,8 +100,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"TrainConfig.{name} must be > 0 or None, got {value}")
-        if self.num_workers < 0 or self.feature_net_steps < 0 or self.weight_decay < 0 or self.plateau_patience < 0:
-            raise ConfigError("num_workers, feature_net_steps, weight_decay and plateau_patience must be >= 0")
+        if min(self.num_workers, self.feature_net_steps, self.weight_decay, self.plateau_patience, self.warmup_steps) < 0:
+            raise ConfigError("num_workers, feature_net_steps, weight_decay, plateau_patience and warmup_steps must be >= 0")
         if not 0 < self.plateau_factor < 1:
             raise ConfigError(f"TrainConfig.plateau_factor must be in (0, 1), got {self.plateau_factor}")
         if self.device not in DEVICES:
@@ -314,7 +315,10 @@ def _train(data_dir: str | Path, run: RunDir, cfg: TrainConfig, dataset_version:
             if done() or budget_spent():
                 stopped_in_epoch = True  # max_steps or the time budget reached before the epoch ran out
                 break
-            # ---- lr: ReduceLROnPlateau changes it at epoch ends only (below); here it is read for the log
+            # ---- lr: a linear warm-up over the first warmup_steps (nanoGPT); ReduceLROnPlateau changes it at epoch ends only (below)
+            if state.step < cfg.warmup_steps:
+                for group in state.optimizer.param_groups:
+                    group["lr"] = cfg.lr * (state.step + 1) / cfg.warmup_steps
             lr = state.optimizer.param_groups[0]["lr"]
 
             # ---- forward/backward, clip, step

@@ -86,7 +86,10 @@ def write_records(data_dir: str | Path, name: str, records: list, cls: type) -> 
 
 def read_table(data_dir: str | Path, name: str) -> pa.Table | None:
     path = table_path(data_dir, name)
-    return pq.read_table(path) if path.is_file() else None
+    if not path.is_file():
+        return None
+    with pq.ParquetFile(path) as f:  # not pq.read_table: its dataset layer imports pandas (~0.7 s a command)
+        return f.read()
 
 
 def read_rows(data_dir: str | Path, name: str) -> list[dict]:

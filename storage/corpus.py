@@ -68,6 +68,11 @@ def dataset_version(preset: EncodePreset, cfg: CorpusConfig, pairs: list[PairInp
     )
 
 
+# Every shard of every dataset version, relative to the data folder: the files a local mirror of an
+# s3:// data folder leaves in the bucket (training and evaluation read them from there).
+SHARD_GLOB = "datasets/*/*.tar"
+
+
 def dataset_folder(data_dir: str | Path, version: str) -> Path:
     return Path(data_dir) / "datasets" / version
 

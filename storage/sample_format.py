@@ -1,7 +1,9 @@
 """The shard sample format: the one writer and the one reader of a (lossless, lossy, meta) sample.
 
-    sink.write(encode_sample(key, lossless, lossy, meta, bits=16))   # sink: a webdataset TarWriter
-    key, lossless, lossy, meta = decode_sample(raw_sample)           # float32 (2, L) each, meta a dict
+    with TarSink(open("train-000000.tar", "wb")) as sink:
+        sink.write(encode_sample(key, lossless, lossy, meta, bits=16))
+    for raw in iter_tar_samples(open("train-000000.tar", "rb")):
+        key, lossless, lossy, meta = decode_sample(raw)             # float32 (2, L) each, meta a dict
 
 A sample's key is `{track_id}_{offset_samples:09d}` (`sample_key`; no dots, because WebDataset cuts
 member names at the first dot) and it has three members:
@@ -20,6 +22,8 @@ built before held, and what test fixtures write). The value of a sample is alway
 
 A 16-bit source at the dataset's rate round-trips bit for bit (int16 -> float32 -> int16); resampled
 audio and decoded lossy audio are rounded to the grid (an error below 2^-16, far under any codec's).
+The tar container is this module's too: `TarSink` writes it as webdataset's TarWriter would, and
+`iter_tar_samples` reads it back, both without importing webdataset (which imports torch).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
     plans = plan_shards(tracks, seg_cfg, target_bytes=256 << 20)
     result = write_shard(plans[0], inputs, seg_cfg, preset="vorbis-160", folder=dataset_dir, version=v)
 
-Shards are planned before any audio is decoded, from each track's frame count: a shard holds a run
+Shards are planned before any audio is decoded, from each track's frame count and sample width: a shard holds a run
 of whole tracks (sorted by id) or a window range of one long track. Plans depend only on the tracks
 and the config, so any runner, in any order, on any number of workers writes the same bytes.
 Each sample is written by storage/sample_format.py, which owns the members and their encoding.

@@ -11,8 +11,10 @@
 
 Flows run on Prefect's embedded server (a temporary local server with SQLite under PREFECT_HOME,
 started by flows/cli/server.py so it ends with the command) unless PREFECT_API_URL points at a real
-one. The console shows progress bars, warnings and the command's summary; `--verbose` adds Prefect's
-per-task log lines (the Prefect UI and logs always have them). Each command's parser and handler sit together:
+one. No command imports Prefect, torch or pandas before it needs them, so `ladle --help` and
+`ladle catalog` are quick, and a no-op `build-corpus` skips the flow. The console shows progress
+bars, warnings and the command's summary; `--verbose` adds Prefect's per-task log lines (the
+Prefect UI and logs always have them). Each command's parser and handler sit together:
 flows/cli/corpus.py (demo-corpus, build-corpus, rip, catalog), flows/cli/model.py (train, enhance,
 evaluate, table1); this module assembles them and maps errors to one line and an exit status.
 """
@@ -29,7 +31,7 @@ from ladle_model.listening.cli import add_parser as add_listen
 # ----------------------------------------------------------------------------- bench
 
 
-BENCHMARKS = ("corpus", "shards", "train", "enhance", "memory", "scaling", "soak")
+BENCHMARKS = ("corpus", "shards", "train", "enhance", "memory", "scaling", "soak", "quality")
 
 
 def add_bench(commands) -> None:

@@ -3,6 +3,7 @@
     fail("no data folder at data")          # one line on stderr, exit status 2
     check_train_config("ladle", 20, None, 4, None, {"lr": 3e-4})    # ConfigError, before any flow run
     fmt_number(0.00019112999143544585)      # "0.0001911"
+    p.add_argument("--preset", choices=LazyChoices(preset_names), metavar="NAME", help="one of %(choices)s")
 """
 
 from __future__ import annotations
@@ -10,11 +11,44 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Iterator
 
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one clear line and exit status 2, not a usage dump
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+class LazyChoices:
+    """An argparse `choices` container that asks `names()` only when an option is used or its help shown.
+
+    Give the option a `metavar` too: argparse then lists the choices only in `%(choices)s` of the help
+    text, so building the parser (every `ladle` command) imports nothing for them.
+    """
+
+    def __init__(self, names: Callable[[], list[str]]) -> None:
+        self._names = names
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+
+def preset_names() -> list[str]:
+    from storage.config import PRESETS  # imports numpy (segmenting strategies): only when needed
+
+    return sorted(PRESETS)
+
+
+def strategy_names() -> list[str]:
+    from storage.config import STRATEGIES
+
+    return list(STRATEGIES)
 
 
 def fail(message: str, status: int = 2) -> None:

@@ -2,6 +2,9 @@
 
     ladle build-corpus demo/library --data demo/data --preset vorbis-160 --preset paper-32k
     ladle catalog demo/data --json
+
+`build-corpus` run again on an unchanged library prints the last build's summary without starting
+Prefect (storage/build_fingerprint.py says what counts as unchanged); `--force` runs the flow anyway.
 """
 
 from __future__ import annotations
@@ -9,9 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
-from flows.cli.common import fail, positive_float, positive_int
+from flows.cli.common import LazyChoices, fail, positive_float, positive_int, preset_names, strategy_names
 from flows.cli.server import start_temporary_server
 
 
@@ -72,10 +76,11 @@ def _cmd_demo_corpus(args) -> int:
 
 
 def _add_build_options(p: argparse.ArgumentParser) -> None:
-    from storage.config import PRESETS, STRATEGIES
-
-    p.add_argument("--preset", action="append", choices=sorted(PRESETS), help="repeatable; default vorbis-160")
-    p.add_argument("--strategy", choices=STRATEGIES, default="resample")
+    # Choices named lazily: building the parser must not import storage.config (numpy) for every command.
+    p.add_argument("--preset", action="append", choices=LazyChoices(preset_names), metavar="PRESET",
+                   help="repeatable; default vorbis-160; one of %(choices)s")
+    p.add_argument("--strategy", choices=LazyChoices(strategy_names), metavar="STRATEGY", default="resample",
+                   help="one of %(choices)s (default %(default)s)")
     p.add_argument("--segment-seconds", type=positive_float, default=1.0)
     p.add_argument("--hop-seconds", type=positive_float, default=None)
     p.add_argument("--sample-rate", type=positive_int, default=44100, help="the dataset's rate")
@@ -87,11 +92,14 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
                    help="an existing Dask scheduler (implies --task-runner dask)")
     p.add_argument("--wait-for-lock", type=float, default=0.0, metavar="SECONDS",
                    help="if another build is writing DATA, wait this long for it (default: fail at once)")
+    p.add_argument("--force", action="store_true",
+                   help="run the flow even when nothing changed since the last build of the same command")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
 def add_build_corpus(commands) -> None:
-    p = commands.add_parser("build-corpus", help="run the build-corpus flow: ingest, encode, align, shard")
+    p = commands.add_parser("build-corpus", help="run the build-corpus flow: ingest, encode, align, shard "
+                                                 "(nothing to run when nothing changed)")  # fmt: skip
     p.add_argument("sources", nargs="+", help="folders (or files) of lossless audio; local or s3://bucket/prefix")
     p.add_argument("--data", required=True, help="where encodes, catalog and shards go; local or s3://bucket/prefix")
     _add_build_options(p)
@@ -99,41 +107,55 @@ def add_build_corpus(commands) -> None:
 
 
 def _cmd_build_corpus(args) -> int:
+    from storage.build_fingerprint import build_fingerprint, record_build, recorded_hashed, unchanged_summary
     from storage.fs import is_remote
 
+    started = time.perf_counter()
     missing = [s for s in args.sources if not is_remote(s) and not Path(s).exists()]
     if missing:
         fail(f"source folder does not exist: {', '.join(map(str, missing))}")
+    sources, data, presets = [str(s) for s in args.sources], str(args.data), args.preset or ["vorbis-160"]
+    params = dict(presets=presets, strategy=args.strategy, segment_seconds=args.segment_seconds,
+                  hop_seconds=args.hop_seconds, sample_rate=args.sample_rate, group_by_album=args.group_by_album,
+                  shard_target_mb=args.shard_size_mb)  # fmt: skip
+    if not args.force:  # nothing changed since the last build: no Prefect server, no flow run
+        unchanged = unchanged_summary(data, build_fingerprint(sources, data, params, hashed=recorded_hashed(data)))
+        if unchanged is not None:
+            unchanged["seconds"] = round(time.perf_counter() - started, 2)
+            _print_summary(unchanged, args.json)
+            return 0
+    # Taken before the flow runs: a source changed while it runs makes the next build run again.
+    fingerprint = build_fingerprint(sources, data, params)
+
     from flows.build_corpus import build_corpus, corpus_config
 
-    presets = args.preset or ["vorbis-160"]
     if args.dask_address:
         args.task_runner = "dask"
-    corpus_config(
-        presets, args.strategy, args.segment_seconds, args.hop_seconds, args.sample_rate, args.group_by_album, args.shard_size_mb
-    )
+    corpus_config(**params)  # a bad combination is one line here, before any flow run
     start_temporary_server()
     summary = build_corpus(
-        sources=[str(s) for s in args.sources],
-        data=str(args.data),
-        presets=presets,
-        strategy=args.strategy,
-        segment_seconds=args.segment_seconds,
-        hop_seconds=args.hop_seconds,
-        sample_rate=args.sample_rate,
-        group_by_album=args.group_by_album,
-        shard_target_mb=args.shard_size_mb,
+        sources=sources,
+        data=data,
+        **params,
         task_runner=args.task_runner,
         workers=args.workers,
         dask_address=args.dask_address,
         wait_for_lock_seconds=args.wait_for_lock,
         progress=sys.stderr.isatty(),
     )
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        _print_build_summary(summary)
+    record_build(data, fingerprint, summary)
+    _print_summary(summary, args.json)
     return 0
+
+
+def _print_summary(summary: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    _print_build_summary(summary)
+    if "unchanged_since" in summary:
+        print(f"unchanged since the build that finished at {summary['unchanged_since']}: the flow did not run "
+              "(--force runs it)")  # fmt: skip
 
 
 def _print_build_summary(summary: dict) -> None:

@@ -24,7 +24,7 @@ def test_model_choices_come_from_the_registry():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ('{"model_overrides": {"bogus": 1}}', "LadLeConfig: unknown key(s) ['bogus']"),
+        ('{"model_overrides": {"bogus": 1}}', "SpecNeXtConfig: unknown key(s) ['bogus']"),  # the default recipe's model
         ('{"lr": "fast"}', "TrainConfig.lr: expected float"),
         ('{"lr": ', "--overrides is not valid JSON"),
         ('[1, 2]', "--overrides must be a JSON object"),

@@ -37,7 +37,7 @@ def test_the_console_holds_no_per_task_info_lines_unless_verbose(tmp_path):
     assert "tracks: 3" in quiet.stdout
     console = quiet.stdout + quiet.stderr
     assert "Task run" not in console and "| INFO" not in console and "Finished in state" not in console
-    verbose = subprocess.run([*command, "--verbose"], env=_env(tmp_path), capture_output=True, text=True, timeout=600)
+    verbose = subprocess.run([*command, "--verbose", "--force"], env=_env(tmp_path), capture_output=True, text=True, timeout=600)
     assert verbose.returncode == 0 and "tracks: 3" in verbose.stdout
     assert "Task run" in verbose.stderr and "| INFO" in verbose.stderr
 

@@ -75,7 +75,7 @@ def test_cli_says_starting_or_resuming_and_prints_losses_briefly(prefect_harness
     data = tmp_path / "data"
     write_tiny_dataset(data)
     run = tmp_path / "run"
-    command = ["train", str(data), "--run", str(run), "--segment-seconds", "0.1", "--overrides", json.dumps(TINY_OVERRIDES)]
+    command = ["train", str(data), "--run", str(run), "--recipe", "paper", "--segment-seconds", "0.1", "--overrides", json.dumps(TINY_OVERRIDES)]
     assert main([*command, "--max-steps", "1"]) == 0
     first = capsys.readouterr().out.splitlines()
     assert first[0] == f"starting {run}"

@@ -192,7 +192,7 @@ def test_config_dict_rebuilds_the_same_model(name):
 @pytest.mark.parametrize(
     "name,overrides,message",
     [
-        ("transformer", {}, "allowed: ['drrn1d', 'ladle', 'resunit', 'srresnet1d']"),
+        ("transformer", {}, "allowed: ['drrn1d', 'ladle', 'resunit', 'specnext', 'srresnet1d']"),
         ("ladle", {"d_modle": 64}, "LadLeConfig: unknown key(s) ['d_modle']"),
         ("ladle", {"d_model": "64"}, "expected int"),
         ("ladle", {"stride": 2.0}, "expected int"),
