@@ -34,6 +34,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import stat
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -70,8 +71,12 @@ def _file_identity(path: str) -> list[int]:
 
 
 def _content_sha256(path: str) -> str:
+    """The SHA-256 of a regular file's bytes; anything else (a FIFO, a socket, a device) is never opened:
+    opening a FIFO with no writer would block the command forever."""
     digest = hashlib.sha256()
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return "not a regular file"
         with open(path, "rb") as f:
             while chunk := f.read(1 << 20):
                 digest.update(chunk)
@@ -102,7 +107,11 @@ def source_listing(sources: list[str], exclude: list[str | Path] = ()) -> list[l
         for entry in entries:
             if entry.is_symlink() or not entry.is_dir(follow_symlinks=False):
                 rows.append([entry.path, *_file_identity(entry.path)])  # a file, or a link (to its target)
-            if entry.is_dir() and os.path.realpath(entry.path) not in seen:
+            try:
+                is_dir = entry.is_dir()  # follows links: a symlink loop raises ELOOP here
+            except OSError:
+                is_dir = False  # listed above by its link's identity; the build quarantines the loop
+            if is_dir and os.path.realpath(entry.path) not in seen:
                 walk(entry.path)
 
     for source in sources:

@@ -26,7 +26,7 @@ import os
 
 from flows.cli import corpus, model
 from flows.cli.common import Parser, fail
-from ladle_model.listening.cli import add_parser as add_listen
+from flows.cli.listen import add_listen
 
 # ----------------------------------------------------------------------------- bench
 

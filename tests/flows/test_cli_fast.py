@@ -365,3 +365,20 @@ def test_a_server_named_by_prefect_api_url_is_used_not_a_temporary_one(api_url, 
         assert "STARTED" not in done.stdout and f"URL {api_url}" in done.stdout
     else:
         assert "STARTED" in done.stdout and "URL http://127.0.0.1:1/fake-temporary/api" in done.stdout
+
+
+def test_a_fifo_among_the_sources_is_listed_never_opened(tmp_path):
+    """Opening a FIFO with no writer blocks forever; a freshly written library is all "racy" (hashed)."""
+    write_pcm(tmp_path / "lib" / "a.flac", tone_pcm(0.2, seed=1))
+    os.mkfifo(tmp_path / "lib" / "pipe.flac")
+    fingerprint = bf.build_fingerprint([str(tmp_path / "lib")], str(tmp_path / "data"), {"presets": ["vorbis-160"]})
+    assert fingerprint is not None and len(fingerprint.digest) == 64
+    assert bf._content_sha256(str(tmp_path / "lib" / "pipe.flac")) == "not a regular file"
+
+
+def test_a_symlink_loop_among_the_sources_is_listed_not_fatal(tmp_path):
+    write_pcm(tmp_path / "lib" / "a.flac", tone_pcm(0.2, seed=2))
+    (tmp_path / "lib" / "loop-a.flac").symlink_to(tmp_path / "lib" / "loop-b.flac")
+    (tmp_path / "lib" / "loop-b.flac").symlink_to(tmp_path / "lib" / "loop-a.flac")
+    rows = bf.source_listing([str(tmp_path / "lib")])
+    assert [Path(r[0]).name for r in rows] == ["a.flac", "loop-a.flac", "loop-b.flac"]

@@ -167,7 +167,7 @@ def test_a_listener_takes_the_whole_test_in_chromium(run_and_data, tmp_path):
     assert table.groupby("excerpt")["time"].nunique().tolist() == [1, 1] and table["time"].is_monotonic_increasing
 
     # --results: the table, the box plot and the Prefect artifact
-    from ladle_model.listening.cli import add_parser
+    from flows.cli.listen import add_listen as add_parser
     from ladle_model.listening.results import artifact_key
     from tests.flows.test_train_ladle import read_artifacts
 

@@ -8,7 +8,7 @@ import datetime
 import pandas as pd
 import pytest
 
-from ladle_model.listening.cli import add_parser
+from flows.cli.listen import add_listen as add_parser
 from ladle_model.listening.layout import ListeningFiles
 from ladle_model.listening.ratings import append_ratings, submission_rows
 from ladle_model.listening.results import format_results, summarise_results

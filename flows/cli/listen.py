@@ -20,7 +20,7 @@ def _error(message: str) -> int:
     return 2
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_listen(subparsers) -> argparse.ArgumentParser:
     """Add the `listen` command to an argparse subparsers object."""
     p = subparsers.add_parser("listen", help="a blind listening test in the browser; --results RUN summarises its ratings")
     p.add_argument("--run", type=Path, help="the run whose restored output is tested; the test lives in RUN/listening/")
@@ -65,7 +65,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def _results(args) -> int:
-    from ladle_model.listening.results import format_results, publish_results, summarise_results
+    from ladle_model.listening.results import format_results, summarise_results
 
     if not args.results.is_dir():
         return _error(f"no run folder at {args.results}")
@@ -74,7 +74,12 @@ def _results(args) -> int:
     except FileNotFoundError as e:
         return _error(str(e))
     if summary["table"] and not args.no_artifact:
-        summary["artifact"] = publish_results(summary)
+        # The artifact belongs to a flow run (Prefect deprecates artifacts made outside one).
+        from flows.cli.server import start_temporary_server
+        from flows.listening_results import listening_results
+
+        start_temporary_server()
+        summary = listening_results(str(args.results), args.exclude_flagged, args.screen_threshold)
     print(json.dumps(summary, indent=2, default=str) if args.json else format_results(summary))
     return 0
 
