@@ -290,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = ", ".join(f"{r['label'].split(',')[0]} {r['seconds']:.0f} s" + (f" (killed in {r['trigger'].split('/')[0]}/)" if r["killed"] and r["trigger"] else "")
                      for r in summary["runs"])
     notes = [
+        f"tracks: the distinct good tracks, each of which must be in exactly one split of the dataset. "
         f"{summary['audio_files']} audio files: {summary['bad_files']} bad (every kind of issue 13), "
         f"{summary['duplicates']} duplicates, hostile and 255-byte names; {summary['disc_images']} CUE disc images and 3 broken sheets.",
         f"Preset {args.preset}, {args.workers} workers ({args.task_runner}), {args.segment_seconds} s segments every "
