@@ -26,7 +26,6 @@ from storage import fs
 from storage.corpus import SHARD_GLOB
 from tasks.evaluation import evaluate_preset_task, publish_evaluation_report_task
 
-STEP_CHECKPOINTS = "checkpoints/step-*.pt"  # evaluation reads best.pt or last.pt only
 RESULT_KEYS = ("headline", "split", "n_tracks", "n_trained_on", "trained_on", "failed", "checkpoint", "model_name", "step", "dataset",
                "summary", "paths", "folder", "reused")
 
@@ -52,7 +51,7 @@ def evaluate_ladle(
     results = {}
     with contextlib.ExitStack() as stack:
         local_data = stack.enter_context(fs.local_mirror(data, exclude=(SHARD_GLOB,), log=logger.info))
-        local_run = stack.enter_context(fs.local_mirror(run_dir, push=True, exclude=(STEP_CHECKPOINTS,), log=logger.info))
+        local_run = stack.enter_context(fs.local_mirror(run_dir, push=True, exclude=(RunDir.STEP_CHECKPOINTS_GLOB,), log=logger.info))
         for preset in presets or run_presets(local_run, checkpoint) or [None]:  # a multi-preset model: one report per preset
             report = evaluate_preset_task(str(local_run), str(local_data), preset, cfg.to_dict(), progress)
             if report["split"] != split:

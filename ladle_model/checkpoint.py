@@ -121,6 +121,10 @@ class RunDir:
     def step_checkpoint(self, step: int) -> Path:
         return self.checkpoints / f"step-{step:08d}.pt"
 
+    # The step checkpoints, relative to the run folder: inference reads only best.pt or last.pt, so a
+    # local mirror of a remote run may leave these in the bucket.
+    STEP_CHECKPOINTS_GLOB = "checkpoints/step-*.pt"
+
     @property
     def feature_net(self) -> Path:
         return self.root / "feature_net.pt"
