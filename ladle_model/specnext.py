@@ -10,11 +10,11 @@ For each frame the network reads the lossy STFT X as log-magnitude plus the magn
 complex spectrum (X / |X|^(1 - c), c = 0.3, so a linear layer can copy low-band structure into the
 empty high band, as spectral band replication does), and writes a correction
 
-    Y = X + X · (m_re + i·m_im) + s · (a_re + i·a_im)        (all per bin and frame)
+    Y = X + X · (m_re + i·m_im) + g · s · (a_re + i·a_im)        (all per bin and frame)
 
 a complex mask term that fixes what the codec kept (quantisation noise, smeared transients) and an
 additive term that fills what it removed; s is the frame's RMS magnitude (detached), so the network
-works at any loudness. The head starts at zero, so an untrained model returns its input exactly:
+works at any loudness, and g is `fill_gain` (1 while training, calibrated afterwards). The head starts at zero, so an untrained model returns its input exactly:
 
     model = SpecNeXt(SpecNeXtConfig())
     restored = model(lossy)  # (B, 2, T) -> (B, 2, T), values in [-1, 1]; equals lossy before training
@@ -41,6 +41,10 @@ class SpecNeXtConfig:
     kernel_size: int = 7  # depthwise kernel over frames (ConvNeXt, Vocos): 7 frames = 60 ms of context
     compress: float = 0.3  # exponent c of the compressed complex input |X|^c · e^{i∠X}
     layer_scale: float = 1e-2  # ConvNeXt's per-channel residual scale at init
+    # Gain on the additive (band-filling) term at inference. Training runs at 1.0; after training,
+    # ladle_model/calibrate.py picks it on the validation split (ViSQOL), because a fill trained on
+    # log-magnitude losses came out about twice too loud for ViSQOL (measured in BENCHMARKS.md, "quality").
+    fill_gain: float = 1.0
 
     def __post_init__(self) -> None:
         if min(self.n_fft, self.hop, self.dim, self.hidden_mult, self.n_blocks) < 1:
@@ -49,6 +53,8 @@ class SpecNeXtConfig:
             raise ValueError(f"hop must divide n_fft at least twice (overlap), got n_fft={self.n_fft} hop={self.hop}")
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd, got {self.kernel_size}")
+        if not 0 <= self.fill_gain <= 4:
+            raise ValueError(f"fill_gain must be in [0, 4], got {self.fill_gain}")
         if not 0 < self.compress <= 1:
             raise ValueError(f"compress must be in (0, 1], got {self.compress}")
 
@@ -115,7 +121,10 @@ class SpecNeXt(nn.Module):
         out = self.head(self.out_norm(h.transpose(1, 2))).transpose(1, 2)  # (N, 4F, frames)
         mask_re, mask_im, add_re, add_im = out.chunk(4, dim=1)  # each (N, F, frames)
         scale = mag.pow(2).mean(dim=1, keepdim=True).sqrt().detach()  # (N, 1, frames): frame RMS magnitude
-        return spec * torch.complex(mask_re, mask_im) + scale * torch.complex(add_re, add_im)
+        fill = scale * torch.complex(add_re, add_im)
+        if self.config.fill_gain != 1.0:
+            fill = fill * self.config.fill_gain
+        return spec * torch.complex(mask_re, mask_im) + fill
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, t = x.shape

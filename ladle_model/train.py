@@ -65,6 +65,7 @@ class TrainConfig:
     batch_size: int = 4
     max_epochs: int = 20
     max_steps: int | None = None  # a cap on optimizer steps across epochs (None: epochs decide)
+    calibrate: bool = True  # after training, pick best.pt's fill gain on the validation split (models that have one)
     max_minutes: float | None = None  # wall-clock budget of one call of `train`: it stops with a checkpoint; a re-run continues
     plateau_factor: float = 0.5
     plateau_patience: int = 5
@@ -152,6 +153,7 @@ class TrainResult:
     presets: list[str] = field(default_factory=list)  # the presets of the datasets trained on
     start_step: int = 0  # the step this call started from (> 0: it resumed)
     stopped_by: str = ""  # "max_epochs", "max_steps" or "max_minutes" (the time budget; a re-run continues)
+    calibration: dict | None = None  # the fill gain chosen for best.pt (ladle_model/calibrate.py); None: nothing to calibrate
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -366,9 +368,24 @@ def _train(data_dir: str | Path, run: RunDir, cfg: TrainConfig, dataset_version:
         plot_loss_curves(run)
     if bar is not None:
         bar.close()
+    calibration = calibrate_best(ctx) if ddp.is_main and cfg.calibrate else None
     stopped_by = "max_minutes" if out_of_time else "max_epochs" if state.epoch >= cfg.max_epochs else "max_steps"
     return TrainResult(state.step, state.epoch, state.last_train_loss, state.best_val_loss, str(run.last), str(run.root), ctx.data.version,
-                       ctx.data.presets, start_step, stopped_by)
+                       ctx.data.presets, start_step, stopped_by, calibration)
+
+
+def calibrate_best(ctx: RunContext) -> dict | None:
+    """Choose best.pt's fill gain on the validation split (ladle_model/calibrate.py); None when the model has none."""
+    from dataclasses import asdict
+
+    from ladle_model.calibrate import calibrate_run
+
+    val_shards = ctx.data.shard_paths("val")
+    if not val_shards:
+        return None
+    batches = make_loader(val_shards, ctx.cfg.batch_size, train=False, crop_samples=ctx.crop_samples, num_workers=0)
+    result = calibrate_run(ctx.run, batches, ctx.data.n_segments("val"), ctx.data.sample_rate)
+    return asdict(result) if result is not None else None
 
 
 def progress_bar(ctx: RunContext, initial_step: int):

@@ -87,6 +87,12 @@ def _cmd_train(args) -> int:
         print(f"stopped at the {fmt_number(args.max_minutes)}-minute budget; run the same command again to continue")
     print(f"{summary['model']} trained to step {summary['step']} ({summary['epochs']} epochs) on dataset {summary['dataset_version']}")
     print(f"last train loss: {fmt_number(summary['last_train_loss'])}  best validation loss: {fmt_number(summary['best_val_loss'])}")
+    calibration = summary.get("calibration")
+    if calibration and not calibration.get("skipped"):
+        scores = ", ".join(f"{k} {v:.3f}" for k, v in calibration["scores"].items())
+        print(f"fill gain {calibration['gain']:g} chosen on {calibration['segments']} validation segments (ViSQOL: {scores})")
+    elif calibration:
+        print(f"fill gain not calibrated: {calibration['skipped']}")
     print(f"checkpoint: {summary['checkpoint']}\nloss curve: {summary['loss_curve']}")
     return 0
 
