@@ -53,6 +53,7 @@ class QualityConfig:
     other_presets: tuple[str, ...] = OTHER_PRESETS
     visqol_excerpts: int = 3  # 5-s excerpts per track (ViSQOL refuses excerpts under ~2 s)
     torch_threads: int | None = None  # OMP_NUM_THREADS for training; 1 helps on a machine shared with other jobs
+    train: bool = True  # False: score the run folder as it is (a run this benchmark trained before)
     extra: dict = field(default_factory=dict)
 
 
@@ -189,7 +190,8 @@ def run(cfg: QualityConfig) -> dict:
     others = [a for p in (*cfg.trained_presets, *cfg.other_presets) for a in ("--preset", p)]
     ladle("build-corpus", str(held_lib), "--data", str(held_data), *others)
     recipe = ["--recipe", cfg.recipe] if cfg.recipe else []
-    ladle("train", str(data), "--run", str(run_dir), *presets, *recipe, "--max-minutes", f"{cfg.minutes:g}", threads=cfg.torch_threads)
+    if cfg.train:
+        ladle("train", str(data), "--run", str(run_dir), *presets, *recipe, "--max-minutes", f"{cfg.minutes:g}", threads=cfg.torch_threads)
 
     rows = []
     for preset in (*cfg.trained_presets, *cfg.other_presets):
@@ -226,10 +228,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--visqol-excerpts", type=int, default=d.visqol_excerpts, help="0 skips ViSQOL")
     p.add_argument("--torch-threads", type=int, default=None)
     p.add_argument("--fresh", action="store_true", help="delete the work folder first")
+    p.add_argument("--no-train", action="store_true", help="score OUT/run as it is (a re-run of `ladle train` would continue it)")
     p.add_argument("--no-write", action="store_true", help="print the table without appending it to BENCHMARKS.md")
     a = p.parse_args(argv)
     cfg = QualityConfig(out=a.out, pieces=a.pieces, seed=a.seed, held_out_every=a.held_out_every, minutes=a.minutes,
-                        recipe=a.recipe, visqol_excerpts=a.visqol_excerpts, torch_threads=a.torch_threads)
+                        recipe=a.recipe, visqol_excerpts=a.visqol_excerpts, torch_threads=a.torch_threads,
+                        train=not a.no_train)
     if a.fresh and Path(cfg.out).exists():
         shutil.rmtree(cfg.out)
     result = run(cfg)

@@ -5,7 +5,8 @@ its losses settle on is not the level a listener (or ViSQOL) prefers: with SpecN
 log-magnitude losses, halving the filled band's gain raised ViSQOL on held-out music by 0.03-0.15
 and lowered LSD as well (BENCHMARKS.md, "quality"). So after training, the gain g of the additive
 term (SpecNeXtConfig.fill_gain) is chosen among a few values by the mean ViSQOL of the restored
-validation segments, a split the test split never meets; the choice and every score are written
+validation split's tracks (5-s excerpts of active audio, as evaluation scores them), a split the
+test split never meets; the choice and every score are written
 into best.pt, which `ladle enhance` and `ladle evaluate` load.
 
     result = calibrate_fill_gain(model, segments, 44100)      # Calibration(gain=0.5, scores={...})
@@ -36,12 +37,39 @@ class Calibration:
     gain: float  # the fill gain chosen
     scores: dict[str, float] = field(default_factory=dict)  # mean ViSQOL per gain ("input": the lossy input's)
     segments: int = 0
+    source: str = ""  # what was scored: excerpts of the val split's whole tracks, or its shard segments
     skipped: str = ""  # why nothing was calibrated ("" when it was)
 
 
 def calibratable(model: nn.Module) -> bool:
     """Whether the model has a fill gain to calibrate (SpecNeXt does; the paper's models do not)."""
     return hasattr(getattr(model, "config", None), "fill_gain")
+
+
+def val_track_excerpts(data_dir, presets: list[str], sample_rate: int, per_preset: int = 3,
+                       seconds: float = 5.0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(lossless, lossy) excerpts of `seconds` of active audio, one per val-split track, up to `per_preset` tracks per preset.
+
+    Decoded and aligned as evaluation does (ladle_model/evaluate.py), so the gain is chosen on the
+    excerpt length ViSQOL is reported on: one-second shard segments give it too few patches to rank gains.
+    """
+    from ladle_model.evaluate import select_tracks
+    from ladle_model.visqol import active_excerpts
+    from storage.config import SegmentConfig
+    from storage.segment import load_pair
+
+    excerpts = []
+    for preset in presets:
+        try:
+            tracks, _ = select_tracks(data_dir, preset, "val", max_tracks=per_preset)
+        except (FileNotFoundError, ValueError):  # no val track of this preset
+            continue
+        for item in tracks:
+            pair = load_pair(item.track, item.encoded, item.alignment, SegmentConfig(strategy="resample", sample_rate=sample_rate))
+            for start, stop in active_excerpts(pair.lossless, sample_rate, 1, seconds):
+                excerpts.append((torch.from_numpy(np.ascontiguousarray(pair.lossless[:, start:stop], np.float32)),
+                                 torch.from_numpy(np.ascontiguousarray(pair.lossy[:, start:stop], np.float32))))
+    return excerpts
 
 
 def pick_segments(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], n_total: int, n_pick: int = MAX_SEGMENTS) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -87,8 +115,8 @@ def calibrate_fill_gain(model: nn.Module, segments: list[tuple[torch.Tensor, tor
     return Calibration(best, scores, len(segments))
 
 
-def calibrate_run(run: RunDir, val_batches: Iterable[tuple[torch.Tensor, torch.Tensor]], n_val_segments: int,
-                  sample_rate: int) -> Calibration | None:
+def calibrate_run(run: RunDir, segments: list[tuple[torch.Tensor, torch.Tensor]], sample_rate: int,
+                  source: str = "") -> Calibration | None:
     """Calibrate RUN's best.pt (else last.pt) and write the gain into its model config; None for a model without one.
 
     The checkpoint is rewritten atomically with config["model"]["fill_gain"] and a "calibration"
@@ -101,13 +129,14 @@ def calibrate_run(run: RunDir, val_batches: Iterable[tuple[torch.Tensor, torch.T
     if not calibratable(model):
         return None
     model.config.fill_gain = 1.0  # calibrate what training produced, whatever an earlier calibration chose
-    result = calibrate_fill_gain(model, pick_segments(val_batches, n_val_segments), sample_rate)
+    result = calibrate_fill_gain(model, segments, sample_rate)
+    result.source = source
     if result.skipped:
         log.info("fill gain not calibrated: %s", result.skipped)
         return result
     ckpt["config"]["model"]["fill_gain"] = result.gain
     ckpt["calibration"] = asdict(result)
     save_checkpoint_file(ckpt, path)
-    log.info("fill gain %g chosen on %d validation segments (ViSQOL %s)", result.gain, result.segments,
+    log.info("fill gain %g chosen on %d %s (ViSQOL %s)", result.gain, result.segments, source,
              ", ".join(f"{k} {v:.3f}" for k, v in result.scores.items()))
     return result

@@ -69,9 +69,9 @@ def write_run(tmp_path, name: str, **model_overrides) -> RunDir:
 @needs_visqol
 def test_calibrate_run_writes_the_gain_into_best_pt(tmp_path):
     run = write_run(tmp_path, "specnext", dim=16, n_blocks=1)
-    segments = [(band_limited_music(s)[None], band_limited_music(s)[None]) for s in (0, 1)]  # batches of one
-    result = calibrate_run(run, segments, n_val_segments=2, sample_rate=RATE)
-    assert isinstance(result, Calibration) and result.segments == 2
+    segments = [(band_limited_music(s), band_limited_music(s)) for s in (0, 1)]
+    result = calibrate_run(run, segments, RATE, "test excerpts")
+    assert isinstance(result, Calibration) and result.segments == 2 and result.source == "test excerpts"
     ckpt = load_checkpoint(run.best)
     assert ckpt["config"]["model"]["fill_gain"] == result.gain
     assert ckpt["calibration"]["scores"] == result.scores
@@ -81,7 +81,7 @@ def test_calibrate_run_writes_the_gain_into_best_pt(tmp_path):
 def test_a_model_without_a_fill_gain_is_left_alone(tmp_path):
     run = write_run(tmp_path, "drrn1d")
     before = run.best.read_bytes()
-    assert calibrate_run(run, [], n_val_segments=0, sample_rate=RATE) is None
+    assert calibrate_run(run, [], RATE) is None
     assert run.best.read_bytes() == before
 
 
