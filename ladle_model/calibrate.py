@@ -120,7 +120,7 @@ def calibrate_run(run: RunDir, segments: list[tuple[torch.Tensor, torch.Tensor]]
     """Calibrate RUN's best.pt (else last.pt) and write the gain into its model config; None for a model without one.
 
     The checkpoint is rewritten atomically with config["model"]["fill_gain"] and a "calibration"
-    record. Training never reads best.pt back, so a re-run of `ladle train` starts from last.pt at
+    record; a best.pt that holds one already is not scored again (a re-run that trained no further). Training never reads best.pt back, so a re-run of `ladle train` starts from last.pt at
     gain 1.0 and calibrates its new best.pt again.
     """
     path = run.checkpoint("best")
@@ -128,6 +128,8 @@ def calibrate_run(run: RunDir, segments: list[tuple[torch.Tensor, torch.Tensor]]
     model = model_from_checkpoint(ckpt)
     if not calibratable(model):
         return None
+    if ckpt.get("calibration"):  # this best.pt was calibrated already (training rewrites it without the record)
+        return Calibration(**ckpt["calibration"])
     model.config.fill_gain = 1.0  # calibrate what training produced, whatever an earlier calibration chose
     result = calibrate_fill_gain(model, segments, sample_rate)
     result.source = source

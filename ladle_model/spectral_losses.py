@@ -28,6 +28,7 @@ The training loop adds them to the LadLe paper's terms (ladle_model/losses.py) w
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -103,11 +104,17 @@ MEL_N_FFT = 2048
 SAMPLE_RATE = 44100  # the rate every recipe trains at (the shards' rate)
 
 
-def _mel_db(x: torch.Tensor, n_mels: int, sample_rate: int) -> torch.Tensor:
-    """(B, C, T) -> (B·C, frames, n_mels) mel power in dB (HTK mel, 20 Hz to Nyquist, n_fft 2048)."""
+@functools.lru_cache(maxsize=8)
+def _mel_fbank(n_mels: int, sample_rate: int) -> torch.Tensor:
+    """The (n_fft/2 + 1, n_mels) HTK mel filterbank, built once per (n_mels, rate) rather than every step."""
     from torchaudio.functional import melscale_fbanks
 
-    fbank = melscale_fbanks(MEL_N_FFT // 2 + 1, 20.0, sample_rate / 2, n_mels, sample_rate).to(x)  # (F, M)
+    return melscale_fbanks(MEL_N_FFT // 2 + 1, 20.0, sample_rate / 2, n_mels, sample_rate)
+
+
+def _mel_db(x: torch.Tensor, n_mels: int, sample_rate: int) -> torch.Tensor:
+    """(B, C, T) -> (B·C, frames, n_mels) mel power in dB (HTK mel, 20 Hz to Nyquist, n_fft 2048)."""
+    fbank = _mel_fbank(n_mels, sample_rate).to(x)  # (F, M)
     power = stft_magnitude(x, MEL_N_FFT).pow(2).transpose(1, 2) @ fbank  # (B·C, frames, M)
     return 10 * power.clamp_min(1e-10).log10()
 

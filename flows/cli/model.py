@@ -90,7 +90,7 @@ def _cmd_train(args) -> int:
     calibration = summary.get("calibration")
     if calibration and not calibration.get("skipped"):
         scores = ", ".join(f"{k} {v:.3f}" for k, v in calibration["scores"].items())
-        print(f"fill gain {calibration['gain']:g} chosen on {calibration['segments']} {calibration.get('source') or 'validation segments'} (ViSQOL: {scores})")
+        print(f"fill gain {calibration['gain']:g} chosen on {calibration['segments']} {calibration['source']} (ViSQOL: {scores})")
     elif calibration:
         print(f"fill gain not calibrated: {calibration['skipped']}")
     print(f"checkpoint: {summary['checkpoint']}\nloss curve: {summary['loss_curve']}")

@@ -76,6 +76,10 @@ def test_calibrate_run_writes_the_gain_into_best_pt(tmp_path):
     assert ckpt["config"]["model"]["fill_gain"] == result.gain
     assert ckpt["calibration"]["scores"] == result.scores
     assert model_from_checkpoint(ckpt).config.fill_gain == result.gain
+    # a re-run that trained no further finds the record and scores nothing again
+    before = run.best.read_bytes()
+    assert calibrate_run(run, [], RATE, "not used") == result
+    assert run.best.read_bytes() == before
 
 
 def test_a_model_without_a_fill_gain_is_left_alone(tmp_path):
