@@ -54,6 +54,7 @@ class QualityConfig:
     visqol_excerpts: int = 3  # 5-s excerpts per track (ViSQOL refuses excerpts under ~2 s)
     torch_threads: int | None = None  # OMP_NUM_THREADS for training; 1 helps on a machine shared with other jobs
     train: bool = True  # False: score the run folder as it is (a run this benchmark trained before)
+    run: str | None = None  # the run folder; None: OUT/run
     extra: dict = field(default_factory=dict)
 
 
@@ -179,7 +180,9 @@ def verdicts(table: list[dict], trained: tuple[str, ...]) -> list[str]:
 def run(cfg: QualityConfig) -> dict:
     out = Path(cfg.out)
     library, train_lib, held_lib = out / "library", out / "train-library", out / "held-out-library"
-    data, held_data, run_dir, restored = out / "data", out / "held-out-data", out / "run", out / "restored"
+    data, held_data = out / "data", out / "held-out-data"
+    run_dir = Path(cfg.run) if cfg.run else out / "run"
+    restored = out / "restored" if not cfg.run else run_dir / "held-out-restored"
     figures = out / "spectrograms"
 
     ladle("demo-corpus", str(library), "--pieces", str(cfg.pieces), "--seed", str(cfg.seed))
@@ -200,9 +203,23 @@ def run(cfg: QualityConfig) -> dict:
         rows += score_preset(held_data, restored, preset, figures, cfg.visqol_excerpts)
     table = summarise(rows, (*cfg.trained_presets, *cfg.other_presets))
     result = {"config": asdict(cfg), "held_out_works": held_out, "table": table, "verdicts": verdicts(table, cfg.trained_presets),
-              "tracks": rows, "run": str(run_dir), "spectrograms": sorted(str(p) for p in figures.glob("*.png"))}
+              "tracks": rows, "run": str(run_dir), "calibration": calibration_note(run_dir), "spectrograms": sorted(str(p) for p in figures.glob("*.png"))}
     (out / "quality.json").write_text(json.dumps(result, indent=2, default=float))
     return result
+
+
+def calibration_note(run_dir: Path) -> str:
+    """What the run's calibration chose for the fill gain (ladle_model/calibrate.py), in words."""
+    from flows.cli.model import fill_gain_text
+    from ladle_model.checkpoint import RunDir, load_checkpoint
+
+    record = load_checkpoint(RunDir(run_dir).checkpoint("best")).get("calibration")
+    if not record:
+        return "fill gain not calibrated"
+    if record.get("skipped"):
+        return f"fill gain not calibrated: {record['skipped']}"
+    scores = ", ".join(f"{k} {v:.3f}" for k, v in record["scores"].items())
+    return f"fill gain {fill_gain_text(record)} (val ViSQOL: {scores})"
 
 
 def report_rows(table: list[dict]) -> list[dict]:
@@ -228,12 +245,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--visqol-excerpts", type=int, default=d.visqol_excerpts, help="0 skips ViSQOL")
     p.add_argument("--torch-threads", type=int, default=None)
     p.add_argument("--fresh", action="store_true", help="delete the work folder first")
+    p.add_argument("--run", default=None, help="the run folder to train and score (default: OUT/run)")
     p.add_argument("--no-train", action="store_true", help="score OUT/run as it is (a re-run of `ladle train` would continue it)")
     p.add_argument("--no-write", action="store_true", help="print the table without appending it to BENCHMARKS.md")
     a = p.parse_args(argv)
     cfg = QualityConfig(out=a.out, pieces=a.pieces, seed=a.seed, held_out_every=a.held_out_every, minutes=a.minutes,
                         recipe=a.recipe, visqol_excerpts=a.visqol_excerpts, torch_threads=a.torch_threads,
-                        train=not a.no_train)
+                        train=not a.no_train, run=a.run)
     if a.fresh and Path(cfg.out).exists():
         shutil.rmtree(cfg.out)
     result = run(cfg)
@@ -241,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     from bench.common import command_line, report
 
     notes = [f"held-out works (never trained on): {', '.join(result['held_out_works'])}",
-             *result["verdicts"], f"spectrograms (lossless / input / restored): {', '.join(result['spectrograms'])}"]
+             result["calibration"], *result["verdicts"], f"spectrograms (lossless / input / restored): {', '.join(result['spectrograms'])}"]
     report("quality", command_line(), report_rows(result["table"]), notes=notes, write=not a.no_write)
 
 

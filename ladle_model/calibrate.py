@@ -6,10 +6,19 @@ log-magnitude losses, halving the filled band's gain raised ViSQOL on held-out m
 and lowered LSD as well (BENCHMARKS.md, "quality"). So after training, the gain g of the additive
 term (SpecNeXtConfig.fill_gain) is chosen among a few values by the mean ViSQOL of the restored
 validation split's tracks (5-s excerpts of active audio, as evaluation scores them), a split the
-test split never meets; the choice and every score are written
-into best.pt, which `ladle enhance` and `ladle evaluate` load.
+test split never meets; the choice and every score are written into best.pt, which `ladle
+enhance` and `ladle evaluate` load.
 
-    result = calibrate_fill_gain(model, segments, 44100)      # Calibration(gain=0.5, scores={...})
+The best level depends on how much the codec removed: on held-out music the same model scored
+best at g = 1/2 on MP3 64 kbps (cut at ~11 kHz, ViSQOL +0.16 over the input) while any fill
+lowered it on Vorbis 160 and 320 kbps (cut at 18-21 kHz or not at all). So each trained preset's
+best gain is found on its own val excerpts, and the model gets a table of gain against input
+bandwidth (SpecNeXtConfig.fill_gain_table: the bandwidth is read off each input's spectrum, so
+`ladle enhance` needs no preset), ending at no fill for a full-band input. The table is kept unless
+it scores worse than the best single gain on the same excerpts. Where gains score within ViSQOL's
+noise (0.01) of the best, the largest wins: it restores more of the band (lower LSD).
+
+    result = calibrate_fill_gain(model, segments, 44100, labels=presets)   # Calibration(gain=0.25, table=[[0.5, 0.5], ...])
     calibrate_run(run, val_shards, crop_samples, device)      # the same, on RUN's best.pt, rewritten in place
 """
 
@@ -23,12 +32,16 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ladle_model.metrics import get_metric
+from ladle_model.specnext import input_bandwidth
 from ladle_model.checkpoint import RunDir, load_checkpoint, model_from_checkpoint, save_checkpoint_file
 from ladle_model.visqol import VISQOL_MIN_SECONDS, visqol_available, visqol_moslqo
 
 log = logging.getLogger(__name__)
 
 FILL_GAINS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # 0: no fill at all, the mask term alone
+SAME_VISQOL = get_metric("visqol").noise  # 0.01: ViSQOL differences evaluation calls "the same as the input"
+MERGE_WITHIN = 0.02  # presets whose low-passes lie within ~440 Hz share one row of the table
 MAX_SEGMENTS = 24  # ~0.7 CPU-s of ViSQOL per segment-second and gain: about a minute on 2 cores
 
 
@@ -39,6 +52,9 @@ class Calibration:
     segments: int = 0
     source: str = ""  # what was scored: excerpts of the val split's whole tracks, or its shard segments
     skipped: str = ""  # why nothing was calibrated ("" when it was)
+    table: list | None = None  # [[bandwidth, gain], ...] written as the model's fill_gain_table; None: `gain` for every input
+    sample_rate: int = 0  # of the segments (bandwidths are fractions of its Nyquist)
+    groups: dict[str, dict] = field(default_factory=dict)  # per preset: input bandwidth, excerpts, ViSQOL per gain, best gain
 
 
 def calibratable(model: nn.Module) -> bool:
@@ -46,9 +62,9 @@ def calibratable(model: nn.Module) -> bool:
     return hasattr(getattr(model, "config", None), "fill_gain")
 
 
-def val_track_excerpts(data_dir, presets: list[str], sample_rate: int, per_preset: int = 3,
-                       seconds: float = 5.0) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """(lossless, lossy) excerpts of `seconds` of active audio, one per val-split track, up to `per_preset` tracks per preset.
+def val_track_excerpts(data_dir, presets: list[str], sample_rate: int, per_preset: int = 4,
+                       seconds: float = 5.0) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """(preset, lossless, lossy) excerpts of `seconds` of active audio, one per val-split track, up to `per_preset` tracks per preset.
 
     Decoded and aligned as evaluation does (ladle_model/evaluate.py), so the gain is chosen on the
     excerpt length ViSQOL is reported on: one-second shard segments give it too few patches to rank gains.
@@ -67,7 +83,7 @@ def val_track_excerpts(data_dir, presets: list[str], sample_rate: int, per_prese
         for item in tracks:
             pair = load_pair(item.track, item.encoded, item.alignment, SegmentConfig(strategy="resample", sample_rate=sample_rate))
             for start, stop in active_excerpts(pair.lossless, sample_rate, 1, seconds):
-                excerpts.append((torch.from_numpy(np.ascontiguousarray(pair.lossless[:, start:stop], np.float32)),
+                excerpts.append((preset, torch.from_numpy(np.ascontiguousarray(pair.lossless[:, start:stop], np.float32)),
                                  torch.from_numpy(np.ascontiguousarray(pair.lossy[:, start:stop], np.float32))))
     return excerpts
 
@@ -84,39 +100,101 @@ def pick_segments(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], n_total:
     return picked
 
 
+def bandwidth_table(groups: dict[str, dict], merge_within: float = MERGE_WITHIN) -> list[list[float]]:
+    """[[bandwidth, gain], ...] from each group's median input bandwidth and its best gain.
+
+    Groups whose bandwidths lie within `merge_within` (of Nyquist) of each other share one row, with the
+    gain their pooled excerpts score best with; a table whose widest row is band-limited ends with
+    [1.0, 0.0]: an input no codec low-passed has no band to fill.
+    """
+    rows: list[tuple[float, dict[str, float], int]] = []  # (bandwidth, summed scores per gain, excerpts)
+    for group in sorted(groups.values(), key=lambda g: g["bandwidth"]):
+        n = group["segments"]
+        summed = {k: v * n for k, v in group["scores"].items()}
+        if rows and group["bandwidth"] - rows[-1][0] <= merge_within:
+            width, total, count = rows[-1]
+            rows[-1] = ((width * count + group["bandwidth"] * n) / (count + n), {k: total[k] + summed[k] for k in total}, count + n)
+        else:
+            rows.append((group["bandwidth"], summed, n))
+    table = [[round(width, 4), best_gain({k: v / count for k, v in total.items()})] for width, total, count in rows]
+    if table[-1][0] < 1.0:
+        table.append([1.0, 0.0])
+    return table
+
+
+def best_gain(scores: dict[str, float], tolerance: float = SAME_VISQOL) -> float:
+    """The largest gain among `scores`' "<gain>" keys that scores within `tolerance` of the best of them.
+
+    More fill restores more of the removed band (LSD falls) until it is too loud; among gains that
+    ViSQOL cannot tell apart from the best, the one that restores the most is kept.
+    """
+    gains = [float(k) for k in scores if k not in ("input", "table")]
+    top = max(scores[f"{g:g}"] for g in gains)
+    return max(g for g in gains if scores[f"{g:g}"] >= top - tolerance)
+
+
 @torch.no_grad()
 def calibrate_fill_gain(model: nn.Module, segments: list[tuple[torch.Tensor, torch.Tensor]], sample_rate: int,
-                        gains: tuple[float, ...] = FILL_GAINS) -> Calibration:
-    """The gain among `gains` whose restorations score the highest mean ViSQOL on `segments`; ties keep the larger gain."""
+                        gains: tuple[float, ...] = FILL_GAINS, labels: list[str] | None = None) -> Calibration:
+    """The fill gain (or, per input bandwidth, gains) whose restorations of `segments` score the highest mean ViSQOL.
+
+    "Best" is `best_gain`'s: the most fill ViSQOL cannot tell from its best score. `labels` name each
+    segment's group (its preset). With two groups or more and a model that has a `fill_gain_table`,
+    each group's best gain is tried as a table over the groups' input bandwidths, and kept unless it
+    scores worse than the single gain by more than ViSQOL's noise. The model is left as it was.
+    """
     current = float(model.config.fill_gain)
     if not visqol_available():
         return Calibration(current, skipped="visqol-python is not installed")
-    segments = [(y, x) for y, x in segments if y.shape[-1] >= VISQOL_MIN_SECONDS * sample_rate and bool(y.abs().max() > 0)]
-    if not segments:
+    labels = list(labels) if labels is not None else ["all"] * len(segments)
+    kept = [i for i, (y, _) in enumerate(segments) if y.shape[-1] >= VISQOL_MIN_SECONDS * sample_rate and bool(y.abs().max() > 0)]
+    if not kept:
         return Calibration(current, skipped=f"no active validation segment of at least {VISQOL_MIN_SECONDS:.2f} s")
-    lossless = torch.stack([y for y, _ in segments])  # (N, 2, L)
-    lossy = torch.stack([x for _, x in segments])  # (N, 2, L)
+    lossless = torch.stack([segments[i][0] for i in kept])  # (N, 2, L)
+    lossy = torch.stack([segments[i][1] for i in kept])  # (N, 2, L)
+    labels = [labels[i] for i in kept]
     seconds = lossless.shape[-1] / sample_rate
+    device = next(model.parameters()).device
 
-    def score(estimate: torch.Tensor) -> float:
-        return float(np.nanmean(visqol_moslqo(lossless, estimate, sample_rate, n_excerpts=1, excerpt_seconds=seconds)))
+    def score(estimate: torch.Tensor) -> np.ndarray:  # (N,) ViSQOL of each segment
+        return np.asarray(visqol_moslqo(lossless, estimate, sample_rate, n_excerpts=1, excerpt_seconds=seconds), dtype=float).reshape(-1)
 
+    has_table = hasattr(model.config, "fill_gain_table")
+    table_before = model.config.fill_gain_table if has_table else None
     was_training = model.training
     model.eval()
-    scores = {"input": score(lossy)}
+    per_segment = {"input": score(lossy)}
     try:
+        if has_table:
+            model.config.fill_gain_table = None
         for gain in gains:
             model.config.fill_gain = gain
-            scores[f"{gain:g}"] = score(model(lossy.to(next(model.parameters()).device)).float().cpu())
+            per_segment[f"{gain:g}"] = score(model(lossy.to(device)).float().cpu())
+        scores = {k: float(np.nanmean(v)) for k, v in per_segment.items()}
+        result = Calibration(best_gain(scores), scores, len(kept), sample_rate=sample_rate)
+        names = sorted(set(labels))
+        if has_table and len(names) > 1:
+            widths = input_bandwidth(model.stft(lossy.to(device).reshape(-1, lossy.shape[-1])).reshape(*lossy.shape[:2], model.n_bins, -1)).cpu()
+            for name in names:
+                rows = [i for i, label in enumerate(labels) if label == name]
+                group = {k: float(np.nanmean(v[rows])) for k, v in per_segment.items()}
+                result.groups[name] = {"bandwidth": float(widths[rows].median()), "segments": len(rows), "scores": group,
+                                       "gain": best_gain(group)}
+            table = bandwidth_table(result.groups)
+            model.config.fill_gain, model.config.fill_gain_table = 1.0, table
+            scores["table"] = float(np.nanmean(score(model(lossy.to(device)).float().cpu())))
+            if scores["table"] >= scores[f"{result.gain:g}"] - SAME_VISQOL:
+                result.table = table
     finally:
         model.config.fill_gain = current
+        if has_table:
+            model.config.fill_gain_table = table_before
         model.train(was_training)
-    best = max(gains, key=lambda g: (round(scores[f"{g:g}"], 4), g))
-    return Calibration(best, scores, len(segments))
+    return result
 
 
 def calibrate_run(run: RunDir, segments: list[tuple[torch.Tensor, torch.Tensor]], sample_rate: int,
-                  source: str = "") -> Calibration | None:
+                  source: str = "", labels: list[str] | None = None) -> Calibration | None:
     """Calibrate RUN's best.pt (else last.pt) and write the gain into its model config; None for a model without one.
 
     The checkpoint is rewritten atomically with config["model"]["fill_gain"] and a "calibration"
@@ -131,14 +209,18 @@ def calibrate_run(run: RunDir, segments: list[tuple[torch.Tensor, torch.Tensor]]
     if ckpt.get("calibration"):  # this best.pt was calibrated already (training rewrites it without the record)
         return Calibration(**ckpt["calibration"])
     model.config.fill_gain = 1.0  # calibrate what training produced, whatever an earlier calibration chose
-    result = calibrate_fill_gain(model, segments, sample_rate)
+    if hasattr(model.config, "fill_gain_table"):
+        model.config.fill_gain_table = None
+    result = calibrate_fill_gain(model, segments, sample_rate, labels=labels)
     result.source = source
     if result.skipped:
         log.info("fill gain not calibrated: %s", result.skipped)
         return result
     ckpt["config"]["model"]["fill_gain"] = result.gain
+    if result.table is not None:
+        ckpt["config"]["model"]["fill_gain_table"] = result.table
     ckpt["calibration"] = asdict(result)
     save_checkpoint_file(ckpt, path)
-    log.info("fill gain %g chosen on %d %s (ViSQOL %s)", result.gain, result.segments, source,
-             ", ".join(f"{k} {v:.3f}" for k, v in result.scores.items()))
+    log.info("fill gain %s chosen on %d %s (ViSQOL %s)", result.table if result.table is not None else f"{result.gain:g}",
+             result.segments, source, ", ".join(f"{k} {v:.3f}" for k, v in result.scores.items()))
     return result

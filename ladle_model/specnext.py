@@ -14,7 +14,12 @@ empty high band, as spectral band replication does), and writes a correction
 
 a complex mask term that fixes what the codec kept (quantisation noise, smeared transients) and an
 additive term that fills what it removed; s is the frame's RMS magnitude (detached), so the network
-works at any loudness, and g is `fill_gain` (1 while training, calibrated afterwards). The head starts at zero, so an untrained model returns its input exactly:
+works at any loudness, and g is the fill gain: 1 while training; afterwards ladle_model/calibrate.py
+chooses it on the validation split, either one value (`fill_gain`) or, with `fill_gain_table`, a
+value per input bandwidth. The bandwidth is read off the input itself (`input_bandwidth`: the
+steepest cliff of its spectrum, which a codec's low-pass leaves and music does not), so
+one model fills an MP3 at 64 kbps (cut at ~11 kHz) harder than an Opus file cut at 20 kHz, and a
+full-band input not at all. The head starts at zero, so an untrained model returns its input exactly:
 
     model = SpecNeXt(SpecNeXtConfig())
     restored = model(lossy)  # (B, 2, T) -> (B, 2, T), values in [-1, 1]; equals lossy before training
@@ -22,6 +27,7 @@ works at any loudness, and g is `fill_gain` (1 while training, calibrated afterw
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -45,6 +51,10 @@ class SpecNeXtConfig:
     # ladle_model/calibrate.py picks it on the validation split (ViSQOL), because a fill trained on
     # log-magnitude losses came out about twice too loud for ViSQOL (measured in BENCHMARKS.md, "quality").
     fill_gain: float = 1.0
+    # [[bandwidth, gain], ...], bandwidth as a fraction of Nyquist, ascending: the fill gain of an input
+    # whose codec low-pass is at that bandwidth, interpolated linearly between rows (and held flat
+    # outside them). None: `fill_gain` for every input. Written by the calibration, never trained.
+    fill_gain_table: list | None = None
 
     def __post_init__(self) -> None:
         if min(self.n_fft, self.hop, self.dim, self.hidden_mult, self.n_blocks) < 1:
@@ -55,13 +65,66 @@ class SpecNeXtConfig:
             raise ValueError(f"kernel_size must be odd, got {self.kernel_size}")
         if not 0 <= self.fill_gain <= 4:
             raise ValueError(f"fill_gain must be in [0, 4], got {self.fill_gain}")
+        if self.fill_gain_table is not None:
+            rows = [tuple(map(float, row)) for row in self.fill_gain_table]
+            if not rows or any(len(r) != 2 or not 0 < r[0] <= 1 or not 0 <= r[1] <= 4 for r in rows) \
+                    or any(a[0] >= b[0] for a, b in zip(rows, rows[1:])):
+                raise ValueError("fill_gain_table must be [[bandwidth, gain], ...] rows with bandwidth in (0, 1] "
+                                 f"ascending and gain in [0, 4], got {self.fill_gain_table}")
+            self.fill_gain_table = [list(r) for r in rows]
         if not 0 < self.compress <= 1:
             raise ValueError(f"compress must be in (0, 1], got {self.compress}")
 
 
 Config = SpecNeXtConfig
 
+# A codec's low-pass leaves the bins above its cut at the noise floor in every frame, while music
+# reaches them in its louder frames. So the cut shows in the 90th percentile over frames of each
+# bin's power: on 5-s excerpts of held-out music it dropped by 21-59 dB within half a kilohertz at
+# the cuts of all eight presets, and the lossless originals' steepest drop above 4 kHz was 12 dB
+# (the mean over frames is no good: quiet music near the cut leaves a drop of only 10-12 dB to the floor).
+CLIFF_BINS = 12  # the drop is the mean level of the 12 bins (~520 Hz) below an edge minus that of the 12 above
+CLIFF_DB = 20.0  # a drop this steep is a codec's low-pass
+CLIFF_QUANTILE = 0.9  # of each bin's power over frames
+CLIFF_LOWEST = 0.18  # of Nyquist (4 kHz at 44.1 kHz): no codec cuts lower; a bass line's edge is not a cut
+POWER_FLOOR = 1e-12  # -120 dB: silent bins
+
 MAG_FLOOR = 1e-5  # below 16-bit quantisation noise in this unnormalised STFT; keeps log and division finite
+
+
+def input_bandwidth(spec: torch.Tensor) -> torch.Tensor:
+    """Where the codec's low-pass cut each input, as a fraction of Nyquist; 1.0 where none did.
+
+    `spec` is (N, C, F, frames). Each bin's power is taken at its `CLIFF_QUANTILE` over frames and
+    averaged over channels; the cut is the edge above `CLIFF_LOWEST` with the steepest drop from the
+    `CLIFF_BINS` below it to those above, if that drop reaches `CLIFF_DB`. Returns (N,).
+    """
+    power = spec.abs().pow(2)  # (N, C, F, frames)
+    rank = max(1, math.ceil(CLIFF_QUANTILE * power.shape[-1]))
+    level = 10 * power.kthvalue(rank, dim=-1).values.mean(dim=1).clamp_min(POWER_FLOOR).log10()  # (N, F) dB
+    n_bins, k = level.shape[-1], CLIFF_BINS
+    lowest = max(k, math.ceil(CLIFF_LOWEST * (n_bins - 1)))
+    if n_bins - k < lowest:
+        return level.new_ones(level.shape[0])
+    sums = F.pad(level.cumsum(dim=-1), (1, 0))  # (N, F + 1): sums[:, i] = sum of the first i bins
+    edges = torch.arange(lowest, n_bins - k + 1, device=level.device)  # candidate cut: between bin e-1 and e
+    drop = (sums[:, edges] - sums[:, edges - k]) / k - (sums[:, edges + k] - sums[:, edges]) / k  # (N, E)
+    best, where = drop.max(dim=-1)
+    fraction = edges[where].to(level.dtype) / (n_bins - 1)
+    return torch.where(best >= CLIFF_DB, fraction, torch.ones_like(fraction))
+
+
+def table_gain(table: list, bandwidth: torch.Tensor) -> torch.Tensor:
+    """The fill gain of each `bandwidth` (N,) from [[bandwidth, gain], ...] rows: linear between them, flat outside."""
+    xs = torch.tensor([r[0] for r in table], dtype=bandwidth.dtype, device=bandwidth.device)
+    ys = torch.tensor([r[1] for r in table], dtype=bandwidth.dtype, device=bandwidth.device)
+    if len(table) == 1:
+        return ys.expand_as(bandwidth).clone()
+    b = bandwidth.clamp(xs[0], xs[-1])
+    hi = torch.searchsorted(xs, b).clamp(1, len(table) - 1)
+    lo = hi - 1
+    t = (b - xs[lo]) / (xs[hi] - xs[lo])
+    return ys[lo] + t * (ys[hi] - ys[lo])
 
 
 def clamp_to_audio_range(x: torch.Tensor) -> torch.Tensor:
@@ -110,8 +173,8 @@ class SpecNeXt(nn.Module):
         return torch.stft(x, self.config.n_fft, self.config.hop, window=self.window, center=True, pad_mode="constant",
                           return_complex=True)
 
-    def correction(self, spec: torch.Tensor) -> torch.Tensor:
-        """The complex correction Y - X for the lossy spectrum `spec` (N, n_bins, frames)."""
+    def correction(self, spec: torch.Tensor, fill_gain: float | torch.Tensor = 1.0) -> torch.Tensor:
+        """The complex correction Y - X for the lossy spectrum `spec` (N, n_bins, frames); `fill_gain` a float or (N, 1, 1)."""
         mag = spec.abs().clamp_min(MAG_FLOOR)  # (N, F, frames)
         compressed = spec * mag.pow(self.config.compress - 1.0)  # |X|^c e^{i∠X}
         features = torch.cat([mag.log(), compressed.real, compressed.imag], dim=1)  # (N, 3F, frames)
@@ -122,13 +185,21 @@ class SpecNeXt(nn.Module):
         mask_re, mask_im, add_re, add_im = out.chunk(4, dim=1)  # each (N, F, frames)
         scale = mag.pow(2).mean(dim=1, keepdim=True).sqrt().detach()  # (N, 1, frames): frame RMS magnitude
         fill = scale * torch.complex(add_re, add_im)
-        if self.config.fill_gain != 1.0:
-            fill = fill * self.config.fill_gain
+        if not isinstance(fill_gain, float) or fill_gain != 1.0:
+            fill = fill * fill_gain
         return spec * torch.complex(mask_re, mask_im) + fill
+
+    def fill_gains(self, spec: torch.Tensor, b: int, c: int) -> float | torch.Tensor:
+        """The fill gain of each of the B·C spectra: `fill_gain`, or the table's at each item's input bandwidth (B·C, 1, 1)."""
+        if self.config.fill_gain_table is None:
+            return float(self.config.fill_gain)
+        bandwidth = input_bandwidth(spec.reshape(b, c, *spec.shape[1:]).detach())  # (B,) shared by an item's channels
+        return table_gain(self.config.fill_gain_table, bandwidth).repeat_interleave(c).view(-1, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, t = x.shape
         flat = x.reshape(b * c, t)  # (B·C, T): channels restored independently
-        delta = self.correction(self.stft(flat))  # (B·C, F, frames)
+        spec = self.stft(flat)  # (B·C, F, frames)
+        delta = self.correction(spec, self.fill_gains(spec, b, c))  # (B·C, F, frames)
         residual = torch.istft(delta, self.config.n_fft, self.config.hop, window=self.window, center=True, length=t)  # (B·C, T)
         return clamp_to_audio_range(x + residual.reshape(b, c, t))  # (B, C, T)

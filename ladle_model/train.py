@@ -33,6 +33,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ladle_model.augment import clean_inputs
 from ladle_model.checkpoint import RunDir
 from ladle_model.data import iterate_epoch, make_loader
 from ladle_model.distributed import Distributed, any_rank, autocast_context, mean_over_ranks, setup_distributed, sum_over_ranks, teardown_distributed, wrap_model
@@ -71,6 +72,8 @@ class TrainConfig:
     plateau_patience: int = 5
     grad_clip: float | None = 1.0  # max global grad norm; not in the paper (nanoGPT's default); None = off
     # data
+    # share of training segments whose input is their lossless original (ladle_model/augment.py); 0: the paper's
+    clean_input_fraction: float = 0.0
     segment_seconds: float | None = None  # random crop shorter than the shards' segments (None: whole segments)
     shuffle_buffer: int = 256  # samples per worker; 256 one-second stereo pairs are ~180 MB
     num_workers: int = 2
@@ -103,6 +106,8 @@ class TrainConfig:
                 raise ConfigError(f"TrainConfig.{name} must be > 0 or None, got {value}")
         if min(self.num_workers, self.feature_net_steps, self.weight_decay, self.plateau_patience, self.warmup_steps) < 0:
             raise ConfigError("num_workers, feature_net_steps, weight_decay, plateau_patience and warmup_steps must be >= 0")
+        if not 0 <= self.clean_input_fraction < 1:
+            raise ConfigError(f"TrainConfig.clean_input_fraction must be in [0, 1), got {self.clean_input_fraction}")
         if not 0 < self.plateau_factor < 1:
             raise ConfigError(f"TrainConfig.plateau_factor must be in (0, 1), got {self.plateau_factor}")
         if self.device not in DEVICES:
@@ -172,6 +177,7 @@ def train_step(state: TrainState, train_model: nn.Module, lossless: torch.Tensor
     # ---- forward/backward: the model under bf16 autocast on CUDA, the losses in float32
     lossless = lossless.to(device, non_blocking=True)  # (B, 2, L) target
     lossy = lossy.to(device, non_blocking=True)  # (B, 2, L) input
+    lossy = clean_inputs(lossless, lossy, cfg.clean_input_fraction, cfg.seed, state.step)  # some: the target itself
     with autocast_context(device, cfg.precision):
         pred = train_model(lossy)  # (B, 2, L)
     losses = training_losses(pred.float(), lossless, lossy, feature_net, cfg.loss, cfg.spectral)
@@ -384,8 +390,10 @@ def calibrate_best(ctx: RunContext, data_dir: str | Path) -> dict | None:
 
     from ladle_model.calibrate import calibrate_run, pick_segments, val_track_excerpts
 
+    labels: list[str] | None = None
     try:
-        segments, source = val_track_excerpts(data_dir, ctx.data.presets, ctx.data.sample_rate), "val-track excerpts"
+        excerpts, source = val_track_excerpts(data_dir, ctx.data.presets, ctx.data.sample_rate), "val-track excerpts"
+        labels, segments = [p for p, _, _ in excerpts], [(y, x) for _, y, x in excerpts]
     except (OSError, RuntimeError, ValueError) as e:
         log.info("val tracks unreadable for calibration (%s): using the val shards' segments", str(e).splitlines()[0] if str(e) else type(e).__name__)
         segments = []
@@ -394,8 +402,8 @@ def calibrate_best(ctx: RunContext, data_dir: str | Path) -> dict | None:
         if not val_shards:
             return None
         batches = make_loader(val_shards, ctx.cfg.batch_size, train=False, crop_samples=ctx.crop_samples, num_workers=0)
-        segments, source = pick_segments(batches, ctx.data.n_segments("val")), "val segments"
-    result = calibrate_run(ctx.run, segments, ctx.data.sample_rate, source)
+        segments, source, labels = pick_segments(batches, ctx.data.n_segments("val")), "val segments", None  # presets unknown: one gain
+    result = calibrate_run(ctx.run, segments, ctx.data.sample_rate, source, labels=labels)
     return asdict(result) if result is not None else None
 
 

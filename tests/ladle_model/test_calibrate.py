@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ladle_model.calibrate import Calibration, calibrate_fill_gain, calibrate_run, pick_segments
+from ladle_model.calibrate import Calibration, bandwidth_table, calibrate_fill_gain, calibrate_run, pick_segments
 from ladle_model.checkpoint import CHECKPOINT_FORMAT, RunDir, load_checkpoint, model_from_checkpoint, save_checkpoint_file
 from ladle_model.models import build_model, model_config_dict
 from ladle_model.visqol import visqol_available
@@ -23,12 +23,12 @@ def band_limited_music(seed: int, seconds: float = 1.2) -> torch.Tensor:
     return torch.from_numpy(x.astype(np.float32))
 
 
-def loud_filler():
+def loud_filler(level: float = 0.05):
     """A SpecNeXt whose additive head adds a loud constant fill to every bin above ~11 kHz: a fill the original lacks."""
     model = build_model("specnext", dim=16, n_blocks=1)
     with torch.no_grad():
         n_bins = model.n_bins
-        model.head.bias[2 * n_bins + n_bins // 2: 3 * n_bins] = 0.05  # add_re of the top half of the bins
+        model.head.bias[2 * n_bins + n_bins // 2: 3 * n_bins] = level  # add_re of the top half of the bins
     return model
 
 
@@ -42,6 +42,45 @@ def test_the_gain_with_the_best_visqol_is_chosen_and_the_model_is_left_as_it_was
     assert result.scores["0"] == pytest.approx(result.scores["input"], abs=1e-3)
     assert result.scores["0"] > result.scores["0.5"] > result.scores["1"]
     assert model.config.fill_gain == 1.0
+
+
+def low_passed(x: torch.Tensor, cut_hz: float) -> torch.Tensor:
+    """x brick-wall low-passed at cut_hz, as a codec does."""
+    spec = torch.fft.rfft(x)
+    spec[..., torch.fft.rfftfreq(x.shape[-1], 1 / RATE) > cut_hz] = 0
+    return torch.fft.irfft(spec, n=x.shape[-1])
+
+
+def bright_music(seed: int, seconds: float = 1.2) -> torch.Tensor:
+    """(2, n) harmonics over a faint noise floor up to Nyquist: an original with no cliff in its spectrum."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(round(seconds * RATE)) / RATE
+    x = sum(0.3 / k * np.sin(2 * np.pi * 440.0 * k * t + rng.uniform(0, 6, size=(2, 1))) for k in range(1, 46))
+    x = x + 0.003 * rng.standard_normal(x.shape)
+    return torch.from_numpy(x.astype(np.float32))
+
+
+@needs_visqol
+def test_each_preset_gets_its_own_gain_in_a_table_over_input_bandwidth():
+    model = loud_filler(level=1.0)
+    cut = [(bright_music(s), low_passed(bright_music(s), 11025.0)) for s in (0, 1)]  # a codec cut at half Nyquist
+    clean = [(bright_music(s), bright_music(s)) for s in (2, 3)]  # transparent: any fill hurts
+    result = calibrate_fill_gain(model, cut + clean, RATE, gains=(0.0, 1.0), labels=["cut", "cut", "clean", "clean"])
+    assert set(result.groups) == {"cut", "clean"} and result.sample_rate == RATE
+    assert result.groups["cut"]["bandwidth"] == pytest.approx(0.5, abs=0.02) and result.groups["clean"]["bandwidth"] == 1.0
+    assert result.groups["clean"]["gain"] == 0.0 and result.groups["clean"]["segments"] == 2
+    assert "table" in result.scores and result.scores["table"] >= result.scores[f"{result.gain:g}"]
+    assert result.table == [[round(result.groups["cut"]["bandwidth"], 4), result.groups["cut"]["gain"]], [1.0, 0.0]]
+    assert model.config.fill_gain == 1.0 and model.config.fill_gain_table is None  # left as it was
+
+
+def test_the_table_merges_presets_cut_alike_and_ends_with_no_fill_on_full_band_input():
+    def group(width, scores):
+        return {"bandwidth": width, "segments": 2, "scores": scores}
+    groups = {"mp3-64": group(0.50, {"0": 3.5, "0.5": 3.7}), "vorbis-96": group(0.76, {"0": 4.4, "0.5": 4.3}),
+              "mp3-128": group(0.77, {"0": 4.5, "0.5": 4.7})}  # pooled with vorbis-96: 0.5 wins (4.50 against 4.45)
+    assert bandwidth_table(groups) == [[0.5, 0.5], [0.765, 0.5], [1.0, 0.0]]
+    assert bandwidth_table({"opus": group(1.0, {"0": 4.7, "0.25": 4.6})}) == [[1.0, 0.0]]
 
 
 def test_segments_shorter_than_visqol_allows_are_skipped_with_a_reason():
@@ -76,10 +115,22 @@ def test_calibrate_run_writes_the_gain_into_best_pt(tmp_path):
     assert ckpt["config"]["model"]["fill_gain"] == result.gain
     assert ckpt["calibration"]["scores"] == result.scores
     assert model_from_checkpoint(ckpt).config.fill_gain == result.gain
+    assert result.table is None and ckpt["config"]["model"]["fill_gain_table"] is None  # one group: one gain
     # a re-run that trained no further finds the record and scores nothing again
     before = run.best.read_bytes()
     assert calibrate_run(run, [], RATE, "not used") == result
     assert run.best.read_bytes() == before
+
+
+@needs_visqol
+def test_calibrate_run_writes_the_table_that_the_loaded_model_then_uses(tmp_path):
+    run = write_run(tmp_path, "specnext", dim=16, n_blocks=1)
+    segments = [(bright_music(0), low_passed(bright_music(0), 11025.0)), (bright_music(1), bright_music(1))]
+    result = calibrate_run(run, segments, RATE, "test excerpts", labels=["cut", "clean"])
+    assert result.table is not None and [row[0] for row in result.table] == [pytest.approx(0.5, abs=0.02), 1.0]
+    ckpt = load_checkpoint(run.best)
+    assert ckpt["config"]["model"]["fill_gain_table"] == result.table == ckpt["calibration"]["table"]
+    assert model_from_checkpoint(ckpt).config.fill_gain_table == result.table
 
 
 def test_a_model_without_a_fill_gain_is_left_alone(tmp_path):
