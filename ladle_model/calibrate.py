@@ -139,14 +139,15 @@ def calibrate_fill_gain(model: nn.Module, segments: list[tuple[torch.Tensor, tor
     """The fill gain (or, per input bandwidth, gains) whose restorations of `segments` score the highest mean ViSQOL.
 
     "Best" is `best_gain`'s: the most fill ViSQOL cannot tell from its best score. `labels` name each
-    segment's group (its preset). With two groups or more and a model that has a `fill_gain_table`,
+    segment's group (its preset). Given labels and a model that has a `fill_gain_table`,
     each group's best gain is tried as a table over the groups' input bandwidths, and kept unless it
     scores worse than the single gain by more than ViSQOL's noise. The model is left as it was.
     """
     current = float(model.config.fill_gain)
     if not visqol_available():
         return Calibration(current, skipped="visqol-python is not installed")
-    labels = list(labels) if labels is not None else ["all"] * len(segments)
+    grouped = labels is not None
+    labels = list(labels) if grouped else ["all"] * len(segments)
     kept = [i for i, (y, _) in enumerate(segments) if y.shape[-1] >= VISQOL_MIN_SECONDS * sample_rate and bool(y.abs().max() > 0)]
     if not kept:
         return Calibration(current, skipped=f"no active validation segment of at least {VISQOL_MIN_SECONDS:.2f} s")
@@ -172,10 +173,9 @@ def calibrate_fill_gain(model: nn.Module, segments: list[tuple[torch.Tensor, tor
             per_segment[f"{gain:g}"] = score(model(lossy.to(device)).float().cpu())
         scores = {k: float(np.nanmean(v)) for k, v in per_segment.items()}
         result = Calibration(best_gain(scores), scores, len(kept), sample_rate=sample_rate)
-        names = sorted(set(labels))
-        if has_table and len(names) > 1:
+        if has_table and grouped:
             widths = input_bandwidth(model.stft(lossy.to(device).reshape(-1, lossy.shape[-1])).reshape(*lossy.shape[:2], model.n_bins, -1)).cpu()
-            for name in names:
+            for name in sorted(set(labels)):
                 rows = [i for i, label in enumerate(labels) if label == name]
                 group = {k: float(np.nanmean(v[rows])) for k, v in per_segment.items()}
                 result.groups[name] = {"bandwidth": float(widths[rows].median()), "segments": len(rows), "scores": group,

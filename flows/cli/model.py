@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 from flows.cli.common import (
@@ -147,11 +148,14 @@ def _cmd_enhance(args) -> int:
     if args.json:
         print(json.dumps([result_dict(r) for r in results], indent=2))
     else:
+        skipped = [r for r in results if not isinstance(r, (EnhanceResult, Failed))]
         for r in results:
             if isinstance(r, EnhanceResult):
                 print(f"{r.source} -> {r.output} ({r.duration_s:.1f} s at {r.sample_rate} Hz, {r.realtime_factor:.1f}x real time)")
-            elif not isinstance(r, Failed):
-                print(f"skipped {r.source}: {r.reason}")
+        if skipped:  # one line: a folder of encodes holds a .json sidecar next to every file
+            kinds = Counter(Path(r.source).suffix.lower() or "no extension" for r in skipped)
+            print(f"skipped {len(skipped)} file(s) with no audio FFmpeg can read ("
+                  + ", ".join(f"{n} {kind}" for kind, n in kinds.most_common()) + "); --json lists them")
         for r in failed:  # at the end, where they are seen: the rest of the folder was restored
             print(f"failed {r.source}: {r.reason}", file=sys.stderr)
         if failed:

@@ -112,6 +112,15 @@ def test_cli_evaluate_and_enhance_with_the_trained_run(trained, tmp_path, capsys
     assert main(["enhance", str(lossy), "-o", str(tmp_path / "as-input.wav"), "--checkpoint", str(run), "--sample-rate", "32000"]) == 0
     assert sf.info(str(tmp_path / "as-input.wav")).samplerate == 32000
 
+    # a whole folder of encodes: every audio file restored; the .json sidecars next to them summed up in one line
+    encodes = data / "encodes" / "paper-32k"
+    n_audio, n_json = len(list(encodes.glob("*.ogg"))), len(list(encodes.glob("*.json")))
+    assert main(["enhance", str(encodes), "-o", str(tmp_path / "folder"), "--checkpoint", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert len(list((tmp_path / "folder").glob("*.flac"))) == n_audio and n_json > 0
+    assert f"skipped {n_json} file(s) with no audio FFmpeg can read ({n_json} .json); --json lists them" in out
+    assert out.count("skipped") == 1
+
     # every track of the data folder: the model was trained on its three train-split tracks
     assert main(["evaluate", "--run", str(run), "--data", str(data), "--visqol-excerpts", "0", "--split", "all"]) == 0
     out = capsys.readouterr().out

@@ -33,7 +33,8 @@ def default_recipe_config(**overrides) -> TrainConfig:
 
 def test_default_recipe_steps_lower_its_loss_on_one_batch(tiny_data_dir):
     lossless, lossy = next(iter(make_loader(find_dataset(tiny_data_dir).shard_paths("train"), 4, True, seed=0)))
-    cfg = default_recipe_config(lr=3e-3)
+    # the same coded batch every step (clean-input swaps would change it from step to step; tests/ladle_model/test_augment.py)
+    cfg = default_recipe_config(lr=3e-3, clean_input_fraction=0.0)
     assert cfg.model == "specnext" and cfg.spectral.active and cfg.loss.lambda_perc == 0
     state = init_state(cfg)
     history = [train_step(state, state.model, lossless, lossy, None, cfg)[0] for _ in range(30)]
@@ -49,3 +50,19 @@ def test_default_recipe_runs_the_real_training_entry_point(tiny_data_dir, tmp_pa
     assert ckpt["config"]["train"]["spectral"]["lambda_wave"] == RECIPES[DEFAULT_RECIPE]["spectral"]["lambda_wave"]
     rows = (tmp_path / "run" / "log_epochs.csv").read_text()
     assert "val/loss/logmag" in rows and "val/loss/wave" in rows
+
+
+def test_the_default_recipe_shows_some_segments_their_lossless_original(tiny_data_dir):
+    from ladle_model.augment import clean_input_mask
+
+    lossless, lossy = next(iter(make_loader(find_dataset(tiny_data_dir).shard_paths("train"), 4, True, seed=0)))
+    assert RECIPES[DEFAULT_RECIPE]["clean_input_fraction"] == 0.2
+    first = {}
+    for fraction in (0.0, 0.5):
+        cfg = default_recipe_config(clean_input_fraction=fraction)
+        state = init_state(cfg)  # untrained: returns its input, so a swapped segment costs nothing
+        first[fraction] = train_step(state, state.model, lossless, lossy, None, cfg)[0]["loss/logmag"].item()
+    picked = clean_input_mask(4, 0.5, cfg.seed, 0)
+    assert 0 < int(picked.sum()) < 4
+    assert first[0.5] == pytest.approx(first[0.0] * (4 - int(picked.sum())) / 4, rel=0.35)  # about their share less
+    assert first[0.5] < first[0.0]
