@@ -32,9 +32,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ladle_model.checkpoint import RunDir, load_checkpoint, model_from_checkpoint, save_checkpoint_file
 from ladle_model.metrics import get_metric
 from ladle_model.specnext import input_bandwidth
-from ladle_model.checkpoint import RunDir, load_checkpoint, model_from_checkpoint, save_checkpoint_file
 from ladle_model.visqol import VISQOL_MIN_SECONDS, visqol_available, visqol_moslqo
 
 log = logging.getLogger(__name__)

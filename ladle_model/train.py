@@ -34,9 +34,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ladle_model.augment import clean_inputs
+from ladle_model.calibrate import calibratable
 from ladle_model.checkpoint import RunDir
 from ladle_model.data import iterate_epoch, make_loader
-from ladle_model.distributed import Distributed, any_rank, autocast_context, mean_over_ranks, setup_distributed, sum_over_ranks, teardown_distributed, wrap_model
+from ladle_model.distributed import Distributed, any_rank, barrier, autocast_context, mean_over_ranks, setup_distributed, sum_over_ranks, teardown_distributed, wrap_model
 from ladle_model.losses import FeatureNet, FeatureNetConfig, LossConfig
 from ladle_model.models import model_config_dict
 from ladle_model.reports.training import append_log_row, format_loss, plot_loss_curves, truncate_log
@@ -374,7 +375,8 @@ def _train(data_dir: str | Path, run: RunDir, cfg: TrainConfig, dataset_version:
         plot_loss_curves(run)
     if bar is not None:
         bar.close()
-    calibration = calibrate_best(ctx, data_dir) if ddp.is_main and cfg.calibrate else None
+    calibration = calibrate_best(ctx, data_dir) if ddp.is_main and cfg.calibrate and calibratable(state.model) else None
+    barrier(ddp)  # the other ranks wait for rank 0's calibration: ending the process group under it aborts them
     stopped_by = "max_minutes" if out_of_time else "max_epochs" if state.epoch >= cfg.max_epochs else "max_steps"
     return TrainResult(state.step, state.epoch, state.last_train_loss, state.best_val_loss, str(run.last), str(run.root), ctx.data.version,
                        ctx.data.presets, start_step, stopped_by, calibration)

@@ -31,7 +31,7 @@ from flows.cli.listen import add_listen
 # ----------------------------------------------------------------------------- bench
 
 
-BENCHMARKS = ("corpus", "shards", "train", "enhance", "memory", "scaling", "resample", "task_overhead", "soak", "quality")
+BENCHMARKS = ("corpus", "shards", "train", "enhance", "memory", "scaling", "resample", "task_overhead", "soak", "quality", "fill_gain")
 
 
 def add_bench(commands) -> None:
