@@ -21,24 +21,21 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLE_RATE = 44100
+from bench.quality import SAMPLE_RATE
 
 
 def restore(enhancer, audio: np.ndarray, fill_gain: float | None) -> np.ndarray:
     """`audio` (2, n) restored window by window; `fill_gain` None keeps the checkpoint's own gain or table."""
+    import contextlib
+
     import torch
 
+    from ladle_model.calibrate import fill_setting
     from ladle_model.windows import WindowedRestorer
 
-    model = enhancer.model
-    saved = (model.config.fill_gain, model.config.fill_gain_table)
-    if fill_gain is not None:
-        model.config.fill_gain, model.config.fill_gain_table = fill_gain, None
-    try:
-        restorer = WindowedRestorer(model, enhancer.spec, 8, torch.device("cpu"))
+    with fill_setting(enhancer.model, fill_gain) if fill_gain is not None else contextlib.nullcontext():
+        restorer = WindowedRestorer(enhancer.model, enhancer.spec, 8, torch.device("cpu"))
         return np.concatenate([restorer.push(np.ascontiguousarray(audio, np.float32)), restorer.finish()], axis=-1)
-    finally:
-        model.config.fill_gain, model.config.fill_gain_table = saved
 
 
 def sweep_preset(data: str, run: str, preset: str, gains: tuple[float, ...], tracks: int, excerpts: int) -> list[dict]:

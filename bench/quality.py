@@ -210,16 +210,10 @@ def run(cfg: QualityConfig) -> dict:
 
 def calibration_note(run_dir: Path) -> str:
     """What the run's calibration chose for the fill gain (ladle_model/calibrate.py), in words."""
-    from flows.cli.model import fill_gain_text
+    from ladle_model.calibrate import calibration_text
     from ladle_model.checkpoint import RunDir, load_checkpoint
 
-    record = load_checkpoint(RunDir(run_dir).checkpoint("best")).get("calibration")
-    if not record:
-        return "fill gain not calibrated"
-    if record.get("skipped"):
-        return f"fill gain not calibrated: {record['skipped']}"
-    scores = ", ".join(f"{k} {v:.3f}" for k, v in record["scores"].items())
-    return f"fill gain {fill_gain_text(record)} (val ViSQOL: {scores})"
+    return calibration_text(load_checkpoint(RunDir(run_dir).checkpoint("best")).get("calibration"))
 
 
 def report_rows(table: list[dict]) -> list[dict]:

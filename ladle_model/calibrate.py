@@ -19,13 +19,14 @@ it scores worse than the best single gain on the same excerpts. Where gains scor
 noise (0.01) of the best, the largest wins: it restores more of the band (lower LSD).
 
     result = calibrate_fill_gain(model, segments, 44100, labels=presets)   # Calibration(gain=0.25, table=[[0.5, 0.5], ...])
-    calibrate_run(run, val_shards, crop_samples, device)      # the same, on RUN's best.pt, rewritten in place
+    calibrate_run(run, segments, 44100, "val-track excerpts", labels=presets)   # the same, on RUN's best.pt, rewritten in place
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -58,8 +59,40 @@ class Calibration:
 
 
 def calibratable(model: nn.Module) -> bool:
-    """Whether the model has a fill gain to calibrate (SpecNeXt does; the paper's models do not)."""
-    return hasattr(getattr(model, "config", None), "fill_gain")
+    """Whether the model has a fill gain and gain table to calibrate (SpecNeXt does; the paper's models do not)."""
+    config = getattr(model, "config", None)
+    return hasattr(config, "fill_gain") and hasattr(config, "fill_gain_table")
+
+
+@contextlib.contextmanager
+def fill_setting(model: nn.Module, gain: float, table: list | None = None) -> Iterator[nn.Module]:
+    """`model` with its fill gain (and gain table, None: `gain` for every input) set inside the block, restored after it."""
+    config = model.config
+    saved = (config.fill_gain, config.fill_gain_table)
+    config.fill_gain, config.fill_gain_table = gain, table
+    try:
+        yield model
+    finally:
+        config.fill_gain, config.fill_gain_table = saved
+
+
+def fill_gain_text(record: dict) -> str:
+    """A calibration record's choice in words: '0.25', or 'per input bandwidth: 0.5 at 11.1 kHz, ..., 0 on full-band input'."""
+    table, nyquist = record.get("table"), (record.get("sample_rate") or 0) / 2
+    if not table or not nyquist:
+        return f"{record['gain']:g}"
+    rows = [f"{gain:g} on full-band input" if width >= 1 else f"{gain:g} at {width * nyquist / 1000:.1f} kHz" for width, gain in table]
+    return "per input bandwidth: " + ", ".join(rows)
+
+
+def calibration_text(record: dict | None) -> str:
+    """One line on what a calibration record (best.pt's "calibration", TrainResult.calibration) chose and why."""
+    if not record:
+        return "fill gain not calibrated"
+    if record.get("skipped"):
+        return f"fill gain not calibrated: {record['skipped']}"
+    scores = ", ".join(f"{k} {v:.3f}" for k, v in record["scores"].items())
+    return f"fill gain {fill_gain_text(record)} chosen on {record['segments']} {record['source']} (ViSQOL: {scores})"
 
 
 def val_track_excerpts(data_dir, presets: list[str], sample_rate: int, per_preset: int = 4,
@@ -139,15 +172,16 @@ def calibrate_fill_gain(model: nn.Module, segments: list[tuple[torch.Tensor, tor
     """The fill gain (or, per input bandwidth, gains) whose restorations of `segments` score the highest mean ViSQOL.
 
     "Best" is `best_gain`'s: the most fill ViSQOL cannot tell from its best score. `labels` name each
-    segment's group (its preset). Given labels and a model that has a `fill_gain_table`,
-    each group's best gain is tried as a table over the groups' input bandwidths, and kept unless it
+    segment's group (its preset). Given labels, each group's best gain is tried as a table over the groups' input bandwidths, and kept unless it
     scores worse than the single gain by more than ViSQOL's noise. The model is left as it was.
     """
+    grouped = labels is not None
+    labels = list(labels) if grouped else ["all"] * len(segments)
+    if len(labels) != len(segments):
+        raise ValueError(f"{len(labels)} labels for {len(segments)} segments")
     current = float(model.config.fill_gain)
     if not visqol_available():
         return Calibration(current, skipped="visqol-python is not installed")
-    grouped = labels is not None
-    labels = list(labels) if grouped else ["all"] * len(segments)
     kept = [i for i, (y, _) in enumerate(segments) if y.shape[-1] >= VISQOL_MIN_SECONDS * sample_rate and bool(y.abs().max() > 0)]
     if not kept:
         return Calibration(current, skipped=f"no active validation segment of at least {VISQOL_MIN_SECONDS:.2f} s")
@@ -160,35 +194,31 @@ def calibrate_fill_gain(model: nn.Module, segments: list[tuple[torch.Tensor, tor
     def score(estimate: torch.Tensor) -> np.ndarray:  # (N,) ViSQOL of each segment
         return np.asarray(visqol_moslqo(lossless, estimate, sample_rate, n_excerpts=1, excerpt_seconds=seconds), dtype=float).reshape(-1)
 
-    has_table = hasattr(model.config, "fill_gain_table")
-    table_before = model.config.fill_gain_table if has_table else None
+    def restored() -> torch.Tensor:
+        return model(lossy.to(device)).float().cpu()
+
     was_training = model.training
     model.eval()
-    per_segment = {"input": score(lossy)}
     try:
-        if has_table:
-            model.config.fill_gain_table = None
+        per_segment = {"input": score(lossy)}
         for gain in gains:
-            model.config.fill_gain = gain
-            per_segment[f"{gain:g}"] = score(model(lossy.to(device)).float().cpu())
+            with fill_setting(model, gain):
+                per_segment[f"{gain:g}"] = score(restored())
         scores = {k: float(np.nanmean(v)) for k, v in per_segment.items()}
         result = Calibration(best_gain(scores), scores, len(kept), sample_rate=sample_rate)
-        if has_table and grouped:
-            widths = input_bandwidth(model.stft(lossy.to(device).reshape(-1, lossy.shape[-1])).reshape(*lossy.shape[:2], model.n_bins, -1)).cpu()
+        if grouped:
+            widths = model.input_bandwidths(lossy.to(device)).cpu()  # (N,)
             for name in sorted(set(labels)):
                 rows = [i for i, label in enumerate(labels) if label == name]
                 group = {k: float(np.nanmean(v[rows])) for k, v in per_segment.items()}
                 result.groups[name] = {"bandwidth": float(widths[rows].median()), "segments": len(rows), "scores": group,
                                        "gain": best_gain(group)}
             table = bandwidth_table(result.groups)
-            model.config.fill_gain, model.config.fill_gain_table = 1.0, table
-            scores["table"] = float(np.nanmean(score(model(lossy.to(device)).float().cpu())))
+            with fill_setting(model, 1.0, table):
+                scores["table"] = float(np.nanmean(score(restored())))
             if scores["table"] >= scores[f"{result.gain:g}"] - SAME_VISQOL:
                 result.table = table
     finally:
-        model.config.fill_gain = current
-        if has_table:
-            model.config.fill_gain_table = table_before
         model.train(was_training)
     return result
 
@@ -208,9 +238,7 @@ def calibrate_run(run: RunDir, segments: list[tuple[torch.Tensor, torch.Tensor]]
         return None
     if ckpt.get("calibration"):  # this best.pt was calibrated already (training rewrites it without the record)
         return Calibration(**ckpt["calibration"])
-    model.config.fill_gain = 1.0  # calibrate what training produced, whatever an earlier calibration chose
-    if hasattr(model.config, "fill_gain_table"):
-        model.config.fill_gain_table = None
+    model.config.fill_gain, model.config.fill_gain_table = 1.0, None  # what training produced, whatever was chosen before
     result = calibrate_fill_gain(model, segments, sample_rate, labels=labels)
     result.source = source
     if result.skipped:
@@ -221,6 +249,5 @@ def calibrate_run(run: RunDir, segments: list[tuple[torch.Tensor, torch.Tensor]]
         ckpt["config"]["model"]["fill_gain_table"] = result.table
     ckpt["calibration"] = asdict(result)
     save_checkpoint_file(ckpt, path)
-    log.info("fill gain %s chosen on %d %s (ViSQOL %s)", result.table if result.table is not None else f"{result.gain:g}",
-             result.segments, source, ", ".join(f"{k} {v:.3f}" for k, v in result.scores.items()))
+    log.info("%s", calibration_text(ckpt["calibration"]))
     return result

@@ -66,7 +66,10 @@ class SpecNeXtConfig:
         if not 0 <= self.fill_gain <= 4:
             raise ValueError(f"fill_gain must be in [0, 4], got {self.fill_gain}")
         if self.fill_gain_table is not None:
-            rows = [tuple(map(float, row)) for row in self.fill_gain_table]
+            try:
+                rows = [tuple(map(float, row)) for row in self.fill_gain_table]
+            except (TypeError, ValueError):
+                rows = []  # not a list of number pairs: refused below
             if not rows or any(len(r) != 2 or not 0 < r[0] <= 1 or not 0 <= r[1] <= 4 for r in rows) \
                     or any(a[0] >= b[0] for a, b in zip(rows, rows[1:])):
                 raise ValueError("fill_gain_table must be [[bandwidth, gain], ...] rows with bandwidth in (0, 1] "
@@ -188,6 +191,12 @@ class SpecNeXt(nn.Module):
         if not isinstance(fill_gain, float) or fill_gain != 1.0:
             fill = fill * fill_gain
         return spec * torch.complex(mask_re, mask_im) + fill
+
+    def input_bandwidths(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, T) audio -> (B,): where a codec's low-pass cut each item, as a fraction of Nyquist (`input_bandwidth`)."""
+        b, c, t = x.shape
+        spec = self.stft(x.reshape(b * c, t))
+        return input_bandwidth(spec.reshape(b, c, *spec.shape[1:]))
 
     def fill_gains(self, spec: torch.Tensor, b: int, c: int) -> float | torch.Tensor:
         """The fill gain of each of the B·C spectra: `fill_gain`, or the table's at each item's input bandwidth (B·C, 1, 1)."""

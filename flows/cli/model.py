@@ -88,24 +88,12 @@ def _cmd_train(args) -> int:
         print(f"stopped at the {fmt_number(args.max_minutes)}-minute budget; run the same command again to continue")
     print(f"{summary['model']} trained to step {summary['step']} ({summary['epochs']} epochs) on dataset {summary['dataset_version']}")
     print(f"last train loss: {fmt_number(summary['last_train_loss'])}  best validation loss: {fmt_number(summary['best_val_loss'])}")
-    calibration = summary.get("calibration")
-    if calibration and not calibration.get("skipped"):
-        scores = ", ".join(f"{k} {v:.3f}" for k, v in calibration["scores"].items())
-        print(f"fill gain {fill_gain_text(calibration)} chosen on {calibration['segments']} {calibration['source']} (ViSQOL: {scores})")
-    elif calibration:
-        print(f"fill gain not calibrated: {calibration['skipped']}")
+    if summary.get("calibration"):  # None: a model without a fill gain
+        from ladle_model.calibrate import calibration_text  # torch is loaded by now; the CLI's import stays light
+
+        print(calibration_text(summary["calibration"]))
     print(f"checkpoint: {summary['checkpoint']}\nloss curve: {summary['loss_curve']}")
     return 0
-
-
-def fill_gain_text(calibration: dict) -> str:
-    """'0.25', or the table: '0.5 at a 11.1-kHz low-pass, 0.25 at 16.8 kHz, 0 on full-band input'."""
-    table, nyquist = calibration.get("table"), (calibration.get("sample_rate") or 0) / 2
-    if not table or not nyquist:
-        return f"{calibration['gain']:g}"
-    rows = [f"{gain:g} on full-band input" if width >= 1 else f"{gain:g} at {width * nyquist / 1000:.1f} kHz"
-            for width, gain in table]
-    return "per input bandwidth: " + ", ".join(rows)
 
 
 # ----------------------------------------------------------------------------- enhance

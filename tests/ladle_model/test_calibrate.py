@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from ladle_model.calibrate import Calibration, bandwidth_table, calibrate_fill_gain, calibrate_run, pick_segments
+from ladle_model.calibrate import (Calibration, bandwidth_table, calibrate_fill_gain, calibrate_run, calibration_text, fill_setting,
+                                   pick_segments)
 from ladle_model.checkpoint import CHECKPOINT_FORMAT, RunDir, load_checkpoint, model_from_checkpoint, save_checkpoint_file
 from ladle_model.models import build_model, model_config_dict
 from ladle_model.visqol import visqol_available
@@ -148,3 +149,28 @@ def test_fill_gain_zero_keeps_only_the_mask_term():
         assert torch.allclose(model(x), x, atol=1e-6)  # the mask head is zero: the input comes back
         model.config.fill_gain = 1.0
         assert (model(x) - x).abs().max() > 1e-4
+
+
+def test_the_calibration_is_told_in_one_line_with_the_table_in_khz():
+    record = {"gain": 0.25, "table": [[0.5, 0.5], [1.0, 0.0]], "sample_rate": 44100, "segments": 12,
+              "source": "val-track excerpts", "skipped": "", "scores": {"input": 4.1, "0.25": 4.15}}
+    assert calibration_text(record) == ("fill gain per input bandwidth: 0.5 at 11.0 kHz, 0 on full-band input chosen on "
+                                        "12 val-track excerpts (ViSQOL: input 4.100, 0.25 4.150)")
+    assert calibration_text({**record, "table": None}).startswith("fill gain 0.25 chosen on 12")
+    assert calibration_text({**record, "skipped": "visqol-python is not installed"}) == \
+        "fill gain not calibrated: visqol-python is not installed"
+    assert calibration_text(None) == "fill gain not calibrated"
+
+
+def test_fill_setting_restores_the_model_even_when_the_block_fails():
+    model = loud_filler()
+    with pytest.raises(RuntimeError), fill_setting(model, 0.5, [[0.5, 0.25], [1.0, 0.0]]):
+        assert model.config.fill_gain == 0.5 and model.config.fill_gain_table == [[0.5, 0.25], [1.0, 0.0]]
+        raise RuntimeError("scoring failed")
+    assert model.config.fill_gain == 1.0 and model.config.fill_gain_table is None
+
+
+def test_labels_must_match_the_segments():
+    segment = (band_limited_music(0), band_limited_music(0))
+    with pytest.raises(ValueError, match="1 labels for 2 segments"):
+        calibrate_fill_gain(loud_filler(), [segment, segment], RATE, labels=["mp3-64"])

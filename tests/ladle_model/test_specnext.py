@@ -72,7 +72,7 @@ def test_config_refuses_bad_values():
         SpecNeXtConfig(kernel_size=4)
     with pytest.raises(ValueError):
         SpecNeXtConfig(compress=0.0)
-    for table in ([], [[0.5, 0.5], [0.4, 0.2]], [[1.2, 0.5]], [[0.5, 5.0]], [[0.5]]):
+    for table in ([], [[0.5, 0.5], [0.4, 0.2]], [[1.2, 0.5]], [[0.5, 5.0]], [[0.5]], [5], [["a", "b"]]):
         with pytest.raises(ValueError, match="fill_gain_table"):
             SpecNeXtConfig(fill_gain_table=table)
 
