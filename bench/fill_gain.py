@@ -1,12 +1,13 @@
-"""How a trained SpecNeXt's fill gain trades ViSQOL against LSD and SNR, per preset, on held-out music.
+"""How a trained SpecNeXt's fill gains trade ViSQOL against LSD and SNR, per preset, on held-out music.
 
     python -m bench.fill_gain --data /tmp/ladle-quality/held-out-data --run /tmp/ladle-quality/run
 
 For each preset, 5-s excerpts of active audio from the first `--tracks` held-out tracks (the
 folder `python -m bench.quality` builds) are restored as `ladle enhance` restores them (1-s
-windows, cross-faded), once per fixed fill gain in `--gains` and once as the checkpoint holds it
-("calibrated": its single gain or its table over input bandwidth, ladle_model/calibrate.py). Each
-row is a variant against the untouched lossy input on the same excerpts: ViSQOL, SNR and LSD.
+windows, cross-faded), once per fixed setting in `--settings` ("0.5/0.25": gain 0.5 below each
+input's cut and 0.25 above it; "0.5": 0.5 for both) and once as the checkpoint holds it
+("calibrated": its table over input bandwidth, ladle_model/calibrate.py). Each row is a variant
+against the untouched lossy input on the same excerpts: ViSQOL, SNR and LSD.
 
 This is the measurement behind the calibration: the level a fill trained on log-magnitude losses
 comes out at is louder than ViSQOL prefers, and how much louder depends on how much the codec cut.
@@ -24,8 +25,8 @@ import numpy as np
 from bench.quality import SAMPLE_RATE
 
 
-def restore(enhancer, audio: np.ndarray, fill_gain: float | None) -> np.ndarray:
-    """`audio` (2, n) restored window by window; `fill_gain` None keeps the checkpoint's own gain or table."""
+def restore(enhancer, audio: np.ndarray, setting: tuple[float, float] | None) -> np.ndarray:
+    """`audio` (2, n) restored window by window at (gain below the cut, gain above it); None keeps the checkpoint's own."""
     import contextlib
 
     import torch
@@ -33,25 +34,26 @@ def restore(enhancer, audio: np.ndarray, fill_gain: float | None) -> np.ndarray:
     from ladle_model.calibrate import fill_setting
     from ladle_model.windows import WindowedRestorer
 
-    with fill_setting(enhancer.model, fill_gain) if fill_gain is not None else contextlib.nullcontext():
+    with fill_setting(enhancer.model, 1.0, [[1.0, *setting]]) if setting is not None else contextlib.nullcontext():
         restorer = WindowedRestorer(enhancer.model, enhancer.spec, 8, torch.device("cpu"))
         return np.concatenate([restorer.push(np.ascontiguousarray(audio, np.float32)), restorer.finish()], axis=-1)
 
 
-def sweep_preset(data: str, run: str, preset: str, gains: tuple[float, ...], tracks: int, excerpts: int) -> list[dict]:
+def sweep_preset(data: str, run: str, preset: str, settings: list[str], tracks: int, excerpts: int) -> list[dict]:
     """One row per variant of `preset`: mean ViSQOL, SNR and LSD over the excerpts, input and restored."""
     import torch
 
     torch.set_num_threads(1)
     from bench.quality import held_out_items
     from ladle_model import metrics as M
+    from ladle_model.calibrate import parse_setting
     from ladle_model.enhance import load_enhancer
     from ladle_model.visqol import active_excerpts
     from storage.config import SegmentConfig
     from storage.segment import load_pair
 
     enhancer = load_enhancer(run, device="cpu")
-    variants: dict[str, float | None] = {f"gain {g:g}": g for g in gains}
+    variants: dict[str, tuple[float, float] | None] = {f"gains {k}": parse_setting(k if "/" in k else f"{k}/{k}") for k in settings}
     variants["calibrated"] = None
     scores: dict[str, list[tuple[float, float, float]]] = {"input": [], **{name: [] for name in variants}}
     for track, encoded, alignment in held_out_items(Path(data), preset)[:tracks]:
@@ -76,15 +78,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data", required=True, help="a data folder of held-out tracks (bench.quality's OUT/held-out-data)")
     p.add_argument("--run", required=True, help="the run folder (its best.pt)")
     p.add_argument("--presets", default="paper-32k,mp3-64,vorbis-96,vorbis-160,vorbis-320,mp3-128,aac-128,opus-96")
-    p.add_argument("--gains", default="0,0.25,0.5,1")
+    p.add_argument("--settings", default="0,0.25,0.5,1,0.5/0.25,0.25/0.5",
+                   help="fill gains to force, comma-separated: 'BELOW/ABOVE' the cut, or one gain for both")
     p.add_argument("--tracks", type=int, default=3)
     p.add_argument("--excerpts", type=int, default=2, help="5-s excerpts per track")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--no-write", action="store_true", help="print the table without appending it to BENCHMARKS.md")
     a = p.parse_args(argv)
-    presets, gains = a.presets.split(","), tuple(float(g) for g in a.gains.split(","))
+    presets, settings = a.presets.split(","), a.settings.split(",")
     with ProcessPoolExecutor(max_workers=max(1, a.jobs)) as pool:
-        futures = [pool.submit(sweep_preset, a.data, a.run, preset, gains, a.tracks, a.excerpts) for preset in presets]
+        futures = [pool.submit(sweep_preset, a.data, a.run, preset, settings, a.tracks, a.excerpts) for preset in presets]
         rows = [row for future in futures for row in future.result()]
 
     from bench.common import command_line, report

@@ -1,24 +1,26 @@
-"""Post-training calibration of a restorer's fill gain on the validation split.
+"""Post-training calibration of a restorer's fill gains on the validation split.
 
 A model that fills the band a codec removed cannot know the original's phase there, and the level
 its losses settle on is not the level a listener (or ViSQOL) prefers: with SpecNeXt trained on
-log-magnitude losses, halving the filled band's gain raised ViSQOL on held-out music by 0.03-0.15
-and lowered LSD as well (BENCHMARKS.md, "quality"). So after training, the gain g of the additive
-term (SpecNeXtConfig.fill_gain) is chosen among a few values by the mean ViSQOL of the restored
-validation split's tracks (5-s excerpts of active audio, as evaluation scores them), a split the
-test split never meets; the choice and every score are written into best.pt, which `ladle
-enhance` and `ladle evaluate` load.
+log-magnitude losses, the full fill lowered ViSQOL on held-out music while a quieter one raised it
+and lowered LSD as well (BENCHMARKS.md, "quality"). So after training, the gains of the additive
+term are chosen by the mean ViSQOL of the restored validation split's tracks (5-s excerpts of
+active audio, as evaluation scores them), a split the test split never meets; the choice and
+every score are written into best.pt, which `ladle enhance` and `ladle evaluate` load.
 
-The best level depends on how much the codec removed: on held-out music the same model scored
-best at g = 1/2 on MP3 64 kbps (cut at ~11 kHz, ViSQOL +0.16 over the input) while any fill
-lowered it on Vorbis 160 and 320 kbps (cut at 18-21 kHz or not at all). So each trained preset's
-best gain is found on its own val excerpts, and the model gets a table of gain against input
-bandwidth (SpecNeXtConfig.fill_gain_table: the bandwidth is read off each input's spectrum, so
-`ladle enhance` needs no preset), ending at no fill for a full-band input. The table is kept unless
-it scores worse than the best single gain on the same excerpts. Where gains score within ViSQOL's
-noise (0.01) of the best, the largest wins: it restores more of the band (lower LSD).
+Two gains are chosen, not one: one for the bins below the input's cut (the holes a codec leaves in
+the band it kept) and one for the bins above it (the band it removed). On held-out music they
+pulled apart: a full fill above the cut cost Vorbis 96 kbps and paper-32k input 0.13-0.14 ViSQOL
+while half of it in band cost nothing, and MP3 64 kbps wanted half of both (ViSQOL +0.13).
+How much depends on how much the codec removed, so each trained preset's best pair is found on
+its own val excerpts, and the model gets a table of gains against input bandwidth
+(SpecNeXtConfig.fill_gain_table: the bandwidth is read off each input's spectrum, so `ladle
+enhance` needs no preset), ending at no fill for a full-band input: the val split holds only the
+presets trained on, so it cannot show what a fill does to near-transparent input, and on held-out
+Vorbis 320 kbps any fill in band cost ViSQOL. Among pairs that ViSQOL cannot tell from the best
+(within its 0.01 noise), the one with the lowest LSD wins: it restores the most.
 
-    result = calibrate_fill_gain(model, segments, 44100, labels=presets)   # Calibration(gain=0.25, table=[[0.5, 0.5], ...])
+    result = calibrate_fill_gain(model, segments, 44100, labels=presets)   # Calibration(table=[[0.51, 0.5, 0.5], ...])
     calibrate_run(run, segments, 44100, "val-track excerpts", labels=presets)   # the same, on RUN's best.pt, rewritten in place
 """
 
@@ -34,28 +36,44 @@ import torch
 import torch.nn as nn
 
 from ladle_model.checkpoint import RunDir, load_checkpoint, model_from_checkpoint, save_checkpoint_file
-from ladle_model.metrics import get_metric
+from ladle_model.metrics import get_metric, lsd
 from ladle_model.specnext import input_bandwidth
 from ladle_model.visqol import VISQOL_MIN_SECONDS, visqol_available, visqol_moslqo
 
 log = logging.getLogger(__name__)
 
-FILL_GAINS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # 0: no fill at all, the mask term alone
+# (gain below the cut, gain above it): no fill at all (the mask term alone), the full fill, and a
+# quarter, a half or all of it in band with a quarter or a half above the cut (on held-out music the
+# full fill above the cut lost ViSQOL on every preset: BENCHMARKS.md, "fill_gain").
+SETTINGS: tuple[tuple[float, float], ...] = ((0.0, 0.0), (1.0, 1.0), *((a, b) for a in (0.25, 0.5, 1.0) for b in (0.25, 0.5)))
 SAME_VISQOL = get_metric("visqol").noise  # 0.01: ViSQOL differences evaluation calls "the same as the input"
 MERGE_WITHIN = 0.02  # presets whose low-passes lie within ~440 Hz share one row of the table
-MAX_SEGMENTS = 24  # ~0.7 CPU-s of ViSQOL per segment-second and gain: about a minute on 2 cores
+MAX_SEGMENTS = 24  # ~0.7 CPU-s of ViSQOL per segment-second and setting: a few minutes on 2 cores
+METHOD = 2  # of the calibration: a best.pt calibrated by an older method is calibrated again (1: one gain for every bin)
+
+
+def setting_key(setting: tuple[float, float]) -> str:
+    """'0.5/0.25': a (gain below the cut, gain above it) pair as the scores name it."""
+    return f"{setting[0]:g}/{setting[1]:g}"
+
+
+def parse_setting(key: str) -> tuple[float, float]:
+    below, above = key.split("/")
+    return float(below), float(above)
 
 
 @dataclass
 class Calibration:
-    gain: float  # the fill gain chosen
-    scores: dict[str, float] = field(default_factory=dict)  # mean ViSQOL per gain ("input": the lossy input's)
+    gain: float  # the in-band gain of the pair best on all segments pooled (the model's fill_gain; its table overrides it)
+    scores: dict[str, float] = field(default_factory=dict)  # mean ViSQOL per setting ("input": the lossy input's, "table")
     segments: int = 0
     source: str = ""  # what was scored: excerpts of the val split's whole tracks, or its shard segments
     skipped: str = ""  # why nothing was calibrated ("" when it was)
-    table: list | None = None  # [[bandwidth, gain], ...] written as the model's fill_gain_table; None: `gain` for every input
+    table: list | None = None  # [[bandwidth, gain below the cut, gain above it], ...] written as the model's fill_gain_table
     sample_rate: int = 0  # of the segments (bandwidths are fractions of its Nyquist)
-    groups: dict[str, dict] = field(default_factory=dict)  # per preset: input bandwidth, excerpts, ViSQOL per gain, best gain
+    groups: dict[str, dict] = field(default_factory=dict)  # per preset: input bandwidth, excerpts, ViSQOL and LSD per setting, best
+    lsd: dict[str, float] = field(default_factory=dict)  # mean LSD per setting ("input": the lossy input's)
+    method: int = METHOD
 
 
 def calibratable(model: nn.Module) -> bool:
@@ -77,11 +95,19 @@ def fill_setting(model: nn.Module, gain: float, table: list | None = None) -> It
 
 
 def fill_gain_text(record: dict) -> str:
-    """A calibration record's choice in words: '0.25', or 'per input bandwidth: 0.5 at 11.1 kHz, ..., 0 on full-band input'."""
+    """A calibration record's choice in words: '0.25', or 'per input bandwidth: 0.5 in band and 0.25 above the cut at 11.1 kHz, ..., none on full-band input'."""
     table, nyquist = record.get("table"), (record.get("sample_rate") or 0) / 2
     if not table or not nyquist:
         return f"{record['gain']:g}"
-    rows = [f"{gain:g} on full-band input" if width >= 1 else f"{gain:g} at {width * nyquist / 1000:.1f} kHz" for width, gain in table]
+
+    def gains(row: list) -> str:
+        if len(row) == 2 or row[1] == row[2]:
+            return "none" if row[1] == 0 else f"{row[1]:g}"
+        return f"{row[1]:g} in band and {row[2]:g} above the cut"
+
+    if len(table) == 1 and len(table[0]) == 3:
+        return f"{gains(table[0])} for every input"
+    rows = [f"{gains(row)} on full-band input" if row[0] >= 1 else f"{gains(row)} at {row[0] * nyquist / 1000:.1f} kHz" for row in table]
     return "per input bandwidth: " + ", ".join(rows)
 
 
@@ -134,49 +160,62 @@ def pick_segments(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], n_total:
 
 
 def bandwidth_table(groups: dict[str, dict], merge_within: float = MERGE_WITHIN) -> list[list[float]]:
-    """[[bandwidth, gain], ...] from each group's median input bandwidth and its best gain.
+    """[[bandwidth, gain below the cut, gain above it], ...] from each group's median input bandwidth and its best pair.
 
     Groups whose bandwidths lie within `merge_within` (of Nyquist) of each other share one row, with the
-    gain their pooled excerpts score best with; a table whose widest row is band-limited ends with
-    [1.0, 0.0]: an input no codec low-passed has no band to fill.
+    pair their pooled excerpts score best with; a table whose widest row is band-limited ends with
+    [1.0, 0.0, 0.0]: an input no codec low-passed has no band to fill.
     """
-    rows: list[tuple[float, dict[str, float], int]] = []  # (bandwidth, summed scores per gain, excerpts)
+    rows: list[tuple[float, dict[str, float], dict[str, float], int]] = []  # (bandwidth, summed ViSQOL and LSD per setting, excerpts)
     for group in sorted(groups.values(), key=lambda g: g["bandwidth"]):
         n = group["segments"]
-        summed = {k: v * n for k, v in group["scores"].items()}
+        visqol, lsd = ({k: v * n for k, v in group[key].items()} for key in ("scores", "lsd"))
         if rows and group["bandwidth"] - rows[-1][0] <= merge_within:
-            width, total, count = rows[-1]
-            rows[-1] = ((width * count + group["bandwidth"] * n) / (count + n), {k: total[k] + summed[k] for k in total}, count + n)
+            width, total_v, total_l, count = rows[-1]
+            rows[-1] = ((width * count + group["bandwidth"] * n) / (count + n), {k: total_v[k] + visqol[k] for k in total_v},
+                        {k: total_l[k] + lsd[k] for k in total_l}, count + n)
         else:
-            rows.append((group["bandwidth"], summed, n))
-    table = [[round(width, 4), best_gain({k: v / count for k, v in total.items()})] for width, total, count in rows]
+            rows.append((group["bandwidth"], visqol, lsd, n))
+    table = []
+    for width, total_v, total_l, count in rows:
+        below, above = best_setting({k: v / count for k, v in total_v.items()}, {k: v / count for k, v in total_l.items()})
+        table.append([round(width, 4), below, above])
     if table[-1][0] < 1.0:
-        table.append([1.0, 0.0])
+        table.append([1.0, 0.0, 0.0])
     return table
 
 
-def best_gain(scores: dict[str, float], tolerance: float = SAME_VISQOL) -> float:
-    """The largest gain among `scores`' "<gain>" keys that scores within `tolerance` of the best of them.
+def best_setting(visqol: dict[str, float], lsd: dict[str, float], tolerance: float = SAME_VISQOL) -> tuple[float, float]:
+    """The (gain below the cut, gain above it) among `visqol`'s "<below>/<above>" keys with the lowest LSD
+    of those that score within `tolerance` of the best ViSQOL.
 
-    More fill restores more of the removed band (LSD falls) until it is too loud; among gains that
-    ViSQOL cannot tell apart from the best, the one that restores the most is kept.
+    More fill restores more of the removed band (LSD falls) until it is too loud; among settings that
+    ViSQOL cannot tell apart from the best, the one that restores the most is kept (on a tie, the least fill).
     """
-    gains = [float(k) for k in scores if k not in ("input", "table")]
-    top = max(scores[f"{g:g}"] for g in gains)
-    return max(g for g in gains if scores[f"{g:g}"] >= top - tolerance)
+    keys = [k for k in visqol if k not in ("input", "table")]
+    top = max(visqol[k] for k in keys)
+    return parse_setting(min((k for k in keys if visqol[k] >= top - tolerance), key=lambda k: (lsd[k], sum(parse_setting(k)))))
+
+
+def visqol_scores(lossless: torch.Tensor, estimate: torch.Tensor, sample_rate: int) -> np.ndarray:
+    """(N,) ViSQOL of each restored segment against its original, each whole segment one excerpt.
+
+    One at a time: visqol-python aborted the process now and then when two threads scored at once."""
+    seconds = lossless.shape[-1] / sample_rate
+    return np.asarray(visqol_moslqo(lossless, estimate, sample_rate, n_excerpts=1, excerpt_seconds=seconds), dtype=float).reshape(-1)
 
 
 @torch.no_grad()
 def calibrate_fill_gain(model: nn.Module, segments: list[tuple[torch.Tensor, torch.Tensor]], sample_rate: int,
-                        gains: tuple[float, ...] = FILL_GAINS, labels: list[str] | None = None) -> Calibration:
-    """The fill gain (or, per input bandwidth, gains) whose restorations of `segments` score the highest mean ViSQOL.
+                        settings: tuple[tuple[float, float], ...] = SETTINGS, labels: list[str] | None = None) -> Calibration:
+    """The fill gains (below and above each input's cut, per input bandwidth) whose restorations of `segments` score best.
 
-    "Best" is `best_gain`'s: the most fill ViSQOL cannot tell from its best score. `labels` name each
-    segment's group (its preset). Given labels, each group's best gain is tried as a table over the groups' input bandwidths, and kept unless it
-    scores worse than the single gain by more than ViSQOL's noise. The model is left as it was.
+    "Best" is `best_setting`'s: the lowest LSD among the settings ViSQOL cannot tell from its best score.
+    `labels` name each segment's group (its preset; None: one group). Each group's best pair becomes
+    a row of a table over the groups' input bandwidths (`bandwidth_table`), whose score is recorded
+    as "table". The model is left as it was.
     """
-    grouped = labels is not None
-    labels = list(labels) if grouped else ["all"] * len(segments)
+    labels = list(labels) if labels is not None else ["all"] * len(segments)
     if len(labels) != len(segments):
         raise ValueError(f"{len(labels)} labels for {len(segments)} segments")
     current = float(model.config.fill_gain)
@@ -188,36 +227,35 @@ def calibrate_fill_gain(model: nn.Module, segments: list[tuple[torch.Tensor, tor
     lossless = torch.stack([segments[i][0] for i in kept])  # (N, 2, L)
     lossy = torch.stack([segments[i][1] for i in kept])  # (N, 2, L)
     labels = [labels[i] for i in kept]
-    seconds = lossless.shape[-1] / sample_rate
     device = next(model.parameters()).device
 
-    def score(estimate: torch.Tensor) -> np.ndarray:  # (N,) ViSQOL of each segment
-        return np.asarray(visqol_moslqo(lossless, estimate, sample_rate, n_excerpts=1, excerpt_seconds=seconds), dtype=float).reshape(-1)
-
-    def restored() -> torch.Tensor:
-        return model(lossy.to(device)).float().cpu()
+    def scored(table: list | None) -> tuple[np.ndarray, np.ndarray]:  # (N,) ViSQOL and (N,) LSD of each segment restored
+        if table is None:
+            estimate = lossy
+        else:
+            with fill_setting(model, 1.0, table):
+                estimate = model(lossy.to(device)).float().cpu()
+        return visqol_scores(lossless, estimate, sample_rate), np.asarray(lsd(lossless.numpy(), estimate.numpy()), dtype=float).reshape(-1)
 
     was_training = model.training
     model.eval()
     try:
-        per_segment = {"input": score(lossy)}
-        for gain in gains:
-            with fill_setting(model, gain):
-                per_segment[f"{gain:g}"] = score(restored())
-        scores = {k: float(np.nanmean(v)) for k, v in per_segment.items()}
-        result = Calibration(best_gain(scores), scores, len(kept), sample_rate=sample_rate)
-        if grouped:
-            widths = model.input_bandwidths(lossy.to(device)).cpu()  # (N,)
-            for name in sorted(set(labels)):
-                rows = [i for i, label in enumerate(labels) if label == name]
-                group = {k: float(np.nanmean(v[rows])) for k, v in per_segment.items()}
-                result.groups[name] = {"bandwidth": float(widths[rows].median()), "segments": len(rows), "scores": group,
-                                       "gain": best_gain(group)}
-            table = bandwidth_table(result.groups)
-            with fill_setting(model, 1.0, table):
-                scores["table"] = float(np.nanmean(score(restored())))
-            if scores["table"] >= scores[f"{result.gain:g}"] - SAME_VISQOL:
-                result.table = table
+        per_segment = {"input": scored(None)}
+        for setting in settings:
+            per_segment[setting_key(setting)] = scored([[1.0, *setting]])  # one row: these gains for every input
+        scores = {k: float(np.nanmean(v)) for k, (v, _) in per_segment.items()}
+        lsds = {k: float(np.nanmean(d)) for k, (_, d) in per_segment.items()}
+        result = Calibration(best_setting(scores, lsds)[0], scores, len(kept), sample_rate=sample_rate, lsd=lsds)
+        widths = model.input_bandwidths(lossy.to(device)).cpu()  # (N,)
+        for name in sorted(set(labels)):
+            rows = [i for i, label in enumerate(labels) if label == name]
+            group = {k: float(np.nanmean(v[rows])) for k, (v, _) in per_segment.items()}
+            group_lsd = {k: float(np.nanmean(d[rows])) for k, (_, d) in per_segment.items()}
+            result.groups[name] = {"bandwidth": float(widths[rows].median()), "segments": len(rows), "scores": group, "lsd": group_lsd,
+                                   "setting": list(best_setting(group, group_lsd))}
+        result.table = bandwidth_table(result.groups)
+        visqol, distance = scored(result.table)
+        scores["table"], lsds["table"] = float(np.nanmean(visqol)), float(np.nanmean(distance))
     finally:
         model.train(was_training)
     return result
@@ -227,26 +265,26 @@ def calibrate_run(run: RunDir, segments: list[tuple[torch.Tensor, torch.Tensor]]
                   source: str = "", labels: list[str] | None = None) -> Calibration | None:
     """Calibrate RUN's best.pt (else last.pt) and write the gain into its model config; None for a model without one.
 
-    The checkpoint is rewritten atomically with config["model"]["fill_gain"] and a "calibration"
-    record; a best.pt that holds one already is not scored again (a re-run that trained no further). Training never reads best.pt back, so a re-run of `ladle train` starts from last.pt at
-    gain 1.0 and calibrates its new best.pt again.
+    The checkpoint is rewritten atomically with config["model"]["fill_gain"] and "fill_gain_table" and a
+    "calibration" record; a best.pt that holds one of this METHOD already is not scored again (a re-run
+    that trained no further), one an older method chose is. Training never reads best.pt back, so a
+    re-run of `ladle train` starts from last.pt at gain 1.0 and calibrates its new best.pt again.
     """
     path = run.checkpoint("best")
     ckpt = load_checkpoint(path)
     model = model_from_checkpoint(ckpt)
     if not calibratable(model):
         return None
-    if ckpt.get("calibration"):  # this best.pt was calibrated already (training rewrites it without the record)
-        return Calibration(**ckpt["calibration"])
+    record = ckpt.get("calibration")
+    if record and record.get("method") == METHOD:  # calibrated already (training rewrites best.pt without the record)
+        return Calibration(**record)
     model.config.fill_gain, model.config.fill_gain_table = 1.0, None  # what training produced, whatever was chosen before
     result = calibrate_fill_gain(model, segments, sample_rate, labels=labels)
     result.source = source
     if result.skipped:
         log.info("fill gain not calibrated: %s", result.skipped)
         return result
-    ckpt["config"]["model"]["fill_gain"] = result.gain
-    if result.table is not None:
-        ckpt["config"]["model"]["fill_gain_table"] = result.table
+    ckpt["config"]["model"]["fill_gain"], ckpt["config"]["model"]["fill_gain_table"] = result.gain, result.table
     ckpt["calibration"] = asdict(result)
     save_checkpoint_file(ckpt, path)
     log.info("%s", calibration_text(ckpt["calibration"]))

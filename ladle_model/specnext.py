@@ -51,9 +51,12 @@ class SpecNeXtConfig:
     # ladle_model/calibrate.py picks it on the validation split (ViSQOL), because a fill trained on
     # log-magnitude losses came out about twice too loud for ViSQOL (measured in BENCHMARKS.md, "quality").
     fill_gain: float = 1.0
-    # [[bandwidth, gain], ...], bandwidth as a fraction of Nyquist, ascending: the fill gain of an input
-    # whose codec low-pass is at that bandwidth, interpolated linearly between rows (and held flat
-    # outside them). None: `fill_gain` for every input. Written by the calibration, never trained.
+    # [[bandwidth, gain in band, gain above the cut], ...], bandwidth as a fraction of Nyquist, ascending:
+    # the fill gains of an input whose codec low-pass is at that bandwidth, one for the bins below its cut
+    # (the holes a codec leaves in the band it kept) and one for the bins above it (the band it removed),
+    # interpolated linearly between rows and held flat outside them. A row of two numbers, [bandwidth,
+    # gain], gives both the same gain. None: `fill_gain` for every input and bin. Written by the
+    # calibration, never trained.
     fill_gain_table: list | None = None
 
     def __post_init__(self) -> None:
@@ -69,11 +72,13 @@ class SpecNeXtConfig:
             try:
                 rows = [tuple(map(float, row)) for row in self.fill_gain_table]
             except (TypeError, ValueError):
-                rows = []  # not a list of number pairs: refused below
-            if not rows or any(len(r) != 2 or not 0 < r[0] <= 1 or not 0 <= r[1] <= 4 for r in rows) \
+                rows = []  # not a list of number rows: refused below
+            if not rows or len({len(r) for r in rows}) != 1 or len(rows[0]) not in (2, 3) \
+                    or any(not 0 < r[0] <= 1 or any(not 0 <= g <= 4 for g in r[1:]) for r in rows) \
                     or any(a[0] >= b[0] for a, b in zip(rows, rows[1:])):
-                raise ValueError("fill_gain_table must be [[bandwidth, gain], ...] rows with bandwidth in (0, 1] "
-                                 f"ascending and gain in [0, 4], got {self.fill_gain_table}")
+                raise ValueError("fill_gain_table must be [[bandwidth, gain], ...] or [[bandwidth, gain in band, gain above "
+                                 "the cut], ...] rows with bandwidth in (0, 1] ascending and gains in [0, 4], "
+                                 f"got {self.fill_gain_table}")
             self.fill_gain_table = [list(r) for r in rows]
         if not 0 < self.compress <= 1:
             raise ValueError(f"compress must be in (0, 1], got {self.compress}")
@@ -118,16 +123,26 @@ def input_bandwidth(spec: torch.Tensor) -> torch.Tensor:
 
 
 def table_gain(table: list, bandwidth: torch.Tensor) -> torch.Tensor:
-    """The fill gain of each `bandwidth` (N,) from [[bandwidth, gain], ...] rows: linear between them, flat outside."""
-    xs = torch.tensor([r[0] for r in table], dtype=bandwidth.dtype, device=bandwidth.device)
-    ys = torch.tensor([r[1] for r in table], dtype=bandwidth.dtype, device=bandwidth.device)
+    """The fill gains of each `bandwidth` (N,) from the table's rows, linear between them and flat outside:
+    (N, 2), the gain below the cut and the gain above it (a two-number row gives both the same)."""
+    xs = torch.tensor([r[0] for r in table], dtype=bandwidth.dtype, device=bandwidth.device)  # (R,)
+    ys = torch.tensor([[r[1], r[-1]] for r in table], dtype=bandwidth.dtype, device=bandwidth.device)  # (R, 2)
     if len(table) == 1:
-        return ys.expand_as(bandwidth).clone()
+        return ys.expand(len(bandwidth), 2).clone()
     b = bandwidth.clamp(xs[0], xs[-1])
     hi = torch.searchsorted(xs, b).clamp(1, len(table) - 1)
     lo = hi - 1
-    t = (b - xs[lo]) / (xs[hi] - xs[lo])
+    t = ((b - xs[lo]) / (xs[hi] - xs[lo])).unsqueeze(-1)  # (N, 1)
     return ys[lo] + t * (ys[hi] - ys[lo])
+
+
+def bin_gains(table: list, bandwidth: torch.Tensor, n_bins: int) -> torch.Tensor:
+    """(N, n_bins, 1) fill gain of every bin of each input: the table's gain below the input's cut
+    (`bandwidth` (N,), a fraction of Nyquist) up to it, and its gain above the cut from there on."""
+    gains = table_gain(table, bandwidth)  # (N, 2)
+    edge = bandwidth * (n_bins - 1)  # (N,): the first bin above the cut
+    above = (torch.arange(n_bins, device=bandwidth.device) >= edge.unsqueeze(-1)) & (bandwidth < 1).unsqueeze(-1)  # (N, F)
+    return torch.where(above, gains[:, 1:], gains[:, :1]).unsqueeze(-1)
 
 
 def clamp_to_audio_range(x: torch.Tensor) -> torch.Tensor:
@@ -177,7 +192,7 @@ class SpecNeXt(nn.Module):
                           return_complex=True)
 
     def correction(self, spec: torch.Tensor, fill_gain: float | torch.Tensor = 1.0) -> torch.Tensor:
-        """The complex correction Y - X for the lossy spectrum `spec` (N, n_bins, frames); `fill_gain` a float or (N, 1, 1)."""
+        """The complex correction Y - X for the lossy spectrum `spec` (N, n_bins, frames); `fill_gain` a float, (N, 1, 1) or (N, n_bins, 1)."""
         mag = spec.abs().clamp_min(MAG_FLOOR)  # (N, F, frames)
         compressed = spec * mag.pow(self.config.compress - 1.0)  # |X|^c e^{i∠X}
         features = torch.cat([mag.log(), compressed.real, compressed.imag], dim=1)  # (N, 3F, frames)
@@ -199,11 +214,11 @@ class SpecNeXt(nn.Module):
         return input_bandwidth(spec.reshape(b, c, *spec.shape[1:]))
 
     def fill_gains(self, spec: torch.Tensor, b: int, c: int) -> float | torch.Tensor:
-        """The fill gain of each of the B·C spectra: `fill_gain`, or the table's at each item's input bandwidth (B·C, 1, 1)."""
+        """The fill gain of each of the B·C spectra: `fill_gain`, or per bin the table's at each item's input bandwidth (B·C, F, 1)."""
         if self.config.fill_gain_table is None:
             return float(self.config.fill_gain)
         bandwidth = input_bandwidth(spec.reshape(b, c, *spec.shape[1:]).detach())  # (B,) shared by an item's channels
-        return table_gain(self.config.fill_gain_table, bandwidth).repeat_interleave(c).view(-1, 1, 1)
+        return bin_gains(self.config.fill_gain_table, bandwidth, spec.shape[1]).repeat_interleave(c, dim=0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, t = x.shape

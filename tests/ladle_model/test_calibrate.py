@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ladle_model.calibrate import (Calibration, bandwidth_table, calibrate_fill_gain, calibrate_run, calibration_text, fill_setting,
+from ladle_model.calibrate import (Calibration, bandwidth_table, best_setting, calibrate_fill_gain, calibrate_run, calibration_text, fill_setting,
                                    pick_segments)
 from ladle_model.checkpoint import CHECKPOINT_FORMAT, RunDir, load_checkpoint, model_from_checkpoint, save_checkpoint_file
 from ladle_model.models import build_model, model_config_dict
@@ -37,12 +37,13 @@ def loud_filler(level: float = 0.05):
 def test_the_gain_with_the_best_visqol_is_chosen_and_the_model_is_left_as_it_was():
     model = loud_filler()
     segments = [(band_limited_music(s), band_limited_music(s)) for s in (0, 1)]  # the input is already perfect
-    result = calibrate_fill_gain(model, segments, RATE, gains=(0.0, 0.5, 1.0))
-    assert result.skipped == "" and result.segments == 2
-    assert result.gain == 0.0  # any fill only moves it away from the original
-    assert result.scores["0"] == pytest.approx(result.scores["input"], abs=1e-3)
-    assert result.scores["0"] > result.scores["0.5"] > result.scores["1"]
-    assert model.config.fill_gain == 1.0
+    result = calibrate_fill_gain(model, segments, RATE, settings=((0.0, 0.0), (0.5, 0.5), (1.0, 1.0)))
+    assert result.skipped == "" and result.segments == 2 and result.method == 2
+    assert result.gain == 0.0 and all(row[1:] == [0.0, 0.0] for row in result.table)  # any fill only moves it away from the original
+    assert result.scores["0/0"] == pytest.approx(result.scores["input"], abs=1e-3)
+    assert result.scores["0/0"] > result.scores["0.5/0.5"] > result.scores["1/1"]
+    assert result.lsd["0/0"] == pytest.approx(result.lsd["input"], abs=1e-3) and result.lsd["0/0"] < result.lsd["1/1"]
+    assert model.config.fill_gain == 1.0 and model.config.fill_gain_table is None
 
 
 def low_passed(x: torch.Tensor, cut_hz: float) -> torch.Tensor:
@@ -66,22 +67,31 @@ def test_each_preset_gets_its_own_gain_in_a_table_over_input_bandwidth():
     model = loud_filler(level=1.0)
     cut = [(bright_music(s), low_passed(bright_music(s), 11025.0)) for s in (0, 1)]  # a codec cut at half Nyquist
     clean = [(bright_music(s), bright_music(s)) for s in (2, 3)]  # transparent: any fill hurts
-    result = calibrate_fill_gain(model, cut + clean, RATE, gains=(0.0, 1.0), labels=["cut", "cut", "clean", "clean"])
+    result = calibrate_fill_gain(model, cut + clean, RATE, settings=((0.0, 0.0), (0.0, 1.0), (1.0, 1.0)),
+                                 labels=["cut", "cut", "clean", "clean"])
     assert set(result.groups) == {"cut", "clean"} and result.sample_rate == RATE
     assert result.groups["cut"]["bandwidth"] == pytest.approx(0.5, abs=0.02) and result.groups["clean"]["bandwidth"] == 1.0
-    assert result.groups["clean"]["gain"] == 0.0 and result.groups["clean"]["segments"] == 2
-    assert "table" in result.scores and result.scores["table"] >= result.scores[f"{result.gain:g}"]
-    assert result.table == [[round(result.groups["cut"]["bandwidth"], 4), result.groups["cut"]["gain"]], [1.0, 0.0]]
+    assert result.groups["clean"]["setting"] == [0.0, 0.0] and result.groups["clean"]["segments"] == 2
+    assert "table" in result.scores and "table" in result.lsd
+    assert result.table == [[round(result.groups["cut"]["bandwidth"], 4), *result.groups["cut"]["setting"]], [1.0, 0.0, 0.0]]
     assert model.config.fill_gain == 1.0 and model.config.fill_gain_table is None  # left as it was
 
 
 def test_the_table_merges_presets_cut_alike_and_ends_with_no_fill_on_full_band_input():
-    def group(width, scores):
-        return {"bandwidth": width, "segments": 2, "scores": scores}
-    groups = {"mp3-64": group(0.50, {"0": 3.5, "0.5": 3.7}), "vorbis-96": group(0.76, {"0": 4.4, "0.5": 4.3}),
-              "mp3-128": group(0.77, {"0": 4.5, "0.5": 4.7})}  # pooled with vorbis-96: 0.5 wins (4.50 against 4.45)
-    assert bandwidth_table(groups) == [[0.5, 0.5], [0.765, 0.5], [1.0, 0.0]]
-    assert bandwidth_table({"opus": group(1.0, {"0": 4.7, "0.25": 4.6})}) == [[1.0, 0.0]]
+    def group(width, scores, lsd=None):
+        return {"bandwidth": width, "segments": 2, "scores": scores, "lsd": lsd or {k: 1.0 for k in scores}}
+    groups = {"mp3-64": group(0.50, {"0/0": 3.5, "0.5/0.25": 3.7}), "vorbis-96": group(0.76, {"0/0": 4.4, "0.5/0.25": 4.3}),
+              "mp3-128": group(0.77, {"0/0": 4.5, "0.5/0.25": 4.7})}  # pooled with vorbis-96: 0.5/0.25 wins (4.50 against 4.45)
+    assert bandwidth_table(groups) == [[0.5, 0.5, 0.25], [0.765, 0.5, 0.25], [1.0, 0.0, 0.0]]
+    assert bandwidth_table({"opus": group(1.0, {"0/0": 4.7, "0.25/0.25": 4.6})}) == [[1.0, 0.0, 0.0]]
+
+
+def test_among_settings_visqol_cannot_tell_apart_the_lowest_lsd_wins():
+    visqol = {"input": 4.0, "0/0": 4.00, "0.25/0.5": 4.105, "0.5/0.25": 4.11, "1/1": 4.2}
+    lsd = {"input": 1.0, "0/0": 0.95, "0.25/0.5": 0.70, "0.5/0.25": 0.75, "1/1": 0.9}
+    assert best_setting(visqol, lsd) == (1.0, 1.0)  # the best ViSQOL by more than its noise wins outright
+    visqol["1/1"] = 4.0
+    assert best_setting(visqol, lsd) == (0.25, 0.5)  # 4.105 and 4.11 are the same to ViSQOL: the lower LSD wins
 
 
 def test_segments_shorter_than_visqol_allows_are_skipped_with_a_reason():
@@ -116,11 +126,17 @@ def test_calibrate_run_writes_the_gain_into_best_pt(tmp_path):
     assert ckpt["config"]["model"]["fill_gain"] == result.gain
     assert ckpt["calibration"]["scores"] == result.scores
     assert model_from_checkpoint(ckpt).config.fill_gain == result.gain
-    assert result.table is None and ckpt["config"]["model"]["fill_gain_table"] is None  # one group: one gain
+    assert result.table[-1] == [1.0, 0.0, 0.0] and ckpt["config"]["model"]["fill_gain_table"] == result.table
+    assert result.gain == 0.0  # an untrained model changes nothing: on a tie the least fill wins
     # a re-run that trained no further finds the record and scores nothing again
     before = run.best.read_bytes()
     assert calibrate_run(run, [], RATE, "not used") == result
     assert run.best.read_bytes() == before
+    # a record an older calibration wrote (one gain for every bin) is calibrated again
+    ckpt["calibration"] = {k: v for k, v in ckpt["calibration"].items() if k not in ("method", "lsd")}
+    save_checkpoint_file(ckpt, run.best)
+    assert calibrate_run(run, segments, RATE, "again").source == "again"
+    assert load_checkpoint(run.best)["calibration"]["method"] == 2
 
 
 @needs_visqol
@@ -152,10 +168,14 @@ def test_fill_gain_zero_keeps_only_the_mask_term():
 
 
 def test_the_calibration_is_told_in_one_line_with_the_table_in_khz():
-    record = {"gain": 0.25, "table": [[0.5, 0.5], [1.0, 0.0]], "sample_rate": 44100, "segments": 12,
-              "source": "val-track excerpts", "skipped": "", "scores": {"input": 4.1, "0.25": 4.15}}
-    assert calibration_text(record) == ("fill gain per input bandwidth: 0.5 at 11.0 kHz, 0 on full-band input chosen on "
-                                        "12 val-track excerpts (ViSQOL: input 4.100, 0.25 4.150)")
+    record = {"gain": 0.25, "table": [[0.5, 0.5, 0.25], [1.0, 0.0, 0.0]], "sample_rate": 44100, "segments": 12,
+              "source": "val-track excerpts", "skipped": "", "scores": {"input": 4.1, "0.5/0.25": 4.15}}
+    assert calibration_text(record) == ("fill gain per input bandwidth: 0.5 in band and 0.25 above the cut at 11.0 kHz, none on "
+                                        "full-band input chosen on 12 val-track excerpts (ViSQOL: input 4.100, 0.5/0.25 4.150)")
+    assert calibration_text({**record, "table": [[1.0, 0.5, 0.25]]}).startswith(
+        "fill gain 0.5 in band and 0.25 above the cut for every input chosen on 12")
+    assert calibration_text({**record, "table": [[0.5, 0.5], [1.0, 0.0]]}).startswith(  # a record of the first method
+        "fill gain per input bandwidth: 0.5 at 11.0 kHz, none on full-band input")
     assert calibration_text({**record, "table": None}).startswith("fill gain 0.25 chosen on 12")
     assert calibration_text({**record, "skipped": "visqol-python is not installed"}) == \
         "fill gain not calibrated: visqol-python is not installed"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ladle_model.specnext import SpecNeXt, SpecNeXtConfig, input_bandwidth, table_gain
+from ladle_model.specnext import SpecNeXt, SpecNeXtConfig, bin_gains, input_bandwidth, table_gain
 
 SMALL = SpecNeXtConfig(n_fft=256, hop=64, dim=16, n_blocks=2)
 
@@ -72,7 +72,8 @@ def test_config_refuses_bad_values():
         SpecNeXtConfig(kernel_size=4)
     with pytest.raises(ValueError):
         SpecNeXtConfig(compress=0.0)
-    for table in ([], [[0.5, 0.5], [0.4, 0.2]], [[1.2, 0.5]], [[0.5, 5.0]], [[0.5]], [5], [["a", "b"]]):
+    for table in ([], [[0.5, 0.5], [0.4, 0.2]], [[1.2, 0.5]], [[0.5, 5.0]], [[0.5]], [5], [["a", "b"]],
+                  [[0.5, 0.5, 5.0]], [[0.5, 0.5, 0.2], [1.0, 0.0]], [[0.5, 0.1, 0.2, 0.3]]):
         with pytest.raises(ValueError, match="fill_gain_table"):
             SpecNeXtConfig(fill_gain_table=table)
 
@@ -98,9 +99,18 @@ def test_input_bandwidth_finds_a_codec_low_pass_and_calls_an_uncut_input_full_ba
 
 def test_the_table_interpolates_between_rows_and_holds_flat_outside():
     table = [[0.5, 0.5], [0.75, 0.25], [1.0, 0.0]]
-    gains = table_gain(table, torch.tensor([0.2, 0.5, 0.625, 0.75, 0.875, 1.0]))
-    assert gains.tolist() == pytest.approx([0.5, 0.5, 0.375, 0.25, 0.125, 0.0])
-    assert table_gain([[0.6, 0.3]], torch.tensor([0.1, 1.0])).tolist() == pytest.approx([0.3, 0.3])
+    gains = table_gain(table, torch.tensor([0.2, 0.5, 0.625, 0.75, 0.875, 1.0]))  # (6, 2): below and above the cut
+    assert gains[:, 0].tolist() == pytest.approx([0.5, 0.5, 0.375, 0.25, 0.125, 0.0])
+    assert gains[:, 1].tolist() == gains[:, 0].tolist()  # two-number rows: one gain for both
+    assert table_gain([[0.6, 0.3]], torch.tensor([0.1, 1.0])).flatten().tolist() == pytest.approx([0.3] * 4)
+    split = table_gain([[0.5, 1.0, 0.5], [1.0, 0.0, 0.0]], torch.tensor([0.5, 0.75]))
+    assert split.flatten().tolist() == pytest.approx([1.0, 0.5, 0.5, 0.25])
+
+
+def test_bin_gains_split_at_each_inputs_own_cut():
+    gains = bin_gains([[0.5, 1.0, 0.25], [1.0, 0.0, 0.0]], torch.tensor([0.5, 1.0]), 9)  # (2, 9, 1)
+    assert gains[0, :, 0].tolist() == pytest.approx([1.0] * 4 + [0.25] * 5)  # bins 0-3 below the cut at bin 4
+    assert gains[1, :, 0].tolist() == [0.0] * 9  # full band: every bin is in band
 
 
 def test_a_gain_table_fills_each_item_at_the_gain_of_its_own_bandwidth():
@@ -115,3 +125,22 @@ def test_a_gain_table_fills_each_item_at_the_gain_of_its_own_bandwidth():
         tabled = model(x)
     assert torch.allclose(tabled[1], x[1], atol=1e-6)  # full-band item: gain 0, the input comes back
     assert torch.allclose(tabled[0] - x[0], 0.5 * (full[0] - x[0]), atol=1e-5)  # cut at half Nyquist: gain 1/2
+
+
+def test_a_split_row_fills_the_band_above_the_cut_at_its_own_gain():
+    torch.manual_seed(0)
+    model = SpecNeXt(SpecNeXtConfig(dim=16, n_blocks=1))
+    with torch.no_grad():
+        model.head.bias[2 * model.n_bins:] = 0.01  # a fill everywhere; the mask head stays zero
+    x = low_passed_noise([11025.0], n=22050)
+    with torch.no_grad():
+        full = model(x)
+        model.config.fill_gain_table = [[0.5, 0.0, 1.0], [1.0, 0.0, 0.0]]  # no fill in band, all of it above the cut
+        split = model(x)
+    def residual(y: torch.Tensor) -> torch.Tensor:  # |STFT| of what the model added, interior frames: (bins, frames)
+        return model.stft(y[0, :1] - x[0, :1])[0, :, 4:-4].abs()
+
+    edge = model.n_bins // 2  # the cut at 11025 Hz
+    above, below = slice(edge + 8, None), slice(0, edge - 8)
+    torch.testing.assert_close(residual(split)[above], residual(full)[above], rtol=0.05, atol=1e-4)  # the fill above the cut is kept
+    assert (residual(split)[below].mean() < 0.1 * residual(full)[below].mean()).item()  # float rounding only: and none is added below it
