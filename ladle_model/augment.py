@@ -9,10 +9,17 @@ still the target, teaches the identity on clean input: the loss is zero exactly 
 leaves such a segment alone. Denoisers are trained the same way on clean inputs, so they learn
 to do nothing where there is nothing to remove.
 
-    lossy = clean_inputs(lossless, lossy, fraction=0.2, seed=cfg.seed, step=state.step)
+    lossy = clean_inputs(lossless, lossy, fraction=0.2, seed=cfg.seed, step=state.step, lowpass=0.5)
 
-Which segments are swapped is a function of (seed, step) alone, so a resumed run swaps the same
-ones. At least one segment of a batch keeps its lossy input: the waveform loss is relative to the
+Near-transparent codecs do little more than low-pass the music (Vorbis 320 kbps at ~19 kHz, Opus
+96 kbps at 20 kHz), a cut the heavily coded presets trained on never show (11-17 kHz). So with
+`lowpass` > 0 that share of the clean inputs is brick-wall low-passed at a cut drawn from
+LOWPASS_RANGE, the target still the full-band original: the model learns that such an input wants
+its top band filled and nothing else, as bandwidth-extension models are trained on low-passed
+input (AP-BWE).
+
+Which segments are swapped, and where they are cut, is a function of (seed, step) alone, so a
+resumed run swaps the same ones. At least one segment of a batch keeps its lossy input: the waveform loss is relative to the
 batch's lossy error (ladle_model/spectral_losses.py) and needs some.
 """
 
@@ -36,9 +43,33 @@ def clean_input_mask(batch: int, fraction: float, seed: int, step: int) -> torch
     return picked
 
 
-def clean_inputs(lossless: torch.Tensor, lossy: torch.Tensor, fraction: float, seed: int, step: int) -> torch.Tensor:
-    """`lossy` (B, C, T) with the picked segments replaced by their `lossless` originals (a new tensor)."""
+LOWPASS_RANGE = (0.75, 0.95)  # of Nyquist: 16.5-21 kHz at 44.1 kHz, where near-transparent codecs cut
+
+
+def low_passed(x: torch.Tensor, bandwidth: torch.Tensor) -> torch.Tensor:
+    """(B, C, T) audio, item b brick-wall low-passed at `bandwidth[b]` (a fraction of Nyquist) in the FFT domain."""
+    spec = torch.fft.rfft(x.float(), dim=-1)  # (B, C, T/2 + 1)
+    bins = torch.linspace(0, 1, spec.shape[-1], device=x.device)  # each bin's frequency, a fraction of Nyquist
+    keep = bins.view(1, 1, -1) <= bandwidth.to(x.device).view(-1, 1, 1)
+    return torch.fft.irfft(spec * keep, n=x.shape[-1], dim=-1).to(x.dtype)
+
+
+def clean_inputs(lossless: torch.Tensor, lossy: torch.Tensor, fraction: float, seed: int, step: int,
+                 lowpass: float = 0.0) -> torch.Tensor:
+    """`lossy` (B, C, T) with the picked segments replaced by their `lossless` originals (a new tensor),
+    a `lowpass` share of those low-passed at a cut drawn from LOWPASS_RANGE."""
+    if not 0 <= lowpass <= 1:
+        raise ValueError(f"clean-input low-pass share must be in [0, 1], got {lowpass}")
     picked = clean_input_mask(lossy.shape[0], fraction, seed, step)
     if not picked.any():
         return lossy
-    return torch.where(picked.view(-1, 1, 1).to(lossy.device), lossless, lossy)
+    clean = lossless
+    if lowpass > 0:
+        generator = torch.Generator().manual_seed(mix_seed("clean-input-lowpass", seed, step))
+        n = lossy.shape[0]
+        cut = torch.rand(n, generator=generator) < lowpass  # (B,)
+        low, high = LOWPASS_RANGE
+        bandwidth = torch.where(cut, low + (high - low) * torch.rand(n, generator=generator), torch.ones(n))
+        if (cut & picked).any():
+            clean = torch.where(cut.view(-1, 1, 1).to(lossy.device), low_passed(lossless, bandwidth), lossless)
+    return torch.where(picked.view(-1, 1, 1).to(lossy.device), clean, lossy)

@@ -75,6 +75,7 @@ class TrainConfig:
     # data
     # share of training segments whose input is their lossless original (ladle_model/augment.py); 0: the paper's
     clean_input_fraction: float = 0.0
+    clean_input_lowpass: float = 0.0  # share of those clean inputs low-passed at 16.5-21 kHz, as near-transparent codecs cut
     segment_seconds: float | None = None  # random crop shorter than the shards' segments (None: whole segments)
     shuffle_buffer: int = 256  # samples per worker; 256 one-second stereo pairs are ~180 MB
     num_workers: int = 2
@@ -109,6 +110,8 @@ class TrainConfig:
             raise ConfigError("num_workers, feature_net_steps, weight_decay, plateau_patience and warmup_steps must be >= 0")
         if not 0 <= self.clean_input_fraction < 1:
             raise ConfigError(f"TrainConfig.clean_input_fraction must be in [0, 1), got {self.clean_input_fraction}")
+        if not 0 <= self.clean_input_lowpass <= 1:
+            raise ConfigError(f"TrainConfig.clean_input_lowpass must be in [0, 1], got {self.clean_input_lowpass}")
         if not 0 < self.plateau_factor < 1:
             raise ConfigError(f"TrainConfig.plateau_factor must be in (0, 1), got {self.plateau_factor}")
         if self.device not in DEVICES:
@@ -178,7 +181,7 @@ def train_step(state: TrainState, train_model: nn.Module, lossless: torch.Tensor
     # ---- forward/backward: the model under bf16 autocast on CUDA, the losses in float32
     lossless = lossless.to(device, non_blocking=True)  # (B, 2, L) target
     lossy = lossy.to(device, non_blocking=True)  # (B, 2, L) input
-    lossy = clean_inputs(lossless, lossy, cfg.clean_input_fraction, cfg.seed, state.step)  # some: the target itself
+    lossy = clean_inputs(lossless, lossy, cfg.clean_input_fraction, cfg.seed, state.step, cfg.clean_input_lowpass)  # some: the target
     with autocast_context(device, cfg.precision):
         pred = train_model(lossy)  # (B, 2, L)
     losses = training_losses(pred.float(), lossless, lossy, feature_net, cfg.loss, cfg.spectral)
