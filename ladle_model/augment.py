@@ -16,7 +16,10 @@ Near-transparent codecs do little more than low-pass the music (Vorbis 320 kbps 
 `lowpass` > 0 that share of the clean inputs is brick-wall low-passed at a cut drawn from
 LOWPASS_RANGE, the target still the full-band original: the model learns that such an input wants
 its top band filled and nothing else, as bandwidth-extension models are trained on low-passed
-input (AP-BWE).
+input (AP-BWE). Measured with `python -m bench.quality` (BENCHMARKS.md, "quality" 12:58): at 0.5
+the five untrained presets stayed within 0.002 ViSQOL of their input, but the model filled the
+trained presets' band less well (LSD paper-32k 0.69 -> 0.78x, vorbis-96 0.73 -> 0.81x), so the
+specnext recipe leaves it at 0.
 
 Which segments are swapped, and where they are cut, is a function of (seed, step) alone, so a
 resumed run swaps the same ones. At least one segment of a batch keeps its lossy input: the waveform loss is relative to the

@@ -29,6 +29,8 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -39,6 +41,9 @@ from ladle_model.checkpoint import RunDir, load_checkpoint, model_from_checkpoin
 from ladle_model.metrics import get_metric, lsd
 from ladle_model.specnext import input_bandwidth
 from ladle_model.visqol import VISQOL_MIN_SECONDS, visqol_available, visqol_moslqo
+
+if TYPE_CHECKING:
+    from ladle_model.train_state import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +112,16 @@ def fill_gain_text(record: dict) -> str:
 
     if len(table) == 1 and len(table[0]) == 3:
         return f"{gains(table[0])} for every input"
-    rows = [f"{gains(row)} on full-band input" if row[0] >= 1 else f"{gains(row)} at {row[0] * nyquist / 1000:.1f} kHz" for row in table]
-    return "per input bandwidth: " + ", ".join(rows)
+    runs: list[tuple[str, list[str]]] = []  # band-limited rows of the same gains told once: (gains, [kHz, ...])
+    for row in table[:-1] if table[-1][0] >= 1 else table:
+        if runs and runs[-1][0] == gains(row):
+            runs[-1][1].append(f"{row[0] * nyquist / 1000:.1f}")
+        else:
+            runs.append((gains(row), [f"{row[0] * nyquist / 1000:.1f}"]))
+    parts = [f"{g} at {khz[0] if len(khz) == 1 else ', '.join(khz[:-1]) + ' and ' + khz[-1]} kHz" for g, khz in runs]
+    if table[-1][0] >= 1:
+        parts.append(f"{gains(table[-1])} on full-band input")
+    return "per input bandwidth: " + ", ".join(parts)
 
 
 def calibration_text(record: dict | None) -> str:
@@ -169,13 +182,13 @@ def bandwidth_table(groups: dict[str, dict], merge_within: float = MERGE_WITHIN)
     rows: list[tuple[float, dict[str, float], dict[str, float], int]] = []  # (bandwidth, summed ViSQOL and LSD per setting, excerpts)
     for group in sorted(groups.values(), key=lambda g: g["bandwidth"]):
         n = group["segments"]
-        visqol, lsd = ({k: v * n for k, v in group[key].items()} for key in ("scores", "lsd"))
+        visqol, distance = ({k: v * n for k, v in group[key].items()} for key in ("scores", "lsd"))
         if rows and group["bandwidth"] - rows[-1][0] <= merge_within:
             width, total_v, total_l, count = rows[-1]
             rows[-1] = ((width * count + group["bandwidth"] * n) / (count + n), {k: total_v[k] + visqol[k] for k in total_v},
-                        {k: total_l[k] + lsd[k] for k in total_l}, count + n)
+                        {k: total_l[k] + distance[k] for k in total_l}, count + n)
         else:
-            rows.append((group["bandwidth"], visqol, lsd, n))
+            rows.append((group["bandwidth"], visqol, distance, n))
     table = []
     for width, total_v, total_l, count in rows:
         below, above = best_setting({k: v / count for k, v in total_v.items()}, {k: v / count for k, v in total_l.items()})
@@ -289,3 +302,28 @@ def calibrate_run(run: RunDir, segments: list[tuple[torch.Tensor, torch.Tensor]]
     save_checkpoint_file(ckpt, path)
     log.info("%s", calibration_text(ckpt["calibration"]))
     return result
+
+
+def calibrate_after_training(ctx: "RunContext", data_dir: str | Path) -> dict | None:
+    """Choose the fill gains of a training run's best.pt on its validation split; None when the model has none.
+
+    Scored on 5-s excerpts of the val split's whole tracks; where those cannot be read (a data folder
+    without its encodes), on the val shards' segments.
+    """
+    from ladle_model.data import make_loader
+
+    labels: list[str] | None = None
+    try:
+        excerpts, source = val_track_excerpts(data_dir, ctx.data.presets, ctx.data.sample_rate), "val-track excerpts"
+        labels, segments = [p for p, _, _ in excerpts], [(y, x) for _, y, x in excerpts]
+    except (OSError, RuntimeError, ValueError) as e:
+        log.info("val tracks unreadable for calibration (%s): using the val shards' segments", str(e).splitlines()[0] if str(e) else type(e).__name__)
+        segments = []
+    if not segments:
+        val_shards = ctx.data.shard_paths("val")
+        if not val_shards:
+            return None
+        batches = make_loader(val_shards, ctx.cfg.batch_size, train=False, crop_samples=ctx.crop_samples, num_workers=0)
+        segments, source, labels = pick_segments(batches, ctx.data.n_segments("val")), "val segments", None  # presets unknown: one group
+    result = calibrate_run(ctx.run, segments, ctx.data.sample_rate, source, labels=labels)
+    return asdict(result) if result is not None else None

@@ -29,10 +29,11 @@ RECIPES: dict[str, dict[str, Any]] = {
         # noise to the filled band; a 50-step warm-up avoids that spike (measured in the lab).
         "warmup_steps": 50,
         # One segment in five shows the model its lossless original as input, so it learns to leave
-        # near-transparent input alone, half of those low-passed at 16.5-21 kHz as near-transparent
-        # codecs cut (ladle_model/augment.py).
+        # near-transparent input alone (ladle_model/augment.py). Low-passing half of those as
+        # near-transparent codecs cut (clean_input_lowpass 0.5) kept ViSQOL on the five untrained
+        # presets within 0.002 of the input but lost LSD on the trained ones (paper-32k 0.69 -> 0.78x;
+        # BENCHMARKS.md, "quality" 12:58), so it stays off.
         "clean_input_fraction": 0.2,
-        "clean_input_lowpass": 0.5,
         "batch_size": 4,  # 4 one-second segments a step: as much audio as the 8 half-second crops tried in the lab
     },
 }

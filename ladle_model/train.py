@@ -34,7 +34,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ladle_model.augment import clean_inputs
-from ladle_model.calibrate import calibratable
+from ladle_model.calibrate import calibratable, calibrate_after_training
 from ladle_model.checkpoint import RunDir
 from ladle_model.data import iterate_epoch, make_loader
 from ladle_model.distributed import Distributed, any_rank, barrier, autocast_context, mean_over_ranks, setup_distributed, sum_over_ranks, teardown_distributed, wrap_model
@@ -378,38 +378,11 @@ def _train(data_dir: str | Path, run: RunDir, cfg: TrainConfig, dataset_version:
         plot_loss_curves(run)
     if bar is not None:
         bar.close()
-    calibration = calibrate_best(ctx, data_dir) if ddp.is_main and cfg.calibrate and calibratable(state.model) else None
+    calibration = calibrate_after_training(ctx, data_dir) if ddp.is_main and cfg.calibrate and calibratable(state.model) else None
     barrier(ddp)  # the other ranks wait for rank 0's calibration: ending the process group under it aborts them
     stopped_by = "max_minutes" if out_of_time else "max_epochs" if state.epoch >= cfg.max_epochs else "max_steps"
     return TrainResult(state.step, state.epoch, state.last_train_loss, state.best_val_loss, str(run.last), str(run.root), ctx.data.version,
                        ctx.data.presets, start_step, stopped_by, calibration)
-
-
-def calibrate_best(ctx: RunContext, data_dir: str | Path) -> dict | None:
-    """Choose best.pt's fill gain on the validation split (ladle_model/calibrate.py); None when the model has none.
-
-    Scored on 5-s excerpts of the val split's whole tracks; where those cannot be read (a data folder
-    without its encodes), on the val shards' segments.
-    """
-    from dataclasses import asdict
-
-    from ladle_model.calibrate import calibrate_run, pick_segments, val_track_excerpts
-
-    labels: list[str] | None = None
-    try:
-        excerpts, source = val_track_excerpts(data_dir, ctx.data.presets, ctx.data.sample_rate), "val-track excerpts"
-        labels, segments = [p for p, _, _ in excerpts], [(y, x) for _, y, x in excerpts]
-    except (OSError, RuntimeError, ValueError) as e:
-        log.info("val tracks unreadable for calibration (%s): using the val shards' segments", str(e).splitlines()[0] if str(e) else type(e).__name__)
-        segments = []
-    if not segments:
-        val_shards = ctx.data.shard_paths("val")
-        if not val_shards:
-            return None
-        batches = make_loader(val_shards, ctx.cfg.batch_size, train=False, crop_samples=ctx.crop_samples, num_workers=0)
-        segments, source, labels = pick_segments(batches, ctx.data.n_segments("val")), "val segments", None  # presets unknown: one gain
-    result = calibrate_run(ctx.run, segments, ctx.data.sample_rate, source, labels=labels)
-    return asdict(result) if result is not None else None
 
 
 def progress_bar(ctx: RunContext, initial_step: int):

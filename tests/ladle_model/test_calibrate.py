@@ -177,6 +177,9 @@ def test_the_calibration_is_told_in_one_line_with_the_table_in_khz():
     assert calibration_text({**record, "table": [[0.5, 0.5], [1.0, 0.0]]}).startswith(  # a record of the first method
         "fill gain per input bandwidth: 0.5 at 11.0 kHz, none on full-band input")
     assert calibration_text({**record, "table": None}).startswith("fill gain 0.25 chosen on 12")
+    same = [[0.5, 0.25, 0.5], [0.65, 0.25, 0.5], [0.75, 0.25, 0.5], [1.0, 0.0, 0.0]]
+    assert calibration_text({**record, "table": same}).startswith(  # rows of the same gains are told once
+        "fill gain per input bandwidth: 0.25 in band and 0.5 above the cut at 11.0, 14.3 and 16.5 kHz, none on full-band input chosen")
     assert calibration_text({**record, "skipped": "visqol-python is not installed"}) == \
         "fill gain not calibrated: visqol-python is not installed"
     assert calibration_text(None) == "fill gain not calibrated"
