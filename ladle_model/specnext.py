@@ -15,11 +15,11 @@ empty high band, as spectral band replication does), and writes a correction
 a complex mask term that fixes what the codec kept (quantisation noise, smeared transients) and an
 additive term that fills what it removed; s is the frame's RMS magnitude (detached), so the network
 works at any loudness, and g is the fill gain: 1 while training; afterwards ladle_model/calibrate.py
-chooses it on the validation split, either one value (`fill_gain`) or, with `fill_gain_table`, a
-value per input bandwidth. The bandwidth is read off the input itself (`input_bandwidth`: the
-steepest cliff of its spectrum, which a codec's low-pass leaves and music does not), so
-one model fills an MP3 at 64 kbps (cut at ~11 kHz) harder than an Opus file cut at 20 kHz, and a
-full-band input not at all. The head starts at zero, so an untrained model returns its input exactly:
+chooses it on the validation split: one value (`fill_gain`), or with `fill_gain_table` two per
+input bandwidth, one for the bins below the input's cut and one for those above it. The bandwidth
+is read off the input itself (`input_bandwidth`: the steepest cliff of its spectrum, which a
+codec's low-pass leaves and music does not), so one model fills an MP3 at 64 kbps (cut at
+~11 kHz) differently from an Opus file cut at 20 kHz, and a full-band input not at all. The head starts at zero, so an untrained model returns its input exactly:
 
     model = SpecNeXt(SpecNeXtConfig())
     restored = model(lossy)  # (B, 2, T) -> (B, 2, T), values in [-1, 1]; equals lossy before training
