@@ -86,6 +86,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-write", action="store_true", help="print the table without appending it to BENCHMARKS.md")
     a = p.parse_args(argv)
     presets, settings = a.presets.split(","), a.settings.split(",")
+    from ladle_model.calibrate import parse_setting
+
+    for key in settings:
+        try:
+            gains = parse_setting(key if "/" in key else f"{key}/{key}")
+        except ValueError:
+            gains = (-1.0,)
+        if not all(0 <= g <= 4 for g in gains):
+            p.error(f"--settings: {key!r} is not a gain in [0, 4] or BELOW/ABOVE gains (e.g. 0.5/0.25)")
     with ProcessPoolExecutor(max_workers=max(1, a.jobs)) as pool:
         futures = [pool.submit(sweep_preset, a.data, a.run, preset, settings, a.tracks, a.excerpts) for preset in presets]
         rows = [row for future in futures for row in future.result()]

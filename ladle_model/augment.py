@@ -66,13 +66,13 @@ def clean_inputs(lossless: torch.Tensor, lossy: torch.Tensor, fraction: float, s
     picked = clean_input_mask(lossy.shape[0], fraction, seed, step)
     if not picked.any():
         return lossy
-    clean = lossless
+    mixed = torch.where(picked.view(-1, 1, 1).to(lossy.device), lossless, lossy)
     if lowpass > 0:
         generator = torch.Generator().manual_seed(mix_seed("clean-input-lowpass", seed, step))
         n = lossy.shape[0]
-        cut = torch.rand(n, generator=generator) < lowpass  # (B,)
+        cut = (torch.rand(n, generator=generator) < lowpass) & picked  # (B,)
         low, high = LOWPASS_RANGE
-        bandwidth = torch.where(cut, low + (high - low) * torch.rand(n, generator=generator), torch.ones(n))
-        if (cut & picked).any():
-            clean = torch.where(cut.view(-1, 1, 1).to(lossy.device), low_passed(lossless, bandwidth), lossless)
-    return torch.where(picked.view(-1, 1, 1).to(lossy.device), clean, lossy)
+        bandwidth = low + (high - low) * torch.rand(n, generator=generator)  # (B,)
+        if cut.any():  # only the segments cut go through the FFT
+            mixed[cut.to(lossy.device)] = low_passed(lossless[cut.to(lossy.device)], bandwidth[cut])
+    return mixed

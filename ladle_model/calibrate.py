@@ -39,7 +39,6 @@ import torch.nn as nn
 
 from ladle_model.checkpoint import RunDir, load_checkpoint, model_from_checkpoint, save_checkpoint_file
 from ladle_model.metrics import get_metric, lsd
-from ladle_model.specnext import input_bandwidth
 from ladle_model.visqol import VISQOL_MIN_SECONDS, visqol_available, visqol_moslqo
 
 if TYPE_CHECKING:
@@ -237,8 +236,9 @@ def calibrate_fill_gain(model: nn.Module, segments: list[tuple[torch.Tensor, tor
     kept = [i for i, (y, _) in enumerate(segments) if y.shape[-1] >= VISQOL_MIN_SECONDS * sample_rate and bool(y.abs().max() > 0)]
     if not kept:
         return Calibration(current, skipped=f"no active validation segment of at least {VISQOL_MIN_SECONDS:.2f} s")
-    lossless = torch.stack([segments[i][0] for i in kept])  # (N, 2, L)
-    lossy = torch.stack([segments[i][1] for i in kept])  # (N, 2, L)
+    length = min(segments[i][0].shape[-1] for i in kept)  # a val track shorter than an excerpt gives a shorter one
+    lossless = torch.stack([segments[i][0][..., :length] for i in kept])  # (N, 2, L)
+    lossy = torch.stack([segments[i][1][..., :length] for i in kept])  # (N, 2, L)
     labels = [labels[i] for i in kept]
     device = next(model.parameters()).device
 

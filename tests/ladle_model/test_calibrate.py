@@ -197,3 +197,13 @@ def test_labels_must_match_the_segments():
     segment = (band_limited_music(0), band_limited_music(0))
     with pytest.raises(ValueError, match="1 labels for 2 segments"):
         calibrate_fill_gain(loud_filler(), [segment, segment], RATE, labels=["mp3-64"])
+
+
+@needs_visqol
+def test_segments_of_different_lengths_are_scored_on_their_common_length():
+    # a val track shorter than the 5-s excerpt gives a shorter excerpt; stacking them must not fail
+    segments = [(band_limited_music(0, seconds=1.5), band_limited_music(0, seconds=1.5)),
+                (band_limited_music(1, seconds=1.2), band_limited_music(1, seconds=1.2))]
+    result = calibrate_fill_gain(loud_filler(), segments, RATE, settings=((0.0, 0.0), (1.0, 1.0)))
+    assert result.skipped == "" and result.segments == 2
+    assert result.scores["0/0"] == pytest.approx(result.scores["input"], abs=1e-3) and result.gain == 0.0
