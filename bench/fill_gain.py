@@ -4,7 +4,7 @@
 
 For each preset, 5-s excerpts of active audio from the first `--tracks` held-out tracks (the
 folder `python -m bench.quality` builds) are restored as `ladle enhance` restores them (1-s
-windows, cross-faded), once per fixed setting in `--settings` ("0.5/0.25": gain 0.5 below each
+windows, cross-faded, at the codec cut measured over the whole track), once per fixed setting in `--settings` ("0.5/0.25": gain 0.5 below each
 input's cut and 0.25 above it; "0.5": 0.5 for both) and once as the checkpoint holds it
 ("calibrated": its table over input bandwidth, ladle_model/calibrate.py). Each row is a variant
 against the untouched lossy input on the same excerpts: ViSQOL, SNR and LSD.
@@ -25,17 +25,19 @@ import numpy as np
 from bench.quality import SAMPLE_RATE
 
 
-def restore(enhancer, audio: np.ndarray, setting: tuple[float, float] | None) -> np.ndarray:
-    """`audio` (2, n) restored window by window at (gain below the cut, gain above it); None keeps the checkpoint's own."""
+def restore(enhancer, audio: np.ndarray, setting: tuple[float, float] | None, bandwidth: float) -> np.ndarray:
+    """`audio` (2, n) restored window by window at (gain below the cut, gain above it), at its whole track's
+    `bandwidth` as `ladle enhance` runs it; None keeps the checkpoint's own gains."""
     import contextlib
 
     import torch
 
+    from ladle_model.bandwidth import AtBandwidth
     from ladle_model.calibrate import fill_setting
     from ladle_model.windows import WindowedRestorer
 
     with fill_setting(enhancer.model, 1.0, [[1.0, *setting]]) if setting is not None else contextlib.nullcontext():
-        restorer = WindowedRestorer(enhancer.model, enhancer.spec, 8, torch.device("cpu"))
+        restorer = WindowedRestorer(AtBandwidth(enhancer.model, bandwidth), enhancer.spec, 8, torch.device("cpu"))
         return np.concatenate([restorer.push(np.ascontiguousarray(audio, np.float32)), restorer.finish()], axis=-1)
 
 
@@ -46,6 +48,7 @@ def sweep_preset(data: str, run: str, preset: str, settings: list[str], tracks: 
     torch.set_num_threads(1)
     from bench.quality import held_out_items
     from ladle_model import metrics as M
+    from ladle_model.bandwidth import stft_layout, track_bandwidth
     from ladle_model.calibrate import parse_setting
     from ladle_model.enhance import load_enhancer
     from ladle_model.visqol import active_excerpts
@@ -58,9 +61,10 @@ def sweep_preset(data: str, run: str, preset: str, settings: list[str], tracks: 
     scores: dict[str, list[tuple[float, float, float]]] = {"input": [], **{name: [] for name in variants}}
     for track, encoded, alignment in held_out_items(Path(data), preset)[:tracks]:
         pair = load_pair(track, encoded, alignment, SegmentConfig(strategy="resample", sample_rate=SAMPLE_RATE))
+        bandwidth = track_bandwidth(pair.lossy, *stft_layout(enhancer.model))
         for start, stop in active_excerpts(pair.lossless, SAMPLE_RATE, excerpts, 5.0):
             reference, lossy = pair.lossless[:, start:stop], pair.lossy[:, start:stop]
-            estimates = {"input": lossy, **{name: restore(enhancer, lossy, g) for name, g in variants.items()}}
+            estimates = {"input": lossy, **{name: restore(enhancer, lossy, g, bandwidth) for name, g in variants.items()}}
             for name, estimate in estimates.items():
                 scores[name].append((M.visqol_moslqo(reference, estimate, SAMPLE_RATE, n_excerpts=1),
                                      M.snr_db(reference, estimate), M.lsd(reference, estimate)))

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ladle_model.bandwidth import stft_layout, track_bandwidth
 from ladle_model.checkpoint import RunDir, load_checkpoint, model_from_checkpoint, save_checkpoint_file
 from ladle_model.metrics import get_metric, lsd
 from ladle_model.visqol import VISQOL_MIN_SECONDS, visqol_available, visqol_moslqo
@@ -52,8 +53,17 @@ log = logging.getLogger(__name__)
 SETTINGS: tuple[tuple[float, float], ...] = ((0.0, 0.0), (1.0, 1.0), *((a, b) for a in (0.25, 0.5, 1.0) for b in (0.25, 0.5)))
 SAME_VISQOL = get_metric("visqol").noise  # 0.01: ViSQOL differences evaluation calls "the same as the input"
 MERGE_WITHIN = 0.02  # presets whose low-passes lie within ~440 Hz share one row of the table
+# An input cut this far (1.1 kHz at 44.1 kHz) above the widest preset scored, or further, passes through
+# unchanged: the val split shows nothing of what the model does to it. On held-out near-transparent input
+# (Vorbis 160 and 320 kbps, Opus 96 kbps: cuts at 17.4-21.4 kHz) the mask term cost up to 0.30 dB SNR
+# and the fill up to 0.015 ViSQOL (BENCHMARKS.md, "quality"); between the widest row and the gate,
+# the gains fall linearly to zero.
+GATE_ABOVE = 0.05
 MAX_SEGMENTS = 24  # ~0.7 CPU-s of ViSQOL per segment-second and setting: a few minutes on 2 cores
-METHOD = 2  # of the calibration: a best.pt calibrated by an older method is calibrated again (1: one gain for every bin)
+# Of the calibration: a best.pt calibrated by an older method is calibrated again. 1: one gain for every bin;
+# 2: a gain below and one above the cut, each segment's cut read off itself; 3: the cut of its whole track;
+# 4: the table gates the mask term too, passing through input cut far above every preset scored (GATE_ABOVE).
+METHOD = 4
 
 
 def setting_key(setting: tuple[float, float]) -> str:
@@ -99,17 +109,21 @@ def fill_setting(model: nn.Module, gain: float, table: list | None = None) -> It
 
 
 def fill_gain_text(record: dict) -> str:
-    """A calibration record's choice in words: '0.25', or 'per input bandwidth: 0.5 in band and 0.25 above the cut at 11.1 kHz, ..., none on full-band input'."""
+    """A calibration record's choice in words: '0.25', or 'per input bandwidth: 0.5 in band and 0.25 above the cut at
+    11.1 kHz, ..., input unchanged from 17.8 kHz up and on full-band input'."""
     table, nyquist = record.get("table"), (record.get("sample_rate") or 0) / 2
     if not table or not nyquist:
         return f"{record['gain']:g}"
 
     def gains(row: list) -> str:
-        if len(row) == 2 or row[1] == row[2]:
-            return "none" if row[1] == 0 else f"{row[1]:g}"
-        return f"{row[1]:g} in band and {row[2]:g} above the cut"
+        mask = row[3] if len(row) == 4 else 1.0
+        if mask == 0 and row[1] == row[2] == 0:
+            return "input unchanged"
+        fill = ("none" if row[1] == 0 else f"{row[1]:g}") if len(row) == 2 or row[1] == row[2] else \
+            f"{row[1]:g} in band and {row[2]:g} above the cut"
+        return fill if mask == 1 else f"{fill} with mask {mask:g}"
 
-    if len(table) == 1 and len(table[0]) == 3:
+    if len(table) == 1 and len(table[0]) >= 3:
         return f"{gains(table[0])} for every input"
     runs: list[tuple[str, list[str]]] = []  # band-limited rows of the same gains told once: (gains, [kHz, ...])
     for row in table[:-1] if table[-1][0] >= 1 else table:
@@ -118,7 +132,9 @@ def fill_gain_text(record: dict) -> str:
         else:
             runs.append((gains(row), [f"{row[0] * nyquist / 1000:.1f}"]))
     parts = [f"{g} at {khz[0] if len(khz) == 1 else ', '.join(khz[:-1]) + ' and ' + khz[-1]} kHz" for g, khz in runs]
-    if table[-1][0] >= 1:
+    if table[-1][0] >= 1 and runs and len(runs[-1][1]) == 1 and runs[-1][0] == gains(table[-1]) == "input unchanged":
+        parts[-1] = f"input unchanged from {runs[-1][1][0]} kHz up and on full-band input"  # the gate (bandwidth_table)
+    elif table[-1][0] >= 1:
         parts.append(f"{gains(table[-1])} on full-band input")
     return "per input bandwidth: " + ", ".join(parts)
 
@@ -133,9 +149,11 @@ def calibration_text(record: dict | None) -> str:
     return f"fill gain {fill_gain_text(record)} chosen on {record['segments']} {record['source']} (ViSQOL: {scores})"
 
 
-def val_track_excerpts(data_dir, presets: list[str], sample_rate: int, per_preset: int = 4,
-                       seconds: float = 5.0) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
-    """(preset, lossless, lossy) excerpts of `seconds` of active audio, one per val-split track, up to `per_preset` tracks per preset.
+def val_track_excerpts(data_dir, presets: list[str], sample_rate: int, per_preset: int = 4, seconds: float = 5.0,
+                       layout: tuple[int, int] | None = None) -> list[tuple[str, torch.Tensor, torch.Tensor, float | None]]:
+    """(preset, lossless, lossy, bandwidth) excerpts of `seconds` of active audio, one per val-split track, up to
+    `per_preset` tracks per preset; bandwidth: the codec cut of the excerpt's whole lossy track, measured with the
+    model's STFT `layout` (n_fft, hop) as `ladle enhance` measures it (None without a layout).
 
     Decoded and aligned as evaluation does (ladle_model/evaluate.py), so the gain is chosen on the
     excerpt length ViSQOL is reported on: one-second shard segments give it too few patches to rank gains.
@@ -153,9 +171,10 @@ def val_track_excerpts(data_dir, presets: list[str], sample_rate: int, per_prese
             continue
         for item in tracks:
             pair = load_pair(item.track, item.encoded, item.alignment, SegmentConfig(strategy="resample", sample_rate=sample_rate))
+            bandwidth = track_bandwidth(pair.lossy, *layout) if layout is not None else None
             for start, stop in active_excerpts(pair.lossless, sample_rate, 1, seconds):
                 excerpts.append((preset, torch.from_numpy(np.ascontiguousarray(pair.lossless[:, start:stop], np.float32)),
-                                 torch.from_numpy(np.ascontiguousarray(pair.lossy[:, start:stop], np.float32))))
+                                 torch.from_numpy(np.ascontiguousarray(pair.lossy[:, start:stop], np.float32)), bandwidth))
     return excerpts
 
 
@@ -171,12 +190,14 @@ def pick_segments(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], n_total:
     return picked
 
 
-def bandwidth_table(groups: dict[str, dict], merge_within: float = MERGE_WITHIN) -> list[list[float]]:
-    """[[bandwidth, gain below the cut, gain above it], ...] from each group's median input bandwidth and its best pair.
+def bandwidth_table(groups: dict[str, dict], merge_within: float = MERGE_WITHIN, gate_above: float = GATE_ABOVE) -> list[list[float]]:
+    """[[bandwidth, gain below the cut, gain above it, mask gain], ...] from each group's median input
+    bandwidth and its best pair (mask gain 1: the mask term as trained).
 
     Groups whose bandwidths lie within `merge_within` (of Nyquist) of each other share one row, with the
-    pair their pooled excerpts score best with; a table whose widest row is band-limited ends with
-    [1.0, 0.0, 0.0]: an input no codec low-passed has no band to fill.
+    pair their pooled excerpts score best with. A table whose widest row is band-limited ends with
+    [widest + `gate_above`, 0, 0, 0] (where that is below 1) and [1.0, 0, 0, 0]: an input cut far above
+    every preset scored, or not cut at all, passes through unchanged.
     """
     rows: list[tuple[float, dict[str, float], dict[str, float], int]] = []  # (bandwidth, summed ViSQOL and LSD per setting, excerpts)
     for group in sorted(groups.values(), key=lambda g: g["bandwidth"]):
@@ -191,9 +212,11 @@ def bandwidth_table(groups: dict[str, dict], merge_within: float = MERGE_WITHIN)
     table = []
     for width, total_v, total_l, count in rows:
         below, above = best_setting({k: v / count for k, v in total_v.items()}, {k: v / count for k, v in total_l.items()})
-        table.append([round(width, 4), below, above])
+        table.append([round(width, 4), below, above, 1.0])
     if table[-1][0] < 1.0:
-        table.append([1.0, 0.0, 0.0])
+        gate = round(table[-1][0] + gate_above, 4)
+        table += [[gate, 0.0, 0.0, 0.0]] if gate < 1.0 else []
+        table.append([1.0, 0.0, 0.0, 0.0])
     return table
 
 
@@ -219,17 +242,22 @@ def visqol_scores(lossless: torch.Tensor, estimate: torch.Tensor, sample_rate: i
 
 @torch.no_grad()
 def calibrate_fill_gain(model: nn.Module, segments: list[tuple[torch.Tensor, torch.Tensor]], sample_rate: int,
-                        settings: tuple[tuple[float, float], ...] = SETTINGS, labels: list[str] | None = None) -> Calibration:
+                        settings: tuple[tuple[float, float], ...] = SETTINGS, labels: list[str] | None = None,
+                        bandwidths: list[float] | None = None) -> Calibration:
     """The fill gains (below and above each input's cut, per input bandwidth) whose restorations of `segments` score best.
 
     "Best" is `best_setting`'s: the lowest LSD among the settings ViSQOL cannot tell from its best score.
-    `labels` name each segment's group (its preset; None: one group). Each group's best pair becomes
-    a row of a table over the groups' input bandwidths (`bandwidth_table`), whose score is recorded
-    as "table". The model is left as it was.
+    `labels` name each segment's group (its preset; None: one group). `bandwidths` are the codec cuts
+    of the segments' whole tracks (ladle_model/bandwidth.py), which the model is run at, as `ladle
+    enhance` runs it; None: each segment's own reading. Each group's best pair becomes a row of a
+    table over the groups' median input bandwidths (`bandwidth_table`), whose score is recorded as
+    "table". The model is left as it was.
     """
     labels = list(labels) if labels is not None else ["all"] * len(segments)
     if len(labels) != len(segments):
         raise ValueError(f"{len(labels)} labels for {len(segments)} segments")
+    if bandwidths is not None and len(bandwidths) != len(segments):
+        raise ValueError(f"{len(bandwidths)} bandwidths for {len(segments)} segments")
     current = float(model.config.fill_gain)
     if not visqol_available():
         return Calibration(current, skipped="visqol-python is not installed")
@@ -241,13 +269,16 @@ def calibrate_fill_gain(model: nn.Module, segments: list[tuple[torch.Tensor, tor
     lossy = torch.stack([segments[i][1][..., :length] for i in kept])  # (N, 2, L)
     labels = [labels[i] for i in kept]
     device = next(model.parameters()).device
+    widths = (torch.tensor([bandwidths[i] for i in kept], dtype=torch.float32) if bandwidths is not None
+              else model.input_bandwidths(lossy.to(device)).cpu())  # (N,)
+    at_width = widths.to(device) if bandwidths is not None else None  # the model reads each segment's own otherwise
 
     def scored(table: list | None) -> tuple[np.ndarray, np.ndarray]:  # (N,) ViSQOL and (N,) LSD of each segment restored
         if table is None:
             estimate = lossy
         else:
             with fill_setting(model, 1.0, table):
-                estimate = model(lossy.to(device)).float().cpu()
+                estimate = model(lossy.to(device), bandwidth=at_width).float().cpu()
         return visqol_scores(lossless, estimate, sample_rate), np.asarray(lsd(lossless.numpy(), estimate.numpy()), dtype=float).reshape(-1)
 
     was_training = model.training
@@ -259,7 +290,6 @@ def calibrate_fill_gain(model: nn.Module, segments: list[tuple[torch.Tensor, tor
         scores = {k: float(np.nanmean(v)) for k, (v, _) in per_segment.items()}
         lsds = {k: float(np.nanmean(d)) for k, (_, d) in per_segment.items()}
         result = Calibration(best_setting(scores, lsds)[0], scores, len(kept), sample_rate=sample_rate, lsd=lsds)
-        widths = model.input_bandwidths(lossy.to(device)).cpu()  # (N,)
         for name in sorted(set(labels)):
             rows = [i for i, label in enumerate(labels) if label == name]
             group = {k: float(np.nanmean(v[rows])) for k, (v, _) in per_segment.items()}
@@ -275,7 +305,7 @@ def calibrate_fill_gain(model: nn.Module, segments: list[tuple[torch.Tensor, tor
 
 
 def calibrate_run(run: RunDir, segments: list[tuple[torch.Tensor, torch.Tensor]], sample_rate: int,
-                  source: str = "", labels: list[str] | None = None) -> Calibration | None:
+                  source: str = "", labels: list[str] | None = None, bandwidths: list[float] | None = None) -> Calibration | None:
     """Calibrate RUN's best.pt (else last.pt) and write the gain into its model config; None for a model without one.
 
     The checkpoint is rewritten atomically with config["model"]["fill_gain"] and "fill_gain_table" and a
@@ -292,7 +322,7 @@ def calibrate_run(run: RunDir, segments: list[tuple[torch.Tensor, torch.Tensor]]
     if record and record.get("method") == METHOD:  # calibrated already (training rewrites best.pt without the record)
         return Calibration(**record)
     model.config.fill_gain, model.config.fill_gain_table = 1.0, None  # what training produced, whatever was chosen before
-    result = calibrate_fill_gain(model, segments, sample_rate, labels=labels)
+    result = calibrate_fill_gain(model, segments, sample_rate, labels=labels, bandwidths=bandwidths)
     result.source = source
     if result.skipped:
         log.info("fill gain not calibrated: %s", result.skipped)
@@ -311,11 +341,17 @@ def calibrate_after_training(ctx: "RunContext", data_dir: str | Path) -> dict | 
     without its encodes), on the val shards' segments.
     """
     from ladle_model.data import make_loader
+    from ladle_model.models import build_model
 
+    model = build_model(ctx.cfg.model, **ctx.cfg.model_overrides)  # untrained: only its kind and STFT layout are read
+    if not calibratable(model):
+        return None
     labels: list[str] | None = None
+    bandwidths: list[float] | None = None
     try:
-        excerpts, source = val_track_excerpts(data_dir, ctx.data.presets, ctx.data.sample_rate), "val-track excerpts"
-        labels, segments = [p for p, _, _ in excerpts], [(y, x) for _, y, x in excerpts]
+        excerpts = val_track_excerpts(data_dir, ctx.data.presets, ctx.data.sample_rate, layout=stft_layout(model))
+        source = "val-track excerpts"
+        labels, segments, bandwidths = [p for p, *_ in excerpts], [(y, x) for _, y, x, _ in excerpts], [b for *_, b in excerpts]
     except (OSError, RuntimeError, ValueError) as e:
         log.info("val tracks unreadable for calibration (%s): using the val shards' segments", str(e).splitlines()[0] if str(e) else type(e).__name__)
         segments = []
@@ -325,5 +361,6 @@ def calibrate_after_training(ctx: "RunContext", data_dir: str | Path) -> dict | 
             return None
         batches = make_loader(val_shards, ctx.cfg.batch_size, train=False, crop_samples=ctx.crop_samples, num_workers=0)
         segments, source, labels = pick_segments(batches, ctx.data.n_segments("val")), "val segments", None  # presets unknown: one group
-    result = calibrate_run(ctx.run, segments, ctx.data.sample_rate, source, labels=labels)
+        bandwidths = None  # no whole tracks: each segment's own reading
+    result = calibrate_run(ctx.run, segments, ctx.data.sample_rate, source, labels=labels, bandwidths=bandwidths)
     return asdict(result) if result is not None else None

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ladle_model.bandwidth import AtBandwidth, BandwidthMeter, measures_bandwidth, stft_layout
 from ladle_model.checkpoint import checkpoint_datasets, load_checkpoint, model_from_checkpoint, resolve_checkpoint
 from ladle_model.windows import DEFAULT_BATCH_SIZE, EnhanceError, WindowedRestorer, WindowSpec, as_stereo, back_to, make_spec
 from storage.align import resampled_length
@@ -132,6 +133,9 @@ class EnhanceResult:
     duration_s: float
     seconds: float  # wall time
     n_windows: int
+    # where the input's codec low-pass cut it, measured over the file for a model that fills by it (None: not measured;
+    # the input's Nyquist frequency at the model's rate: no cut found)
+    input_cutoff_hz: float | None = None
 
     @property
     def realtime_factor(self) -> float:
@@ -175,9 +179,10 @@ def enhance_file(model: nn.Module, spec: WindowSpec, source: str | Path, output:
                            "(downmix first, e.g. ffmpeg -i in -ac 2 out.flac)")
     out_rate = output_sample_rate or spec.sample_rate
     chunk_frames = max(round(chunk_seconds * info.sample_rate), 1)
+    bandwidth = file_bandwidth(model, spec, source, info.sample_rate, info.channels, chunk_frames)
     to_model = stream.StreamResampler(info.sample_rate, spec.input_rate)
     to_output = stream.StreamResampler(spec.sample_rate, out_rate)
-    restorer = WindowedRestorer(model, spec, batch_size, device)
+    restorer = WindowedRestorer(model if bandwidth is None else AtBandwidth(model, bandwidth), spec, batch_size, device)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -221,7 +226,24 @@ def enhance_file(model: nn.Module, spec: WindowSpec, source: str | Path, output:
     if bar is not None:
         bar.close()
     return EnhanceResult(str(source), str(output), out_rate, info.channels, frames, frames / out_rate,
-                         time.perf_counter() - started, restorer.n_windows)
+                         time.perf_counter() - started, restorer.n_windows,
+                         None if bandwidth is None else round(bandwidth * spec.input_rate / 2, 1))
+
+
+def file_bandwidth(model: nn.Module, spec: WindowSpec, source: str | Path, sample_rate: int, channels: int,
+                   chunk_frames: int) -> float | None:
+    """The codec cut of the whole file `source` (a first pass: decoded and resampled as the model will read it,
+    ladle_model/bandwidth.py) for a model that fills by it; None for one that does not, or reads the codec's rate."""
+    from storage import stream
+
+    if not measures_bandwidth(model) or not spec.resizable:
+        return None
+    meter = BandwidthMeter(*stft_layout(model))
+    to_model = stream.StreamResampler(sample_rate, spec.input_rate)
+    for chunk in stream.decode_chunks(source, channels, chunk_frames):
+        meter.push(to_model.push(as_stereo(chunk)))
+    meter.push(to_model.flush())
+    return meter.bandwidth()
 
 
 def output_path_for(source: Path, root: Path, out_dir: Path, suffix: str) -> Path:

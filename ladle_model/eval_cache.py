@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 # bump when a metric or the report changes what it writes: cached evaluations are redone.
 # 2: the metric registry (one methods line per metric, Table I columns in registry order).
 # 3: noise thresholds in the verdicts, n/a reasons, tracks that failed, which tracks the model trained on.
-EVAL_VERSION = 3
+# 4: a model that fills by its input's bandwidth runs at the cut measured over the whole track (ladle_model/bandwidth.py).
+EVAL_VERSION = 4
 
 
 def evaluation_key(checkpoint: Path, phi: Path | None, tracks: list[EvalTrack], preset: str, cfg: EvalConfig,

@@ -17,9 +17,11 @@ additive term that fills what it removed; s is the frame's RMS magnitude (detach
 works at any loudness, and g is the fill gain: 1 while training; afterwards ladle_model/calibrate.py
 chooses it on the validation split: one value (`fill_gain`), or with `fill_gain_table` two per
 input bandwidth, one for the bins below the input's cut and one for those above it. The bandwidth
-is read off the input itself (`input_bandwidth`: the steepest cliff of its spectrum, which a
-codec's low-pass leaves and music does not), so one model fills an MP3 at 64 kbps (cut at
-~11 kHz) differently from an Opus file cut at 20 kHz, and a full-band input not at all. The head starts at zero, so an untrained model returns its input exactly:
+is read off the input itself (ladle_model/bandwidth.py: the steepest cliff of its spectrum, which a
+codec's low-pass leaves and music does not; measured once over the whole track where the caller
+passes it, else read off the window), so one model fills an MP3 at 64 kbps (cut at ~11 kHz)
+differently from an Opus file cut at 20 kHz, and a full-band input not at all. The head starts at
+zero, so an untrained model returns its input exactly:
 
     model = SpecNeXt(SpecNeXtConfig())
     restored = model(lossy)  # (B, 2, T) -> (B, 2, T), values in [-1, 1]; equals lossy before training
@@ -27,12 +29,13 @@ codec's low-pass leaves and music does not), so one model fills an MP3 at 64 kbp
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from ladle_model.bandwidth import input_bandwidth
 
 
 @dataclass
@@ -51,12 +54,14 @@ class SpecNeXtConfig:
     # ladle_model/calibrate.py picks it on the validation split (ViSQOL), because a fill trained on
     # log-magnitude losses came out about twice too loud for ViSQOL (measured in BENCHMARKS.md, "quality").
     fill_gain: float = 1.0
-    # [[bandwidth, gain in band, gain above the cut], ...], bandwidth as a fraction of Nyquist, ascending:
-    # the fill gains of an input whose codec low-pass is at that bandwidth, one for the bins below its cut
-    # (the holes a codec leaves in the band it kept) and one for the bins above it (the band it removed),
-    # interpolated linearly between rows and held flat outside them. A row of two numbers, [bandwidth,
-    # gain], gives both the same gain. None: `fill_gain` for every input and bin. Written by the
-    # calibration, never trained.
+    # [[bandwidth, gain in band, gain above the cut, mask gain], ...], bandwidth as a fraction of Nyquist,
+    # ascending: the gains for an input whose codec low-pass is at that bandwidth, interpolated linearly
+    # between rows and held flat outside them. The fill has one gain for the bins below the cut (the holes
+    # a codec leaves in the band it kept) and one for the bins above it (the band it removed); the mask
+    # gain scales the mask term (0 with no fill: the input passes through unchanged). Rows of two numbers,
+    # [bandwidth, gain], give both fill gains the same gain, and rows of two or three keep the mask at 1
+    # (what the first two calibration methods wrote). None: `fill_gain` for every input and bin, mask 1.
+    # Written by the calibration, never trained.
     fill_gain_table: list | None = None
 
     def __post_init__(self) -> None:
@@ -73,12 +78,12 @@ class SpecNeXtConfig:
                 rows = [tuple(map(float, row)) for row in self.fill_gain_table]
             except (TypeError, ValueError):
                 rows = []  # not a list of number rows: refused below
-            if not rows or len({len(r) for r in rows}) != 1 or len(rows[0]) not in (2, 3) \
+            if not rows or len({len(r) for r in rows}) != 1 or len(rows[0]) not in (2, 3, 4) \
                     or any(not 0 < r[0] <= 1 or any(not 0 <= g <= 4 for g in r[1:]) for r in rows) \
                     or any(a[0] >= b[0] for a, b in zip(rows, rows[1:])):
-                raise ValueError("fill_gain_table must be [[bandwidth, gain], ...] or [[bandwidth, gain in band, gain above "
-                                 "the cut], ...] rows with bandwidth in (0, 1] ascending and gains in [0, 4], "
-                                 f"got {self.fill_gain_table}")
+                raise ValueError("fill_gain_table must be [[bandwidth, gain], ...], [[bandwidth, gain in band, gain above "
+                                 "the cut], ...] or [[bandwidth, gain in band, gain above the cut, mask gain], ...] rows with "
+                                 f"bandwidth in (0, 1] ascending and gains in [0, 4], got {self.fill_gain_table}")
             self.fill_gain_table = [list(r) for r in rows]
         if not 0 < self.compress <= 1:
             raise ValueError(f"compress must be in (0, 1], got {self.compress}")
@@ -86,49 +91,21 @@ class SpecNeXtConfig:
 
 Config = SpecNeXtConfig
 
-# A codec's low-pass leaves the bins above its cut at the noise floor in every frame, while music
-# reaches them in its louder frames. So the cut shows in the 90th percentile over frames of each
-# bin's power: on 5-s excerpts of held-out music it dropped by 21-59 dB within half a kilohertz at
-# the cuts of all eight presets, and the lossless originals' steepest drop above 4 kHz was 12 dB
-# (the mean over frames is no good: quiet music near the cut leaves a drop of only 10-12 dB to the floor).
-CLIFF_BINS = 12  # the drop is the mean level of the 12 bins (~520 Hz) below an edge minus that of the 12 above
-CLIFF_DB = 20.0  # a drop this steep is a codec's low-pass
-CLIFF_QUANTILE = 0.9  # of each bin's power over frames
-CLIFF_LOWEST = 0.18  # of Nyquist (4 kHz at 44.1 kHz): no codec cuts lower; a bass line's edge is not a cut
-POWER_FLOOR = 1e-12  # -120 dB: silent bins
-
 MAG_FLOOR = 1e-5  # below 16-bit quantisation noise in this unnormalised STFT; keeps log and division finite
 
 
-def input_bandwidth(spec: torch.Tensor) -> torch.Tensor:
-    """Where the codec's low-pass cut each input, as a fraction of Nyquist; 1.0 where none did.
-
-    `spec` is (N, C, F, frames). Each bin's power is taken at its `CLIFF_QUANTILE` over frames and
-    averaged over channels; the cut is the edge above `CLIFF_LOWEST` with the steepest drop from the
-    `CLIFF_BINS` below it to those above, if that drop reaches `CLIFF_DB`. Returns (N,).
-    """
-    power = spec.abs().pow(2)  # (N, C, F, frames)
-    rank = max(1, math.ceil(CLIFF_QUANTILE * power.shape[-1]))
-    level = 10 * power.kthvalue(rank, dim=-1).values.mean(dim=1).clamp_min(POWER_FLOOR).log10()  # (N, F) dB
-    n_bins, k = level.shape[-1], CLIFF_BINS
-    lowest = max(k, math.ceil(CLIFF_LOWEST * (n_bins - 1)))
-    if n_bins - k < lowest:
-        return level.new_ones(level.shape[0])
-    sums = F.pad(level.cumsum(dim=-1), (1, 0))  # (N, F + 1): sums[:, i] = sum of the first i bins
-    edges = torch.arange(lowest, n_bins - k + 1, device=level.device)  # candidate cut: between bin e-1 and e
-    drop = (sums[:, edges] - sums[:, edges - k]) / k - (sums[:, edges + k] - sums[:, edges]) / k  # (N, E)
-    best, where = drop.max(dim=-1)
-    fraction = edges[where].to(level.dtype) / (n_bins - 1)
-    return torch.where(best >= CLIFF_DB, fraction, torch.ones_like(fraction))
+def table_row(row: list) -> list[float]:
+    """[gain below the cut, gain above it, mask gain] of a table row of 2, 3 or 4 numbers."""
+    return [row[1], row[min(2, len(row) - 1)], row[3] if len(row) == 4 else 1.0]
 
 
 def table_gain(table: list, bandwidth: torch.Tensor) -> torch.Tensor:
-    """The fill gains of each `bandwidth` (N,) from the table's rows, linear between them and flat outside:
-    (N, 2), the gain below the cut and the gain above it (a two-number row gives both the same)."""
+    """The gains of each `bandwidth` (N,) from the table's rows, linear between them and flat outside:
+    (N, 3), the fill gain below the cut, the fill gain above it and the mask gain (`table_row`)."""
     xs = torch.tensor([r[0] for r in table], dtype=bandwidth.dtype, device=bandwidth.device)  # (R,)
-    ys = torch.tensor([[r[1], r[-1]] for r in table], dtype=bandwidth.dtype, device=bandwidth.device)  # (R, 2)
+    ys = torch.tensor([table_row(r) for r in table], dtype=bandwidth.dtype, device=bandwidth.device)  # (R, 3)
     if len(table) == 1:
-        return ys.expand(len(bandwidth), 2).clone()
+        return ys.expand(len(bandwidth), 3).clone()
     b = bandwidth.clamp(xs[0], xs[-1])
     hi = torch.searchsorted(xs, b).clamp(1, len(table) - 1)
     lo = hi - 1
@@ -139,10 +116,10 @@ def table_gain(table: list, bandwidth: torch.Tensor) -> torch.Tensor:
 def bin_gains(table: list, bandwidth: torch.Tensor, n_bins: int) -> torch.Tensor:
     """(N, n_bins, 1) fill gain of every bin of each input: the table's gain below the input's cut
     (`bandwidth` (N,), a fraction of Nyquist) up to it, and its gain above the cut from there on."""
-    gains = table_gain(table, bandwidth)  # (N, 2)
+    gains = table_gain(table, bandwidth)  # (N, 3)
     edge = bandwidth * (n_bins - 1)  # (N,): the first bin above the cut
     above = (torch.arange(n_bins, device=bandwidth.device) >= edge.unsqueeze(-1)) & (bandwidth < 1).unsqueeze(-1)  # (N, F)
-    return torch.where(above, gains[:, 1:], gains[:, :1]).unsqueeze(-1)
+    return torch.where(above, gains[:, 1:2], gains[:, :1]).unsqueeze(-1)
 
 
 def clamp_to_audio_range(x: torch.Tensor) -> torch.Tensor:
@@ -191,8 +168,10 @@ class SpecNeXt(nn.Module):
         return torch.stft(x, self.config.n_fft, self.config.hop, window=self.window, center=True, pad_mode="constant",
                           return_complex=True)
 
-    def correction(self, spec: torch.Tensor, fill_gain: float | torch.Tensor = 1.0) -> torch.Tensor:
-        """The complex correction Y - X for the lossy spectrum `spec` (N, n_bins, frames); `fill_gain` a float, (N, 1, 1) or (N, n_bins, 1)."""
+    def correction(self, spec: torch.Tensor, fill_gain: float | torch.Tensor = 1.0,
+                   mask_gain: float | torch.Tensor = 1.0) -> torch.Tensor:
+        """The complex correction Y - X for the lossy spectrum `spec` (N, n_bins, frames); `fill_gain` a float, (N, 1, 1)
+        or (N, n_bins, 1), `mask_gain` a float or (N, 1, 1)."""
         mag = spec.abs().clamp_min(MAG_FLOOR)  # (N, F, frames)
         compressed = spec * mag.pow(self.config.compress - 1.0)  # |X|^c e^{i∠X}
         features = torch.cat([mag.log(), compressed.real, compressed.imag], dim=1)  # (N, 3F, frames)
@@ -205,7 +184,10 @@ class SpecNeXt(nn.Module):
         fill = scale * torch.complex(add_re, add_im)
         if not isinstance(fill_gain, float) or fill_gain != 1.0:
             fill = fill * fill_gain
-        return spec * torch.complex(mask_re, mask_im) + fill
+        mask = torch.complex(mask_re, mask_im)
+        if not isinstance(mask_gain, float) or mask_gain != 1.0:
+            mask = mask * mask_gain
+        return spec * mask + fill
 
     def input_bandwidths(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, T) audio -> (B,): where a codec's low-pass cut each item, as a fraction of Nyquist (`input_bandwidth`)."""
@@ -213,17 +195,24 @@ class SpecNeXt(nn.Module):
         spec = self.stft(x.reshape(b * c, t))
         return input_bandwidth(spec.reshape(b, c, *spec.shape[1:]))
 
-    def fill_gains(self, spec: torch.Tensor, b: int, c: int) -> float | torch.Tensor:
-        """The fill gain of each of the B·C spectra: `fill_gain`, or per bin the table's at each item's input bandwidth (B·C, F, 1)."""
-        if self.config.fill_gain_table is None:
-            return float(self.config.fill_gain)
-        bandwidth = input_bandwidth(spec.reshape(b, c, *spec.shape[1:]).detach())  # (B,) shared by an item's channels
-        return bin_gains(self.config.fill_gain_table, bandwidth, spec.shape[1]).repeat_interleave(c, dim=0)
+    def gains(self, spec: torch.Tensor, b: int, c: int, bandwidth: torch.Tensor | None = None
+              ) -> tuple[float | torch.Tensor, float | torch.Tensor]:
+        """(fill gain, mask gain) of each of the B·C spectra: (`fill_gain`, 1.0), or the table's at each item's input
+        bandwidth, per bin for the fill (B·C, F, 1) and per item for the mask (B·C, 1, 1). The bandwidth is `bandwidth`
+        (B,) where given (a whole track's, ladle_model/bandwidth.py), else read off each item's own spectrum."""
+        table = self.config.fill_gain_table
+        if table is None:
+            return float(self.config.fill_gain), 1.0
+        if bandwidth is None:
+            bandwidth = input_bandwidth(spec.reshape(b, c, *spec.shape[1:]).detach())  # (B,) shared by an item's channels
+        mask = table_gain(table, bandwidth)[:, 2].reshape(b, 1, 1).repeat_interleave(c, dim=0)  # (B·C, 1, 1)
+        return bin_gains(table, bandwidth, spec.shape[1]).repeat_interleave(c, dim=0), mask
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, bandwidth: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, C, T) -> (B, C, T); `bandwidth` (B,): each item's codec cut, when measured over its whole track."""
         b, c, t = x.shape
         flat = x.reshape(b * c, t)  # (B·C, T): channels restored independently
         spec = self.stft(flat)  # (B·C, F, frames)
-        delta = self.correction(spec, self.fill_gains(spec, b, c))  # (B·C, F, frames)
+        delta = self.correction(spec, *self.gains(spec, b, c, bandwidth))  # (B·C, F, frames)
         residual = torch.istft(delta, self.config.n_fft, self.config.hop, window=self.window, center=True, length=t)  # (B·C, T)
         return clamp_to_audio_range(x + residual.reshape(b, c, t))  # (B, C, T)

@@ -139,7 +139,9 @@ def _cmd_enhance(args) -> int:
         skipped = [r for r in results if not isinstance(r, (EnhanceResult, Failed))]
         for r in results:
             if isinstance(r, EnhanceResult):
-                print(f"{r.source} -> {r.output} ({r.duration_s:.1f} s at {r.sample_rate} Hz, {r.realtime_factor:.1f}x real time)")
+                cut = "" if r.input_cutoff_hz is None else (", no codec low-pass found" if r.input_cutoff_hz >= enhancer.spec.input_rate / 2
+                                                            else f", input cut at {r.input_cutoff_hz / 1000:.1f} kHz")
+                print(f"{r.source} -> {r.output} ({r.duration_s:.1f} s at {r.sample_rate} Hz{cut}, {r.realtime_factor:.1f}x real time)")
         if skipped:  # one line: a folder of encodes holds a .json sidecar next to every file
             kinds = Counter(Path(r.source).suffix.lower() or "no extension" for r in skipped)
             print(f"skipped {len(skipped)} file(s) with no audio FFmpeg can read ("

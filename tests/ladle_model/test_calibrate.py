@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ladle_model.calibrate import (Calibration, bandwidth_table, best_setting, calibrate_fill_gain, calibrate_run, calibration_text, fill_setting,
+from ladle_model.calibrate import (METHOD, Calibration, bandwidth_table, best_setting, calibrate_fill_gain, calibrate_run, calibration_text, fill_setting,
                                    pick_segments)
 from ladle_model.checkpoint import CHECKPOINT_FORMAT, RunDir, load_checkpoint, model_from_checkpoint, save_checkpoint_file
 from ladle_model.models import build_model, model_config_dict
@@ -38,8 +38,8 @@ def test_the_gain_with_the_best_visqol_is_chosen_and_the_model_is_left_as_it_was
     model = loud_filler()
     segments = [(band_limited_music(s), band_limited_music(s)) for s in (0, 1)]  # the input is already perfect
     result = calibrate_fill_gain(model, segments, RATE, settings=((0.0, 0.0), (0.5, 0.5), (1.0, 1.0)))
-    assert result.skipped == "" and result.segments == 2 and result.method == 2
-    assert result.gain == 0.0 and all(row[1:] == [0.0, 0.0] for row in result.table)  # any fill only moves it away from the original
+    assert result.skipped == "" and result.segments == 2 and result.method == METHOD
+    assert result.gain == 0.0 and all(row[1:3] == [0.0, 0.0] for row in result.table)  # any fill only moves it away from the original
     assert result.scores["0/0"] == pytest.approx(result.scores["input"], abs=1e-3)
     assert result.scores["0/0"] > result.scores["0.5/0.5"] > result.scores["1/1"]
     assert result.lsd["0/0"] == pytest.approx(result.lsd["input"], abs=1e-3) and result.lsd["0/0"] < result.lsd["1/1"]
@@ -73,17 +73,19 @@ def test_each_preset_gets_its_own_gain_in_a_table_over_input_bandwidth():
     assert result.groups["cut"]["bandwidth"] == pytest.approx(0.5, abs=0.02) and result.groups["clean"]["bandwidth"] == 1.0
     assert result.groups["clean"]["setting"] == [0.0, 0.0] and result.groups["clean"]["segments"] == 2
     assert "table" in result.scores and "table" in result.lsd
-    assert result.table == [[round(result.groups["cut"]["bandwidth"], 4), *result.groups["cut"]["setting"]], [1.0, 0.0, 0.0]]
+    # the clean group's row as scored (its mask term on): full-band input was scored, so it is not passed through
+    assert result.table == [[round(result.groups["cut"]["bandwidth"], 4), *result.groups["cut"]["setting"], 1.0], [1.0, 0.0, 0.0, 1.0]]
     assert model.config.fill_gain == 1.0 and model.config.fill_gain_table is None  # left as it was
 
 
-def test_the_table_merges_presets_cut_alike_and_ends_with_no_fill_on_full_band_input():
+def test_the_table_merges_presets_cut_alike_and_passes_through_input_cut_far_above_them_or_not_at_all():
     def group(width, scores, lsd=None):
         return {"bandwidth": width, "segments": 2, "scores": scores, "lsd": lsd or {k: 1.0 for k in scores}}
     groups = {"mp3-64": group(0.50, {"0/0": 3.5, "0.5/0.25": 3.7}), "vorbis-96": group(0.76, {"0/0": 4.4, "0.5/0.25": 4.3}),
               "mp3-128": group(0.77, {"0/0": 4.5, "0.5/0.25": 4.7})}  # pooled with vorbis-96: 0.5/0.25 wins (4.50 against 4.45)
-    assert bandwidth_table(groups) == [[0.5, 0.5, 0.25], [0.765, 0.5, 0.25], [1.0, 0.0, 0.0]]
-    assert bandwidth_table({"opus": group(1.0, {"0/0": 4.7, "0.25/0.25": 4.6})}) == [[1.0, 0.0, 0.0]]
+    assert bandwidth_table(groups) == [[0.5, 0.5, 0.25, 1.0], [0.765, 0.5, 0.25, 1.0], [0.815, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
+    assert bandwidth_table({"opus": group(1.0, {"0/0": 4.7, "0.25/0.25": 4.6})}) == [[1.0, 0.0, 0.0, 1.0]]  # as scored
+    assert bandwidth_table({"aac": group(0.97, {"0/0": 4.5, "0.25/0.25": 4.6})}) == [[0.97, 0.25, 0.25, 1.0], [1.0, 0.0, 0.0, 0.0]]
 
 
 def test_among_settings_visqol_cannot_tell_apart_the_lowest_lsd_wins():
@@ -126,7 +128,7 @@ def test_calibrate_run_writes_the_gain_into_best_pt(tmp_path):
     assert ckpt["config"]["model"]["fill_gain"] == result.gain
     assert ckpt["calibration"]["scores"] == result.scores
     assert model_from_checkpoint(ckpt).config.fill_gain == result.gain
-    assert result.table[-1] == [1.0, 0.0, 0.0] and ckpt["config"]["model"]["fill_gain_table"] == result.table
+    assert result.table[-1] == [1.0, 0.0, 0.0, 0.0] and ckpt["config"]["model"]["fill_gain_table"] == result.table
     assert result.gain == 0.0  # an untrained model changes nothing: on a tie the least fill wins
     # a re-run that trained no further finds the record and scores nothing again
     before = run.best.read_bytes()
@@ -136,7 +138,7 @@ def test_calibrate_run_writes_the_gain_into_best_pt(tmp_path):
     ckpt["calibration"] = {k: v for k, v in ckpt["calibration"].items() if k not in ("method", "lsd")}
     save_checkpoint_file(ckpt, run.best)
     assert calibrate_run(run, segments, RATE, "again").source == "again"
-    assert load_checkpoint(run.best)["calibration"]["method"] == 2
+    assert load_checkpoint(run.best)["calibration"]["method"] == METHOD
 
 
 @needs_visqol
@@ -180,6 +182,13 @@ def test_the_calibration_is_told_in_one_line_with_the_table_in_khz():
     same = [[0.5, 0.25, 0.5], [0.65, 0.25, 0.5], [0.75, 0.25, 0.5], [1.0, 0.0, 0.0]]
     assert calibration_text({**record, "table": same}).startswith(  # rows of the same gains are told once
         "fill gain per input bandwidth: 0.25 in band and 0.5 above the cut at 11.0, 14.3 and 16.5 kHz, none on full-band input chosen")
+    gated = [[0.5, 0.25, 0.5, 1.0], [0.75, 0.25, 0.5, 1.0], [0.8, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
+    assert calibration_text({**record, "table": gated}).startswith(  # the fourth method's gate
+        "fill gain per input bandwidth: 0.25 in band and 0.5 above the cut at 11.0 and 16.5 kHz, input unchanged from 17.6 kHz up "
+        "and on full-band input chosen")
+    halved = [[0.5, 0.25, 0.25, 0.5], [1.0, 0.0, 0.0, 0.0]]
+    assert calibration_text({**record, "table": halved}).startswith(
+        "fill gain per input bandwidth: 0.25 with mask 0.5 at 11.0 kHz, input unchanged on full-band input chosen")
     assert calibration_text({**record, "skipped": "visqol-python is not installed"}) == \
         "fill gain not calibrated: visqol-python is not installed"
     assert calibration_text(None) == "fill gain not calibrated"

@@ -230,3 +230,20 @@ def test_a_ten_minute_file_is_restored_in_bounded_memory(tmp_path):
         f.seek(f.frames - 44100)
         tail = f.read(44100, always_2d=True)
     np.testing.assert_array_equal(tail, tone_pcm(1.0, seed=6).astype(np.int16) / 32768)
+
+
+def test_a_model_that_fills_by_bandwidth_runs_every_window_at_the_cut_measured_over_the_file(tmp_path):
+    from ladle_model.bandwidth import AtBandwidth, track_bandwidth
+    from tests.ladle_model.test_bandwidth import filling_model, sparse_track
+
+    track = sparse_track(seconds=4).numpy()  # a 1-s bright passage cut at 11 kHz in 3 s of bass
+    sf.write(tmp_path / "in.wav", track.T, 44100, subtype="FLOAT")
+    model, spec = filling_model([[0.5, 0.5], [1.0, 0.0]]), make_spec(44100, 1.0)
+    result = enhance_file(model, spec, tmp_path / "in.wav", tmp_path / "out.wav", subtype="FLOAT", chunk_seconds=0.7)
+    bandwidth = track_bandwidth(track, 1024, 256)
+    assert result.input_cutoff_hz == pytest.approx(11000, abs=150) and result.input_cutoff_hz == round(bandwidth * 22050, 1)
+    restored, _ = sf.read(tmp_path / "out.wav", always_2d=True)
+    expected = enhance_array(AtBandwidth(model, bandwidth), track, spec)
+    np.testing.assert_allclose(restored.T, expected, atol=1e-7)
+    assert np.abs(expected - enhance_array(model, track, spec)).max() > 1e-4  # the bass windows alone would get no fill
+    assert enhance_file(nn.Identity(), spec, tmp_path / "in.wav", tmp_path / "same.wav").input_cutoff_hz is None

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from ladle_model.specnext import SpecNeXt, SpecNeXtConfig, bin_gains, input_bandwidth, table_gain
+from ladle_model.specnext import SpecNeXt, SpecNeXtConfig, bin_gains, table_gain
+from tests.ladle_model.test_bandwidth import low_passed_noise
 
 SMALL = SpecNeXtConfig(n_fft=256, hop=64, dim=16, n_blocks=2)
 
@@ -73,38 +74,22 @@ def test_config_refuses_bad_values():
     with pytest.raises(ValueError):
         SpecNeXtConfig(compress=0.0)
     for table in ([], [[0.5, 0.5], [0.4, 0.2]], [[1.2, 0.5]], [[0.5, 5.0]], [[0.5]], [5], [["a", "b"]],
-                  [[0.5, 0.5, 5.0]], [[0.5, 0.5, 0.2], [1.0, 0.0]], [[0.5, 0.1, 0.2, 0.3]]):
+                  [[0.5, 0.5, 5.0]], [[0.5, 0.5, 0.2], [1.0, 0.0]], [[0.5, 0.1, 0.2, 0.3, 0.4]], [[0.5, 0.1, 0.2, 5.0]]):
         with pytest.raises(ValueError, match="fill_gain_table"):
             SpecNeXtConfig(fill_gain_table=table)
 
 
-def low_passed_noise(cut_hz: list[float], n: int = 44100, rate: int = 44100, seed: int = 0) -> torch.Tensor:
-    """(B, 2, n) white noise, item b brick-wall low-passed at cut_hz[b] (inf: full band), as a codec does."""
-    spec = torch.fft.rfft(0.1 * torch.randn(len(cut_hz), 2, n, generator=torch.Generator().manual_seed(seed)))
-    freqs = torch.fft.rfftfreq(n, 1 / rate)
-    for b, cut in enumerate(cut_hz):
-        spec[b, :, freqs > cut] = 0
-    return torch.fft.irfft(spec, n=n)
-
-
-def test_input_bandwidth_finds_a_codec_low_pass_and_calls_an_uncut_input_full_band():
-    model = SpecNeXt(SpecNeXtConfig())
-    x = low_passed_noise([11000.0, 16000.0, float("inf")])
-    spec = model.stft(x.reshape(6, -1)).reshape(3, 2, model.n_bins, -1)
-    width_hz = input_bandwidth(spec) * 22050
-    assert width_hz[0].item() == pytest.approx(11000, abs=150) and width_hz[1].item() == pytest.approx(16000, abs=150)
-    assert width_hz[2].item() == 22050  # no cliff: nothing to fill
-    assert input_bandwidth(spec[:, :, :20]).tolist() == [1.0, 1.0, 1.0]  # too few bins to look for one
-
-
 def test_the_table_interpolates_between_rows_and_holds_flat_outside():
     table = [[0.5, 0.5], [0.75, 0.25], [1.0, 0.0]]
-    gains = table_gain(table, torch.tensor([0.2, 0.5, 0.625, 0.75, 0.875, 1.0]))  # (6, 2): below and above the cut
+    gains = table_gain(table, torch.tensor([0.2, 0.5, 0.625, 0.75, 0.875, 1.0]))  # (6, 3): below and above the cut, mask
     assert gains[:, 0].tolist() == pytest.approx([0.5, 0.5, 0.375, 0.25, 0.125, 0.0])
     assert gains[:, 1].tolist() == gains[:, 0].tolist()  # two-number rows: one gain for both
-    assert table_gain([[0.6, 0.3]], torch.tensor([0.1, 1.0])).flatten().tolist() == pytest.approx([0.3] * 4)
+    assert gains[:, 2].tolist() == [1.0] * 6  # and the mask as trained
+    assert table_gain([[0.6, 0.3]], torch.tensor([0.1, 1.0])).flatten().tolist() == pytest.approx([0.3, 0.3, 1.0] * 2)
     split = table_gain([[0.5, 1.0, 0.5], [1.0, 0.0, 0.0]], torch.tensor([0.5, 0.75]))
-    assert split.flatten().tolist() == pytest.approx([1.0, 0.5, 0.5, 0.25])
+    assert split.flatten().tolist() == pytest.approx([1.0, 0.5, 1.0, 0.5, 0.25, 1.0])
+    gated = table_gain([[0.5, 0.25, 0.5, 1.0], [0.8, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]], torch.tensor([0.5, 0.65, 0.9]))
+    assert gated.flatten().tolist() == pytest.approx([0.25, 0.5, 1.0, 0.125, 0.25, 0.5, 0.0, 0.0, 0.0])
 
 
 def test_bin_gains_split_at_each_inputs_own_cut():
@@ -125,6 +110,21 @@ def test_a_gain_table_fills_each_item_at_the_gain_of_its_own_bandwidth():
         tabled = model(x)
     assert torch.allclose(tabled[1], x[1], atol=1e-6)  # full-band item: gain 0, the input comes back
     assert torch.allclose(tabled[0] - x[0], 0.5 * (full[0] - x[0]), atol=1e-5)  # cut at half Nyquist: gain 1/2
+
+
+def test_the_mask_gain_scales_the_mask_term_and_an_input_past_the_gate_comes_back_unchanged():
+    torch.manual_seed(0)
+    model = SpecNeXt(SpecNeXtConfig(dim=16, n_blocks=1))
+    with torch.no_grad():
+        model.head.bias[: model.n_bins] = 0.2  # a mask everywhere (real part); no fill
+    x = low_passed_noise([11025.0, 19000.0], n=22050)
+    with torch.no_grad():
+        full = model(x)
+        model.config.fill_gain_table = [[0.5, 1.0, 1.0, 0.5], [0.8, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
+        gated = model(x, bandwidth=torch.tensor([0.5, 19000 / 22050]))
+    assert (full - x).abs().max() > 1e-2
+    torch.testing.assert_close(gated[0] - x[0], 0.5 * (full[0] - x[0]), rtol=1e-4, atol=1e-6)  # cut at 11 kHz: half the mask
+    assert torch.equal(gated[1], x[1])  # cut at 19 kHz, past the gate at 0.8: nothing changes
 
 
 def test_a_split_row_fills_the_band_above_the_cut_at_its_own_gain():
