@@ -170,10 +170,27 @@ def verdicts(table: list[dict], trained: tuple[str, ...]) -> list[str]:
             need_visqol = 0.1 if p == "mp3-64" else 0.0
             checks = {"LSD <= 0.7x input": row["LSD ratio"] <= 0.7, "SNR >= input - 0.1 dB": row["dSNR dB"] >= -0.1,
                       f"ViSQOL >= input + {need_visqol:g}": not math.isnan(row["dViSQOL"]) and row["dViSQOL"] >= need_visqol - 1e-9}
-        else:
-            checks = {"LSD not worse": row["LSD ratio"] <= 1.0, "SNR not worse": row["dSNR dB"] >= 0.0,
-                      "ViSQOL not worse": math.isnan(row["dViSQOL"]) or row["dViSQOL"] >= 0.0}
-        lines.append(f"{p}: " + ", ".join(f"{name} {'met' if ok else 'MISSED'}" for name, ok in checks.items()))
+            lines.append(f"{p}: " + ", ".join(f"{name} {'met' if ok else 'MISSED'}" for name, ok in checks.items()))
+            continue
+        # "Not worse" as `ladle evaluate` tells it: a change within the metric's noise (ladle_model/metrics.py) is a tie,
+        # said as such, so a tie is never read as a loss nor hidden as a gain.
+        from ladle_model.metrics import get_metric
+
+        lsd_noise, snr_noise, visqol_noise = (get_metric(k).noise for k in ("lsd", "snr_db", "visqol"))
+        changes = {"LSD": (1 - row["LSD ratio"], lsd_noise, f"{row['LSD ratio']:.3f}x"),
+                   "SNR": (row["dSNR dB"], snr_noise, f"{row['dSNR dB']:+.3f} dB"),
+                   "ViSQOL": (row["dViSQOL"], visqol_noise, f"{row['dViSQOL']:+.3f}")}
+        said = []
+        for name, (gain, noise, text) in changes.items():
+            if math.isnan(gain):
+                said.append(f"{name} n/a")
+            elif gain >= 0:
+                said.append(f"{name} not worse met")
+            elif gain >= -noise:
+                said.append(f"{name} not worse met ({text}: within the metric's noise, {noise:g})")
+            else:
+                said.append(f"{name} not worse MISSED ({text})")
+        lines.append(f"{p}: " + ", ".join(said))
     return lines
 
 

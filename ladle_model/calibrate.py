@@ -53,17 +53,20 @@ log = logging.getLogger(__name__)
 SETTINGS: tuple[tuple[float, float], ...] = ((0.0, 0.0), (1.0, 1.0), *((a, b) for a in (0.25, 0.5, 1.0) for b in (0.25, 0.5)))
 SAME_VISQOL = get_metric("visqol").noise  # 0.01: ViSQOL differences evaluation calls "the same as the input"
 MERGE_WITHIN = 0.02  # presets whose low-passes lie within ~440 Hz share one row of the table
-# An input cut this far (1.1 kHz at 44.1 kHz) above the widest preset scored, or further, passes through
-# unchanged: the val split shows nothing of what the model does to it. On held-out near-transparent input
-# (Vorbis 160 and 320 kbps, Opus 96 kbps: cuts at 17.4-21.4 kHz) the mask term cost up to 0.30 dB SNR
-# and the fill up to 0.015 ViSQOL (BENCHMARKS.md, "quality"); between the widest row and the gate,
-# the gains fall linearly to zero.
+# An input cut this far (1.1 kHz at 44.1 kHz) above the widest val track scored, or further, passes
+# through unchanged: the val split shows nothing of what the model does to it. On held-out
+# near-transparent input (Vorbis 160 and 320 kbps, Opus 96 kbps: cuts at 17.4-21.4 kHz) the mask term
+# cost up to 0.30 dB SNR and the fill up to 0.015 ViSQOL (BENCHMARKS.md, "quality"). The margin covers
+# how far one preset's tracks spread: paper-32k's held-out tracks were cut anywhere from 14.3 to 15.3 kHz.
+# Up to the gate the widest row's gains hold; at it they step to zero.
 GATE_ABOVE = 0.05
+GATE_STEP = 0.001  # of Nyquist (22 Hz): the widest gains hold until this far below the gate
 MAX_SEGMENTS = 24  # ~0.7 CPU-s of ViSQOL per segment-second and setting: a few minutes on 2 cores
 # Of the calibration: a best.pt calibrated by an older method is calibrated again. 1: one gain for every bin;
 # 2: a gain below and one above the cut, each segment's cut read off itself; 3: the cut of its whole track;
-# 4: the table gates the mask term too, passing through input cut far above every preset scored (GATE_ABOVE).
-METHOD = 4
+# 4: the table gates the mask term too, passing through input cut far above every preset scored (GATE_ABOVE);
+# 5: the gate lies beyond the widest val track, not the widest preset's median, and the gains hold up to it.
+METHOD = 5
 
 
 def setting_key(setting: tuple[float, float]) -> str:
@@ -125,8 +128,12 @@ def fill_gain_text(record: dict) -> str:
 
     if len(table) == 1 and len(table[0]) >= 3:
         return f"{gains(table[0])} for every input"
+    rows = table[:-1] if table[-1][0] >= 1 else table
+    if len(rows) >= 3 and gains(rows[-1]) == "input unchanged" and rows[-2][1:] == rows[-3][1:] \
+            and round(rows[-1][0] - rows[-2][0], 4) == GATE_STEP:
+        rows = rows[:-2] + rows[-1:]  # the widest gains held up to the gate: told by the gate itself
     runs: list[tuple[str, list[str]]] = []  # band-limited rows of the same gains told once: (gains, [kHz, ...])
-    for row in table[:-1] if table[-1][0] >= 1 else table:
+    for row in rows:
         if runs and runs[-1][0] == gains(row):
             runs[-1][1].append(f"{row[0] * nyquist / 1000:.1f}")
         else:
@@ -195,9 +202,10 @@ def bandwidth_table(groups: dict[str, dict], merge_within: float = MERGE_WITHIN,
     bandwidth and its best pair (mask gain 1: the mask term as trained).
 
     Groups whose bandwidths lie within `merge_within` (of Nyquist) of each other share one row, with the
-    pair their pooled excerpts score best with. A table whose widest row is band-limited ends with
-    [widest + `gate_above`, 0, 0, 0] (where that is below 1) and [1.0, 0, 0, 0]: an input cut far above
-    every preset scored, or not cut at all, passes through unchanged.
+    pair their pooled excerpts score best with. A table whose widest row is band-limited holds that row's
+    gains up to a gate `gate_above` beyond the widest val track any group saw (its "widest"; else its
+    bandwidth), and ends with [gate, 0, 0, 0] (where the gate is below 1) and [1.0, 0, 0, 0]: an input cut
+    far above every track scored, or not cut at all, passes through unchanged.
     """
     rows: list[tuple[float, dict[str, float], dict[str, float], int]] = []  # (bandwidth, summed ViSQOL and LSD per setting, excerpts)
     for group in sorted(groups.values(), key=lambda g: g["bandwidth"]):
@@ -214,8 +222,12 @@ def bandwidth_table(groups: dict[str, dict], merge_within: float = MERGE_WITHIN,
         below, above = best_setting({k: v / count for k, v in total_v.items()}, {k: v / count for k, v in total_l.items()})
         table.append([round(width, 4), below, above, 1.0])
     if table[-1][0] < 1.0:
-        gate = round(table[-1][0] + gate_above, 4)
-        table += [[gate, 0.0, 0.0, 0.0]] if gate < 1.0 else []
+        widest = max([table[-1][0], *(g.get("widest", g["bandwidth"]) for g in groups.values())])
+        gate = round(widest + gate_above, 4)
+        if gate < 1.0:
+            if gate - GATE_STEP > table[-1][0]:
+                table.append([round(gate - GATE_STEP, 4), *table[-1][1:]])  # the widest row's gains, held up to the gate
+            table.append([gate, 0.0, 0.0, 0.0])
         table.append([1.0, 0.0, 0.0, 0.0])
     return table
 
@@ -294,8 +306,8 @@ def calibrate_fill_gain(model: nn.Module, segments: list[tuple[torch.Tensor, tor
             rows = [i for i, label in enumerate(labels) if label == name]
             group = {k: float(np.nanmean(v[rows])) for k, (v, _) in per_segment.items()}
             group_lsd = {k: float(np.nanmean(d[rows])) for k, (_, d) in per_segment.items()}
-            result.groups[name] = {"bandwidth": float(widths[rows].median()), "segments": len(rows), "scores": group, "lsd": group_lsd,
-                                   "setting": list(best_setting(group, group_lsd))}
+            result.groups[name] = {"bandwidth": float(widths[rows].median()), "widest": float(widths[rows].max()),
+                                   "segments": len(rows), "scores": group, "lsd": group_lsd, "setting": list(best_setting(group, group_lsd))}
         result.table = bandwidth_table(result.groups)
         visqol, distance = scored(result.table)
         scores["table"], lsds["table"] = float(np.nanmean(visqol)), float(np.nanmean(distance))

@@ -29,13 +29,14 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ladle_model.bandwidth import AtBandwidth, BandwidthMeter, measures_bandwidth, stft_layout
+from ladle_model.bandwidth import AtBandwidth, BandwidthMeter, at_track_bandwidth, measures_bandwidth, stft_layout
 from ladle_model.checkpoint import checkpoint_datasets, load_checkpoint, model_from_checkpoint, resolve_checkpoint
-from ladle_model.windows import DEFAULT_BATCH_SIZE, EnhanceError, WindowedRestorer, WindowSpec, as_stereo, back_to, make_spec
+from ladle_model.windows import (DEFAULT_BATCH_SIZE, EnhanceError, WindowedRestorer, WindowSpec, as_stereo, back_to, enhance_array,
+                                 make_spec)
 from storage.align import resampled_length
 from storage.strategy import get_strategy
 
-__all__ = ["EnhanceError", "EnhanceResult", "Enhancer", "Failed", "Skipped", "enhance_file", "enhance_path", "load_enhancer",
+__all__ = ["EnhanceError", "EnhanceResult", "Enhancer", "Failed", "Skipped", "enhance_file", "enhance_path", "enhance_track", "load_enhancer",
            "pick_device", "result_dict", "spec_from_checkpoint"]
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,19 @@ def load_enhancer(checkpoint: str | Path, device: str = "auto", window_seconds: 
     model = model_from_checkpoint(ckpt).to(pick_device(device)).eval()
     return Enhancer(model, spec_from_checkpoint(ckpt, window_seconds), str(path), ckpt["model_name"], ckpt.get("step", 0),
                     ckpt.get("dataset_version", ""), dict(ckpt.get("dataset") or {}), checkpoint_datasets(ckpt))
+
+
+# ----------------------------------------------------------------------------- tracks in memory
+
+
+def enhance_track(model: nn.Module, audio: np.ndarray, spec: WindowSpec, batch_size: int = DEFAULT_BATCH_SIZE,
+                  n_output: int | None = None) -> np.ndarray:
+    """A whole (C, T) track held in memory (at spec.input_rate) restored as `enhance_file` restores a file: every
+    window at the codec cut measured over the whole track (ladle_model/bandwidth.py). `ladle evaluate` and the
+    listening test restore through this, so they score what `ladle enhance` writes."""
+    if spec.resizable:
+        model = at_track_bandwidth(model, audio)
+    return enhance_array(model, audio, spec, batch_size, n_output=n_output)
 
 
 # ----------------------------------------------------------------------------- files

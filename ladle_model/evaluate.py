@@ -37,13 +37,12 @@ import numpy as np
 import torch
 
 from ladle_model import metrics as M
-from ladle_model.bandwidth import at_track_bandwidth
 from ladle_model.checkpoint import EvalFiles, RunDir, resolve_checkpoint
-from ladle_model.enhance import Enhancer, load_enhancer
+from ladle_model.enhance import Enhancer, enhance_track, load_enhancer
 from ladle_model.eval_cache import cached_report, evaluation_key, json_safe
 from ladle_model.reports.evaluation import plot_spectrograms, write_evaluation_report
 from ladle_model.verdict import BASELINE, MODEL, headline, summarise
-from ladle_model.windows import WindowSpec, enhance_array
+from ladle_model.windows import WindowSpec
 from storage import catalog
 from storage.align import Alignment, resample
 from storage.atomic import write_json_atomic
@@ -169,8 +168,7 @@ def evaluate_track(item: EvalTrack, enhancer: Enhancer, phi, cfg: EvalConfig, co
     spec = enhancer.spec_for(context["preset"])  # a multi-preset model: this preset's codec rate
     device = next(iter(enhancer.model.parameters()), torch.empty(0)).device
     lossless, lossy, model_input = load_eval_pair(item, spec)
-    model = at_track_bandwidth(enhancer.model, model_input) if spec.resizable else enhancer.model  # as `ladle enhance` runs it
-    restored = enhance_array(model, model_input, spec, cfg.batch_size, n_output=lossless.shape[-1])
+    restored = enhance_track(enhancer.model, model_input, spec, cfg.batch_size, n_output=lossless.shape[-1])
     cutoff_hz = M.estimate_cutoff_hz(lossless, lossy, spec.sample_rate)
     title = item.track.title or Path(item.track.path).stem
     context = {"track_id": item.track.track_id, "title": title, "split": item.track.split, "preset": context["preset"],

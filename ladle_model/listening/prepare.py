@@ -41,7 +41,8 @@ from storage.config import stable_hash
 
 log = logging.getLogger(__name__)
 
-PREPARE_VERSION = 1  # bump when what a stimulus holds changes: prepared tests are redone
+# bump when what a stimulus holds changes: prepared tests are redone. 2: restored at the cut measured over the track.
+PREPARE_VERSION = 2
 
 
 @dataclass
@@ -127,8 +128,7 @@ def render_trial(files: ListeningFiles, seed: str, excerpt: str, audio: dict[str
 def prepare_test(run_dir: str | Path, data_dir: str | Path, cfg: ListenConfig | None = None) -> ListeningTest:
     """Prepare (or reuse) RUN/listening/ for `run_dir` on `data_dir`'s test split; returns the test."""
     from ladle_model.checkpoint import resolve_checkpoint
-    from ladle_model.enhance import load_enhancer
-    from ladle_model.windows import enhance_array
+    from ladle_model.enhance import enhance_track, load_enhancer
     from ladle_model.evaluate import load_eval_pair, select_tracks
     from storage.align import resample
 
@@ -179,7 +179,7 @@ def prepare_test(run_dir: str | Path, data_dir: str | Path, cfg: ListenConfig | 
             restored = {}
             for name, enhancer in zip(names, enhancers):
                 ref_k, _, model_input = load_eval_pair(item, enhancer.spec)
-                out = enhance_array(enhancer.model, model_input, enhancer.spec, cfg.batch_size, n_output=ref_k.shape[-1])
+                out = enhance_track(enhancer.model, model_input, enhancer.spec, cfg.batch_size, n_output=ref_k.shape[-1])
                 out = resample(out, enhancer.spec.sample_rate, sample_rate)[:, : lossless.shape[-1]]
                 restored[name] = np.pad(out, ((0, 0), (0, lossless.shape[-1] - out.shape[-1])))
             for ex in excerpts:

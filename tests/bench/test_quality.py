@@ -48,7 +48,18 @@ def test_summary_and_verdicts_say_met_and_missed():
     lines = verdicts(table, ("mp3-64", "vorbis-96"))
     assert "MISSED" not in lines[0]
     assert "SNR >= input - 0.1 dB MISSED" in lines[1] and "LSD <= 0.7x input met" in lines[1]
-    assert "LSD not worse MISSED" in lines[2]
+    assert "LSD not worse MISSED (1.050x)" in lines[2] and "SNR not worse met," in lines[2]
+
+
+def test_a_near_transparent_preset_within_the_metrics_noise_is_a_tie_said_as_such():
+    base = {"lsd": 1.0, "lsd_hf": 2.0, "snr_db": 30.0, "si_sdr_db": 30.0, "visqol": 4.7}
+    tie = {**base, "lsd": 1.004, "snr_db": 29.995, "visqol": 4.695}
+    worse = {**base, "snr_db": 29.7, "visqol": 4.68}
+    table = summarise(_rows("vorbis-160", base, tie) + _rows("vorbis-320", base, worse), ("vorbis-160", "vorbis-320"))
+    tied, lost = verdicts(table, ("mp3-64",))
+    assert "MISSED" not in tied and "ViSQOL not worse met (-0.005: within the metric's noise, 0.01)" in tied
+    assert "SNR not worse met (-0.005 dB: within the metric's noise, 0.01)" in tied and "LSD not worse met (1.004x" in tied
+    assert "SNR not worse MISSED (-0.300 dB)" in lost and "ViSQOL not worse MISSED (-0.020)" in lost
 
 
 def test_missing_visqol_is_a_miss_on_a_trained_preset():

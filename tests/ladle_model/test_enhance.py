@@ -11,7 +11,8 @@ import soundfile as sf
 import torch
 import torch.nn as nn
 
-from ladle_model.enhance import EnhanceResult, Failed, Skipped, enhance_file, enhance_path, result_dict, spec_from_checkpoint
+from ladle_model.enhance import (EnhanceResult, Failed, Skipped, enhance_file, enhance_path, enhance_track, result_dict,
+                                 spec_from_checkpoint)
 from ladle_model.windows import EnhanceError, enhance_array, make_spec
 from ladle_model.models import build_model
 from storage import ffmpeg as ff
@@ -245,5 +246,6 @@ def test_a_model_that_fills_by_bandwidth_runs_every_window_at_the_cut_measured_o
     restored, _ = sf.read(tmp_path / "out.wav", always_2d=True)
     expected = enhance_array(AtBandwidth(model, bandwidth), track, spec)
     np.testing.assert_allclose(restored.T, expected, atol=1e-7)
+    np.testing.assert_array_equal(enhance_track(model, track, spec), expected)  # a track in memory (evaluate, listen) alike
     assert np.abs(expected - enhance_array(model, track, spec)).max() > 1e-4  # the bass windows alone would get no fill
     assert enhance_file(nn.Identity(), spec, tmp_path / "in.wav", tmp_path / "same.wav").input_cutoff_hz is None
