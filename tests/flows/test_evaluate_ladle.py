@@ -221,3 +221,18 @@ def test_an_empty_test_split_falls_back_to_val_with_a_warning(tmp_path, caplog):
     catalog.write_records(tmp_path, "tracks", tracks[:1], Track)  # neither test nor val tracks left
     with pytest.raises(ValueError, match="no val track with a mp3-128 encode"):
         select_tracks(tmp_path, "mp3-128")
+
+
+def test_calibration_excerpts_carry_the_cut_of_their_whole_val_track(trained):
+    from ladle_model.bandwidth import track_bandwidth
+    from ladle_model.calibrate import val_track_excerpts
+
+    data, _ = trained
+    excerpts = val_track_excerpts(data, ["paper-32k"], 44100, layout=(1024, 256))
+    assert [preset for preset, *_ in excerpts] == ["paper-32k"]  # the one val track (seed 9)
+    _, lossless, lossy, bandwidth = excerpts[0]
+    item = select_tracks(data, "paper-32k", "val")[0][0]
+    pair = load_pair(item.track, item.encoded, item.alignment, SegmentConfig(strategy="resample", sample_rate=44100))
+    assert bandwidth == track_bandwidth(pair.lossy, 1024, 256) and 0 < bandwidth <= 1
+    assert lossy.shape == lossless.shape and lossy.shape[0] == 2
+    assert val_track_excerpts(data, ["paper-32k"], 44100)[0][3] is None  # no layout: each segment is read alone

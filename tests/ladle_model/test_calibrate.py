@@ -71,6 +71,7 @@ def test_each_preset_gets_its_own_gain_in_a_table_over_input_bandwidth():
                                  labels=["cut", "cut", "clean", "clean"])
     assert set(result.groups) == {"cut", "clean"} and result.sample_rate == RATE
     assert result.groups["cut"]["bandwidth"] == pytest.approx(0.5, abs=0.02) and result.groups["clean"]["bandwidth"] == 1.0
+    assert result.groups["cut"]["widest"] == pytest.approx(0.5, abs=0.02)  # the widest of its tracks: where the gate is measured from
     assert result.groups["clean"]["setting"] == [0.0, 0.0] and result.groups["clean"]["segments"] == 2
     assert "table" in result.scores and "table" in result.lsd
     # the clean group's row as scored (its mask term on): full-band input was scored, so it is not passed through
