@@ -135,8 +135,20 @@ class AtBandwidth(nn.Module):
         return self.model(x, bandwidth=torch.full((x.shape[0],), self.bandwidth, dtype=x.dtype, device=x.device))
 
 
+def at_bandwidth(model: nn.Module, bandwidth: float) -> nn.Module:
+    """`model` run at a track's measured `bandwidth`; the identity where its gain table leaves such input unchanged
+    (nothing to compute, and the input comes back bit for bit)."""
+    return nn.Identity() if passes_through(model, bandwidth) else AtBandwidth(model, bandwidth)
+
+
+def passes_through(model: nn.Module, bandwidth: float) -> bool:
+    """Whether `model` leaves input cut at `bandwidth` unchanged (SpecNeXt's table past its gate, ladle_model/calibrate.py)."""
+    unchanged_at = getattr(model, "unchanged_at", None)
+    return unchanged_at is not None and unchanged_at(bandwidth)
+
+
 def at_track_bandwidth(model: nn.Module, audio: np.ndarray | torch.Tensor) -> nn.Module:
     """`model` at the cut of the whole (C, T) track `audio` (at the rate the model reads) where it fills by bandwidth; else `model`."""
     if not measures_bandwidth(model):
         return model
-    return AtBandwidth(model, track_bandwidth(audio, *stft_layout(model)))
+    return at_bandwidth(model, track_bandwidth(audio, *stft_layout(model)))

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ladle_model.bandwidth import AtBandwidth, BandwidthMeter, at_track_bandwidth, measures_bandwidth, stft_layout
+from ladle_model.bandwidth import BandwidthMeter, at_bandwidth, at_track_bandwidth, measures_bandwidth, passes_through, stft_layout
 from ladle_model.checkpoint import checkpoint_datasets, load_checkpoint, model_from_checkpoint, resolve_checkpoint
 from ladle_model.windows import (DEFAULT_BATCH_SIZE, EnhanceError, WindowedRestorer, WindowSpec, as_stereo, back_to, enhance_array,
                                  make_spec)
@@ -150,6 +150,7 @@ class EnhanceResult:
     # where the input's codec low-pass cut it, measured over the file for a model that fills by it (None: not measured;
     # the input's Nyquist frequency at the model's rate: no cut found)
     input_cutoff_hz: float | None = None
+    passed_through: bool = False  # the model leaves input cut there unchanged (near-transparent): the output is the input
 
     @property
     def realtime_factor(self) -> float:
@@ -196,7 +197,7 @@ def enhance_file(model: nn.Module, spec: WindowSpec, source: str | Path, output:
     bandwidth = file_bandwidth(model, spec, source, info.sample_rate, info.channels, chunk_frames)
     to_model = stream.StreamResampler(info.sample_rate, spec.input_rate)
     to_output = stream.StreamResampler(spec.sample_rate, out_rate)
-    restorer = WindowedRestorer(model if bandwidth is None else AtBandwidth(model, bandwidth), spec, batch_size, device)
+    restorer = WindowedRestorer(model if bandwidth is None else at_bandwidth(model, bandwidth), spec, batch_size, device)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -241,7 +242,8 @@ def enhance_file(model: nn.Module, spec: WindowSpec, source: str | Path, output:
         bar.close()
     return EnhanceResult(str(source), str(output), out_rate, info.channels, frames, frames / out_rate,
                          time.perf_counter() - started, restorer.n_windows,
-                         None if bandwidth is None else round(bandwidth * spec.input_rate / 2, 1))
+                         None if bandwidth is None else round(bandwidth * spec.input_rate / 2, 1),
+                         bandwidth is not None and passes_through(model, bandwidth))
 
 
 def file_bandwidth(model: nn.Module, spec: WindowSpec, source: str | Path, sample_rate: int, channels: int,

@@ -60,7 +60,7 @@ class SpecNeXtConfig:
     # a codec leaves in the band it kept) and one for the bins above it (the band it removed); the mask
     # gain scales the mask term (0 with no fill: the input passes through unchanged). Rows of two numbers,
     # [bandwidth, gain], give both fill gains the same gain, and rows of two or three keep the mask at 1
-    # (what the first two calibration methods wrote). None: `fill_gain` for every input and bin, mask 1.
+    # (what calibration methods 1 to 3 wrote). None: `fill_gain` for every input and bin, mask 1.
     # Written by the calibration, never trained.
     fill_gain_table: list | None = None
 
@@ -194,6 +194,11 @@ class SpecNeXt(nn.Module):
         b, c, t = x.shape
         spec = self.stft(x.reshape(b * c, t))
         return input_bandwidth(spec.reshape(b, c, *spec.shape[1:]))
+
+    def unchanged_at(self, bandwidth: float) -> bool:
+        """Whether the gain table leaves an input cut at `bandwidth` (a fraction of Nyquist) unchanged: every gain zero."""
+        table = self.config.fill_gain_table
+        return table is not None and not table_gain(table, torch.tensor([float(bandwidth)], dtype=torch.float64)).any().item()
 
     def gains(self, spec: torch.Tensor, b: int, c: int, bandwidth: torch.Tensor | None = None
               ) -> tuple[float | torch.Tensor, float | torch.Tensor]:

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from ladle_model.bandwidth import (AtBandwidth, BandwidthMeter, at_track_bandwidth, input_bandwidth, measures_bandwidth,
-                                   track_bandwidth)
+from ladle_model.bandwidth import (AtBandwidth, BandwidthMeter, at_bandwidth, at_track_bandwidth, input_bandwidth, measures_bandwidth,
+                                   passes_through, track_bandwidth)
 from ladle_model.specnext import SpecNeXt, SpecNeXtConfig
 
 RATE, N_FFT, HOP = 44100, 1024, 256
@@ -95,3 +95,11 @@ def test_only_a_model_that_fills_by_bandwidth_is_measured_for_it():
     assert at_track_bandwidth(filling_model(None), track).__class__ is SpecNeXt  # run as it is
     wrapped = at_track_bandwidth(filling_model([[0.5, 0.5], [1.0, 0.0]]), track)
     assert isinstance(wrapped, AtBandwidth) and wrapped.bandwidth * 22050 == pytest.approx(11000, abs=150)
+
+
+def test_a_model_past_its_gate_is_not_run_at_all():
+    gated = filling_model([[0.5, 0.25, 0.5, 1.0], [0.7, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
+    assert [passes_through(gated, b) for b in (0.5, 0.69, 0.7, 0.9, 1.0)] == [False, False, True, True, True]
+    assert isinstance(at_bandwidth(gated, 0.9), nn.Identity) and isinstance(at_bandwidth(gated, 0.5), AtBandwidth)
+    assert not passes_through(filling_model(None), 1.0) and not passes_through(nn.Identity(), 1.0)
+    assert not passes_through(filling_model([[0.5, 0.5], [1.0, 0.0]]), 1.0)  # a two-number row keeps the mask term on

@@ -249,3 +249,18 @@ def test_a_model_that_fills_by_bandwidth_runs_every_window_at_the_cut_measured_o
     np.testing.assert_array_equal(enhance_track(model, track, spec), expected)  # a track in memory (evaluate, listen) alike
     assert np.abs(expected - enhance_array(model, track, spec)).max() > 1e-4  # the bass windows alone would get no fill
     assert enhance_file(nn.Identity(), spec, tmp_path / "in.wav", tmp_path / "same.wav").input_cutoff_hz is None
+
+
+def test_input_cut_past_the_gate_is_passed_through_bit_for_bit_and_said_so(tmp_path):
+    from tests.ladle_model.test_bandwidth import filling_model, low_passed_noise
+
+    gated = filling_model([[0.5, 0.25, 0.5, 1.0], [0.7, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
+    near_transparent = low_passed_noise([19000.0], n=2 * 44100)[0].numpy()  # cut at 0.86 of Nyquist, past the gate at 0.7
+    sf.write(tmp_path / "in.wav", near_transparent.T, 44100, subtype="FLOAT")
+    result = enhance_file(gated, make_spec(44100, 1.0), tmp_path / "in.wav", tmp_path / "out.wav", subtype="FLOAT")
+    assert result.passed_through and result.input_cutoff_hz == pytest.approx(19000, abs=150)
+    np.testing.assert_array_equal(sf.read(tmp_path / "out.wav", always_2d=True)[0].T, near_transparent)
+    cut = low_passed_noise([11025.0], n=2 * 44100)[0].numpy()  # cut at half Nyquist: restored
+    sf.write(tmp_path / "cut.wav", cut.T, 44100, subtype="FLOAT")
+    restored = enhance_file(gated, make_spec(44100, 1.0), tmp_path / "cut.wav", tmp_path / "cut-out.wav", subtype="FLOAT")
+    assert not restored.passed_through and np.abs(sf.read(tmp_path / "cut-out.wav", always_2d=True)[0].T - cut).max() > 1e-4
