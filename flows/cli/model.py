@@ -141,7 +141,7 @@ def _cmd_enhance(args) -> int:
             if isinstance(r, EnhanceResult):
                 cut = "" if r.input_cutoff_hz is None else (", no codec low-pass found" if r.input_cutoff_hz >= enhancer.spec.input_rate / 2
                                                             else f", input cut at {r.input_cutoff_hz / 1000:.1f} kHz")
-                cut += ": passed through unchanged (nothing the model was calibrated on)" if r.passed_through else ""
+                cut += ", near-transparent: passed through unchanged" if r.passed_through else ""
                 print(f"{r.source} -> {r.output} ({r.duration_s:.1f} s at {r.sample_rate} Hz{cut}, {r.realtime_factor:.1f}x real time)")
         if skipped:  # one line: a folder of encodes holds a .json sidecar next to every file
             kinds = Counter(Path(r.source).suffix.lower() or "no extension" for r in skipped)
