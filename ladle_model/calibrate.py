@@ -25,28 +25,25 @@ what the model does to it (on held-out Vorbis 320 kbps the mask term cost 0.30 d
 
     result = calibrate_fill_gain(model, segments, 44100, labels=presets)   # Calibration(table=[[0.51, 0.5, 0.5, 1.0], ...])
     calibrate_run(run, segments, 44100, "val-track excerpts", labels=presets)   # the same, on RUN's best.pt, rewritten in place
+
+Which val music is scored (excerpts of whole val tracks, or val shards), and the entry points after
+training and from `ladle calibrate`, are ladle_model/calibration_data.py.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable, Iterator
-from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from ladle_model.bandwidth import stft_layout, track_bandwidth
 from ladle_model.checkpoint import RunDir, load_checkpoint, model_from_checkpoint, save_checkpoint_file
 from ladle_model.metrics import get_metric, lsd
 from ladle_model.visqol import VISQOL_MIN_SECONDS, visqol_available, visqol_moslqo
-
-if TYPE_CHECKING:
-    from ladle_model.train_state import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +61,6 @@ MERGE_WITHIN = 0.02  # presets whose low-passes lie within ~440 Hz share one row
 # Up to the gate the widest row's gains hold; at it they step to zero.
 GATE_ABOVE = 0.05
 GATE_STEP = 0.001  # of Nyquist (22 Hz): the widest gains hold until this far below the gate
-MAX_SEGMENTS = 24  # ~0.7 CPU-s of ViSQOL per segment-second and setting: a few minutes on 2 cores
 # Of the calibration: a best.pt calibrated by an older method is calibrated again. 1: one gain for every bin;
 # 2: a gain below and one above the cut, each segment's cut read off itself; 3: the cut of its whole track;
 # 4: the table gates the mask term too, passing through input cut far above every preset scored (GATE_ABOVE);
@@ -157,47 +153,6 @@ def calibration_text(record: dict | None) -> str:
         return f"fill gain not calibrated: {record['skipped']}"
     scores = ", ".join(f"{k} {v:.3f}" for k, v in record["scores"].items())
     return f"fill gain {fill_gain_text(record)} chosen on {record['segments']} {record['source']} (ViSQOL: {scores})"
-
-
-def val_track_excerpts(data_dir, presets: list[str], sample_rate: int, per_preset: int = 4, seconds: float = 5.0,
-                       layout: tuple[int, int] | None = None) -> list[tuple[str, torch.Tensor, torch.Tensor, float | None]]:
-    """(preset, lossless, lossy, bandwidth) excerpts of `seconds` of active audio, one per val-split track, up to
-    `per_preset` tracks per preset; bandwidth: the codec cut of the excerpt's whole lossy track, measured with the
-    model's STFT `layout` (n_fft, hop) as `ladle enhance` measures it (None without a layout).
-
-    Decoded and aligned as evaluation does (ladle_model/evaluate.py), so the gain is chosen on the
-    excerpt length ViSQOL is reported on: one-second shard segments give it too few patches to rank gains.
-    """
-    from ladle_model.evaluate import select_tracks
-    from ladle_model.visqol import active_excerpts
-    from storage.config import SegmentConfig
-    from storage.segment import load_pair
-
-    excerpts = []
-    for preset in presets:
-        try:
-            tracks, _ = select_tracks(data_dir, preset, "val", max_tracks=per_preset)
-        except (FileNotFoundError, ValueError):  # no val track of this preset
-            continue
-        for item in tracks:
-            pair = load_pair(item.track, item.encoded, item.alignment, SegmentConfig(strategy="resample", sample_rate=sample_rate))
-            bandwidth = track_bandwidth(pair.lossy, *layout) if layout is not None else None
-            for start, stop in active_excerpts(pair.lossless, sample_rate, 1, seconds):
-                excerpts.append((preset, torch.from_numpy(np.ascontiguousarray(pair.lossless[:, start:stop], np.float32)),
-                                 torch.from_numpy(np.ascontiguousarray(pair.lossy[:, start:stop], np.float32)), bandwidth))
-    return excerpts
-
-
-def pick_segments(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], n_total: int, n_pick: int = MAX_SEGMENTS) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Up to `n_pick` (lossless, lossy) segments, (2, L) each, evenly spread over `n_total` of them (every preset's)."""
-    stride = max(1, n_total // max(n_pick, 1))
-    picked, index = [], 0
-    for lossless, lossy in batches:
-        for b in range(lossless.shape[0]):
-            if index % stride == 0 and len(picked) < n_pick:
-                picked.append((lossless[b].float().cpu(), lossy[b].float().cpu()))
-            index += 1
-    return picked
 
 
 def bandwidth_table(groups: dict[str, dict], merge_within: float = MERGE_WITHIN, gate_above: float = GATE_ABOVE) -> list[list[float]]:
@@ -320,7 +275,8 @@ def calibrate_fill_gain(model: nn.Module, segments: list[tuple[torch.Tensor, tor
 
 
 def calibrate_run(run: RunDir, segments: list[tuple[torch.Tensor, torch.Tensor]], sample_rate: int,
-                  source: str = "", labels: list[str] | None = None, bandwidths: list[float] | None = None) -> Calibration | None:
+                  source: str = "", labels: list[str] | None = None, bandwidths: list[float] | None = None,
+                  again: bool = False) -> Calibration | None:
     """Calibrate RUN's best.pt (else last.pt) and write the gain into its model config; None for a model without one.
 
     The checkpoint is rewritten atomically with config["model"]["fill_gain"] and "fill_gain_table" and a
@@ -334,7 +290,7 @@ def calibrate_run(run: RunDir, segments: list[tuple[torch.Tensor, torch.Tensor]]
     if not calibratable(model):
         return None
     record = ckpt.get("calibration")
-    if record and record.get("method") == METHOD:  # calibrated already (training rewrites best.pt without the record)
+    if record and record.get("method") == METHOD and not again:  # calibrated already (training rewrites best.pt without the record)
         return Calibration(**record)
     model.config.fill_gain, model.config.fill_gain_table = 1.0, None  # what training produced, whatever was chosen before
     result = calibrate_fill_gain(model, segments, sample_rate, labels=labels, bandwidths=bandwidths)
@@ -347,35 +303,3 @@ def calibrate_run(run: RunDir, segments: list[tuple[torch.Tensor, torch.Tensor]]
     save_checkpoint_file(ckpt, path)
     log.info("%s", calibration_text(ckpt["calibration"]))
     return result
-
-
-def calibrate_after_training(ctx: "RunContext", data_dir: str | Path) -> dict | None:
-    """Choose the fill gains of a training run's best.pt on its validation split; None when the model has none.
-
-    Scored on 5-s excerpts of the val split's whole tracks; where those cannot be read (a data folder
-    without its encodes), on the val shards' segments.
-    """
-    from ladle_model.data import make_loader
-    from ladle_model.models import build_model
-
-    model = build_model(ctx.cfg.model, **ctx.cfg.model_overrides)  # untrained: only its kind and STFT layout are read
-    if not calibratable(model):
-        return None
-    labels: list[str] | None = None
-    bandwidths: list[float] | None = None
-    try:
-        excerpts = val_track_excerpts(data_dir, ctx.data.presets, ctx.data.sample_rate, layout=stft_layout(model))
-        source = "val-track excerpts"
-        labels, segments, bandwidths = [p for p, *_ in excerpts], [(y, x) for _, y, x, _ in excerpts], [b for *_, b in excerpts]
-    except (OSError, RuntimeError, ValueError) as e:
-        log.info("val tracks unreadable for calibration (%s): using the val shards' segments", str(e).splitlines()[0] if str(e) else type(e).__name__)
-        segments = []
-    if not segments:
-        val_shards = ctx.data.shard_paths("val")
-        if not val_shards:
-            return None
-        batches = make_loader(val_shards, ctx.cfg.batch_size, train=False, crop_samples=ctx.crop_samples, num_workers=0)
-        segments, source, labels = pick_segments(batches, ctx.data.n_segments("val")), "val segments", None  # presets unknown: one group
-        bandwidths = None  # no whole tracks: each segment's own reading
-    result = calibrate_run(ctx.run, segments, ctx.data.sample_rate, source, labels=labels, bandwidths=bandwidths)
-    return asdict(result) if result is not None else None

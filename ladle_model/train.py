@@ -34,7 +34,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ladle_model.augment import clean_inputs
-from ladle_model.calibrate import calibratable, calibrate_after_training
+from ladle_model.calibrate import calibratable
+from ladle_model.calibration_data import calibrate_after_training
 from ladle_model.checkpoint import RunDir
 from ladle_model.data import iterate_epoch, make_loader
 from ladle_model.distributed import Distributed, any_rank, barrier, autocast_context, mean_over_ranks, setup_distributed, sum_over_ranks, teardown_distributed, wrap_model

@@ -50,7 +50,7 @@ def _cmd_bench(args) -> int:
 
 COMMANDS = (
     corpus.add_demo_corpus, corpus.add_build_corpus, corpus.add_rip, add_bench, corpus.add_catalog,
-    model.add_train, model.add_enhance, model.add_evaluate, model.add_table1, add_listen,
+    model.add_train, model.add_calibrate, model.add_enhance, model.add_evaluate, model.add_table1, add_listen,
 )  # the order `ladle --help` lists them in
 
 

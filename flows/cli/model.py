@@ -1,6 +1,7 @@
-"""`ladle train`, `enhance`, `evaluate` and `table1`: each command's parser next to its handler.
+"""`ladle train`, `calibrate`, `enhance`, `evaluate` and `table1`: each command's parser next to its handler.
 
     ladle train demo/data --run runs/demo --model ladle --max-steps 200
+    ladle calibrate runs/demo --data demo/data
     ladle evaluate --run runs/demo --data demo/data --preset vorbis-160
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 
 from flows.cli.common import (
@@ -94,6 +96,36 @@ def _cmd_train(args) -> int:
         print(calibration_text(summary["calibration"]))
     print(f"checkpoint: {summary['checkpoint']}\nloss curve: {summary['loss_curve']}")
     return 0
+
+
+# ----------------------------------------------------------------------------- calibrate
+
+
+def add_calibrate(commands) -> None:
+    p = commands.add_parser("calibrate", help="choose a trained run's fill gains on a data folder's val tracks (ladle train does it too)")
+    p.add_argument("run", type=Path, help="the run folder (its best.pt is rewritten with the gains chosen)")
+    p.add_argument("--data", type=Path, required=True, help="the data folder whose val split to score on")
+    p.add_argument("--again", action="store_true", help="score again even if the current method calibrated it already")
+    p.set_defaults(handler=_cmd_calibrate)
+
+
+def _cmd_calibrate(args) -> int:
+    if not (args.run / "checkpoints").is_dir():
+        fail(f"{args.run} is not a run folder (no checkpoints/ in it)")
+    if not (args.data / "catalog").is_dir():
+        fail(f"{args.data} is not a data folder (no catalog/ in it); give the one build-corpus wrote")
+    from ladle_model.calibrate import calibration_text
+    from ladle_model.calibration_data import calibrate_on_data
+    from ladle_model.checkpoint import CheckpointError
+
+    try:
+        result = calibrate_on_data(args.run, args.data, again=args.again)
+    except (CheckpointError, FileNotFoundError, ValueError) as e:
+        fail(str(e).splitlines()[0], status=1)
+    if result is None:
+        fail(f"the model in {args.run} has no fill gains to calibrate (only specnext has)", status=1)
+    print(calibration_text(asdict(result)))
+    return 0 if not result.skipped else 1
 
 
 # ----------------------------------------------------------------------------- enhance

@@ -225,7 +225,7 @@ def test_an_empty_test_split_falls_back_to_val_with_a_warning(tmp_path, caplog):
 
 def test_calibration_excerpts_carry_the_cut_of_their_whole_val_track(trained):
     from ladle_model.bandwidth import track_bandwidth
-    from ladle_model.calibrate import val_track_excerpts
+    from ladle_model.calibration_data import val_track_excerpts
 
     data, _ = trained
     excerpts = val_track_excerpts(data, ["paper-32k"], 44100, layout=(1024, 256))
@@ -236,3 +236,43 @@ def test_calibration_excerpts_carry_the_cut_of_their_whole_val_track(trained):
     assert bandwidth == track_bandwidth(pair.lossy, 1024, 256) and 0 < bandwidth <= 1
     assert lossy.shape == lossless.shape and lossy.shape[0] == 2
     assert val_track_excerpts(data, ["paper-32k"], 44100)[0][3] is None  # no layout: each segment is read alone
+
+
+def test_cli_calibrate_chooses_a_specnext_runs_gains_on_the_val_tracks_and_refuses_other_models(trained, tmp_path, capsys):
+    from ladle_model.calibrate import METHOD
+    from ladle_model.checkpoint import load_checkpoint
+    from ladle_model.visqol import visqol_available
+
+    def refused(argv: list[str]) -> tuple[int, str]:  # a user error: one line on stderr and a non-zero status
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err
+        return exit_info.value.code, err
+
+    data, drrn_run = trained
+    code, err = refused(["calibrate", str(drrn_run), "--data", str(data)])
+    assert code == 1 and "has no fill gains to calibrate" in err
+    code, err = refused(["calibrate", str(tmp_path / "nothing"), "--data", str(data)])
+    assert code == 2 and "is not a run folder" in err
+
+    run = RunDir(tmp_path / "specnext")
+    run.checkpoints.mkdir(parents=True)
+    torch.manual_seed(0)
+    config = {"dim": 16, "n_blocks": 1}
+    save_checkpoint_file({"format": CHECKPOINT_FORMAT, "model": build_model("specnext", **config).state_dict(), "model_name": "specnext",
+                          "step": 3, "config": {"model": config, "train": {}}, "dataset_version": "v1",
+                          "dataset": {"preset": "paper-32k", "strategy": "resample", "segment_seconds": 0.25,
+                                      "hop_seconds": 0.25, "sample_rate": 44100, "lossy_sample_rate": 44100}}, run.best)
+    code, err = refused(["calibrate", str(run.root), "--data", str(tmp_path / "nothing")])
+    assert code == 2 and "is not a data folder" in err
+    if not visqol_available():
+        return
+    assert main(["calibrate", str(run.root), "--data", str(data)]) == 0
+    assert "chosen on 1 val-track excerpts" in capsys.readouterr().out
+    record = load_checkpoint(run.best)["calibration"]
+    assert record["method"] == METHOD and list(record["groups"]) == ["paper-32k"] and record["table"][-1] == [1.0, 0.0, 0.0, 0.0]
+    before = run.best.read_bytes()
+    assert main(["calibrate", str(run.root), "--data", str(data)]) == 0 and run.best.read_bytes() == before  # calibrated already
+    assert main(["calibrate", str(run.root), "--data", str(data), "--again"]) == 0
+    assert load_checkpoint(run.best)["calibration"]["scores"] == record["scores"]  # scored again, deterministically

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from ladle_model.calibrate import (METHOD, Calibration, bandwidth_table, best_setting, calibrate_fill_gain, calibrate_run, calibration_text, fill_setting,
-                                   pick_segments)
+from ladle_model.calibrate import (METHOD, Calibration, bandwidth_table, best_setting, calibrate_fill_gain, calibrate_run, calibration_text,
+                                   fill_setting)
+from ladle_model.calibration_data import pick_segments
 from ladle_model.checkpoint import CHECKPOINT_FORMAT, RunDir, load_checkpoint, model_from_checkpoint, save_checkpoint_file
 from ladle_model.models import build_model, model_config_dict
 from ladle_model.visqol import visqol_available

@@ -1,0 +1,130 @@
+"""The music a restorer's fill gains are calibrated on, and the two ways in: after training and `ladle calibrate`.
+
+    excerpts = val_track_excerpts("data", ["mp3-64"], 44100, layout=(1024, 256))   # [(preset, lossless, lossy, cut), ...]
+    calibrate_on_data("runs/x", "data")                                             # ladle calibrate runs/x --data data
+
+5-s excerpts of the val split's whole tracks, each with the codec cut of its whole lossy track
+(ladle_model/bandwidth.py), decoded and aligned as evaluation does; where those cannot be read,
+segments of the val shards. How they are scored and what is written: ladle_model/calibrate.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from ladle_model.bandwidth import stft_layout, track_bandwidth
+from ladle_model.calibrate import Calibration, calibratable, calibrate_run
+from ladle_model.checkpoint import RunDir, load_checkpoint, model_from_checkpoint
+
+if TYPE_CHECKING:
+    from ladle_model.train_state import RunContext
+
+log = logging.getLogger(__name__)
+
+MAX_SEGMENTS = 24  # ~0.7 CPU-s of ViSQOL per segment-second and setting: a few minutes on 2 cores
+
+
+def val_track_excerpts(data_dir, presets: list[str], sample_rate: int, per_preset: int = 4, seconds: float = 5.0,
+                       layout: tuple[int, int] | None = None) -> list[tuple[str, torch.Tensor, torch.Tensor, float | None]]:
+    """(preset, lossless, lossy, bandwidth) excerpts of `seconds` of active audio, one per val-split track, up to
+    `per_preset` tracks per preset; bandwidth: the codec cut of the excerpt's whole lossy track, measured with the
+    model's STFT `layout` (n_fft, hop) as `ladle enhance` measures it (None without a layout).
+
+    Decoded and aligned as evaluation does (ladle_model/evaluate.py), so the gain is chosen on the
+    excerpt length ViSQOL is reported on: one-second shard segments give it too few patches to rank gains.
+    """
+    from ladle_model.evaluate import select_tracks
+    from ladle_model.visqol import active_excerpts
+    from storage.config import SegmentConfig
+    from storage.segment import load_pair
+
+    excerpts = []
+    for preset in presets:
+        try:
+            tracks, _ = select_tracks(data_dir, preset, "val", max_tracks=per_preset)
+        except (FileNotFoundError, ValueError):  # no val track of this preset
+            continue
+        for item in tracks:
+            pair = load_pair(item.track, item.encoded, item.alignment, SegmentConfig(strategy="resample", sample_rate=sample_rate))
+            bandwidth = track_bandwidth(pair.lossy, *layout) if layout is not None else None
+            for start, stop in active_excerpts(pair.lossless, sample_rate, 1, seconds):
+                excerpts.append((preset, torch.from_numpy(np.ascontiguousarray(pair.lossless[:, start:stop], np.float32)),
+                                 torch.from_numpy(np.ascontiguousarray(pair.lossy[:, start:stop], np.float32)), bandwidth))
+    return excerpts
+
+
+def pick_segments(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], n_total: int, n_pick: int = MAX_SEGMENTS) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Up to `n_pick` (lossless, lossy) segments, (2, L) each, evenly spread over `n_total` of them (every preset's)."""
+    stride = max(1, n_total // max(n_pick, 1))
+    picked, index = [], 0
+    for lossless, lossy in batches:
+        for b in range(lossless.shape[0]):
+            if index % stride == 0 and len(picked) < n_pick:
+                picked.append((lossless[b].float().cpu(), lossy[b].float().cpu()))
+            index += 1
+    return picked
+
+
+def calibrate_on_data(run_dir: str | Path, data_dir: str | Path, again: bool = False) -> Calibration | None:
+    """Calibrate the run's best.pt (`ladle calibrate`) on the val tracks of `data_dir` for the presets it was trained on.
+
+    None for a model without fill gains. A best.pt this METHOD calibrated already is left as it is unless
+    `again` (say, after more val music was added to the data folder). A ValueError says why nothing can be
+    scored (no val track of those presets under `data_dir`).
+    """
+    from ladle_model.checkpoint import checkpoint_datasets
+
+    run = RunDir(run_dir)
+    ckpt = load_checkpoint(run.checkpoint("best"))
+    model = model_from_checkpoint(ckpt)
+    if not calibratable(model):
+        return None
+    datasets = checkpoint_datasets(ckpt)
+    presets = [d["preset"] for d in datasets if d.get("preset")]
+    sample_rate = int(datasets[0].get("sample_rate") or 0)
+    if not presets or not sample_rate:
+        raise ValueError(f"{run.root}'s checkpoint records no dataset (preset and rate) to calibrate on")
+    excerpts = val_track_excerpts(data_dir, presets, sample_rate, layout=stft_layout(model))
+    if not excerpts:
+        raise ValueError(f"no val-split track of {', '.join(presets)} under {data_dir} to calibrate on")
+    return calibrate_run(run, [(y, x) for _, y, x, _ in excerpts], sample_rate, "val-track excerpts",
+                         labels=[p for p, *_ in excerpts], bandwidths=[b for *_, b in excerpts], again=again)
+
+
+def calibrate_after_training(ctx: "RunContext", data_dir: str | Path) -> dict | None:
+    """Choose the fill gains of a training run's best.pt on its validation split; None when the model has none.
+
+    Scored on 5-s excerpts of the val split's whole tracks; where those cannot be read (a data folder
+    without its encodes), on the val shards' segments.
+    """
+    from ladle_model.data import make_loader
+    from ladle_model.models import build_model
+
+    model = build_model(ctx.cfg.model, **ctx.cfg.model_overrides)  # untrained: only its kind and STFT layout are read
+    if not calibratable(model):
+        return None
+    labels: list[str] | None = None
+    bandwidths: list[float] | None = None
+    try:
+        excerpts = val_track_excerpts(data_dir, ctx.data.presets, ctx.data.sample_rate, layout=stft_layout(model))
+        source = "val-track excerpts"
+        labels, segments, bandwidths = [p for p, *_ in excerpts], [(y, x) for _, y, x, _ in excerpts], [b for *_, b in excerpts]
+    except (OSError, RuntimeError, ValueError) as e:
+        log.info("val tracks unreadable for calibration (%s): using the val shards' segments", str(e).splitlines()[0] if str(e) else type(e).__name__)
+        segments = []
+    if not segments:
+        val_shards = ctx.data.shard_paths("val")
+        if not val_shards:
+            return None
+        batches = make_loader(val_shards, ctx.cfg.batch_size, train=False, crop_samples=ctx.crop_samples, num_workers=0)
+        segments, source, labels = pick_segments(batches, ctx.data.n_segments("val")), "val segments", None  # presets unknown: one group
+        bandwidths = None  # no whole tracks: each segment's own reading
+    result = calibrate_run(ctx.run, segments, ctx.data.sample_rate, source, labels=labels, bandwidths=bandwidths)
+    return asdict(result) if result is not None else None
