@@ -116,12 +116,12 @@ def _cmd_calibrate(args) -> int:
         fail(f"{args.data} is not a data folder (no catalog/ in it); give the one build-corpus wrote")
     from ladle_model.calibrate import calibration_text
     from ladle_model.calibration_data import calibrate_on_data
-    from ladle_model.checkpoint import CheckpointError
+    from storage.ffmpeg import FFmpegError
 
     try:
         result = calibrate_on_data(args.run, args.data, again=args.again)
-    except (CheckpointError, FileNotFoundError, ValueError) as e:
-        fail(str(e).splitlines()[0], status=1)
+    except (OSError, FFmpegError, ValueError) as e:  # a damaged checkpoint, a missing or unreadable val track
+        fail(str(e).splitlines()[0] if str(e) else type(e).__name__, status=1)
     if result is None:
         fail(f"the model in {args.run} has no fill gains to calibrate (only specnext has)", status=1)
     print(calibration_text(asdict(result)))
