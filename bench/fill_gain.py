@@ -32,12 +32,12 @@ def restore(enhancer, audio: np.ndarray, setting: tuple[float, float] | None, ba
 
     import torch
 
-    from ladle_model.bandwidth import AtBandwidth
+    from ladle_model.bandwidth import at_bandwidth
     from ladle_model.calibrate import fill_setting
     from ladle_model.windows import WindowedRestorer
 
     with fill_setting(enhancer.model, 1.0, [[1.0, *setting]]) if setting is not None else contextlib.nullcontext():
-        restorer = WindowedRestorer(AtBandwidth(enhancer.model, bandwidth), enhancer.spec, 8, torch.device("cpu"))
+        restorer = WindowedRestorer(at_bandwidth(enhancer.model, bandwidth), enhancer.spec, 8, torch.device("cpu"))
         return np.concatenate([restorer.push(np.ascontiguousarray(audio, np.float32)), restorer.finish()], axis=-1)
 
 

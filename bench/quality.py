@@ -163,6 +163,9 @@ def summarise(rows: list[dict], presets: tuple[str, ...]) -> list[dict]:
 
 def verdicts(table: list[dict], trained: tuple[str, ...]) -> list[str]:
     """The issue's targets, each said plainly as met or missed."""
+    from ladle_model.metrics import get_metric
+
+    lsd_noise, snr_noise, visqol_noise = (get_metric(k).noise for k in ("lsd", "snr_db", "visqol"))
     lines = []
     for row in table:
         p = row["preset"]
@@ -174,9 +177,6 @@ def verdicts(table: list[dict], trained: tuple[str, ...]) -> list[str]:
             continue
         # "Not worse" as `ladle evaluate` tells it: a change within the metric's noise (ladle_model/metrics.py) is a tie,
         # said as such, so a tie is never read as a loss nor hidden as a gain.
-        from ladle_model.metrics import get_metric
-
-        lsd_noise, snr_noise, visqol_noise = (get_metric(k).noise for k in ("lsd", "snr_db", "visqol"))
         changes = {"LSD": (1 - row["LSD ratio"], lsd_noise, f"{row['LSD ratio']:.3f}x"),
                    "SNR": (row["dSNR dB"], snr_noise, f"{row['dSNR dB']:+.3f} dB"),
                    "ViSQOL": (row["dViSQOL"], visqol_noise, f"{row['dViSQOL']:+.3f}")}

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+import torch.nn as nn
 
 from ladle_model.bandwidth import stft_layout, track_bandwidth
 from ladle_model.calibrate import Calibration, calibratable, calibrate_run
@@ -91,23 +92,29 @@ def calibrate_on_data(run_dir: str | Path, data_dir: str | Path, again: bool = F
     sample_rate = int(datasets[0].get("sample_rate") or 0)
     if not presets or not sample_rate:
         raise ValueError(f"{run.root}'s checkpoint records no dataset (preset and rate) to calibrate on")
-    excerpts = val_track_excerpts(data_dir, presets, sample_rate, layout=stft_layout(model))
-    if not excerpts:
+    segments, labels, bandwidths = unzip_excerpts(val_track_excerpts(data_dir, presets, sample_rate, layout=stft_layout(model)))
+    if not segments:
         raise ValueError(f"no val-split track of {', '.join(presets)} under {data_dir} to calibrate on")
-    return calibrate_run(run, [(y, x) for _, y, x, _ in excerpts], sample_rate, "val-track excerpts",
-                         labels=[p for p, *_ in excerpts], bandwidths=[b for *_, b in excerpts], again=again)
+    return calibrate_run(run, segments, sample_rate, "val-track excerpts", labels=labels, bandwidths=bandwidths, again=again)
 
 
-def calibrate_after_training(ctx: "RunContext", data_dir: str | Path) -> dict | None:
+def unzip_excerpts(excerpts: list[tuple[str, torch.Tensor, torch.Tensor, float | None]]
+                   ) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], list[str], list[float] | None]:
+    """`val_track_excerpts`' items as `calibrate_run` takes them: (segments, labels, bandwidths; None if unmeasured)."""
+    bandwidths = [b for *_, b in excerpts]
+    return ([(y, x) for _, y, x, _ in excerpts], [p for p, *_ in excerpts],
+            None if any(b is None for b in bandwidths) else bandwidths)
+
+
+def calibrate_after_training(ctx: "RunContext", data_dir: str | Path, model: nn.Module) -> dict | None:
     """Choose the fill gains of a training run's best.pt on its validation split; None when the model has none.
 
-    Scored on 5-s excerpts of the val split's whole tracks; where those cannot be read (a data folder
-    without its encodes), on the val shards' segments.
+    `model` is the run's (any of its states: only its kind and STFT layout are read). Scored on 5-s
+    excerpts of the val split's whole tracks; where those cannot be read (a data folder without its
+    encodes), on the val shards' segments.
     """
     from ladle_model.data import make_loader
-    from ladle_model.models import build_model
 
-    model = build_model(ctx.cfg.model, **ctx.cfg.model_overrides)  # untrained: only its kind and STFT layout are read
     if not calibratable(model):
         return None
     labels: list[str] | None = None
@@ -115,7 +122,7 @@ def calibrate_after_training(ctx: "RunContext", data_dir: str | Path) -> dict | 
     try:
         excerpts = val_track_excerpts(data_dir, ctx.data.presets, ctx.data.sample_rate, layout=stft_layout(model))
         source = "val-track excerpts"
-        labels, segments, bandwidths = [p for p, *_ in excerpts], [(y, x) for _, y, x, _ in excerpts], [b for *_, b in excerpts]
+        segments, labels, bandwidths = unzip_excerpts(excerpts)
     except (OSError, RuntimeError, ValueError) as e:
         log.info("val tracks unreadable for calibration (%s): using the val shards' segments", str(e).splitlines()[0] if str(e) else type(e).__name__)
         segments = []

@@ -21,7 +21,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,12 +124,18 @@ def load_enhancer(checkpoint: str | Path, device: str = "auto", window_seconds: 
 # ----------------------------------------------------------------------------- tracks in memory
 
 
+def runs_at_track_cut(model: nn.Module, spec: WindowSpec) -> bool:
+    """Whether `model` is run at the codec cut measured over the whole track: it fills by its input's bandwidth
+    (ladle_model/bandwidth.py) and reads lossy samples at its own rate (no layout reshapes their spectrum)."""
+    return measures_bandwidth(model) and spec.resizable
+
+
 def enhance_track(model: nn.Module, audio: np.ndarray, spec: WindowSpec, batch_size: int = DEFAULT_BATCH_SIZE,
                   n_output: int | None = None) -> np.ndarray:
     """A whole (C, T) track held in memory (at spec.input_rate) restored as `enhance_file` restores a file: every
     window at the codec cut measured over the whole track (ladle_model/bandwidth.py). `ladle evaluate` and the
     listening test restore through this, so they score what `ladle enhance` writes."""
-    if spec.resizable:
+    if runs_at_track_cut(model, spec):
         model = at_track_bandwidth(model, audio)
     return enhance_array(model, audio, spec, batch_size, n_output=n_output)
 
@@ -195,7 +201,6 @@ def enhance_file(model: nn.Module, spec: WindowSpec, source: str | Path, output:
     out_rate = output_sample_rate or spec.sample_rate
     chunk_frames = max(round(chunk_seconds * info.sample_rate), 1)
     bandwidth = file_bandwidth(model, spec, source, info.sample_rate, info.channels, chunk_frames)
-    to_model = stream.StreamResampler(info.sample_rate, spec.input_rate)
     to_output = stream.StreamResampler(spec.sample_rate, out_rate)
     restorer = WindowedRestorer(model if bandwidth is None else at_bandwidth(model, bandwidth), spec, batch_size, device)
     bar = None
@@ -219,16 +224,15 @@ def enhance_file(model: nn.Module, spec: WindowSpec, source: str | Path, output:
                 writer.write(held[:, : -out_rate])
                 held = held[:, -out_rate:]
 
-        for chunk in stream.decode_chunks(source, info.channels, chunk_frames):
-            if on_chunk is not None:
-                on_chunk(chunk)
-            n_in += chunk.shape[-1]
-            write(restorer.push(to_model.push(as_stereo(chunk))))
-            if bar is not None:
-                bar.update(round(chunk.shape[-1] / info.sample_rate, 1))
-        tail = to_model.flush()
-        if tail.shape[-1]:
-            write(restorer.push(tail))
+        for chunk, model_input in model_input_chunks(source, info.sample_rate, info.channels, chunk_frames, spec.input_rate):
+            if chunk.shape[-1]:
+                if on_chunk is not None:
+                    on_chunk(chunk)
+                n_in += chunk.shape[-1]
+                if bar is not None:
+                    bar.update(round(chunk.shape[-1] / info.sample_rate, 1))
+            if model_input.shape[-1]:
+                write(restorer.push(model_input))
         write(restorer.finish(), final=True)
         # the exact length: the input's frames at the output rate (torchaudio's resampled length)
         n_out = n_in if out_rate == info.sample_rate else resampled_length(n_in, info.sample_rate, out_rate)
@@ -246,19 +250,27 @@ def enhance_file(model: nn.Module, spec: WindowSpec, source: str | Path, output:
                          bandwidth is not None and passes_through(model, bandwidth))
 
 
+def model_input_chunks(source: str | Path, sample_rate: int, channels: int, chunk_frames: int,
+                       input_rate: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(decoded chunk, the same as the model reads it: two channels at `input_rate`), chunk by chunk through the
+    file; the resampler's tail comes last, with an empty decoded chunk."""
+    from storage import stream
+
+    to_model = stream.StreamResampler(sample_rate, input_rate)
+    for chunk in stream.decode_chunks(source, channels, chunk_frames):
+        yield chunk, to_model.push(as_stereo(chunk))
+    yield np.zeros((channels, 0), np.float32), to_model.flush()
+
+
 def file_bandwidth(model: nn.Module, spec: WindowSpec, source: str | Path, sample_rate: int, channels: int,
                    chunk_frames: int) -> float | None:
     """The codec cut of the whole file `source` (a first pass: decoded and resampled as the model will read it,
-    ladle_model/bandwidth.py) for a model that fills by it; None for one that does not, or reads the codec's rate."""
-    from storage import stream
-
-    if not measures_bandwidth(model) or not spec.resizable:
+    ladle_model/bandwidth.py) where the model is run at it (`runs_at_track_cut`); else None."""
+    if not runs_at_track_cut(model, spec):
         return None
     meter = BandwidthMeter(*stft_layout(model))
-    to_model = stream.StreamResampler(sample_rate, spec.input_rate)
-    for chunk in stream.decode_chunks(source, channels, chunk_frames):
-        meter.push(to_model.push(as_stereo(chunk)))
-    meter.push(to_model.flush())
+    for _, model_input in model_input_chunks(source, sample_rate, channels, chunk_frames, spec.input_rate):
+        meter.push(model_input)
     return meter.bandwidth()
 
 

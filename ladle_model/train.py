@@ -34,7 +34,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ladle_model.augment import clean_inputs
-from ladle_model.calibrate import calibratable
 from ladle_model.calibration_data import calibrate_after_training
 from ladle_model.checkpoint import RunDir
 from ladle_model.data import iterate_epoch, make_loader
@@ -379,7 +378,7 @@ def _train(data_dir: str | Path, run: RunDir, cfg: TrainConfig, dataset_version:
         plot_loss_curves(run)
     if bar is not None:
         bar.close()
-    calibration = calibrate_after_training(ctx, data_dir) if ddp.is_main and cfg.calibrate and calibratable(state.model) else None
+    calibration = calibrate_after_training(ctx, data_dir, state.model) if ddp.is_main and cfg.calibrate else None
     barrier(ddp)  # the other ranks wait for rank 0's calibration: ending the process group under it aborts them
     stopped_by = "max_minutes" if out_of_time else "max_epochs" if state.epoch >= cfg.max_epochs else "max_steps"
     return TrainResult(state.step, state.epoch, state.last_train_loss, state.best_val_loss, str(run.last), str(run.root), ctx.data.version,

@@ -275,4 +275,5 @@ def test_cli_calibrate_chooses_a_specnext_runs_gains_on_the_val_tracks_and_refus
     before = run.best.read_bytes()
     assert main(["calibrate", str(run.root), "--data", str(data)]) == 0 and run.best.read_bytes() == before  # calibrated already
     assert main(["calibrate", str(run.root), "--data", str(data), "--again"]) == 0
-    assert load_checkpoint(run.best)["calibration"]["scores"] == record["scores"]  # scored again, deterministically
+    rescored = load_checkpoint(run.best)["calibration"]["scores"]  # scored again: the same up to float rounding in ViSQOL
+    assert rescored.keys() == record["scores"].keys() and rescored == pytest.approx(record["scores"], rel=1e-9)
