@@ -109,3 +109,8 @@ def wrap_model(model: torch.nn.Module, ddp: Distributed) -> torch.nn.Module:
 def any_rank(flag: bool, ddp: Distributed) -> bool:
     """True on every rank when `flag` is true on any: ranks that must stop together agree on it."""
     return flag if ddp.world_size <= 1 else sum_over_ranks([float(flag)], ddp)[0] > 0
+
+
+def main_rank_value(value: float, ddp: Distributed) -> float:
+    """Rank 0's `value` on every rank (what the others pass is ignored): one clock decides for all."""
+    return value if ddp.world_size <= 1 else sum_over_ranks([value if ddp.is_main else 0.0], ddp)[0]

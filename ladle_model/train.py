@@ -37,7 +37,7 @@ from ladle_model.augment import clean_inputs
 from ladle_model.calibration_data import calibrate_after_training
 from ladle_model.checkpoint import RunDir
 from ladle_model.data import iterate_epoch, make_loader
-from ladle_model.distributed import Distributed, any_rank, barrier, autocast_context, mean_over_ranks, setup_distributed, sum_over_ranks, teardown_distributed, wrap_model
+from ladle_model.distributed import Distributed, any_rank, barrier, autocast_context, main_rank_value, mean_over_ranks, setup_distributed, sum_over_ranks, teardown_distributed, wrap_model
 from ladle_model.losses import FeatureNet, FeatureNetConfig, LossConfig
 from ladle_model.models import model_config_dict
 from ladle_model.reports.training import append_log_row, format_loss, plot_loss_curves, truncate_log
@@ -63,6 +63,10 @@ class TrainConfig:
     # ReduceLROnPlateau on the validation loss with factor 0.5 and patience 5
     lr: float = 1e-4
     warmup_steps: int = 0  # linear lr warm-up (not in the paper: 0 keeps its constant lr)
+    # Linear lr decay to this fraction of `lr` over the run's budget (None: the paper's plateau schedule).
+    # The budget is this call's max_minutes by the clock, or its planned steps (max_steps, max_epochs),
+    # whichever runs out first; a re-run under a time budget starts the decay again (a warm restart).
+    lr_anneal_to: float | None = None
     weight_decay: float = 1e-5
     batch_size: int = 4
     max_epochs: int = 20
@@ -108,6 +112,8 @@ class TrainConfig:
                 raise ConfigError(f"TrainConfig.{name} must be > 0 or None, got {value}")
         if min(self.num_workers, self.feature_net_steps, self.weight_decay, self.plateau_patience, self.warmup_steps) < 0:
             raise ConfigError("num_workers, feature_net_steps, weight_decay, plateau_patience and warmup_steps must be >= 0")
+        if self.lr_anneal_to is not None and not 0 <= self.lr_anneal_to < 1:
+            raise ConfigError(f"TrainConfig.lr_anneal_to must be in [0, 1) or None, got {self.lr_anneal_to}")
         if not 0 <= self.clean_input_fraction < 1:
             raise ConfigError(f"TrainConfig.clean_input_fraction must be in [0, 1), got {self.clean_input_fraction}")
         if not 0 <= self.clean_input_lowpass <= 1:
@@ -246,13 +252,13 @@ def validate(model: nn.Module, val_shards: list, cfg: TrainConfig, crop_samples:
 def validate_and_log(ctx: RunContext, state: TrainState, feature_net: FeatureNet | None, complete: bool) -> tuple[dict, float, bool]:
     """Validation losses and the mean train loss so far, one epoch-log row, and whether best.pt improves.
 
-    `complete`: the epoch ran to its end, so the scheduler steps on the validation loss (or the train
-    loss without a val split). A run stopped mid-epoch (max_steps, the time budget) is validated for the record only.
+    `complete`: the epoch ran to its end, so the plateau scheduler steps on the validation loss (or the
+    train loss without a val split), unless the lr anneals over the budget. A run stopped mid-epoch (max_steps, the time budget) is validated for the record only.
     """
     val_shards = ctx.data.shard_paths("val")
     metrics = validate(state.model, val_shards, ctx.cfg, ctx.crop_samples, feature_net, ctx.ddp) if val_shards else {}
     train_loss = mean_over_ranks(state.epoch_loss_sum, state.batch_in_epoch, ctx.ddp)
-    if complete:
+    if complete and ctx.cfg.lr_anneal_to is None:
         state.scheduler.step(metrics.get("val/loss/total", train_loss))
     improved = "val/loss/total" in metrics and (state.best_val_loss is None or metrics["val/loss/total"] < state.best_val_loss)
     if improved:
@@ -315,6 +321,13 @@ def _train(data_dir: str | Path, run: RunDir, cfg: TrainConfig, dataset_version:
             out_of_time = any_rank(ddp.is_main and clock() - t_start >= 60 * cfg.max_minutes, ddp)
         return out_of_time
 
+    def budget_used() -> float:
+        # the share of the budget spent: the run's planned steps, or this call's minutes by rank 0's clock
+        used = state.step / max(planned_steps(ctx), 1)
+        if cfg.max_minutes is not None:
+            used = max(used, main_rank_value((clock() - t_start) / (60 * cfg.max_minutes), ddp))
+        return min(used, 1.0)
+
     bar = progress_bar(ctx, state.step) if progress and ddp.is_main else None
     state.model.train()
     t_last = time.perf_counter()
@@ -327,10 +340,11 @@ def _train(data_dir: str | Path, run: RunDir, cfg: TrainConfig, dataset_version:
             if done() or budget_spent():
                 stopped_in_epoch = True  # max_steps or the time budget reached before the epoch ran out
                 break
-            # ---- lr: a linear warm-up over the first warmup_steps (nanoGPT); ReduceLROnPlateau changes it at epoch ends only (below)
-            if state.step < cfg.warmup_steps:
+            # ---- lr: a linear warm-up over the first warmup_steps (nanoGPT), then either a linear decay over
+            # the budget or ReduceLROnPlateau's changes at epoch ends (below)
+            if state.step < cfg.warmup_steps or cfg.lr_anneal_to is not None:
                 for group in state.optimizer.param_groups:
-                    group["lr"] = cfg.lr * (state.step + 1) / cfg.warmup_steps
+                    group["lr"] = scheduled_lr(cfg, state.step, budget_used() if cfg.lr_anneal_to is not None else 0.0)
             lr = state.optimizer.param_groups[0]["lr"]
 
             # ---- forward/backward, clip, step
@@ -385,14 +399,27 @@ def _train(data_dir: str | Path, run: RunDir, cfg: TrainConfig, dataset_version:
                        ctx.data.presets, start_step, stopped_by, calibration)
 
 
+def scheduled_lr(cfg: TrainConfig, step: int, budget_used: float) -> float:
+    """The lr of optimizer step `step`: linear warm-up over cfg.warmup_steps, times the linear decay to
+    cfg.lr_anneal_to at `budget_used` (0..1) of the budget when annealing (budgeted training: a linear
+    decay to the budget's end beats a constant lr cut short, Li, Yumer and Ramanan, ICLR 2020)."""
+    warm = min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
+    anneal = 1.0 if cfg.lr_anneal_to is None else 1.0 - (1.0 - cfg.lr_anneal_to) * budget_used
+    return cfg.lr * warm * anneal
+
+
+def planned_steps(ctx: RunContext) -> int:
+    """The steps the run will have taken at its end by max_steps and max_epochs (an estimate with several loader workers)."""
+    cfg = ctx.cfg
+    n_steps_per_epoch = ctx.n_batches_per_epoch or math.ceil(ctx.data.n_segments("train") / cfg.batch_size)
+    return min(cfg.max_steps or 2**62, cfg.max_epochs * n_steps_per_epoch)
+
+
 def progress_bar(ctx: RunContext, initial_step: int):
-    """A tqdm bar over the steps this run will take in total (an estimate with several loader workers)."""
+    """A tqdm bar over the steps this run will take in total."""
     from tqdm.auto import tqdm
 
-    cfg = ctx.cfg
-    n_train_segments = ctx.data.n_segments("train")
-    n_steps_per_epoch = ctx.n_batches_per_epoch or math.ceil(n_train_segments / cfg.batch_size)
-    total_steps = min(cfg.max_steps or 2**62, cfg.max_epochs * n_steps_per_epoch)
+    total_steps = planned_steps(ctx)
     return tqdm(total=total_steps, initial=min(initial_step, total_steps), unit="step", dynamic_ncols=True)
 
 
