@@ -5,7 +5,8 @@
 For each preset, 5-s excerpts of active audio from the first `--tracks` held-out tracks (the
 folder `python -m bench.quality` builds) are restored as `ladle enhance` restores them (1-s
 windows, cross-faded, at the codec cut measured over the whole track), once per fixed setting in `--settings` ("0.5/0.25": gain 0.5 below each
-input's cut and 0.25 above it; "0.5": 0.5 for both) and once as the checkpoint holds it
+input's cut and 0.25 above it; "0.5": 0.5 for both; "0.5/0.25/0": the same fill without the mask
+term) and once as the checkpoint holds it
 ("calibrated": its table over input bandwidth, ladle_model/calibrate.py). Each row is a variant
 against the untouched lossy input on the same excerpts: ViSQOL, SNR and LSD.
 
@@ -25,9 +26,19 @@ import numpy as np
 from bench.quality import SAMPLE_RATE
 
 
-def restore(enhancer, audio: np.ndarray, setting: tuple[float, float] | None, bandwidth: float) -> np.ndarray:
-    """`audio` (2, n) restored window by window at (gain below the cut, gain above it), at its whole track's
-    `bandwidth` as `ladle enhance` runs it; None keeps the checkpoint's own gains."""
+def parse_variant(key: str) -> tuple[float, ...]:
+    """"G" -> (G, G); "BELOW/ABOVE" -> (BELOW, ABOVE); "BELOW/ABOVE/MASK" -> all three (a fill-gain table row's gains)."""
+    gains = tuple(float(g) for g in key.split("/"))
+    if len(gains) == 1:
+        gains = gains * 2
+    if len(gains) not in (2, 3) or not all(0 <= g <= 4 for g in gains):
+        raise ValueError(key)
+    return gains
+
+
+def restore(enhancer, audio: np.ndarray, setting: tuple[float, ...] | None, bandwidth: float) -> np.ndarray:
+    """`audio` (2, n) restored window by window at (gain below the cut, gain above it[, mask gain]), at its
+    whole track's `bandwidth` as `ladle enhance` runs it; None keeps the checkpoint's own gains."""
     import contextlib
 
     import torch
@@ -49,14 +60,13 @@ def sweep_preset(data: str, run: str, preset: str, settings: list[str], tracks: 
     from bench.quality import held_out_items
     from ladle_model import metrics as M
     from ladle_model.bandwidth import stft_layout, track_bandwidth
-    from ladle_model.calibrate import parse_setting
     from ladle_model.enhance import load_enhancer
     from ladle_model.visqol import active_excerpts
     from storage.config import SegmentConfig
     from storage.segment import load_pair
 
     enhancer = load_enhancer(run, device="cpu")
-    variants: dict[str, tuple[float, float] | None] = {f"gains {k}": parse_setting(k if "/" in k else f"{k}/{k}") for k in settings}
+    variants: dict[str, tuple[float, ...] | None] = {f"gains {k}": parse_variant(k) for k in settings}
     variants["calibrated"] = None
     scores: dict[str, list[tuple[float, float, float]]] = {"input": [], **{name: [] for name in variants}}
     for track, encoded, alignment in held_out_items(Path(data), preset)[:tracks]:
@@ -83,22 +93,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--run", required=True, help="the run folder (its best.pt)")
     p.add_argument("--presets", default="paper-32k,mp3-64,vorbis-96,vorbis-160,vorbis-320,mp3-128,aac-128,opus-96")
     p.add_argument("--settings", default="0,0.25,0.5,1,0.5/0.25,0.25/0.5",
-                   help="fill gains to force, comma-separated: 'BELOW/ABOVE' the cut, or one gain for both")
+                   help="fill gains to force, comma-separated: 'BELOW/ABOVE' the cut, one gain for both, or "
+                        "'BELOW/ABOVE/MASK' with the mask term's gain too")
     p.add_argument("--tracks", type=int, default=3)
     p.add_argument("--excerpts", type=int, default=2, help="5-s excerpts per track")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--no-write", action="store_true", help="print the table without appending it to BENCHMARKS.md")
     a = p.parse_args(argv)
     presets, settings = a.presets.split(","), a.settings.split(",")
-    from ladle_model.calibrate import parse_setting
-
     for key in settings:
         try:
-            gains = parse_setting(key if "/" in key else f"{key}/{key}")
+            parse_variant(key)
         except ValueError:
-            gains = (-1.0,)
-        if not all(0 <= g <= 4 for g in gains):
-            p.error(f"--settings: {key!r} is not a gain in [0, 4] or BELOW/ABOVE gains (e.g. 0.5/0.25)")
+            p.error(f"--settings: {key!r} is not a gain in [0, 4], BELOW/ABOVE gains (e.g. 0.5/0.25) or BELOW/ABOVE/MASK")
     with ProcessPoolExecutor(max_workers=max(1, a.jobs)) as pool:
         futures = [pool.submit(sweep_preset, a.data, a.run, preset, settings, a.tracks, a.excerpts) for preset in presets]
         rows = [row for future in futures for row in future.result()]

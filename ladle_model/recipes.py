@@ -28,9 +28,9 @@ RECIPES: dict[str, dict[str, Any]] = {
         # The zero-initialised head makes the first Adam steps (each moves every weight by ~lr) add loud
         # noise to the filled band; a 50-step warm-up avoids that spike (measured in the lab).
         "warmup_steps": 50,
-        # The lr falls linearly to 0 over the budget (--max-minutes, else the planned steps) instead of
-        # waiting for a plateau that a 20-minute run never reaches.
-        "lr_anneal_to": 0.0,
+        # A constant lr: annealing it to 0 over the 20-minute budget (lr_anneal_to 0) lowered the val loss
+        # 4.20 -> 4.17 but left a quieter fill that restored less of the cut band on held-out music
+        # (LSD paper-32k 0.69 -> 0.73x, vorbis-96 0.73 -> 0.75x; BENCHMARKS.md, "quality" 17:28).
         # One segment in five shows the model its lossless original as input, so it learns to leave
         # near-transparent input alone (ladle_model/augment.py). Low-passing half of those as
         # near-transparent codecs cut (clean_input_lowpass 0.5) kept ViSQOL on the five untrained
