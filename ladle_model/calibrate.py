@@ -19,9 +19,11 @@ enhance` needs no preset), ending at no change for a full-band input: the val sp
 presets trained on, so it cannot show what a fill does to near-transparent input, and on held-out
 Vorbis 320 kbps any fill in band cost ViSQOL. Among pairs that ViSQOL cannot tell from the best
 (within its 0.01 noise), the one with the lowest LSD wins: it restores the most. The table also
-scales the mask term (its fourth number): input cut more than GATE_ABOVE beyond the widest val
-track, or not cut at all, passes through unchanged, since nothing in the val split vouches for
-what the model does to it (on held-out Vorbis 320 kbps the mask term cost 0.30 dB SNR).
+scales the mask term (its fourth number), which corrects the band the codec kept and was trained
+only on what the val split shows: it runs up to the widest val track and no further (past it, on
+held-out AAC 128 kbps, it cost 0.05 dB SNR). The fill holds a little further, GATE_ABOVE beyond
+that track; input cut further still, or not cut at all, passes through unchanged (on held-out
+Vorbis 320 kbps the mask term had cost 0.30 dB SNR).
 
     result = calibrate_fill_gain(model, segments, 44100, labels=presets)   # Calibration(table=[[0.51, 0.5, 0.5, 1.0], ...])
     calibrate_run(run, segments, 44100, "val-track excerpts", labels=presets)   # the same, on RUN's best.pt, rewritten in place
@@ -58,14 +60,16 @@ MERGE_WITHIN = 0.02  # presets whose low-passes lie within ~440 Hz share one row
 # near-transparent input (Vorbis 160 and 320 kbps, Opus 96 kbps: cuts at 17.4-21.4 kHz) the mask term
 # cost up to 0.30 dB SNR and the fill up to 0.015 ViSQOL (BENCHMARKS.md, "quality"). The margin covers
 # how far one preset's tracks spread: paper-32k's held-out tracks were cut anywhere from 14.3 to 15.3 kHz.
-# Up to the gate the widest row's gains hold; at it they step to zero.
+# Up to the gate the widest row's fill gains hold, its mask gain only up to the widest val track;
+# at the gate they all step to zero.
 GATE_ABOVE = 0.05
 GATE_STEP = 0.001  # of Nyquist (22 Hz): the widest gains hold until this far below the gate
 # Of the calibration: a best.pt calibrated by an older method is calibrated again. 1: one gain for every bin;
 # 2: a gain below and one above the cut, each segment's cut read off itself; 3: the cut of its whole track;
 # 4: the table gates the mask term too, passing through input cut far above every preset scored (GATE_ABOVE);
-# 5: the gate lies beyond the widest val track, not the widest preset's median, and the gains hold up to it.
-METHOD = 5
+# 5: the gate lies beyond the widest val track, not the widest preset's median, and the gains hold up to it;
+# 6: the mask term stops at the widest val track, the fill at the gate.
+METHOD = 6
 
 
 def setting_key(setting: tuple[float, float]) -> str:
@@ -123,7 +127,7 @@ def fill_gain_text(record: dict) -> str:
             return "input unchanged"
         fill = ("none" if row[1] == 0 else f"{row[1]:g}") if len(row) == 2 or row[1] == row[2] else \
             f"{row[1]:g} in band and {row[2]:g} above the cut"
-        return fill if mask == 1 else f"{fill} with mask {mask:g}"
+        return fill if mask == 1 else f"the fill alone ({fill})" if mask == 0 else f"{fill} with mask {mask:g}"
 
     if len(table) == 1 and len(table[0]) >= 3:
         return f"{gains(table[0])} for every input"
@@ -161,9 +165,10 @@ def bandwidth_table(groups: dict[str, dict], merge_within: float = MERGE_WITHIN,
 
     Groups whose bandwidths lie within `merge_within` (of Nyquist) of each other share one row, with the
     pair their pooled excerpts score best with. A table whose widest row is band-limited holds that row's
-    gains up to a gate `gate_above` beyond the widest val track any group saw (its "widest"; else its
-    bandwidth), and ends with [gate, 0, 0, 0] (where the gate is below 1) and [1.0, 0, 0, 0]: an input cut
-    far above every track scored, or not cut at all, passes through unchanged.
+    gains up to the widest val track any group saw (its "widest"; else its bandwidth), then its fill gains
+    alone (mask 0) up to a gate `gate_above` beyond it, and ends with [gate, 0, 0, 0] (where the gate is
+    below 1) and [1.0, 0, 0, 0]: an input cut far above every track scored, or not cut at all, passes
+    through unchanged.
     """
     rows: list[tuple[float, dict[str, float], dict[str, float], int]] = []  # (bandwidth, summed ViSQOL and LSD per setting, excerpts)
     for group in sorted(groups.values(), key=lambda g: g["bandwidth"]):
@@ -180,11 +185,15 @@ def bandwidth_table(groups: dict[str, dict], merge_within: float = MERGE_WITHIN,
         below, above = best_setting({k: v / count for k, v in total_v.items()}, {k: v / count for k, v in total_l.items()})
         table.append([round(width, 4), below, above, 1.0])
     if table[-1][0] < 1.0:
-        widest = max([table[-1][0], *(g.get("widest", g["bandwidth"]) for g in groups.values())])
+        widest = round(max([table[-1][0], *(g.get("widest", g["bandwidth"]) for g in groups.values())]), 4)
         gate = round(widest + gate_above, 4)
+        fill = table[-1][1:3]
+        if widest > table[-1][0]:
+            table.append([widest, *fill, 1.0])  # the widest row's gains, held up to the widest val track
         if gate < 1.0:
-            if gate - GATE_STEP > table[-1][0]:
-                table.append([round(gate - GATE_STEP, 4), *table[-1][1:]])  # the widest row's gains, held up to the gate
+            if gate - GATE_STEP > round(widest + GATE_STEP, 4):
+                # past the widest val track the fill alone, held up to the gate
+                table += [[round(widest + GATE_STEP, 4), *fill, 0.0], [round(gate - GATE_STEP, 4), *fill, 0.0]]
             table.append([gate, 0.0, 0.0, 0.0])
         table.append([1.0, 0.0, 0.0, 0.0])
     return table
