@@ -20,8 +20,8 @@ presets trained on, so it cannot show what a fill does to near-transparent input
 Vorbis 320 kbps any fill in band cost ViSQOL. Among pairs that ViSQOL cannot tell from the best
 (within its 0.01 noise), the one with the lowest LSD wins: it restores the most. The table also
 scales the mask term (its fourth number), which corrects the band the codec kept and was trained
-only on what the val split shows: it runs up to the widest val track and no further (past it, on
-held-out AAC 128 kbps, it cost 0.05 dB SNR). The fill holds a little further, GATE_ABOVE beyond
+only on what the val split shows: it runs up to the widest val track (within MASK_MARGIN) and no
+further (past it, on held-out AAC 128 kbps, it cost 0.05 dB SNR). The fill holds a little further, GATE_ABOVE beyond
 that track; input cut further still, or not cut at all, passes through unchanged (on held-out
 Vorbis 320 kbps the mask term had cost 0.30 dB SNR).
 
@@ -64,12 +64,16 @@ MERGE_WITHIN = 0.02  # presets whose low-passes lie within ~440 Hz share one row
 # at the gate they all step to zero.
 GATE_ABOVE = 0.05
 GATE_STEP = 0.001  # of Nyquist (22 Hz): the widest gains hold until this far below the gate
+# The mask term runs this far past the widest val track (two bins of SpecNeXt's STFT, 86 Hz at 44.1 kHz):
+# a cut read within it is read as that track's codec's. `make demo`'s test track was cut one bin past
+# its val tracks; on the benchmark's held-out music the nearest track past one lay 0.021 beyond it.
+MASK_MARGIN = 0.004
 # Of the calibration: a best.pt calibrated by an older method is calibrated again. 1: one gain for every bin;
 # 2: a gain below and one above the cut, each segment's cut read off itself; 3: the cut of its whole track;
 # 4: the table gates the mask term too, passing through input cut far above every preset scored (GATE_ABOVE);
 # 5: the gate lies beyond the widest val track, not the widest preset's median, and the gains hold up to it;
-# 6: the mask term stops at the widest val track, the fill at the gate.
-METHOD = 6
+# 6: the mask term stops at the widest val track, the fill at the gate; 7: the mask term stops MASK_MARGIN past it.
+METHOD = 7
 
 
 def setting_key(setting: tuple[float, float]) -> str:
@@ -141,7 +145,8 @@ def fill_gain_text(record: dict) -> str:
             runs[-1][1].append(f"{row[0] * nyquist / 1000:.1f}")
         else:
             runs.append((gains(row), [f"{row[0] * nyquist / 1000:.1f}"]))
-    parts = [f"{g} at {khz[0] if len(khz) == 1 else ', '.join(khz[:-1]) + ' and ' + khz[-1]} kHz" for g, khz in runs]
+    parts = [f"{g} {'from' if g.startswith('the fill alone') else 'at'} {khz[0] if len(khz) == 1 else ', '.join(khz[:-1]) + ' and ' + khz[-1]} kHz"
+             for g, khz in runs]
     if table[-1][0] >= 1 and runs and len(runs[-1][1]) == 1 and runs[-1][0] == gains(table[-1]) == "input unchanged":
         parts[-1] = f"input unchanged from {runs[-1][1][0]} kHz up and on full-band input"  # the gate (bandwidth_table)
     elif table[-1][0] >= 1:
@@ -165,8 +170,8 @@ def bandwidth_table(groups: dict[str, dict], merge_within: float = MERGE_WITHIN,
 
     Groups whose bandwidths lie within `merge_within` (of Nyquist) of each other share one row, with the
     pair their pooled excerpts score best with. A table whose widest row is band-limited holds that row's
-    gains up to the widest val track any group saw (its "widest"; else its bandwidth), then its fill gains
-    alone (mask 0) up to a gate `gate_above` beyond it, and ends with [gate, 0, 0, 0] (where the gate is
+    gains up to MASK_MARGIN past the widest val track any group saw (its "widest"; else its bandwidth),
+    then its fill gains alone (mask 0) up to a gate `gate_above` beyond that track, and ends with [gate, 0, 0, 0] (where the gate is
     below 1) and [1.0, 0, 0, 0]: an input cut far above every track scored, or not cut at all, passes
     through unchanged.
     """
@@ -188,12 +193,13 @@ def bandwidth_table(groups: dict[str, dict], merge_within: float = MERGE_WITHIN,
         widest = round(max([table[-1][0], *(g.get("widest", g["bandwidth"]) for g in groups.values())]), 4)
         gate = round(widest + gate_above, 4)
         fill = table[-1][1:3]
-        if widest > table[-1][0]:
-            table.append([widest, *fill, 1.0])  # the widest row's gains, held up to the widest val track
+        mask_until = round(min(widest + MASK_MARGIN, gate - 2 * GATE_STEP, 1.0 - GATE_STEP), 4)
+        if mask_until > table[-1][0]:
+            table.append([mask_until, *fill, 1.0])  # the widest row's gains, held just past the widest val track
         if gate < 1.0:
-            if gate - GATE_STEP > round(widest + GATE_STEP, 4):
-                # past the widest val track the fill alone, held up to the gate
-                table += [[round(widest + GATE_STEP, 4), *fill, 0.0], [round(gate - GATE_STEP, 4), *fill, 0.0]]
+            if gate - GATE_STEP > round(mask_until + GATE_STEP, 4):
+                # then the fill alone, held up to the gate
+                table += [[round(mask_until + GATE_STEP, 4), *fill, 0.0], [round(gate - GATE_STEP, 4), *fill, 0.0]]
             table.append([gate, 0.0, 0.0, 0.0])
         table.append([1.0, 0.0, 0.0, 0.0])
     return table

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ladle_model.calibrate import (METHOD, Calibration, bandwidth_table, best_setting, calibrate_fill_gain, calibrate_run, calibration_text,
+from ladle_model.calibrate import (MASK_MARGIN, METHOD, Calibration, bandwidth_table, best_setting, calibrate_fill_gain, calibrate_run, calibration_text,
                                    fill_setting)
 from ladle_model.calibration_data import pick_segments
 from ladle_model.checkpoint import CHECKPOINT_FORMAT, RunDir, load_checkpoint, model_from_checkpoint, save_checkpoint_file
@@ -85,15 +85,20 @@ def test_the_table_merges_presets_cut_alike_and_passes_through_input_cut_far_abo
         return {"bandwidth": width, "segments": 2, "scores": scores, "lsd": lsd or {k: 1.0 for k in scores}}
     groups = {"mp3-64": group(0.50, {"0/0": 3.5, "0.5/0.25": 3.7}), "vorbis-96": group(0.76, {"0/0": 4.4, "0.5/0.25": 4.3}),
               "mp3-128": group(0.77, {"0/0": 4.5, "0.5/0.25": 4.7})}  # pooled with vorbis-96: 0.5/0.25 wins (4.50 against 4.45)
-    # the widest gains hold up to the widest track seen (mp3-128's 0.77); past it the fill alone, without the
-    # mask term, up to the gate 0.05 beyond that track, where everything steps to none
-    assert bandwidth_table(groups) == [[0.5, 0.5, 0.25, 1.0], [0.765, 0.5, 0.25, 1.0], [0.77, 0.5, 0.25, 1.0],
-                                       [0.771, 0.5, 0.25, 0.0], [0.819, 0.5, 0.25, 0.0], [0.82, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
+    # the widest gains hold up to the widest track seen (mp3-128's 0.77) and MASK_MARGIN past it; then the fill
+    # alone, without the mask term, up to the gate 0.05 beyond that track, where everything steps to none
+    assert MASK_MARGIN == 0.004
+    assert bandwidth_table(groups) == [[0.5, 0.5, 0.25, 1.0], [0.765, 0.5, 0.25, 1.0], [0.774, 0.5, 0.25, 1.0],
+                                       [0.775, 0.5, 0.25, 0.0], [0.819, 0.5, 0.25, 0.0], [0.82, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
     groups["vorbis-96"]["widest"] = 0.79  # one of its val tracks was cut higher
-    assert [row[0] for row in bandwidth_table(groups)] == [0.5, 0.765, 0.79, 0.791, 0.839, 0.84, 1.0]
+    assert [row[0] for row in bandwidth_table(groups)] == [0.5, 0.765, 0.794, 0.795, 0.839, 0.84, 1.0]
     assert [row[3] for row in bandwidth_table(groups)] == [1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]
     assert bandwidth_table({"opus": group(1.0, {"0/0": 4.7, "0.25/0.25": 4.6})}) == [[1.0, 0.0, 0.0, 1.0]]  # as scored
-    assert bandwidth_table({"aac": group(0.97, {"0/0": 4.5, "0.25/0.25": 4.6})}) == [[0.97, 0.25, 0.25, 1.0], [1.0, 0.0, 0.0, 0.0]]
+    # no gate below full band: the gains hold just past the widest track, then fall to none at full band
+    assert bandwidth_table({"aac": group(0.97, {"0/0": 4.5, "0.25/0.25": 4.6})}) == [[0.97, 0.25, 0.25, 1.0], [0.974, 0.25, 0.25, 1.0],
+                                                                                       [1.0, 0.0, 0.0, 0.0]]
+    assert bandwidth_table({"aac": group(0.998, {"0/0": 4.5, "0.25/0.25": 4.6})}) == [[0.998, 0.25, 0.25, 1.0], [0.999, 0.25, 0.25, 1.0],
+                                                                                        [1.0, 0.0, 0.0, 0.0]]
 
 
 def test_among_settings_visqol_cannot_tell_apart_the_lowest_lsd_wins():
@@ -196,11 +201,11 @@ def test_the_calibration_is_told_in_one_line_with_the_table_in_khz():
         "and on full-band input chosen")
     held = [[0.5, 0.25, 0.5, 1.0], [0.75, 0.25, 0.5, 1.0], [0.799, 0.25, 0.5, 1.0], [0.8, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
     assert calibration_text({**record, "table": held}) == calibration_text({**record, "table": gated})  # the held row is the gate's
-    sixth = [[0.5, 0.25, 0.5, 1.0], [0.75, 0.25, 0.5, 1.0], [0.76, 0.25, 0.5, 1.0], [0.761, 0.25, 0.5, 0.0],
-             [0.809, 0.25, 0.5, 0.0], [0.81, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
-    assert calibration_text({**record, "table": sixth}).startswith(  # the mask term stops at the widest val track, the fill at the gate
+    seventh = [[0.5, 0.25, 0.5, 1.0], [0.75, 0.25, 0.5, 1.0], [0.764, 0.25, 0.5, 1.0], [0.765, 0.25, 0.5, 0.0],
+               [0.809, 0.25, 0.5, 0.0], [0.81, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
+    assert calibration_text({**record, "table": seventh}).startswith(  # the mask term stops past the widest val track, the fill at the gate
         "fill gain per input bandwidth: 0.25 in band and 0.5 above the cut at 11.0, 16.5 and 16.8 kHz, the fill alone (0.25 in band "
-        "and 0.5 above the cut) at 16.8 kHz, input unchanged from 17.9 kHz up and on full-band input chosen")
+        "and 0.5 above the cut) from 16.9 kHz, input unchanged from 17.9 kHz up and on full-band input chosen")
     halved = [[0.5, 0.25, 0.25, 0.5], [1.0, 0.0, 0.0, 0.0]]
     assert calibration_text({**record, "table": halved}).startswith(
         "fill gain per input bandwidth: 0.25 with mask 0.5 at 11.0 kHz, input unchanged on full-band input chosen")
