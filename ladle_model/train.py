@@ -66,6 +66,7 @@ class TrainConfig:
     # Linear lr decay to this fraction of `lr` over the run's budget (None: the paper's plateau schedule).
     # The budget is this call's max_minutes by the clock, or its planned steps (max_steps, max_epochs),
     # whichever runs out first; a re-run under a time budget starts the decay again (a warm restart).
+    # SpecNeXt measured with it: a lower val loss, a quieter fill, less restored (BENCHMARKS.md, "quality" 17:28).
     lr_anneal_to: float | None = None
     weight_decay: float = 1e-5
     batch_size: int = 4
@@ -253,7 +254,8 @@ def validate_and_log(ctx: RunContext, state: TrainState, feature_net: FeatureNet
     """Validation losses and the mean train loss so far, one epoch-log row, and whether best.pt improves.
 
     `complete`: the epoch ran to its end, so the plateau scheduler steps on the validation loss (or the
-    train loss without a val split), unless the lr anneals over the budget. A run stopped mid-epoch (max_steps, the time budget) is validated for the record only.
+    train loss without a val split), unless the lr anneals over the budget. A run stopped mid-epoch
+    (max_steps, the time budget) is validated for the record only.
     """
     val_shards = ctx.data.shard_paths("val")
     metrics = validate(state.model, val_shards, ctx.cfg, ctx.crop_samples, feature_net, ctx.ddp) if val_shards else {}
