@@ -74,6 +74,9 @@ MASK_MARGIN = 0.004
 # 5: the gate lies beyond the widest val track, not the widest preset's median, and the gains hold up to it;
 # 6: the mask term stops at the widest val track, the fill at the gate; 7: the mask term stops MASK_MARGIN past it.
 METHOD = 7
+# Records from this method on were scored alike; later methods differ only in the table's rows past the
+# widest val track, where no val excerpt lies, so their table is rebuilt from the record's scores.
+SCORED_ALIKE_SINCE = 5
 
 
 def setting_key(setting: tuple[float, float]) -> str:
@@ -296,8 +299,10 @@ def calibrate_run(run: RunDir, segments: list[tuple[torch.Tensor, torch.Tensor]]
 
     The checkpoint is rewritten atomically with config["model"]["fill_gain"] and "fill_gain_table" and a
     "calibration" record; a best.pt that holds one of this METHOD already is not scored again (a re-run
-    that trained no further), one an older method chose is. Training never reads best.pt back, so a
-    re-run of `ladle train` starts from last.pt at gain 1.0 and calibrates its new best.pt again.
+    that trained no further), one an older method chose is, unless that method scored alike
+    (SCORED_ALIKE_SINCE): then only its table is rebuilt from the record's scores. `again` scores anew
+    whatever the record. Training never reads best.pt back, so a re-run of `ladle train` starts from
+    last.pt at gain 1.0 and calibrates its new best.pt again.
     """
     path = run.checkpoint("best")
     ckpt = load_checkpoint(path)
@@ -307,12 +312,16 @@ def calibrate_run(run: RunDir, segments: list[tuple[torch.Tensor, torch.Tensor]]
     record = ckpt.get("calibration")
     if record and record.get("method") == METHOD and not again:  # calibrated already (training rewrites best.pt without the record)
         return Calibration(**record)
-    model.config.fill_gain, model.config.fill_gain_table = 1.0, None  # what training produced, whatever was chosen before
-    result = calibrate_fill_gain(model, segments, sample_rate, labels=labels, bandwidths=bandwidths)
-    result.source = source
-    if result.skipped:
-        log.info("fill gain not calibrated: %s", result.skipped)
-        return result
+    if record and SCORED_ALIKE_SINCE <= record.get("method", 0) < METHOD and record.get("groups") and not again:
+        # the val excerpts' gains are the same under this method: only the rows past them change
+        result = Calibration(**{**record, "table": bandwidth_table(record["groups"]), "method": METHOD})
+    else:
+        model.config.fill_gain, model.config.fill_gain_table = 1.0, None  # what training produced, whatever was chosen before
+        result = calibrate_fill_gain(model, segments, sample_rate, labels=labels, bandwidths=bandwidths)
+        result.source = source
+        if result.skipped:
+            log.info("fill gain not calibrated: %s", result.skipped)
+            return result
     ckpt["config"]["model"]["fill_gain"], ckpt["config"]["model"]["fill_gain_table"] = result.gain, result.table
     ckpt["calibration"] = asdict(result)
     save_checkpoint_file(ckpt, path)

@@ -76,8 +76,9 @@ def pick_segments(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], n_total:
 def calibrate_on_data(run_dir: str | Path, data_dir: str | Path, again: bool = False) -> Calibration | None:
     """Calibrate the run's best.pt (`ladle calibrate`) on the val tracks of `data_dir` for the presets it was trained on.
 
-    None for a model without fill gains. A best.pt this METHOD calibrated already is left as it is unless
-    `again` (say, after more val music was added to the data folder). A ValueError says why nothing can be
+    None for a model without fill gains. A best.pt this METHOD calibrated already is left as it is, and one
+    an older method that scored alike calibrated gets only its table rebuilt, unless `again` (say, after
+    more val music was added to the data folder). A ValueError says why nothing can be
     scored (no val track of those presets under `data_dir`).
     """
     from ladle_model.checkpoint import checkpoint_datasets

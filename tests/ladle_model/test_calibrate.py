@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ladle_model.calibrate import (MASK_MARGIN, METHOD, Calibration, bandwidth_table, best_setting, calibrate_fill_gain, calibrate_run, calibration_text,
+from ladle_model.calibrate import (MASK_MARGIN, METHOD, SCORED_ALIKE_SINCE, Calibration, bandwidth_table, best_setting, calibrate_fill_gain, calibrate_run, calibration_text,
                                    fill_setting)
 from ladle_model.calibration_data import pick_segments
 from ladle_model.checkpoint import CHECKPOINT_FORMAT, RunDir, load_checkpoint, model_from_checkpoint, save_checkpoint_file
@@ -147,6 +147,15 @@ def test_calibrate_run_writes_the_gain_into_best_pt(tmp_path):
     before = run.best.read_bytes()
     assert calibrate_run(run, [], RATE, "not used") == result
     assert run.best.read_bytes() == before
+    # a record of a method that scored alike gets only its table rebuilt: nothing is scored (no segments here)
+    stale = [[0.5, 0.25, 0.5, 1.0], [1.0, 0.0, 0.0, 0.0]]
+    ckpt["calibration"] = {**ckpt["calibration"], "method": SCORED_ALIKE_SINCE, "table": stale}
+    ckpt["config"]["model"]["fill_gain_table"] = stale
+    save_checkpoint_file(ckpt, run.best)
+    rebuilt = calibrate_run(run, [], RATE, "not used")
+    assert rebuilt.table == bandwidth_table(ckpt["calibration"]["groups"]) != stale and rebuilt.scores == result.scores
+    assert rebuilt.method == METHOD and rebuilt.source == result.source
+    assert load_checkpoint(run.best)["config"]["model"]["fill_gain_table"] == rebuilt.table
     # a record an older calibration wrote (one gain for every bin) is calibrated again
     ckpt["calibration"] = {k: v for k, v in ckpt["calibration"].items() if k not in ("method", "lsd")}
     save_checkpoint_file(ckpt, run.best)
