@@ -21,9 +21,9 @@ Vorbis 320 kbps any fill in band cost ViSQOL. Among pairs that ViSQOL cannot tel
 (within its 0.01 noise), the one with the lowest LSD wins: it restores the most. The table also
 scales the mask term (its fourth number), which corrects the band the codec kept and was trained
 only on what the val split shows: it runs up to the widest val track (within MASK_MARGIN) and no
-further (past it, on held-out AAC 128 kbps, it cost 0.05 dB SNR). The fill holds a little further, GATE_ABOVE beyond
-that track; input cut further still, or not cut at all, passes through unchanged (on held-out
-Vorbis 320 kbps the mask term had cost 0.30 dB SNR).
+further (past it, on held-out AAC 128 kbps, it cost 0.05 dB SNR). The fill holds a little further,
+GATE_ABOVE beyond that track; input cut further still, or not cut at all, passes through unchanged
+(on held-out Vorbis 320 kbps the mask term had cost 0.30 dB SNR).
 
     result = calibrate_fill_gain(model, segments, 44100, labels=presets)   # Calibration(table=[[0.51, 0.5, 0.5, 1.0], ...])
     calibrate_run(run, segments, 44100, "val-track excerpts", labels=presets)   # the same, on RUN's best.pt, rewritten in place
@@ -174,9 +174,9 @@ def bandwidth_table(groups: dict[str, dict], merge_within: float = MERGE_WITHIN,
     Groups whose bandwidths lie within `merge_within` (of Nyquist) of each other share one row, with the
     pair their pooled excerpts score best with. A table whose widest row is band-limited holds that row's
     gains up to MASK_MARGIN past the widest val track any group saw (its "widest"; else its bandwidth),
-    then its fill gains alone (mask 0) up to a gate `gate_above` beyond that track, and ends with [gate, 0, 0, 0] (where the gate is
-    below 1) and [1.0, 0, 0, 0]: an input cut far above every track scored, or not cut at all, passes
-    through unchanged.
+    then its fill gains alone (mask 0) up to a gate `gate_above` beyond that track, and ends with
+    [gate, 0, 0, 0] (where the gate is below 1) and [1.0, 0, 0, 0]: an input cut far above every track
+    scored, or not cut at all, passes through unchanged.
     """
     rows: list[tuple[float, dict[str, float], dict[str, float], int]] = []  # (bandwidth, summed ViSQOL and LSD per setting, excerpts)
     for group in sorted(groups.values(), key=lambda g: g["bandwidth"]):
