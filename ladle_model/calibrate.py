@@ -38,6 +38,7 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -142,14 +143,15 @@ def fill_gain_text(record: dict) -> str:
     if len(rows) >= 3 and gains(rows[-1]) == "input unchanged" and rows[-2][1:] == rows[-3][1:] \
             and round(rows[-1][0] - rows[-2][0], 4) == GATE_STEP:
         rows = rows[:-2] + rows[-1:]  # the widest gains held up to the gate: told by the gate itself
-    runs: list[tuple[str, list[str]]] = []  # band-limited rows of the same gains told once: (gains, [kHz, ...])
+    # band-limited rows of the same gains told once: (gains, [kHz, ...], "from" for the fill alone past the mask term's end)
+    runs: list[tuple[str, list[str], str]] = []
     for row in rows:
         if runs and runs[-1][0] == gains(row):
             runs[-1][1].append(f"{row[0] * nyquist / 1000:.1f}")
         else:
-            runs.append((gains(row), [f"{row[0] * nyquist / 1000:.1f}"]))
-    parts = [f"{g} {'from' if g.startswith('the fill alone') else 'at'} {khz[0] if len(khz) == 1 else ', '.join(khz[:-1]) + ' and ' + khz[-1]} kHz"
-             for g, khz in runs]
+            fill_alone = len(row) == 4 and row[3] == 0 and (row[1] or row[2])
+            runs.append((gains(row), [f"{row[0] * nyquist / 1000:.1f}"], "from" if fill_alone else "at"))
+    parts = [f"{g} {word} {khz[0] if len(khz) == 1 else ', '.join(khz[:-1]) + ' and ' + khz[-1]} kHz" for g, khz, word in runs]
     if table[-1][0] >= 1 and runs and len(runs[-1][1]) == 1 and runs[-1][0] == gains(table[-1]) == "input unchanged":
         parts[-1] = f"input unchanged from {runs[-1][1][0]} kHz up and on full-band input"  # the gate (bandwidth_table)
     elif table[-1][0] >= 1:
@@ -298,32 +300,55 @@ def calibrate_run(run: RunDir, segments: list[tuple[torch.Tensor, torch.Tensor]]
     """Calibrate RUN's best.pt (else last.pt) and write the gain into its model config; None for a model without one.
 
     The checkpoint is rewritten atomically with config["model"]["fill_gain"] and "fill_gain_table" and a
-    "calibration" record; a best.pt that holds one of this METHOD already is not scored again (a re-run
-    that trained no further), one an older method chose is, unless that method scored alike
-    (SCORED_ALIKE_SINCE): then only its table is rebuilt from the record's scores. `again` scores anew
-    whatever the record. Training never reads best.pt back, so a re-run of `ladle train` starts from
-    last.pt at gain 1.0 and calibrates its new best.pt again.
+    "calibration" record. Unless `again`, a best.pt whose record needs no scoring (`reuse_calibration`) keeps
+    it; any other is scored on `segments`. Training never reads best.pt back, so a re-run of `ladle train`
+    starts from last.pt at gain 1.0 and calibrates its new best.pt again.
     """
     path = run.checkpoint("best")
     ckpt = load_checkpoint(path)
     model = model_from_checkpoint(ckpt)
     if not calibratable(model):
         return None
+    reused = None if again else reuse_calibration(run, ckpt)
+    if reused is not None:
+        return reused
+    model.config.fill_gain, model.config.fill_gain_table = 1.0, None  # what training produced, whatever was chosen before
+    result = calibrate_fill_gain(model, segments, sample_rate, labels=labels, bandwidths=bandwidths)
+    result.source = source
+    if result.skipped:
+        log.info("fill gain not calibrated: %s", result.skipped)
+        return result
+    write_calibration(ckpt, path, result)
+    return result
+
+
+def reuse_calibration(run: RunDir, ckpt: dict | None = None) -> Calibration | None:
+    """RUN's best.pt calibration where it needs no scoring, else None: a record of this METHOD as it is (a re-run
+    that trained no further; training rewrites best.pt without the record), or one of a method that scored
+    alike (SCORED_ALIKE_SINCE) with its table rebuilt from the record's scores and written back. `ckpt`: best.pt
+    loaded already. The entry points (ladle_model/calibration_data.py) ask before they decode any val music.
+    """
+    path = run.checkpoint("best")
+    ckpt = load_checkpoint(path) if ckpt is None else ckpt
     record = ckpt.get("calibration")
-    if record and record.get("method") == METHOD and not again:  # calibrated already (training rewrites best.pt without the record)
+    if not record:
+        return None
+    if record.get("method") == METHOD:
         return Calibration(**record)
-    if record and SCORED_ALIKE_SINCE <= record.get("method", 0) < METHOD and record.get("groups") and not again:
-        # the val excerpts' gains are the same under this method: only the rows past them change
+    if not SCORED_ALIKE_SINCE <= record.get("method", 0) < METHOD or not record.get("groups"):
+        return None
+    try:  # the val excerpts' gains are the same under this method: only the rows past them change
         result = Calibration(**{**record, "table": bandwidth_table(record["groups"]), "method": METHOD})
-    else:
-        model.config.fill_gain, model.config.fill_gain_table = 1.0, None  # what training produced, whatever was chosen before
-        result = calibrate_fill_gain(model, segments, sample_rate, labels=labels, bandwidths=bandwidths)
-        result.source = source
-        if result.skipped:
-            log.info("fill gain not calibrated: %s", result.skipped)
-            return result
+    except (KeyError, TypeError, ValueError) as e:
+        log.info("calibration record of method %s not rebuilt (%s): scoring again", record.get("method"), e)
+        return None
+    write_calibration(ckpt, path, result)
+    return result
+
+
+def write_calibration(ckpt: dict, path: Path, result: Calibration) -> None:
+    """`result` into the checkpoint `ckpt` (its model config's fill gain and table, and the record), rewritten atomically at `path`."""
     ckpt["config"]["model"]["fill_gain"], ckpt["config"]["model"]["fill_gain_table"] = result.gain, result.table
     ckpt["calibration"] = asdict(result)
     save_checkpoint_file(ckpt, path)
     log.info("%s", calibration_text(ckpt["calibration"]))
-    return result

@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 
 from ladle_model.bandwidth import stft_layout, track_bandwidth
-from ladle_model.calibrate import Calibration, calibratable, calibrate_run
+from ladle_model.calibrate import Calibration, calibratable, calibrate_run, reuse_calibration
 from ladle_model.checkpoint import RunDir, load_checkpoint, model_from_checkpoint
 
 if TYPE_CHECKING:
@@ -88,6 +88,8 @@ def calibrate_on_data(run_dir: str | Path, data_dir: str | Path, again: bool = F
     model = model_from_checkpoint(ckpt)
     if not calibratable(model):
         return None
+    if not again and (reused := reuse_calibration(run, ckpt)) is not None:
+        return reused  # nothing to score: no val music decoded
     datasets = checkpoint_datasets(ckpt)
     presets = [d["preset"] for d in datasets if d.get("preset")]
     sample_rate = int(datasets[0].get("sample_rate") or 0)
@@ -118,6 +120,8 @@ def calibrate_after_training(ctx: "RunContext", data_dir: str | Path, model: nn.
 
     if not calibratable(model):
         return None
+    if (reused := reuse_calibration(ctx.run)) is not None:  # a re-run that trained no further: no val music decoded
+        return asdict(reused)
     labels: list[str] | None = None
     bandwidths: list[float] | None = None
     try:

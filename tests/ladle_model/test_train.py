@@ -239,10 +239,8 @@ class FakeClock:
         return self.now
 
 
-@pytest.mark.parametrize("budget_minutes, stop_step, stop_epochs", [(2, 2, 0), (3, 3, 1)])  # mid-epoch; at the epoch end
-def test_time_budget_stops_with_a_checkpoint_and_a_rerun_resumes_exactly(uninterrupted, tiny_data_dir, tmp_path, monkeypatch,
-                                                                          budget_minutes, stop_step, stop_epochs):
-    straight_dir, _ = uninterrupted
+def a_minute_per_step(monkeypatch) -> tuple[FakeClock, object]:
+    """A clock that train_step moves on by a minute each step, and the real train_step (to put back)."""
     clock, real_step = FakeClock(), train_module.train_step
 
     def step_taking_a_minute(*args, **kwargs):
@@ -251,6 +249,14 @@ def test_time_budget_stops_with_a_checkpoint_and_a_rerun_resumes_exactly(uninter
         return out
 
     monkeypatch.setattr(train_module, "train_step", step_taking_a_minute)
+    return clock, real_step
+
+
+@pytest.mark.parametrize("budget_minutes, stop_step, stop_epochs", [(2, 2, 0), (3, 3, 1)])  # mid-epoch; at the epoch end
+def test_time_budget_stops_with_a_checkpoint_and_a_rerun_resumes_exactly(uninterrupted, tiny_data_dir, tmp_path, monkeypatch,
+                                                                          budget_minutes, stop_step, stop_epochs):
+    straight_dir, _ = uninterrupted
+    clock, real_step = a_minute_per_step(monkeypatch)
     stopped = train(tiny_data_dir, tmp_path, tiny_config(max_minutes=budget_minutes), clock=clock)
     assert (stopped.step, stopped.epochs, stopped.stopped_by, stopped.start_step) == (stop_step, stop_epochs, "max_minutes", 0)
     assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == stop_step  # stopped with a checkpoint
@@ -285,14 +291,7 @@ def test_annealed_lr_falls_over_the_planned_steps_and_a_resumed_run_follows_its_
 
 
 def test_annealed_lr_follows_the_clock_under_a_time_budget(tiny_data_dir, tmp_path, monkeypatch):
-    clock, real_step = FakeClock(), train_module.train_step
-
-    def step_taking_a_minute(*args, **kwargs):
-        out = real_step(*args, **kwargs)
-        clock.now += 60.0
-        return out
-
-    monkeypatch.setattr(train_module, "train_step", step_taking_a_minute)
+    clock, _ = a_minute_per_step(monkeypatch)
     result = train(tiny_data_dir, tmp_path, tiny_config(lr_anneal_to=0.0, max_minutes=3, max_steps=100), clock=clock)
     assert (result.step, result.stopped_by) == (3, "max_minutes")
     # the clock, not the 100 planned steps, decides: minute 0, 1, 2 of 3
