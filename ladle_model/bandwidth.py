@@ -115,8 +115,10 @@ def track_bandwidth(audio: np.ndarray | torch.Tensor, n_fft: int, hop: int, chun
 
 
 def measures_bandwidth(model: nn.Module) -> bool:
-    """Whether `model` fills by its input's bandwidth (a SpecNeXt with a gain table), so a track's cut should be measured first."""
-    return getattr(getattr(model, "config", None), "fill_gain_table", None) is not None
+    """Whether `model` fills by its input's bandwidth (a SpecNeXt with a gain table or copy_up), so a track's cut should be
+    measured first."""
+    reads_bandwidth = getattr(model, "reads_bandwidth", None)
+    return reads_bandwidth is not None and reads_bandwidth()
 
 
 def stft_layout(model: nn.Module) -> tuple[int, int]:

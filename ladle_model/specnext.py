@@ -10,10 +10,11 @@ For each frame the network reads the lossy STFT X as log-magnitude plus the magn
 complex spectrum (X / |X|^(1 - c), c = 0.3, so a linear layer can copy low-band structure into the
 empty high band, as spectral band replication does), and writes a correction
 
-    Y = X + X · (m_re + i·m_im) + g · s · (a_re + i·a_im)        (all per bin and frame)
+    Y = X + X · (m_re + i·m_im) + g · s · (a_re + i·a_im) [+ g · X↑ · (u_re + i·u_im)]   (all per bin and frame)
 
 a complex mask term that fixes what the codec kept (quantisation noise, smeared transients) and an
-additive term that fills what it removed; s is the frame's RMS magnitude (detached), so the network
+additive term that fills what it removed; with `copy_up`, a third term that fills it with X↑, the
+input's top band below its cut copied into the bins above it (`copy_up_index`); s is the frame's RMS magnitude (detached), so the network
 works at any loudness, and g is the fill gain: 1 while training; afterwards ladle_model/calibrate.py
 chooses it on the validation split: one value (`fill_gain`), or with `fill_gain_table` two per
 input bandwidth, one for the bins below the input's cut and one for those above it. The bandwidth
@@ -29,6 +30,7 @@ zero, so an untrained model returns its input exactly:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -63,6 +65,11 @@ class SpecNeXtConfig:
     # (what calibration methods 1 to 3 wrote). None: `fill_gain` for every input and bin, mask 1.
     # Written by the calibration, never trained.
     fill_gain_table: list | None = None
+    # A third term that fills the band above the cut with the input's own top band copied up, as spectral
+    # band replication does (HE-AAC's SBR), under a complex gain per bin and frame from the network:
+    # the fine structure (transients, harmonic lines) comes from the input, the envelope from the model.
+    # Off: the checkpoints written before it load unchanged.
+    copy_up: bool = False
 
     def __post_init__(self) -> None:
         if min(self.n_fft, self.hop, self.dim, self.hidden_mult, self.n_blocks) < 1:
@@ -122,6 +129,28 @@ def bin_gains(table: list, bandwidth: torch.Tensor, n_bins: int) -> torch.Tensor
     return torch.where(above, gains[:, 1:2], gains[:, :1]).unsqueeze(-1)
 
 
+COPY_GUARD = 4  # bins (170 Hz) left out under the cut: a codec's low-pass rolls off there
+
+
+def copy_up_index(bandwidth: torch.Tensor, n_bins: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each input cut at `bandwidth` (N,), a fraction of Nyquist: which bin each bin above the cut copies, and
+    which bins are above it ((N, F) long, (N, F) bool; a bin not above the cut indexes itself).
+
+    The bins above the cut repeat the patch that ends `COPY_GUARD` bins under the cut, as wide as the band above
+    the cut and at most half the band kept, as SBR patches its high band from the low one. Every shift is a multiple of `step` (n_fft / hop):
+    a partial shifted by a multiple of n_fft / hop bins turns its phase by a whole turn each hop, so the
+    copied frames overlap-add as a frequency-shifted signal would, not cancelling each other.
+    """
+    k = torch.arange(n_bins, device=bandwidth.device)  # (F,)
+    cut = torch.ceil(bandwidth * (n_bins - 1)).long().unsqueeze(-1)  # (N, 1): the first bin above the cut
+    above = (k >= cut) & (bandwidth < 1).unsqueeze(-1)  # (N, F)
+    guard = step * math.ceil(COPY_GUARD / step)
+    # the patch: as wide as the band above the cut, at most half the band kept, a multiple of `step`
+    width = torch.minimum((cut - guard) // 2 // step, (n_bins - cut + step - 1) // step).clamp_min(1) * step  # (N, 1)
+    source = (cut - guard - width + torch.remainder(k - cut, width)).clamp(0, n_bins - 1)  # (N, F)
+    return torch.where(above, source, k.expand_as(source)), above
+
+
 def clamp_to_audio_range(x: torch.Tensor) -> torch.Tensor:
     """Clamp to [-1, 1] forward, identity gradient backward (straight-through, Bengio et al. 2013)."""
     return x + (x.clamp(-1.0, 1.0) - x).detach()
@@ -158,7 +187,8 @@ class SpecNeXt(nn.Module):
             [ConvNeXtBlock(config.dim, hidden, config.kernel_size, config.layer_scale) for _ in range(config.n_blocks)]
         )
         self.out_norm = nn.LayerNorm(config.dim)
-        self.head = nn.Linear(config.dim, 4 * n_bins)  # mask (re, im) and additive (re, im) per bin
+        # mask (re, im) and additive (re, im) per bin, and with copy_up the copied band's gain (re, im)
+        self.head = nn.Linear(config.dim, (6 if config.copy_up else 4) * n_bins)
         nn.init.zeros_(self.head.weight)  # zero correction at init: the untrained model is the identity
         nn.init.zeros_(self.head.bias)
 
@@ -169,9 +199,9 @@ class SpecNeXt(nn.Module):
                           return_complex=True)
 
     def correction(self, spec: torch.Tensor, fill_gain: float | torch.Tensor = 1.0,
-                   mask_gain: float | torch.Tensor = 1.0) -> torch.Tensor:
+                   mask_gain: float | torch.Tensor = 1.0, bandwidth: torch.Tensor | None = None) -> torch.Tensor:
         """The complex correction Y - X for the lossy spectrum `spec` (N, n_bins, frames); `fill_gain` a float, (N, 1, 1)
-        or (N, n_bins, 1), `mask_gain` a float or (N, 1, 1)."""
+        or (N, n_bins, 1), `mask_gain` a float or (N, 1, 1); `bandwidth` (N,) each spectrum's cut, which copy_up needs."""
         mag = spec.abs().clamp_min(MAG_FLOOR)  # (N, F, frames)
         compressed = spec * mag.pow(self.config.compress - 1.0)  # |X|^c e^{i∠X}
         features = torch.cat([mag.log(), compressed.real, compressed.imag], dim=1)  # (N, 3F, frames)
@@ -179,9 +209,15 @@ class SpecNeXt(nn.Module):
         for block in self.blocks:
             h = block(h)  # (N, dim, frames)
         out = self.head(self.out_norm(h.transpose(1, 2))).transpose(1, 2)  # (N, 4F, frames)
-        mask_re, mask_im, add_re, add_im = out.chunk(4, dim=1)  # each (N, F, frames)
+        mask_re, mask_im, add_re, add_im, *copy_gain = out.chunk(out.shape[1] // self.n_bins, dim=1)  # each (N, F, frames)
         scale = mag.pow(2).mean(dim=1, keepdim=True).sqrt().detach()  # (N, 1, frames): frame RMS magnitude
         fill = scale * torch.complex(add_re, add_im)
+        if copy_gain:
+            if bandwidth is None:
+                raise ValueError("copy_up needs each spectrum's bandwidth")
+            index, above = copy_up_index(bandwidth, self.n_bins, self.config.n_fft // self.config.hop)  # (N, F) each
+            copied = spec.gather(1, index.unsqueeze(-1).expand_as(spec)) * above.unsqueeze(-1)  # (N, F, frames): X↑
+            fill = fill + copied * torch.complex(*copy_gain)
         if not isinstance(fill_gain, float) or fill_gain != 1.0:
             fill = fill * fill_gain
         mask = torch.complex(mask_re, mask_im)
@@ -200,16 +236,17 @@ class SpecNeXt(nn.Module):
         table = self.config.fill_gain_table
         return table is not None and not table_gain(table, torch.tensor([float(bandwidth)], dtype=torch.float64)).any().item()
 
-    def gains(self, spec: torch.Tensor, b: int, c: int, bandwidth: torch.Tensor | None = None
+    def reads_bandwidth(self) -> bool:
+        """Whether the model fills by its input's bandwidth: with a gain table, or copying the band up."""
+        return self.config.fill_gain_table is not None or self.config.copy_up
+
+    def gains(self, spec: torch.Tensor, b: int, c: int, bandwidth: torch.Tensor | None
               ) -> tuple[float | torch.Tensor, float | torch.Tensor]:
-        """(fill gain, mask gain) of each of the B·C spectra: (`fill_gain`, 1.0), or the table's at each item's input
-        bandwidth, per bin for the fill (B·C, F, 1) and per item for the mask (B·C, 1, 1). The bandwidth is `bandwidth`
-        (B,) where given (a whole track's, ladle_model/bandwidth.py), else read off each item's own spectrum."""
+        """(fill gain, mask gain) of each of the B·C spectra at each item's input `bandwidth` (B,): (`fill_gain`, 1.0)
+        without a table, else the table's, per bin for the fill (B·C, F, 1) and per item for the mask (B·C, 1, 1)."""
         table = self.config.fill_gain_table
         if table is None:
             return float(self.config.fill_gain), 1.0
-        if bandwidth is None:
-            bandwidth = input_bandwidth(spec.reshape(b, c, *spec.shape[1:]).detach())  # (B,) shared by an item's channels
         mask = table_gain(table, bandwidth)[:, 2].reshape(b, 1, 1).repeat_interleave(c, dim=0)  # (B·C, 1, 1)
         return bin_gains(table, bandwidth, spec.shape[1]).repeat_interleave(c, dim=0), mask
 
@@ -218,6 +255,10 @@ class SpecNeXt(nn.Module):
         b, c, t = x.shape
         flat = x.reshape(b * c, t)  # (B·C, T): channels restored independently
         spec = self.stft(flat)  # (B·C, F, frames)
-        delta = self.correction(spec, *self.gains(spec, b, c, bandwidth))  # (B·C, F, frames)
+        if bandwidth is None and self.reads_bandwidth():
+            # no track's cut given (ladle_model/bandwidth.py): each item's own reading, shared by its channels
+            bandwidth = input_bandwidth(spec.reshape(b, c, *spec.shape[1:]).detach())  # (B,)
+        spec_bandwidth = None if bandwidth is None else bandwidth.repeat_interleave(c)  # (B·C,)
+        delta = self.correction(spec, *self.gains(spec, b, c, bandwidth), bandwidth=spec_bandwidth)  # (B·C, F, frames)
         residual = torch.istft(delta, self.config.n_fft, self.config.hop, window=self.window, center=True, length=t)  # (B·C, T)
         return clamp_to_audio_range(x + residual.reshape(b, c, t))  # (B, C, T)
