@@ -54,6 +54,10 @@ log = logging.getLogger(__name__)
 # quarter, a half or all of it in band with a quarter or a half above the cut (on held-out music the
 # full fill above the cut lost ViSQOL on every preset: BENCHMARKS.md, "fill_gain").
 SETTINGS: tuple[tuple[float, float], ...] = ((0.0, 0.0), (1.0, 1.0), *((a, b) for a in (0.25, 0.5, 1.0) for b in (0.25, 0.5)))
+# Then, on each preset's own excerpts, its best pair with the mask term at these gains too. The mask term
+# raised SNR on MP3 64 kbps by 1.5-2 dB but cost ViSQOL (val excerpts: +0.011 over the input with it,
+# +0.034 without; held-out: +0.067 and +0.091, BENCHMARKS.md, "fill_gain").
+MASK_GAINS: tuple[float, ...] = (0.5, 0.0)
 SAME_VISQOL = get_metric("visqol").noise  # 0.01: ViSQOL differences evaluation calls "the same as the input"
 MERGE_WITHIN = 0.02  # presets whose low-passes lie within ~440 Hz share one row of the table
 # An input cut this far (1.1 kHz at 44.1 kHz) above the widest val track scored, or further, passes
@@ -73,21 +77,29 @@ MASK_MARGIN = 0.004
 # 2: a gain below and one above the cut, each segment's cut read off itself; 3: the cut of its whole track;
 # 4: the table gates the mask term too, passing through input cut far above every preset scored (GATE_ABOVE);
 # 5: the gate lies beyond the widest val track, not the widest preset's median, and the gains hold up to it;
-# 6: the mask term stops at the widest val track, the fill at the gate; 7: the mask term stops MASK_MARGIN past it.
-METHOD = 7
+# 6: the mask term stops at the widest val track, the fill at the gate; 7: the mask term stops MASK_MARGIN past it;
+# 8: each preset's mask gain is chosen too (MASK_GAINS).
+METHOD = 8
 # Records from this method on were scored alike; later methods differ only in the table's rows past the
 # widest val track, where no val excerpt lies, so their table is rebuilt from the record's scores.
-SCORED_ALIKE_SINCE = 5
+SCORED_ALIKE_SINCE = 8
 
 
-def setting_key(setting: tuple[float, float]) -> str:
-    """'0.5/0.25': a (gain below the cut, gain above it) pair as the scores name it."""
-    return f"{setting[0]:g}/{setting[1]:g}"
+Setting = tuple[float, float, float]  # (fill gain below the cut, above it, mask gain)
 
 
-def parse_setting(key: str) -> tuple[float, float]:
-    below, above = key.split("/")
-    return float(below), float(above)
+def setting_key(setting: tuple[float, ...]) -> str:
+    """'0.5/0.25' (the mask term at 1) or '0.5/0.25/0': a setting as the scores name it."""
+    mask = setting[2] if len(setting) == 3 else 1.0
+    return f"{setting[0]:g}/{setting[1]:g}" + ("" if mask == 1 else f"/{mask:g}")
+
+
+def parse_setting(key: str) -> Setting:
+    """(below, above, mask) of a `setting_key`."""
+    gains = [float(g) for g in key.split("/")]
+    if len(gains) not in (2, 3):
+        raise ValueError(f"not a setting: {key!r}")
+    return gains[0], gains[1], gains[2] if len(gains) == 3 else 1.0
 
 
 @dataclass
@@ -143,14 +155,16 @@ def fill_gain_text(record: dict) -> str:
     if len(rows) >= 3 and gains(rows[-1]) == "input unchanged" and rows[-2][1:] == rows[-3][1:] \
             and round(rows[-1][0] - rows[-2][0], 4) == GATE_STEP:
         rows = rows[:-2] + rows[-1:]  # the widest gains held up to the gate: told by the gate itself
-    # band-limited rows of the same gains told once: (gains, [kHz, ...], "from" for the fill alone past the mask term's end)
+    # band-limited rows of the same gains told once: (gains, [kHz, ...], "from" for the fill held alone past the val tracks)
+    scored = [g.get("widest", g.get("bandwidth", 1.0)) for g in (record.get("groups") or {}).values()]
+    past_scored = max(scored) + MASK_MARGIN if scored else 1.0
     runs: list[tuple[str, list[str], str]] = []
     for row in rows:
         if runs and runs[-1][0] == gains(row):
             runs[-1][1].append(f"{row[0] * nyquist / 1000:.1f}")
         else:
-            fill_alone = len(row) == 4 and row[3] == 0 and (row[1] or row[2])
-            runs.append((gains(row), [f"{row[0] * nyquist / 1000:.1f}"], "from" if fill_alone else "at"))
+            held_alone = len(row) == 4 and row[3] == 0 and (row[1] or row[2]) and row[0] > past_scored
+            runs.append((gains(row), [f"{row[0] * nyquist / 1000:.1f}"], "from" if held_alone else "at"))
     parts = [f"{g} {word} {khz[0] if len(khz) == 1 else ', '.join(khz[:-1]) + ' and ' + khz[-1]} kHz" for g, khz, word in runs]
     if table[-1][0] >= 1 and runs and len(runs[-1][1]) == 1 and runs[-1][0] == gains(table[-1]) == "input unchanged":
         parts[-1] = f"input unchanged from {runs[-1][1][0]} kHz up and on full-band input"  # the gate (bandwidth_table)
@@ -171,10 +185,10 @@ def calibration_text(record: dict | None) -> str:
 
 def bandwidth_table(groups: dict[str, dict], merge_within: float = MERGE_WITHIN, gate_above: float = GATE_ABOVE) -> list[list[float]]:
     """[[bandwidth, gain below the cut, gain above it, mask gain], ...] from each group's median input
-    bandwidth and its best pair (mask gain 1: the mask term as trained).
+    bandwidth and its best setting.
 
     Groups whose bandwidths lie within `merge_within` (of Nyquist) of each other share one row, with the
-    pair their pooled excerpts score best with. A table whose widest row is band-limited holds that row's
+    setting their pooled excerpts score best with (of those every one of them was scored with). A table whose widest row is band-limited holds that row's
     gains up to MASK_MARGIN past the widest val track any group saw (its "widest"; else its bandwidth),
     then its fill gains alone (mask 0) up to a gate `gate_above` beyond that track, and ends with
     [gate, 0, 0, 0] (where the gate is below 1) and [1.0, 0, 0, 0]: an input cut far above every track
@@ -186,21 +200,20 @@ def bandwidth_table(groups: dict[str, dict], merge_within: float = MERGE_WITHIN,
         visqol, distance = ({k: v * n for k, v in group[key].items()} for key in ("scores", "lsd"))
         if rows and group["bandwidth"] - rows[-1][0] <= merge_within:
             width, total_v, total_l, count = rows[-1]
-            rows[-1] = ((width * count + group["bandwidth"] * n) / (count + n), {k: total_v[k] + visqol[k] for k in total_v},
-                        {k: total_l[k] + distance[k] for k in total_l}, count + n)
+            rows[-1] = ((width * count + group["bandwidth"] * n) / (count + n), {k: total_v[k] + visqol[k] for k in total_v if k in visqol},
+                        {k: total_l[k] + distance[k] for k in total_l if k in distance}, count + n)
         else:
             rows.append((group["bandwidth"], visqol, distance, n))
     table = []
     for width, total_v, total_l, count in rows:
-        below, above = best_setting({k: v / count for k, v in total_v.items()}, {k: v / count for k, v in total_l.items()})
-        table.append([round(width, 4), below, above, 1.0])
+        table.append([round(width, 4), *best_setting({k: v / count for k, v in total_v.items()}, {k: v / count for k, v in total_l.items()})])
     if table[-1][0] < 1.0:
         widest = round(max([table[-1][0], *(g.get("widest", g["bandwidth"]) for g in groups.values())]), 4)
         gate = round(widest + gate_above, 4)
         fill = table[-1][1:3]
         mask_until = round(min(widest + MASK_MARGIN, gate - 2 * GATE_STEP, 1.0 - GATE_STEP), 4)
         if mask_until > table[-1][0]:
-            table.append([mask_until, *fill, 1.0])  # the widest row's gains, held just past the widest val track
+            table.append([mask_until, *table[-1][1:]])  # the widest row's gains, held just past the widest val track
         if gate < 1.0:
             if gate - GATE_STEP > round(mask_until + GATE_STEP, 4):
                 # then the fill alone, held up to the gate
@@ -210,9 +223,9 @@ def bandwidth_table(groups: dict[str, dict], merge_within: float = MERGE_WITHIN,
     return table
 
 
-def best_setting(visqol: dict[str, float], lsd: dict[str, float], tolerance: float = SAME_VISQOL) -> tuple[float, float]:
-    """The (gain below the cut, gain above it) among `visqol`'s "<below>/<above>" keys with the lowest LSD
-    of those that score within `tolerance` of the best ViSQOL.
+def best_setting(visqol: dict[str, float], lsd: dict[str, float], tolerance: float = SAME_VISQOL) -> Setting:
+    """The (gain below the cut, gain above it, mask gain) among `visqol`'s `setting_key` keys with the lowest
+    LSD of those that score within `tolerance` of the best ViSQOL.
 
     More fill restores more of the removed band (LSD falls) until it is too loud; among settings that
     ViSQOL cannot tell apart from the best, the one that restores the most is kept (on a tie, the least fill).
@@ -233,13 +246,14 @@ def visqol_scores(lossless: torch.Tensor, estimate: torch.Tensor, sample_rate: i
 @torch.no_grad()
 def calibrate_fill_gain(model: nn.Module, segments: list[tuple[torch.Tensor, torch.Tensor]], sample_rate: int,
                         settings: tuple[tuple[float, float], ...] = SETTINGS, labels: list[str] | None = None,
-                        bandwidths: list[float] | None = None) -> Calibration:
+                        bandwidths: list[float] | None = None, mask_gains: tuple[float, ...] = MASK_GAINS) -> Calibration:
     """The fill gains (below and above each input's cut, per input bandwidth) whose restorations of `segments` score best.
 
     "Best" is `best_setting`'s: the lowest LSD among the settings ViSQOL cannot tell from its best score.
-    `labels` name each segment's group (its preset; None: one group). `bandwidths` are the codec cuts
+    Each group's best pair with a fill is then scored on the group's own segments with the mask term at each
+    of `mask_gains` too. `labels` name each segment's group (its preset; None: one group). `bandwidths` are the codec cuts
     of the segments' whole tracks (ladle_model/bandwidth.py), which the model is run at, as `ladle
-    enhance` runs it; None: each segment's own reading. Each group's best pair becomes a row of a
+    enhance` runs it; None: each segment's own reading. Each group's best setting becomes a row of a
     table over the groups' median input bandwidths (`bandwidth_table`), whose score is recorded as
     "table". The model is left as it was.
     """
@@ -263,13 +277,16 @@ def calibrate_fill_gain(model: nn.Module, segments: list[tuple[torch.Tensor, tor
               else model.input_bandwidths(lossy.to(device)).cpu())  # (N,)
     at_width = widths.to(device) if bandwidths is not None else None  # the model reads each segment's own otherwise
 
-    def scored(table: list | None) -> tuple[np.ndarray, np.ndarray]:  # (N,) ViSQOL and (N,) LSD of each segment restored
+    def scored(table: list | None, rows: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        # ViSQOL and LSD of each segment (of `rows`; None: all) restored with `table`: (N,) each
+        pick = slice(None) if rows is None else rows
         if table is None:
-            estimate = lossy
+            estimate = lossy[pick]
         else:
             with fill_setting(model, 1.0, table):
-                estimate = model(lossy.to(device), bandwidth=at_width).float().cpu()
-        return visqol_scores(lossless, estimate, sample_rate), np.asarray(lsd(lossless.numpy(), estimate.numpy()), dtype=float).reshape(-1)
+                estimate = model(lossy[pick].to(device), bandwidth=None if at_width is None else at_width[pick]).float().cpu()
+        return (visqol_scores(lossless[pick], estimate, sample_rate),
+                np.asarray(lsd(lossless[pick].numpy(), estimate.numpy()), dtype=float).reshape(-1))
 
     was_training = model.training
     model.eval()
@@ -284,6 +301,11 @@ def calibrate_fill_gain(model: nn.Module, segments: list[tuple[torch.Tensor, tor
             rows = [i for i, label in enumerate(labels) if label == name]
             group = {k: float(np.nanmean(v[rows])) for k, (v, _) in per_segment.items()}
             group_lsd = {k: float(np.nanmean(d[rows])) for k, (_, d) in per_segment.items()}
+            below, above, _ = best_setting(group, group_lsd)
+            if below or above:  # then its best pair with less of the mask term, on its own excerpts
+                for mask in mask_gains:
+                    key = setting_key((below, above, mask))
+                    group[key], group_lsd[key] = (float(np.nanmean(m)) for m in scored([[1.0, below, above, mask]], rows))
             result.groups[name] = {"bandwidth": float(widths[rows].median()), "widest": float(widths[rows].max()),
                                    "segments": len(rows), "scores": group, "lsd": group_lsd, "setting": list(best_setting(group, group_lsd))}
         result.table = bandwidth_table(result.groups)

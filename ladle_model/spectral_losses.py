@@ -82,22 +82,34 @@ def stft_magnitude(x: torch.Tensor, n_fft: int) -> torch.Tensor:
     return spec.abs()
 
 
-def log_magnitude_loss(pred: torch.Tensor, target: torch.Tensor, fft_sizes: tuple[int, ...]) -> torch.Tensor:
+Magnitudes = list[tuple[torch.Tensor, torch.Tensor]]  # (|Ŝ|, |S|) at each resolution
+
+
+def magnitudes(pred: torch.Tensor, target: torch.Tensor, fft_sizes: tuple[int, ...]) -> Magnitudes:
+    """(|Ŝ|, |S|) at each of `fft_sizes`: computed once for every term that reads them (the target's without a graph)."""
+    with torch.no_grad():
+        targets = [stft_magnitude(target, n_fft) for n_fft in fft_sizes]
+    return [(stft_magnitude(pred, n_fft), s_true) for n_fft, s_true in zip(fft_sizes, targets)]
+
+
+def log_magnitude_term(mags: Magnitudes) -> torch.Tensor:
     """Mean over resolutions of mean |log10 max(|Ŝ|, eps) - log10 max(|S|, eps)|."""
-    terms = []
-    for n_fft in fft_sizes:
-        s_pred, s_true = stft_magnitude(pred, n_fft), stft_magnitude(target, n_fft)
-        terms.append((s_pred.clamp_min(MAG_EPS).log10() - s_true.clamp_min(MAG_EPS).log10()).abs().mean())
-    return torch.stack(terms).mean()
+    return torch.stack([(p.clamp_min(MAG_EPS).log10() - t.clamp_min(MAG_EPS).log10()).abs().mean() for p, t in mags]).mean()
+
+
+def spectral_convergence_term(mags: Magnitudes) -> torch.Tensor:
+    """Mean over resolutions of ||S - Ŝ||_F / ||S||_F (whole batch; 0 for a silent target and prediction)."""
+    return torch.stack([torch.linalg.vector_norm(t - p) / torch.linalg.vector_norm(t).clamp_min(MAG_EPS) for p, t in mags]).mean()
+
+
+def log_magnitude_loss(pred: torch.Tensor, target: torch.Tensor, fft_sizes: tuple[int, ...]) -> torch.Tensor:
+    """`log_magnitude_term` of (B, C, T) audio at `fft_sizes`."""
+    return log_magnitude_term(magnitudes(pred, target, fft_sizes))
 
 
 def spectral_convergence_loss(pred: torch.Tensor, target: torch.Tensor, fft_sizes: tuple[int, ...]) -> torch.Tensor:
-    """Mean over resolutions of ||S - Ŝ||_F / ||S||_F (whole batch; 0 for a silent target and prediction)."""
-    terms = []
-    for n_fft in fft_sizes:
-        s_pred, s_true = stft_magnitude(pred, n_fft), stft_magnitude(target, n_fft)
-        terms.append(torch.linalg.vector_norm(s_true - s_pred) / torch.linalg.vector_norm(s_true).clamp_min(MAG_EPS))
-    return torch.stack(terms).mean()
+    """`spectral_convergence_term` of (B, C, T) audio at `fft_sizes`."""
+    return spectral_convergence_term(magnitudes(pred, target, fft_sizes))
 
 
 MEL_N_FFT = 2048
@@ -141,11 +153,12 @@ def restoration_losses(pred: torch.Tensor, target: torch.Tensor, lossy: torch.Te
     """The weighted terms under "loss/..." keys; a term whose lambda is 0 is not computed."""
     losses: dict[str, torch.Tensor] = {}
     total = pred.new_zeros(())
+    mags = magnitudes(pred, target, config.fft_sizes) if max(config.lambda_logmag, config.lambda_sc) > 0 else []
     if config.lambda_logmag > 0:
-        losses["loss/logmag"] = log_magnitude_loss(pred, target, config.fft_sizes)
+        losses["loss/logmag"] = log_magnitude_term(mags)
         total = total + config.lambda_logmag * losses["loss/logmag"]
     if config.lambda_sc > 0:
-        losses["loss/sc"] = spectral_convergence_loss(pred, target, config.fft_sizes)
+        losses["loss/sc"] = spectral_convergence_term(mags)
         total = total + config.lambda_sc * losses["loss/sc"]
     if config.lambda_melfloor > 0:
         losses["loss/melfloor"] = floored_mel_loss(pred, target, config.n_mels, config.mel_floor_db)

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from ladle_model import calibrate
 from ladle_model.calibrate import (MASK_MARGIN, METHOD, SCORED_ALIKE_SINCE, Calibration, bandwidth_table, best_setting, calibrate_fill_gain, calibrate_run, calibration_text,
-                                   fill_setting)
+                                   fill_setting, parse_setting, setting_key)
 from ladle_model.calibration_data import pick_segments
 from ladle_model.checkpoint import CHECKPOINT_FORMAT, RunDir, load_checkpoint, model_from_checkpoint, save_checkpoint_file
 from ladle_model.models import build_model, model_config_dict
@@ -73,10 +74,10 @@ def test_each_preset_gets_its_own_gain_in_a_table_over_input_bandwidth():
     assert set(result.groups) == {"cut", "clean"} and result.sample_rate == RATE
     assert result.groups["cut"]["bandwidth"] == pytest.approx(0.5, abs=0.02) and result.groups["clean"]["bandwidth"] == 1.0
     assert result.groups["cut"]["widest"] == pytest.approx(0.5, abs=0.02)  # the widest of its tracks: where the gate is measured from
-    assert result.groups["clean"]["setting"] == [0.0, 0.0] and result.groups["clean"]["segments"] == 2
+    assert result.groups["clean"]["setting"] == [0.0, 0.0, 1.0] and result.groups["clean"]["segments"] == 2
     assert "table" in result.scores and "table" in result.lsd
     # the clean group's row as scored (its mask term on): full-band input was scored, so it is not passed through
-    assert result.table == [[round(result.groups["cut"]["bandwidth"], 4), *result.groups["cut"]["setting"], 1.0], [1.0, 0.0, 0.0, 1.0]]
+    assert result.table == [[round(result.groups["cut"]["bandwidth"], 4), *result.groups["cut"]["setting"]], [1.0, 0.0, 0.0, 1.0]]
     assert model.config.fill_gain == 1.0 and model.config.fill_gain_table is None  # left as it was
 
 
@@ -104,9 +105,30 @@ def test_the_table_merges_presets_cut_alike_and_passes_through_input_cut_far_abo
 def test_among_settings_visqol_cannot_tell_apart_the_lowest_lsd_wins():
     visqol = {"input": 4.0, "0/0": 4.00, "0.25/0.5": 4.105, "0.5/0.25": 4.11, "1/1": 4.2}
     lsd = {"input": 1.0, "0/0": 0.95, "0.25/0.5": 0.70, "0.5/0.25": 0.75, "1/1": 0.9}
-    assert best_setting(visqol, lsd) == (1.0, 1.0)  # the best ViSQOL by more than its noise wins outright
+    assert best_setting(visqol, lsd) == (1.0, 1.0, 1.0)  # the best ViSQOL by more than its noise wins outright
     visqol["1/1"] = 4.0
-    assert best_setting(visqol, lsd) == (0.25, 0.5)  # 4.105 and 4.11 are the same to ViSQOL: the lower LSD wins
+    assert best_setting(visqol, lsd) == (0.25, 0.5, 1.0)  # 4.105 and 4.11 are the same to ViSQOL: the lower LSD wins
+    visqol["0.25/0.5/0"], lsd["0.25/0.5/0"] = 4.13, 0.72
+    assert best_setting(visqol, lsd) == (0.25, 0.5, 0.0)  # without the mask term: within 0.01 of none, the best outright
+    visqol["0.25/0.5/0"] = 4.11
+    assert best_setting(visqol, lsd) == (0.25, 0.5, 1.0)  # a tie again: the lower LSD
+    assert parse_setting("0.25/0.5") == (0.25, 0.5, 1.0) and setting_key((0.25, 0.5, 1.0)) == "0.25/0.5"
+    assert parse_setting(setting_key((0.25, 0.5, 0.0))) == (0.25, 0.5, 0.0)
+
+
+@needs_visqol
+def test_a_mask_term_that_hurts_is_scaled_down_for_the_presets_it_hurts():
+    model = loud_filler(level=1e-4)  # a fill too faint to matter
+    with torch.no_grad():
+        model.head.bias[: model.n_bins // 4] = -1.0  # a mask that removes the lowest quarter of the band
+    cut = [(bright_music(s), low_passed(bright_music(s), 11025.0)) for s in (0, 1)]
+    result = calibrate_fill_gain(model, cut, RATE, settings=((1.0, 1.0),), labels=["cut", "cut"])
+    scores = result.groups["cut"]["scores"]
+    assert scores["1/1/0"] == pytest.approx(scores["input"], abs=0.01)  # no mask term, a fill too faint to matter: the input
+    assert min(scores["1/1/0.5"], scores["1/1/0"]) > scores["1/1"] + 0.1  # scored on the group's own excerpts
+    assert "1/1/0" not in result.scores  # the pooled scores hold the settings every excerpt was scored with
+    best = max(("1/1", "1/1/0.5", "1/1/0"), key=scores.get)
+    assert result.groups["cut"]["setting"] == list(parse_setting(best)) == result.table[0][1:] and best != "1/1"
 
 
 def test_segments_shorter_than_visqol_allows_are_skipped_with_a_reason():
@@ -132,7 +154,7 @@ def write_run(tmp_path, name: str, **model_overrides) -> RunDir:
 
 
 @needs_visqol
-def test_calibrate_run_writes_the_gain_into_best_pt(tmp_path):
+def test_calibrate_run_writes_the_gain_into_best_pt(tmp_path, monkeypatch):
     run = write_run(tmp_path, "specnext", dim=16, n_blocks=1)
     segments = [(band_limited_music(s), band_limited_music(s)) for s in (0, 1)]
     result = calibrate_run(run, segments, RATE, "test excerpts")
@@ -147,20 +169,28 @@ def test_calibrate_run_writes_the_gain_into_best_pt(tmp_path):
     before = run.best.read_bytes()
     assert calibrate_run(run, [], RATE, "not used") == result
     assert run.best.read_bytes() == before
-    # a record of a method that scored alike gets only its table rebuilt: nothing is scored (no segments here)
+    # a record of a method that scored alike gets only its table rebuilt when a later method changes only the rows past
+    # the val tracks: nothing is scored (no segments here)
+    monkeypatch.setattr(calibrate, "METHOD", METHOD + 1)
     stale = [[0.5, 0.25, 0.5, 1.0], [1.0, 0.0, 0.0, 0.0]]
     ckpt["calibration"] = {**ckpt["calibration"], "method": SCORED_ALIKE_SINCE, "table": stale}
     ckpt["config"]["model"]["fill_gain_table"] = stale
     save_checkpoint_file(ckpt, run.best)
     rebuilt = calibrate_run(run, [], RATE, "not used")
     assert rebuilt.table == bandwidth_table(ckpt["calibration"]["groups"]) != stale and rebuilt.scores == result.scores
-    assert rebuilt.method == METHOD and rebuilt.source == result.source
+    assert rebuilt.method == METHOD + 1 and rebuilt.source == result.source
     assert load_checkpoint(run.best)["config"]["model"]["fill_gain_table"] == rebuilt.table
     # a record an older calibration wrote (one gain for every bin) is calibrated again
     ckpt["calibration"] = {k: v for k, v in ckpt["calibration"].items() if k not in ("method", "lsd")}
     save_checkpoint_file(ckpt, run.best)
     assert calibrate_run(run, segments, RATE, "again").source == "again"
     assert load_checkpoint(run.best)["calibration"]["method"] == METHOD
+    # and so is one of a method scored otherwise (before this method scored the mask gains)
+    monkeypatch.undo()
+    ckpt = load_checkpoint(run.best)
+    ckpt["calibration"] = {**ckpt["calibration"], "method": SCORED_ALIKE_SINCE - 1}
+    save_checkpoint_file(ckpt, run.best)
+    assert calibrate_run(run, segments, RATE, "scored again").source == "scored again"
 
 
 @needs_visqol
@@ -212,9 +242,14 @@ def test_the_calibration_is_told_in_one_line_with_the_table_in_khz():
     assert calibration_text({**record, "table": held}) == calibration_text({**record, "table": gated})  # the held row is the gate's
     seventh = [[0.5, 0.25, 0.5, 1.0], [0.75, 0.25, 0.5, 1.0], [0.764, 0.25, 0.5, 1.0], [0.765, 0.25, 0.5, 0.0],
                [0.809, 0.25, 0.5, 0.0], [0.81, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
-    assert calibration_text({**record, "table": seventh}).startswith(  # the mask term stops past the widest val track, the fill at the gate
+    scored = {"groups": {"mp3-64": {"bandwidth": 0.5, "widest": 0.51}, "vorbis-96": {"bandwidth": 0.75, "widest": 0.76}}}
+    assert calibration_text({**record, **scored, "table": seventh}).startswith(  # the mask term stops past the widest val track, the fill at the gate
         "fill gain per input bandwidth: 0.25 in band and 0.5 above the cut at 11.0, 16.5 and 16.8 kHz, the fill alone (0.25 in band "
         "and 0.5 above the cut) from 16.9 kHz, input unchanged from 17.9 kHz up and on full-band input chosen")
+    eighth = [[0.5, 0.5, 0.5, 0.0], *seventh[1:]]  # mp3-64 chose its fill without the mask term
+    assert calibration_text({**record, **scored, "table": eighth}).startswith(
+        "fill gain per input bandwidth: the fill alone (0.5) at 11.0 kHz, 0.25 in band and 0.5 above the cut at 16.5 and 16.8 kHz, "
+        "the fill alone (0.25 in band and 0.5 above the cut) from 16.9 kHz")
     halved = [[0.5, 0.25, 0.25, 0.5], [1.0, 0.0, 0.0, 0.0]]
     assert calibration_text({**record, "table": halved}).startswith(
         "fill gain per input bandwidth: 0.25 with mask 0.5 at 11.0 kHz, input unchanged on full-band input chosen")

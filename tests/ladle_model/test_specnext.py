@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from ladle_model.specnext import SpecNeXt, SpecNeXtConfig, bin_gains, table_gain
+from ladle_model.bandwidth import measures_bandwidth
+from ladle_model.specnext import COPY_GUARD, SpecNeXt, SpecNeXtConfig, bin_gains, copy_up_index, table_gain
 from tests.ladle_model.test_bandwidth import low_passed_noise
 
 SMALL = SpecNeXtConfig(n_fft=256, hop=64, dim=16, n_blocks=2)
@@ -144,3 +145,46 @@ def test_a_split_row_fills_the_band_above_the_cut_at_its_own_gain():
     above, below = slice(edge + 8, None), slice(0, edge - 8)
     torch.testing.assert_close(residual(split)[above], residual(full)[above], rtol=0.05, atol=1e-4)  # the fill above the cut is kept
     assert (residual(split)[below].mean() < 0.1 * residual(full)[below].mean()).item()  # float rounding only: and none is added below it
+
+
+def test_copy_up_maps_the_band_above_the_cut_onto_the_top_of_the_kept_band_in_whole_hop_turns():
+    index, above = copy_up_index(torch.tensor([0.5, 0.75, 1.0]), 513, 4)
+    for row, cut in ((0, 256), (1, 384)):
+        bins = above[row].nonzero().flatten()
+        assert bins[0].item() == cut and bins[-1].item() == 512  # every bin from the cut up, none below it
+        source = index[row][bins]
+        assert int(source.max()) <= cut - COPY_GUARD  # the codec's roll-off under the cut is never copied
+        assert int(source.min()) >= cut // 2 - COPY_GUARD  # at most half the kept band: no bass in the treble
+        assert set(((bins - source) % 4).tolist()) == {0}  # shifts of whole turns per hop
+    assert not above[2].any() and torch.equal(index[2], torch.arange(513))  # a full-band input copies nothing
+
+
+def test_copy_up_starts_as_the_identity_and_copies_a_tone_up_at_full_strength():
+    torch.manual_seed(0)
+    model = SpecNeXt(SpecNeXtConfig(copy_up=True)).eval()
+    x = tones(44100, 44100)
+    with torch.no_grad():
+        assert float((model(x) - x).abs().max()) < 1e-4  # untrained: the input comes back
+        model.head.bias[4 * model.n_bins:5 * model.n_bins] = 1.0  # the copied band at gain 1, no mask, no fill
+        t = torch.arange(44100) / 44100
+        tone = (0.3 * torch.sin(2 * torch.pi * (186 * 44100 / 1024) * t)).expand(1, 2, -1)  # 8 kHz on bin 186, in the copied patch
+        y = model(tone, bandwidth=torch.tensor([0.5]))  # cut at 11.025 kHz
+    level = model.stft(y[0, :1])[0, :, 4:-4].abs().mean(dim=-1)  # (bins,)
+    peaks = (level > 0.6 * level.max()).nonzero().flatten().tolist()
+    assert peaks == [186, 314, 438]  # the tone, and its copies shifted by 128 and 252 bins
+    torch.testing.assert_close(level[[314, 438]], level[[186, 186]], rtol=0.02, atol=0)  # coherent: no overlap-add loss
+
+
+def test_a_copy_up_model_reads_its_input_bandwidth_and_the_gate_stops_its_copy_too():
+    torch.manual_seed(0)
+    model = SpecNeXt(SpecNeXtConfig(dim=16, n_blocks=1, copy_up=True)).eval()
+    assert measures_bandwidth(model)  # a track's cut is measured before it runs, even without a gain table
+    with torch.no_grad():
+        model.head.bias[4 * model.n_bins:5 * model.n_bins] = 1.0
+        x, cuts = low_passed_noise([11025.0, 19000.0], n=22050), torch.tensor([0.5, 19000 / 22050])
+        copied = model(x, bandwidth=cuts)
+        model.config.fill_gain_table = [[0.5, 1.0, 0.5, 1.0], [0.8, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
+        tabled = model(x, bandwidth=cuts)
+    assert (copied[0] - x[0]).abs().max() > 1e-2  # the band above 11 kHz is filled from below it
+    torch.testing.assert_close(tabled[0] - x[0], 0.5 * (copied[0] - x[0]), rtol=1e-4, atol=1e-6)  # at the fill's gain above the cut
+    assert torch.equal(tabled[1], x[1])  # past the gate: unchanged
