@@ -59,6 +59,7 @@ SETTINGS: tuple[tuple[float, float], ...] = ((0.0, 0.0), (1.0, 1.0), *((a, b) fo
 # +0.034 without; held-out: +0.067 and +0.091, BENCHMARKS.md, "fill_gain").
 MASK_GAINS: tuple[float, ...] = (0.5, 0.0)
 SAME_VISQOL = get_metric("visqol").noise  # 0.01: ViSQOL differences evaluation calls "the same as the input"
+SAME_LSD = get_metric("lsd")  # LSD within 0.5 % of a value is the same to evaluation
 MERGE_WITHIN = 0.02  # presets whose low-passes lie within ~440 Hz share one row of the table
 # An input cut this far (1.1 kHz at 44.1 kHz) above the widest val track scored, or further, passes
 # through unchanged: the val split shows nothing of what the model does to it. On held-out
@@ -78,8 +79,8 @@ MASK_MARGIN = 0.004
 # 4: the table gates the mask term too, passing through input cut far above every preset scored (GATE_ABOVE);
 # 5: the gate lies beyond the widest val track, not the widest preset's median, and the gains hold up to it;
 # 6: the mask term stops at the widest val track, the fill at the gate; 7: the mask term stops MASK_MARGIN past it;
-# 8: each preset's mask gain is chosen too (MASK_GAINS).
-METHOD = 8
+# 8: each preset's mask gain is chosen too (MASK_GAINS); 9: of settings ViSQOL and LSD tell apart from none, the most mask.
+METHOD = 9
 # Records from this method on were scored alike; later methods differ only in the table's rows past the
 # widest val track, where no val excerpt lies, so their table is rebuilt from the record's scores.
 SCORED_ALIKE_SINCE = 8
@@ -228,11 +229,16 @@ def best_setting(visqol: dict[str, float], lsd: dict[str, float], tolerance: flo
     LSD of those that score within `tolerance` of the best ViSQOL.
 
     More fill restores more of the removed band (LSD falls) until it is too loud; among settings that
-    ViSQOL cannot tell apart from the best, the one that restores the most is kept (on a tie, the least fill).
+    ViSQOL cannot tell apart from the best, the one that restores the most is kept. Among those whose LSD
+    is the same too (within its noise, SAME_LSD), the one with the most of the mask term wins: it is
+    what training made for SNR, and LSD barely sees it. Then the lowest LSD, then the least fill.
     """
     keys = [k for k in visqol if k not in ("input", "table")]
     top = max(visqol[k] for k in keys)
-    return parse_setting(min((k for k in keys if visqol[k] >= top - tolerance), key=lambda k: (lsd[k], sum(parse_setting(k)))))
+    tied = [k for k in keys if visqol[k] >= top - tolerance]
+    least = min(lsd[k] for k in tied)
+    alike = [k for k in tied if lsd[k] <= least + SAME_LSD.same_within(least)]
+    return parse_setting(min(alike, key=lambda k: (-parse_setting(k)[2], lsd[k], sum(parse_setting(k)))))
 
 
 def visqol_scores(lossless: torch.Tensor, estimate: torch.Tensor, sample_rate: int) -> np.ndarray:
@@ -360,7 +366,9 @@ def reuse_calibration(run: RunDir, ckpt: dict | None = None) -> Calibration | No
     if not SCORED_ALIKE_SINCE <= record.get("method", 0) < METHOD or not record.get("groups"):
         return None
     try:  # the val excerpts' gains are the same under this method: only the rows past them change
-        result = Calibration(**{**record, "table": bandwidth_table(record["groups"]), "method": METHOD})
+        groups = {name: {**group, "setting": list(best_setting(group["scores"], group["lsd"]))} for name, group in record["groups"].items()}
+        result = Calibration(**{**record, "groups": groups, "table": bandwidth_table(groups), "method": METHOD,
+                                "gain": best_setting(record["scores"], record["lsd"])[0]})
     except (KeyError, TypeError, ValueError) as e:
         log.info("calibration record of method %s not rebuilt (%s): scoring again", record.get("method"), e)
         return None

@@ -19,6 +19,9 @@ RECIPES: dict[str, dict[str, Any]] = {
     "paper": {},
     "specnext": {
         "model": "specnext",
+        # SpecNeXt's copy_up (the band above the cut filled from the input's own top band, as SBR does) made the full
+        # fill far less harmful to ViSQOL but restored less of the cut band on held-out music (LSD paper-32k
+        # 0.69 -> 0.74x, vorbis-96 0.73 -> 0.77x; BENCHMARKS.md, "quality" 20:19), so it stays off.
         # No MSE or perceptual term (so no feature net to pre-train): the restoration losses replace them.
         "loss": {"lambda_recon": 0.0, "lambda_perc": 0.0},
         "feature_net_steps": 0,

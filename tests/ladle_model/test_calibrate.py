@@ -112,6 +112,8 @@ def test_among_settings_visqol_cannot_tell_apart_the_lowest_lsd_wins():
     assert best_setting(visqol, lsd) == (0.25, 0.5, 0.0)  # without the mask term: within 0.01 of none, the best outright
     visqol["0.25/0.5/0"] = 4.11
     assert best_setting(visqol, lsd) == (0.25, 0.5, 1.0)  # a tie again: the lower LSD
+    lsd["0.25/0.5/0"] = 0.699
+    assert best_setting(visqol, lsd) == (0.25, 0.5, 1.0)  # LSD within its noise (0.5 %) too: the mask term as trained
     assert parse_setting("0.25/0.5") == (0.25, 0.5, 1.0) and setting_key((0.25, 0.5, 1.0)) == "0.25/0.5"
     assert parse_setting(setting_key((0.25, 0.5, 0.0))) == (0.25, 0.5, 0.0)
 
