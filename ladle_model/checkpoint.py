@@ -378,11 +378,22 @@ def canonical(obj: object) -> str:
     return json.dumps(obj, sort_keys=True, default=str)
 
 
+def resolved_model_config(ckpt: dict) -> dict:
+    """The checkpoint's model config with today's defaults for any option added since it was written (an option
+    is added with a default that builds the model as before); as saved where today's code cannot resolve it."""
+    from ladle_model.models import model_config_dict
+
+    try:
+        return model_config_dict(ckpt["model_name"], **ckpt["config"]["model"])
+    except (KeyError, TypeError, ValueError):
+        return ckpt["config"]["model"]
+
+
 def check_resumable(ckpt: dict, model_name: str, model_config: dict, dataset_version: str, feature_net_key: dict | None,
                     run_dir: str | Path) -> None:
     """Refuse to continue a run folder with another model, model config, dataset or feature net (CheckpointError)."""
     where = f"run folder {run_dir} holds a checkpoint at step {ckpt['step']}"
-    if ckpt["model_name"] != model_name or canonical(ckpt["config"]["model"]) != canonical(model_config):
+    if ckpt["model_name"] != model_name or canonical(resolved_model_config(ckpt)) != canonical(model_config):
         raise CheckpointError(f"{where} of model {ckpt['model_name']!r} {ckpt['config']['model']}, not {model_name!r} {model_config}; "
                               "use another run folder")
     if ckpt["dataset_version"] != dataset_version:

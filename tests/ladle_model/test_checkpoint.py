@@ -26,6 +26,7 @@ from ladle_model.checkpoint import (
     resume_step,
     save_checkpoint_file,
 )
+from ladle_model.models import model_config_dict
 from ladle_model.train import init_state, train
 from tests.ladle_model.test_train import tiny_config
 
@@ -185,6 +186,15 @@ def test_check_resumable_names_what_differs():
         check_resumable(ckpt, "ladle", ckpt["config"]["model"], "v2", ckpt["feature_net"], "runs/x")
     with pytest.raises(CheckpointError, match="perceptual loss would change"):
         check_resumable(ckpt, "ladle", ckpt["config"]["model"], "v1", None, "runs/x")
+
+
+def test_a_checkpoint_written_before_an_option_was_added_resumes_at_its_default():
+    today = model_config_dict("specnext", dim=16)
+    saved = {k: v for k, v in today.items() if k != "copy_up"}  # written before SpecNeXt had copy_up
+    ckpt = {"step": 800, "model_name": "specnext", "config": {"model": saved}, "dataset_version": "v1", "feature_net": None}
+    check_resumable(ckpt, "specnext", today, "v1", None, "runs/x")  # the option's default builds the model as before
+    with pytest.raises(CheckpointError, match="of model 'specnext'"):
+        check_resumable(ckpt, "specnext", {**today, "copy_up": True}, "v1", None, "runs/x")
 
 
 def test_old_checkpoints_load_rebuild_their_model_and_resume(tiny_data_dir, tmp_path):
