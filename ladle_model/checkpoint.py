@@ -326,13 +326,19 @@ def model_from_checkpoint(ckpt: dict) -> nn.Module:
     return model
 
 
-def resume_step(run_dir: str | Path) -> int | None:
-    """The step a re-run of RUN continues from (its last.pt), or None for a new run. RUN may be an s3:// URL."""
+def resume_step(run_dir: str | Path, model_name: str | None = None, model_config: dict | None = None) -> int | None:
+    """The step a re-run of RUN continues from (its last.pt), or None for a new run. RUN may be an s3:// URL.
+    With `model_name` and `model_config`, a last.pt of another model is a CheckpointError (`check_same_model`)."""
     from storage import fs
+
+    def step_of(ckpt: dict) -> int:
+        if model_name is not None:
+            check_same_model(ckpt, model_name, model_config or {}, run_dir)
+        return int(ckpt["step"])
 
     if not fs.is_remote(run_dir):
         last = RunDir(run_dir).resume_checkpoint()
-        return int(load_checkpoint(last)["step"]) if last is not None else None
+        return step_of(load_checkpoint(last)) if last is not None else None
     url = fs.join(str(run_dir), "checkpoints", "last.pt")
     filesystem, path = fs.filesystem(url)
     if not filesystem.exists(path):
@@ -340,7 +346,7 @@ def resume_step(run_dir: str | Path) -> int | None:
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) / "last.pt"
         filesystem.get_file(path, str(local))
-        return int(load_checkpoint(local)["step"])
+        return step_of(load_checkpoint(local))
 
 
 # ----------------------------------------------------------------------------- RNG state
@@ -389,13 +395,18 @@ def resolved_model_config(ckpt: dict) -> dict:
         return ckpt["config"]["model"]
 
 
+def check_same_model(ckpt: dict, model_name: str, model_config: dict, run_dir: str | Path) -> None:
+    """CheckpointError where `ckpt` holds another model or model config than `model_name` with `model_config`."""
+    if ckpt["model_name"] != model_name or canonical(resolved_model_config(ckpt)) != canonical(model_config):
+        raise CheckpointError(f"run folder {run_dir} holds a checkpoint at step {ckpt['step']} of model {ckpt['model_name']!r} "
+                              f"{ckpt['config']['model']}, not {model_name!r} {model_config}; use another run folder")
+
+
 def check_resumable(ckpt: dict, model_name: str, model_config: dict, dataset_version: str, feature_net_key: dict | None,
                     run_dir: str | Path) -> None:
     """Refuse to continue a run folder with another model, model config, dataset or feature net (CheckpointError)."""
     where = f"run folder {run_dir} holds a checkpoint at step {ckpt['step']}"
-    if ckpt["model_name"] != model_name or canonical(resolved_model_config(ckpt)) != canonical(model_config):
-        raise CheckpointError(f"{where} of model {ckpt['model_name']!r} {ckpt['config']['model']}, not {model_name!r} {model_config}; "
-                              "use another run folder")
+    check_same_model(ckpt, model_name, model_config, run_dir)
     if ckpt["dataset_version"] != dataset_version:
         raise CheckpointError(f"{where} trained on dataset {ckpt['dataset_version']!r}, not {dataset_version!r}; use another run folder")
     if canonical(ckpt["feature_net"]) != canonical(feature_net_key):

@@ -49,6 +49,7 @@ def add_train(commands) -> None:
 def _cmd_train(args) -> int:
     from flows.train_ladle import train_ladle
     from ladle_model.checkpoint import CheckpointError, resume_step
+    from ladle_model.models import model_config_dict
     from storage import fs
     from storage.manifest import list_datasets
 
@@ -62,10 +63,10 @@ def _cmd_train(args) -> int:
         fail(f"--data {args.data} is a file; give the data folder that build-corpus wrote")
     if not list_datasets(str(args.data)):
         fail(f"no dataset under {args.data}; build one first with `ladle build-corpus SOURCE --data {args.data}`")
-    try:
-        step = resume_step(str(args.run))  # a damaged last.pt is one line here, not a traceback in the flow
+    try:  # a damaged last.pt, or one of another model, is one line here, not a traceback in the flow
+        step = resume_step(str(args.run), model, model_config_dict(model, **overrides.get("model_overrides", {})))
     except CheckpointError as e:
-        fail(f"{e}; move it away to start the run again")
+        fail(f"{e}; move it away to start the run again" if "use another run folder" not in str(e) else str(e))
     check_train_dataset(args.data, args.run, args.segment_seconds, args.dataset, args.preset)
     print(f"resuming {args.run} from step {step}" if step is not None else f"starting {args.run}", flush=True,
           file=sys.stderr if args.json else sys.stdout)  # --json keeps stdout to the JSON

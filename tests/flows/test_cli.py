@@ -76,3 +76,19 @@ def test_train_on_a_file_as_data_is_one_line(tmp_path, capsys):
 def test_numbers_print_with_sensible_precision():
     assert fmt_number(0.00019112999143544585) == "0.0001911" and fmt_number(12.3456789) == "12.35"
     assert fmt_number(None) == "n/a" and fmt_number(float("nan")) == "n/a"
+
+
+def test_a_run_folder_of_another_model_config_is_one_line_before_any_flow(two_datasets, tmp_path, capsys):
+    from ladle_model.checkpoint import CHECKPOINT_FORMAT, RunDir, save_checkpoint_file
+    from ladle_model.models import model_config_dict
+
+    run = RunDir(tmp_path / "run")
+    run.checkpoints.mkdir(parents=True)
+    save_checkpoint_file({"format": CHECKPOINT_FORMAT, "step": 800, "model_name": "specnext", "model": {},
+                          "config": {"model": model_config_dict("specnext"), "train": {}}}, run.last)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", str(two_datasets), "--run", str(run.root), "--dataset", "aaaa00000001",
+              "--overrides", '{"model_overrides": {"copy_up": true}}'])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert "holds a checkpoint at step 800 of model 'specnext'" in err and err.rstrip().endswith("use another run folder")
