@@ -59,7 +59,7 @@ SETTINGS: tuple[tuple[float, float], ...] = ((0.0, 0.0), (1.0, 1.0), *((a, b) fo
 # +0.034 without; held-out: +0.067 and +0.091, BENCHMARKS.md, "fill_gain").
 MASK_GAINS: tuple[float, ...] = (0.5, 0.0)
 SAME_VISQOL = get_metric("visqol").noise  # 0.01: ViSQOL differences evaluation calls "the same as the input"
-SAME_LSD = get_metric("lsd")  # LSD within 0.5 % of a value is the same to evaluation
+LSD_METRIC = get_metric("lsd")  # its same_within: LSD within 0.5 % of a value is the same to evaluation
 MERGE_WITHIN = 0.02  # presets whose low-passes lie within ~440 Hz share one row of the table
 # An input cut this far (1.1 kHz at 44.1 kHz) above the widest val track scored, or further, passes
 # through unchanged: the val split shows nothing of what the model does to it. On held-out
@@ -230,14 +230,14 @@ def best_setting(visqol: dict[str, float], lsd: dict[str, float], tolerance: flo
 
     More fill restores more of the removed band (LSD falls) until it is too loud; among settings that
     ViSQOL cannot tell apart from the best, the one that restores the most is kept. Among those whose LSD
-    is the same too (within its noise, SAME_LSD), the one with the most of the mask term wins: it is
+    is the same too (within its noise, LSD_METRIC.same_within), the one with the most of the mask term wins: it is
     what training made for SNR, and LSD barely sees it. Then the lowest LSD, then the least fill.
     """
     keys = [k for k in visqol if k not in ("input", "table")]
     top = max(visqol[k] for k in keys)
     tied = [k for k in keys if visqol[k] >= top - tolerance]
     least = min(lsd[k] for k in tied)
-    alike = [k for k in tied if lsd[k] <= least + SAME_LSD.same_within(least)]
+    alike = [k for k in tied if lsd[k] <= least + LSD_METRIC.same_within(least)]
     return parse_setting(min(alike, key=lambda k: (-parse_setting(k)[2], lsd[k], sum(parse_setting(k)))))
 
 

@@ -50,6 +50,10 @@ class CheckpointError(ValueError):
     """A file that is not a LadLe checkpoint, or a run folder that cannot be resumed as asked."""
 
 
+class RunMismatchError(CheckpointError):
+    """A sound checkpoint of another model, model config, dataset or feature net than the run asks for."""
+
+
 # ----------------------------------------------------------------------------- the run folder
 
 
@@ -398,7 +402,7 @@ def resolved_model_config(ckpt: dict) -> dict:
 def check_same_model(ckpt: dict, model_name: str, model_config: dict, run_dir: str | Path) -> None:
     """CheckpointError where `ckpt` holds another model or model config than `model_name` with `model_config`."""
     if ckpt["model_name"] != model_name or canonical(resolved_model_config(ckpt)) != canonical(model_config):
-        raise CheckpointError(f"run folder {run_dir} holds a checkpoint at step {ckpt['step']} of model {ckpt['model_name']!r} "
+        raise RunMismatchError(f"run folder {run_dir} holds a checkpoint at step {ckpt['step']} of model {ckpt['model_name']!r} "
                               f"{ckpt['config']['model']}, not {model_name!r} {model_config}; use another run folder")
 
 
@@ -408,8 +412,8 @@ def check_resumable(ckpt: dict, model_name: str, model_config: dict, dataset_ver
     where = f"run folder {run_dir} holds a checkpoint at step {ckpt['step']}"
     check_same_model(ckpt, model_name, model_config, run_dir)
     if ckpt["dataset_version"] != dataset_version:
-        raise CheckpointError(f"{where} trained on dataset {ckpt['dataset_version']!r}, not {dataset_version!r}; use another run folder")
+        raise RunMismatchError(f"{where} trained on dataset {ckpt['dataset_version']!r}, not {dataset_version!r}; use another run folder")
     if canonical(ckpt["feature_net"]) != canonical(feature_net_key):
-        raise CheckpointError(f"{where} with feature net {ckpt['feature_net']}, not {feature_net_key}: "
+        raise RunMismatchError(f"{where} with feature net {ckpt['feature_net']}, not {feature_net_key}: "
                               "the perceptual loss would change mid-run")
 

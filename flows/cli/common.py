@@ -12,6 +12,10 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ladle_model.train import TrainConfig
 
 
 class Parser(argparse.ArgumentParser):
@@ -84,11 +88,12 @@ def json_overrides(text: str | None) -> dict | None:
 
 
 def check_train_config(model: str, epochs: int, max_steps: int | None, batch_size: int, segment_seconds: float | None,
-                        overrides: dict | None) -> None:
-    """The one config validator, run before any flow: a bad option or override raises ConfigError (one line)."""
+                        overrides: dict | None) -> TrainConfig:
+    """The one config validator, run before any flow: a bad option or override raises ConfigError (one line).
+    Returns the TrainConfig the flow will build from the same values."""
     from ladle_model.train import train_config_from_args
 
-    train_config_from_args(model, epochs, max_steps, batch_size, segment_seconds, overrides)
+    return train_config_from_args(model, epochs, max_steps, batch_size, segment_seconds, overrides)
 
 
 def check_train_dataset(data: str, run: str, segment_seconds: float | None, version: str | None, preset: str | list[str] | None) -> None:

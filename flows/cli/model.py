@@ -48,8 +48,7 @@ def add_train(commands) -> None:
 
 def _cmd_train(args) -> int:
     from flows.train_ladle import train_ladle
-    from ladle_model.checkpoint import CheckpointError, resume_step
-    from ladle_model.models import model_config_dict
+    from ladle_model.checkpoint import CheckpointError, RunMismatchError, resume_step
     from storage import fs
     from storage.manifest import list_datasets
 
@@ -57,16 +56,18 @@ def _cmd_train(args) -> int:
     # The recipe's (or --overrides') model and batch size, unless the command line names them.
     model, batch_size = overrides.pop("model", "ladle"), overrides.pop("batch_size", 4)
     model, batch_size = args.model or model, args.batch_size or batch_size
-    check_train_config(model, args.epochs, args.max_steps, batch_size, args.segment_seconds, overrides)
+    cfg = check_train_config(model, args.epochs, args.max_steps, batch_size, args.segment_seconds, overrides)
     # Before any flow run, so bad usage is one line, not a traceback and retries.
     if not fs.is_remote(args.data) and Path(args.data).is_file():
         fail(f"--data {args.data} is a file; give the data folder that build-corpus wrote")
     if not list_datasets(str(args.data)):
         fail(f"no dataset under {args.data}; build one first with `ladle build-corpus SOURCE --data {args.data}`")
     try:  # a damaged last.pt, or one of another model, is one line here, not a traceback in the flow
-        step = resume_step(str(args.run), model, model_config_dict(model, **overrides.get("model_overrides", {})))
+        step = resume_step(str(args.run), cfg.model, cfg.model_config())
+    except RunMismatchError as e:
+        fail(str(e))
     except CheckpointError as e:
-        fail(f"{e}; move it away to start the run again" if "use another run folder" not in str(e) else str(e))
+        fail(f"{e}; move it away to start the run again")
     check_train_dataset(args.data, args.run, args.segment_seconds, args.dataset, args.preset)
     print(f"resuming {args.run} from step {step}" if step is not None else f"starting {args.run}", flush=True,
           file=sys.stderr if args.json else sys.stdout)  # --json keeps stdout to the JSON
