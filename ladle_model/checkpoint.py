@@ -236,8 +236,14 @@ def checkpoint_payload(
     datasets: list[dict],
     feature_net_key: dict | None,
     code_version: str,
+    ema: nn.Module | None = None,
+    ema_updates: int = 0,
 ) -> dict:
     """The checkpoint dict. `progress` holds PROGRESS_KEYS; `datasets` one `dataset_record` per dataset trained on.
+
+    "model" holds the weights training resumes from. `ema`, the weights' moving average after
+    `ema_updates` steps, is stored as "ema" when the run keeps one: the weights the checkpoint serves
+    (`model_from_checkpoint`).
 
     "dataset_version" and "dataset" are what a one-dataset checkpoint always held (the versions joined
     by "+", the first dataset's record); "datasets" lists them all (a model trained on several presets).
@@ -250,6 +256,8 @@ def checkpoint_payload(
     return {
         "format": CHECKPOINT_FORMAT,
         "model": model.state_dict(),
+        "ema": ema.state_dict() if ema is not None else None,
+        "ema_updates": ema_updates,
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         **{k: progress[k] for k in PROGRESS_KEYS},
@@ -322,12 +330,18 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 def model_from_checkpoint(ckpt: dict) -> nn.Module:
-    """The checkpoint's network, built from its saved config, weights loaded (on CPU, train mode)."""
+    """The checkpoint's network, built from its saved config, with the weights it serves loaded (on CPU,
+    train mode): the weights' moving average when the run kept one, else the weights trained."""
     from ladle_model.models import build_model
 
     model = build_model(ckpt["model_name"], **ckpt["config"]["model"])
-    model.load_state_dict(ckpt["model"])
+    model.load_state_dict(served_weights(ckpt))
     return model
+
+
+def served_weights(ckpt: dict) -> dict:
+    """The state dict a checkpoint serves to inference: "ema" when it holds one, else "model"."""
+    return ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"]
 
 
 def resume_step(run_dir: str | Path, model_name: str | None = None, model_config: dict | None = None) -> int | None:

@@ -40,6 +40,10 @@ RECIPES: dict[str, dict[str, Any]] = {
         # presets within 0.002 of the input but lost LSD on the trained ones (paper-32k 0.69 -> 0.78x;
         # BENCHMARKS.md, "quality" 12:58), so it stays off.
         "clean_input_fraction": 0.2,
+        # Validation, best.pt and enhance use a moving average of the weights (Polyak averaging, as HiFi-GAN
+        # successors and diffusion vocoders ship): at the constant lr the raw weights' val loss swung
+        # +-0.1 between epochs and picked an early best.pt (BENCHMARKS.md, "quality" 21:37).
+        "ema_decay": 0.999,
         "batch_size": 4,  # 4 one-second segments a step: as much audio as the 8 half-second crops tried in the lab
     },
 }

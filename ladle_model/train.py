@@ -77,6 +77,9 @@ class TrainConfig:
     plateau_factor: float = 0.5
     plateau_patience: int = 5
     grad_clip: float | None = 1.0  # max global grad norm; not in the paper (nanoGPT's default); None = off
+    # An exponential moving average of the weights, updated after every step (torch.optim.swa_utils), is what
+    # validation scores, best.pt is picked by and enhance restores with; None: the raw weights (the paper's).
+    ema_decay: float | None = None
     # data
     # share of training segments whose input is their lossless original (ladle_model/augment.py); 0: the paper's
     clean_input_fraction: float = 0.0
@@ -113,6 +116,8 @@ class TrainConfig:
                 raise ConfigError(f"TrainConfig.{name} must be > 0 or None, got {value}")
         if min(self.num_workers, self.feature_net_steps, self.weight_decay, self.plateau_patience, self.warmup_steps) < 0:
             raise ConfigError("num_workers, feature_net_steps, weight_decay, plateau_patience and warmup_steps must be >= 0")
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise ConfigError(f"TrainConfig.ema_decay must be in (0, 1) or None, got {self.ema_decay}")
         if self.lr_anneal_to is not None and not 0 <= self.lr_anneal_to < 1:
             raise ConfigError(f"TrainConfig.lr_anneal_to must be in [0, 1) or None, got {self.lr_anneal_to}")
         if not 0 <= self.clean_input_fraction < 1:
@@ -199,8 +204,10 @@ def train_step(state: TrainState, train_model: nn.Module, lossless: torch.Tensor
     max_norm = cfg.grad_clip if cfg.grad_clip is not None else float("inf")
     grad_norm = torch.nn.utils.clip_grad_norm_(state.model.parameters(), max_norm)
 
-    # ---- step
+    # ---- step, then the weights' moving average (identical on every rank: DDP keeps the weights in step)
     state.optimizer.step()
+    if state.ema is not None:
+        state.ema.update_parameters(state.model)
     state.step += 1
     return {k: v.detach() for k, v in losses.items()}, grad_norm.detach()
 
@@ -253,12 +260,14 @@ def validate(model: nn.Module, val_shards: list, cfg: TrainConfig, crop_samples:
 def validate_and_log(ctx: RunContext, state: TrainState, feature_net: FeatureNet | None, complete: bool) -> tuple[dict, float, bool]:
     """Validation losses and the mean train loss so far, one epoch-log row, and whether best.pt improves.
 
+    What is validated is the model a checkpoint serves: the weights' moving average when the run keeps one.
+
     `complete`: the epoch ran to its end, so the plateau scheduler steps on the validation loss (or the
     train loss without a val split), unless the lr anneals over the budget. A run stopped mid-epoch
     (max_steps, the time budget) is validated for the record only.
     """
     val_shards = ctx.data.shard_paths("val")
-    metrics = validate(state.model, val_shards, ctx.cfg, ctx.crop_samples, feature_net, ctx.ddp) if val_shards else {}
+    metrics = validate(state.served_model, val_shards, ctx.cfg, ctx.crop_samples, feature_net, ctx.ddp) if val_shards else {}
     train_loss = mean_over_ranks(state.epoch_loss_sum, state.batch_in_epoch, ctx.ddp)
     if complete and ctx.cfg.lr_anneal_to is None:
         state.scheduler.step(metrics.get("val/loss/total", train_loss))

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 import torch.nn as nn
+from torch.optim.swa_utils import AveragedModel
 
 from ladle_model.checkpoint import (
     PROGRESS_KEYS,
@@ -61,6 +62,12 @@ class TrainState:
     best_val_loss: float | None = None
     last_train_loss: float | None = None
     last_eval_step: int = -1
+    ema: AveragedModel | None = None  # the weights' moving average (cfg.ema_decay); None: the raw weights serve
+
+    @property
+    def served_model(self) -> nn.Module:
+        """The network validation scores and a checkpoint serves to enhance: the moving average when kept."""
+        return self.ema.module if self.ema is not None else self.model
 
 
 @dataclass
@@ -89,13 +96,36 @@ def init_state(cfg: TrainConfig, device: torch.device | str = "cpu") -> TrainSta
     model = build_model(cfg.model, **cfg.model_overrides).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience)
-    return TrainState(model, optimizer, scheduler)
+    # use_buffers: the average copies buffers along, so the served model is whole; its first update copies the weights
+    ema = AveragedModel(model, multi_avg_fn=ema_update(cfg.ema_decay), use_buffers=True) if cfg.ema_decay is not None else None
+    return TrainState(model, optimizer, scheduler, ema=ema)
+
+
+def ema_decay_at(decay: float, n_averaged: int) -> float:
+    """The decay of the update after `n_averaged` ones: min(decay, (1 + n) / (10 + n)), TensorFlow's
+    ExponentialMovingAverage with num_updates. A short run (make demo's 800 steps) so averages its
+    recent weights, not the untrained ones a fixed 0.999 would still hold at ~45 %."""
+    return min(decay, (1 + n_averaged) / (10 + n_averaged))
+
+
+def ema_update(decay: float):
+    """AveragedModel's multi_avg_fn for `ema_decay_at`: every averaged tensor moves 1 - decay toward the weights."""
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n_averaged: torch.Tensor) -> None:
+        torch._foreach_lerp_(averaged, current, 1.0 - ema_decay_at(decay, int(n_averaged)))
+
+    return update
 
 
 def restore_state(state: TrainState, ckpt: dict, ddp: Distributed) -> None:
     state.model.load_state_dict(ckpt["model"])
     state.optimizer.load_state_dict(ckpt["optimizer"])
     state.scheduler.load_state_dict(ckpt["scheduler"])
+    if state.ema is not None and ckpt.get("ema") is not None:
+        state.ema.module.load_state_dict(ckpt["ema"])
+        state.ema.n_averaged.fill_(int(ckpt["ema_updates"]))
+    # A checkpoint saved without an average (ema_decay added on resume): the next update starts it from the weights.
     for name in PROGRESS_KEYS:
         setattr(state, name, ckpt[name])
     rng = ckpt["rng"]
@@ -112,7 +142,9 @@ def save_checkpoint(ctx: RunContext, state: TrainState, best: bool = False) -> P
     if ctx.ddp.is_main:
         payload = checkpoint_payload(state.model, state.optimizer, state.scheduler, {k: getattr(state, k) for k in PROGRESS_KEYS},
                                      rng_states, ctx.cfg.model, ctx.cfg.to_dict(), ctx.cfg.model_config(), ctx.data.records(),
-                                     ctx.feature_key, ctx.code_version)
+                                     ctx.feature_key, ctx.code_version,
+                                     ema=state.ema.module if state.ema is not None else None,
+                                     ema_updates=int(state.ema.n_averaged) if state.ema is not None else 0)
         ctx.run.write_checkpoint(payload, best=best)
     return ctx.run.last
 

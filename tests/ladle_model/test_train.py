@@ -226,6 +226,55 @@ def test_refuses_a_run_folder_of_another_model_or_dataset(uninterrupted, tiny_da
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == before
 
 
+def test_moving_average_follows_its_decay_step_by_step(tiny_data_dir):
+    manifest = find_dataset(tiny_data_dir)
+    lossless, lossy = next(iter(make_loader(manifest.shard_paths("train"), 4, True, seed=0, crop_samples=800)))
+    cfg = tiny_config(ema_decay=0.3, loss={"lambda_perc": 0.0}, feature_net_steps=0)
+    state = init_state(cfg)
+    expected: dict[str, torch.Tensor] = {}
+    # the first update copies the weights; the n-th later one keeps min(0.3, (1 + n) / (10 + n)) of the average
+    decays = [None, 2 / 11, 3 / 12, 0.3, 0.3]
+    for decay in decays:
+        train_step(state, state.model, lossless, lossy, None, cfg)
+        now = {k: v.detach().clone() for k, v in state.model.named_parameters()}
+        expected = now if decay is None else {k: decay * expected[k] + (1 - decay) * now[k] for k in now}
+    averaged = dict(state.served_model.named_parameters())
+    for name, value in expected.items():
+        torch.testing.assert_close(averaged[name], value, msg=name)
+    assert not torch.equal(averaged[name], dict(state.model.named_parameters())[name])  # not the raw weights
+    assert int(state.ema.n_averaged) == len(decays)
+    with pytest.raises(ConfigError, match="ema_decay"):
+        tiny_config(ema_decay=1.0)
+
+
+def test_moving_average_is_served_checkpointed_and_resumed_exactly(tiny_data_dir, tmp_path):
+    from ladle_model.checkpoint import model_from_checkpoint
+    from ladle_model.distributed import setup_distributed
+    from ladle_model.train import validate
+
+    cfg = tiny_config(ema_decay=0.5, loss={"lambda_perc": 0.0}, feature_net_steps=0)
+    straight = train(tiny_data_dir, tmp_path / "straight", cfg)
+    train(tiny_data_dir, tmp_path / "resumed", tiny_config(ema_decay=0.5, loss={"lambda_perc": 0.0}, feature_net_steps=0, max_steps=2))
+    resumed = train(tiny_data_dir, tmp_path / "resumed", cfg)  # resumed inside epoch 0
+    assert straight.step == resumed.step == 4
+    a, b = (load_checkpoint(tmp_path / name / "checkpoints" / "last.pt") for name in ("straight", "resumed"))
+    assert a["ema_updates"] == b["ema_updates"] == 4
+    for name, value in a["ema"].items():
+        torch.testing.assert_close(b["ema"][name], value, rtol=1e-5, atol=1e-6, msg=name)
+    # inference gets the average, training resumes from the raw weights
+    served = model_from_checkpoint(a)
+    assert all(torch.equal(v, a["ema"][k]) for k, v in served.state_dict().items())
+    assert any(not torch.equal(a["ema"][k], a["model"][k]) for k in a["model"])
+    # validation scored the average: the epoch log's last val loss is the served model's, not the raw weights'
+    val_shards = find_dataset(tiny_data_dir).shard_paths("val")
+    logged = read_log(tmp_path / "straight" / "log_epochs.csv")[-1]["val/loss/total"]
+    of_served = validate(served, val_shards, cfg, 800, None, setup_distributed("cpu"))["val/loss/total"]
+    raw = build_model(a["model_name"], **a["config"]["model"])
+    raw.load_state_dict(a["model"])
+    of_raw = validate(raw, val_shards, cfg, 800, None, setup_distributed("cpu"))["val/loss/total"]
+    assert logged == pytest.approx(of_served, rel=1e-5) and of_raw != pytest.approx(of_served, rel=1e-5)
+
+
 # ----------------------------------------------------------------------------- time budget, several presets, leftovers
 
 
