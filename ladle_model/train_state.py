@@ -122,10 +122,11 @@ def restore_state(state: TrainState, ckpt: dict, ddp: Distributed) -> None:
     state.model.load_state_dict(ckpt["model"])
     state.optimizer.load_state_dict(ckpt["optimizer"])
     state.scheduler.load_state_dict(ckpt["scheduler"])
-    if state.ema is not None and ckpt.get("ema") is not None:
-        state.ema.module.load_state_dict(ckpt["ema"])
-        state.ema.n_averaged.fill_(int(ckpt["ema_updates"]))
-    # A checkpoint saved without an average (ema_decay added on resume): the next update starts it from the weights.
+    if state.ema is not None:
+        # A checkpoint saved without an average (ema_decay added on resume) starts it from its weights, as a first update would.
+        has_average = ckpt.get("ema") is not None
+        state.ema.module.load_state_dict(ckpt["ema"] if has_average else ckpt["model"])
+        state.ema.n_averaged.fill_(int(ckpt["ema_updates"]) if has_average else 0)
     for name in PROGRESS_KEYS:
         setattr(state, name, ckpt[name])
     rng = ckpt["rng"]

@@ -275,6 +275,18 @@ def test_moving_average_is_served_checkpointed_and_resumed_exactly(tiny_data_dir
     assert logged == pytest.approx(of_served, rel=1e-5) and of_raw != pytest.approx(of_served, rel=1e-5)
 
 
+def test_a_run_resumed_with_a_moving_average_starts_it_from_the_resumed_weights(tiny_data_dir, tmp_path):
+    plain = {"loss": {"lambda_perc": 0.0}, "feature_net_steps": 0}
+    train(tiny_data_dir, tmp_path, tiny_config(**plain, max_steps=2))  # saved without an average
+    train(tiny_data_dir, tmp_path, tiny_config(**plain, ema_decay=0.5))  # steps 3 and 4 keep one
+    ckpt = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert ckpt["ema_updates"] == 2
+    # step 3's update copies its weights, step 4's keeps min(0.5, 2 / 11) of them
+    w3, w4 = weights(tmp_path / "checkpoints" / "step-00000003.pt"), ckpt["model"]
+    for name, value in ckpt["ema"].items():
+        torch.testing.assert_close(value, 2 / 11 * w3[name] + 9 / 11 * w4[name], msg=name)
+
+
 # ----------------------------------------------------------------------------- time budget, several presets, leftovers
 
 
