@@ -242,8 +242,8 @@ def checkpoint_payload(
     """The checkpoint dict. `progress` holds PROGRESS_KEYS; `datasets` one `dataset_record` per dataset trained on.
 
     "model" holds the weights training resumes from. `ema`, the weights' moving average after
-    `ema_updates` steps, is stored as "ema" when the run keeps one: the weights the checkpoint serves
-    (`model_from_checkpoint`).
+    `ema_updates` steps, is stored as "ema" (with "ema_updates") only when the run keeps one: the
+    weights the checkpoint serves (`model_from_checkpoint`). Without it the keys are the old format's.
 
     "dataset_version" and "dataset" are what a one-dataset checkpoint always held (the versions joined
     by "+", the first dataset's record); "datasets" lists them all (a model trained on several presets).
@@ -256,8 +256,7 @@ def checkpoint_payload(
     return {
         "format": CHECKPOINT_FORMAT,
         "model": model.state_dict(),
-        "ema": ema.state_dict() if ema is not None else None,
-        "ema_updates": ema_updates,
+        **({"ema": ema.state_dict(), "ema_updates": ema_updates} if ema is not None else {}),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         **{k: progress[k] for k in PROGRESS_KEYS},
