@@ -22,7 +22,8 @@ Vorbis 320 kbps any fill in band cost ViSQOL. Among pairs that ViSQOL cannot tel
 scales the mask term (its fourth number), which corrects the band the codec kept and was trained
 only on what the val split shows: it runs up to the widest val track (within MASK_MARGIN) and no
 further (past it, on held-out AAC 128 kbps, it cost 0.05 dB SNR). The fill holds a little further,
-GATE_ABOVE beyond that track; input cut further still, or not cut at all, passes through unchanged
+GATE_ABOVE beyond that track, at the least gains any row chose (the widest row's full fill there cost
+held-out AAC 128 kbps 0.025 ViSQOL); input cut further still, or not cut at all, passes through unchanged
 (on held-out Vorbis 320 kbps the mask term had cost 0.30 dB SNR).
 
     result = calibrate_fill_gain(model, segments, 44100, labels=presets)   # Calibration(table=[[0.51, 0.5, 0.5, 1.0], ...])
@@ -66,10 +67,10 @@ MERGE_WITHIN = 0.02  # presets whose low-passes lie within ~440 Hz share one row
 # near-transparent input (Vorbis 160 and 320 kbps, Opus 96 kbps: cuts at 17.4-21.4 kHz) the mask term
 # cost up to 0.30 dB SNR and the fill up to 0.015 ViSQOL (BENCHMARKS.md, "quality"). The margin covers
 # how far one preset's tracks spread: paper-32k's held-out tracks were cut anywhere from 14.3 to 15.3 kHz.
-# Up to the gate the widest row's fill gains hold, its mask gain only up to the widest val track;
-# at the gate they all step to zero.
+# The widest row's mask gain holds only up to the widest val track; past it, up to the gate, the fill alone at
+# the least gains any row chose; at the gate they all step to zero.
 GATE_ABOVE = 0.05
-GATE_STEP = 0.001  # of Nyquist (22 Hz): the widest gains hold until this far below the gate
+GATE_STEP = 0.001  # of Nyquist (22 Hz): the fill alone holds until this far below the gate
 # The mask term runs this far past the widest val track (two bins of SpecNeXt's STFT, 86 Hz at 44.1 kHz):
 # a cut read within it is read as that track's codec's. `make demo`'s test track was cut one bin past
 # its val tracks; on the benchmark's held-out music the nearest track past one lay 0.021 beyond it.
@@ -79,8 +80,9 @@ MASK_MARGIN = 0.004
 # 4: the table gates the mask term too, passing through input cut far above every preset scored (GATE_ABOVE);
 # 5: the gate lies beyond the widest val track, not the widest preset's median, and the gains hold up to it;
 # 6: the mask term stops at the widest val track, the fill at the gate; 7: the mask term stops MASK_MARGIN past it;
-# 8: each preset's mask gain is chosen too (MASK_GAINS); 9: of settings ViSQOL and LSD tell apart from none, the most mask.
-METHOD = 9
+# 8: each preset's mask gain is chosen too (MASK_GAINS); 9: of settings ViSQOL and LSD tell apart from none, the most mask;
+# 10: past the widest val track the fill holds at the least gains any row chose, not the widest row's.
+METHOD = 10
 # Records from this method on were scored alike; later methods differ only in the table's rows past the
 # widest val track, where no val excerpt lies, so their table is rebuilt from the record's scores.
 SCORED_ALIKE_SINCE = 8
@@ -191,7 +193,7 @@ def bandwidth_table(groups: dict[str, dict], merge_within: float = MERGE_WITHIN,
     Groups whose bandwidths lie within `merge_within` (of Nyquist) of each other share one row, with the
     setting their pooled excerpts score best with (of those every one of them was scored with). A table whose widest row is band-limited holds that row's
     gains up to MASK_MARGIN past the widest val track any group saw (its "widest"; else its bandwidth),
-    then its fill gains alone (mask 0) up to a gate `gate_above` beyond that track, and ends with
+    then the fill alone (mask 0) at the least gains any row chose up to a gate `gate_above` beyond that track, and ends with
     [gate, 0, 0, 0] (where the gate is below 1) and [1.0, 0, 0, 0]: an input cut far above every track
     scored, or not cut at all, passes through unchanged.
     """
@@ -211,7 +213,9 @@ def bandwidth_table(groups: dict[str, dict], merge_within: float = MERGE_WITHIN,
     if table[-1][0] < 1.0:
         widest = round(max([table[-1][0], *(g.get("widest", g["bandwidth"]) for g in groups.values())]), 4)
         gate = round(widest + gate_above, 4)
-        fill = table[-1][1:3]
+        # past every val track nothing was scored: the least fill any row chose, below and above the cut (the widest
+        # row's full fill, held there, cost held-out AAC 128 kbps 0.025 ViSQOL: BENCHMARKS.md, "quality" 00:23)
+        fill = [min(row[i] for row in table) for i in (1, 2)]
         mask_until = round(min(widest + MASK_MARGIN, gate - 2 * GATE_STEP, 1.0 - GATE_STEP), 4)
         if mask_until > table[-1][0]:
             table.append([mask_until, *table[-1][1:]])  # the widest row's gains, held just past the widest val track

@@ -91,6 +91,10 @@ def test_the_table_merges_presets_cut_alike_and_passes_through_input_cut_far_abo
     assert MASK_MARGIN == 0.004
     assert bandwidth_table(groups) == [[0.5, 0.5, 0.25, 1.0], [0.765, 0.5, 0.25, 1.0], [0.774, 0.5, 0.25, 1.0],
                                        [0.775, 0.5, 0.25, 0.0], [0.819, 0.5, 0.25, 0.0], [0.82, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
+    # past the widest val track the fill holds at the least gains any row chose, not at the widest row's
+    other = {**groups, "mp3-64": group(0.50, {"0/0": 3.5, "0.25/0.5": 3.7})}
+    assert bandwidth_table(other) == [[0.5, 0.25, 0.5, 1.0], [0.765, 0.5, 0.25, 1.0], [0.774, 0.5, 0.25, 1.0],
+                                       [0.775, 0.25, 0.25, 0.0], [0.819, 0.25, 0.25, 0.0], [0.82, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
     groups["vorbis-96"]["widest"] = 0.79  # one of its val tracks was cut higher
     assert [row[0] for row in bandwidth_table(groups)] == [0.5, 0.765, 0.794, 0.795, 0.839, 0.84, 1.0]
     assert [row[3] for row in bandwidth_table(groups)] == [1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]
