@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
+from torch.optim.swa_utils import AveragedModel
 
 from storage.atomic import TMP_MARKER, atomic_path
 
@@ -236,14 +237,13 @@ def checkpoint_payload(
     datasets: list[dict],
     feature_net_key: dict | None,
     code_version: str,
-    ema: nn.Module | None = None,
-    ema_updates: int = 0,
+    ema: AveragedModel | None = None,
 ) -> dict:
     """The checkpoint dict. `progress` holds PROGRESS_KEYS; `datasets` one `dataset_record` per dataset trained on.
 
-    "model" holds the weights training resumes from. `ema`, the weights' moving average after
-    `ema_updates` steps, is stored as "ema" (with "ema_updates") only when the run keeps one: the
-    weights the checkpoint serves (`model_from_checkpoint`). Without it the keys are the old format's.
+    "model" holds the weights training resumes from. `ema`, the weights' moving average, is stored only
+    when the run keeps one: "ema", the weights the checkpoint serves (`served_weights`), and
+    "ema_updates", the steps averaged. Without it the keys are the old format's.
 
     "dataset_version" and "dataset" are what a one-dataset checkpoint always held (the versions joined
     by "+", the first dataset's record); "datasets" lists them all (a model trained on several presets).
@@ -256,7 +256,7 @@ def checkpoint_payload(
     return {
         "format": CHECKPOINT_FORMAT,
         "model": model.state_dict(),
-        **({"ema": ema.state_dict(), "ema_updates": ema_updates} if ema is not None else {}),
+        **({"ema": ema.module.state_dict(), "ema_updates": int(ema.n_averaged)} if ema is not None else {}),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         **{k: progress[k] for k in PROGRESS_KEYS},
@@ -339,7 +339,7 @@ def model_from_checkpoint(ckpt: dict) -> nn.Module:
 
 
 def served_weights(ckpt: dict) -> dict:
-    """The state dict a checkpoint serves to inference: "ema" when it holds one, else "model"."""
+    """The state dict a checkpoint serves (to inference, and as a resumed average's start): "ema" when it holds one, else "model"."""
     return ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"]
 
 

@@ -31,6 +31,7 @@ from ladle_model.checkpoint import (
     checkpoint_payload,
     load_checkpoint,
     restore_rng_state,
+    served_weights,
 )
 from ladle_model.data import seconds_to_samples
 from ladle_model.datasets import TrainingData, resolve_training_data
@@ -113,6 +114,7 @@ def ema_update(decay: float):
 
     @torch.no_grad()
     def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n_averaged: torch.Tensor) -> None:
+        # as torch's own get_ema_multi_avg_fn updates, with the decay of this update
         torch._foreach_lerp_(averaged, current, 1.0 - ema_decay_at(decay, int(n_averaged)))
 
     return update
@@ -124,9 +126,8 @@ def restore_state(state: TrainState, ckpt: dict, ddp: Distributed) -> None:
     state.scheduler.load_state_dict(ckpt["scheduler"])
     if state.ema is not None:
         # A checkpoint saved without an average (ema_decay added on resume) starts it from its weights, as a first update would.
-        has_average = ckpt.get("ema") is not None
-        state.ema.module.load_state_dict(ckpt["ema"] if has_average else ckpt["model"])
-        state.ema.n_averaged.fill_(int(ckpt["ema_updates"]) if has_average else 0)
+        state.ema.module.load_state_dict(served_weights(ckpt))
+        state.ema.n_averaged.fill_(int(ckpt.get("ema_updates", 0)))
     for name in PROGRESS_KEYS:
         setattr(state, name, ckpt[name])
     rng = ckpt["rng"]
@@ -143,9 +144,7 @@ def save_checkpoint(ctx: RunContext, state: TrainState, best: bool = False) -> P
     if ctx.ddp.is_main:
         payload = checkpoint_payload(state.model, state.optimizer, state.scheduler, {k: getattr(state, k) for k in PROGRESS_KEYS},
                                      rng_states, ctx.cfg.model, ctx.cfg.to_dict(), ctx.cfg.model_config(), ctx.data.records(),
-                                     ctx.feature_key, ctx.code_version,
-                                     ema=state.ema.module if state.ema is not None else None,
-                                     ema_updates=int(state.ema.n_averaged) if state.ema is not None else 0)
+                                     ctx.feature_key, ctx.code_version, ema=state.ema)
         ctx.run.write_checkpoint(payload, best=best)
     return ctx.run.last
 
