@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,10 +168,11 @@ def write_shard(
     version: str,
     align_cfg: AlignConfig | None = None,
     align_dir: str | Path | None = None,
+    decode: Callable[[Track, Encoded], tuple[np.ndarray, np.ndarray]] = decode_sources,
 ) -> ShardResult:
     """Decode, align and cut the plan's windows and write them as one tar, atomically.
 
-    Each track is decoded once here. A pair given without its alignment is measured on that same
+    Each track is decoded once here, by `decode` (`decode_sources`: the lossless file and FFmpeg). A pair given without its alignment is measured on that same
     audio (and the measurement saved where `align_pair` finds it, under `align_dir`); pairs that fail
     the quality gate, or whose audio no longer decodes, contribute no segments (the caller
     quarantines them from the alignments). Samples are stored at each source's precision.
@@ -187,7 +189,7 @@ def write_shard(
                 pair_inputs = inputs[item.track_id]
                 track, encoded = pair_inputs.track, pair_inputs.encoded
                 try:
-                    lossless, lossy = decode_sources(track, encoded)
+                    lossless, lossy = decode(track, encoded)
                 except (AudioError, ff.FFmpegError):
                     if pair_inputs.alignment is not None:
                         raise  # the caller vouched for this pair: a decode failure now is an error

@@ -42,12 +42,13 @@ from storage.sources.midi_render import (
     MELODIC_CHANNELS,
     Voice,
     bundled_soundfont,
+    midi_events,
     parse_work,
     prepare_score,
     read_render_key,
     render_events,
     safe_name,
-    score_events,
+    score_to_midi,
     write_flac,
 )
 
@@ -178,15 +179,22 @@ def _score_qpm(score) -> float | None:
     return None
 
 
-def render_work(
-    work: Work, variation: Variation, soundfonts: Sequence[str], out_paths: Sequence[str], keys: Sequence[str],
-    max_seconds: float, min_seconds: float,
-) -> float:  # fmt: skip
-    """Render one work through each SoundFont into its out path (atomically); return seconds per file.
+@dataclass(frozen=True)
+class ScorePlan:
+    """What a work becomes before any sound: its MIDI and how each part is played. music21 makes it;
+    `midi_events` and `render_events` play it with tinysoundfont alone."""
 
-    Runs in a worker process. Every SoundFont is rendered before anything is written, so a work that
-    fails leaves no file behind.
-    """
+    midi: bytes  # one track per voice (score_to_midi), at the variation's tempo
+    voices: tuple[Voice, ...]
+    velocity_scales: tuple[float, ...]
+    qpm: float
+    title: str | None
+    composer: str | None
+
+
+def score_plan(work: Work, variation: Variation, max_seconds: float) -> ScorePlan:
+    """Parse `work` and apply `variation`: tempo, GM programs, pans and velocities (a one-part work doubled
+    an octave lower). ValueError for a work with no parts or more than the melodic channels."""
     score = parse_work(work.path, work.number)
     n_parts = len(score.parts)
     if n_parts == 0:
@@ -204,21 +212,39 @@ def render_work(
     if n_parts == 1:
         voices.append(Voice(variation.octave_program, 128 - variation.pans[0]))  # the other side of the stage
         scales.append(variation.velocity_scales[1])
-    events, duration_s = score_events(score, len(voices), max_seconds, min_seconds)
-    rendered = [render_events(events, voices, Path(sf2).read_bytes(), duration_s, scales) for sf2 in soundfonts]
-    for audio, sf2, out, key in zip(rendered, soundfonts, out_paths, keys):
+    return ScorePlan(score_to_midi(score, len(voices)), tuple(voices), tuple(scales), qpm, title, composer)
+
+
+def render_plan(plan: ScorePlan, soundfont_bytes: bytes, max_seconds: float, min_seconds: float) -> tuple[np.ndarray, float]:
+    """(2, T) float32 audio of `plan` through one SoundFont, and its duration in seconds."""
+    events, duration_s = midi_events(plan.midi, max_seconds, min_seconds)
+    return render_events(events, plan.voices, soundfont_bytes, duration_s, plan.velocity_scales), duration_s
+
+
+def render_work(
+    work: Work, variation: Variation, soundfonts: Sequence[str], out_paths: Sequence[str], keys: Sequence[str],
+    max_seconds: float, min_seconds: float,
+) -> float:  # fmt: skip
+    """Render one work through each SoundFont into its out path (atomically); return seconds per file.
+
+    Runs in a worker process. Every SoundFont is rendered before anything is written, so a work that
+    fails leaves no file behind.
+    """
+    plan = score_plan(work, variation, max_seconds)
+    rendered = [render_plan(plan, Path(sf2).read_bytes(), max_seconds, min_seconds) for sf2 in soundfonts]
+    for (audio, duration_s), sf2, out, key in zip(rendered, soundfonts, out_paths, keys):
         tags = {
-            "ARTIST": composer or work.work_id.split("/")[0],
+            "ARTIST": plan.composer or work.work_id.split("/")[0],
             "ALBUM": f"LadLe library: {work.work_id}",
-            "TITLE": title or Path(work.work_id).stem,
-            "COMMENT": f"music21 corpus {work.work_id} at {qpm:g} qpm, GM programs "
-                       f"{','.join(str(v.program) for v in voices)}, rendered with {Path(sf2).name} by LadLe",
+            "TITLE": plan.title or Path(work.work_id).stem,
+            "COMMENT": f"music21 corpus {work.work_id} at {plan.qpm:g} qpm, GM programs "
+                       f"{','.join(str(v.program) for v in plan.voices)}, rendered with {Path(sf2).name} by LadLe",
             "LADLE_RENDER_KEY": key,
         }  # fmt: skip
-        if composer:
-            tags["COMPOSER"] = composer
+        if plan.composer:
+            tags["COMPOSER"] = plan.composer
         write_flac(Path(out), audio, tags)
-    return duration_s
+    return rendered[0][1]
 
 
 def _reason(error: BaseException) -> str:

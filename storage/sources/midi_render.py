@@ -163,10 +163,19 @@ def _is_note_off(event) -> bool:
 
 def score_events(score, n_voices: int, max_seconds: float, min_seconds: float) -> tuple[list, float]:
     """The score's MIDI events (looped up to `min_seconds`) and the track's duration in seconds."""
+    return midi_events(score_to_midi(score, n_voices), max_seconds, min_seconds)
+
+
+def midi_events(midi: bytes, max_seconds: float, min_seconds: float) -> tuple[list, float]:
+    """A MIDI file's events (looped up to `min_seconds`) and the track's duration in seconds.
+
+    Needs tinysoundfont only, not music21: a score's MIDI bytes (`score_to_midi`) are all it takes to
+    play it again.
+    """
     from tinysoundfont.midi import Event, load_memory
 
     # persistent=False: the events are played once, and tinysoundfont rescans persistent ones on every step.
-    events = load_memory(score_to_midi(score, n_voices), persistent=False)
+    events = load_memory(midi, persistent=False)
     if not events:
         raise ValueError("no MIDI events")
     # Loop a piece too short for min_seconds, starting each pass where the last note of the previous ends.
