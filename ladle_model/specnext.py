@@ -208,7 +208,9 @@ class SpecNeXt(nn.Module):
         h = self.embed_norm(self.embed(features).transpose(1, 2)).transpose(1, 2)  # (N, dim, frames)
         for block in self.blocks:
             h = block(h)  # (N, dim, frames)
-        out = self.head(self.out_norm(h.transpose(1, 2))).transpose(1, 2)  # (N, 4F, frames)
+        # float32 from here on: under CUDA's bf16 autocast (training) the head's output is bf16, and complex
+        # tensors have no bf16 dtype
+        out = self.head(self.out_norm(h.transpose(1, 2))).transpose(1, 2).float()  # (N, 4F, frames)
         mask_re, mask_im, add_re, add_im, *copy_gain = out.chunk(out.shape[1] // self.n_bins, dim=1)  # each (N, F, frames)
         scale = mag.pow(2).mean(dim=1, keepdim=True).sqrt().detach()  # (N, 1, frames): frame RMS magnitude
         fill = scale * torch.complex(add_re, add_im)

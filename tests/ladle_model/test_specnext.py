@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -42,6 +44,25 @@ def test_trained_head_changes_output_and_stays_in_range():
     assert float(y.detach().abs().max()) <= 1.0
     y.pow(2).mean().backward()
     assert model.embed.weight.grad is not None and float(model.embed.weight.grad.abs().sum()) > 0
+
+
+@pytest.mark.parametrize("copy_up", [False, True])
+def test_trains_under_bf16_autocast_as_on_cuda_and_returns_float32(copy_up):
+    # Training runs the model under bf16 autocast on CUDA (ladle_model/distributed.py); CPU autocast takes the
+    # same bf16 path through the convolutions and the head, whose output must become float32 before it is complex.
+    torch.manual_seed(0)
+    model = SpecNeXt(dataclasses.replace(SMALL, copy_up=copy_up))
+    torch.nn.init.normal_(model.head.weight, std=0.05)
+    x = tones()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = model(x, bandwidth=torch.tensor([0.5]) if copy_up else None)
+    assert y.dtype == torch.float32 and y.shape == x.shape
+    with torch.no_grad():
+        y32 = model(x, bandwidth=torch.tensor([0.5]) if copy_up else None)
+    assert float((y - x).detach().abs().max()) > 1e-4  # the correction is there ...
+    assert float((y - y32).detach().abs().max()) < 0.05 * float((y32 - x).abs().max())  # ... and close to float32's
+    y.pow(2).mean().backward()
+    assert torch.isfinite(model.head.weight.grad).all() and float(model.head.weight.grad.abs().sum()) > 0
 
 
 @pytest.mark.parametrize("n_samples", [1000, 4097])
