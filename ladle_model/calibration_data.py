@@ -33,9 +33,10 @@ MAX_SEGMENTS = 24  # ~0.7 CPU-s of ViSQOL per segment-second and setting: a few 
 
 
 def val_track_excerpts(data_dir, presets: list[str], sample_rate: int, per_preset: int = 4, seconds: float = 5.0,
-                       layout: tuple[int, int] | None = None) -> list[tuple[str, torch.Tensor, torch.Tensor, float | None]]:
-    """(preset, lossless, lossy, bandwidth) excerpts of `seconds` of active audio, one per val-split track, up to
-    `per_preset` tracks per preset; bandwidth: the codec cut of the excerpt's whole lossy track, measured with the
+                       layout: tuple[int, int] | None = None, per_track: int = 1
+                       ) -> list[tuple[str, torch.Tensor, torch.Tensor, float | None]]:
+    """(preset, lossless, lossy, bandwidth) excerpts of `seconds` of active audio, `per_track` per val-split track
+    (evenly spread over its active audio: one is its first active excerpt), up to `per_preset` tracks per preset; bandwidth: the codec cut of the excerpt's whole lossy track, measured with the
     model's STFT `layout` (n_fft, hop) as `ladle enhance` measures it (None without a layout).
 
     Decoded and aligned as evaluation does (ladle_model/evaluate.py), so the gain is chosen on the
@@ -55,7 +56,7 @@ def val_track_excerpts(data_dir, presets: list[str], sample_rate: int, per_prese
         for item in tracks:
             pair = load_pair(item.track, item.encoded, item.alignment, SegmentConfig(strategy="resample", sample_rate=sample_rate))
             bandwidth = track_bandwidth(pair.lossy, *layout) if layout is not None else None
-            for start, stop in active_excerpts(pair.lossless, sample_rate, 1, seconds):
+            for start, stop in active_excerpts(pair.lossless, sample_rate, per_track, seconds):
                 excerpts.append((preset, torch.from_numpy(np.ascontiguousarray(pair.lossless[:, start:stop], np.float32)),
                                  torch.from_numpy(np.ascontiguousarray(pair.lossy[:, start:stop], np.float32)), bandwidth))
     return excerpts
@@ -73,8 +74,9 @@ def pick_segments(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], n_total:
     return picked
 
 
-def calibrate_on_data(run_dir: str | Path, data_dir: str | Path, again: bool = False) -> Calibration | None:
-    """Calibrate the run's best.pt (`ladle calibrate`) on the val tracks of `data_dir` for the presets it was trained on.
+def calibrate_on_data(run_dir: str | Path, data_dir: str | Path, again: bool = False, per_track: int = 1) -> Calibration | None:
+    """Calibrate the run's best.pt (`ladle calibrate`) on the val tracks of `data_dir` for the presets it was trained on,
+    `per_track` excerpts of each (more music scored: a steadier choice, for as many times the ViSQOL time).
 
     None for a model without fill gains. A best.pt this METHOD calibrated already is left as it is, and one
     an older method that scored alike calibrated gets only its table rebuilt, unless `again` (say, after
@@ -95,7 +97,8 @@ def calibrate_on_data(run_dir: str | Path, data_dir: str | Path, again: bool = F
     sample_rate = int(datasets[0].get("sample_rate") or 0)
     if not presets or not sample_rate:
         raise ValueError(f"{run.root}'s checkpoint records no dataset (preset and rate) to calibrate on")
-    segments, labels, bandwidths = unzip_excerpts(val_track_excerpts(data_dir, presets, sample_rate, layout=stft_layout(model)))
+    segments, labels, bandwidths = unzip_excerpts(val_track_excerpts(data_dir, presets, sample_rate, layout=stft_layout(model),
+                                                                       per_track=per_track))
     if not segments:
         raise ValueError(f"no val-split track of {', '.join(presets)} under {data_dir} to calibrate on")
     return calibrate_run(run, segments, sample_rate, "val-track excerpts", labels=labels, bandwidths=bandwidths, again=again)

@@ -236,6 +236,14 @@ def test_calibration_excerpts_carry_the_cut_of_their_whole_val_track(trained):
     assert bandwidth == track_bandwidth(pair.lossy, 1024, 256) and 0 < bandwidth <= 1
     assert lossy.shape == lossless.shape and lossy.shape[0] == 2
     assert val_track_excerpts(data, ["paper-32k"], 44100)[0][3] is None  # no layout: each segment is read alone
+    from ladle_model.visqol import active_excerpts
+
+    spread = val_track_excerpts(data, ["paper-32k"], 44100, layout=(1024, 256), per_track=3, seconds=0.5)
+    expected = active_excerpts(pair.lossless, 44100, 3, 0.5)
+    assert len(spread) == len(expected) == 3  # excerpts spread over the track, the first of them its first active one
+    assert [tuple(e[1].shape) for e in spread] == [(2, stop - start) for start, stop in expected]
+    first = val_track_excerpts(data, ["paper-32k"], 44100, layout=(1024, 256), seconds=0.5)
+    assert len(first) == 1 and torch.equal(first[0][1], spread[0][1]) and not torch.equal(spread[1][1], spread[0][1])
 
 
 def test_cli_calibrate_chooses_a_specnext_runs_gains_on_the_val_tracks_and_refuses_other_models(trained, tmp_path, capsys):
@@ -266,6 +274,8 @@ def test_cli_calibrate_chooses_a_specnext_runs_gains_on_the_val_tracks_and_refus
                                       "hop_seconds": 0.25, "sample_rate": 44100, "lossy_sample_rate": 44100}}, run.best)
     code, err = refused(["calibrate", str(run.root), "--data", str(tmp_path / "nothing")])
     assert code == 2 and "is not a data folder" in err
+    code, err = refused(["calibrate", str(run.root), "--data", str(data), "--excerpts-per-track", "0"])
+    assert code == 2 and "--excerpts-per-track must be at least 1" in err
     if not visqol_available():
         return
     assert main(["calibrate", str(run.root), "--data", str(data)]) == 0

@@ -58,6 +58,33 @@ def test_shards_are_byte_identical_and_read_by_stock_webdataset(tmp_path, make_t
         assert s["json"]["preset"] == "vorbis-160" and s["json"]["offset_samples"] == int(s["__key__"].split("_")[1])
 
 
+def test_a_shard_is_cut_from_what_its_decode_hook_returns(tmp_path, make_tracks):
+    # bench/gpu_kit.py rebuilds shards on a machine without FFmpeg by decoding with libsndfile through this hook.
+    from storage.segment import decode_sources
+    from storage.sample_format import decode_sample, iter_tar_samples
+
+    tracks = [dataclasses.replace(t, split="train") for t in make_tracks([0.6])]
+    pairs = _pairs(tmp_path, tracks)
+    cfg = SegmentConfig(segment_seconds=0.2)
+    (plan,) = plan_shards(tracks, cfg, target_bytes=1 << 30)
+    calls = []
+
+    def halved(track, encoded):
+        calls.append(track.track_id)
+        lossless, lossy = decode_sources(track, encoded)
+        return lossless, lossy * 0.5
+
+    write_shard(plan, pairs, cfg, "vorbis-160", tmp_path / "plain", "v1")
+    write_shard(plan, pairs, cfg, "vorbis-160", tmp_path / "hooked", "v1", decode=halved)
+    assert calls == [tracks[0].track_id]  # once per track
+    plain = [decode_sample(r) for r in iter_tar_samples(open(tmp_path / "plain" / plan.name, "rb"))]
+    hooked = [decode_sample(r) for r in iter_tar_samples(open(tmp_path / "hooked" / plan.name, "rb"))]
+    assert len(plain) == len(hooked) == 3
+    for (key_a, lossless_a, lossy_a, _), (key_b, lossless_b, lossy_b, _) in zip(plain, hooked):
+        assert key_a == key_b and np.array_equal(lossless_a, lossless_b)
+        assert np.abs(lossy_b - 0.5 * lossy_a).max() <= 1 / 32768  # halved, then rounded to the 16-bit grid again
+
+
 def test_paper_32k_strategies_keep_lossy_rate(tmp_path, make_tracks):
     tracks = [dataclasses.replace(t, split="train") for t in make_tracks([1.0])]
     pairs = _pairs(tmp_path, tracks, "paper-32k")

@@ -130,3 +130,22 @@ def test_cli_renders_a_library_and_refuses_mixed_options(tmp_path: Path, capsys)
             main(["demo-corpus", str(tmp_path / "x"), *argv])
         assert info.value.code == 2
         assert capsys.readouterr().err.startswith("ladle: error: ")
+
+
+def test_a_score_plan_plays_back_bit_for_bit_from_its_midi_alone(seed1_library) -> None:
+    # bench/gpu_kit.py carries each work's plan (MIDI bytes, voices, velocities) to a machine without music21
+    # and plays it again there: the PCM must be the library file's, sample for sample.
+    import numpy as np
+
+    from storage.sources.library import render_plan, score_plan
+    from storage.sources.midi_render import bundled_soundfont
+
+    out, result = seed1_library
+    works = {w.work_id: w for w in list_works()}
+    work_id, path = result.works[0], result.paths[0]
+    plan = score_plan(works[work_id], draw_variation(1, work_id), SECONDS["max_seconds"])
+    assert plan.midi[:4] == b"MThd" and len(plan.voices) == len(plan.velocity_scales) >= 2
+    audio, duration_s = render_plan(plan, bundled_soundfont().read_bytes(), **SECONDS)
+    expected, rate = sf.read(path, dtype="int16", always_2d=True)
+    assert duration_s == pytest.approx(len(expected) / rate)
+    assert np.array_equal(np.round(audio.T * 32767.0).astype(np.int16), expected)
