@@ -40,7 +40,8 @@ test: install
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
 
-# On a GPU machine with torch preinstalled (see scripts/gpu_check.sh for the wheels it needs).
+# On a GPU machine with torch preinstalled: builds the corpus carried in gpu-kit/, trains the default recipe,
+# times enhancement and finds the largest batch (scripts/gpu_check.sh says how to make gpu-kit/ and .whl/).
 gpu-check:
 	scripts/gpu_check.sh
 
