@@ -30,13 +30,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_SEGMENTS = 24  # ~0.7 CPU-s of ViSQOL per segment-second and setting: a few minutes on 2 cores
+# 5-s excerpts scored per val track, spread over its active audio (its opening, middle and end). One, its
+# opening alone, chose half of the fill on MP3 64 kbps where held-out music gained most from all of it
+# (+0.036 ViSQOL against +0.114 when three chose it, same weights: BENCHMARKS.md, "quality" 2026-11-30 02:24).
+EXCERPTS_PER_TRACK = 3
 
 
 def val_track_excerpts(data_dir, presets: list[str], sample_rate: int, per_preset: int = 4, seconds: float = 5.0,
-                       layout: tuple[int, int] | None = None, per_track: int = 1
+                       layout: tuple[int, int] | None = None, per_track: int = EXCERPTS_PER_TRACK
                        ) -> list[tuple[str, torch.Tensor, torch.Tensor, float | None]]:
     """(preset, lossless, lossy, bandwidth) excerpts of `seconds` of active audio, `per_track` per val-split track
-    (evenly spread over its active audio: one is its first active excerpt), up to `per_preset` tracks per preset; bandwidth: the codec cut of the excerpt's whole lossy track, measured with the
+    (evenly spread over its active audio, the first its first active excerpt), up to `per_preset` tracks per preset;
+    bandwidth: the codec cut of the excerpt's whole lossy track, measured with the
     model's STFT `layout` (n_fft, hop) as `ladle enhance` measures it (None without a layout).
 
     Decoded and aligned as evaluation does (ladle_model/evaluate.py), so the gain is chosen on the
@@ -74,7 +79,8 @@ def pick_segments(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], n_total:
     return picked
 
 
-def calibrate_on_data(run_dir: str | Path, data_dir: str | Path, again: bool = False, per_track: int = 1) -> Calibration | None:
+def calibrate_on_data(run_dir: str | Path, data_dir: str | Path, again: bool = False,
+                      per_track: int = EXCERPTS_PER_TRACK) -> Calibration | None:
     """Calibrate the run's best.pt (`ladle calibrate`) on the val tracks of `data_dir` for the presets it was trained on,
     `per_track` excerpts of each (more music scored: a steadier choice, for as many times the ViSQOL time).
 

@@ -225,30 +225,34 @@ def test_an_empty_test_split_falls_back_to_val_with_a_warning(tmp_path, caplog):
 
 def test_calibration_excerpts_carry_the_cut_of_their_whole_val_track(trained):
     from ladle_model.bandwidth import track_bandwidth
-    from ladle_model.calibration_data import val_track_excerpts
+    from ladle_model.calibration_data import EXCERPTS_PER_TRACK, val_track_excerpts
+    from ladle_model.visqol import active_excerpts
 
     data, _ = trained
     excerpts = val_track_excerpts(data, ["paper-32k"], 44100, layout=(1024, 256))
-    assert [preset for preset, *_ in excerpts] == ["paper-32k"]  # the one val track (seed 9)
-    _, lossless, lossy, bandwidth = excerpts[0]
-    item = select_tracks(data, "paper-32k", "val")[0][0]
+    (item,), _ = select_tracks(data, "paper-32k", "val")  # the one val track (seed 9)
     pair = load_pair(item.track, item.encoded, item.alignment, SegmentConfig(strategy="resample", sample_rate=44100))
+    n_expected = len(active_excerpts(pair.lossless, 44100, EXCERPTS_PER_TRACK, 5.0))
+    assert [preset for preset, *_ in excerpts] == ["paper-32k"] * n_expected and n_expected >= 1
+    assert len({b for *_, b in excerpts}) == 1  # every excerpt carries its whole track's cut
+    _, lossless, lossy, bandwidth = excerpts[0]
     assert bandwidth == track_bandwidth(pair.lossy, 1024, 256) and 0 < bandwidth <= 1
     assert lossy.shape == lossless.shape and lossy.shape[0] == 2
     assert val_track_excerpts(data, ["paper-32k"], 44100)[0][3] is None  # no layout: each segment is read alone
-    from ladle_model.visqol import active_excerpts
 
     spread = val_track_excerpts(data, ["paper-32k"], 44100, layout=(1024, 256), per_track=3, seconds=0.5)
     expected = active_excerpts(pair.lossless, 44100, 3, 0.5)
     assert len(spread) == len(expected) == 3  # excerpts spread over the track, the first of them its first active one
     assert [tuple(e[1].shape) for e in spread] == [(2, stop - start) for start, stop in expected]
-    first = val_track_excerpts(data, ["paper-32k"], 44100, layout=(1024, 256), seconds=0.5)
+    first = val_track_excerpts(data, ["paper-32k"], 44100, layout=(1024, 256), seconds=0.5, per_track=1)
     assert len(first) == 1 and torch.equal(first[0][1], spread[0][1]) and not torch.equal(spread[1][1], spread[0][1])
 
 
 def test_cli_calibrate_chooses_a_specnext_runs_gains_on_the_val_tracks_and_refuses_other_models(trained, tmp_path, capsys):
     from ladle_model.calibrate import METHOD
+    from ladle_model.calibration_data import EXCERPTS_PER_TRACK
     from ladle_model.checkpoint import load_checkpoint
+    from ladle_model.visqol import active_excerpts
     from ladle_model.visqol import visqol_available
 
     def refused(argv: list[str]) -> tuple[int, str]:  # a user error: one line on stderr and a non-zero status
@@ -279,7 +283,10 @@ def test_cli_calibrate_chooses_a_specnext_runs_gains_on_the_val_tracks_and_refus
     if not visqol_available():
         return
     assert main(["calibrate", str(run.root), "--data", str(data)]) == 0
-    assert "chosen on 1 val-track excerpts" in capsys.readouterr().out
+    (item,), _ = select_tracks(data, "paper-32k", "val")
+    pair = load_pair(item.track, item.encoded, item.alignment, SegmentConfig(strategy="resample", sample_rate=44100))
+    n_excerpts = len(active_excerpts(pair.lossless, 44100, EXCERPTS_PER_TRACK, 5.0))
+    assert f"chosen on {n_excerpts} val-track excerpts" in capsys.readouterr().out
     record = load_checkpoint(run.best)["calibration"]
     assert record["method"] == METHOD and list(record["groups"]) == ["paper-32k"] and record["table"][-1] == [1.0, 0.0, 0.0, 0.0]
     before = run.best.read_bytes()
