@@ -72,14 +72,14 @@ def train_one(data: Path, run: Path, overrides: dict, minutes: float, batch_size
 
 def strip_checkpoint(source: Path, target: Path) -> None:
     """best.pt with the weights it serves as its "model" and no optimizer, scheduler or average state."""
-    from ladle_model.checkpoint import load_checkpoint, served_weights
+    from ladle_model.checkpoint import load_checkpoint, save_checkpoint_file, served_weights
 
     ckpt = load_checkpoint(source)
     ckpt["model"] = served_weights(ckpt)
     for key in DROPPED_KEYS:
         ckpt.pop(key, None)
     target.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(ckpt, target)
+    save_checkpoint_file(ckpt, target)
 
 
 def pack_run(run: Path, out: Path) -> Path:
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> dict:
         (args.out / "results.json").write_text(json.dumps(results, indent=2))
 
     # ---- 1. the runs, all at once
-    passed = [a for a in (argv if argv is not None else sys.argv[1:])]
+    passed = list(argv if argv is not None else sys.argv[1:])
     procs = {name: subprocess.Popen([sys.executable, "-m", "bench.gpu_quality", *passed, "--one", name])
              for name, _ in args.run}
     for name, proc in procs.items():
