@@ -172,8 +172,9 @@ def write_shard(
 ) -> ShardResult:
     """Decode, align and cut the plan's windows and write them as one tar, atomically.
 
-    Each track is decoded once here, by `decode` (`decode_sources`: the lossless file and FFmpeg). A pair given without its alignment is measured on that same
-    audio (and the measurement saved where `align_pair` finds it, under `align_dir`); pairs that fail
+    Each track is decoded once here, by `decode` (`decode_sources`: the lossless file and FFmpeg). A pair
+    given without its alignment is measured on that same audio (and the measurement saved where
+    `align_pair` finds it, under `align_dir`); pairs that fail
     the quality gate, or whose audio no longer decodes, contribute no segments (the caller
     quarantines them from the alignments). Samples are stored at each source's precision.
     """
