@@ -122,7 +122,7 @@ def _corpus_path(work_id: str) -> str:
 def _render(args: tuple[dict, bytes, str]) -> tuple[str, bool]:
     """Play one track's MIDI into its FLAC; (path, whether its PCM matches the MD5 recorded at ingest)."""
     from storage.audio import pcm_md5, probe_lossless
-    from storage.sources.library import render_plan, ScorePlan
+    from storage.sources.library import ScorePlan, render_plan
     from storage.sources.midi_render import Voice, write_flac
 
     entry, soundfont, path = args
@@ -152,13 +152,14 @@ def build(kit_dir: Path, data_dir: Path, workers: int) -> dict:
     kit = json.loads((kit_dir / KIT_JSON).read_text())
     soundfont = (kit_dir / kit["soundfont"]).read_bytes()
     library = data_dir / "library"
+    track_fields = {f.name for f in dataclasses.fields(Track)}
+    alignment_fields = {f.name for f in dataclasses.fields(Alignment)}
     tracks: dict[str, Track] = {}
     jobs = []
     for track_id, entry in kit["tracks"].items():
         path = library / entry["track"]["path"]
         path.parent.mkdir(parents=True, exist_ok=True)
-        fields = {f.name for f in dataclasses.fields(Track)}
-        tracks[track_id] = Track(**{**{k: v for k, v in entry["track"].items() if k in fields}, "path": str(path)})
+        tracks[track_id] = Track(**{**{k: v for k, v in entry["track"].items() if k in track_fields}, "path": str(path)})
         jobs.append((entry, soundfont, str(path)))
     with cf.ProcessPoolExecutor(max_workers=workers) as pool:
         matched = dict(pool.map(_render, jobs))
@@ -174,7 +175,7 @@ def build(kit_dir: Path, data_dir: Path, workers: int) -> dict:
         pairs = kit["pairs"][manifest.preset]
         inputs = {tid: PairInputs(tracks[tid],
                                   Encoded(**{**p["encoded"], "path": str(kit_dir / p["encoded"]["path"])}),
-                                  Alignment(**{k: v for k, v in p["alignment"].items() if k in {f.name for f in dataclasses.fields(Alignment)}}))
+                                  Alignment(**{k: v for k, v in p["alignment"].items() if k in alignment_fields}))
                   for tid, p in pairs.items()}  # fmt: skip
         plans = []
         for split in manifest.splits.values():
