@@ -32,7 +32,7 @@ from storage.atomic import write_json_atomic
 from storage.encode import Encoded
 from storage.ingest import Track
 from storage.manifest import MANIFEST_NAME, read_manifest
-from storage.shards import PairInputs, ShardItem, ShardPlan, write_shard
+from storage.shards import PairInputs, plan_from_record, stats_path, write_shard
 
 KIT_JSON = "kit.json"
 
@@ -76,11 +76,11 @@ def export(data_dir: Path, library: Path, out: Path) -> dict:
         shutil.copyfile(folder / MANIFEST_NAME, target / MANIFEST_NAME)
         for split in manifest.splits.values():
             for shard in split.shards:
-                stats = folder / shard.replace(".tar", ".json")
+                stats = stats_path(folder / shard)
                 shutil.copyfile(stats, target / stats.name)
-                for item in json.loads(stats.read_text())["plan"]["items"]:
-                    needed.add(item["track_id"])
-                    kit["pairs"].setdefault(manifest.preset, {})[item["track_id"]] = None
+                for item in plan_from_record(json.loads(stats.read_text())["plan"]).items:
+                    needed.add(item.track_id)
+                    kit["pairs"].setdefault(manifest.preset, {})[item.track_id] = None
         kit["datasets"].append(folder.name)
     for preset, pairs in kit["pairs"].items():
         for track_id in pairs:
@@ -180,10 +180,8 @@ def build(kit_dir: Path, data_dir: Path, workers: int) -> dict:
         plans = []
         for split in manifest.splits.values():
             for shard in split.shards:
-                record = json.loads((source / shard.replace(".tar", ".json")).read_text())
-                plan = ShardPlan(record["plan"]["split"], record["plan"]["index"],
-                                 tuple(ShardItem(**item) for item in record["plan"]["items"]))
-                plans.append((plan, record["n_samples"]))
+                record = json.loads(stats_path(source / shard).read_text())
+                plans.append((plan_from_record(record["plan"]), record["n_samples"]))
         with cf.ThreadPoolExecutor(max_workers=workers) as pool:  # soxr and libsndfile release the GIL
             results = list(pool.map(lambda pr: write_shard(pr[0], inputs, seg_cfg, manifest.preset, folder, version,
                                                            decode=_decode_with_libsndfile), plans))
@@ -207,10 +205,13 @@ def main(argv: list[str] | None = None) -> None:
     bd.add_argument("--out", type=Path, required=True)
     bd.add_argument("--workers", type=int, default=8)
     args = parser.parse_args(argv)
-    if args.command == "export":
-        result = export(args.data, args.library, args.out)
-    else:
-        result = build(args.kit, args.out, args.workers)
+    try:
+        if args.command == "export":
+            result = export(args.data, args.library, args.out)
+        else:
+            result = build(args.kit, args.out, args.workers)
+    except (OSError, KeyError, ValueError) as e:  # a folder that is not a built corpus, a library or a kit
+        raise SystemExit(f"gpu_kit {args.command}: {type(e).__name__}: {e}") from None
     json.dump(result, sys.stdout, indent=2)
     print()
 

@@ -126,7 +126,13 @@ def plan_record(plan: ShardPlan) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(plan)))  # tuples as lists, as the sidecar holds them
 
 
-def _stats_path(shard: Path) -> Path:
+def plan_from_record(record: dict) -> ShardPlan:
+    """The ShardPlan a sidecar's "plan" (`plan_record`) describes."""
+    return ShardPlan(record["split"], record["index"], tuple(ShardItem(**item) for item in record["items"]))
+
+
+def stats_path(shard: Path) -> Path:
+    """The shard's stats sidecar (written last: its plan, sample counts, size and SHA-256)."""
     return shard.with_suffix(".json")
 
 
@@ -134,7 +140,7 @@ def find_shard(plan: ShardPlan, folder: str | Path) -> ShardResult | None:
     """The shard an earlier run finished (its stats sidecar, written last, must match the plan)."""
     shard = Path(folder) / plan.name
     try:
-        stats = json.loads(_stats_path(shard).read_text())
+        stats = json.loads(stats_path(shard).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
     if stats.pop("plan", None) != plan_record(plan) or not shard.is_file():
@@ -226,5 +232,5 @@ def write_shard(
     result = ShardResult(plan.split, plan.name, n_samples, n_silent, size_bytes, digest, per_track)
     stats = dataclasses.asdict(result)
     stats.pop("reused")
-    write_json_atomic(_stats_path(shard), {**stats, "plan": plan_record(plan)})
+    write_json_atomic(stats_path(shard), {**stats, "plan": plan_record(plan)})
     return result

@@ -9,7 +9,7 @@ from storage.align import align_pair
 from storage.config import PRESETS, AlignConfig, SegmentConfig
 from storage.encode import encode_track
 from storage.segment import track_windows
-from storage.shards import PairInputs, plan_shards, segment_bytes, write_shard
+from storage.shards import PairInputs, plan_from_record, plan_record, plan_shards, segment_bytes, write_shard
 from tests.conftest import tone_pcm
 
 
@@ -33,6 +33,7 @@ def test_plan_covers_every_window_once_and_respects_size(make_tracks):
             covered.setdefault(item.track_id, []).extend(range(item.first_window, item.end_window))
     assert covered == {t.track_id: list(range(track_windows(t, cfg))) for t in tracks}
     assert plans == plan_shards(list(reversed(tracks)), cfg, target_bytes=3 * segment_bytes(cfg))
+    assert [plan_from_record(plan_record(p)) for p in plans] == plans  # the sidecar's plan reads back as written
 
 
 def test_shards_are_byte_identical_and_read_by_stock_webdataset(tmp_path, make_tracks):
