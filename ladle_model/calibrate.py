@@ -249,7 +249,7 @@ def best_setting(visqol: dict[str, float], lsd: dict[str, float], tolerance: flo
 def visqol_scores(lossless: torch.Tensor, estimate: torch.Tensor, sample_rate: int) -> np.ndarray:
     """(N,) ViSQOL of each restored segment against its original, each whole segment one excerpt.
 
-    One at a time: visqol-python aborted the process now and then when two threads scored at once."""
+    Scored by one process per core (ladle_model/visqol.py `measure_all`): half the time on two cores."""
     seconds = lossless.shape[-1] / sample_rate
     return np.asarray(visqol_moslqo(lossless, estimate, sample_rate, n_excerpts=1, excerpt_seconds=seconds), dtype=float).reshape(-1)
 

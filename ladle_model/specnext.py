@@ -70,6 +70,13 @@ class SpecNeXtConfig:
     # the fine structure (transients, harmonic lines) comes from the input, the envelope from the model.
     # Off: the checkpoints written before it load unchanged.
     copy_up: bool = False
+    # A fourth term, noise filling (as AAC's perceptual noise substitution and Opus fill a codec's holes): white
+    # noise's STFT under a real gain per bin and frame from the network. A fill the network writes frame by frame
+    # has to turn each bin's phase by its frequency from one frame to the next, or the frames' overlap-add cancels
+    # it (a bin whose index is 2 mod n_fft/hop cancels exactly when it holds still); noise is a real signal's STFT,
+    # so it overlap-adds to itself under any gain that varies slowly. Fresh noise each training step; a fixed
+    # seed at inference, so a restoration is repeatable. Off: the checkpoints written before it load unchanged.
+    noise_fill: bool = False
 
     def __post_init__(self) -> None:
         if min(self.n_fft, self.hop, self.dim, self.hidden_mult, self.n_blocks) < 1:
@@ -187,8 +194,9 @@ class SpecNeXt(nn.Module):
             [ConvNeXtBlock(config.dim, hidden, config.kernel_size, config.layer_scale) for _ in range(config.n_blocks)]
         )
         self.out_norm = nn.LayerNorm(config.dim)
-        # mask (re, im) and additive (re, im) per bin, and with copy_up the copied band's gain (re, im)
-        self.head = nn.Linear(config.dim, (6 if config.copy_up else 4) * n_bins)
+        # mask (re, im) and additive (re, im) per bin, with copy_up the copied band's gain (re, im), with noise_fill
+        # the noise's gain
+        self.head = nn.Linear(config.dim, (4 + 2 * config.copy_up + config.noise_fill) * n_bins)
         nn.init.zeros_(self.head.weight)  # zero correction at init: the untrained model is the identity
         nn.init.zeros_(self.head.bias)
 
@@ -197,6 +205,14 @@ class SpecNeXt(nn.Module):
         # Zero (not reflect) padding at the ends: works for inputs shorter than n_fft / 2 too.
         return torch.stft(x, self.config.n_fft, self.config.hop, window=self.window, center=True, pad_mode="constant",
                           return_complex=True)
+
+    def noise_spectrum(self, frames: int, device: torch.device) -> torch.Tensor:
+        """(1, n_bins, frames) STFT of white noise, scaled so each bin's expected power is 1: fresh while training,
+        the same (seed 0) otherwise."""
+        length = (frames - 1) * self.config.hop  # the samples `frames` centred frames cover
+        generator = None if self.training else torch.Generator().manual_seed(0)
+        noise = torch.randn(1, length, generator=generator).to(device)
+        return self.stft(noise) / self.window.pow(2).sum().sqrt()
 
     def correction(self, spec: torch.Tensor, fill_gain: float | torch.Tensor = 1.0,
                    mask_gain: float | torch.Tensor = 1.0, bandwidth: torch.Tensor | None = None) -> torch.Tensor:
@@ -211,9 +227,12 @@ class SpecNeXt(nn.Module):
         # float32 from here on: under CUDA's bf16 autocast (training) the head's output is bf16, and complex
         # tensors have no bf16 dtype
         out = self.head(self.out_norm(h.transpose(1, 2))).transpose(1, 2).float()  # (N, 4F, frames)
-        mask_re, mask_im, add_re, add_im, *copy_gain = out.chunk(out.shape[1] // self.n_bins, dim=1)  # each (N, F, frames)
+        mask_re, mask_im, add_re, add_im, *rest = out.chunk(out.shape[1] // self.n_bins, dim=1)  # each (N, F, frames)
+        copy_gain, noise_gain = rest[:2 * self.config.copy_up], rest[2 * self.config.copy_up:]
         scale = mag.pow(2).mean(dim=1, keepdim=True).sqrt().detach()  # (N, 1, frames): frame RMS magnitude
         fill = scale * torch.complex(add_re, add_im)
+        if noise_gain:
+            fill = fill + scale * noise_gain[0] * self.noise_spectrum(spec.shape[-1], spec.device)
         if copy_gain:
             if bandwidth is None:
                 raise ValueError("copy_up needs each spectrum's bandwidth")

@@ -9,7 +9,11 @@ ladle_model/metrics.py re-exports these and registers the metric; this module im
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 
@@ -58,6 +62,7 @@ def active_excerpts(reference, sample_rate: int, n_excerpts: int, excerpt_second
 
 
 _VISQOL_API = None
+_POOL = None  # (workers, ProcessPoolExecutor): kept across calls, a calibration scores hundreds of excerpts
 
 
 def _visqol_api():
@@ -71,16 +76,56 @@ def _visqol_api():
     return _VISQOL_API
 
 
+def _measure(pair: np.ndarray) -> float:
+    """MOS-LQO of one (2, n) float64 pair of mono mixes at 48 kHz (reference, estimate)."""
+    return float(_visqol_api().measure_from_arrays(pair[0], pair[1], VISQOL_RATE).moslqo)
+
+
+def default_workers() -> int:
+    """Processes that score excerpts at once: the cores this process may run on, 1 inside a daemonic process
+    (a Prefect or multiprocessing worker, which may not start children)."""
+    if multiprocessing.current_process().daemon:
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _pool(workers: int):
+    """A process pool of `workers` (spawned: no state of the caller's, torch's threads included, is inherited)."""
+    global _POOL
+    if _POOL is None or _POOL[0] != workers:
+        if _POOL is not None:
+            _POOL[1].shutdown(cancel_futures=True)
+        _POOL = (workers, ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")))
+    return _POOL[1]
+
+
+def measure_all(pairs: list[np.ndarray], workers: int | None = None) -> list[float]:
+    """MOS-LQO of each (2, n) pair (`_measure`), in order; `workers` processes at once (None: `default_workers`).
+
+    One excerpt per process at a time: visqol-python aborted the process now and then when two threads
+    of one process scored at once. A pool whose worker died is dropped and the rest is scored here, one by one."""
+    workers = min(default_workers() if workers is None else workers, len(pairs))
+    if workers <= 1:
+        return [_measure(pair) for pair in pairs]
+    global _POOL
+    try:
+        return list(_pool(workers).map(_measure, pairs))
+    except BrokenProcessPool:
+        _POOL = None
+        return [_measure(pair) for pair in pairs]
+
+
 def visqol_moslqo(reference, estimate, sample_rate: int, n_excerpts: int = 3, excerpt_seconds: float = 5.0,
-                  resample: Callable[[np.ndarray, int, int], np.ndarray] | None = None):
+                  resample: Callable[[np.ndarray, int, int], np.ndarray] | None = None, workers: int | None = None):
     """ViSQOL v3 in audio mode (visqol-python, a port of Google's ViSQOL 3.3.3): mean MOS-LQO over
     up to `n_excerpts` excerpts of active audio (see `active_excerpts`, chosen on the reference), each
     mixed to mono (as ViSQOL reads files) and resampled to 48 kHz (audio mode's rate).
 
     (C, T) audio gives a float, (B, C, T) one value per item. MOS-LQO runs from 1 to about 4.73 (the
     audio-mode SVR's ceiling: a signal against itself). Costs about 0.7 s of CPU per second of
-    excerpt. NaN when visqol-python is not installed or there is no active audio; an excerpt shorter
-    than VISQOL_MIN_SECONDS raises visqol-python's ValueError.
+    excerpt; the excerpts are scored by `workers` processes at once (`measure_all`). NaN when
+    visqol-python is not installed or there is no active audio; an excerpt shorter than
+    VISQOL_MIN_SECONDS raises visqol-python's ValueError.
     """
     ref, est = _numpy(reference), _numpy(estimate)
     if ref.shape != est.shape or ref.ndim not in (2, 3):
@@ -92,13 +137,13 @@ def visqol_moslqo(reference, estimate, sample_rate: int, n_excerpts: int = 3, ex
         return values if batched else float(values[0])
     if resample is None:
         from storage.align import resample
-    api = _visqol_api()
-    values = []
-    for r, e in zip(ref, est):
-        scores = []
+    pairs, owner = [], []  # every excerpt of every item, and which item it is of
+    for item, (r, e) in enumerate(zip(ref, est)):
         for start, stop in active_excerpts(r, sample_rate, n_excerpts, excerpt_seconds):
             pair = np.stack([r[:, start:stop].mean(axis=0), e[:, start:stop].mean(axis=0)]).astype(np.float32)  # (2, n) mono mixes
-            pair = resample(pair, sample_rate, VISQOL_RATE).astype(np.float64)
-            scores.append(api.measure_from_arrays(pair[0], pair[1], VISQOL_RATE).moslqo)
-        values.append(float(np.mean(scores)) if scores else float("nan"))
-    return np.array(values) if batched else values[0]
+            pairs.append(resample(pair, sample_rate, VISQOL_RATE).astype(np.float64))
+            owner.append(item)
+    scores = measure_all(pairs, workers)
+    values = np.array([np.mean([s for s, o in zip(scores, owner) if o == item]) if item in owner else np.nan
+                       for item in range(len(ref))], dtype=float)
+    return values if batched else float(values[0])

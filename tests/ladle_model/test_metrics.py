@@ -176,6 +176,22 @@ def test_visqol_minimum_length_is_what_the_registry_says():
     assert M.get_metric("visqol").min_seconds == V.VISQOL_MIN_SECONDS
 
 
+@pytest.mark.skipif(not M.visqol_available(), reason="visqol-python not installed")
+def test_visqol_scores_excerpts_in_worker_processes_exactly_as_in_this_one():
+    sr = 16000
+    t = np.arange(2 * sr) / sr
+    tone = np.stack([0.3 * np.sin(2 * np.pi * 440 * t) + noise((2 * sr,), 16, 0.02)] * 2)
+    reference = np.stack([tone] * 3)  # (3, 2, T)
+    estimate = np.stack([tone + noise(tone.shape, 17 + k, level) for k, level in enumerate((0.0, 0.02, 0.1))])
+    serial = V.visqol_moslqo(reference, estimate, sr, 2, 1.0, workers=1)  # two 1-s excerpts each: six pairs
+    parallel = V.visqol_moslqo(reference, estimate, sr, 2, 1.0, workers=2)
+    assert serial.shape == (3,) and serial[0] > serial[1] > serial[2]
+    np.testing.assert_allclose(parallel, serial, rtol=0, atol=1e-9)  # the same to rounding
+    short = reference[..., : round(0.9 * sr)]
+    with pytest.raises(ValueError, match="smaller than minimum patch size"):  # a worker's error reaches the caller
+        V.visqol_moslqo(short, short, sr, 1, 5.0, workers=2)
+
+
 @pytest.mark.parametrize("seconds", [0.1, 0.9, 2.0])
 def test_every_metric_scores_a_short_track_or_says_why_not(seconds):
     sr = 44100

@@ -209,3 +209,30 @@ def test_a_copy_up_model_reads_its_input_bandwidth_and_the_gate_stops_its_copy_t
     assert (copied[0] - x[0]).abs().max() > 1e-2  # the band above 11 kHz is filled from below it
     torch.testing.assert_close(tabled[0] - x[0], 0.5 * (copied[0] - x[0]), rtol=1e-4, atol=1e-6)  # at the fill's gain above the cut
     assert torch.equal(tabled[1], x[1])  # past the gate: unchanged
+
+
+def test_a_noise_fill_overlap_adds_at_its_gain_where_a_still_fill_cancels():
+    torch.manual_seed(0)
+    model = SpecNeXt(SpecNeXtConfig(noise_fill=True)).eval()
+    x = tones(44100, 44100)
+    F = model.n_bins
+
+    def output_power(bins: slice, first: int, level: float = 0.5) -> torch.Tensor:
+        """Power of the output's STFT over `bins` with only the head's bias rows `first` + bins at `level`,
+        relative to that level times the frame RMS the fill is scaled by: (2, bins, frames)."""
+        with torch.no_grad():
+            model.head.bias.zero_()
+            model.head.bias[first + bins.start:first + bins.stop] = level
+            out = model.stft((model(x) - x)[0])[:, bins, 8:-8]  # what the model added
+        scale = model.stft(x[0]).abs().pow(2).mean(dim=1).sqrt()[:, None, 8:-8]  # (2, 1, frames)
+        return out.abs().pow(2) / (level * scale).pow(2)
+
+    with torch.no_grad():
+        assert float((model(x) - x).abs().max()) < 1e-4  # untrained: the input comes back
+    noise = output_power(slice(300, 400), 4 * F)  # the noise at gain 0.5 over 12.9-17.2 kHz, empty in the input
+    assert 0.8 < float(noise.mean()) < 1.25  # keeps its power through the overlap-add
+    with torch.no_grad():
+        assert torch.equal(model(x), model(x))  # a fixed seed at inference: repeatable
+    # the additive term held still on one bin: whole turns a hop (index 0 mod n_fft/hop = 4) add up, half turns cancel
+    assert float(output_power(slice(300, 301), 2 * F).mean()) > 0.3
+    assert float(output_power(slice(302, 303), 2 * F).mean()) < 1e-6
