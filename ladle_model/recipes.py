@@ -19,6 +19,11 @@ RECIPES: dict[str, dict[str, Any]] = {
     "paper": {},
     "specnext": {
         "model": "specnext",
+        # Noise filling: without it the additive term, written frame by frame, left a comb in the band above the cut
+        # (bins whose index is 2 mod 4 came out 1.5 decades of power quieter than those 0 mod 4: their frames cancel
+        # in the overlap-add unless the network turns their phase half a turn a hop). With it, held-out
+        # Vorbis 96 kbps LSD fell from 0.76x to ... of the input's (BENCHMARKS.md, "quality" 2026-11-30 ...).
+        "model_overrides": {"noise_fill": True},
         # SpecNeXt's copy_up (the band above the cut filled from the input's own top band, as SBR does) made the full
         # fill far less harmful to ViSQOL but restored less of the cut band on held-out music (LSD paper-32k
         # 0.69 -> 0.74x, vorbis-96 0.73 -> 0.77x; BENCHMARKS.md, "quality" 20:19), so it stays off.
@@ -52,10 +57,15 @@ RECIPE_NAMES: tuple[str, ...] = tuple(RECIPES)
 
 
 def recipe_config(name: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """TrainConfig keys of recipe `name` with `overrides` on top (nested dicts merged one level deep)."""
+    """TrainConfig keys of recipe `name` with `overrides` on top (nested dicts merged one level deep).
+
+    A model other than the recipe's (`overrides`' "model") leaves out the recipe's model_overrides: they are
+    options of the recipe's model (`ladle train --model drrn1d` with the default recipe trains drrn1d as it is)."""
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; allowed: {sorted(RECIPES)}")
     merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in RECIPES[name].items()}
+    if (overrides or {}).get("model", merged.get("model")) != merged.get("model"):
+        merged.pop("model_overrides", None)
     for key, value in (overrides or {}).items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = {**merged[key], **value}

@@ -52,10 +52,10 @@ def _cmd_train(args) -> int:
     from storage import fs
     from storage.manifest import list_datasets
 
-    overrides = recipe_config(args.recipe, json_overrides(args.overrides))
     # The recipe's (or --overrides') model and batch size, unless the command line names them.
+    overrides = recipe_config(args.recipe, {**(json_overrides(args.overrides) or {}), **({"model": args.model} if args.model else {})})
     model, batch_size = overrides.pop("model", "ladle"), overrides.pop("batch_size", 4)
-    model, batch_size = args.model or model, args.batch_size or batch_size
+    batch_size = args.batch_size or batch_size
     cfg = check_train_config(model, args.epochs, args.max_steps, batch_size, args.segment_seconds, overrides)
     # Before any flow run, so bad usage is one line, not a traceback and retries.
     if not fs.is_remote(args.data) and Path(args.data).is_file():

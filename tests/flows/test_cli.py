@@ -92,3 +92,17 @@ def test_a_run_folder_of_another_model_config_is_one_line_before_any_flow(two_da
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert "holds a checkpoint at step 800 of model 'specnext'" in err and err.rstrip().endswith("use another run folder")
+
+
+def test_train_with_another_model_than_the_recipes_leaves_out_the_recipes_model_options(two_datasets, tmp_path, capsys):
+    from ladle_model.checkpoint import CHECKPOINT_FORMAT, RunDir, save_checkpoint_file
+    from ladle_model.models import model_config_dict
+
+    run = RunDir(tmp_path / "run")
+    run.checkpoints.mkdir(parents=True)
+    save_checkpoint_file({"format": CHECKPOINT_FORMAT, "step": 5, "model_name": "ladle", "model": {},
+                          "config": {"model": model_config_dict("ladle"), "train": {}}}, run.last)
+    with pytest.raises(SystemExit) as exit_info:  # the default recipe's noise_fill is not drrn1d's: the config passes
+        main(["train", str(two_datasets), "--run", str(run.root), "--dataset", "aaaa00000001", "--model", "drrn1d"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "of model 'ladle'" in err and "noise_fill" not in err
