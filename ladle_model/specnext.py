@@ -10,10 +10,13 @@ For each frame the network reads the lossy STFT X as log-magnitude plus the magn
 complex spectrum (X / |X|^(1 - c), c = 0.3, so a linear layer can copy low-band structure into the
 empty high band, as spectral band replication does), and writes a correction
 
-    Y = X + X · (m_re + i·m_im) + g · s · (a_re + i·a_im) [+ g · X↑ · (u_re + i·u_im)]   (all per bin and frame)
+    Y = X + X · (m_re + i·m_im) + g · s · (a_re + i·a_im) [+ g · s · n · N] [+ g · X↑ · (u_re + i·u_im)]   (per bin and frame)
 
 a complex mask term that fixes what the codec kept (quantisation noise, smeared transients) and an
-additive term that fills what it removed; with `copy_up`, a third term that fills it with X↑, the
+additive term that fills what it removed; with `noise_fill` (the default recipe's), a term that fills
+it with N, white noise's STFT, under a real gain n: a fill written frame by frame cancels in the
+overlap-add unless the network turns each bin's phase by its frequency from frame to frame, which
+left a comb above the cut, while noise overlap-adds to itself; with `copy_up`, a term that fills it with X↑, the
 input's top band below its cut copied into the bins above it (`copy_up_index`); s is the frame's RMS magnitude (detached), so the network
 works at any loudness, and g is the fill gain: 1 while training; afterwards ladle_model/calibrate.py
 chooses it on the validation split: one value (`fill_gain`), or with `fill_gain_table` two per

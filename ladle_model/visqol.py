@@ -143,7 +143,7 @@ def visqol_moslqo(reference, estimate, sample_rate: int, n_excerpts: int = 3, ex
             pair = np.stack([r[:, start:stop].mean(axis=0), e[:, start:stop].mean(axis=0)]).astype(np.float32)  # (2, n) mono mixes
             pairs.append(resample(pair, sample_rate, VISQOL_RATE).astype(np.float64))
             owner.append(item)
-    scores = measure_all(pairs, workers)
-    values = np.array([np.mean([s for s, o in zip(scores, owner) if o == item]) if item in owner else np.nan
-                       for item in range(len(ref))], dtype=float)
+    counts = np.bincount(owner, minlength=len(ref))
+    sums = np.bincount(owner, weights=measure_all(pairs, workers), minlength=len(ref))
+    values = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)  # each item's mean over its excerpts
     return values if batched else float(values[0])
