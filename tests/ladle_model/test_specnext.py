@@ -46,19 +46,22 @@ def test_trained_head_changes_output_and_stays_in_range():
     assert model.embed.weight.grad is not None and float(model.embed.weight.grad.abs().sum()) > 0
 
 
-@pytest.mark.parametrize("copy_up", [False, True])
-def test_trains_under_bf16_autocast_as_on_cuda_and_returns_float32(copy_up):
+@pytest.mark.parametrize("option", [{}, {"copy_up": True}, {"noise_fill": True}])
+def test_trains_under_bf16_autocast_as_on_cuda_and_returns_float32(option):
     # Training runs the model under bf16 autocast on CUDA (ladle_model/distributed.py); CPU autocast takes the
     # same bf16 path through the convolutions and the head, whose output must become float32 before it is complex.
     torch.manual_seed(0)
-    model = SpecNeXt(dataclasses.replace(SMALL, copy_up=copy_up))
+    model = SpecNeXt(dataclasses.replace(SMALL, **option))
     torch.nn.init.normal_(model.head.weight, std=0.05)
     x = tones()
+    bandwidth = torch.tensor([0.5]) if option.get("copy_up") else None
+    torch.manual_seed(1)  # the same training noise in both passes
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        y = model(x, bandwidth=torch.tensor([0.5]) if copy_up else None)
+        y = model(x, bandwidth=bandwidth)
     assert y.dtype == torch.float32 and y.shape == x.shape
+    torch.manual_seed(1)
     with torch.no_grad():
-        y32 = model(x, bandwidth=torch.tensor([0.5]) if copy_up else None)
+        y32 = model(x, bandwidth=bandwidth)
     assert float((y - x).detach().abs().max()) > 1e-4  # the correction is there ...
     assert float((y - y32).detach().abs().max()) < 0.05 * float((y32 - x).abs().max())  # ... and close to float32's
     y.pow(2).mean().backward()
