@@ -103,7 +103,9 @@ def measure_all(pairs: list[np.ndarray], workers: int | None = None) -> list[flo
     """MOS-LQO of each (2, n) pair (`_measure`), in order; `workers` processes at once (None: `default_workers`).
 
     One excerpt per process at a time: visqol-python aborted the process now and then when two threads
-    of one process scored at once. A pool whose worker died is dropped and the rest is scored here, one by one."""
+    of one process scored at once. A pool whose worker died is dropped and the rest is scored here, one by one.
+    The workers are spawned, so a script that calls this needs Python's `if __name__ == "__main__":` guard
+    (each worker imports the script; unguarded, it would run it again); `workers=1` needs none."""
     workers = min(default_workers() if workers is None else workers, len(pairs))
     if workers <= 1:
         return [_measure(pair) for pair in pairs]
