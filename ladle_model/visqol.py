@@ -106,15 +106,14 @@ def measure_all(pairs: list[np.ndarray], workers: int | None = None) -> list[flo
     of one process scored at once. A pool whose worker died is dropped and the rest is scored here, one by one.
     The workers are spawned, so a script that calls this needs Python's `if __name__ == "__main__":` guard
     (each worker imports the script; unguarded, it would run it again); `workers=1` needs none."""
-    workers = min(default_workers() if workers is None else workers, len(pairs))
-    if workers <= 1:
-        return [_measure(pair) for pair in pairs]
     global _POOL
-    try:
-        return list(_pool(workers).map(_measure, pairs))
-    except BrokenProcessPool:
-        _POOL = None
-        return [_measure(pair) for pair in pairs]
+    workers = min(default_workers() if workers is None else workers, len(pairs))
+    if workers > 1:
+        try:
+            return list(_pool(workers).map(_measure, pairs))
+        except BrokenProcessPool:
+            _POOL = None  # a worker died: score here instead
+    return [_measure(pair) for pair in pairs]
 
 
 def visqol_moslqo(reference, estimate, sample_rate: int, n_excerpts: int = 3, excerpt_seconds: float = 5.0,
