@@ -134,8 +134,10 @@ class AtBandwidth(nn.Module):
         super().__init__()
         self.model, self.bandwidth = model, float(bandwidth)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T) -> (B, C, T)
-        return self.model(x, bandwidth=torch.full((x.shape[0],), self.bandwidth, dtype=x.dtype, device=x.device))
+    def forward(self, x: torch.Tensor, start: torch.Tensor | None = None) -> torch.Tensor:  # (B, C, T) -> (B, C, T)
+        bandwidth = torch.full((x.shape[0],), self.bandwidth, dtype=x.dtype, device=x.device)
+        # `start`: where each window lies in the track (ladle_model/windows.py), passed on to a model that takes it
+        return self.model(x, bandwidth=bandwidth, **({} if start is None else {"start": start}))
 
 
 def at_bandwidth(model: nn.Module, bandwidth: float) -> nn.Module:

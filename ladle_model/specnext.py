@@ -77,8 +77,9 @@ class SpecNeXtConfig:
     # noise's STFT under a real gain per bin and frame from the network. A fill the network writes frame by frame
     # has to turn each bin's phase by its frequency from one frame to the next, or the frames' overlap-add cancels
     # it (a bin whose index is 2 mod n_fft/hop cancels exactly when it holds still); noise is a real signal's STFT,
-    # so it overlap-adds to itself under any gain that varies slowly. Fresh noise each training step; a fixed
-    # seed at inference, so a restoration is repeatable. Off: the checkpoints written before it load unchanged.
+    # so it overlap-adds to itself under any gain that varies slowly. Fresh noise each training step; at inference
+    # a fixed stream that follows each window's place in its track (`noise_stream`), so a restoration is
+    # repeatable and overlapping windows agree. Off: the checkpoints written before it load unchanged.
     noise_fill: bool = False
 
     def __post_init__(self) -> None:
@@ -109,6 +110,19 @@ class SpecNeXtConfig:
 Config = SpecNeXtConfig
 
 MAG_FLOOR = 1e-5  # below 16-bit quantisation noise in this unnormalised STFT; keeps log and division finite
+NOISE_BLOCK = 1 << 16  # samples of the inference noise stream drawn from one seed (1.5 s at 44.1 kHz)
+
+
+def noise_stream(start: int, length: int) -> torch.Tensor:
+    """(length,) samples [start, start + length) of one fixed stream of unit white noise, any integer `start`
+    (negative too): block k (samples [k·NOISE_BLOCK, (k + 1)·NOISE_BLOCK)) is drawn from seed k. The noise a
+    window is filled with depends on where in the track it lies, not on the window: where `ladle enhance`'s
+    windows cross-fade they hold the same noise, whose power the fade keeps (two independent noises would lose
+    1.25 dB of it on average over a Hann cross-fade, 3 dB mid-fade)."""
+    first, last = start // NOISE_BLOCK, (start + length - 1) // NOISE_BLOCK
+    blocks = [torch.randn(NOISE_BLOCK, generator=torch.Generator().manual_seed(k % (1 << 63))) for k in range(first, last + 1)]
+    return torch.cat(blocks)[start - first * NOISE_BLOCK:][:length]
+
 
 
 def table_row(row: list) -> list[float]:
@@ -209,18 +223,26 @@ class SpecNeXt(nn.Module):
         return torch.stft(x, self.config.n_fft, self.config.hop, window=self.window, center=True, pad_mode="constant",
                           return_complex=True)
 
-    def noise_spectrum(self, frames: int, device: torch.device) -> torch.Tensor:
-        """(1, n_bins, frames) STFT of white noise, scaled so each bin's expected power is 1: fresh while training,
-        the same (seed 0) otherwise."""
-        length = (frames - 1) * self.config.hop  # the samples `frames` centred frames cover
-        generator = None if self.training else torch.Generator().manual_seed(0)
-        noise = torch.randn(1, length, generator=generator).to(device)
-        return self.stft(noise) / self.window.pow(2).sum().sqrt()
+    def noise_spectrum(self, frames: int, device: torch.device, start: torch.Tensor | None = None) -> torch.Tensor:
+        """(1, n_bins, frames) STFT of white noise, scaled so each bin's expected power is 1: fresh while training.
+        Otherwise (N, n_bins, frames): the fixed stream `noise_stream` from each spectrum's `start` (N,) on (None:
+        one spectrum from sample 0), so windows of one track that overlap fill their overlap with the same noise."""
+        n_fft, hop = self.config.n_fft, self.config.hop
+        length = (frames - 1) * hop + n_fft  # whole frames centred on samples 0, hop, ..., (frames - 1)·hop
+        if self.training:
+            noise = torch.randn(1, length)
+        else:
+            starts = [0] if start is None else [int(s) for s in start.tolist()]
+            noise = torch.stack([noise_stream(s - n_fft // 2, length) for s in starts])  # (N, length)
+        spectrum = torch.stft(noise.to(device), n_fft, hop, window=self.window, center=False, return_complex=True)
+        return spectrum / self.window.pow(2).sum().sqrt()
 
     def correction(self, spec: torch.Tensor, fill_gain: float | torch.Tensor = 1.0,
-                   mask_gain: float | torch.Tensor = 1.0, bandwidth: torch.Tensor | None = None) -> torch.Tensor:
+                   mask_gain: float | torch.Tensor = 1.0, bandwidth: torch.Tensor | None = None,
+                   start: torch.Tensor | None = None) -> torch.Tensor:
         """The complex correction Y - X for the lossy spectrum `spec` (N, n_bins, frames); `fill_gain` a float, (N, 1, 1)
-        or (N, n_bins, 1), `mask_gain` a float or (N, 1, 1); `bandwidth` (N,) each spectrum's cut, which copy_up needs."""
+        or (N, n_bins, 1), `mask_gain` a float or (N, 1, 1); `bandwidth` (N,) each spectrum's cut, which copy_up needs;
+        `start` (N,) where each spectrum's first sample lies in its track, which the noise at inference follows."""
         mag = spec.abs().clamp_min(MAG_FLOOR)  # (N, F, frames)
         compressed = spec * mag.pow(self.config.compress - 1.0)  # |X|^c e^{i∠X}
         features = torch.cat([mag.log(), compressed.real, compressed.imag], dim=1)  # (N, 3F, frames)
@@ -235,7 +257,7 @@ class SpecNeXt(nn.Module):
         scale = mag.pow(2).mean(dim=1, keepdim=True).sqrt().detach()  # (N, 1, frames): frame RMS magnitude
         fill = scale * torch.complex(add_re, add_im)
         if noise_gain:
-            fill = fill + scale * noise_gain[0] * self.noise_spectrum(spec.shape[-1], spec.device)
+            fill = fill + scale * noise_gain[0] * self.noise_spectrum(spec.shape[-1], spec.device, start)
         if copy_gain:
             if bandwidth is None:
                 raise ValueError("copy_up needs each spectrum's bandwidth")
@@ -274,8 +296,10 @@ class SpecNeXt(nn.Module):
         mask = table_gain(table, bandwidth)[:, 2].reshape(b, 1, 1).repeat_interleave(c, dim=0)  # (B·C, 1, 1)
         return bin_gains(table, bandwidth, spec.shape[1]).repeat_interleave(c, dim=0), mask
 
-    def forward(self, x: torch.Tensor, bandwidth: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, C, T) -> (B, C, T); `bandwidth` (B,): each item's codec cut, when measured over its whole track."""
+    def forward(self, x: torch.Tensor, bandwidth: torch.Tensor | None = None, start: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, C, T) -> (B, C, T); `bandwidth` (B,): each item's codec cut, when measured over its whole track; `start`
+        (B,): where each item's first sample lies in its track (a window's offset: ladle_model/windows.py), which
+        the noise fill follows at inference (None: every item from sample 0)."""
         b, c, t = x.shape
         flat = x.reshape(b * c, t)  # (B·C, T): channels restored independently
         spec = self.stft(flat)  # (B·C, F, frames)
@@ -283,6 +307,7 @@ class SpecNeXt(nn.Module):
             # no track's cut given (ladle_model/bandwidth.py): each item's own reading, shared by its channels
             bandwidth = input_bandwidth(spec.reshape(b, c, *spec.shape[1:]).detach())  # (B,)
         spec_bandwidth = None if bandwidth is None else bandwidth.repeat_interleave(c)  # (B·C,)
-        delta = self.correction(spec, *self.gains(spec, b, c, bandwidth), bandwidth=spec_bandwidth)  # (B·C, F, frames)
+        spec_start = None if start is None else start.repeat_interleave(c)  # (B·C,)
+        delta = self.correction(spec, *self.gains(spec, b, c, bandwidth), bandwidth=spec_bandwidth, start=spec_start)  # (B·C, F, frames)
         residual = torch.istft(delta, self.config.n_fft, self.config.hop, window=self.window, center=True, length=t)  # (B·C, T)
         return clamp_to_audio_range(x + residual.reshape(b, c, t))  # (B, C, T)

@@ -19,6 +19,7 @@ an attention model sees no context, get weights near 0.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -122,6 +123,8 @@ class WindowedRestorer:
         self.model, self.spec, self.batch_size = model, spec, batch_size
         self.device = torch.device(device) if device is not None else model_device(model)
         self.n_output = n_output  # output length when known in advance (evaluation: the lossless length)
+        # a model whose forward takes `start` (SpecNeXt's noise fill) is told where each window lies in the track
+        self.takes_start = "start" in inspect.signature(model.forward).parameters
         self.weights = crossfade_weights(spec.window_samples)  # (L,) float64
         self.n_input = 0  # input samples pushed so far
         self._x = None  # (C, n) input samples [x_start, x_start + n)
@@ -182,7 +185,11 @@ class WindowedRestorer:
         while self._next_window < stop:
             batch = list(range(self._next_window, min(self._next_window + self.batch_size, stop)))
             x = torch.from_numpy(np.stack([self._window_input(w) for w in batch])).to(self.device)  # (B, C, L)
-            y = self.model(x).float().cpu().numpy()  # (B, C, L)
+            if self.takes_start:  # each window's first output sample: its place in the track
+                starts = torch.tensor([self._output_start(w) for w in batch], dtype=torch.int64)
+                y = self.model(x, start=starts).float().cpu().numpy()  # (B, C, L)
+            else:
+                y = self.model(x).float().cpu().numpy()  # (B, C, L)
             if y.shape != x.shape:
                 raise ValueError(f"the model returned {tuple(y.shape)} for input {tuple(x.shape)}")
             for w, out in zip(batch, y):

@@ -251,6 +251,33 @@ def test_a_model_that_fills_by_bandwidth_runs_every_window_at_the_cut_measured_o
     assert enhance_file(nn.Identity(), spec, tmp_path / "in.wav", tmp_path / "same.wav").input_cutoff_hz is None
 
 
+def test_a_noise_fill_keeps_its_power_where_the_windows_cross_fade():
+    # SpecNeXt's noise at inference follows each window's place in the track, so windows fill their overlap with the
+    # same noise and the cross-fade keeps its power; noises independent per window keep 0.75 of it on average.
+    from ladle_model.specnext import SpecNeXt, SpecNeXtConfig
+    from tests.ladle_model.test_specnext import tones
+
+    torch.manual_seed(0)
+    model = SpecNeXt(SpecNeXtConfig(noise_fill=True)).eval()
+    with torch.no_grad():
+        model.head.bias[4 * model.n_bins + 300:4 * model.n_bins + 400] = 0.5  # the noise at gain 0.5 over 12.9-17.2 kHz
+    x = tones(4 * 44100, 44100)  # (1, 2, n): nothing above 2 kHz but a little noise
+    track, spec = x[0].numpy(), make_spec(44100, 1.0)
+
+    def noise_power(restored) -> float:
+        added = torch.as_tensor(restored, dtype=torch.float32) - x[0]
+        return float(model.stft(added)[:, 300:400, 8:-8].abs().pow(2).mean())
+
+    class EachWindowFromZero(nn.Module):  # the model told nothing of where a window lies
+        def forward(self, batch):
+            return model(batch)
+
+    with torch.no_grad():
+        whole = noise_power(model(x)[0])  # one pass over the whole track
+    assert noise_power(enhance_array(model, track, spec, batch_size=3)) / whole == pytest.approx(1.0, abs=0.08)
+    assert noise_power(enhance_array(EachWindowFromZero(), track, spec, batch_size=3)) / whole == pytest.approx(0.75, abs=0.08)
+
+
 def test_input_cut_past_the_gate_is_passed_through_bit_for_bit_and_said_so(tmp_path):
     from tests.ladle_model.test_bandwidth import filling_model, low_passed_noise
 

@@ -239,3 +239,14 @@ def test_a_noise_fill_overlap_adds_at_its_gain_where_a_still_fill_cancels():
     # the additive term held still on one bin: whole turns a hop (index 0 mod n_fft/hop = 4) add up, half turns cancel
     assert float(output_power(slice(300, 301), 2 * F).mean()) > 0.3
     assert float(output_power(slice(302, 303), 2 * F).mean()) < 1e-6
+
+
+def test_the_inference_noise_is_one_stream_whatever_span_is_asked_for():
+    from ladle_model.specnext import NOISE_BLOCK, noise_stream
+
+    first = -NOISE_BLOCK - 4464
+    stream = noise_stream(first, 3 * NOISE_BLOCK)  # across four blocks, before sample 0 too
+    for start, n in [(first, 5), (-NOISE_BLOCK, 10), (-1, 3), (0, NOISE_BLOCK + 7), (NOISE_BLOCK - 6, 20), (100000, 20000)]:
+        assert torch.equal(noise_stream(start, n), stream[start - first:start - first + n]), (start, n)
+    assert abs(float(stream.std()) - 1.0) < 0.01 and abs(float(stream.mean())) < 0.01
+    assert float((noise_stream(0, 1000) * noise_stream(NOISE_BLOCK, 1000)).mean().abs()) < 0.1  # blocks differ
