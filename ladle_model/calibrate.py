@@ -51,13 +51,10 @@ from ladle_model.visqol import VISQOL_MIN_SECONDS, visqol_available, visqol_mosl
 
 log = logging.getLogger(__name__)
 
-# (gain below the cut, gain above it): no fill at all (the mask term alone), the full fill, the full fill
-# above the cut alone, and a quarter, a half or all of it in band with a half or all of it above the cut.
-# With noise filling, a quarter above the cut lost to a half on every preset, at every in-band gain and on
-# both training seeds' val excerpts, in ViSQOL and in LSD; all of it above the cut raised ViSQOL over a half
-# with the full fill in band on Vorbis 96 and MP3 64 kbps (+0.02 to +0.06), but pairs with all of it above
-# and less in band were not scored (BENCHMARKS.md, "quality" 2026-11-30 08:00 UTC).
-SETTINGS: tuple[tuple[float, float], ...] = ((0.0, 0.0), (1.0, 1.0), (0.0, 1.0), (1.0, 0.5), *((a, b) for a in (0.25, 0.5) for b in (0.5, 1.0)))
+# (gain below the cut, gain above it): no fill at all (the mask term alone), the full fill, and a
+# quarter, a half or all of it in band with a quarter or a half above the cut (on held-out music the
+# full fill above the cut lost ViSQOL on every preset: BENCHMARKS.md, "fill_gain").
+SETTINGS: tuple[tuple[float, float], ...] = ((0.0, 0.0), (1.0, 1.0), *((a, b) for a in (0.25, 0.5, 1.0) for b in (0.25, 0.5)))
 # Then, on each preset's own excerpts, its best pair with the mask term at these gains too. The mask term
 # raised SNR on MP3 64 kbps by 1.5-2 dB but cost ViSQOL (val excerpts: +0.011 over the input with it,
 # +0.034 without; held-out: +0.067 and +0.091, BENCHMARKS.md, "fill_gain").
@@ -85,12 +82,11 @@ MASK_MARGIN = 0.004
 # 6: the mask term stops at the widest val track, the fill at the gate; 7: the mask term stops MASK_MARGIN past it;
 # 8: each preset's mask gain is chosen too (MASK_GAINS); 9: of settings ViSQOL and LSD tell apart from none, the most mask;
 # 10: past the widest val track the fill holds at the least gains any row chose, not the widest row's;
-# 11: three excerpts spread over each val track are scored, not its opening alone (calibration_data.py);
-# 12: the settings scored hold a half or all of the fill above the cut, not a quarter or a half (SETTINGS).
-METHOD = 12
+# 11: three excerpts spread over each val track are scored, not its opening alone (calibration_data.py).
+METHOD = 11
 # Records from this method on were scored alike (on the same music); a later method that changed only the
 # table's rows past the widest val track, where no val excerpt lies, rebuilds their table from the record's scores.
-SCORED_ALIKE_SINCE = 12
+SCORED_ALIKE_SINCE = 11
 
 
 Setting = tuple[float, float, float]  # (fill gain below the cut, above it, mask gain)
