@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 # 2: the metric registry (one methods line per metric, Table I columns in registry order).
 # 3: noise thresholds in the verdicts, n/a reasons, tracks that failed, which tracks the model trained on.
 # 4: a model that fills by its input's bandwidth runs at the cut measured over the whole track (ladle_model/bandwidth.py).
-EVAL_VERSION = 4
+# 5: SpecNeXt's noise fill follows each window's place in the track (ladle_model/specnext.py, noise_stream).
+EVAL_VERSION = 5
 
 
 def evaluation_key(checkpoint: Path, phi: Path | None, tracks: list[EvalTrack], preset: str, cfg: EvalConfig,

@@ -41,8 +41,9 @@ from storage.config import stable_hash
 
 log = logging.getLogger(__name__)
 
-# bump when what a stimulus holds changes: prepared tests are redone. 2: restored at the cut measured over the track.
-PREPARE_VERSION = 2
+# bump when what a stimulus holds changes: prepared tests are redone. 2: restored at the cut measured over the track;
+# 3: SpecNeXt's noise fill follows each window's place in the track.
+PREPARE_VERSION = 3
 
 
 @dataclass
