@@ -232,8 +232,9 @@ class SpecNeXt(nn.Module):
         if self.training:
             noise = torch.randn(1, length)
         else:
-            starts = [0] if start is None else [int(s) for s in start.tolist()]
-            noise = torch.stack([noise_stream(s - n_fft // 2, length) for s in starts])  # (N, length)
+            starts = torch.zeros(1, dtype=torch.int64) if start is None else start.cpu()
+            unique, where = torch.unique(starts, return_inverse=True)  # a stereo window's channels share theirs
+            noise = torch.stack([noise_stream(int(s) - n_fft // 2, length) for s in unique])[where]  # (N, length)
         spectrum = torch.stft(noise.to(device), n_fft, hop, window=self.window, center=False, return_complex=True)
         return spectrum / self.window.pow(2).sum().sqrt()
 
