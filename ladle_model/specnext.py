@@ -124,7 +124,6 @@ def noise_stream(start: int, length: int) -> torch.Tensor:
     return torch.cat(blocks)[start - first * NOISE_BLOCK:][:length]
 
 
-
 def table_row(row: list) -> list[float]:
     """[gain below the cut, gain above it, mask gain] of a table row of 2, 3 or 4 numbers."""
     return [row[1], row[min(2, len(row) - 1)], row[3] if len(row) == 4 else 1.0]
