@@ -33,6 +33,7 @@ zero, so an untrained model returns its input exactly:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -120,8 +121,13 @@ def noise_stream(start: int, length: int) -> torch.Tensor:
     windows cross-fade they hold the same noise, whose power the fade keeps (two independent noises would lose
     1.25 dB of it on average over a Hann cross-fade, 3 dB mid-fade)."""
     first, last = start // NOISE_BLOCK, (start + length - 1) // NOISE_BLOCK
-    blocks = [torch.randn(NOISE_BLOCK, generator=torch.Generator().manual_seed(k % (1 << 63))) for k in range(first, last + 1)]
-    return torch.cat(blocks)[start - first * NOISE_BLOCK:][:length]
+    return torch.cat([noise_block(k) for k in range(first, last + 1)])[start - first * NOISE_BLOCK:][:length]
+
+
+@functools.lru_cache(maxsize=32)  # consecutive windows (hop 0.5 s) share blocks; 32 blocks hold 8 MiB
+def noise_block(k: int) -> torch.Tensor:
+    """Block k of `noise_stream` (NOISE_BLOCK samples from seed k); cached, so never written to."""
+    return torch.randn(NOISE_BLOCK, generator=torch.Generator().manual_seed(k % (1 << 63)))
 
 
 def table_row(row: list) -> list[float]:
