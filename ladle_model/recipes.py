@@ -23,7 +23,8 @@ RECIPES: dict[str, dict[str, Any]] = {
         # (bins whose index is 2 mod 4 came out 1.5 decades of power quieter than those 0 mod 4: their frames cancel
         # in the overlap-add unless the network turns their phase half a turn a hop). With it, held-out
         # Vorbis 96 kbps LSD fell from 0.76x to 0.70x of the input's and paper-32k's from 0.68x to 0.63x, ViSQOL
-        # as before (BENCHMARKS.md, "quality" 2026-11-30 02:23 and 05:30; a second seed reached 0.727x and 0.65x).
+        # as before (BENCHMARKS.md, "quality" 2026-11-30 02:23 and 05:30; with the noise following each window's
+        # place in the track, three seeds reached Vorbis 96 kbps 0.69-0.72x, "quality" 08:40 and 10:00).
         "model_overrides": {"noise_fill": True},
         # SpecNeXt's copy_up (the band above the cut filled from the input's own top band, as SBR does) made the full
         # fill far less harmful to ViSQOL but restored less of the cut band on held-out music (LSD paper-32k

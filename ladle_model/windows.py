@@ -185,11 +185,9 @@ class WindowedRestorer:
         while self._next_window < stop:
             batch = list(range(self._next_window, min(self._next_window + self.batch_size, stop)))
             x = torch.from_numpy(np.stack([self._window_input(w) for w in batch])).to(self.device)  # (B, C, L)
-            if self.takes_start:  # each window's first output sample: its place in the track
-                starts = torch.tensor([self._output_start(w) for w in batch], dtype=torch.int64)
-                y = self.model(x, start=starts).float().cpu().numpy()  # (B, C, L)
-            else:
-                y = self.model(x).float().cpu().numpy()  # (B, C, L)
+            # each window's first output sample: its place in the track, for a model that takes it
+            where = {"start": torch.tensor([self._output_start(w) for w in batch])} if self.takes_start else {}
+            y = self.model(x, **where).float().cpu().numpy()  # (B, C, L)
             if y.shape != x.shape:
                 raise ValueError(f"the model returned {tuple(y.shape)} for input {tuple(x.shape)}")
             for w, out in zip(batch, y):
