@@ -82,11 +82,12 @@ MASK_MARGIN = 0.004
 # 6: the mask term stops at the widest val track, the fill at the gate; 7: the mask term stops MASK_MARGIN past it;
 # 8: each preset's mask gain is chosen too (MASK_GAINS); 9: of settings ViSQOL and LSD tell apart from none, the most mask;
 # 10: past the widest val track the fill holds at the least gains any row chose, not the widest row's;
-# 11: three excerpts spread over each val track are scored, not its opening alone (calibration_data.py).
-METHOD = 11
+# 11: three excerpts spread over each val track are scored, not its opening alone (calibration_data.py);
+# 12: twelve excerpts per preset, spread over up to twelve val tracks, not three of each of the first four.
+METHOD = 12
 # Records from this method on were scored alike (on the same music); a later method that changed only the
 # table's rows past the widest val track, where no val excerpt lies, rebuilds their table from the record's scores.
-SCORED_ALIKE_SINCE = 11
+SCORED_ALIKE_SINCE = 12
 
 
 Setting = tuple[float, float, float]  # (fill gain below the cut, above it, mask gain)

@@ -30,17 +30,36 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_SEGMENTS = 24  # ~0.7 CPU-s of ViSQOL per segment-second and setting: a few minutes on 2 cores
-# 5-s excerpts scored per val track, spread over its active audio (its opening, middle and end). One, its
-# opening alone, chose half of the fill on MP3 64 kbps where held-out music gained most from all of it
-# (+0.036 ViSQOL against +0.114 when three chose it, same weights: BENCHMARKS.md, "quality" 2026-11-30 02:23).
+# At most this many 5-s excerpts are scored per val track, spread over its active audio (its opening, middle
+# and end). One, its opening alone, chose half of the fill on MP3 64 kbps where held-out music gained most from
+# all of it (+0.036 ViSQOL against +0.114 when three chose it, same weights: BENCHMARKS.md, "quality" 2026-11-30 02:23).
 EXCERPTS_PER_TRACK = 3
+# 5-s excerpts scored per preset (the ViSQOL time), spread over as many of its val tracks as there are, up to
+# one each: pieces differ more from each other than one piece's parts do (on the benchmark's 4 val and 6
+# held-out works per preset, the two disagreed about the fill above the cut by more than the choice was worth).
+EXCERPTS_PER_PRESET = 12
 
 
-def val_track_excerpts(data_dir, presets: list[str], sample_rate: int, per_preset: int = 4, seconds: float = 5.0,
+def excerpt_counts(n_tracks: int, per_preset: int = EXCERPTS_PER_PRESET, per_track: int = EXCERPTS_PER_TRACK) -> list[int]:
+    """Excerpts to score of each of a preset's `n_tracks` val tracks (in order; 0: not scored): `per_preset` in
+    all (fewer where `per_track` each is less), spread as evenly as they go, the first tracks taking one more.
+
+        excerpt_counts(4)  # [3, 3, 3, 3]       excerpt_counts(8)  # [2, 2, 2, 2, 1, 1, 1, 1]
+    """
+    if per_preset < 1 or per_track < 1:
+        raise ValueError(f"excerpts per preset and per track must be at least 1, got {per_preset} and {per_track}")
+    scored = min(n_tracks, per_preset)
+    total = min(per_preset, per_track * scored)
+    return [total // scored + (i < total % scored) if i < scored else 0 for i in range(n_tracks)]
+
+
+
+def val_track_excerpts(data_dir, presets: list[str], sample_rate: int, per_preset: int = EXCERPTS_PER_PRESET, seconds: float = 5.0,
                        layout: tuple[int, int] | None = None, per_track: int = EXCERPTS_PER_TRACK
                        ) -> list[tuple[str, torch.Tensor, torch.Tensor, float | None]]:
-    """(preset, lossless, lossy, bandwidth) excerpts of `seconds` of active audio, `per_track` per val-split track
-    (evenly spread over its active audio, the first its first active excerpt), up to `per_preset` tracks per preset;
+    """(preset, lossless, lossy, bandwidth) excerpts of `seconds` of active audio: `per_preset` per preset, spread
+    over its val-split tracks (in track-id order) by `excerpt_counts`, at most `per_track` of each (evenly spread
+    over its active audio, the first its first active excerpt; a track too short for them gives fewer);
     bandwidth: the codec cut of the excerpt's whole lossy track, measured with the
     model's STFT `layout` (n_fft, hop) as `ladle enhance` measures it (None without a layout).
 
@@ -55,13 +74,15 @@ def val_track_excerpts(data_dir, presets: list[str], sample_rate: int, per_prese
     excerpts = []
     for preset in presets:
         try:
-            tracks, _ = select_tracks(data_dir, preset, "val", max_tracks=per_preset)
+            tracks, _ = select_tracks(data_dir, preset, "val")
         except (FileNotFoundError, ValueError):  # no val track of this preset
             continue
-        for item in tracks:
+        for item, count in zip(tracks, excerpt_counts(len(tracks), per_preset, per_track)):
+            if not count:
+                break
             pair = load_pair(item.track, item.encoded, item.alignment, SegmentConfig(strategy="resample", sample_rate=sample_rate))
             bandwidth = track_bandwidth(pair.lossy, *layout) if layout is not None else None
-            for start, stop in active_excerpts(pair.lossless, sample_rate, per_track, seconds):
+            for start, stop in active_excerpts(pair.lossless, sample_rate, count, seconds):
                 excerpts.append((preset, torch.from_numpy(np.ascontiguousarray(pair.lossless[:, start:stop], np.float32)),
                                  torch.from_numpy(np.ascontiguousarray(pair.lossy[:, start:stop], np.float32)), bandwidth))
     return excerpts
@@ -80,9 +101,10 @@ def pick_segments(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], n_total:
 
 
 def calibrate_on_data(run_dir: str | Path, data_dir: str | Path, again: bool = False,
-                      per_track: int = EXCERPTS_PER_TRACK) -> Calibration | None:
+                      per_track: int = EXCERPTS_PER_TRACK, per_preset: int = EXCERPTS_PER_PRESET) -> Calibration | None:
     """Calibrate the run's best.pt (`ladle calibrate`) on the val tracks of `data_dir` for the presets it was trained on,
-    `per_track` excerpts of each (more music scored: a steadier choice, for as many times the ViSQOL time).
+    `per_preset` excerpts of each preset, at most `per_track` of each track (`val_track_excerpts`; more music scored:
+    a steadier choice, for as many times the ViSQOL time).
 
     None for a model without fill gains. A best.pt this METHOD calibrated already is left as it is, and one
     an older method that scored alike calibrated gets only its table rebuilt, unless `again` (say, after
@@ -104,7 +126,7 @@ def calibrate_on_data(run_dir: str | Path, data_dir: str | Path, again: bool = F
     if not presets or not sample_rate:
         raise ValueError(f"{run.root}'s checkpoint records no dataset (preset and rate) to calibrate on")
     segments, labels, bandwidths = unzip_excerpts(val_track_excerpts(data_dir, presets, sample_rate, layout=stft_layout(model),
-                                                                       per_track=per_track))
+                                                                       per_track=per_track, per_preset=per_preset))
     if not segments:
         raise ValueError(f"no val-split track of {', '.join(presets)} under {data_dir} to calibrate on")
     return calibrate_run(run, segments, sample_rate, "val-track excerpts", labels=labels, bandwidths=bandwidths, again=again)

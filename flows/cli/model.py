@@ -108,8 +108,10 @@ def add_calibrate(commands) -> None:
     p.add_argument("run", type=Path, help="the run folder (its best.pt is rewritten with the gains chosen)")
     p.add_argument("--data", type=Path, required=True, help="the data folder whose val split to score on")
     p.add_argument("--again", action="store_true", help="score again even if the current method calibrated it already")
+    p.add_argument("--excerpts-per-preset", type=int, default=None, metavar="N",
+                   help="5-s excerpts scored per preset, spread over its val tracks (default 12; the ViSQOL time grows with N)")
     p.add_argument("--excerpts-per-track", type=int, default=None, metavar="N",
-                   help="5-s excerpts scored per val track, spread over it (default 3; the ViSQOL time grows with N)")
+                   help="at most N of them from one val track, spread over it (default 3)")
     p.set_defaults(handler=_cmd_calibrate)
 
 
@@ -118,15 +120,16 @@ def _cmd_calibrate(args) -> int:
         fail(f"{args.run} is not a run folder (no checkpoints/ in it)")
     if not (args.data / "catalog").is_dir():
         fail(f"{args.data} is not a data folder (no catalog/ in it); give the one build-corpus wrote")
-    if args.excerpts_per_track is not None and args.excerpts_per_track < 1:
-        fail(f"--excerpts-per-track must be at least 1, got {args.excerpts_per_track}")
+    for flag, value in (("--excerpts-per-preset", args.excerpts_per_preset), ("--excerpts-per-track", args.excerpts_per_track)):
+        if value is not None and value < 1:
+            fail(f"{flag} must be at least 1, got {value}")
     from ladle_model.calibrate import calibration_text
     from ladle_model.calibration_data import calibrate_on_data
     from storage.ffmpeg import FFmpegError
 
     try:
-        per_track = {} if args.excerpts_per_track is None else {"per_track": args.excerpts_per_track}
-        result = calibrate_on_data(args.run, args.data, again=args.again, **per_track)
+        counts = {k: v for k, v in (("per_track", args.excerpts_per_track), ("per_preset", args.excerpts_per_preset)) if v is not None}
+        result = calibrate_on_data(args.run, args.data, again=args.again, **counts)
     except (OSError, FFmpegError, ValueError) as e:  # a damaged checkpoint, a missing or unreadable val track
         fail(str(e).splitlines()[0] if str(e) else type(e).__name__, status=1)
     if result is None:

@@ -280,6 +280,8 @@ def test_cli_calibrate_chooses_a_specnext_runs_gains_on_the_val_tracks_and_refus
     assert code == 2 and "is not a data folder" in err
     code, err = refused(["calibrate", str(run.root), "--data", str(data), "--excerpts-per-track", "0"])
     assert code == 2 and "--excerpts-per-track must be at least 1" in err
+    code, err = refused(["calibrate", str(run.root), "--data", str(data), "--excerpts-per-preset", "-1"])
+    assert code == 2 and "--excerpts-per-preset must be at least 1" in err
     if not visqol_available():
         return
     assert main(["calibrate", str(run.root), "--data", str(data)]) == 0
