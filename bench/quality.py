@@ -44,9 +44,9 @@ METRICS = ("lsd", "lsd_hf", "snr_db", "si_sdr_db", "visqol")
 @dataclass
 class QualityConfig:
     out: str = "/tmp/ladle-quality"
-    # 96 pieces, every 8th work held out: 12 held-out works (91 rendered: music21 has a few without measures),
-    # 69 training works and 7 val works per preset. On 48 pieces (6 held-out, 4 val works) a preset's held-out
-    # mean swung on a single work, and 4 val works could not tell vorbis-96's fill gains apart (BENCHMARKS.md)
+    # 96 pieces, every 8th work held out: 12 held-out works, 69 training works and 7 val works per preset.
+    # On 48 pieces (6 held-out, 4 val works) a preset's held-out mean swung on a single work, and 4 val
+    # works could not tell vorbis-96's fill gains apart (BENCHMARKS.md, "quality" 2026-11-30 12:21)
     pieces: int = 96
     seed: int = 0
     held_out_every: int = 8
