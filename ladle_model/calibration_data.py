@@ -53,7 +53,6 @@ def excerpt_counts(n_tracks: int, per_preset: int = EXCERPTS_PER_PRESET, per_tra
     return [total // scored + (i < total % scored) if i < scored else 0 for i in range(n_tracks)]
 
 
-
 def val_track_excerpts(data_dir, presets: list[str], sample_rate: int, per_preset: int = EXCERPTS_PER_PRESET, seconds: float = 5.0,
                        layout: tuple[int, int] | None = None, per_track: int = EXCERPTS_PER_TRACK
                        ) -> list[tuple[str, torch.Tensor, torch.Tensor, float | None]]:
@@ -74,12 +73,10 @@ def val_track_excerpts(data_dir, presets: list[str], sample_rate: int, per_prese
     excerpts = []
     for preset in presets:
         try:
-            tracks, _ = select_tracks(data_dir, preset, "val")
+            tracks, _ = select_tracks(data_dir, preset, "val", max_tracks=per_preset)  # more would score none
         except (FileNotFoundError, ValueError):  # no val track of this preset
             continue
         for item, count in zip(tracks, excerpt_counts(len(tracks), per_preset, per_track)):
-            if not count:
-                break
             pair = load_pair(item.track, item.encoded, item.alignment, SegmentConfig(strategy="resample", sample_rate=sample_rate))
             bandwidth = track_bandwidth(pair.lossy, *layout) if layout is not None else None
             for start, stop in active_excerpts(pair.lossless, sample_rate, count, seconds):
