@@ -9,7 +9,7 @@ DEMO   ?= demo
 # Prefect's embedded server must not phone home (no network here) nor touch a user's Prefect state in tests.
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install demo test test-fast gpu-check clean-demo
+.PHONY: install lint demo test test-fast gpu-check clean-demo
 
 install: $(STAMP)
 
@@ -34,8 +34,12 @@ demo: install
 	$(VENV)/bin/ladle enhance "$$(ls $(DEMO)/data/encodes/paper-32k/*.ogg | head -n 1)" -o $(DEMO)/restored.flac \
 		--checkpoint $(DEMO)/runs/specnext
 
-test: install
+test: install lint
 	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"

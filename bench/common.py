@@ -84,6 +84,8 @@ def report(name: str, command: str, rows: list[dict], notes: list[str] = (), wri
 
 
 def command_line() -> str:
-    return "python -m " + Path(sys.argv[0]).with_suffix("").relative_to(REPO).as_posix().replace("/", ".") + (
-        " " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 else ""
+    return (
+        "python -m "
+        + Path(sys.argv[0]).with_suffix("").relative_to(REPO).as_posix().replace("/", ".")
+        + (" " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 else "")
     )

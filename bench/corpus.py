@@ -115,8 +115,10 @@ def profile_threads(run, top: int) -> list[str]:
     for p in profilers[1:]:  # their threads have ended with the flow's task runner
         stats.add(p)
     rows = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:top]  # by own time (tottime)
-    return [f"`{Path(file).name}:{line}({name})`: {own:.2f} CPU-s own, {cum:.2f} with callees, {calls:,} calls"
-            for (file, line, name), (_, calls, own, cum, _) in rows]
+    return [
+        f"`{Path(file).name}:{line}({name})`: {own:.2f} CPU-s own, {cum:.2f} with callees, {calls:,} calls"
+        for (file, line, name), (_, calls, own, cum, _) in rows
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -124,10 +126,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--preset", default="vorbis-160")
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     parser.add_argument("--tracks", type=int, default=10)
-    parser.add_argument("--max-seconds", type=float, default=40.0,
-                        help="cap on each demo piece's length (600: whole pieces)")
-    parser.add_argument("--profile", type=int, default=0, metavar="N",
-                        help="one more build under cProfile: list its N costliest Python functions")
+    parser.add_argument(
+        "--max-seconds", type=float, default=40.0, help="cap on each demo piece's length (600: whole pieces)"
+    )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="one more build under cProfile: list its N costliest Python functions",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only, do not append to BENCHMARKS.md")
     args = parser.parse_args(argv)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -144,8 +152,13 @@ def main(argv: list[str] | None = None) -> None:
     ffmpeg_cpu = cpu_seconds() - cpu
 
     def build(data: str = "data"):
-        return build_corpus(sources=[str(library)], data=str(work / data), presets=[args.preset],
-                            workers=args.workers, return_state=True)
+        return build_corpus(
+            sources=[str(library)],
+            data=str(work / data),
+            presets=[args.preset],
+            workers=args.workers,
+            return_state=True,
+        )
 
     build_corpus(sources=[str(work / "none")], data=str(work / "warmup"))  # start the embedded server
     server_cpu = live_children_cpu_seconds("uvicorn")
@@ -164,15 +177,35 @@ def main(argv: list[str] | None = None) -> None:
     hotspots = profile_threads(lambda: build("profiled").result(), args.profile) if args.profile else []
 
     rows = [
-        {"what": f"FFmpeg alone: encode + decode ({args.workers} at a time)", "wall s": ffmpeg_s,
-         "audio s / wall s": audio_s / ffmpeg_s, "ratio to FFmpeg": 1.0, "CPU s": ffmpeg_cpu, "CPU ratio": 1.0},
-        {"what": "build-corpus, first run", "wall s": first_s, "audio s / wall s": audio_s / first_s,
-         "ratio to FFmpeg": ffmpeg_s / first_s, "CPU s": first_cpu, "CPU ratio": ffmpeg_cpu / first_cpu},
-        *[{"what": f"first run, {stage}", "wall s": wall, "CPU s": stage_cpu}
-          for stage, (wall, stage_cpu) in stages.items()],
+        {
+            "what": f"FFmpeg alone: encode + decode ({args.workers} at a time)",
+            "wall s": ffmpeg_s,
+            "audio s / wall s": audio_s / ffmpeg_s,
+            "ratio to FFmpeg": 1.0,
+            "CPU s": ffmpeg_cpu,
+            "CPU ratio": 1.0,
+        },
+        {
+            "what": "build-corpus, first run",
+            "wall s": first_s,
+            "audio s / wall s": audio_s / first_s,
+            "ratio to FFmpeg": ffmpeg_s / first_s,
+            "CPU s": first_cpu,
+            "CPU ratio": ffmpeg_cpu / first_cpu,
+        },
+        *[
+            {"what": f"first run, {stage}", "wall s": wall, "CPU s": stage_cpu}
+            for stage, (wall, stage_cpu) in stages.items()
+        ],
         {"what": "first run, Prefect server (its own process, not in CPU s above)", "CPU s": server_cpu},
-        {"what": "build-corpus, cached re-run", "wall s": cached_s, "audio s / wall s": audio_s / cached_s,
-         "ratio to FFmpeg": ffmpeg_s / cached_s, "CPU s": cached_cpu, "CPU ratio": ffmpeg_cpu / cached_cpu},
+        {
+            "what": "build-corpus, cached re-run",
+            "wall s": cached_s,
+            "audio s / wall s": audio_s / cached_s,
+            "ratio to FFmpeg": ffmpeg_s / cached_s,
+            "CPU s": cached_cpu,
+            "CPU ratio": ffmpeg_cpu / cached_cpu,
+        },
     ]
     notes = [
         f"{len(files)} demo tracks, {audio_s:.0f} s ({audio_s / 60:.1f} min) of 44.1 kHz stereo audio, "
@@ -187,8 +220,10 @@ def main(argv: list[str] | None = None) -> None:
         f"up to the first run. The build spent {first_cpu - ffmpeg_cpu:.1f} CPU-s more than FFmpeg alone.",
     ]
     if hotspots:
-        notes.append(f"Costliest Python functions of one more first build (cProfile, each thread's CPU clock; "
-                     f"FFmpeg's own CPU is not here): " + "; ".join(hotspots))
+        notes.append(
+            "Costliest Python functions of one more first build (cProfile, each thread's CPU clock; "
+            "FFmpeg's own CPU is not here): " + "; ".join(hotspots)
+        )
     report("corpus", command_line(), rows, notes, write=not args.no_write)
 
 

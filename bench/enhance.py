@@ -66,8 +66,8 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     from ladle_model.enhance import pick_device
-    from ladle_model.windows import make_spec
     from ladle_model.models import build_model, model_config_dict
+    from ladle_model.windows import make_spec
     from storage import ffmpeg as ff
     from storage.sources.demo_corpus import write_demo_corpus
 
@@ -81,8 +81,16 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     ff.decode_file(track, channels=2)
     ffmpeg_s = time.perf_counter() - start
-    rows = [{"what": f"FFmpeg decoding the {args.preset} file (reference)", "audio s timed": audio_s,
-             "wall s": ffmpeg_s, "RTF (audio s / wall s)": audio_s / ffmpeg_s, "parameters": "", "config": ""}]
+    rows = [
+        {
+            "what": f"FFmpeg decoding the {args.preset} file (reference)",
+            "audio s timed": audio_s,
+            "wall s": ffmpeg_s,
+            "RTF (audio s / wall s)": audio_s / ffmpeg_s,
+            "parameters": "",
+            "config": "",
+        }
+    ]
 
     spec = make_spec(44100, args.window_seconds)
     for name in args.models.split(","):
@@ -102,9 +110,16 @@ def main(argv: list[str] | None = None) -> None:
         else:
             timed_audio_s, wall_s = probe_audio_s, probe_s
         config = model_config_dict(name)
-        rows.append({"what": f"enhance, {name}", "audio s timed": timed_audio_s, "wall s": wall_s,
-                     "RTF (audio s / wall s)": timed_audio_s / wall_s, "parameters": f"{n_params / 1e6:.2f} M",
-                     "config": ", ".join(f"{k}={v}" for k, v in config.items())})
+        rows.append(
+            {
+                "what": f"enhance, {name}",
+                "audio s timed": timed_audio_s,
+                "wall s": wall_s,
+                "RTF (audio s / wall s)": timed_audio_s / wall_s,
+                "parameters": f"{n_params / 1e6:.2f} M",
+                "config": ", ".join(f"{k}={v}" for k, v in config.items()),
+            }
+        )
         print(f"{name}: {timed_audio_s / wall_s:.2f}x real time", flush=True)
 
     notes = [

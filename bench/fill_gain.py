@@ -27,7 +27,7 @@ from bench.quality import SAMPLE_RATE
 
 
 def parse_variant(key: str) -> tuple[float, ...]:
-    """"G" -> (G, G); "BELOW/ABOVE" -> (BELOW, ABOVE); "BELOW/ABOVE/MASK" -> all three (a fill-gain table row's gains)."""
+    """ "G" -> (G, G); "BELOW/ABOVE" -> (BELOW, ABOVE); "BELOW/ABOVE/MASK" -> all three (a fill-gain table row's gains)."""
     gains = tuple(float(g) for g in key.split("/"))
     if len(gains) == 1:
         gains = gains * 2
@@ -74,16 +74,33 @@ def sweep_preset(data: str, run: str, preset: str, settings: list[str], tracks: 
         bandwidth = track_bandwidth(pair.lossy, *stft_layout(enhancer.model))
         for start, stop in active_excerpts(pair.lossless, SAMPLE_RATE, excerpts, 5.0):
             reference, lossy = pair.lossless[:, start:stop], pair.lossy[:, start:stop]
-            estimates = {"input": lossy, **{name: restore(enhancer, lossy, g, bandwidth) for name, g in variants.items()}}
+            estimates = {
+                "input": lossy,
+                **{name: restore(enhancer, lossy, g, bandwidth) for name, g in variants.items()},
+            }
             for name, estimate in estimates.items():
-                scores[name].append((M.visqol_moslqo(reference, estimate, SAMPLE_RATE, n_excerpts=1),
-                                     M.snr_db(reference, estimate), M.lsd(reference, estimate)))
+                scores[name].append(
+                    (
+                        M.visqol_moslqo(reference, estimate, SAMPLE_RATE, n_excerpts=1),
+                        M.snr_db(reference, estimate),
+                        M.lsd(reference, estimate),
+                    )
+                )
     base = np.mean(scores["input"], axis=0)
     rows = []
     for name, values in scores.items():
         visqol, snr, lsd = np.mean(values, axis=0)
-        rows.append({"preset": preset, "variant": name, "excerpts": len(values), "ViSQOL": f"{visqol:.3f}",
-                     "ΔViSQOL": f"{visqol - base[0]:+.3f}", "ΔSNR dB": f"{snr - base[1]:+.2f}", "LSD ratio": f"{lsd / base[2]:.2f}"})
+        rows.append(
+            {
+                "preset": preset,
+                "variant": name,
+                "excerpts": len(values),
+                "ViSQOL": f"{visqol:.3f}",
+                "ΔViSQOL": f"{visqol - base[0]:+.3f}",
+                "ΔSNR dB": f"{snr - base[1]:+.2f}",
+                "LSD ratio": f"{lsd / base[2]:.2f}",
+            }
+        )
     return rows
 
 
@@ -92,9 +109,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data", required=True, help="a data folder of held-out tracks (bench.quality's OUT/held-out-data)")
     p.add_argument("--run", required=True, help="the run folder (its best.pt)")
     p.add_argument("--presets", default="paper-32k,mp3-64,vorbis-96,vorbis-160,vorbis-320,mp3-128,aac-128,opus-96")
-    p.add_argument("--settings", default="0,0.25,0.5,1,0.5/0.25,0.25/0.5",
-                   help="fill gains to force, comma-separated: 'BELOW/ABOVE' the cut, one gain for both, or "
-                        "'BELOW/ABOVE/MASK' with the mask term's gain too")
+    p.add_argument(
+        "--settings",
+        default="0,0.25,0.5,1,0.5/0.25,0.25/0.5",
+        help="fill gains to force, comma-separated: 'BELOW/ABOVE' the cut, one gain for both, or "
+        "'BELOW/ABOVE/MASK' with the mask term's gain too",
+    )
     p.add_argument("--tracks", type=int, default=3)
     p.add_argument("--excerpts", type=int, default=2, help="5-s excerpts per track")
     p.add_argument("--jobs", type=int, default=2)
@@ -105,15 +125,24 @@ def main(argv: list[str] | None = None) -> None:
         try:
             parse_variant(key)
         except ValueError:
-            p.error(f"--settings: {key!r} is not a gain in [0, 4], BELOW/ABOVE gains (e.g. 0.5/0.25) or BELOW/ABOVE/MASK")
+            p.error(
+                f"--settings: {key!r} is not a gain in [0, 4], BELOW/ABOVE gains (e.g. 0.5/0.25) or BELOW/ABOVE/MASK"
+            )
     with ProcessPoolExecutor(max_workers=max(1, a.jobs)) as pool:
-        futures = [pool.submit(sweep_preset, a.data, a.run, preset, settings, a.tracks, a.excerpts) for preset in presets]
+        futures = [
+            pool.submit(sweep_preset, a.data, a.run, preset, settings, a.tracks, a.excerpts) for preset in presets
+        ]
         rows = [row for future in futures for row in future.result()]
 
     from bench.common import command_line, report
 
-    report("fill_gain", command_line(), rows, notes=[f"run: {a.run}", "every row against the untouched lossy input on the same excerpts"],
-           write=not a.no_write)
+    report(
+        "fill_gain",
+        command_line(),
+        rows,
+        notes=[f"run: {a.run}", "every row against the untouched lossy input on the same excerpts"],
+        write=not a.no_write,
+    )
 
 
 if __name__ == "__main__":

@@ -43,8 +43,11 @@ KIT_JSON = "kit.json"
 def _library_pieces(library: Path) -> dict[str, dict]:
     """file path relative to the library → its library.json piece (work, number, variation)."""
     meta = json.loads((library / "library.json").read_text())
-    return {f: {**piece, "max_seconds": meta["max_seconds"], "min_seconds": meta["min_seconds"]}
-            for piece in meta["pieces"] for f in piece["files"]}
+    return {
+        f: {**piece, "max_seconds": meta["max_seconds"], "min_seconds": meta["min_seconds"]}
+        for piece in meta["pieces"]
+        for f in piece["files"]
+    }
 
 
 def _relative_to_library(path: str, pieces: dict[str, dict]) -> str:
@@ -95,8 +98,11 @@ def export(data_dir: Path, library: Path, out: Path) -> dict:
         relative = _relative_to_library(row["path"], pieces)
         piece = pieces[relative]
         work = Work(piece["work"], _corpus_path(piece["work"]), piece["number"])
-        plan = score_plan(work, Variation(**{k: tuple(v) if isinstance(v, list) else v for k, v in piece["variation"].items()}),
-                          piece["max_seconds"])
+        plan = score_plan(
+            work,
+            Variation(**{k: tuple(v) if isinstance(v, list) else v for k, v in piece["variation"].items()}),
+            piece["max_seconds"],
+        )
         kit["tracks"][track_id] = {
             "track": {**row, "path": relative},
             "midi": base64.b64encode(plan.midi).decode(),
@@ -106,8 +112,11 @@ def export(data_dir: Path, library: Path, out: Path) -> dict:
             "min_seconds": piece["min_seconds"],
         }
     write_json_atomic(out / KIT_JSON, kit)
-    return {"tracks": len(kit["tracks"]), "datasets": kit["datasets"],
-            "bytes": sum(p.stat().st_size for p in out.rglob("*") if p.is_file())}
+    return {
+        "tracks": len(kit["tracks"]),
+        "datasets": kit["datasets"],
+        "bytes": sum(p.stat().st_size for p in out.rglob("*") if p.is_file()),
+    }
 
 
 def _corpus_path(work_id: str) -> str:
@@ -126,8 +135,14 @@ def _render(args: tuple[dict, bytes, str]) -> tuple[str, bool]:
     from storage.sources.midi_render import Voice, write_flac
 
     entry, soundfont, path = args
-    plan = ScorePlan(base64.b64decode(entry["midi"]), tuple(Voice(**v) for v in entry["voices"]),
-                     tuple(entry["velocity_scales"]), 0.0, None, None)
+    plan = ScorePlan(
+        base64.b64decode(entry["midi"]),
+        tuple(Voice(**v) for v in entry["voices"]),
+        tuple(entry["velocity_scales"]),
+        0.0,
+        None,
+        None,
+    )
     audio, _ = render_plan(plan, soundfont, entry["max_seconds"], entry["min_seconds"])
     write_flac(Path(path), audio, {})
     md5, _, _ = pcm_md5(path, probe_lossless(path))
@@ -159,7 +174,9 @@ def build(kit_dir: Path, data_dir: Path, workers: int) -> dict:
     for track_id, entry in kit["tracks"].items():
         path = library / entry["track"]["path"]
         path.parent.mkdir(parents=True, exist_ok=True)
-        tracks[track_id] = Track(**{**{k: v for k, v in entry["track"].items() if k in track_fields}, "path": str(path)})
+        tracks[track_id] = Track(
+            **{**{k: v for k, v in entry["track"].items() if k in track_fields}, "path": str(path)}
+        )
         jobs.append((entry, soundfont, str(path)))
     with cf.ProcessPoolExecutor(max_workers=workers) as pool:
         matched = dict(pool.map(_render, jobs))
@@ -183,11 +200,19 @@ def build(kit_dir: Path, data_dir: Path, workers: int) -> dict:
                 record = json.loads(stats_path(source / shard).read_text())
                 plans.append((plan_from_record(record["plan"]), record["n_samples"]))
         with cf.ThreadPoolExecutor(max_workers=workers) as pool:  # soxr and libsndfile release the GIL
-            results = list(pool.map(lambda pr: write_shard(pr[0], inputs, seg_cfg, manifest.preset, folder, version,
-                                                           decode=_decode_with_libsndfile), plans))
+            results = list(
+                pool.map(
+                    lambda pr: write_shard(
+                        pr[0], inputs, seg_cfg, manifest.preset, folder, version, decode=_decode_with_libsndfile
+                    ),
+                    plans,
+                )
+            )
         for (plan, expected), result in zip(plans, results):
             if result.n_samples != expected:
-                raise RuntimeError(f"{version}/{plan.name}: {result.n_samples} samples, the exported corpus had {expected}")
+                raise RuntimeError(
+                    f"{version}/{plan.name}: {result.n_samples} samples, the exported corpus had {expected}"
+                )
         shutil.copyfile(source / MANIFEST_NAME, folder / MANIFEST_NAME)
         summary["datasets"][version] = {"preset": manifest.preset, "samples": sum(r.n_samples for r in results)}
     return summary

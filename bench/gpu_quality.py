@@ -43,8 +43,15 @@ DROPPED_KEYS = ("optimizer", "scheduler", "rng", "ema", "ema_updates")
 
 def run_config(overrides: dict, minutes: float, batch_size: int, device: str) -> TrainConfig:
     """The default recipe with the run's overrides, timed by `minutes` alone (no epoch cap), calibrated later."""
-    timed = {"batch_size": batch_size, "num_workers": 4, "max_epochs": 10**6, "max_minutes": minutes,
-             "calibrate": False, "device": device, "log_every_steps": 10}
+    timed = {
+        "batch_size": batch_size,
+        "num_workers": 4,
+        "max_epochs": 10**6,
+        "max_minutes": minutes,
+        "calibrate": False,
+        "device": device,
+        "log_every_steps": 10,
+    }
     return TrainConfig.from_dict(recipe_config(DEFAULT_RECIPE, {**timed, **overrides}))
 
 
@@ -62,12 +69,20 @@ def train_one(data: Path, run: Path, overrides: dict, minutes: float, batch_size
     rows = read_log(run / "log_steps.csv")
     step_s = statistics.median(r["seconds"] / cfg.log_every_steps for r in rows[2:]) if len(rows) > 2 else float("nan")
     n_params = sum(p.numel() for p in build_model(cfg.model, **cfg.model_overrides).parameters())
-    return {"overrides": overrides, "presets": presets, "batch_size": cfg.batch_size, "steps": result.step, "epochs": result.epochs,
-            "wall_s": round(wall, 1), "median_step_ms": round(1000 * step_s, 2),
-            "segments_per_s": round(cfg.batch_size / step_s, 1),
-            "segments_seen": result.step * cfg.batch_size, "best_val_loss": result.best_val_loss,
-            "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if device == "cuda" else None,
-            "n_params": n_params}
+    return {
+        "overrides": overrides,
+        "presets": presets,
+        "batch_size": cfg.batch_size,
+        "steps": result.step,
+        "epochs": result.epochs,
+        "wall_s": round(wall, 1),
+        "median_step_ms": round(1000 * step_s, 2),
+        "segments_per_s": round(cfg.batch_size / step_s, 1),
+        "segments_seen": result.step * cfg.batch_size,
+        "best_val_loss": result.best_val_loss,
+        "peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if device == "cuda" else None,
+        "n_params": n_params,
+    }
 
 
 def strip_checkpoint(source: Path, target: Path) -> None:
@@ -101,9 +116,12 @@ def largest_batch_case(device: torch.device, max_batch: int) -> dict:
 
     cfg = TrainConfig.from_dict(recipe_config(DEFAULT_RECIPE, {"device": device.type}))
     n_samples = 44100
-    case = {"segment_seconds": 1.0, "recipe": DEFAULT_RECIPE,
-            "at_recipe_batch": time_train_steps(cfg, cfg.batch_size, n_samples, device, steps=20),
-            "at_batch_64": time_train_steps(cfg, 64, n_samples, device, steps=10)}
+    case = {
+        "segment_seconds": 1.0,
+        "recipe": DEFAULT_RECIPE,
+        "at_recipe_batch": time_train_steps(cfg, cfg.batch_size, n_samples, device, steps=20),
+        "at_batch_64": time_train_steps(cfg, 64, n_samples, device, steps=10),
+    }
     best = largest_batch(cfg, n_samples, device, max_batch)
     case["largest_batch"] = best
     if best:
@@ -132,8 +150,13 @@ def enhance_speed(checkpoint: Path, lossy_file: Path, device: str) -> dict:
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
     duration = audio.shape[1] / enhancer.spec.input_rate
-    return {"file": lossy_file.name, "audio_s": round(duration, 2), "wall_s": round(seconds, 3),
-            "real_time_factor": round(duration / seconds, 1), "finite": bool(np.isfinite(out).all())}
+    return {
+        "file": lossy_file.name,
+        "audio_s": round(duration, 2),
+        "wall_s": round(seconds, 3),
+        "real_time_factor": round(duration / seconds, 1),
+        "finite": bool(np.isfinite(out).all()),
+    }
 
 
 def _parse_run(text: str) -> tuple[str, dict]:
@@ -163,16 +186,23 @@ def main(argv: list[str] | None = None) -> dict:
         (args.work / f"{args.one}.json").write_text(json.dumps(result, indent=2))
         return result
 
-    results: dict = {"device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu", "torch": torch.__version__,
-                     "recipe": DEFAULT_RECIPE, "minutes": args.minutes, "runs": {}}
+    results: dict = {
+        "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
+        "torch": torch.__version__,
+        "recipe": DEFAULT_RECIPE,
+        "minutes": args.minutes,
+        "runs": {},
+    }
 
     def save() -> None:
         (args.out / "results.json").write_text(json.dumps(results, indent=2))
 
     # ---- 1. the runs, all at once
     passed = list(argv if argv is not None else sys.argv[1:])
-    procs = {name: subprocess.Popen([sys.executable, "-m", "bench.gpu_quality", *passed, "--one", name])
-             for name, _ in args.run}
+    procs = {
+        name: subprocess.Popen([sys.executable, "-m", "bench.gpu_quality", *passed, "--one", name])
+        for name, _ in args.run
+    }
     for name, proc in procs.items():
         code = proc.wait()
         report = args.work / f"{name}.json"
@@ -188,7 +218,9 @@ def main(argv: list[str] | None = None) -> dict:
     if args.lossy_file is not None:
         for name, _ in args.run:
             try:
-                results["runs"][name]["enhance"] = enhance_speed(args.work / name / "checkpoints" / "best.pt", args.lossy_file, args.device)
+                results["runs"][name]["enhance"] = enhance_speed(
+                    args.work / name / "checkpoints" / "best.pt", args.lossy_file, args.device
+                )
             except Exception:  # noqa: BLE001
                 results["runs"][name]["enhance"] = {"error": traceback.format_exc(limit=3)}
             print(f"enhance {name}: {results['runs'][name]['enhance']}", flush=True)

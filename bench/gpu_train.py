@@ -33,7 +33,13 @@ from ladle_model.reports.training import read_log
 from ladle_model.train import TrainConfig, init_state, train, train_step
 
 # --tiny: the same code paths at sizes a 2-core CPU runs in seconds.
-TINY = {"sample_rate": 4000, "model": {"d_model": 16, "n_layers": 1, "n_heads": 2}, "max_batch": 8, "n_train": 16, "n_val": 4}
+TINY = {
+    "sample_rate": 4000,
+    "model": {"d_model": 16, "n_layers": 1, "n_heads": 2},
+    "max_batch": 8,
+    "n_train": 16,
+    "n_val": 4,
+}
 FULL = {"sample_rate": 44100, "model": {}, "max_batch": 4096, "n_train": 512, "n_val": 64}
 
 
@@ -53,7 +59,13 @@ def synthetic_music(rng: np.random.Generator, n_samples: int, sample_rate: int) 
         pan = rng.uniform(0.3, 0.7)
         for k in range(1, 8):  # harmonics up to 7 f0, 1/k amplitudes
             if k * f0 < sample_rate / 2:
-                x += np.array([[pan], [1 - pan]]) * envelope * 0.15 / k * np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 6.3))
+                x += (
+                    np.array([[pan], [1 - pan]])
+                    * envelope
+                    * 0.15
+                    / k
+                    * np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 6.3))
+                )
     x += 0.003 * rng.standard_normal(x.shape)
     x = np.clip(x, -1, 1)
     spectrum = np.fft.rfft(x, axis=1)
@@ -63,8 +75,15 @@ def synthetic_music(rng: np.random.Generator, n_samples: int, sample_rate: int) 
     return x.astype(np.float32), np.clip(lossy, -1, 1).astype(np.float32)
 
 
-def write_synthetic_dataset(data_dir: Path, n_train: int, n_val: int, sample_rate: int, segment_seconds: float = 1.0,
-                            segments_per_shard: int = 64, seed: int = 0):
+def write_synthetic_dataset(
+    data_dir: Path,
+    n_train: int,
+    n_val: int,
+    sample_rate: int,
+    segment_seconds: float = 1.0,
+    segments_per_shard: int = 64,
+    seed: int = 0,
+):
     """DATA/datasets/bench-v1: shards and manifest in the corpus builder's format (storage/manifest.py)."""
     import webdataset as wds
 
@@ -86,13 +105,34 @@ def write_synthetic_dataset(data_dir: Path, n_train: int, n_val: int, sample_rat
                 for i in range(start, min(start + segments_per_shard, n_segments)):
                     lossless, lossy = synthetic_music(rng, n_samples, sample_rate)
                     track_id, offset = f"{split}{i // 8:05d}", (i % 8) * n_samples
-                    meta = SegmentMeta(track_id, offset, i % 8, "synthetic", "resample", sample_rate, sample_rate,
-                                       segment_seconds, split, 2, version)
+                    meta = SegmentMeta(
+                        track_id,
+                        offset,
+                        i % 8,
+                        "synthetic",
+                        "resample",
+                        sample_rate,
+                        sample_rate,
+                        segment_seconds,
+                        split,
+                        2,
+                        version,
+                    )
                     sink.write(encode_sample(sample_key(track_id, offset), lossless, lossy, meta))
             names.append(name)
         splits[split] = SplitSummary(tracks=(n_segments + 7) // 8, segments=n_segments, shards=names)
-    manifest = DatasetManifest(version, "synthetic", "resample", segment_seconds, segment_seconds, sample_rate, sample_rate,
-                               splits, config={"bench": True}, code_version="bench")
+    manifest = DatasetManifest(
+        version,
+        "synthetic",
+        "resample",
+        segment_seconds,
+        segment_seconds,
+        sample_rate,
+        sample_rate,
+        splits,
+        config={"bench": True},
+        code_version="bench",
+    )
     write_manifest(folder, manifest)
     return manifest
 
@@ -116,7 +156,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_train_steps(cfg: TrainConfig, batch_size: int, n_samples: int, device: torch.device, steps: int, warmup: int = 2) -> dict:
+def time_train_steps(
+    cfg: TrainConfig, batch_size: int, n_samples: int, device: torch.device, steps: int, warmup: int = 2
+) -> dict:
     """segments/s and peak memory of `train_step` on random device-resident (B, 2, n_samples) batches."""
     _reset_memory(device)
     state = init_state(cfg, device)
@@ -132,8 +174,13 @@ def time_train_steps(cfg: TrainConfig, batch_size: int, n_samples: int, device: 
         losses, _ = train_step(state, state.model, lossless, lossy, feature_net, cfg, device)
     _sync(device)
     seconds = time.perf_counter() - t0
-    result = {"batch_size": batch_size, "segments_per_s": steps * batch_size / seconds, "step_ms": 1000 * seconds / steps,
-              "peak_gib": _peak_memory_gib(device), "loss": losses["loss/total"].item()}
+    result = {
+        "batch_size": batch_size,
+        "segments_per_s": steps * batch_size / seconds,
+        "step_ms": 1000 * seconds / steps,
+        "peak_gib": _peak_memory_gib(device),
+        "loss": losses["loss/total"].item(),
+    }
     del state, feature_net, lossless, lossy
     _reset_memory(device)
     return result
@@ -177,8 +224,15 @@ def bench_end_to_end(data_dir: Path, run_dir: Path, cfg: TrainConfig, device: to
     steps = read_log(run_dir / "log_steps.csv")
     step_seconds = [r["seconds"] for r in steps[2:]] or [r["seconds"] for r in steps]  # skip warm-up steps
     median = statistics.median(step_seconds)
-    return {"steps": result.step, "wall_s": wall, "median_step_s": median, "segments_per_s": cfg.batch_size / median,
-            "peak_gib": _peak_memory_gib(device), "last_train_loss": result.last_train_loss, "best_val_loss": result.best_val_loss}
+    return {
+        "steps": result.step,
+        "wall_s": wall,
+        "median_step_s": median,
+        "segments_per_s": cfg.batch_size / median,
+        "peak_gib": _peak_memory_gib(device),
+        "last_train_loss": result.last_train_loss,
+        "best_val_loss": result.best_val_loss,
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -186,10 +240,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     parser.add_argument("--tiny", action="store_true", help="CPU-sized model, rate and batch cap (smoke test)")
     parser.add_argument("--out", type=Path, default=None, help="results.json goes here (default: the work folder)")
-    parser.add_argument("--work", type=Path, default=None, help="the synthetic dataset and the run folder (default: a temp folder)")
+    parser.add_argument(
+        "--work", type=Path, default=None, help="the synthetic dataset and the run folder (default: a temp folder)"
+    )
     parser.add_argument("--steps", type=int, default=30, help="training steps of the end-to-end run")
     parser.add_argument("--timed-steps", type=int, default=10, help="steps timed per throughput case")
-    parser.add_argument("--batch-size", type=int, default=16, help="batch of the end-to-end run and the throughput cases")
+    parser.add_argument(
+        "--batch-size", type=int, default=16, help="batch of the end-to-end run and the throughput cases"
+    )
     parser.add_argument("--max-batch", type=int, default=None, help="upper end of the batch search")
     parser.add_argument("--num-workers", type=int, default=4)
     parser.add_argument("--skip-search", action="store_true")
@@ -203,22 +261,41 @@ def main(argv: list[str] | None = None) -> dict:
     out = args.out or work
     out.mkdir(parents=True, exist_ok=True)
     sample_rate = sizes["sample_rate"]
-    results: dict = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-                     "torch": torch.__version__, "sample_rate": sample_rate, "model_overrides": sizes["model"]}
+    results: dict = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "torch": torch.__version__,
+        "sample_rate": sample_rate,
+        "model_overrides": sizes["model"],
+    }
     print(f"device {results['device']}, torch {torch.__version__}, results in {out}, work in {work}", flush=True)
 
     def config(**kw) -> TrainConfig:
-        base = {"model": "ladle", "model_overrides": sizes["model"], "device": args.device, "batch_size": args.batch_size,
-                "num_workers": args.num_workers, "feature_net_steps": 20, "checkpoint_every_steps": 10**9}
+        base = {
+            "model": "ladle",
+            "model_overrides": sizes["model"],
+            "device": args.device,
+            "batch_size": args.batch_size,
+            "num_workers": args.num_workers,
+            "feature_net_steps": 20,
+            "checkpoint_every_steps": 10**9,
+        }
         return TrainConfig.from_dict({**base, **kw})
 
     # ---- 1. end to end on shards
     data_dir = work / "data"
     write_synthetic_dataset(data_dir, sizes["n_train"], sizes["n_val"], sample_rate)
-    e2e = bench_end_to_end(data_dir, work / f"run-{time.strftime('%Y%m%d-%H%M%S')}", config(max_steps=args.steps, eval_max_batches=4), device)
+    e2e = bench_end_to_end(
+        data_dir,
+        work / f"run-{time.strftime('%Y%m%d-%H%M%S')}",
+        config(max_steps=args.steps, eval_max_batches=4),
+        device,
+    )
     results["end_to_end"] = e2e
-    print(f"end to end: {e2e['steps']} steps of batch {args.batch_size} x 1 s in {e2e['wall_s']:.1f} s; "
-          f"{e2e['segments_per_s']:.1f} segments/s in the loop; peak {e2e['peak_gib']} GiB", flush=True)
+    print(
+        f"end to end: {e2e['steps']} steps of batch {args.batch_size} x 1 s in {e2e['wall_s']:.1f} s; "
+        f"{e2e['segments_per_s']:.1f} segments/s in the loop; peak {e2e['peak_gib']} GiB",
+        flush=True,
+    )
 
     # ---- 2. and 3. throughput and the largest batch, per segment length and stride
     results["cases"] = []
@@ -228,15 +305,21 @@ def main(argv: list[str] | None = None) -> dict:
             cfg = config(model_overrides={**sizes["model"], "stride": stride})
             case = {"segment_seconds": seconds, "stride": stride, "n_samples": n_samples}
             case["throughput"] = time_train_steps(cfg, args.batch_size, n_samples, device, args.timed_steps)
-            print(f"{seconds} s, stride {stride}: {case['throughput']['segments_per_s']:.1f} segments/s at batch "
-                  f"{args.batch_size}, {case['throughput']['step_ms']:.1f} ms/step, peak {case['throughput']['peak_gib']} GiB", flush=True)
+            print(
+                f"{seconds} s, stride {stride}: {case['throughput']['segments_per_s']:.1f} segments/s at batch "
+                f"{args.batch_size}, {case['throughput']['step_ms']:.1f} ms/step, peak {case['throughput']['peak_gib']} GiB",
+                flush=True,
+            )
             if not args.skip_search:
                 best = largest_batch(cfg, n_samples, device, args.max_batch or sizes["max_batch"])
                 case["largest_batch"] = best
                 if best:
                     case["at_largest_batch"] = time_train_steps(cfg, best, n_samples, device, steps=3, warmup=1)
-                    print(f"    largest batch {best}: {case['at_largest_batch']['segments_per_s']:.1f} segments/s, "
-                          f"peak {case['at_largest_batch']['peak_gib']} GiB", flush=True)
+                    print(
+                        f"    largest batch {best}: {case['at_largest_batch']['segments_per_s']:.1f} segments/s, "
+                        f"peak {case['at_largest_batch']['peak_gib']} GiB",
+                        flush=True,
+                    )
             results["cases"].append(case)
             (out / "results.json").write_text(json.dumps(results, indent=2))
     (out / "results.json").write_text(json.dumps(results, indent=2))

@@ -41,12 +41,16 @@ def write_tracks(folder: Path, n: int, seconds: float = 30.0) -> None:
         if (folder / f"{i:03d}.flac").exists():
             continue
         f0 = 110 * 2 ** (i % 24 / 12)
-        x = 0.3 * np.stack([np.sin(2 * np.pi * f0 * t), np.sin(2 * np.pi * 1.5 * f0 * t)]) + 0.02 * rng.standard_normal((2, len(t)))
+        x = 0.3 * np.stack([np.sin(2 * np.pi * f0 * t), np.sin(2 * np.pi * 1.5 * f0 * t)]) + 0.02 * rng.standard_normal(
+            (2, len(t))
+        )
         sf.write(str(folder / f"{i:03d}.flac"), x.T.astype(np.float32), 44100, subtype="PCM_16")
 
 
 def measure(library: str, data: str, preset: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, library, data, preset], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, library, data, preset], capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -64,10 +68,18 @@ def main(argv: list[str] | None = None) -> None:
         write_tracks(work / f"lib{n}", n)
         result = measure(str(work / f"lib{n}"), str(work / f"data{n}"), args.preset)
         assert result["tracks"] == n
-        rows.append({"tracks": n, "audio min": n * 0.5, "peak RSS MB": result["self_mb"],
-                     "vs no build": result["self_mb"] / baseline["self_mb"]})
-    notes = [f"Synthetic 30-s stereo 44.1 kHz tracks, preset {args.preset}, threads runner, default group size and shard size.",
-             "Reference row: the same process importing the pipeline and starting the embedded Prefect server, building nothing."]
+        rows.append(
+            {
+                "tracks": n,
+                "audio min": n * 0.5,
+                "peak RSS MB": result["self_mb"],
+                "vs no build": result["self_mb"] / baseline["self_mb"],
+            }
+        )
+    notes = [
+        f"Synthetic 30-s stereo 44.1 kHz tracks, preset {args.preset}, threads runner, default group size and shard size.",
+        "Reference row: the same process importing the pipeline and starting the embedded Prefect server, building nothing.",
+    ]
     report("memory", command_line(), rows, notes, write=not args.no_write)
 
 

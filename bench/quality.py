@@ -54,7 +54,9 @@ class QualityConfig:
     recipe: str | None = None  # None: `ladle train`'s default recipe
     trained_presets: tuple[str, ...] = TRAINED_PRESETS
     other_presets: tuple[str, ...] = OTHER_PRESETS
-    visqol_excerpts: int = 2  # 5-s excerpts of active audio per track, spread over it (ViSQOL refuses excerpts under ~2 s)
+    visqol_excerpts: int = (
+        2  # 5-s excerpts of active audio per track, spread over it (ViSQOL refuses excerpts under ~2 s)
+    )
     torch_threads: int | None = None  # OMP_NUM_THREADS for training; 1 helps on a machine shared with other jobs
     train: bool = True  # False: score the run folder as it is (a run this benchmark trained before)
     run: str | None = None  # the run folder; None: OUT/run
@@ -104,8 +106,14 @@ def held_out_items(data_dir: Path, preset: str) -> list[tuple]:
     from storage.ingest import Track
 
     tracks = {row["track_id"]: Track(**row) for row in catalog.read_rows(data_dir, "tracks")}
-    encodes = {row["track_id"]: Encoded(**row) for row in catalog.read_rows(data_dir, "encodes") if row["preset"] == preset}
-    pairs = {row["track_id"]: Alignment(**row) for row in catalog.read_rows(data_dir, "pairs") if row["preset"] == preset and row["passed"]}
+    encodes = {
+        row["track_id"]: Encoded(**row) for row in catalog.read_rows(data_dir, "encodes") if row["preset"] == preset
+    }
+    pairs = {
+        row["track_id"]: Alignment(**row)
+        for row in catalog.read_rows(data_dir, "pairs")
+        if row["preset"] == preset and row["passed"]
+    }
     return [(tracks[t], encodes[t], pairs[t]) for t in sorted(tracks) if t in encodes and t in pairs]
 
 
@@ -117,7 +125,9 @@ def score(reference: np.ndarray, estimate: np.ndarray, cutoff_hz: float, visqol_
         "lsd_hf": M.lsd_hf(reference, estimate, cutoff_hz, SAMPLE_RATE),
         "snr_db": M.snr_db(reference, estimate),
         "si_sdr_db": M.si_sdr_db(reference, estimate),
-        "visqol": M.visqol_moslqo(reference, estimate, SAMPLE_RATE, n_excerpts=visqol_excerpts) if visqol_excerpts else float("nan"),
+        "visqol": M.visqol_moslqo(reference, estimate, SAMPLE_RATE, n_excerpts=visqol_excerpts)
+        if visqol_excerpts
+        else float("nan"),
     }
 
 
@@ -134,20 +144,41 @@ def score_preset(data_dir: Path, restored_dir: Path, preset: str, figure_dir: Pa
     rows = []
     for k, (track, encoded, alignment) in enumerate(held_out_items(data_dir, preset)):
         pair = load_pair(track, encoded, alignment, SegmentConfig(strategy="resample", sample_rate=SAMPLE_RATE))
-        audio, rate = sf.read(restored_dir / preset / f"{Path(encoded.path).stem}.flac", dtype="float32", always_2d=True)
+        audio, rate = sf.read(
+            restored_dir / preset / f"{Path(encoded.path).stem}.flac", dtype="float32", always_2d=True
+        )
         if rate != SAMPLE_RATE:
             raise RuntimeError(f"ladle enhance wrote {rate} Hz for {preset}, expected {SAMPLE_RATE}")
         restored = audio.T if audio.shape[1] == 2 else np.repeat(audio.T, 2, axis=0)  # (2, T)
         # The restored file follows the decoded bitstream; shift it exactly as load_pair shifted the input.
-        restored = shift_to(restored, round(alignment.lag_samples * SAMPLE_RATE / track.sample_rate), pair.lossless.shape[-1])
+        restored = shift_to(
+            restored, round(alignment.lag_samples * SAMPLE_RATE / track.sample_rate), pair.lossless.shape[-1]
+        )
         cutoff_hz = M.estimate_cutoff_hz(pair.lossless, pair.lossy, SAMPLE_RATE)
         for system, estimate in (("input", pair.lossy), ("restored", restored)):
-            rows.append({"preset": preset, "track": track.track_id, "system": system, "cutoff_hz": cutoff_hz,
-                         **score(pair.lossless, estimate, cutoff_hz, visqol_excerpts)})
+            rows.append(
+                {
+                    "preset": preset,
+                    "track": track.track_id,
+                    "system": system,
+                    "cutoff_hz": cutoff_hz,
+                    **score(pair.lossless, estimate, cutoff_hz, visqol_excerpts),
+                }
+            )
         if k == 0:  # one figure per preset: the first held-out track, 5 s of its most active part
-            start, stop = (M.active_excerpts(pair.lossless, SAMPLE_RATE, 1, 5.0) or [(0, min(5 * SAMPLE_RATE, pair.lossless.shape[-1]))])[0]
-            plot_spectrograms(figure_dir / f"{preset}.png", {"lossless": pair.lossless, f"{preset} input": pair.lossy,
-                              "restored": restored}, SAMPLE_RATE, start, stop, f"{preset}: held-out {track.track_id}", cutoff_hz)
+            start, stop = (
+                M.active_excerpts(pair.lossless, SAMPLE_RATE, 1, 5.0)
+                or [(0, min(5 * SAMPLE_RATE, pair.lossless.shape[-1]))]
+            )[0]
+            plot_spectrograms(
+                figure_dir / f"{preset}.png",
+                {"lossless": pair.lossless, f"{preset} input": pair.lossy, "restored": restored},
+                SAMPLE_RATE,
+                start,
+                stop,
+                f"{preset}: held-out {track.track_id}",
+                cutoff_hz,
+            )
     return rows
 
 
@@ -155,12 +186,25 @@ def summarise(rows: list[dict], presets: tuple[str, ...]) -> list[dict]:
     """One row per preset: the mean of each metric for input and restored, and the target checks."""
     table = []
     for preset in presets:
-        mean = {system: {m: float(np.nanmean([r[m] for r in rows if r["preset"] == preset and r["system"] == system]))
-                         for m in METRICS} for system in ("input", "restored")}
+        mean = {
+            system: {
+                m: float(np.nanmean([r[m] for r in rows if r["preset"] == preset and r["system"] == system]))
+                for m in METRICS
+            }
+            for system in ("input", "restored")
+        }
         i, o = mean["input"], mean["restored"]
-        table.append({"preset": preset, "tracks": sum(1 for r in rows if r["preset"] == preset and r["system"] == "input"),
-                      **{f"{m} in": i[m] for m in METRICS}, **{f"{m} out": o[m] for m in METRICS},
-                      "LSD ratio": o["lsd"] / i["lsd"], "dSNR dB": o["snr_db"] - i["snr_db"], "dViSQOL": o["visqol"] - i["visqol"]})
+        table.append(
+            {
+                "preset": preset,
+                "tracks": sum(1 for r in rows if r["preset"] == preset and r["system"] == "input"),
+                **{f"{m} in": i[m] for m in METRICS},
+                **{f"{m} out": o[m] for m in METRICS},
+                "LSD ratio": o["lsd"] / i["lsd"],
+                "dSNR dB": o["snr_db"] - i["snr_db"],
+                "dViSQOL": o["visqol"] - i["visqol"],
+            }
+        )
     return table
 
 
@@ -174,15 +218,21 @@ def verdicts(table: list[dict], trained: tuple[str, ...]) -> list[str]:
         p = row["preset"]
         if p in trained:
             need_visqol = 0.1 if p == "mp3-64" else 0.0
-            checks = {"LSD <= 0.7x input": row["LSD ratio"] <= 0.7, "SNR >= input - 0.1 dB": row["dSNR dB"] >= -0.1,
-                      f"ViSQOL >= input + {need_visqol:g}": not math.isnan(row["dViSQOL"]) and row["dViSQOL"] >= need_visqol - 1e-9}
+            checks = {
+                "LSD <= 0.7x input": row["LSD ratio"] <= 0.7,
+                "SNR >= input - 0.1 dB": row["dSNR dB"] >= -0.1,
+                f"ViSQOL >= input + {need_visqol:g}": not math.isnan(row["dViSQOL"])
+                and row["dViSQOL"] >= need_visqol - 1e-9,
+            }
             lines.append(f"{p}: " + ", ".join(f"{name} {'met' if ok else 'MISSED'}" for name, ok in checks.items()))
             continue
         # "Not worse" as `ladle evaluate` tells it: a change within the metric's noise (ladle_model/metrics.py) is a tie,
         # said as such, so a tie is never read as a loss nor hidden as a gain.
-        changes = {"LSD": (1 - row["LSD ratio"], lsd_noise, f"{row['LSD ratio']:.3f}x"),
-                   "SNR": (row["dSNR dB"], snr_noise, f"{row['dSNR dB']:+.3f} dB"),
-                   "ViSQOL": (row["dViSQOL"], visqol_noise, f"{row['dViSQOL']:+.3f}")}
+        changes = {
+            "LSD": (1 - row["LSD ratio"], lsd_noise, f"{row['LSD ratio']:.3f}x"),
+            "SNR": (row["dSNR dB"], snr_noise, f"{row['dSNR dB']:+.3f} dB"),
+            "ViSQOL": (row["dViSQOL"], visqol_noise, f"{row['dViSQOL']:+.3f}"),
+        }
         said = []
         for name, (gain, noise, text) in changes.items():
             if math.isnan(gain):
@@ -214,16 +264,42 @@ def run(cfg: QualityConfig) -> dict:
     ladle("build-corpus", str(held_lib), "--data", str(held_data), *others)
     recipe = ["--recipe", cfg.recipe] if cfg.recipe else []
     if cfg.train:
-        ladle("train", str(data), "--run", str(run_dir), *presets, *recipe, "--max-minutes", f"{cfg.minutes:g}", threads=cfg.torch_threads)
+        ladle(
+            "train",
+            str(data),
+            "--run",
+            str(run_dir),
+            *presets,
+            *recipe,
+            "--max-minutes",
+            f"{cfg.minutes:g}",
+            threads=cfg.torch_threads,
+        )
 
     rows = []
     for preset in (*cfg.trained_presets, *cfg.other_presets):
-        ladle("enhance", str(held_data / "encodes" / preset), "-o", str(restored / preset), "--checkpoint", str(run_dir),
-              "--sample-rate", str(SAMPLE_RATE))
+        ladle(
+            "enhance",
+            str(held_data / "encodes" / preset),
+            "-o",
+            str(restored / preset),
+            "--checkpoint",
+            str(run_dir),
+            "--sample-rate",
+            str(SAMPLE_RATE),
+        )
         rows += score_preset(held_data, restored, preset, figures, cfg.visqol_excerpts)
     table = summarise(rows, (*cfg.trained_presets, *cfg.other_presets))
-    result = {"config": asdict(cfg), "held_out_works": held_out, "table": table, "verdicts": verdicts(table, cfg.trained_presets),
-              "tracks": rows, "run": str(run_dir), "calibration": calibration_note(run_dir), "spectrograms": sorted(str(p) for p in figures.glob("*.png"))}
+    result = {
+        "config": asdict(cfg),
+        "held_out_works": held_out,
+        "table": table,
+        "verdicts": verdicts(table, cfg.trained_presets),
+        "tracks": rows,
+        "run": str(run_dir),
+        "calibration": calibration_note(run_dir),
+        "spectrograms": sorted(str(p) for p in figures.glob("*.png")),
+    }
     (out / "quality.json").write_text(json.dumps(result, indent=2, default=float))
     return result
 
@@ -238,13 +314,25 @@ def calibration_note(run_dir: Path) -> str:
 
 def report_rows(table: list[dict]) -> list[dict]:
     """The BENCHMARKS.md table: input -> restored per metric, per preset."""
+
     def arrow(row: dict, m: str, fmt: str) -> str:
         return f"{row[f'{m} in']:{fmt}} → {row[f'{m} out']:{fmt}}"
 
-    return [{"preset": r["preset"], "held-out tracks": r["tracks"], "LSD": arrow(r, "lsd", ".3f"), "LSD ratio": f"{r['LSD ratio']:.2f}",
-             "LSD above cutoff": arrow(r, "lsd_hf", ".3f"), "SNR dB": arrow(r, "snr_db", ".2f"), "ΔSNR dB": f"{r['dSNR dB']:+.2f}",
-             "SI-SDR dB": arrow(r, "si_sdr_db", ".2f"), "ViSQOL": arrow(r, "visqol", ".3f"), "ΔViSQOL": f"{r['dViSQOL']:+.3f}"}
-            for r in table]
+    return [
+        {
+            "preset": r["preset"],
+            "held-out tracks": r["tracks"],
+            "LSD": arrow(r, "lsd", ".3f"),
+            "LSD ratio": f"{r['LSD ratio']:.2f}",
+            "LSD above cutoff": arrow(r, "lsd_hf", ".3f"),
+            "SNR dB": arrow(r, "snr_db", ".2f"),
+            "ΔSNR dB": f"{r['dSNR dB']:+.2f}",
+            "SI-SDR dB": arrow(r, "si_sdr_db", ".2f"),
+            "ViSQOL": arrow(r, "visqol", ".3f"),
+            "ΔViSQOL": f"{r['dViSQOL']:+.3f}",
+        }
+        for r in table
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -260,20 +348,35 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--torch-threads", type=int, default=None)
     p.add_argument("--fresh", action="store_true", help="delete the work folder first")
     p.add_argument("--run", default=None, help="the run folder to train and score (default: OUT/run)")
-    p.add_argument("--no-train", action="store_true", help="score OUT/run as it is (a re-run of `ladle train` would continue it)")
+    p.add_argument(
+        "--no-train", action="store_true", help="score OUT/run as it is (a re-run of `ladle train` would continue it)"
+    )
     p.add_argument("--no-write", action="store_true", help="print the table without appending it to BENCHMARKS.md")
     a = p.parse_args(argv)
-    cfg = QualityConfig(out=a.out, pieces=a.pieces, seed=a.seed, held_out_every=a.held_out_every, minutes=a.minutes,
-                        recipe=a.recipe, visqol_excerpts=a.visqol_excerpts, torch_threads=a.torch_threads,
-                        train=not a.no_train, run=a.run)
+    cfg = QualityConfig(
+        out=a.out,
+        pieces=a.pieces,
+        seed=a.seed,
+        held_out_every=a.held_out_every,
+        minutes=a.minutes,
+        recipe=a.recipe,
+        visqol_excerpts=a.visqol_excerpts,
+        torch_threads=a.torch_threads,
+        train=not a.no_train,
+        run=a.run,
+    )
     if a.fresh and Path(cfg.out).exists():
         shutil.rmtree(cfg.out)
     result = run(cfg)
 
     from bench.common import command_line, report
 
-    notes = [f"held-out works (never trained on): {', '.join(result['held_out_works'])}",
-             result["calibration"], *result["verdicts"], f"spectrograms (lossless / input / restored): {', '.join(result['spectrograms'])}"]
+    notes = [
+        f"held-out works (never trained on): {', '.join(result['held_out_works'])}",
+        result["calibration"],
+        *result["verdicts"],
+        f"spectrograms (lossless / input / restored): {', '.join(result['spectrograms'])}",
+    ]
     report("quality", command_line(), report_rows(result["table"]), notes=notes, write=not a.no_write)
 
 

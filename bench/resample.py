@@ -75,11 +75,20 @@ def main(argv: list[str] | None = None) -> None:
             reference_s = reference_s or seconds
             err = y[:, inner] - ideal[:, inner]
             snr = 10 * np.log10(np.sum(ideal[:, inner] ** 2) / np.sum(err**2))
-            rows.append({"rates": f"{orig} → {new}", "resampler": name, "x real time": args.seconds / seconds,
-                         "speed vs torchaudio": reference_s / seconds, "SNR vs ideal dB": float(snr)})
-    notes = [f"{args.seconds:.0f} s of stereo float32 per case, best of 3, one thread each.",
-             "torchaudio's error is its narrow default kernel (lowpass_filter_width=6) near the band edge; "
-             "libsoxr HQ is the corpus resampler (storage/resample.py): no torch import, and a streaming form with identical output."]
+            rows.append(
+                {
+                    "rates": f"{orig} → {new}",
+                    "resampler": name,
+                    "x real time": args.seconds / seconds,
+                    "speed vs torchaudio": reference_s / seconds,
+                    "SNR vs ideal dB": float(snr),
+                }
+            )
+    notes = [
+        f"{args.seconds:.0f} s of stereo float32 per case, best of 3, one thread each.",
+        "torchaudio's error is its narrow default kernel (lowpass_filter_width=6) near the band edge; "
+        "libsoxr HQ is the corpus resampler (storage/resample.py): no torch import, and a streaming form with identical output.",
+    ]
     report("resample", command_line(), rows, notes, write=not args.no_write)
 
 

@@ -86,8 +86,9 @@ class StageCost:
     task_s: float
 
 
-def library_stages(rates: dict[str, float], n_tracks: int, audio_s: float, group_size: int,
-                   shard_audio_s: float) -> dict[str, StageCost]:
+def library_stages(
+    rates: dict[str, float], n_tracks: int, audio_s: float, group_size: int, shard_audio_s: float
+) -> dict[str, StageCost]:
     """A library's stages from measured rates (worker-seconds per audio second, by stage name).
 
     Group stages take `group_size` tracks of the library's mean length per task; the shard stage
@@ -124,8 +125,9 @@ def timed_build(build, workers: int, **kwargs) -> BuildRun:
     wall_s, cpu_s = time.time() - start, cpu_seconds() + live_children_cpu_seconds() - cpu
     server_cpu = live_children_cpu_seconds("uvicorn") - server_cpu
     state.result()  # raises if the build failed
-    return BuildRun(workers, wall_s, cpu_s, server_cpu, read_spans(state.state_details.flow_run_id),
-                    len(live_workers() - before))
+    return BuildRun(
+        workers, wall_s, cpu_s, server_cpu, read_spans(state.state_details.flow_run_id), len(live_workers() - before)
+    )
 
 
 def live_workers() -> set[int]:
@@ -154,8 +156,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runners", nargs="+", default=["processes", "dask"])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--tracks", type=int, default=10)
-    parser.add_argument("--max-seconds", type=float, default=600.0,
-                        help="cap on each demo piece's length (600: whole pieces, 29 min for 10 tracks)")
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=600.0,
+        help="cap on each demo piece's length (600: whole pieces, 29 min for 10 tracks)",
+    )
     parser.add_argument("--shard-mb", type=float, default=256.0, help="the flow's shard_target_mb")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
@@ -179,37 +185,70 @@ def run(args: argparse.Namespace) -> None:
         (work / f"ff{w}").mkdir()
         cpu = cpu_seconds()
         ffmpeg[w] = ffmpeg_alone(files, args.preset, w, work / f"ff{w}")
-        rows.append({"run": "FFmpeg alone", "workers": w, "wall s": ffmpeg[w],
-                     "speed-up": ffmpeg[args.workers[0]] / ffmpeg[w], "Amdahl": "", "fixed s": "",
-                     "CPU s": cpu_seconds() - cpu, "server CPU s": ""})
+        rows.append(
+            {
+                "run": "FFmpeg alone",
+                "workers": w,
+                "wall s": ffmpeg[w],
+                "speed-up": ffmpeg[args.workers[0]] / ffmpeg[w],
+                "Amdahl": "",
+                "fixed s": "",
+                "CPU s": cpu_seconds() - cpu,
+                "server CPU s": "",
+            }
+        )
 
     predictions = {}
     for runner in args.runners:
         runs: list[BuildRun] = []
         for w in args.workers:
             data = work / f"{runner}{w}"
-            runs.append(timed_build(build_corpus, w, sources=[str(library)], data=str(data), presets=[args.preset],
-                                    task_runner=runner, shard_target_mb=args.shard_mb))
+            runs.append(
+                timed_build(
+                    build_corpus,
+                    w,
+                    sources=[str(library)],
+                    data=str(data),
+                    presets=[args.preset],
+                    task_runner=runner,
+                    shard_target_mb=args.shard_mb,
+                )
+            )
         base = runs[0]
         for r in runs:
-            rows.append({"run": f"build-corpus, {runner}", "workers": r.workers, "wall s": r.wall_s,
-                         "speed-up": base.wall_s / r.wall_s,
-                         "Amdahl": amdahl_speedup(base.fixed_s, base.wall_s - base.fixed_s,
-                                                  min(r.workers, cores), min(base.workers, cores)),
-                         "fixed s": r.fixed_s, "CPU s": r.cpu_s, "server CPU s": r.server_cpu_s})
+            rows.append(
+                {
+                    "run": f"build-corpus, {runner}",
+                    "workers": r.workers,
+                    "wall s": r.wall_s,
+                    "speed-up": base.wall_s / r.wall_s,
+                    "Amdahl": amdahl_speedup(
+                        base.fixed_s, base.wall_s - base.fixed_s, min(r.workers, cores), min(base.workers, cores)
+                    ),
+                    "fixed s": r.fixed_s,
+                    "CPU s": r.cpu_s,
+                    "server CPU s": r.server_cpu_s,
+                }
+            )
             run_notes.append(f"{runner}, {r.workers} worker(s): " + _stage_note(r))
         # Worker-seconds per audio second, by stage, from the smallest worker count's run.
-        rates = {stage: (last - first) * min(base.workers, cores) / audio_s
-                 for stage, (first, last) in stage_windows(base.spans).items()}
+        rates = {
+            stage: (last - first) * min(base.workers, cores) / audio_s
+            for stage, (first, last) in stage_windows(base.spans).items()
+        }
         shard_audio_s = args.shard_mb * 2**20 / (shard_bytes(work / f"{runner}{base.workers}") / audio_s)
         stages = library_stages(rates, TARGET_TRACKS, TARGET_AUDIO_S, GROUP_SIZE, shard_audio_s)
         predictions[runner] = {w: predict_seconds(base.fixed_s, stages, w) for w in (1, *PREDICT_WORKERS)}
-        run_notes.append(f"{runner}: {1 / sum(rates.values()):.1f} audio-s per worker-second over all stages "
-                     f"({', '.join(f'{s.split()[0]} {1 / r:.0f}' for s, r in rates.items())}); "
-                     f"a shard holds {shard_audio_s / 60:.1f} min of audio; fixed part {base.fixed_s:.1f} s.")
+        run_notes.append(
+            f"{runner}: {1 / sum(rates.values()):.1f} audio-s per worker-second over all stages "
+            f"({', '.join(f'{s.split()[0]} {1 / r:.0f}' for s, r in rates.items())}); "
+            f"a shard holds {shard_audio_s / 60:.1f} min of audio; fixed part {base.fixed_s:.1f} s."
+        )
         if any(r.workers_left for r in runs):
-            run_notes.append(f"{runner}: worker processes were still alive after a build; their CPU so far is counted "
-                         "from /proc, what they spend after it is not.")
+            run_notes.append(
+                f"{runner}: worker processes were still alive after a build; their CPU so far is counted "
+                "from /proc, what they spend after it is not."
+            )
 
     notes = [
         f"{len(files)} demo pieces, {audio_s:.0f} s ({audio_s / 60:.1f} min) of 44.1 kHz stereo audio, preset "
@@ -226,9 +265,10 @@ def run(args: argparse.Namespace) -> None:
         f"tracks, from the rates above, the fixed part and Prefect's {TASK_RUN_CPU_S * 1e3:.1f} ms per task run "
         f"({TASK_RUN_CLIENT_CPU_S * 1e3:.0f} in the worker, the rest on one API server; `python -m "
         "bench.task_overhead`): stages run in waves of equal tasks, one worker per core. "
-        + "; ".join(f"{runner}: " + ", ".join(f"{w} workers {s / 3600:.2f} h ({p[1] / s:.1f}×)"
-                                               for w, s in p.items() if w != 1)
-                    for runner, p in predictions.items())
+        + "; ".join(
+            f"{runner}: " + ", ".join(f"{w} workers {s / 3600:.2f} h ({p[1] / s:.1f}×)" for w, s in p.items() if w != 1)
+            for runner, p in predictions.items()
+        )
         + ". Not included: serial work that grows with the library (scan, planning, catalog writes) beyond the "
         "fixed part measured here, and stragglers longer than the mean task.",
         f"Load average at the end: {os.getloadavg()[0]:.1f} on {cores} cores.",
@@ -241,8 +281,9 @@ def _stage_note(r: BuildRun) -> str:
     parts = []
     for stage, (first, last) in stage_windows(r.spans).items():
         durations = [s.end - s.start for s in r.spans if s.stage == stage]
-        parts.append(f"{stage.split()[0]} {len(durations)} tasks in {last - first:.1f} s "
-                     f"(longest {max(durations):.1f} s)")
+        parts.append(
+            f"{stage.split()[0]} {len(durations)} tasks in {last - first:.1f} s (longest {max(durations):.1f} s)"
+        )
     return "; ".join(parts) + f"; outside tasks {r.fixed_s:.1f} s."
 
 

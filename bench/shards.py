@@ -17,8 +17,6 @@ import io
 import tarfile
 import time
 
-import numpy as np
-
 from bench.common import command_line, report
 from bench.data import bench_dataset
 
@@ -60,8 +58,13 @@ def flac_in_shard(paths, n_segments: int = 40) -> dict:
     for data in flacs:
         sf.read(io.BytesIO(data), dtype="float32")
     flac_s = time.perf_counter() - start
-    return {"npy_bytes": sum(map(len, members)), "flac_bytes": sum(map(len, flacs)), "npy_s": npy_s, "flac_s": flac_s,
-            "n": len(members)}
+    return {
+        "npy_bytes": sum(map(len, members)),
+        "flac_bytes": sum(map(len, flacs)),
+        "npy_s": npy_s,
+        "flac_s": flac_s,
+        "n": len(members),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -85,22 +88,36 @@ def main(argv: list[str] | None = None) -> None:
     assert n_members == 3 * n_segments
 
     raw_rate = args.passes * n_segments / raw_s
-    rows = [{"what": "raw tar read (bytes, no decoding)", "segments/s": raw_rate, "MB/s": args.passes * n_bytes / raw_s / 1e6,
-             "ratio": 1.0}]
+    rows = [
+        {
+            "what": "raw tar read (bytes, no decoding)",
+            "segments/s": raw_rate,
+            "MB/s": args.passes * n_bytes / raw_s / 1e6,
+            "ratio": 1.0,
+        }
+    ]
     for workers in sorted({0, args.workers}):
         for _ in make_loader(paths, args.batch_size, train=True, epoch=99, num_workers=workers):
             pass  # warm-up: page cache, and the forkserver that starts workers (once per training process)
         start = time.perf_counter()
         n_loaded = 0
         for epoch in range(args.passes):
-            loader = make_loader(paths, args.batch_size, train=True, epoch=epoch, num_workers=workers, shuffle_buffer=256)
-            for lossless, lossy in loader:
+            loader = make_loader(
+                paths, args.batch_size, train=True, epoch=epoch, num_workers=workers, shuffle_buffer=256
+            )
+            for lossless, _lossy in loader:
                 n_loaded += lossless.shape[0]
         loader_s = time.perf_counter() - start
         assert n_loaded == args.passes * n_segments
         where = "in the training process" if workers == 0 else f"{workers} DataLoader workers"
-        rows.append({"what": f"training loader, {where}, batch {args.batch_size}", "segments/s": n_loaded / loader_s,
-                     "MB/s": args.passes * n_bytes / loader_s / 1e6, "ratio": n_loaded / loader_s / raw_rate})
+        rows.append(
+            {
+                "what": f"training loader, {where}, batch {args.batch_size}",
+                "segments/s": n_loaded / loader_s,
+                "MB/s": args.passes * n_bytes / loader_s / 1e6,
+                "ratio": n_loaded / loader_s / raw_rate,
+            }
+        )
 
     audio_s = n_segments * manifest.segment_seconds
     shard_bytes = sum(__import__("os").path.getsize(p) for p in paths)

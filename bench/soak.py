@@ -58,9 +58,22 @@ def ladle_command(library: Path, data: Path, args: argparse.Namespace) -> list[s
     ladle = Path(sys.executable).with_name("ladle")
     prefix = [str(ladle)] if ladle.is_file() else [sys.executable, "-m", "flows.cli"]
     return prefix + [
-        "build-corpus", str(library), "--data", str(data), "--preset", args.preset, "--workers", str(args.workers),
-        "--task-runner", args.task_runner, "--segment-seconds", str(args.segment_seconds),
-        "--hop-seconds", str(args.hop_seconds), "--shard-size-mb", str(args.shard_size_mb),
+        "build-corpus",
+        str(library),
+        "--data",
+        str(data),
+        "--preset",
+        args.preset,
+        "--workers",
+        str(args.workers),
+        "--task-runner",
+        args.task_runner,
+        "--segment-seconds",
+        str(args.segment_seconds),
+        "--hop-seconds",
+        str(args.hop_seconds),
+        "--shard-size-mb",
+        str(args.shard_size_mb),
     ]
 
 
@@ -113,8 +126,16 @@ def count_files(data: Path, seen: set[str], prefix: str = "") -> tuple[int, str 
     return n_finished, max(added, key=mtime, default=None)
 
 
-def run_build(label: str, command: list[str], env: dict, log: Path, data: Path, kill_at: tuple[str, int] | None,
-              timeout_s: float, parent_only: bool = False) -> RunOutcome:
+def run_build(
+    label: str,
+    command: list[str],
+    env: dict,
+    log: Path,
+    data: Path,
+    kill_at: tuple[str, int] | None,
+    timeout_s: float,
+    parent_only: bool = False,
+) -> RunOutcome:
     """Run one build; SIGKILL its process group (or only `ladle`) once `data/prefix` holds `n` finished files.
 
     `kill_at` is (prefix, n); None lets the build finish.
@@ -142,8 +163,9 @@ def run_build(label: str, command: list[str], env: dict, log: Path, data: Path, 
             if time.perf_counter() - started > timeout_s:  # hung: end it, and say so
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-                return RunOutcome(label, None, round(time.perf_counter() - started, 2), hung=True,
-                                  leftovers=reap_leftovers(env[TAG]))
+                return RunOutcome(
+                    label, None, round(time.perf_counter() - started, 2), hung=True, leftovers=reap_leftovers(env[TAG])
+                )
         exit_code = process.wait()
     seconds = time.perf_counter() - started
     leftovers = reap_leftovers(env[TAG])
@@ -161,7 +183,9 @@ def draw_kill_points(clean_data: Path, n_kills: int, rng: np.random.Generator) -
     files = {rel: p for rel, p in relative_files(clean_data).items() if TMP_MARKER not in rel}
     times = sorted(p.stat().st_mtime for p in files.values()) or [0.0]
     n_dataset_files = sum(rel.startswith("datasets/") for rel in files)
-    first_dataset_file = min((files[rel].stat().st_mtime for rel in files if rel.startswith("datasets/")), default=times[-1])
+    first_dataset_file = min(
+        (files[rel].stat().st_mtime for rel in files if rel.startswith("datasets/")), default=times[-1]
+    )
     points = []
     for k in range(n_kills - 1):
         when = times[0] + rng.uniform(k, k + 1) / (n_kills - 1) * (first_dataset_file - times[0])
@@ -188,16 +212,32 @@ def soak(args: argparse.Namespace, work: Path) -> dict:
     for home in (work / "clean" / "prefect", work / "soak" / "prefect"):
         home.mkdir(parents=True, exist_ok=True)  # Prefect makes only the last level
     clean_env = {**env, "PREFECT_HOME": str(work / "clean" / "prefect")}
-    runs.append(run_build("clean build", ladle_command(lib.root, clean_data, args), clean_env, log, clean_data, None, args.run_timeout))
+    runs.append(
+        run_build(
+            "clean build", ladle_command(lib.root, clean_data, args), clean_env, log, clean_data, None, args.run_timeout
+        )
+    )
     kill_points = draw_kill_points(clean_data, args.kills, np.random.default_rng([args.seed, 1]))
 
     soak_env = {**env, "PREFECT_HOME": str(work / "soak" / "prefect")}
-    labels = [f"run {k + 1}, killed at {n} files in {prefix or 'DATA/'}" for k, (prefix, n) in enumerate(kill_points)] + ["final run"]
+    labels = [
+        f"run {k + 1}, killed at {n} files in {prefix or 'DATA/'}" for k, (prefix, n) in enumerate(kill_points)
+    ] + ["final run"]
     for label, target in zip(labels, [*kill_points, None]):
         if runs[-1].hung or runs[0].exit_code != 0:
             break  # the next build would fail or hang the same way
-        runs.append(run_build(label, ladle_command(lib.root, data, args), soak_env, log, data, target,
-                              args.run_timeout, args.kill_parent_only))
+        runs.append(
+            run_build(
+                label,
+                ladle_command(lib.root, data, args),
+                soak_env,
+                log,
+                data,
+                target,
+                args.run_timeout,
+                args.kill_parent_only,
+            )
+        )
 
     findings = Findings()
     for run in runs:
@@ -213,7 +253,11 @@ def soak(args: argparse.Namespace, work: Path) -> dict:
         findings.notes += checked.notes
         findings.figures.update(checked.figures)
     sources_after = file_digests(lib.root)
-    findings.lost += [f"source file {p!r} changed or vanished" for p in sorted(sources_before) if sources_after.get(p) != sources_before[p]]
+    findings.lost += [
+        f"source file {p!r} changed or vanished"
+        for p in sorted(sources_before)
+        if sources_after.get(p) != sources_before[p]
+    ]
 
     kills = [r for r in runs if r.killed]
     survived = len(kills) if not findings.lost and not findings.inconsistent else 0
@@ -240,19 +284,28 @@ def soak(args: argparse.Namespace, work: Path) -> dict:
 
 
 def print_summary(summary: dict) -> None:
-    print(f"soak: {summary['tracks']} good tracks from {summary['audio_files']} audio files "
-          f"({summary['bad_files']} bad, {summary['duplicates']} duplicates, {summary['disc_images']} disc images)")
+    print(
+        f"soak: {summary['tracks']} good tracks from {summary['audio_files']} audio files "
+        f"({summary['bad_files']} bad, {summary['duplicates']} duplicates, {summary['disc_images']} disc images)"
+    )
     for run in summary["runs"]:
-        what = f"killed at {run['trigger']!r}" if run["killed"] else "HUNG" if run["hung"] else f"exit {run['exit_code']}"
-        print(f"  {run['label']}: {run['seconds']:.1f} s, {what}" + (f", {len(run['leftovers'])} processes left" if run["leftovers"] else ""))
+        what = (
+            f"killed at {run['trigger']!r}" if run["killed"] else "HUNG" if run["hung"] else f"exit {run['exit_code']}"
+        )
+        print(
+            f"  {run['label']}: {run['seconds']:.1f} s, {what}"
+            + (f", {len(run['leftovers'])} processes left" if run["leftovers"] else "")
+        )
     for note in summary["notes"]:
         print(f"  note: {note}")
     for line in summary["lost"]:
         print(f"  LOST: {line}")
     for line in summary["inconsistent"][:200]:
         print(f"  INCONSISTENT: {line}")
-    print(f"kills survived: {summary['kills_survived']} of {summary['kills']}; files lost: {summary['files_lost']}; "
-          f"inconsistencies: {summary['inconsistencies']}; wall time {summary['wall_s']:.0f} s")
+    print(
+        f"kills survived: {summary['kills_survived']} of {summary['kills']}; files lost: {summary['files_lost']}; "
+        f"inconsistencies: {summary['inconsistencies']}; wall time {summary['wall_s']:.0f} s"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -262,16 +315,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="draws the library and the kill points")
     parser.add_argument("--preset", default="vorbis-160")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--task-runner", default="threads", choices=["threads", "processes"], help="processes: see README")
+    parser.add_argument(
+        "--task-runner", default="threads", choices=["threads", "processes"], help="processes: see README"
+    )
     parser.add_argument("--segment-seconds", type=float, default=0.25)
     parser.add_argument("--hop-seconds", type=float, default=1.0, help="a window a second keeps the shards small")
     parser.add_argument("--shard-size-mb", type=float, default=8.0, help="small shards: many files to kill amid")
-    parser.add_argument("--kill-parent-only", action="store_true",
-                        help="SIGKILL only the `ladle` process, not its process group (its children must end by themselves)")
-    parser.add_argument("--run-timeout", type=float, default=1800.0, help="seconds one build may take before it counts as hung")
-    parser.add_argument("--leave-out", action="append", default=[], choices=[*BAD_KINDS, *NOT_TRACKS], metavar="KIND",
-                        help="do not write this kind of bad input (repeatable), to soak the rest while it is a known bug")
-    parser.add_argument("--work", type=Path, default=None, help="folder for library and data (default: a new temporary one)")
+    parser.add_argument(
+        "--kill-parent-only",
+        action="store_true",
+        help="SIGKILL only the `ladle` process, not its process group (its children must end by themselves)",
+    )
+    parser.add_argument(
+        "--run-timeout", type=float, default=1800.0, help="seconds one build may take before it counts as hung"
+    )
+    parser.add_argument(
+        "--leave-out",
+        action="append",
+        default=[],
+        choices=[*BAD_KINDS, *NOT_TRACKS],
+        metavar="KIND",
+        help="do not write this kind of bad input (repeatable), to soak the rest while it is a known bug",
+    )
+    parser.add_argument(
+        "--work", type=Path, default=None, help="folder for library and data (default: a new temporary one)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work folder even when the soak passes")
     parser.add_argument("--json", type=Path, default=None, help="also write the summary here")
     parser.add_argument("--no-write", action="store_true", help="print only, do not append to BENCHMARKS.md")
@@ -285,10 +353,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     passed = summary["files_lost"] == 0 and summary["inconsistencies"] == 0
-    row = {"tracks": summary["tracks"], "kills survived": f"{summary['kills_survived']} of {summary['kills']}",
-           "files lost": summary["files_lost"], "inconsistencies": summary["inconsistencies"], "wall s": summary["wall_s"]}
-    runs = ", ".join(f"{r['label'].split(',')[0]} {r['seconds']:.0f} s" + (f" (killed in {r['trigger'].split('/')[0]}/)" if r["killed"] and r["trigger"] else "")
-                     for r in summary["runs"])
+    row = {
+        "tracks": summary["tracks"],
+        "kills survived": f"{summary['kills_survived']} of {summary['kills']}",
+        "files lost": summary["files_lost"],
+        "inconsistencies": summary["inconsistencies"],
+        "wall s": summary["wall_s"],
+    }
+    runs = ", ".join(
+        f"{r['label'].split(',')[0]} {r['seconds']:.0f} s"
+        + (f" (killed in {r['trigger'].split('/')[0]}/)" if r["killed"] and r["trigger"] else "")
+        for r in summary["runs"]
+    )
     notes = [
         f"tracks: the distinct good tracks, each of which must be in exactly one split of the dataset. "
         f"{summary['audio_files']} audio files: {summary['bad_files']} bad (every kind of issue 13), "
@@ -297,7 +373,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.hop_seconds} s, {args.shard_size_mb} MB shards; SIGKILL to {'the `ladle` process only' if args.kill_parent_only else 'the whole process group'}.",
         f"Builds: {runs}.",
         *summary["notes"],
-        *([f"Left out of the library (known open bugs, see the soak's findings): {', '.join(args.leave_out)}."] if args.leave_out else []),
+        *(
+            [f"Left out of the library (known open bugs, see the soak's findings): {', '.join(args.leave_out)}."]
+            if args.leave_out
+            else []
+        ),
     ]
     report("Soak", command_line(), [row], notes, write=not args.no_write)
     if passed and not args.keep and args.work is None:

@@ -79,15 +79,21 @@ def check_catalog(lib: SoakLibrary, data: Path, preset: str, out: Findings) -> d
 
     tracks = {r["track_id"]: r for r in read_rows(data, "tracks")}
     for track_id in sorted(set(lib.good) - set(tracks)):
-        out.lost.append(f"good track {track_id} ({(lib.good[track_id] or ['a disc track'])[0]!r}) is not in the tracks table")
+        out.lost.append(
+            f"good track {track_id} ({(lib.good[track_id] or ['a disc track'])[0]!r}) is not in the tracks table"
+        )
     for track_id in sorted(set(tracks) - set(lib.good)):
-        out.inconsistent.append(f"tracks table has {track_id} ({tracks[track_id]['path']!r}), which is no good track of the library")
+        out.inconsistent.append(
+            f"tracks table has {track_id} ({tracks[track_id]['path']!r}), which is no good track of the library"
+        )
     for track_id, row in tracks.items():
         path = Path(row["path"])
         if not path.is_file():
             out.inconsistent.append(f"track {track_id}: its file {row['path']!r} does not exist")
         elif track_id in lib.good and lib.good[track_id] and row["path"] != sorted(lib.good[track_id])[0]:
-            out.inconsistent.append(f"track {track_id} recorded at {row['path']!r}, not its first path {sorted(lib.good[track_id])[0]!r}")
+            out.inconsistent.append(
+                f"track {track_id} recorded at {row['path']!r}, not its first path {sorted(lib.good[track_id])[0]!r}"
+            )
         elif track_id in lib.disc_track_ids and _decoded_track_id(path) != track_id:
             out.inconsistent.append(f"disc track {track_id}: {row['path']!r} decodes to {_decoded_track_id(path)}")
 
@@ -111,19 +117,27 @@ def check_catalog(lib: SoakLibrary, data: Path, preset: str, out: Findings) -> d
         if not path.is_file():
             out.inconsistent.append(f"encode of {track_id}: {row['path']!r} does not exist")
         elif path.stat().st_size != row["size_bytes"]:
-            out.inconsistent.append(f"encode of {track_id}: {row['path']!r} has {path.stat().st_size} bytes, catalog says {row['size_bytes']}")
+            out.inconsistent.append(
+                f"encode of {track_id}: {row['path']!r} has {path.stat().st_size} bytes, catalog says {row['size_bytes']}"
+            )
     pairs = {r["track_id"] for r in read_rows(data, "pairs") if r["preset"] == preset}
     for track_id in sorted(set(lib.good) - pairs):
         out.inconsistent.append(f"no alignment of {track_id} for {preset} in the pairs table")
 
     summary = catalog_summary(data)
     if summary["tracks"] != len(lib.good) or summary["duplicates"] != len(lib.duplicates()):
-        out.inconsistent.append(f"`ladle catalog` counts {summary['tracks']} tracks and {summary['duplicates']} duplicates, "
-                                f"expected {len(lib.good)} and {len(lib.duplicates())}")
+        out.inconsistent.append(
+            f"`ladle catalog` counts {summary['tracks']} tracks and {summary['duplicates']} duplicates, "
+            f"expected {len(lib.good)} and {len(lib.duplicates())}"
+        )
     if len(summary["datasets"]) != 1:
         out.inconsistent.append(f"`ladle catalog` lists {len(summary['datasets'])} datasets, expected 1")
-    out.figures["catalog"] = {"tracks": summary["tracks"], "duplicates": summary["duplicates"],
-                              "quarantined": len(summary["quarantine"]), "datasets": len(summary["datasets"])}
+    out.figures["catalog"] = {
+        "tracks": summary["tracks"],
+        "duplicates": summary["duplicates"],
+        "quarantined": len(summary["quarantine"]),
+        "datasets": len(summary["datasets"]),
+    }
     return tracks
 
 
@@ -144,7 +158,9 @@ def check_quarantine(lib: SoakLibrary, rows: list[dict], track_ids: set[str], ou
         elif not all(r["reason"] for r in found):
             out.inconsistent.append(f"bad file ({kind}) {path!r} is quarantined without a reason")
         elif not any(re.search(BAD_KINDS[kind], r["reason"], re.IGNORECASE) for r in found):
-            out.inconsistent.append(f"bad file ({kind}) {path!r} quarantined for the wrong reason: {found[0]['stage']}: {found[0]['reason']!r}")
+            out.inconsistent.append(
+                f"bad file ({kind}) {path!r} quarantined for the wrong reason: {found[0]['stage']}: {found[0]['reason']!r}"
+            )
     good_paths = {p for paths in lib.good.values() for p in paths}
     for path in sorted(good_paths & set(by_path)):
         out.lost.append(f"good file {path!r} quarantined: {by_path[path][0]['reason']!r}")
@@ -175,7 +191,9 @@ def check_shards(lib: SoakLibrary, data: Path, out: Findings) -> str | None:
     listed = {name for s in manifest.splits.values() for name in s.shards}
     on_disk = {p.name for p in folder.glob("*.tar")}
     if listed != on_disk:
-        out.inconsistent.append(f"shards on disk {sorted(on_disk - listed)} not in the manifest; {sorted(listed - on_disk)} missing")
+        out.inconsistent.append(
+            f"shards on disk {sorted(on_disk - listed)} not in the manifest; {sorted(listed - on_disk)} missing"
+        )
     catalogued = {r["name"]: r for r in read_rows(data, "shards") if r["dataset_version"] == manifest.version}
     splits_of: dict[str, set[str]] = {}
     counts: Counter = Counter()
@@ -192,7 +210,9 @@ def check_shards(lib: SoakLibrary, data: Path, out: Findings) -> str | None:
                 key, lossless, lossy, meta = decode_sample(raw)
                 keys[key] += 1
                 if meta["split"] != split or key != sample_key(meta["track_id"], meta["offset_samples"]):
-                    out.inconsistent.append(f"shard {name}: sample {key} says split {meta['split']}, key {meta['track_id']}")
+                    out.inconsistent.append(
+                        f"shard {name}: sample {key} says split {meta['split']}, key {meta['track_id']}"
+                    )
                 splits_of.setdefault(meta["track_id"], set()).add(split)
                 counts[meta["track_id"]] += 1
         except Exception as e:  # noqa: BLE001 - a shard that cannot be read to its end is what we report
@@ -207,12 +227,20 @@ def check_shards(lib: SoakLibrary, data: Path, out: Findings) -> str | None:
             out.inconsistent.append(f"track {track_id} in the shards is no good track of the library")
         if len(splits) != 1:
             out.inconsistent.append(f"track {track_id} is in {len(splits)} splits: {sorted(splits)}")
-    segments = {r["track_id"]: r["n_segments"] for r in read_rows(data, "segments") if r["dataset_version"] == manifest.version}
+    segments = {
+        r["track_id"]: r["n_segments"] for r in read_rows(data, "segments") if r["dataset_version"] == manifest.version
+    }
     wrong = [t for t in set(segments) | set(counts) if segments.get(t) != counts.get(t)]
     if wrong:
-        out.inconsistent.append(f"{len(wrong)} tracks' segment counts in the catalog differ from the shards, e.g. {wrong[0]}")
-    out.figures["dataset"] = {"version": manifest.version, "shards": len(on_disk), "samples": sum(counts.values()),
-                              "tracks": len(splits_of)}
+        out.inconsistent.append(
+            f"{len(wrong)} tracks' segment counts in the catalog differ from the shards, e.g. {wrong[0]}"
+        )
+    out.figures["dataset"] = {
+        "version": manifest.version,
+        "shards": len(on_disk),
+        "samples": sum(counts.values()),
+        "tracks": len(splits_of),
+    }
     return manifest.version
 
 
@@ -264,7 +292,9 @@ def check_against_clean(data: Path, clean: Path, version: str | None, out: Findi
         code = ours.pop("code_version", None), theirs.pop("code_version", None)
         if ours == theirs:
             differing.remove("manifest.json")
-            out.notes.append(f"the code changed during the soak ({code[1]} -> {code[0]}): manifests differ only in code_version")
+            out.notes.append(
+                f"the code changed during the soak ({code[1]} -> {code[0]}): manifests differ only in code_version"
+            )
     for name in differing:
         out.inconsistent.append(f"{version}/{name} is not byte-identical to the clean build's")
     out.figures["identical_files"] = len(names) - len(differing)

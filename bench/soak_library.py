@@ -104,8 +104,10 @@ def tone_noise_pcm(rng: np.random.Generator, n_frames: int, sample_rate: int, ch
     t = np.arange(n_frames) / sample_rate
     columns = []
     for _ in range(channels):
-        x = sum(rng.uniform(0.08, 0.25) * np.sin(2 * np.pi * rng.uniform(80, 4000) * t + rng.uniform(0, 6.3))
-                for _ in range(int(rng.integers(2, 4))))
+        x = sum(
+            rng.uniform(0.08, 0.25) * np.sin(2 * np.pi * rng.uniform(80, 4000) * t + rng.uniform(0, 6.3))
+            for _ in range(int(rng.integers(2, 4)))
+        )
         columns.append(x + 0.02 * rng.standard_normal(n_frames))
     fade = np.minimum(1.0, np.minimum(np.arange(n_frames), np.arange(n_frames)[::-1]) / (0.01 * sample_rate) + 0.05)
     pcm = np.stack(columns, axis=1) * fade[:, None]
@@ -172,18 +174,24 @@ def _write_bad(path_stem: Path, kind: str, rng: np.random.Generator, lib: SoakLi
         lib.bad[str(path)] = kind
 
 
-def _write_discs(folder: Path, n_discs: int, rng: np.random.Generator, lib: SoakLibrary, with_broken: bool = True) -> None:
+def _write_discs(
+    folder: Path, n_discs: int, rng: np.random.Generator, lib: SoakLibrary, with_broken: bool = True
+) -> None:
     """`n_discs` good disc images (3 tracks, INDEX 01 only, so each split is exactly its track) + 3 broken sheets."""
     for d in range(n_discs):
         disc = folder / f"disc {d:02d} – Soak Ensemble"
         tracks = [tone_noise_pcm(rng, int(rng.integers(75, 150)) * CD_FRAME, 44100, 2, 16) for _ in range(3)]
         image = disc / ("image.flac" if d % 2 == 0 else "image.wav")
         write_pcm(image, np.concatenate(tracks), 44100, 16)
-        lines = [f'PERFORMER "Soak Ensemble"', f'TITLE "Soak disc {d} – «ünïcode»"', f'FILE "{image.name}" WAVE']
+        lines = ['PERFORMER "Soak Ensemble"', f'TITLE "Soak disc {d} – «ünïcode»"', f'FILE "{image.name}" WAVE']
         start_frames = 0
         for k, pcm in enumerate(tracks, start=1):
             mm, ss, ff = start_frames // 4500, start_frames // 75 % 60, start_frames % 75
-            lines += [f"  TRACK {k:02d} AUDIO", f'    TITLE "Track {k} of disc {d}"', f"    INDEX 01 {mm:02d}:{ss:02d}:{ff:02d}"]
+            lines += [
+                f"  TRACK {k:02d} AUDIO",
+                f'    TITLE "Track {k} of disc {d}"',
+                f"    INDEX 01 {mm:02d}:{ss:02d}:{ff:02d}",
+            ]
             start_frames += len(pcm) // CD_FRAME
             lib.disc_track_ids.append(expected_track_id(pcm, 16, 44100))
             lib.good.setdefault(lib.disc_track_ids[-1], [])  # its path is under DATA/discs/, known after the build
@@ -191,13 +199,15 @@ def _write_discs(folder: Path, n_discs: int, rng: np.random.Generator, lib: Soak
         lib.good_cues.append(str(disc / "disc.cue"))
     broken = {
         "index past the end": 'FILE "image.wav" WAVE\n  TRACK 01 AUDIO\n    INDEX 01 99:00:00\n',
-        "no FILE command": '  TRACK 01 AUDIO\n    INDEX 01 00:00:00\n',
+        "no FILE command": "  TRACK 01 AUDIO\n    INDEX 01 00:00:00\n",
         "missing image": 'FILE "not here.flac" WAVE\n  TRACK 01 AUDIO\n    INDEX 01 00:00:00\n',
     }
     for name, sheet in broken.items() if with_broken else ():
         (folder / f"broken – {name}").mkdir(parents=True)
         if "image.wav" in sheet:
-            write_pcm(folder / f"broken – {name}" / "image.wav", tone_noise_pcm(rng, 100 * CD_FRAME, 44100, 2, 16), 44100, 16)
+            write_pcm(
+                folder / f"broken – {name}" / "image.wav", tone_noise_pcm(rng, 100 * CD_FRAME, 44100, 2, 16), 44100, 16
+            )
         (folder / f"broken – {name}" / "disc.cue").write_text(sheet)
         lib.bad[str(folder / f"broken – {name}" / "disc.cue")] = "broken_cue"
 

@@ -22,13 +22,18 @@ from __future__ import annotations
 import bisect
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 from uuid import UUID
 
 # Task names (tasks/corpus.py, tasks/disc.py) → the stage names the benchmarks print, in flow order.
-STAGES = {"split-disc": "disc", "ingest-files": "ingest", "encode-tracks": "encode",
-          "write-shard": "shard (decode, align, segment, write)", "align-pairs": "align (read records)"}
+STAGES = {
+    "split-disc": "disc",
+    "ingest-files": "ingest",
+    "encode-tracks": "encode",
+    "write-shard": "shard (decode, align, segment, write)",
+    "align-pairs": "align (read records)",
+}
 SERIAL = "outside tasks (flow start, scan, planning, catalog, runner start)"
 
 
@@ -56,21 +61,29 @@ def read_spans(flow_run_id: UUID, timeout_s: float = 30.0) -> list[Span]:
         while True:
             ids, frontier = [flow_run_id], [flow_run_id]
             while frontier:  # subflows of subflows
-                children = client.read_flow_runs(flow_run_filter=FlowRunFilter(
-                    parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=frontier)))
+                children = client.read_flow_runs(
+                    flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=frontier))
+                )
                 frontier = [c.id for c in children]
                 ids += frontier
             runs, offset = [], 0
-            while batch := client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)),
-                                                 sort=TaskRunSort.ID_DESC, limit=200, offset=offset):  # pages
+            while batch := client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)),
+                sort=TaskRunSort.ID_DESC,
+                limit=200,
+                offset=offset,
+            ):  # pages
                 runs += batch
                 offset += len(batch)
             staged = [r for r in runs if r.name.rsplit("-", 1)[0] in STAGES and r.start_time is not None]
             if all(r.end_time is not None for r in staged) or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
-    return [Span(STAGES[r.name.rsplit("-", 1)[0]], r.start_time.timestamp(), r.end_time.timestamp())
-            for r in staged if r.end_time is not None]
+    return [
+        Span(STAGES[r.name.rsplit("-", 1)[0]], r.start_time.timestamp(), r.end_time.timestamp())
+        for r in staged
+        if r.end_time is not None
+    ]
 
 
 def stage_windows(spans: list[Span]) -> dict[str, tuple[float, float]]:
@@ -148,8 +161,7 @@ def stage_breakdown(
     count in both, and the serial rest is still only the time no stage covered.
     """
     windows = stage_windows(spans)
-    out = {stage: (last - first, cpu.between(first, last) if cpu else None)
-           for stage, (first, last) in windows.items()}
+    out = {stage: (last - first, cpu.between(first, last) if cpu else None) for stage, (first, last) in windows.items()}
     total_cpu = cpu.between(start, end) if cpu else None
     staged_cpu = sum(c for _, c in out.values()) if cpu else None
     out[SERIAL] = (serial_seconds(spans, end - start), total_cpu - staged_cpu if cpu else None)

@@ -63,17 +63,31 @@ def main(argv: list[str] | None = None) -> None:
     empty, full = measure(0), measure(args.tasks)
     per_task_cpu = (full["cpu_s"] - empty["cpu_s"]) / args.tasks
     rows = [
-        {"what": "flow with no task runs (reference)", "task runs": 0, "CPU s (process + server)": empty["cpu_s"],
-         "flow wall s": empty["flow_wall_s"]},
-        {"what": "flow mapping a no-op task", "task runs": args.tasks, "CPU s (process + server)": full["cpu_s"],
-         "flow wall s": full["flow_wall_s"]},
-        {"what": "per task run", "task runs": 1, "CPU s (process + server)": per_task_cpu,
-         "flow wall s": (full["flow_wall_s"] - empty["flow_wall_s"]) / args.tasks},
+        {
+            "what": "flow with no task runs (reference)",
+            "task runs": 0,
+            "CPU s (process + server)": empty["cpu_s"],
+            "flow wall s": empty["flow_wall_s"],
+        },
+        {
+            "what": "flow mapping a no-op task",
+            "task runs": args.tasks,
+            "CPU s (process + server)": full["cpu_s"],
+            "flow wall s": full["flow_wall_s"],
+        },
+        {
+            "what": "per task run",
+            "task runs": 1,
+            "CPU s (process + server)": per_task_cpu,
+            "flow wall s": (full["flow_wall_s"] - empty["flow_wall_s"]) / args.tasks,
+        },
     ]
-    notes = [f"Threads runner (2 threads), a temporary Prefect server per process; the server's CPU is counted "
-             f"once it stops. Per task run, the client side alone: {(full['client_cpu_s'] - empty['client_cpu_s']) / args.tasks:.3f} CPU-s.",
-             "A build's task does seconds to minutes of work (a 32-track group, a 256-MB shard), so this overhead is "
-             "a small share of it; at 128 workers one API server must absorb every task run's bookkeeping."]
+    notes = [
+        f"Threads runner (2 threads), a temporary Prefect server per process; the server's CPU is counted "
+        f"once it stops. Per task run, the client side alone: {(full['client_cpu_s'] - empty['client_cpu_s']) / args.tasks:.3f} CPU-s.",
+        "A build's task does seconds to minutes of work (a 32-track group, a 256-MB shard), so this overhead is "
+        "a small share of it; at 128 workers one API server must absorb every task run's bookkeeping.",
+    ]
     report("task_overhead", command_line(), rows, notes, write=not args.no_write)
 
 

@@ -21,7 +21,6 @@ from bench.common import command_line, report
 from ladle_model.registry import MODEL_NAMES
 
 
-
 def matmul_flops_per_s(sizes: tuple[int, ...] = (1024, 2048, 4096), repeats: int = 5) -> float:
     """The best float32 matmul speed over a few sizes: the machine's practical arithmetic peak."""
     best = 0.0
@@ -48,11 +47,21 @@ def main(argv: list[str] | None = None) -> None:
 
     n_samples = round(args.segment_seconds * 44100)
     peak = matmul_flops_per_s()
-    rows = [{"model": "float32 matmul, best of 1024²-4096² (reference)", "params": "", "steps/s": "", "segments/s": "", "GFLOP/step": "",
-             "GFLOP/s": peak / 1e9, "of matmul": 1.0}]
+    rows = [
+        {
+            "model": "float32 matmul, best of 1024²-4096² (reference)",
+            "params": "",
+            "steps/s": "",
+            "segments/s": "",
+            "GFLOP/step": "",
+            "GFLOP/s": peak / 1e9,
+            "of matmul": 1.0,
+        }
+    ]
     for name in args.models:
-        cfg = TrainConfig.from_dict({"model": name, "batch_size": args.batch_size, "device": args.device,
-                                     "loss": {"lambda_perc": 0.0}})
+        cfg = TrainConfig.from_dict(
+            {"model": name, "batch_size": args.batch_size, "device": args.device, "loss": {"lambda_perc": 0.0}}
+        )
         state = init_state(cfg, args.device)
         lossless = torch.rand(args.batch_size, 2, n_samples, device=args.device) * 2 - 1
         lossy = lossless + 0.01 * torch.randn_like(lossless)
@@ -66,11 +75,21 @@ def main(argv: list[str] | None = None) -> None:
         if args.device == "cuda":
             torch.cuda.synchronize()
         step_s = (time.perf_counter() - start) / args.steps
-        rows.append({"model": name, "params": sum(p.numel() for p in state.model.parameters()),
-                     "steps/s": 1 / step_s, "segments/s": args.batch_size / step_s, "GFLOP/step": flops / 1e9,
-                     "GFLOP/s": flops / step_s / 1e9, "of matmul": flops / step_s / peak})
-    notes = [f"{args.segment_seconds}-s stereo segments at 44.1 kHz, batch {args.batch_size}, MSE loss only, {args.device}, "
-             f"mean of {args.steps} steps after a warm-up; FLOPs counted by torch.utils.flop_counter (convolutions, matmuls, attention)."]
+        rows.append(
+            {
+                "model": name,
+                "params": sum(p.numel() for p in state.model.parameters()),
+                "steps/s": 1 / step_s,
+                "segments/s": args.batch_size / step_s,
+                "GFLOP/step": flops / 1e9,
+                "GFLOP/s": flops / step_s / 1e9,
+                "of matmul": flops / step_s / peak,
+            }
+        )
+    notes = [
+        f"{args.segment_seconds}-s stereo segments at 44.1 kHz, batch {args.batch_size}, MSE loss only, {args.device}, "
+        f"mean of {args.steps} steps after a warm-up; FLOPs counted by torch.utils.flop_counter (convolutions, matmuls, attention)."
+    ]
     report("train", command_line(), rows, notes, write=not args.no_write)
 
 

@@ -22,8 +22,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from prefect import flow, get_run_logger, unmapped
-from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 from prefect.futures import PrefectFuture, as_completed
+from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 from tqdm import tqdm
 
 from storage import catalog, fs
@@ -31,12 +31,12 @@ from storage.align import Alignment
 from storage.atomic import remove_stale_temporaries
 from storage.config import ConfigError, CorpusConfig, EncodePreset, code_version, get_preset
 from storage.corpus import SHARD_GLOB, dataset_folder, dataset_version, existing_manifest, finish_dataset
-from storage.sources.split import DiscRecord, find_cue_sheets
 from storage.encode import Encoded
 from storage.ingest import Duplicate, Quarantined, Track, resolve_tracks, scan_sources
 from storage.manifest import DatasetManifest
-from storage.shards import PairInputs, plan_shards
 from storage.partition import partition
+from storage.shards import PairInputs, plan_shards
+from storage.sources.split import DiscRecord, find_cue_sheets
 from tasks.corpus import align_pairs_task, encode_tracks_task, ingest_files_task, write_shard_task
 from tasks.disc import split_disc_task
 
@@ -115,7 +115,9 @@ class Ingested:
     discs: list[DiscRecord]
 
 
-def ingest_sources(sources: list[str], data_dir: Path, cfg: CorpusConfig, progress: bool, min_groups: int = 1) -> Ingested:
+def ingest_sources(
+    sources: list[str], data_dir: Path, cfg: CorpusConfig, progress: bool, min_groups: int = 1
+) -> Ingested:
     """Stage 1: split disc images (CUE sheets), ingest every file in groups, then duplicates and splits."""
     logger = get_run_logger()
     sheets, referenced = find_cue_sheets([Path(s) for s in sources])
@@ -150,7 +152,12 @@ def ingest_sources(sources: list[str], data_dir: Path, cfg: CorpusConfig, progre
 
 
 def build_dataset(
-    preset: EncodePreset, tracks: list[Track], cfg: CorpusConfig, data_dir: Path, location: str, progress: bool,
+    preset: EncodePreset,
+    tracks: list[Track],
+    cfg: CorpusConfig,
+    data_dir: Path,
+    location: str,
+    progress: bool,
     min_groups: int = 1,
 ) -> PresetBuild:
     """Stages 2-5 for one preset: encode, then align, segment and shard in one pass unless this version exists."""
@@ -224,8 +231,12 @@ def build_dataset(
 def write_ingest_tables(data_dir: Path, ingested: Ingested) -> None:
     """The catalog tables one ingest replaces: tracks, duplicates, discs and their tracks."""
     logger = get_run_logger()
-    logger.info("%d tracks, %d duplicates, %d quarantined at ingest",
-                len(ingested.tracks), len(ingested.duplicates), len(ingested.quarantined))
+    logger.info(
+        "%d tracks, %d duplicates, %d quarantined at ingest",
+        len(ingested.tracks),
+        len(ingested.duplicates),
+        len(ingested.quarantined),
+    )
     catalog.write_records(data_dir, "tracks", ingested.tracks, Track)
     catalog.write_records(data_dir, "duplicates", ingested.duplicates, Duplicate)
     discs, disc_tracks = catalog.disc_rows(ingested.discs, {t.path: t.track_id for t in ingested.tracks})
@@ -241,8 +252,12 @@ def write_build_tables(data_dir: Path, ingested: Ingested, builds: list[PresetBu
         splits = {s: v.segments for s, v in build.manifest.splits.items()}
         logger.info("dataset %s (%s): segments %s", build.manifest.version, build.manifest.preset, splits)
         quarantined += build.quarantined
-    catalog.upsert_records(data_dir, "encodes", [e for b in builds for e in b.encoded], Encoded, key=("track_id", "preset"))
-    catalog.upsert_records(data_dir, "pairs", [a for b in builds for a in b.alignments], Alignment, key=("track_id", "preset"))
+    catalog.upsert_records(
+        data_dir, "encodes", [e for b in builds for e in b.encoded], Encoded, key=("track_id", "preset")
+    )
+    catalog.upsert_records(
+        data_dir, "pairs", [a for b in builds for a in b.alignments], Alignment, key=("track_id", "preset")
+    )
     catalog.write_records(data_dir, "quarantine", quarantined, Quarantined)
     for q in quarantined:
         logger.warning("quarantined %s [%s]: %s", q.path, q.stage, q.reason)
@@ -250,7 +265,12 @@ def write_build_tables(data_dir: Path, ingested: Ingested, builds: list[PresetBu
 
 
 def record_run(
-    data_dir: Path, location: str, seconds: float, ingested: Ingested, builds: list[PresetBuild], quarantined: list[Quarantined]
+    data_dir: Path,
+    location: str,
+    seconds: float,
+    ingested: Ingested,
+    builds: list[PresetBuild],
+    quarantined: list[Quarantined],
 ) -> dict:
     """Append this run to the `runs` table and return the build summary (storage.catalog.build_summary)."""
     run = catalog.RunRecord(
@@ -264,7 +284,9 @@ def record_run(
     )
     previous_runs = catalog.append_run(data_dir, run)
     manifests = [b.manifest for b in builds]
-    return catalog.build_summary(run, len(ingested.duplicates), len(ingested.discs), quarantined, manifests, location, previous_runs)
+    return catalog.build_summary(
+        run, len(ingested.duplicates), len(ingested.discs), quarantined, manifests, location, previous_runs
+    )
 
 
 def make_task_runner(name: str, workers: int | None = None, dask_address: str | None = None):
@@ -309,20 +331,41 @@ def build_corpus(
     logger = get_run_logger()
     refused: list[str] = []  # object keys that would land outside their mirror: never written
     with contextlib.ExitStack() as stack:
-        local_sources = [str(stack.enter_context(fs.local_mirror(s, log=logger.info, refused=refused))) for s in sources]
+        local_sources = [
+            str(stack.enter_context(fs.local_mirror(s, log=logger.info, refused=refused))) for s in sources
+        ]
         # Metadata and encodes are mirrored; shards of finished datasets stay in the bucket.
-        local_data = stack.enter_context(fs.local_mirror(
-            data, push=True, exclude=(SHARD_GLOB,), lock_wait_seconds=wait_for_lock_seconds, log=logger.info, refused=refused
-        ))
+        local_data = stack.enter_context(
+            fs.local_mirror(
+                data,
+                push=True,
+                exclude=(SHARD_GLOB,),
+                lock_wait_seconds=wait_for_lock_seconds,
+                log=logger.info,
+                refused=refused,
+            )
+        )
         stages = build_corpus_stages.with_options(task_runner=runner)
-        summary = stages(sources=local_sources, data=str(local_data), config=cfg.to_dict(), location=data,
-                         min_groups=2 * (workers or os.cpu_count() or 1), progress=progress, refused_keys=refused)
+        summary = stages(
+            sources=local_sources,
+            data=str(local_data),
+            config=cfg.to_dict(),
+            location=data,
+            min_groups=2 * (workers or os.cpu_count() or 1),
+            progress=progress,
+            refused_keys=refused,
+        )
     return summary
 
 
 @flow(name="build-corpus-stages", log_prints=True)
 def build_corpus_stages(
-    sources: list[str], data: str, config: dict, location: str | None = None, min_groups: int = 1, progress: bool = False,
+    sources: list[str],
+    data: str,
+    config: dict,
+    location: str | None = None,
+    min_groups: int = 1,
+    progress: bool = False,
     refused_keys: list[str] | None = None,
 ) -> dict:
     """The pipeline itself, on whichever task runner the parent flow chose; the caller holds the lock.
@@ -343,6 +386,9 @@ def build_corpus_stages(
     ingested.quarantined += [Quarantined(key, "scan", REFUSED_KEY_REASON) for key in refused_keys or []]
     write_ingest_tables(data_dir, ingested)
     location = location or data
-    builds = [build_dataset(get_preset(name), ingested.tracks, cfg, data_dir, location, progress, min_groups) for name in cfg.presets]
+    builds = [
+        build_dataset(get_preset(name), ingested.tracks, cfg, data_dir, location, progress, min_groups)
+        for name in cfg.presets
+    ]
     quarantined = write_build_tables(data_dir, ingested, builds)
     return record_run(data_dir, location, time.perf_counter() - started, ingested, builds, quarantined)

@@ -26,8 +26,22 @@ from storage import fs
 from storage.corpus import SHARD_GLOB
 from tasks.evaluation import evaluate_preset_task, publish_evaluation_report_task
 
-RESULT_KEYS = ("headline", "split", "n_tracks", "n_trained_on", "trained_on", "failed", "checkpoint", "model_name", "step", "dataset",
-               "summary", "paths", "folder", "reused")
+RESULT_KEYS = (
+    "headline",
+    "split",
+    "n_tracks",
+    "n_trained_on",
+    "trained_on",
+    "failed",
+    "checkpoint",
+    "model_name",
+    "step",
+    "dataset",
+    "summary",
+    "paths",
+    "folder",
+    "reused",
+)
 
 
 @flow(name="evaluate-ladle", log_prints=True)
@@ -46,22 +60,40 @@ def evaluate_ladle(
 ) -> dict:
     """Evaluate `run_dir` on each of `presets` (default: every preset it was trained on); returns each report's summary."""
     logger = get_run_logger()
-    cfg = EvalConfig(split=split, max_tracks=max_tracks, checkpoint=checkpoint, feature_net=feature_net,
-                     visqol_excerpts=visqol_excerpts, batch_size=batch_size, device=device)  # ConfigError before any work
+    cfg = EvalConfig(
+        split=split,
+        max_tracks=max_tracks,
+        checkpoint=checkpoint,
+        feature_net=feature_net,
+        visqol_excerpts=visqol_excerpts,
+        batch_size=batch_size,
+        device=device,
+    )  # ConfigError before any work
     results = {}
     with contextlib.ExitStack() as stack:
         local_data = stack.enter_context(fs.local_mirror(data, exclude=(SHARD_GLOB,), log=logger.info))
-        local_run = stack.enter_context(fs.local_mirror(run_dir, push=True, exclude=(RunDir.STEP_CHECKPOINTS_GLOB,), log=logger.info))
-        for preset in presets or run_presets(local_run, checkpoint) or [None]:  # a multi-preset model: one report per preset
+        local_run = stack.enter_context(
+            fs.local_mirror(run_dir, push=True, exclude=(RunDir.STEP_CHECKPOINTS_GLOB,), log=logger.info)
+        )
+        for preset in (
+            presets or run_presets(local_run, checkpoint) or [None]
+        ):  # a multi-preset model: one report per preset
             report = evaluate_preset_task(str(local_run), str(local_data), preset, cfg.to_dict(), progress)
             if report["split"] != split:
-                logger.warning("the %s split has no %s track: evaluated on %s", split, report["preset"], report["split"])
+                logger.warning(
+                    "the %s split has no %s track: evaluated on %s", split, report["preset"], report["split"]
+                )
             for failed in report["failed"]:
-                logger.warning("%s could not be evaluated on %s: %s", failed["title"], report["preset"], failed["reason"])
+                logger.warning(
+                    "%s could not be evaluated on %s: %s", failed["title"], report["preset"], failed["reason"]
+                )
             artifacts = publish_evaluation_report_task(report)
             logger.info("%s on %s: %s", run_dir, report["preset"], report["headline"])
             if fs.is_remote(run_dir):  # where the files will be once pushed
                 eval_folder = RunDir(local_run).eval_folder(report["preset"])
-                report["paths"] = {name: fs.join(run_dir, eval_folder.relative_to(local_run).as_posix(), name) for name in report["paths"]}
+                report["paths"] = {
+                    name: fs.join(run_dir, eval_folder.relative_to(local_run).as_posix(), name)
+                    for name in report["paths"]
+                }
             results[report["preset"]] = {key: report[key] for key in RESULT_KEYS} | {"artifacts": artifacts}
     return {"run_dir": run_dir, "presets": results}

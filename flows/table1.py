@@ -72,26 +72,51 @@ def table1(
     data = str(out_dir / "data")
     runs = {}
     for approach in APPROACHES:
-        built = build_corpus(sources=list(sources), data=data, presets=[PRESET], strategy=approach.strategy,
-                             segment_seconds=approach.segment_seconds, progress=progress)
+        built = build_corpus(
+            sources=list(sources),
+            data=data,
+            presets=[PRESET],
+            strategy=approach.strategy,
+            segment_seconds=approach.segment_seconds,
+            progress=progress,
+        )
         version = built["datasets"][0]["version"]
         run_dir = str(out_dir / "runs" / approach.slug)
-        train_ladle(data=data, run_dir=run_dir, model=model, epochs=10**6, max_steps=steps, batch_size=batch_size,
-                    dataset_version=version, overrides=overrides, progress=progress)
+        train_ladle(
+            data=data,
+            run_dir=run_dir,
+            model=model,
+            epochs=10**6,
+            max_steps=steps,
+            batch_size=batch_size,
+            dataset_version=version,
+            overrides=overrides,
+            progress=progress,
+        )
         runs[approach] = run_dir
         logger.info("%s: trained %s for %d steps on dataset %s", approach.label, model, steps, version)
 
     phi = RunDir(runs[APPROACHES[-1]]).feature_net  # the resample run's
     evaluations = []
     for approach, run_dir in runs.items():
-        result = evaluate_ladle(run_dir=run_dir, data=data, presets=[PRESET], max_tracks=max_tracks, visqol_excerpts=visqol_excerpts,
-                                feature_net=str(phi) if phi.is_file() else None, progress=progress)
+        result = evaluate_ladle(
+            run_dir=run_dir,
+            data=data,
+            presets=[PRESET],
+            max_tracks=max_tracks,
+            visqol_excerpts=visqol_excerpts,
+            feature_net=str(phi) if phi.is_file() else None,
+            progress=progress,
+        )
         evaluations.append((approach.label, result["presets"][PRESET]))
 
     rows = table1_rows(evaluations)
     first = evaluations[0][1]
     context = {"preset": PRESET, "model": model, "steps": steps, "n_tracks": first["n_tracks"], "split": first["split"]}
     paths = write_table1(out_dir, rows, context)
-    create_markdown_artifact(markdown=Path(paths["markdown"]).read_text(), key=f"table1-{artifact_slug(str(out_dir))}",
-                             description=f"Table I of the LadLe paper, reproduced in {out_dir}")
+    create_markdown_artifact(
+        markdown=Path(paths["markdown"]).read_text(),
+        key=f"table1-{artifact_slug(str(out_dir))}",
+        description=f"Table I of the LadLe paper, reproduced in {out_dir}",
+    )
     return {"rows": rows, **paths, "runs": {a.label: r for a, r in runs.items()}}

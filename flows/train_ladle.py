@@ -20,7 +20,7 @@ from ladle_model.checkpoint import RunDir
 from ladle_model.reports.training import format_loss
 from ladle_model.train import train_config_from_args
 from storage import fs
-from tasks.training import publish_training_report_task, pretrain_feature_net_task, train_task
+from tasks.training import pretrain_feature_net_task, publish_training_report_task, train_task
 
 
 @flow(name="train-ladle", log_prints=True)
@@ -41,7 +41,9 @@ def train_ladle(
     """Train `model` on a dataset version under `data` (or on the union of several presets') in `run_dir`;
     `overrides` are TrainConfig keys."""
     logger = get_run_logger()
-    cfg = train_config_from_args(model, epochs, max_steps, batch_size, segment_seconds, overrides, max_minutes)  # ConfigError before any work
+    cfg = train_config_from_args(
+        model, epochs, max_steps, batch_size, segment_seconds, overrides, max_minutes
+    )  # ConfigError before any work
     config = cfg.to_dict()
 
     with fs.local_mirror(run_dir, pull=True, push=True, push_on_error=True, log=logger.info) as local_run:
@@ -49,8 +51,15 @@ def train_ladle(
         result = train_task(data, str(local_run), config, dataset_version, preset, progress)
         artifacts = publish_training_report_task(str(local_run), result)
 
-    logger.info("trained %s to step %d (%d epochs) on %s: last loss %s, best val %s", model, result["step"], result["epochs"],
-                result["dataset_version"], format_loss(result["last_train_loss"]), format_loss(result["best_val_loss"]))
+    logger.info(
+        "trained %s to step %d (%d epochs) on %s: last loss %s, best val %s",
+        model,
+        result["step"],
+        result["epochs"],
+        result["dataset_version"],
+        format_loss(result["last_train_loss"]),
+        format_loss(result["best_val_loss"]),
+    )
     run = RunDir(run_dir)  # for the paths only: a URL's are rebuilt with fs.join
     return {
         **result,

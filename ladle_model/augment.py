@@ -57,8 +57,9 @@ def low_passed(x: torch.Tensor, bandwidth: torch.Tensor) -> torch.Tensor:
     return torch.fft.irfft(spec * keep, n=x.shape[-1], dim=-1).to(x.dtype)
 
 
-def clean_inputs(lossless: torch.Tensor, lossy: torch.Tensor, fraction: float, seed: int, step: int,
-                 lowpass: float = 0.0) -> torch.Tensor:
+def clean_inputs(
+    lossless: torch.Tensor, lossy: torch.Tensor, fraction: float, seed: int, step: int, lowpass: float = 0.0
+) -> torch.Tensor:
     """`lossy` (B, C, T) with the picked segments replaced by their `lossless` originals (a new tensor),
     a `lowpass` share of those low-passed at a cut drawn from LOWPASS_RANGE."""
     if not 0 <= lowpass <= 1:

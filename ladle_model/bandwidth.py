@@ -87,11 +87,15 @@ class BandwidthMeter:
         x = torch.as_tensor(np.asarray(audio, np.float32))
         if x.shape[-1] == 0:
             return
-        spec = torch.stft(x, self.n_fft, self.hop, window=self.window, center=True, pad_mode="constant", return_complex=True)
+        spec = torch.stft(
+            x, self.n_fft, self.hop, window=self.window, center=True, pad_mode="constant", return_complex=True
+        )
         level = 10 * spec.abs().pow(2).clamp_min(POWER_FLOOR).log10()  # (C, F, frames) dB
         index = ((level - HISTOGRAM_DB[0]) / HISTOGRAM_STEP_DB).long().clamp_(0, self.n_levels - 1)  # (C, F, frames)
         cell = torch.arange(level.shape[0] * level.shape[1]).reshape(*level.shape[:2], 1) * self.n_levels  # (C, F, 1)
-        counts = torch.bincount((index + cell).flatten(), minlength=cell.numel() * self.n_levels).reshape(*level.shape[:2], -1)
+        counts = torch.bincount((index + cell).flatten(), minlength=cell.numel() * self.n_levels).reshape(
+            *level.shape[:2], -1
+        )
         self.counts = counts if self.counts is None else self.counts + counts
         self.n_frames += level.shape[-1]
 
@@ -102,7 +106,9 @@ class BandwidthMeter:
         rank = max(1, math.ceil(self.quantile * self.n_frames))
         first = (self.counts.cumsum(dim=-1) >= rank).float().argmax(dim=-1)  # (C, F): the level bin holding that frame
         level = HISTOGRAM_DB[0] + (first.double() + 0.5) * HISTOGRAM_STEP_DB  # (C, F) dB, bin centres
-        power = torch.pow(10.0, level / 10).mean(dim=0, keepdim=True)  # (1, F): averaged over channels, as input_bandwidth does
+        power = torch.pow(10.0, level / 10).mean(
+            dim=0, keepdim=True
+        )  # (1, F): averaged over channels, as input_bandwidth does
         return float(cliff_bandwidth(10 * power.clamp_min(POWER_FLOOR).log10())[0])
 
 
@@ -110,7 +116,7 @@ def track_bandwidth(audio: np.ndarray | torch.Tensor, n_fft: int, hop: int, chun
     """A whole (C, T) track's cut (`BandwidthMeter` over it in chunks), as a fraction of Nyquist."""
     meter = BandwidthMeter(n_fft, hop)
     for start in range(0, audio.shape[-1], chunk_samples):
-        meter.push(audio[..., start:start + chunk_samples])
+        meter.push(audio[..., start : start + chunk_samples])
     return meter.bandwidth()
 
 

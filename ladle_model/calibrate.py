@@ -54,7 +54,11 @@ log = logging.getLogger(__name__)
 # (gain below the cut, gain above it): no fill at all (the mask term alone), the full fill, and a
 # quarter, a half or all of it in band with a quarter or a half above the cut (on held-out music the
 # full fill above the cut lost ViSQOL on every preset: BENCHMARKS.md, "fill_gain").
-SETTINGS: tuple[tuple[float, float], ...] = ((0.0, 0.0), (1.0, 1.0), *((a, b) for a in (0.25, 0.5, 1.0) for b in (0.25, 0.5)))
+SETTINGS: tuple[tuple[float, float], ...] = (
+    (0.0, 0.0),
+    (1.0, 1.0),
+    *((a, b) for a in (0.25, 0.5, 1.0) for b in (0.25, 0.5)),
+)
 # Then, on each preset's own excerpts, its best pair with the mask term at these gains too. The mask term
 # raised SNR on MP3 64 kbps by 1.5-2 dB but cost ViSQOL (val excerpts: +0.011 over the input with it,
 # +0.034 without; held-out: +0.067 and +0.091, BENCHMARKS.md, "fill_gain").
@@ -110,13 +114,19 @@ def parse_setting(key: str) -> Setting:
 @dataclass
 class Calibration:
     gain: float  # the in-band gain of the pair best on all segments pooled (the model's fill_gain; its table overrides it)
-    scores: dict[str, float] = field(default_factory=dict)  # mean ViSQOL per setting ("input": the lossy input's, "table")
+    scores: dict[str, float] = field(
+        default_factory=dict
+    )  # mean ViSQOL per setting ("input": the lossy input's, "table")
     segments: int = 0
     source: str = ""  # what was scored: excerpts of the val split's whole tracks, or its shard segments
     skipped: str = ""  # why nothing was calibrated ("" when it was)
-    table: list | None = None  # [[bandwidth, gain below the cut, gain above it], ...] written as the model's fill_gain_table
+    table: list | None = (
+        None  # [[bandwidth, gain below the cut, gain above it], ...] written as the model's fill_gain_table
+    )
     sample_rate: int = 0  # of the segments (bandwidths are fractions of its Nyquist)
-    groups: dict[str, dict] = field(default_factory=dict)  # per preset: input bandwidth, excerpts, ViSQOL and LSD per setting, best
+    groups: dict[str, dict] = field(
+        default_factory=dict
+    )  # per preset: input bandwidth, excerpts, ViSQOL and LSD per setting, best
     lsd: dict[str, float] = field(default_factory=dict)  # mean LSD per setting ("input": the lossy input's)
     method: int = METHOD
 
@@ -150,15 +160,22 @@ def fill_gain_text(record: dict) -> str:
         mask = row[3] if len(row) == 4 else 1.0
         if mask == 0 and row[1] == row[2] == 0:
             return "input unchanged"
-        fill = ("none" if row[1] == 0 else f"{row[1]:g}") if len(row) == 2 or row[1] == row[2] else \
-            f"{row[1]:g} in band and {row[2]:g} above the cut"
+        fill = (
+            ("none" if row[1] == 0 else f"{row[1]:g}")
+            if len(row) == 2 or row[1] == row[2]
+            else f"{row[1]:g} in band and {row[2]:g} above the cut"
+        )
         return fill if mask == 1 else f"the fill alone ({fill})" if mask == 0 else f"{fill} with mask {mask:g}"
 
     if len(table) == 1 and len(table[0]) >= 3:
         return f"{gains(table[0])} for every input"
     rows = table[:-1] if table[-1][0] >= 1 else table
-    if len(rows) >= 3 and gains(rows[-1]) == "input unchanged" and rows[-2][1:] == rows[-3][1:] \
-            and round(rows[-1][0] - rows[-2][0], 4) == GATE_STEP:
+    if (
+        len(rows) >= 3
+        and gains(rows[-1]) == "input unchanged"
+        and rows[-2][1:] == rows[-3][1:]
+        and round(rows[-1][0] - rows[-2][0], 4) == GATE_STEP
+    ):
         rows = rows[:-2] + rows[-1:]  # the widest gains held up to the gate: told by the gate itself
     # band-limited rows of the same gains told once: (gains, [kHz, ...], "from" for the fill held alone past the val tracks)
     scored = [g.get("widest", g.get("bandwidth", 1.0)) for g in (record.get("groups") or {}).values()]
@@ -170,7 +187,10 @@ def fill_gain_text(record: dict) -> str:
         else:
             held_alone = len(row) == 4 and row[3] == 0 and (row[1] or row[2]) and row[0] > past_scored
             runs.append((gains(row), [f"{row[0] * nyquist / 1000:.1f}"], "from" if held_alone else "at"))
-    parts = [f"{g} {word} {khz[0] if len(khz) == 1 else ', '.join(khz[:-1]) + ' and ' + khz[-1]} kHz" for g, khz, word in runs]
+    parts = [
+        f"{g} {word} {khz[0] if len(khz) == 1 else ', '.join(khz[:-1]) + ' and ' + khz[-1]} kHz"
+        for g, khz, word in runs
+    ]
     if table[-1][0] >= 1 and runs and len(runs[-1][1]) == 1 and runs[-1][0] == gains(table[-1]) == "input unchanged":
         parts[-1] = f"input unchanged from {runs[-1][1][0]} kHz up and on full-band input"  # the gate (bandwidth_table)
     elif table[-1][0] >= 1:
@@ -188,7 +208,9 @@ def calibration_text(record: dict | None) -> str:
     return f"fill gain {fill_gain_text(record)} chosen on {record['segments']} {record['source']} (ViSQOL: {scores})"
 
 
-def bandwidth_table(groups: dict[str, dict], merge_within: float = MERGE_WITHIN, gate_above: float = GATE_ABOVE) -> list[list[float]]:
+def bandwidth_table(
+    groups: dict[str, dict], merge_within: float = MERGE_WITHIN, gate_above: float = GATE_ABOVE
+) -> list[list[float]]:
     """[[bandwidth, gain below the cut, gain above it, mask gain], ...] from each group's median input
     bandwidth and its best setting.
 
@@ -199,19 +221,30 @@ def bandwidth_table(groups: dict[str, dict], merge_within: float = MERGE_WITHIN,
     [gate, 0, 0, 0] (where the gate is below 1) and [1.0, 0, 0, 0]: an input cut far above every track
     scored, or not cut at all, passes through unchanged.
     """
-    rows: list[tuple[float, dict[str, float], dict[str, float], int]] = []  # (bandwidth, summed ViSQOL and LSD per setting, excerpts)
+    rows: list[
+        tuple[float, dict[str, float], dict[str, float], int]
+    ] = []  # (bandwidth, summed ViSQOL and LSD per setting, excerpts)
     for group in sorted(groups.values(), key=lambda g: g["bandwidth"]):
         n = group["segments"]
         visqol, distance = ({k: v * n for k, v in group[key].items()} for key in ("scores", "lsd"))
         if rows and group["bandwidth"] - rows[-1][0] <= merge_within:
             width, total_v, total_l, count = rows[-1]
-            rows[-1] = ((width * count + group["bandwidth"] * n) / (count + n), {k: total_v[k] + visqol[k] for k in total_v if k in visqol},
-                        {k: total_l[k] + distance[k] for k in total_l if k in distance}, count + n)
+            rows[-1] = (
+                (width * count + group["bandwidth"] * n) / (count + n),
+                {k: total_v[k] + visqol[k] for k in total_v if k in visqol},
+                {k: total_l[k] + distance[k] for k in total_l if k in distance},
+                count + n,
+            )
         else:
             rows.append((group["bandwidth"], visqol, distance, n))
     table = []
     for width, total_v, total_l, count in rows:
-        table.append([round(width, 4), *best_setting({k: v / count for k, v in total_v.items()}, {k: v / count for k, v in total_l.items()})])
+        table.append(
+            [
+                round(width, 4),
+                *best_setting({k: v / count for k, v in total_v.items()}, {k: v / count for k, v in total_l.items()}),
+            ]
+        )
     if table[-1][0] < 1.0:
         widest = round(max([table[-1][0], *(g.get("widest", g["bandwidth"]) for g in groups.values())]), 4)
         gate = round(widest + gate_above, 4)
@@ -252,13 +285,21 @@ def visqol_scores(lossless: torch.Tensor, estimate: torch.Tensor, sample_rate: i
 
     Scored by one process per core (ladle_model/visqol.py `measure_all`): half the time on two cores."""
     seconds = lossless.shape[-1] / sample_rate
-    return np.asarray(visqol_moslqo(lossless, estimate, sample_rate, n_excerpts=1, excerpt_seconds=seconds), dtype=float).reshape(-1)
+    return np.asarray(
+        visqol_moslqo(lossless, estimate, sample_rate, n_excerpts=1, excerpt_seconds=seconds), dtype=float
+    ).reshape(-1)
 
 
 @torch.no_grad()
-def calibrate_fill_gain(model: nn.Module, segments: list[tuple[torch.Tensor, torch.Tensor]], sample_rate: int,
-                        settings: tuple[tuple[float, float], ...] = SETTINGS, labels: list[str] | None = None,
-                        bandwidths: list[float] | None = None, mask_gains: tuple[float, ...] = MASK_GAINS) -> Calibration:
+def calibrate_fill_gain(
+    model: nn.Module,
+    segments: list[tuple[torch.Tensor, torch.Tensor]],
+    sample_rate: int,
+    settings: tuple[tuple[float, float], ...] = SETTINGS,
+    labels: list[str] | None = None,
+    bandwidths: list[float] | None = None,
+    mask_gains: tuple[float, ...] = MASK_GAINS,
+) -> Calibration:
     """The fill gains (below and above each input's cut, per input bandwidth) whose restorations of `segments` score best.
 
     "Best" is `best_setting`'s: the lowest LSD among the settings ViSQOL cannot tell from its best score.
@@ -277,7 +318,11 @@ def calibrate_fill_gain(model: nn.Module, segments: list[tuple[torch.Tensor, tor
     current = float(model.config.fill_gain)
     if not visqol_available():
         return Calibration(current, skipped="visqol-python is not installed")
-    kept = [i for i, (y, _) in enumerate(segments) if y.shape[-1] >= VISQOL_MIN_SECONDS * sample_rate and bool(y.abs().max() > 0)]
+    kept = [
+        i
+        for i, (y, _) in enumerate(segments)
+        if y.shape[-1] >= VISQOL_MIN_SECONDS * sample_rate and bool(y.abs().max() > 0)
+    ]
     if not kept:
         return Calibration(current, skipped=f"no active validation segment of at least {VISQOL_MIN_SECONDS:.2f} s")
     length = min(segments[i][0].shape[-1] for i in kept)  # a val track shorter than an excerpt gives a shorter one
@@ -285,8 +330,11 @@ def calibrate_fill_gain(model: nn.Module, segments: list[tuple[torch.Tensor, tor
     lossy = torch.stack([segments[i][1][..., :length] for i in kept])  # (N, 2, L)
     labels = [labels[i] for i in kept]
     device = next(model.parameters()).device
-    widths = (torch.tensor([bandwidths[i] for i in kept], dtype=torch.float32) if bandwidths is not None
-              else model.input_bandwidths(lossy.to(device)).cpu())  # (N,)
+    widths = (
+        torch.tensor([bandwidths[i] for i in kept], dtype=torch.float32)
+        if bandwidths is not None
+        else model.input_bandwidths(lossy.to(device)).cpu()
+    )  # (N,)
     at_width = widths.to(device) if bandwidths is not None else None  # the model reads each segment's own otherwise
 
     def scored(table: list | None, rows: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -296,9 +344,13 @@ def calibrate_fill_gain(model: nn.Module, segments: list[tuple[torch.Tensor, tor
             estimate = lossy[pick]
         else:
             with fill_setting(model, 1.0, table):
-                estimate = model(lossy[pick].to(device), bandwidth=None if at_width is None else at_width[pick]).float().cpu()
-        return (visqol_scores(lossless[pick], estimate, sample_rate),
-                np.asarray(lsd(lossless[pick].numpy(), estimate.numpy()), dtype=float).reshape(-1))
+                estimate = (
+                    model(lossy[pick].to(device), bandwidth=None if at_width is None else at_width[pick]).float().cpu()
+                )
+        return (
+            visqol_scores(lossless[pick], estimate, sample_rate),
+            np.asarray(lsd(lossless[pick].numpy(), estimate.numpy()), dtype=float).reshape(-1),
+        )
 
     was_training = model.training
     model.eval()
@@ -317,9 +369,17 @@ def calibrate_fill_gain(model: nn.Module, segments: list[tuple[torch.Tensor, tor
             if below or above:  # then its best pair with less of the mask term, on its own excerpts
                 for mask in mask_gains:
                     key = setting_key((below, above, mask))
-                    group[key], group_lsd[key] = (float(np.nanmean(m)) for m in scored([[1.0, below, above, mask]], rows))
-            result.groups[name] = {"bandwidth": float(widths[rows].median()), "widest": float(widths[rows].max()),
-                                   "segments": len(rows), "scores": group, "lsd": group_lsd, "setting": list(best_setting(group, group_lsd))}
+                    group[key], group_lsd[key] = (
+                        float(np.nanmean(m)) for m in scored([[1.0, below, above, mask]], rows)
+                    )
+            result.groups[name] = {
+                "bandwidth": float(widths[rows].median()),
+                "widest": float(widths[rows].max()),
+                "segments": len(rows),
+                "scores": group,
+                "lsd": group_lsd,
+                "setting": list(best_setting(group, group_lsd)),
+            }
         result.table = bandwidth_table(result.groups)
         visqol, distance = scored(result.table)
         scores["table"], lsds["table"] = float(np.nanmean(visqol)), float(np.nanmean(distance))
@@ -328,9 +388,15 @@ def calibrate_fill_gain(model: nn.Module, segments: list[tuple[torch.Tensor, tor
     return result
 
 
-def calibrate_run(run: RunDir, segments: list[tuple[torch.Tensor, torch.Tensor]], sample_rate: int,
-                  source: str = "", labels: list[str] | None = None, bandwidths: list[float] | None = None,
-                  again: bool = False) -> Calibration | None:
+def calibrate_run(
+    run: RunDir,
+    segments: list[tuple[torch.Tensor, torch.Tensor]],
+    sample_rate: int,
+    source: str = "",
+    labels: list[str] | None = None,
+    bandwidths: list[float] | None = None,
+    again: bool = False,
+) -> Calibration | None:
     """Calibrate RUN's best.pt (else last.pt) and write the gain into its model config; None for a model without one.
 
     The checkpoint is rewritten atomically with config["model"]["fill_gain"] and "fill_gain_table" and a
@@ -346,7 +412,10 @@ def calibrate_run(run: RunDir, segments: list[tuple[torch.Tensor, torch.Tensor]]
     reused = None if again else reuse_calibration(run, ckpt)
     if reused is not None:
         return reused
-    model.config.fill_gain, model.config.fill_gain_table = 1.0, None  # what training produced, whatever was chosen before
+    model.config.fill_gain, model.config.fill_gain_table = (
+        1.0,
+        None,
+    )  # what training produced, whatever was chosen before
     result = calibrate_fill_gain(model, segments, sample_rate, labels=labels, bandwidths=bandwidths)
     result.source = source
     if result.skipped:
@@ -372,9 +441,19 @@ def reuse_calibration(run: RunDir, ckpt: dict | None = None) -> Calibration | No
     if not SCORED_ALIKE_SINCE <= record.get("method", 0) < METHOD or not record.get("groups"):
         return None
     try:  # the val excerpts' gains are the same under this method: only the rows past them change
-        groups = {name: {**group, "setting": list(best_setting(group["scores"], group["lsd"]))} for name, group in record["groups"].items()}
-        result = Calibration(**{**record, "groups": groups, "table": bandwidth_table(groups), "method": METHOD,
-                                "gain": best_setting(record["scores"], record["lsd"])[0]})
+        groups = {
+            name: {**group, "setting": list(best_setting(group["scores"], group["lsd"]))}
+            for name, group in record["groups"].items()
+        }
+        result = Calibration(
+            **{
+                **record,
+                "groups": groups,
+                "table": bandwidth_table(groups),
+                "method": METHOD,
+                "gain": best_setting(record["scores"], record["lsd"])[0],
+            }
+        )
     except (KeyError, TypeError, ValueError) as e:
         log.info("calibration record of method %s not rebuilt (%s): scoring again", record.get("method"), e)
         return None

@@ -40,7 +40,9 @@ EXCERPTS_PER_TRACK = 3
 EXCERPTS_PER_PRESET = 12
 
 
-def excerpt_counts(n_tracks: int, per_preset: int = EXCERPTS_PER_PRESET, per_track: int = EXCERPTS_PER_TRACK) -> list[int]:
+def excerpt_counts(
+    n_tracks: int, per_preset: int = EXCERPTS_PER_PRESET, per_track: int = EXCERPTS_PER_TRACK
+) -> list[int]:
     """Excerpts to score of each of a preset's `n_tracks` val tracks (in order; 0: not scored): `per_preset` in
     all (fewer where `per_track` each is less), spread as evenly as they go, the first tracks taking one more.
 
@@ -53,9 +55,15 @@ def excerpt_counts(n_tracks: int, per_preset: int = EXCERPTS_PER_PRESET, per_tra
     return [total // scored + (i < total % scored) if i < scored else 0 for i in range(n_tracks)]
 
 
-def val_track_excerpts(data_dir, presets: list[str], sample_rate: int, per_preset: int = EXCERPTS_PER_PRESET, seconds: float = 5.0,
-                       layout: tuple[int, int] | None = None, per_track: int = EXCERPTS_PER_TRACK
-                       ) -> list[tuple[str, torch.Tensor, torch.Tensor, float | None]]:
+def val_track_excerpts(
+    data_dir,
+    presets: list[str],
+    sample_rate: int,
+    per_preset: int = EXCERPTS_PER_PRESET,
+    seconds: float = 5.0,
+    layout: tuple[int, int] | None = None,
+    per_track: int = EXCERPTS_PER_TRACK,
+) -> list[tuple[str, torch.Tensor, torch.Tensor, float | None]]:
     """(preset, lossless, lossy, bandwidth) excerpts of `seconds` of active audio: `per_preset` per preset, spread
     over its val-split tracks (in track-id order) by `excerpt_counts`, at most `per_track` of each (evenly spread
     over its active audio, the first its first active excerpt; a track too short for them gives fewer);
@@ -77,15 +85,25 @@ def val_track_excerpts(data_dir, presets: list[str], sample_rate: int, per_prese
         except (FileNotFoundError, ValueError):  # no val track of this preset
             continue
         for item, count in zip(tracks, excerpt_counts(len(tracks), per_preset, per_track)):
-            pair = load_pair(item.track, item.encoded, item.alignment, SegmentConfig(strategy="resample", sample_rate=sample_rate))
+            pair = load_pair(
+                item.track, item.encoded, item.alignment, SegmentConfig(strategy="resample", sample_rate=sample_rate)
+            )
             bandwidth = track_bandwidth(pair.lossy, *layout) if layout is not None else None
             for start, stop in active_excerpts(pair.lossless, sample_rate, count, seconds):
-                excerpts.append((preset, torch.from_numpy(np.ascontiguousarray(pair.lossless[:, start:stop], np.float32)),
-                                 torch.from_numpy(np.ascontiguousarray(pair.lossy[:, start:stop], np.float32)), bandwidth))
+                excerpts.append(
+                    (
+                        preset,
+                        torch.from_numpy(np.ascontiguousarray(pair.lossless[:, start:stop], np.float32)),
+                        torch.from_numpy(np.ascontiguousarray(pair.lossy[:, start:stop], np.float32)),
+                        bandwidth,
+                    )
+                )
     return excerpts
 
 
-def pick_segments(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], n_total: int, n_pick: int = MAX_SEGMENTS) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def pick_segments(
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]], n_total: int, n_pick: int = MAX_SEGMENTS
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Up to `n_pick` (lossless, lossy) segments, (2, L) each, evenly spread over `n_total` of them (every preset's)."""
     stride = max(1, n_total // max(n_pick, 1))
     picked, index = [], 0
@@ -97,8 +115,13 @@ def pick_segments(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], n_total:
     return picked
 
 
-def calibrate_on_data(run_dir: str | Path, data_dir: str | Path, again: bool = False,
-                      per_track: int = EXCERPTS_PER_TRACK, per_preset: int = EXCERPTS_PER_PRESET) -> Calibration | None:
+def calibrate_on_data(
+    run_dir: str | Path,
+    data_dir: str | Path,
+    again: bool = False,
+    per_track: int = EXCERPTS_PER_TRACK,
+    per_preset: int = EXCERPTS_PER_PRESET,
+) -> Calibration | None:
     """Calibrate the run's best.pt (`ladle calibrate`) on the val tracks of `data_dir` for the presets it was trained on,
     `per_preset` excerpts of each preset, at most `per_track` of each track (`val_track_excerpts`; more music scored:
     a steadier choice, for as many times the ViSQOL time).
@@ -122,22 +145,31 @@ def calibrate_on_data(run_dir: str | Path, data_dir: str | Path, again: bool = F
     sample_rate = int(datasets[0].get("sample_rate") or 0)
     if not presets or not sample_rate:
         raise ValueError(f"{run.root}'s checkpoint records no dataset (preset and rate) to calibrate on")
-    segments, labels, bandwidths = unzip_excerpts(val_track_excerpts(data_dir, presets, sample_rate, layout=stft_layout(model),
-                                                                       per_track=per_track, per_preset=per_preset))
+    segments, labels, bandwidths = unzip_excerpts(
+        val_track_excerpts(
+            data_dir, presets, sample_rate, layout=stft_layout(model), per_track=per_track, per_preset=per_preset
+        )
+    )
     if not segments:
         raise ValueError(f"no val-split track of {', '.join(presets)} under {data_dir} to calibrate on")
-    return calibrate_run(run, segments, sample_rate, "val-track excerpts", labels=labels, bandwidths=bandwidths, again=again)
+    return calibrate_run(
+        run, segments, sample_rate, "val-track excerpts", labels=labels, bandwidths=bandwidths, again=again
+    )
 
 
-def unzip_excerpts(excerpts: list[tuple[str, torch.Tensor, torch.Tensor, float | None]]
-                   ) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], list[str], list[float] | None]:
+def unzip_excerpts(
+    excerpts: list[tuple[str, torch.Tensor, torch.Tensor, float | None]],
+) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], list[str], list[float] | None]:
     """`val_track_excerpts`' items as `calibrate_run` takes them: (segments, labels, bandwidths; None if unmeasured)."""
     bandwidths = [b for *_, b in excerpts]
-    return ([(y, x) for _, y, x, _ in excerpts], [p for p, *_ in excerpts],
-            None if any(b is None for b in bandwidths) else bandwidths)
+    return (
+        [(y, x) for _, y, x, _ in excerpts],
+        [p for p, *_ in excerpts],
+        None if any(b is None for b in bandwidths) else bandwidths,
+    )
 
 
-def calibrate_after_training(ctx: "RunContext", data_dir: str | Path, model: nn.Module) -> dict | None:
+def calibrate_after_training(ctx: RunContext, data_dir: str | Path, model: nn.Module) -> dict | None:
     """Choose the fill gains of a training run's best.pt on its validation split; None when the model has none.
 
     `model` is the run's (any of its states: only its kind and STFT layout are read). Scored on 5-s
@@ -157,14 +189,21 @@ def calibrate_after_training(ctx: "RunContext", data_dir: str | Path, model: nn.
         source = "val-track excerpts"
         segments, labels, bandwidths = unzip_excerpts(excerpts)
     except (OSError, RuntimeError, ValueError) as e:
-        log.info("val tracks unreadable for calibration (%s): using the val shards' segments", str(e).splitlines()[0] if str(e) else type(e).__name__)
+        log.info(
+            "val tracks unreadable for calibration (%s): using the val shards' segments",
+            str(e).splitlines()[0] if str(e) else type(e).__name__,
+        )
         segments = []
     if not segments:
         val_shards = ctx.data.shard_paths("val")
         if not val_shards:
             return None
         batches = make_loader(val_shards, ctx.cfg.batch_size, train=False, crop_samples=ctx.crop_samples, num_workers=0)
-        segments, source, labels = pick_segments(batches, ctx.data.n_segments("val")), "val segments", None  # presets unknown: one group
+        segments, source, labels = (
+            pick_segments(batches, ctx.data.n_segments("val")),
+            "val segments",
+            None,
+        )  # presets unknown: one group
         bandwidths = None  # no whole tracks: each segment's own reading
     result = calibrate_run(ctx.run, segments, ctx.data.sample_rate, source, labels=labels, bandwidths=bandwidths)
     return asdict(result) if result is not None else None

@@ -42,7 +42,15 @@ from storage.atomic import TMP_MARKER, atomic_path
 
 CHECKPOINT_FORMAT = "ladle-checkpoint/1"
 # The loop's counters a checkpoint carries, restored as they were saved.
-PROGRESS_KEYS = ("step", "epoch", "batch_in_epoch", "epoch_loss_sum", "best_val_loss", "last_train_loss", "last_eval_step")
+PROGRESS_KEYS = (
+    "step",
+    "epoch",
+    "batch_in_epoch",
+    "epoch_loss_sum",
+    "best_val_loss",
+    "last_train_loss",
+    "last_eval_step",
+)
 # The dataset fields inference needs to lay out its windows as training did.
 DATASET_RECORD_KEYS = ("preset", "strategy", "segment_seconds", "hop_seconds", "sample_rate", "lossy_sample_rate")
 
@@ -171,8 +179,10 @@ class RunDir:
         """An existing checkpoint: "best" (best.pt, else last.pt), "last", or a name in checkpoints/ ("step-00000004")."""
         found = _find_checkpoint(self.checkpoints, which)
         if found is None:
-            raise FileNotFoundError(f"no checkpoint in run folder {self.root} "
-                                    f"(looked for {' / '.join(_checkpoint_names(which))} in {self.checkpoints})")
+            raise FileNotFoundError(
+                f"no checkpoint in run folder {self.root} "
+                f"(looked for {' / '.join(_checkpoint_names(which))} in {self.checkpoints})"
+            )
         return found
 
     def resume_checkpoint(self) -> Path | None:
@@ -210,7 +220,9 @@ def resolve_checkpoint(path: str | Path, which: str = "best") -> Path:
     folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
     found = _find_checkpoint(folder, which)
     if found is None:
-        raise FileNotFoundError(f"no checkpoint at {path} (looked for a file, or {' / '.join(_checkpoint_names(which))} in {folder})")
+        raise FileNotFoundError(
+            f"no checkpoint at {path} (looked for a file, or {' / '.join(_checkpoint_names(which))} in {folder})"
+        )
     return found
 
 
@@ -318,13 +330,19 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
         # torch's own message advises turning the safe loader off; never pass that on (issue 13)
-        raise CheckpointError(f"not a LadLe checkpoint: {path} (not a PyTorch file of tensors and plain data)") from None
+        raise CheckpointError(
+            f"not a LadLe checkpoint: {path} (not a PyTorch file of tensors and plain data)"
+        ) from None
     except Exception as e:  # noqa: BLE001  text, random bytes and torn files fail in many ways inside torch.load
-        raise CheckpointError(f"not a LadLe checkpoint: {path} (not a readable PyTorch file: {type(e).__name__})") from None
+        raise CheckpointError(
+            f"not a LadLe checkpoint: {path} (not a readable PyTorch file: {type(e).__name__})"
+        ) from None
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"not a LadLe checkpoint: {path} (it holds a {type(ckpt).__name__})")
     if ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"not a LadLe checkpoint: {path} (format {ckpt.get('format')!r}, expected {CHECKPOINT_FORMAT!r})")
+        raise CheckpointError(
+            f"not a LadLe checkpoint: {path} (format {ckpt.get('format')!r}, expected {CHECKPOINT_FORMAT!r})"
+        )
     return ckpt
 
 
@@ -376,8 +394,13 @@ def capture_rng_state() -> dict:
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else [],
-        "numpy": {"name": np_name, "keys": torch.from_numpy(np_keys.astype(np.int64)), "pos": int(np_pos),
-                  "has_gauss": int(np_has_gauss), "cached_gaussian": float(np_gauss)},
+        "numpy": {
+            "name": np_name,
+            "keys": torch.from_numpy(np_keys.astype(np.int64)),
+            "pos": int(np_pos),
+            "has_gauss": int(np_has_gauss),
+            "cached_gaussian": float(np_gauss),
+        },
         "python": {"version": py_version, "internal": list(py_internal), "gauss_next": py_gauss},
     }
 
@@ -388,7 +411,9 @@ def restore_rng_state(s: dict) -> None:
     if s["cuda"] and torch.cuda.is_available() and len(s["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(s["cuda"])
     n = s["numpy"]
-    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    np.random.set_state(
+        (n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
     p = s["python"]
     random.setstate((p["version"], tuple(p["internal"]), p["gauss_next"]))
 
@@ -415,18 +440,29 @@ def resolved_model_config(ckpt: dict) -> dict:
 def check_same_model(ckpt: dict, model_name: str, model_config: dict, run_dir: str | Path) -> None:
     """CheckpointError where `ckpt` holds another model or model config than `model_name` with `model_config`."""
     if ckpt["model_name"] != model_name or canonical(resolved_model_config(ckpt)) != canonical(model_config):
-        raise RunMismatchError(f"run folder {run_dir} holds a checkpoint at step {ckpt['step']} of model {ckpt['model_name']!r} "
-                              f"{ckpt['config']['model']}, not {model_name!r} {model_config}; use another run folder")
+        raise RunMismatchError(
+            f"run folder {run_dir} holds a checkpoint at step {ckpt['step']} of model {ckpt['model_name']!r} "
+            f"{ckpt['config']['model']}, not {model_name!r} {model_config}; use another run folder"
+        )
 
 
-def check_resumable(ckpt: dict, model_name: str, model_config: dict, dataset_version: str, feature_net_key: dict | None,
-                    run_dir: str | Path) -> None:
+def check_resumable(
+    ckpt: dict,
+    model_name: str,
+    model_config: dict,
+    dataset_version: str,
+    feature_net_key: dict | None,
+    run_dir: str | Path,
+) -> None:
     """Refuse to continue a run folder with another model, model config, dataset or feature net (CheckpointError)."""
     where = f"run folder {run_dir} holds a checkpoint at step {ckpt['step']}"
     check_same_model(ckpt, model_name, model_config, run_dir)
     if ckpt["dataset_version"] != dataset_version:
-        raise RunMismatchError(f"{where} trained on dataset {ckpt['dataset_version']!r}, not {dataset_version!r}; use another run folder")
+        raise RunMismatchError(
+            f"{where} trained on dataset {ckpt['dataset_version']!r}, not {dataset_version!r}; use another run folder"
+        )
     if canonical(ckpt["feature_net"]) != canonical(feature_net_key):
-        raise RunMismatchError(f"{where} with feature net {ckpt['feature_net']}, not {feature_net_key}: "
-                              "the perceptual loss would change mid-run")
-
+        raise RunMismatchError(
+            f"{where} with feature net {ckpt['feature_net']}, not {feature_net_key}: "
+            "the perceptual loss would change mid-run"
+        )

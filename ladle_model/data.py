@@ -44,6 +44,7 @@ register_webdataset_schemes()  # shards may be s3:// URLs; runs in every loader 
 # megabyte into one (gopen reads this variable when it opens a local shard).
 os.environ.setdefault("GOPEN_BUFFER", str(1 << 20))
 
+
 def mix_seed(*parts: object) -> int:
     """A 63-bit seed from any tuple of values; stable across processes (unlike `hash`)."""
     digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
@@ -193,8 +194,9 @@ def make_loader(
     to_float: bool = True,
 ) -> DataLoader:
     """A DataLoader over `make_pipeline`: several workers, each reading its own shards."""
-    pipeline = make_pipeline(shard_paths, batch_size, train, seed, epoch, crop_samples, shuffle_buffer, split_nodes, pass_index,
-                             to_float)
+    pipeline = make_pipeline(
+        shard_paths, batch_size, train, seed, epoch, crop_samples, shuffle_buffer, split_nodes, pass_index, to_float
+    )
     return DataLoader(
         pipeline,
         batch_size=None,
@@ -245,8 +247,19 @@ def iterate_epoch(
     def passes() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for pass_index in itertools.count():
             n_in_pass = 0
-            for batch in make_loader(shard_paths, batch_size, True, seed, epoch, crop_samples, shuffle_buffer,
-                                     num_workers, split_nodes, pass_index, pin_memory):
+            for batch in make_loader(
+                shard_paths,
+                batch_size,
+                True,
+                seed,
+                epoch,
+                crop_samples,
+                shuffle_buffer,
+                num_workers,
+                split_nodes,
+                pass_index,
+                pin_memory,
+            ):
                 n_in_pass += 1
                 yield batch
             if n_batches is None:
@@ -267,8 +280,9 @@ def infinite_batches(
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Training batches epoch after epoch, forever (for pre-training the feature net on one process)."""
     for epoch in itertools.count():
-        yield from make_loader(shard_paths, batch_size, True, seed, epoch, crop_samples, shuffle_buffer,
-                               num_workers, split_nodes=False)
+        yield from make_loader(
+            shard_paths, batch_size, True, seed, epoch, crop_samples, shuffle_buffer, num_workers, split_nodes=False
+        )
 
 
 def seconds_to_samples(segment_seconds: float | None, sample_rate: int, segment_samples: int) -> int | None:

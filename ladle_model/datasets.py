@@ -19,14 +19,20 @@ from storage.manifest import DatasetManifest, find_dataset, list_datasets
 from storage.strategy import get_strategy
 
 
-def resolve_dataset(data_dir: str | Path, version: str | None, preset: str | None, segment_seconds: float | None = None) -> DatasetManifest:
+def resolve_dataset(
+    data_dir: str | Path, version: str | None, preset: str | None, segment_seconds: float | None = None
+) -> DatasetManifest:
     """The dataset to train on. Several match: the one whose segments already have `segment_seconds`."""
     try:
         return find_dataset(data_dir, version=version, preset=preset)
     except ValueError:
         if segment_seconds is None:
             raise
-        matches = [m for m in list_datasets(data_dir) if (preset is None or m.preset == preset) and m.segment_seconds == segment_seconds]
+        matches = [
+            m
+            for m in list_datasets(data_dir)
+            if (preset is None or m.preset == preset) and m.segment_seconds == segment_seconds
+        ]
         if len(matches) != 1:
             raise
         return matches[0]
@@ -52,14 +58,20 @@ class TrainingData:
             raise ConfigError(f"dataset named twice: {versions}")
         first = ordered[0]
         for m in ordered[1:]:
-            same = (m.sample_rate, m.segment_seconds, m.strategy) == (first.sample_rate, first.segment_seconds, first.strategy)
+            same = (m.sample_rate, m.segment_seconds, m.strategy) == (
+                first.sample_rate,
+                first.segment_seconds,
+                first.strategy,
+            )
             if same and get_strategy(m.strategy).keeps_codec_rate:
                 same = m.lossy_sample_rate == first.lossy_sample_rate
             if not same:
-                raise ConfigError(f"datasets {first.version} ({first.preset}) and {m.version} ({m.preset}) lay segments out differently "
-                                  f"({first.sample_rate} Hz, {first.segment_seconds} s, {first.strategy}, lossy {first.lossy_sample_rate} Hz vs "
-                                  f"{m.sample_rate} Hz, {m.segment_seconds} s, {m.strategy}, lossy {m.lossy_sample_rate} Hz); "
-                                  "one model trains on one layout")
+                raise ConfigError(
+                    f"datasets {first.version} ({first.preset}) and {m.version} ({m.preset}) lay segments out differently "
+                    f"({first.sample_rate} Hz, {first.segment_seconds} s, {first.strategy}, lossy {first.lossy_sample_rate} Hz vs "
+                    f"{m.sample_rate} Hz, {m.segment_seconds} s, {m.strategy}, lossy {m.lossy_sample_rate} Hz); "
+                    "one model trains on one layout"
+                )
 
     @property
     def first(self) -> DatasetManifest:
@@ -92,8 +104,13 @@ class TrainingData:
         return [dataset_record(m) for m in self.manifests]
 
 
-def resolve_training_data(data_dir: str | Path, run_dir: str | Path | None = None, segment_seconds: float | None = None,
-                          version: str | None = None, presets: str | list[str] | None = None) -> TrainingData:
+def resolve_training_data(
+    data_dir: str | Path,
+    run_dir: str | Path | None = None,
+    segment_seconds: float | None = None,
+    version: str | None = None,
+    presets: str | list[str] | None = None,
+) -> TrainingData:
     """The datasets to train on: one per preset named (or the version named, or the only one).
 
     Nothing named and RUN holds a checkpoint: the datasets that checkpoint was trained on.
@@ -110,8 +127,12 @@ def resolve_training_data(data_dir: str | Path, run_dir: str | Path | None = Non
     return TrainingData(tuple(resolve_dataset(data_dir, None, p, segment_seconds) for p in dict.fromkeys(presets)))
 
 
-
-def resolve_run_dataset(data_dir: str | Path, run_dir: str | Path, segment_seconds: float | None = None, version: str | None = None,
-                        preset: str | list[str] | None = None) -> DatasetManifest:
+def resolve_run_dataset(
+    data_dir: str | Path,
+    run_dir: str | Path,
+    segment_seconds: float | None = None,
+    version: str | None = None,
+    preset: str | list[str] | None = None,
+) -> DatasetManifest:
     """The first dataset of `resolve_training_data` (for callers that check or show one)."""
     return resolve_training_data(data_dir, run_dir, segment_seconds, version, preset).first

@@ -81,8 +81,10 @@ class DRRN1d(nn.Module):
         self.config = config
         C, k = config.channels, config.kernel_size
         self.blocks = nn.ModuleList(
-            [RecursiveBlock(2 if b == 0 else C, C, k, config.n_units, pre_activate=b > 0)
-             for b in range(config.n_blocks)]
+            [
+                RecursiveBlock(2 if b == 0 else C, C, k, config.n_units, pre_activate=b > 0)
+                for b in range(config.n_blocks)
+            ]
         )
         self.conv_out = nn.Conv1d(C, 2, k, padding=k // 2)  # reconstruction layer
         # Identity at init: the correction starts at 0 and the output at the lossy input.

@@ -29,15 +29,42 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ladle_model.bandwidth import BandwidthMeter, at_bandwidth, at_track_bandwidth, measures_bandwidth, passes_through, stft_layout
+from ladle_model.bandwidth import (
+    BandwidthMeter,
+    at_bandwidth,
+    at_track_bandwidth,
+    measures_bandwidth,
+    passes_through,
+    stft_layout,
+)
 from ladle_model.checkpoint import checkpoint_datasets, load_checkpoint, model_from_checkpoint, resolve_checkpoint
-from ladle_model.windows import (DEFAULT_BATCH_SIZE, EnhanceError, WindowedRestorer, WindowSpec, as_stereo, back_to, enhance_array,
-                                 make_spec)
+from ladle_model.windows import (
+    DEFAULT_BATCH_SIZE,
+    EnhanceError,
+    WindowedRestorer,
+    WindowSpec,
+    as_stereo,
+    back_to,
+    enhance_array,
+    make_spec,
+)
 from storage.align import resampled_length
 from storage.strategy import get_strategy
 
-__all__ = ["EnhanceError", "EnhanceResult", "Enhancer", "Failed", "Skipped", "enhance_file", "enhance_path", "enhance_track", "load_enhancer",
-           "pick_device", "result_dict", "spec_from_checkpoint"]
+__all__ = [
+    "EnhanceError",
+    "EnhanceResult",
+    "Enhancer",
+    "Failed",
+    "Skipped",
+    "enhance_file",
+    "enhance_path",
+    "enhance_track",
+    "load_enhancer",
+    "pick_device",
+    "result_dict",
+    "spec_from_checkpoint",
+]
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +95,9 @@ class Enhancer:
 
     @property
     def dataset_versions(self) -> list[str]:
-        return [d["version"] for d in self.datasets if d.get("version")] or [v for v in self.dataset_version.split("+") if v]
+        return [d["version"] for d in self.datasets if d.get("version")] or [
+            v for v in self.dataset_version.split("+") if v
+        ]
 
     def spec_for(self, preset: str) -> WindowSpec:
         """The window layout for input of `preset`: the model's, with that dataset's codec rate where the strategy keeps it."""
@@ -90,15 +119,24 @@ def spec_from_checkpoint(ckpt: dict, window_seconds: float | None = None) -> Win
     """
     dataset = ckpt.get("dataset") or {}
     if not dataset.get("sample_rate"):
-        log.warning("checkpoint has no dataset record: assuming %d Hz, strategy resample, %.1f s windows",
-                    FALLBACK_SAMPLE_RATE, FALLBACK_SEGMENT_SECONDS)
-        dataset = {"sample_rate": FALLBACK_SAMPLE_RATE, "strategy": "resample", "segment_seconds": FALLBACK_SEGMENT_SECONDS}
+        log.warning(
+            "checkpoint has no dataset record: assuming %d Hz, strategy resample, %.1f s windows",
+            FALLBACK_SAMPLE_RATE,
+            FALLBACK_SEGMENT_SECONDS,
+        )
+        dataset = {
+            "sample_rate": FALLBACK_SAMPLE_RATE,
+            "strategy": "resample",
+            "segment_seconds": FALLBACK_SEGMENT_SECONDS,
+        }
     strategy = dataset.get("strategy") or "resample"
     crop = (ckpt.get("config", {}).get("train") or {}).get("segment_seconds")
     seconds = dataset.get("segment_seconds") or FALLBACK_SEGMENT_SECONDS
     spec = make_spec(dataset["sample_rate"], seconds, strategy, dataset.get("lossy_sample_rate"))
     if spec.resizable:
-        return make_spec(dataset["sample_rate"], window_seconds or crop or seconds, strategy, dataset.get("lossy_sample_rate"))
+        return make_spec(
+            dataset["sample_rate"], window_seconds or crop or seconds, strategy, dataset.get("lossy_sample_rate")
+        )
     if window_seconds is not None and not math.isclose(window_seconds, seconds):
         raise ValueError(f"a {strategy} model's window is its training segment ({seconds} s); it cannot be changed")
     return spec
@@ -117,8 +155,16 @@ def load_enhancer(checkpoint: str | Path, device: str = "auto", window_seconds: 
     path = resolve_checkpoint(checkpoint)
     ckpt = load_checkpoint(path, map_location="cpu")
     model = model_from_checkpoint(ckpt).to(pick_device(device)).eval()
-    return Enhancer(model, spec_from_checkpoint(ckpt, window_seconds), str(path), ckpt["model_name"], ckpt.get("step", 0),
-                    ckpt.get("dataset_version", ""), dict(ckpt.get("dataset") or {}), checkpoint_datasets(ckpt))
+    return Enhancer(
+        model,
+        spec_from_checkpoint(ckpt, window_seconds),
+        str(path),
+        ckpt["model_name"],
+        ckpt.get("step", 0),
+        ckpt.get("dataset_version", ""),
+        dict(ckpt.get("dataset") or {}),
+        checkpoint_datasets(ckpt),
+    )
 
 
 # ----------------------------------------------------------------------------- tracks in memory
@@ -130,8 +176,13 @@ def runs_at_track_cut(model: nn.Module, spec: WindowSpec) -> bool:
     return measures_bandwidth(model) and spec.resizable
 
 
-def enhance_track(model: nn.Module, audio: np.ndarray, spec: WindowSpec, batch_size: int = DEFAULT_BATCH_SIZE,
-                  n_output: int | None = None) -> np.ndarray:
+def enhance_track(
+    model: nn.Module,
+    audio: np.ndarray,
+    spec: WindowSpec,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    n_output: int | None = None,
+) -> np.ndarray:
     """A whole (C, T) track held in memory (at spec.input_rate) restored as `enhance_file` restores a file: every
     window at the codec cut measured over the whole track (ladle_model/bandwidth.py). `ladle evaluate` and the
     listening test restore through this, so they score what `ladle enhance` writes."""
@@ -156,7 +207,9 @@ class EnhanceResult:
     # where the input's codec low-pass cut it, measured over the file for a model that fills by it (None: not measured;
     # the input's Nyquist frequency at the model's rate: no cut found)
     input_cutoff_hz: float | None = None
-    passed_through: bool = False  # the model leaves input cut there unchanged (near-transparent): the output is the input
+    passed_through: bool = (
+        False  # the model leaves input cut there unchanged (near-transparent): the output is the input
+    )
 
     @property
     def realtime_factor(self) -> float:
@@ -179,10 +232,20 @@ class Failed:
     reason: str
 
 
-def enhance_file(model: nn.Module, spec: WindowSpec, source: str | Path, output: str | Path, *,
-                 batch_size: int = DEFAULT_BATCH_SIZE, device: torch.device | str | None = None,
-                 output_sample_rate: int | None = None, subtype: str = "PCM_24", chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
-                 progress: bool = False, on_chunk: Callable[[np.ndarray], None] | None = None) -> EnhanceResult:
+def enhance_file(
+    model: nn.Module,
+    spec: WindowSpec,
+    source: str | Path,
+    output: str | Path,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    device: torch.device | str | None = None,
+    output_sample_rate: int | None = None,
+    subtype: str = "PCM_24",
+    chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
+    progress: bool = False,
+    on_chunk: Callable[[np.ndarray], None] | None = None,
+) -> EnhanceResult:
     """Restore one file FFmpeg can read into FLAC/WAV (by `output`'s suffix) of the same duration and channels.
 
     The output is at the model's rate (spec.sample_rate) unless `output_sample_rate` is given: a 32 kHz
@@ -196,19 +259,28 @@ def enhance_file(model: nn.Module, spec: WindowSpec, source: str | Path, output:
     started = time.perf_counter()
     info = ff.probe_audio(source)
     if info.channels not in (1, 2):
-        raise EnhanceError(f"{Path(source).name} has {info.channels} channels: only mono and stereo can be restored "
-                           "(downmix first, e.g. ffmpeg -i in -ac 2 out.flac)")
+        raise EnhanceError(
+            f"{Path(source).name} has {info.channels} channels: only mono and stereo can be restored "
+            "(downmix first, e.g. ffmpeg -i in -ac 2 out.flac)"
+        )
     out_rate = output_sample_rate or spec.sample_rate
     chunk_frames = max(round(chunk_seconds * info.sample_rate), 1)
     bandwidth = file_bandwidth(model, spec, source, info.sample_rate, info.channels, chunk_frames)
     to_output = stream.StreamResampler(spec.sample_rate, out_rate)
-    restorer = WindowedRestorer(model if bandwidth is None else at_bandwidth(model, bandwidth), spec, batch_size, device)
+    restorer = WindowedRestorer(
+        model if bandwidth is None else at_bandwidth(model, bandwidth), spec, batch_size, device
+    )
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=round(info.duration_s, 1) if info.duration_s else None, unit="s", desc=Path(source).name,
-                   dynamic_ncols=True, leave=False)
+        bar = tqdm(
+            total=round(info.duration_s, 1) if info.duration_s else None,
+            unit="s",
+            desc=Path(source).name,
+            dynamic_ncols=True,
+            leave=False,
+        )
 
     n_in = 0
     held = np.zeros((info.channels, 0), np.float32)  # the output's last second, held until its exact length is known
@@ -216,15 +288,21 @@ def enhance_file(model: nn.Module, spec: WindowSpec, source: str | Path, output:
 
         def write(restored: np.ndarray, final: bool = False) -> None:
             nonlocal held
-            out = back_to(to_output.push(restored) if restored.shape[-1] else np.zeros((2, 0), np.float32), info.channels)
+            out = back_to(
+                to_output.push(restored) if restored.shape[-1] else np.zeros((2, 0), np.float32), info.channels
+            )
             if final:
-                out = np.concatenate([out, back_to(to_output.flush(), info.channels)], axis=1) if to_output.n_in else out
+                out = (
+                    np.concatenate([out, back_to(to_output.flush(), info.channels)], axis=1) if to_output.n_in else out
+                )
             held = np.concatenate([held, out], axis=1)
             if not final and held.shape[-1] > out_rate:
-                writer.write(held[:, : -out_rate])
+                writer.write(held[:, :-out_rate])
                 held = held[:, -out_rate:]
 
-        for chunk, model_input in model_input_chunks(source, info.sample_rate, info.channels, chunk_frames, spec.input_rate):
+        for chunk, model_input in model_input_chunks(
+            source, info.sample_rate, info.channels, chunk_frames, spec.input_rate
+        ):
             if chunk.shape[-1]:
                 if on_chunk is not None:
                     on_chunk(chunk)
@@ -238,20 +316,31 @@ def enhance_file(model: nn.Module, spec: WindowSpec, source: str | Path, output:
         n_out = n_in if out_rate == info.sample_rate else resampled_length(n_in, info.sample_rate, out_rate)
         remaining = n_out - writer.frames
         if remaining < 0:
-            raise RuntimeError(f"wrote {writer.frames} frames, more than the {n_out} the input gives")  # held back too little: a bug
+            raise RuntimeError(
+                f"wrote {writer.frames} frames, more than the {n_out} the input gives"
+            )  # held back too little: a bug
         last = held[:, :remaining]
         writer.write(np.concatenate([last, np.zeros((info.channels, remaining - last.shape[-1]), np.float32)], axis=1))
         frames = writer.frames
     if bar is not None:
         bar.close()
-    return EnhanceResult(str(source), str(output), out_rate, info.channels, frames, frames / out_rate,
-                         time.perf_counter() - started, restorer.n_windows,
-                         None if bandwidth is None else round(bandwidth * spec.input_rate / 2, 1),
-                         bandwidth is not None and passes_through(model, bandwidth))
+    return EnhanceResult(
+        str(source),
+        str(output),
+        out_rate,
+        info.channels,
+        frames,
+        frames / out_rate,
+        time.perf_counter() - started,
+        restorer.n_windows,
+        None if bandwidth is None else round(bandwidth * spec.input_rate / 2, 1),
+        bandwidth is not None and passes_through(model, bandwidth),
+    )
 
 
-def model_input_chunks(source: str | Path, sample_rate: int, channels: int, chunk_frames: int,
-                       input_rate: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def model_input_chunks(
+    source: str | Path, sample_rate: int, channels: int, chunk_frames: int, input_rate: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(decoded chunk, the same as the model reads it: two channels at `input_rate`), chunk by chunk through the
     file; the resampler's tail comes last, with an empty decoded chunk."""
     from storage import stream
@@ -262,8 +351,9 @@ def model_input_chunks(source: str | Path, sample_rate: int, channels: int, chun
     yield np.zeros((channels, 0), np.float32), to_model.flush()
 
 
-def file_bandwidth(model: nn.Module, spec: WindowSpec, source: str | Path, sample_rate: int, channels: int,
-                   chunk_frames: int) -> float | None:
+def file_bandwidth(
+    model: nn.Module, spec: WindowSpec, source: str | Path, sample_rate: int, channels: int, chunk_frames: int
+) -> float | None:
     """The codec cut of the whole file `source` (a first pass: decoded and resampled as the model will read it,
     ladle_model/bandwidth.py) where the model is run at it (`runs_at_track_cut`); else None."""
     if not runs_at_track_cut(model, spec):
@@ -279,8 +369,16 @@ def output_path_for(source: Path, root: Path, out_dir: Path, suffix: str) -> Pat
     return (out_dir / source.relative_to(root)).with_suffix(suffix)
 
 
-def enhance_path(model: nn.Module, spec: WindowSpec, source: str | Path, output: str | Path, *, suffix: str = ".flac",
-                 progress: bool = False, **kwargs) -> list[EnhanceResult | Skipped | Failed]:
+def enhance_path(
+    model: nn.Module,
+    spec: WindowSpec,
+    source: str | Path,
+    output: str | Path,
+    *,
+    suffix: str = ".flac",
+    progress: bool = False,
+    **kwargs,
+) -> list[EnhanceResult | Skipped | Failed]:
     """Restore a file, or every audio file under a folder into `output` (a folder: names mirrored, with `suffix`).
 
     A single file's failure raises. In a folder, files FFmpeg finds no audio in (cover art, cue sheets,
@@ -300,8 +398,13 @@ def enhance_path(model: nn.Module, spec: WindowSpec, source: str | Path, output:
         raise FileNotFoundError(f"no file or folder at {source}")
     output_resolved = output.resolve()
     results: list[EnhanceResult | Skipped | Failed] = []
-    files = sorted(p for p in source.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(source).parts)
-                   and not p.resolve().is_relative_to(output_resolved))
+    files = sorted(
+        p
+        for p in source.rglob("*")
+        if p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(source).parts)
+        and not p.resolve().is_relative_to(output_resolved)
+    )
     for path in files:
         try:
             ff.probe_audio(path)
@@ -309,7 +412,11 @@ def enhance_path(model: nn.Module, spec: WindowSpec, source: str | Path, output:
             results.append(Skipped(str(path), "not audio FFmpeg can read"))
             continue
         try:
-            results.append(enhance_file(model, spec, path, output_path_for(path, source, output, suffix), progress=progress, **kwargs))
+            results.append(
+                enhance_file(
+                    model, spec, path, output_path_for(path, source, output, suffix), progress=progress, **kwargs
+                )
+            )
         except Exception as e:  # noqa: BLE001  reported at the end; the folder goes on
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
             log.warning("could not restore %s: %s", path, reason)

@@ -31,14 +31,29 @@ if TYPE_CHECKING:
 EVAL_VERSION = 5
 
 
-def evaluation_key(checkpoint: Path, phi: Path | None, tracks: list[EvalTrack], preset: str, cfg: EvalConfig,
-                   trained_ids: list[str] | None = None) -> str:
+def evaluation_key(
+    checkpoint: Path,
+    phi: Path | None,
+    tracks: list[EvalTrack],
+    preset: str,
+    cfg: EvalConfig,
+    trained_ids: list[str] | None = None,
+) -> str:
     """What an evaluation depends on: the weights, phi, the tracks and their encodes/alignments, the config,
     and which of the tracks the model was trained on."""
     settings = {k: v for k, v in cfg.to_dict().items() if k not in ("device", "checkpoint", "feature_net")}
-    return stable_hash(["evaluate", EVAL_VERSION, file_sha256(checkpoint), file_sha256(phi) if phi else None, preset, settings,
-                        [(t.track.track_id, t.track.pcm_md5, t.encoded.encode_key, t.alignment.align_key) for t in tracks],
-                        trained_ids or []])
+    return stable_hash(
+        [
+            "evaluate",
+            EVAL_VERSION,
+            file_sha256(checkpoint),
+            file_sha256(phi) if phi else None,
+            preset,
+            settings,
+            [(t.track.track_id, t.track.pcm_md5, t.encoded.encode_key, t.alignment.align_key) for t in tracks],
+            trained_ids or [],
+        ]
+    )
 
 
 def cached_report(files: EvalFiles, key: str) -> dict | None:

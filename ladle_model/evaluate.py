@@ -106,7 +106,9 @@ class EvalTrack:
 # ----------------------------------------------------------------------------- which tracks
 
 
-def select_tracks(data_dir: str | Path, preset: str, split: str = "test", max_tracks: int | None = None) -> tuple[list[EvalTrack], str]:
+def select_tracks(
+    data_dir: str | Path, preset: str, split: str = "test", max_tracks: int | None = None
+) -> tuple[list[EvalTrack], str]:
     """The catalog's tracks of `split` ("all": every split) that have an encode and a passing alignment for `preset`.
 
     From the latest ingest's tracks table (splits are stable: a hash of the track id). When `split` is
@@ -116,15 +118,27 @@ def select_tracks(data_dir: str | Path, preset: str, split: str = "test", max_tr
     if not tracks:
         raise FileNotFoundError(f"no tracks in the catalog under {data_dir} (build the corpus first)")
     # an encode is read from this data folder, wherever the build that recorded it ran (a mirror of s3:// data)
-    encodes = {row["track_id"]: Encoded(**{**row, "path": str(Path(data_dir) / "encodes" / preset / Path(row["path"]).name)})
-               for row in catalog.read_rows(data_dir, "encodes") if row["preset"] == preset}
-    pairs = {row["track_id"]: Alignment(**row) for row in catalog.read_rows(data_dir, "pairs") if row["preset"] == preset and row["passed"]}
+    encodes = {
+        row["track_id"]: Encoded(**{**row, "path": str(Path(data_dir) / "encodes" / preset / Path(row["path"]).name)})
+        for row in catalog.read_rows(data_dir, "encodes")
+        if row["preset"] == preset
+    }
+    pairs = {
+        row["track_id"]: Alignment(**row)
+        for row in catalog.read_rows(data_dir, "pairs")
+        if row["preset"] == preset and row["passed"]
+    }
     if not encodes:
-        raise FileNotFoundError(f"no {preset} encodes in the catalog under {data_dir} (build the corpus with --preset {preset})")
+        raise FileNotFoundError(
+            f"no {preset} encodes in the catalog under {data_dir} (build the corpus with --preset {preset})"
+        )
 
     def usable(name: str) -> list[EvalTrack]:
-        found = [EvalTrack(t, encodes[t.track_id], pairs[t.track_id]) for t in sorted(tracks, key=lambda t: t.track_id)
-                 if name in (t.split, "all") and t.track_id in encodes and t.track_id in pairs]
+        found = [
+            EvalTrack(t, encodes[t.track_id], pairs[t.track_id])
+            for t in sorted(tracks, key=lambda t: t.track_id)
+            if name in (t.split, "all") and t.track_id in encodes and t.track_id in pairs
+        ]
         return found[:max_tracks] if max_tracks else found
 
     chosen, used = usable(split), split
@@ -144,23 +158,46 @@ def load_eval_pair(item: EvalTrack, spec: WindowSpec) -> tuple[np.ndarray, np.nd
     pair = load_pair(item.track, item.encoded, item.alignment, at_model_rate)
     if spec.input_rate == spec.sample_rate:
         return pair.lossless, pair.lossy, pair.lossy
-    native = load_pair(item.track, item.encoded, item.alignment, SegmentConfig(strategy=spec.strategy, sample_rate=spec.sample_rate))
+    native = load_pair(
+        item.track, item.encoded, item.alignment, SegmentConfig(strategy=spec.strategy, sample_rate=spec.sample_rate)
+    )
     return pair.lossless, pair.lossy, resample(native.lossy, native.lossy_rate, spec.input_rate)
 
 
 # ----------------------------------------------------------------------------- metrics of one track
 
 
-def score(lossless: np.ndarray, estimate: np.ndarray, sample_rate: int, cutoff_hz: float, feature_net, cfg: EvalConfig,
-          device: torch.device | str = "cpu") -> tuple[dict[str, float], dict[str, str]]:
+def score(
+    lossless: np.ndarray,
+    estimate: np.ndarray,
+    sample_rate: int,
+    cutoff_hz: float,
+    feature_net,
+    cfg: EvalConfig,
+    device: torch.device | str = "cpu",
+) -> tuple[dict[str, float], dict[str, str]]:
     """Every registered metric of `estimate` against `lossless`, both (2, T) at `sample_rate`: (values, n/a reasons) by key."""
-    ctx = M.ScoreContext(sample_rate=sample_rate, cutoff_hz=cutoff_hz, feature_net=feature_net, device=device,
-                         visqol_excerpts=cfg.visqol_excerpts, visqol_excerpt_seconds=cfg.visqol_excerpt_seconds)
+    ctx = M.ScoreContext(
+        sample_rate=sample_rate,
+        cutoff_hz=cutoff_hz,
+        feature_net=feature_net,
+        device=device,
+        visqol_excerpts=cfg.visqol_excerpts,
+        visqol_excerpt_seconds=cfg.visqol_excerpt_seconds,
+    )
     return M.score_all(lossless, estimate, ctx)
 
 
-def evaluate_track(item: EvalTrack, enhancer: Enhancer, phi, cfg: EvalConfig, context: dict, files: EvalFiles,
-                   figure: bool = False, trained_on: bool = False) -> tuple[list[dict], dict | None]:
+def evaluate_track(
+    item: EvalTrack,
+    enhancer: Enhancer,
+    phi,
+    cfg: EvalConfig,
+    context: dict,
+    files: EvalFiles,
+    figure: bool = False,
+    trained_on: bool = False,
+) -> tuple[list[dict], dict | None]:
     """Restore one track and score the output and the input: ([input row, model row], spectrogram figure or None).
 
     Each row holds every metric, and `notes`: why a metric is n/a for this track (too short, failed).
@@ -171,8 +208,16 @@ def evaluate_track(item: EvalTrack, enhancer: Enhancer, phi, cfg: EvalConfig, co
     restored = enhance_track(enhancer.model, model_input, spec, cfg.batch_size, n_output=lossless.shape[-1])
     cutoff_hz = M.estimate_cutoff_hz(lossless, lossy, spec.sample_rate)
     title = item.track.title or Path(item.track.path).stem
-    context = {"track_id": item.track.track_id, "title": title, "split": item.track.split, "preset": context["preset"],
-               "duration_s": lossless.shape[-1] / spec.sample_rate, "cutoff_hz": cutoff_hz, "trained_on": trained_on, **context}
+    context = {
+        "track_id": item.track.track_id,
+        "title": title,
+        "split": item.track.split,
+        "preset": context["preset"],
+        "duration_s": lossless.shape[-1] / spec.sample_rate,
+        "cutoff_hz": cutoff_hz,
+        "trained_on": trained_on,
+        **context,
+    }
     rows = []
     for system, estimate in ((BASELINE, lossy), (MODEL, restored)):
         values, reasons = score(lossless, estimate, spec.sample_rate, cutoff_hz, phi, cfg, device)
@@ -183,8 +228,15 @@ def evaluate_track(item: EvalTrack, enhancer: Enhancer, phi, cfg: EvalConfig, co
     start, stop = excerpts[len(excerpts) // 2]
     name = files.spectrogram_name(item.track.track_id)
     caption = f"{title} ({context['preset']}, {start / spec.sample_rate:.1f}-{stop / spec.sample_rate:.1f} s)"
-    plot_spectrograms(files.root / name, {"lossless": lossless, "lossy input": lossy, "restored": restored},
-                      spec.sample_rate, start, stop, caption, cutoff_hz)
+    plot_spectrograms(
+        files.root / name,
+        {"lossless": lossless, "lossy input": lossy, "restored": restored},
+        spec.sample_rate,
+        start,
+        stop,
+        caption,
+        cutoff_hz,
+    )
     return rows, {"track_id": item.track.track_id, "path": name, "title": caption}
 
 
@@ -206,8 +258,14 @@ def training_tracks(data_dir: str | Path, enhancer: Enhancer) -> tuple[set[str],
         named = ", ".join(versions) or "unrecorded"
         return set(), f"none of these tracks: its training dataset ({named}) is not in this data folder"
     presets = {m.preset for m in here}
-    passed = {row["track_id"] for row in catalog.read_rows(data_dir, "pairs") if row["preset"] in presets and row["passed"]}
-    ids = {row["track_id"] for row in catalog.read_rows(data_dir, "tracks") if row["split"] == "train" and row["track_id"] in passed}
+    passed = {
+        row["track_id"] for row in catalog.read_rows(data_dir, "pairs") if row["preset"] in presets and row["passed"]
+    }
+    ids = {
+        row["track_id"]
+        for row in catalog.read_rows(data_dir, "tracks")
+        if row["split"] == "train" and row["track_id"] in passed
+    }
     return ids, f"the train split of dataset {', '.join(m.version for m in here)} in this data folder"
 
 
@@ -247,7 +305,9 @@ def check_run_checkpoint(run_dir: str, which: str = "best") -> str:
     for name in names:
         if remote.exists(f"{root}/{name.as_posix()}"):
             return fs.join(run_dir, name.as_posix())
-    raise FileNotFoundError(f"no checkpoint in run folder {run_dir} (looked for {' / '.join(n.name for n in names)} in checkpoints/)")
+    raise FileNotFoundError(
+        f"no checkpoint in run folder {run_dir} (looked for {' / '.join(n.name for n in names)} in checkpoints/)"
+    )
 
 
 def presets_missing(data_dir: str | Path, presets: list[str]) -> list[str]:
@@ -263,8 +323,16 @@ def run_presets(run_dir: str | Path, which: str = "best") -> list[str]:
     return checkpoint_presets(load_checkpoint(run_checkpoint(run_dir, which)))
 
 
-def evaluate_tracks(tracks: list[EvalTrack], enhancer: Enhancer, phi, cfg: EvalConfig, context: dict, files: EvalFiles,
-                    trained_ids: set[str], progress: bool = False) -> tuple[list[dict], list[dict], list[dict]]:
+def evaluate_tracks(
+    tracks: list[EvalTrack],
+    enhancer: Enhancer,
+    phi,
+    cfg: EvalConfig,
+    context: dict,
+    files: EvalFiles,
+    trained_ids: set[str],
+    progress: bool = False,
+) -> tuple[list[dict], list[dict], list[dict]]:
     """(rows, figures, failed): every track restored and scored; a track that fails is noted and the others go on."""
     rows, figures, failed = [], [], []
     bar = None
@@ -274,13 +342,26 @@ def evaluate_tracks(tracks: list[EvalTrack], enhancer: Enhancer, phi, cfg: EvalC
         bar = tqdm(total=len(tracks), unit="track", desc=f"evaluate {context['preset']}", dynamic_ncols=True)
     for item in tracks:
         try:
-            track_rows, figure = evaluate_track(item, enhancer, phi, cfg, context, files, figure=len(figures) < cfg.n_spectrograms,
-                                                trained_on=item.track.track_id in trained_ids)
+            track_rows, figure = evaluate_track(
+                item,
+                enhancer,
+                phi,
+                cfg,
+                context,
+                files,
+                figure=len(figures) < cfg.n_spectrograms,
+                trained_on=item.track.track_id in trained_ids,
+            )
         except Exception as e:  # noqa: BLE001  one unreadable or odd track must never sink the evaluation
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
             log.warning("could not evaluate %s: %s", item.track.path, reason)
-            failed.append({"track_id": item.track.track_id, "title": item.track.title or Path(item.track.path).stem,
-                           "reason": f"{type(e).__name__}: {reason}"})
+            failed.append(
+                {
+                    "track_id": item.track.track_id,
+                    "title": item.track.title or Path(item.track.path).stem,
+                    "reason": f"{type(e).__name__}: {reason}",
+                }
+            )
         else:
             rows += track_rows
             figures += [figure] if figure else []
@@ -289,13 +370,21 @@ def evaluate_tracks(tracks: list[EvalTrack], enhancer: Enhancer, phi, cfg: EvalC
     if bar is not None:
         bar.close()
     if not rows:
-        raise EvaluationError(f"none of the {len(tracks)} track(s) could be evaluated; the first: "
-                              f"{failed[0]['title']}: {failed[0]['reason']}")
+        raise EvaluationError(
+            f"none of the {len(tracks)} track(s) could be evaluated; the first: "
+            f"{failed[0]['title']}: {failed[0]['reason']}"
+        )
     return rows, figures, failed
 
 
-def evaluate_run(run_dir: str | Path, data_dir: str | Path, preset: str | None = None, cfg: EvalConfig | None = None,
-                 progress: bool = False, enhancer: Enhancer | None = None) -> dict:
+def evaluate_run(
+    run_dir: str | Path,
+    data_dir: str | Path,
+    preset: str | None = None,
+    cfg: EvalConfig | None = None,
+    progress: bool = False,
+    enhancer: Enhancer | None = None,
+) -> dict:
     """Evaluate RUN_DIR's checkpoint on whole tracks of `preset` (default: the run's own) and write the report.
 
     Returns the report as a dict (JSON-able): summary, per-track rows, headline, paths, tracks that
@@ -319,12 +408,22 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, preset: str | None =
     if cached is not None:
         log.info("evaluation of %s on %s is up to date (%s)", run_dir, preset, files.root)
         # the folder as found now (a run folder moved, or mirrored on another machine), not as recorded
-        return {**cached, "run_dir": str(run_dir), "folder": str(files.root), "reused": True,
-                "paths": {name: str(path) for name, path in files.reports.items()}}
+        return {
+            **cached,
+            "run_dir": str(run_dir),
+            "folder": str(files.root),
+            "reused": True,
+            "paths": {name: str(path) for name, path in files.reports.items()},
+        }
 
     device = next(iter(enhancer.model.parameters()), torch.empty(0)).device
     phi = load_feature_net(phi_path, map_location=device) if phi_path else None
-    context = {"preset": preset, "model_name": enhancer.model_name, "step": enhancer.step, "dataset_version": enhancer.dataset_version}
+    context = {
+        "preset": preset,
+        "model_name": enhancer.model_name,
+        "step": enhancer.step,
+        "dataset_version": enhancer.dataset_version,
+    }
     rows, figures, failed = evaluate_tracks(tracks, enhancer, phi, cfg, context, files, trained_ids, progress)
 
     spec = enhancer.spec_for(preset)

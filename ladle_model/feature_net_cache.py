@@ -43,11 +43,16 @@ def feature_net_cache_key(data: TrainingData, cfg: TrainConfig) -> dict:
 def feature_net_cached(run_dir: str | Path | RunDir, key: dict) -> bool:
     """Is RUN/feature_net.pt complete and made under `key`?"""
     run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
-    return run.feature_net.is_file() and run.feature_net_key.is_file() and canonical(json.loads(run.feature_net_key.read_text())) == canonical(key)
+    return (
+        run.feature_net.is_file()
+        and run.feature_net_key.is_file()
+        and canonical(json.loads(run.feature_net_key.read_text())) == canonical(key)
+    )
 
 
-def ensure_feature_net(run_dir: str | Path | RunDir, data: TrainingData, cfg: TrainConfig,
-                       device: torch.device | str = "cpu") -> Path | None:
+def ensure_feature_net(
+    run_dir: str | Path | RunDir, data: TrainingData, cfg: TrainConfig, device: torch.device | str = "cpu"
+) -> Path | None:
     """RUN/feature_net.pt pre-trained on the train split (on `device`), reused when its cache key matches.
 
     None when the loss has no perceptual term.
@@ -58,10 +63,20 @@ def ensure_feature_net(run_dir: str | Path | RunDir, data: TrainingData, cfg: Tr
     key = feature_net_cache_key(data, cfg)
     if feature_net_cached(run, key):
         return run.feature_net
-    batches = infinite_batches(data.shard_paths("train"), cfg.batch_size, seed=cfg.seed, crop_samples=key["crop_samples"],
-                               shuffle_buffer=cfg.shuffle_buffer, num_workers=cfg.num_workers)
-    on_device = ((lossless.to(device), lossy.to(device)) for lossless, lossy in batches)  # phi trains where its batches are
-    net = pretrain_feature_net(on_device, steps=cfg.feature_net_steps, seed=cfg.seed, lr=cfg.feature_net_lr, config=cfg.feature_net)
+    batches = infinite_batches(
+        data.shard_paths("train"),
+        cfg.batch_size,
+        seed=cfg.seed,
+        crop_samples=key["crop_samples"],
+        shuffle_buffer=cfg.shuffle_buffer,
+        num_workers=cfg.num_workers,
+    )
+    on_device = (
+        (lossless.to(device), lossy.to(device)) for lossless, lossy in batches
+    )  # phi trains where its batches are
+    net = pretrain_feature_net(
+        on_device, steps=cfg.feature_net_steps, seed=cfg.seed, lr=cfg.feature_net_lr, config=cfg.feature_net
+    )
     on_device.close()
     batches.close()  # stops the loader's workers
     save_feature_net(net, run.feature_net)

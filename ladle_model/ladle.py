@@ -50,7 +50,9 @@ class LadLeConfig:
             self.conv_widths = (max(self.d_model // 8, 1), max(self.d_model // 4, 1), max(self.d_model // 2, 1))
         self.conv_widths = tuple(self.conv_widths)
         if len(self.conv_widths) != 3 or min(self.conv_widths) < 1:
-            raise ValueError(f"conv_widths must be 3 positive widths (2 -> w1 -> w2 -> w3 -> d_model), got {self.conv_widths}")
+            raise ValueError(
+                f"conv_widths must be 3 positive widths (2 -> w1 -> w2 -> w3 -> d_model), got {self.conv_widths}"
+            )
         if self.d_model < 1 or self.n_layers < 0 or self.n_heads < 1 or self.mlp_ratio < 1:
             raise ValueError("d_model, n_heads and mlp_ratio must be >= 1 and n_layers >= 0")
         if self.d_model % self.n_heads != 0:
@@ -162,7 +164,11 @@ class LadLe(nn.Module):
             encoder += [nn.Conv1d(widths[i], widths[i + 1], kernel, stride=s if strided else 1, padding=pad), nn.ReLU()]
         self.encoder = nn.Sequential(*encoder)
 
-        self.pos = ConvPositionalEncoding(config.d_model, config.pos_conv_kernel) if config.pos_conv_kernel > 0 else nn.Identity()
+        self.pos = (
+            ConvPositionalEncoding(config.d_model, config.pos_conv_kernel)
+            if config.pos_conv_kernel > 0
+            else nn.Identity()
+        )
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList([Block(config) for _ in range(config.n_layers)])
         self.ln_f = nn.LayerNorm(config.d_model)
@@ -175,8 +181,14 @@ class LadLe(nn.Module):
             upsampling = i == 0 and s > 1
             kernel, pad = (2 * s, (s + 1) // 2) if upsampling else (3, 1)
             decoder.append(
-                nn.ConvTranspose1d(widths[4 - i], widths[3 - i], kernel, stride=s if upsampling else 1, padding=pad,
-                                   output_padding=s % 2 if upsampling else 0)
+                nn.ConvTranspose1d(
+                    widths[4 - i],
+                    widths[3 - i],
+                    kernel,
+                    stride=s if upsampling else 1,
+                    padding=pad,
+                    output_padding=s % 2 if upsampling else 0,
+                )
             )
             decoder.append(nn.ReLU() if i < 3 else nn.Tanh())
         self.decoder = nn.Sequential(*decoder)

@@ -144,7 +144,9 @@ def _lsd_channel(ref: np.ndarray, est: np.ndarray, n_fft: int, hop: int, lowest_
     """mean over frames of sqrt(mean over bins ≥ lowest_bin of (log10 P − log10 P̂)²)."""
     total, n_frames = 0.0, 0
     for p_ref, p_est in zip(_power_frames(ref, n_fft, hop), _power_frames(est, n_fft, hop)):
-        diff = np.log10(np.maximum(p_ref[:, lowest_bin:], POWER_FLOOR)) - np.log10(np.maximum(p_est[:, lowest_bin:], POWER_FLOOR))
+        diff = np.log10(np.maximum(p_ref[:, lowest_bin:], POWER_FLOOR)) - np.log10(
+            np.maximum(p_est[:, lowest_bin:], POWER_FLOOR)
+        )
         total += float(np.sum(np.sqrt(np.mean(diff**2, axis=1))))
         n_frames += len(diff)
     return total / n_frames
@@ -157,7 +159,9 @@ def lsd(reference, estimate, n_fft: int = LSD_N_FFT, hop: int = LSD_HOP):
     return lsd_hf(reference, estimate, cutoff_hz=None, sample_rate=None, n_fft=n_fft, hop=hop)
 
 
-def lsd_hf(reference, estimate, cutoff_hz: float | None, sample_rate: int | None, n_fft: int = LSD_N_FFT, hop: int = LSD_HOP):
+def lsd_hf(
+    reference, estimate, cutoff_hz: float | None, sample_rate: int | None, n_fft: int = LSD_N_FFT, hop: int = LSD_HOP
+):
     """LSD over the bins strictly above `cutoff_hz` only (bin k is at k·sample_rate/n_fft Hz).
 
     The band a codec's low-pass removed is where restoration has to invent content, and a whole-band
@@ -172,7 +176,9 @@ def lsd_hf(reference, estimate, cutoff_hz: float | None, sample_rate: int | None
         lowest_bin = int(math.floor(cutoff_hz * n_fft / sample_rate)) + 1
         if lowest_bin > n_fft // 2:
             return _out(np.full(len(ref), np.nan), batched)
-    values = np.array([np.mean([_lsd_channel(r, e, n_fft, hop, lowest_bin) for r, e in zip(rb, eb)]) for rb, eb in zip(ref, est)])
+    values = np.array(
+        [np.mean([_lsd_channel(r, e, n_fft, hop, lowest_bin) for r, e in zip(rb, eb)]) for rb, eb in zip(ref, est)]
+    )
     return _out(values, batched)
 
 
@@ -193,9 +199,16 @@ def _running_median(x: np.ndarray, width: int) -> np.ndarray:
     return np.median(np.lib.stride_tricks.sliding_window_view(np.pad(x, half, mode="edge"), width), axis=1)
 
 
-def estimate_cutoff_hz(reference, lossy, sample_rate: int, n_fft: int = LSD_N_FFT, hop: int = LSD_HOP,
-                       deficit_db: float = CUTOFF_DEFICIT_DB, floor_db: float = CUTOFF_FLOOR_DB,
-                       smooth_bins: int = CUTOFF_SMOOTH_BINS) -> float:
+def estimate_cutoff_hz(
+    reference,
+    lossy,
+    sample_rate: int,
+    n_fft: int = LSD_N_FFT,
+    hop: int = LSD_HOP,
+    deficit_db: float = CUTOFF_DEFICIT_DB,
+    floor_db: float = CUTOFF_FLOOR_DB,
+    smooth_bins: int = CUTOFF_SMOOTH_BINS,
+) -> float:
     """The frequency above which the lossy codec removed the spectrum; NaN when it removed no top band.
 
     From the long-term power spectra of the lossless reference P(k) and the lossy signal Q(k), the
@@ -232,7 +245,9 @@ def estimate_cutoff_hz(reference, lossy, sample_rate: int, n_fft: int = LSD_N_FF
 
 
 @torch.no_grad()
-def perceptual_distance(reference, estimate, feature_net: nn.Module, chunk_samples: int = 1 << 18, device: str | torch.device = "cpu"):
+def perceptual_distance(
+    reference, estimate, feature_net: nn.Module, chunk_samples: int = 1 << 18, device: str | torch.device = "cpu"
+):
     """The LadLe paper's perceptual loss, mean (phi(est) − phi(ref))² over features and time.
 
     phi is the run's FeatureNet (ladle_model/losses.py), a stack of same-padded convolutions, so a
@@ -250,13 +265,14 @@ def perceptual_distance(reference, estimate, feature_net: nn.Module, chunk_sampl
         for start in range(0, n, chunk_samples):
             stop = min(start + chunk_samples, n)
             lo, hi = max(start - halo, 0), min(stop + halo, n)
-            x = torch.from_numpy(np.stack([r[:, lo:hi], e[:, lo:hi]]).astype(np.float32)).to(device)  # (2, C, chunk + halos)
+            x = torch.from_numpy(np.stack([r[:, lo:hi], e[:, lo:hi]]).astype(np.float32)).to(
+                device
+            )  # (2, C, chunk + halos)
             phi = feature_net(x)[:, :, start - lo : start - lo + (stop - start)].double()  # (2, F, stop - start)
             total += float(((phi[1] - phi[0]) ** 2).sum())
             count += phi[0].numel()
         values.append(total / count if count else float("nan"))
     return _out(np.array(values), batched)
-
 
 
 # ----------------------------------------------------------------------------- the registry
@@ -304,8 +320,11 @@ class Metric:
         """The threshold in words, for the methods section."""
         if self.noise == 0:
             return "any difference counts"
-        return f"differences under {self.noise:.1%} of the input's value count as the same" if self.noise_relative else (
-            f"differences under {self.noise:g} count as the same")
+        return (
+            f"differences under {self.noise:.1%} of the input's value count as the same"
+            if self.noise_relative
+            else (f"differences under {self.noise:g} count as the same")
+        )
 
 
 METRICS: dict[str, Metric] = {}  # key -> Metric, in report order
@@ -353,7 +372,11 @@ def score_all(reference, estimate, ctx: ScoreContext) -> tuple[dict[str, float],
 
 
 def _perceptual(ref, est, ctx: ScoreContext) -> float:
-    return perceptual_distance(ref, est, ctx.feature_net, device=ctx.device) if ctx.feature_net is not None else float("nan")
+    return (
+        perceptual_distance(ref, est, ctx.feature_net, device=ctx.device)
+        if ctx.feature_net is not None
+        else float("nan")
+    )
 
 
 def _visqol(ref, est, ctx: ScoreContext) -> float:
@@ -363,27 +386,72 @@ def _visqol(ref, est, ctx: ScoreContext) -> float:
 # Noise thresholds (issue 15): a ViSQOL of 4.633 against 4.633 is a tie, not a loss. 0.01 MOS for ViSQOL,
 # 0.01 dB for SNR and SI-SDR, 0.5 % of the input's value for the errors and distances.
 for _metric in (
-    Metric("mse", "MSE", "lower", lambda r, e, ctx: mse(r, e), "MSE: the mean squared error over every sample and channel.",
-           noise=0.005, noise_relative=True),
-    Metric("perceptual", "perceptual loss", "lower", _perceptual,
-           "Perceptual loss: mean squared difference of the run's feature net phi (the LadLe paper's perceptual term).",
-           noise=0.005, noise_relative=True),
-    Metric("snr_db", "SNR (dB)", "higher", lambda r, e, ctx: snr_db(r, e),
-           "SNR: 10·log10 of the signal's over the error's energy per channel, averaged over channels, capped at 100 dB.",
-           in_table1=False, noise=0.01),
-    Metric("si_sdr_db", "SI-SDR (dB)", "higher", lambda r, e, ctx: si_sdr_db(r, e),
-           "SI-SDR (Le Roux et al. 2019): the SNR after the best scaling of the reference, per channel, capped at 100 dB.",
-           noise=0.01),
-    Metric("lsd", "LSD", "lower", lambda r, e, ctx: lsd(r, e),
-           "LSD: STFT n_fft 2048, hop 512, periodic Hann, power clamped at 1e-8, mean over frames of the RMS over bins "
-           "of the log10 power difference.", noise=0.005, noise_relative=True),
-    Metric("lsd_hf", "LSD above cutoff", "lower", lambda r, e, ctx: lsd_hf(r, e, ctx.cutoff_hz, ctx.sample_rate),
-           "LSD above cutoff: the same over the bins above the codec's low-pass, estimated per track from the long-term "
-           "lossless and lossy spectra (the highest frequency where the lossy is within 6 dB of the lossless; "
-           "ladle_model/metrics.py); `none` when no low-pass was found.", noise=0.005, noise_relative=True),
-    Metric("visqol", "ViSQOL MOS-LQO", "higher", _visqol,
-           "ViSQOL v3 audio mode (visqol-python) at 48 kHz on up to {visqol_excerpts} excerpts of {visqol_excerpt_seconds:g} s "
-           "of active audio per track, mono mix; n/a when skipped or not installed.",
-           min_seconds=VISQOL_MIN_SECONDS, enabled=lambda ctx: ctx.visqol_excerpts > 0, noise=0.01),
+    Metric(
+        "mse",
+        "MSE",
+        "lower",
+        lambda r, e, ctx: mse(r, e),
+        "MSE: the mean squared error over every sample and channel.",
+        noise=0.005,
+        noise_relative=True,
+    ),
+    Metric(
+        "perceptual",
+        "perceptual loss",
+        "lower",
+        _perceptual,
+        "Perceptual loss: mean squared difference of the run's feature net phi (the LadLe paper's perceptual term).",
+        noise=0.005,
+        noise_relative=True,
+    ),
+    Metric(
+        "snr_db",
+        "SNR (dB)",
+        "higher",
+        lambda r, e, ctx: snr_db(r, e),
+        "SNR: 10·log10 of the signal's over the error's energy per channel, averaged over channels, capped at 100 dB.",
+        in_table1=False,
+        noise=0.01,
+    ),
+    Metric(
+        "si_sdr_db",
+        "SI-SDR (dB)",
+        "higher",
+        lambda r, e, ctx: si_sdr_db(r, e),
+        "SI-SDR (Le Roux et al. 2019): the SNR after the best scaling of the reference, per channel, capped at 100 dB.",
+        noise=0.01,
+    ),
+    Metric(
+        "lsd",
+        "LSD",
+        "lower",
+        lambda r, e, ctx: lsd(r, e),
+        "LSD: STFT n_fft 2048, hop 512, periodic Hann, power clamped at 1e-8, mean over frames of the RMS over bins "
+        "of the log10 power difference.",
+        noise=0.005,
+        noise_relative=True,
+    ),
+    Metric(
+        "lsd_hf",
+        "LSD above cutoff",
+        "lower",
+        lambda r, e, ctx: lsd_hf(r, e, ctx.cutoff_hz, ctx.sample_rate),
+        "LSD above cutoff: the same over the bins above the codec's low-pass, estimated per track from the long-term "
+        "lossless and lossy spectra (the highest frequency where the lossy is within 6 dB of the lossless; "
+        "ladle_model/metrics.py); `none` when no low-pass was found.",
+        noise=0.005,
+        noise_relative=True,
+    ),
+    Metric(
+        "visqol",
+        "ViSQOL MOS-LQO",
+        "higher",
+        _visqol,
+        "ViSQOL v3 audio mode (visqol-python) at 48 kHz on up to {visqol_excerpts} excerpts of {visqol_excerpt_seconds:g} s "
+        "of active audio per track, mono mix; n/a when skipped or not installed.",
+        min_seconds=VISQOL_MIN_SECONDS,
+        enabled=lambda ctx: ctx.visqol_excerpts > 0,
+        noise=0.01,
+    ),
 ):
     register_metric(_metric)

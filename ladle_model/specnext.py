@@ -97,12 +97,18 @@ class SpecNeXtConfig:
                 rows = [tuple(map(float, row)) for row in self.fill_gain_table]
             except (TypeError, ValueError):
                 rows = []  # not a list of number rows: refused below
-            if not rows or len({len(r) for r in rows}) != 1 or len(rows[0]) not in (2, 3, 4) \
-                    or any(not 0 < r[0] <= 1 or any(not 0 <= g <= 4 for g in r[1:]) for r in rows) \
-                    or any(a[0] >= b[0] for a, b in zip(rows, rows[1:])):
-                raise ValueError("fill_gain_table must be [[bandwidth, gain], ...], [[bandwidth, gain in band, gain above "
-                                 "the cut], ...] or [[bandwidth, gain in band, gain above the cut, mask gain], ...] rows with "
-                                 f"bandwidth in (0, 1] ascending and gains in [0, 4], got {self.fill_gain_table}")
+            if (
+                not rows
+                or len({len(r) for r in rows}) != 1
+                or len(rows[0]) not in (2, 3, 4)
+                or any(not 0 < r[0] <= 1 or any(not 0 <= g <= 4 for g in r[1:]) for r in rows)
+                or any(a[0] >= b[0] for a, b in zip(rows, rows[1:]))
+            ):
+                raise ValueError(
+                    "fill_gain_table must be [[bandwidth, gain], ...], [[bandwidth, gain in band, gain above "
+                    "the cut], ...] or [[bandwidth, gain in band, gain above the cut, mask gain], ...] rows with "
+                    f"bandwidth in (0, 1] ascending and gains in [0, 4], got {self.fill_gain_table}"
+                )
             self.fill_gain_table = [list(r) for r in rows]
         if not 0 < self.compress <= 1:
             raise ValueError(f"compress must be in (0, 1], got {self.compress}")
@@ -121,7 +127,7 @@ def noise_stream(start: int, length: int) -> torch.Tensor:
     windows cross-fade they hold the same noise, whose power the fade keeps (two independent noises would lose
     1.25 dB of it on average over a Hann cross-fade, 3 dB mid-fade)."""
     first, last = start // NOISE_BLOCK, (start + length - 1) // NOISE_BLOCK
-    return torch.cat([noise_block(k) for k in range(first, last + 1)])[start - first * NOISE_BLOCK:][:length]
+    return torch.cat([noise_block(k) for k in range(first, last + 1)])[start - first * NOISE_BLOCK :][:length]
 
 
 @functools.lru_cache(maxsize=32)  # consecutive windows (hop 0.5 s) share blocks; 32 blocks hold 8 MiB
@@ -154,7 +160,9 @@ def bin_gains(table: list, bandwidth: torch.Tensor, n_bins: int) -> torch.Tensor
     (`bandwidth` (N,), a fraction of Nyquist) up to it, and its gain above the cut from there on."""
     gains = table_gain(table, bandwidth)  # (N, 3)
     edge = bandwidth * (n_bins - 1)  # (N,): the first bin above the cut
-    above = (torch.arange(n_bins, device=bandwidth.device) >= edge.unsqueeze(-1)) & (bandwidth < 1).unsqueeze(-1)  # (N, F)
+    above = (torch.arange(n_bins, device=bandwidth.device) >= edge.unsqueeze(-1)) & (bandwidth < 1).unsqueeze(
+        -1
+    )  # (N, F)
     return torch.where(above, gains[:, 1:2], gains[:, :1]).unsqueeze(-1)
 
 
@@ -225,8 +233,15 @@ class SpecNeXt(nn.Module):
     def stft(self, x: torch.Tensor) -> torch.Tensor:
         """(N, T) -> complex (N, n_bins, frames), centred frames, periodic Hann."""
         # Zero (not reflect) padding at the ends: works for inputs shorter than n_fft / 2 too.
-        return torch.stft(x, self.config.n_fft, self.config.hop, window=self.window, center=True, pad_mode="constant",
-                          return_complex=True)
+        return torch.stft(
+            x,
+            self.config.n_fft,
+            self.config.hop,
+            window=self.window,
+            center=True,
+            pad_mode="constant",
+            return_complex=True,
+        )
 
     def noise_spectrum(self, frames: int, device: torch.device, start: torch.Tensor | None = None) -> torch.Tensor:
         """(1, n_bins, frames) STFT of white noise, scaled so each bin's expected power is 1: fresh while training.
@@ -243,9 +258,14 @@ class SpecNeXt(nn.Module):
         spectrum = torch.stft(noise.to(device), n_fft, hop, window=self.window, center=False, return_complex=True)
         return spectrum / self.window.pow(2).sum().sqrt()
 
-    def correction(self, spec: torch.Tensor, fill_gain: float | torch.Tensor = 1.0,
-                   mask_gain: float | torch.Tensor = 1.0, bandwidth: torch.Tensor | None = None,
-                   start: torch.Tensor | None = None) -> torch.Tensor:
+    def correction(
+        self,
+        spec: torch.Tensor,
+        fill_gain: float | torch.Tensor = 1.0,
+        mask_gain: float | torch.Tensor = 1.0,
+        bandwidth: torch.Tensor | None = None,
+        start: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """The complex correction Y - X for the lossy spectrum `spec` (N, n_bins, frames); `fill_gain` a float, (N, 1, 1)
         or (N, n_bins, 1), `mask_gain` a float or (N, 1, 1); `bandwidth` (N,) each spectrum's cut, which copy_up needs;
         `start` (N,) where each spectrum's first sample lies in its track, which the noise at inference follows."""
@@ -259,7 +279,7 @@ class SpecNeXt(nn.Module):
         # tensors have no bf16 dtype
         out = self.head(self.out_norm(h.transpose(1, 2))).transpose(1, 2).float()  # (N, 4F, frames)
         mask_re, mask_im, add_re, add_im, *rest = out.chunk(out.shape[1] // self.n_bins, dim=1)  # each (N, F, frames)
-        copy_gain, noise_gain = rest[:2 * self.config.copy_up], rest[2 * self.config.copy_up:]
+        copy_gain, noise_gain = rest[: 2 * self.config.copy_up], rest[2 * self.config.copy_up :]
         scale = mag.pow(2).mean(dim=1, keepdim=True).sqrt().detach()  # (N, 1, frames): frame RMS magnitude
         fill = scale * torch.complex(add_re, add_im)
         if noise_gain:
@@ -286,14 +306,18 @@ class SpecNeXt(nn.Module):
     def unchanged_at(self, bandwidth: float) -> bool:
         """Whether the gain table leaves an input cut at `bandwidth` (a fraction of Nyquist) unchanged: every gain zero."""
         table = self.config.fill_gain_table
-        return table is not None and not table_gain(table, torch.tensor([float(bandwidth)], dtype=torch.float64)).any().item()
+        return (
+            table is not None
+            and not table_gain(table, torch.tensor([float(bandwidth)], dtype=torch.float64)).any().item()
+        )
 
     def reads_bandwidth(self) -> bool:
         """Whether the model fills by its input's bandwidth: with a gain table, or copying the band up."""
         return self.config.fill_gain_table is not None or self.config.copy_up
 
-    def gains(self, spec: torch.Tensor, b: int, c: int, bandwidth: torch.Tensor | None
-              ) -> tuple[float | torch.Tensor, float | torch.Tensor]:
+    def gains(
+        self, spec: torch.Tensor, b: int, c: int, bandwidth: torch.Tensor | None
+    ) -> tuple[float | torch.Tensor, float | torch.Tensor]:
         """(fill gain, mask gain) of each of the B·C spectra at each item's input `bandwidth` (B,): (`fill_gain`, 1.0)
         without a table, else the table's, per bin for the fill (B·C, F, 1) and per item for the mask (B·C, 1, 1)."""
         table = self.config.fill_gain_table
@@ -302,7 +326,9 @@ class SpecNeXt(nn.Module):
         mask = table_gain(table, bandwidth)[:, 2].reshape(b, 1, 1).repeat_interleave(c, dim=0)  # (B·C, 1, 1)
         return bin_gains(table, bandwidth, spec.shape[1]).repeat_interleave(c, dim=0), mask
 
-    def forward(self, x: torch.Tensor, bandwidth: torch.Tensor | None = None, start: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, bandwidth: torch.Tensor | None = None, start: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """(B, C, T) -> (B, C, T); `bandwidth` (B,): each item's codec cut, when measured over its whole track; `start`
         (B,): where each item's first sample lies in its track (a window's offset: ladle_model/windows.py), which
         the noise fill follows at inference (None: every item from sample 0)."""
@@ -314,6 +340,10 @@ class SpecNeXt(nn.Module):
             bandwidth = input_bandwidth(spec.reshape(b, c, *spec.shape[1:]).detach())  # (B,)
         spec_bandwidth = None if bandwidth is None else bandwidth.repeat_interleave(c)  # (B·C,)
         spec_start = None if start is None else start.repeat_interleave(c)  # (B·C,)
-        delta = self.correction(spec, *self.gains(spec, b, c, bandwidth), bandwidth=spec_bandwidth, start=spec_start)  # (B·C, F, frames)
-        residual = torch.istft(delta, self.config.n_fft, self.config.hop, window=self.window, center=True, length=t)  # (B·C, T)
+        delta = self.correction(
+            spec, *self.gains(spec, b, c, bandwidth), bandwidth=spec_bandwidth, start=spec_start
+        )  # (B·C, F, frames)
+        residual = torch.istft(
+            delta, self.config.n_fft, self.config.hop, window=self.window, center=True, length=t
+        )  # (B·C, T)
         return clamp_to_audio_range(x + residual.reshape(b, c, t))  # (B, C, T)

@@ -69,16 +69,27 @@ class SpectralLossConfig:
 
     def keys(self) -> list[str]:
         """The term keys `restoration_losses` reports (besides "loss/total")."""
-        weights = {"loss/logmag": self.lambda_logmag, "loss/sc": self.lambda_sc, "loss/melfloor": self.lambda_melfloor,
-                   "loss/wave": self.lambda_wave}
+        weights = {
+            "loss/logmag": self.lambda_logmag,
+            "loss/sc": self.lambda_sc,
+            "loss/melfloor": self.lambda_melfloor,
+            "loss/wave": self.lambda_wave,
+        }
         return [key for key, weight in weights.items() if weight > 0]
 
 
 def stft_magnitude(x: torch.Tensor, n_fft: int) -> torch.Tensor:
     """|STFT| of (B, C, T) audio: (B·C, n_fft/2 + 1, frames), periodic Hann, hop n_fft/4, centred."""
     window = torch.hann_window(n_fft, device=x.device, dtype=x.dtype)
-    spec = torch.stft(x.reshape(-1, x.shape[-1]), n_fft, n_fft // 4, window=window, center=True, pad_mode="constant",
-                      return_complex=True)  # zero padding: segments shorter than n_fft / 2 work too
+    spec = torch.stft(
+        x.reshape(-1, x.shape[-1]),
+        n_fft,
+        n_fft // 4,
+        window=window,
+        center=True,
+        pad_mode="constant",
+        return_complex=True,
+    )  # zero padding: segments shorter than n_fft / 2 work too
     return spec.abs()
 
 
@@ -94,12 +105,16 @@ def magnitudes(pred: torch.Tensor, target: torch.Tensor, fft_sizes: tuple[int, .
 
 def log_magnitude_term(mags: Magnitudes) -> torch.Tensor:
     """Mean over resolutions of mean |log10 max(|Ŝ|, eps) - log10 max(|S|, eps)|."""
-    return torch.stack([(p.clamp_min(MAG_EPS).log10() - t.clamp_min(MAG_EPS).log10()).abs().mean() for p, t in mags]).mean()
+    return torch.stack(
+        [(p.clamp_min(MAG_EPS).log10() - t.clamp_min(MAG_EPS).log10()).abs().mean() for p, t in mags]
+    ).mean()
 
 
 def spectral_convergence_term(mags: Magnitudes) -> torch.Tensor:
     """Mean over resolutions of ||S - Ŝ||_F / ||S||_F (whole batch; 0 for a silent target and prediction)."""
-    return torch.stack([torch.linalg.vector_norm(t - p) / torch.linalg.vector_norm(t).clamp_min(MAG_EPS) for p, t in mags]).mean()
+    return torch.stack(
+        [torch.linalg.vector_norm(t - p) / torch.linalg.vector_norm(t).clamp_min(MAG_EPS) for p, t in mags]
+    ).mean()
 
 
 def log_magnitude_loss(pred: torch.Tensor, target: torch.Tensor, fft_sizes: tuple[int, ...]) -> torch.Tensor:
@@ -131,8 +146,9 @@ def _mel_db(x: torch.Tensor, n_mels: int, sample_rate: int) -> torch.Tensor:
     return 10 * power.clamp_min(1e-10).log10()
 
 
-def floored_mel_loss(pred: torch.Tensor, target: torch.Tensor, n_mels: int = 64, floor_db: float = 45.0,
-                     sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
+def floored_mel_loss(
+    pred: torch.Tensor, target: torch.Tensor, n_mels: int = 64, floor_db: float = 45.0, sample_rate: int = SAMPLE_RATE
+) -> torch.Tensor:
     """Mean |max(P̂, f) - max(P, f)| / 20 over mel bands and frames, f = the target frame's peak - floor_db.
 
     In units of log10 magnitude (20 dB), like loss/logmag. 0 when the prediction matches the target
@@ -149,7 +165,9 @@ def relative_waveform_loss(pred: torch.Tensor, target: torch.Tensor, lossy: torc
     return (pred - target).pow(2).mean() / baseline
 
 
-def restoration_losses(pred: torch.Tensor, target: torch.Tensor, lossy: torch.Tensor, config: SpectralLossConfig) -> dict[str, torch.Tensor]:
+def restoration_losses(
+    pred: torch.Tensor, target: torch.Tensor, lossy: torch.Tensor, config: SpectralLossConfig
+) -> dict[str, torch.Tensor]:
     """The weighted terms under "loss/..." keys; a term whose lambda is 0 is not computed."""
     losses: dict[str, torch.Tensor] = {}
     total = pred.new_zeros(())
@@ -170,8 +188,14 @@ def restoration_losses(pred: torch.Tensor, target: torch.Tensor, lossy: torch.Te
     return losses
 
 
-def training_losses(pred: torch.Tensor, target: torch.Tensor, lossy: torch.Tensor, feature_net: nn.Module | None,
-                    loss_config: LossConfig, spectral_config: SpectralLossConfig) -> dict[str, torch.Tensor]:
+def training_losses(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    lossy: torch.Tensor,
+    feature_net: nn.Module | None,
+    loss_config: LossConfig,
+    spectral_config: SpectralLossConfig,
+) -> dict[str, torch.Tensor]:
     """The paper's terms (`compute_losses`) plus these when any of them is weighted; one "loss/total"."""
     losses = compute_losses(pred, target, feature_net, loss_config)
     if spectral_config.active:

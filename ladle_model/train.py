@@ -37,12 +37,31 @@ from ladle_model.augment import clean_inputs
 from ladle_model.calibration_data import calibrate_after_training
 from ladle_model.checkpoint import RunDir
 from ladle_model.data import iterate_epoch, make_loader
-from ladle_model.distributed import Distributed, any_rank, barrier, autocast_context, main_rank_value, mean_over_ranks, setup_distributed, sum_over_ranks, teardown_distributed, wrap_model
+from ladle_model.distributed import (
+    Distributed,
+    any_rank,
+    autocast_context,
+    barrier,
+    main_rank_value,
+    mean_over_ranks,
+    setup_distributed,
+    sum_over_ranks,
+    teardown_distributed,
+    wrap_model,
+)
 from ladle_model.losses import FeatureNet, FeatureNetConfig, LossConfig
 from ladle_model.models import model_config_dict
 from ladle_model.reports.training import append_log_row, format_loss, plot_loss_curves, truncate_log
 from ladle_model.spectral_losses import SpectralLossConfig, training_losses
-from ladle_model.train_state import RunContext, TrainState, init_state, open_run, prepare_feature_net, restore_state, save_checkpoint
+from ladle_model.train_state import (
+    RunContext,
+    TrainState,
+    init_state,
+    open_run,
+    prepare_feature_net,
+    restore_state,
+    save_checkpoint,
+)
 from storage.config import ConfigError, config_from_dict
 
 log = logging.getLogger(__name__)
@@ -73,7 +92,9 @@ class TrainConfig:
     max_epochs: int = 20
     max_steps: int | None = None  # a cap on optimizer steps across epochs (None: epochs decide)
     calibrate: bool = True  # after training, pick best.pt's fill gain on the validation split (models that have one)
-    max_minutes: float | None = None  # wall-clock budget of one call of `train`: it stops with a checkpoint; a re-run continues
+    max_minutes: float | None = (
+        None  # wall-clock budget of one call of `train`: it stops with a checkpoint; a re-run continues
+    )
     plateau_factor: float = 0.5
     plateau_patience: int = 5
     grad_clip: float | None = 1.0  # max global grad norm; not in the paper (nanoGPT's default); None = off
@@ -83,7 +104,9 @@ class TrainConfig:
     # data
     # share of training segments whose input is their lossless original (ladle_model/augment.py); 0: the paper's
     clean_input_fraction: float = 0.0
-    clean_input_lowpass: float = 0.0  # share of those clean inputs low-passed at 16.5-21 kHz, as near-transparent codecs cut
+    clean_input_lowpass: float = (
+        0.0  # share of those clean inputs low-passed at 16.5-21 kHz, as near-transparent codecs cut
+    )
     segment_seconds: float | None = None  # random crop shorter than the shards' segments (None: whole segments)
     shuffle_buffer: int = 256  # samples per worker; 256 one-second stereo pairs are ~180 MB
     num_workers: int = 2
@@ -104,9 +127,17 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.model_overrides, dict):
-            raise ConfigError(f"TrainConfig.model_overrides: expected a mapping, got {type(self.model_overrides).__name__}")
-        positive = {"batch_size": self.batch_size, "max_epochs": self.max_epochs, "checkpoint_every_steps": self.checkpoint_every_steps,
-                    "log_every_steps": self.log_every_steps, "shuffle_buffer": self.shuffle_buffer, "lr": self.lr}
+            raise ConfigError(
+                f"TrainConfig.model_overrides: expected a mapping, got {type(self.model_overrides).__name__}"
+            )
+        positive = {
+            "batch_size": self.batch_size,
+            "max_epochs": self.max_epochs,
+            "checkpoint_every_steps": self.checkpoint_every_steps,
+            "log_every_steps": self.log_every_steps,
+            "shuffle_buffer": self.shuffle_buffer,
+            "lr": self.lr,
+        }
         for name, value in positive.items():
             if value <= 0:
                 raise ConfigError(f"TrainConfig.{name} must be > 0, got {value}")
@@ -114,8 +145,13 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"TrainConfig.{name} must be > 0 or None, got {value}")
-        if min(self.num_workers, self.feature_net_steps, self.weight_decay, self.plateau_patience, self.warmup_steps) < 0:
-            raise ConfigError("num_workers, feature_net_steps, weight_decay, plateau_patience and warmup_steps must be >= 0")
+        if (
+            min(self.num_workers, self.feature_net_steps, self.weight_decay, self.plateau_patience, self.warmup_steps)
+            < 0
+        ):
+            raise ConfigError(
+                "num_workers, feature_net_steps, weight_decay, plateau_patience and warmup_steps must be >= 0"
+            )
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:
             raise ConfigError(f"TrainConfig.ema_decay must be in (0, 1) or None, got {self.ema_decay}")
         if self.lr_anneal_to is not None and not 0 <= self.lr_anneal_to < 1:
@@ -157,8 +193,14 @@ def train_config_from_args(
     max_minutes: float | None = None,
 ) -> TrainConfig:
     """TrainConfig from the flow's/CLI's named options, then `overrides` (any TrainConfig key) on top."""
-    d = {"model": model, "max_epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "segment_seconds": segment_seconds,
-         "max_minutes": max_minutes}
+    d = {
+        "model": model,
+        "max_epochs": epochs,
+        "max_steps": max_steps,
+        "batch_size": batch_size,
+        "segment_seconds": segment_seconds,
+        "max_minutes": max_minutes,
+    }
     return TrainConfig.from_dict({**d, **(overrides or {})})
 
 
@@ -174,7 +216,9 @@ class TrainResult:
     presets: list[str] = field(default_factory=list)  # the presets of the datasets trained on
     start_step: int = 0  # the step this call started from (> 0: it resumed)
     stopped_by: str = ""  # "max_epochs", "max_steps" or "max_minutes" (the time budget; a re-run continues)
-    calibration: dict | None = None  # the fill gain chosen for best.pt (ladle_model/calibrate.py); None: nothing to calibrate
+    calibration: dict | None = (
+        None  # the fill gain chosen for best.pt (ladle_model/calibrate.py); None: nothing to calibrate
+    )
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -183,8 +227,15 @@ class TrainResult:
 # ----------------------------------------------------------------------------- one step
 
 
-def train_step(state: TrainState, train_model: nn.Module, lossless: torch.Tensor, lossy: torch.Tensor,
-               feature_net: FeatureNet | None, cfg: TrainConfig, device: torch.device | str = "cpu") -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+def train_step(
+    state: TrainState,
+    train_model: nn.Module,
+    lossless: torch.Tensor,
+    lossy: torch.Tensor,
+    feature_net: FeatureNet | None,
+    cfg: TrainConfig,
+    device: torch.device | str = "cpu",
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """One optimizer step on a (lossless, lossy) batch; returns the detached loss terms and the grad norm.
 
     `train_model` is `state.model` or its DDP wrapper (whose backward all-reduces the gradients).
@@ -193,7 +244,9 @@ def train_step(state: TrainState, train_model: nn.Module, lossless: torch.Tensor
     # ---- forward/backward: the model under bf16 autocast on CUDA, the losses in float32
     lossless = lossless.to(device, non_blocking=True)  # (B, 2, L) target
     lossy = lossy.to(device, non_blocking=True)  # (B, 2, L) input
-    lossy = clean_inputs(lossless, lossy, cfg.clean_input_fraction, cfg.seed, state.step, cfg.clean_input_lowpass)  # some: the target
+    lossy = clean_inputs(
+        lossless, lossy, cfg.clean_input_fraction, cfg.seed, state.step, cfg.clean_input_lowpass
+    )  # some: the target
     with autocast_context(device, cfg.precision):
         pred = train_model(lossy)  # (B, 2, L)
     losses = training_losses(pred.float(), lossless, lossy, feature_net, cfg.loss, cfg.spectral)
@@ -225,8 +278,14 @@ def validation_keys(loss_cfg: LossConfig, spectral_cfg: SpectralLossConfig | Non
 
 
 @torch.no_grad()
-def validate(model: nn.Module, val_shards: list, cfg: TrainConfig, crop_samples: int | None, feature_net: FeatureNet | None,
-             ddp: Distributed) -> dict[str, float]:
+def validate(
+    model: nn.Module,
+    val_shards: list,
+    cfg: TrainConfig,
+    crop_samples: int | None,
+    feature_net: FeatureNet | None,
+    ddp: Distributed,
+) -> dict[str, float]:
     """Mean of every loss term over the validation split ("val/loss/total", ...), plus the MSE of the
     untouched lossy input ("val/mse_lossy_input"), the baseline the model must beat (docs/design.md).
 
@@ -235,7 +294,9 @@ def validate(model: nn.Module, val_shards: list, cfg: TrainConfig, crop_samples:
     model.eval()
     sums: dict[str, float] = {}
     n_examples = 0
-    loader = make_loader(val_shards, cfg.batch_size, train=False, crop_samples=crop_samples, num_workers=cfg.num_workers)
+    loader = make_loader(
+        val_shards, cfg.batch_size, train=False, crop_samples=crop_samples, num_workers=cfg.num_workers
+    )
     for i, (lossless, lossy) in enumerate(loader):
         if cfg.eval_max_batches is not None and i >= cfg.eval_max_batches:
             break
@@ -257,7 +318,9 @@ def validate(model: nn.Module, val_shards: list, cfg: TrainConfig, crop_samples:
     return {k: total / n_examples for k, total in zip(keys, totals[:-1])}
 
 
-def validate_and_log(ctx: RunContext, state: TrainState, feature_net: FeatureNet | None, complete: bool) -> tuple[dict, float, bool]:
+def validate_and_log(
+    ctx: RunContext, state: TrainState, feature_net: FeatureNet | None, complete: bool
+) -> tuple[dict, float, bool]:
     """Validation losses and the mean train loss so far, one epoch-log row, and whether best.pt improves.
 
     What is validated is the model a checkpoint serves: the weights' moving average when the run keeps one.
@@ -267,16 +330,29 @@ def validate_and_log(ctx: RunContext, state: TrainState, feature_net: FeatureNet
     (max_steps, the time budget) is validated for the record only.
     """
     val_shards = ctx.data.shard_paths("val")
-    metrics = validate(state.served_model, val_shards, ctx.cfg, ctx.crop_samples, feature_net, ctx.ddp) if val_shards else {}
+    metrics = (
+        validate(state.served_model, val_shards, ctx.cfg, ctx.crop_samples, feature_net, ctx.ddp) if val_shards else {}
+    )
     train_loss = mean_over_ranks(state.epoch_loss_sum, state.batch_in_epoch, ctx.ddp)
     if complete and ctx.cfg.lr_anneal_to is None:
         state.scheduler.step(metrics.get("val/loss/total", train_loss))
-    improved = "val/loss/total" in metrics and (state.best_val_loss is None or metrics["val/loss/total"] < state.best_val_loss)
+    improved = "val/loss/total" in metrics and (
+        state.best_val_loss is None or metrics["val/loss/total"] < state.best_val_loss
+    )
     if improved:
         state.best_val_loss = metrics["val/loss/total"]
     if ctx.ddp.is_main:
-        append_log_row(ctx.run.epoch_log, {"epoch": state.epoch, "step": state.step, "complete": int(complete),
-                                           "train/loss/total": train_loss, "lr": state.optimizer.param_groups[0]["lr"], **metrics})
+        append_log_row(
+            ctx.run.epoch_log,
+            {
+                "epoch": state.epoch,
+                "step": state.step,
+                "complete": int(complete),
+                "train/loss/total": train_loss,
+                "lr": state.optimizer.param_groups[0]["lr"],
+                **metrics,
+            },
+        )
     return metrics, train_loss, improved
 
 
@@ -302,8 +378,16 @@ def train(
         teardown_distributed(ddp)
 
 
-def _train(data_dir: str | Path, run: RunDir, cfg: TrainConfig, dataset_version: str | None, preset: str | list[str] | None,
-           progress: bool, ddp: Distributed, clock: Callable[[], float]) -> TrainResult:
+def _train(
+    data_dir: str | Path,
+    run: RunDir,
+    cfg: TrainConfig,
+    dataset_version: str | None,
+    preset: str | list[str] | None,
+    progress: bool,
+    ddp: Distributed,
+    clock: Callable[[], float],
+) -> TrainResult:
     t_start, out_of_time = clock(), False
     # ---- setup: the datasets, the run folder, a checkpoint to resume from, phi
     ctx, ckpt = open_run(data_dir, run, cfg, dataset_version, preset, ddp)
@@ -343,9 +427,18 @@ def _train(data_dir: str | Path, run: RunDir, cfg: TrainConfig, dataset_version:
     state.model.train()
     t_last = time.perf_counter()
     while not done() and not budget_spent():
-        batches = iterate_epoch(ctx.data.shard_paths("train"), cfg.batch_size, cfg.seed, state.epoch, ctx.crop_samples,
-                                cfg.shuffle_buffer, cfg.num_workers, skip_batches=state.batch_in_epoch,
-                                n_batches=ctx.n_batches_per_epoch, pin_memory=ddp.device.type == "cuda")
+        batches = iterate_epoch(
+            ctx.data.shard_paths("train"),
+            cfg.batch_size,
+            cfg.seed,
+            state.epoch,
+            ctx.crop_samples,
+            cfg.shuffle_buffer,
+            cfg.num_workers,
+            skip_batches=state.batch_in_epoch,
+            n_batches=ctx.n_batches_per_epoch,
+            pin_memory=ddp.device.type == "cuda",
+        )
         stopped_in_epoch = False
         for lossless, lossy in batches:
             if done() or budget_spent():
@@ -368,8 +461,17 @@ def _train(data_dir: str | Path, run: RunDir, cfg: TrainConfig, dataset_version:
             # ---- log (rank 0's own batch, as nanoGPT does: no all-reduce for a log line)
             if ddp.is_main and state.step % cfg.log_every_steps == 0:
                 now = time.perf_counter()
-                append_log_row(run.step_log, {"step": state.step, "epoch": state.epoch, "lr": lr, "grad_norm": grad_norm.item(),
-                                              **{k: v.item() for k, v in losses.items()}, "seconds": now - t_last})
+                append_log_row(
+                    run.step_log,
+                    {
+                        "step": state.step,
+                        "epoch": state.epoch,
+                        "lr": lr,
+                        "grad_norm": grad_norm.item(),
+                        **{k: v.item() for k, v in losses.items()},
+                        "seconds": now - t_last,
+                    },
+                )
                 t_last = now
             if bar is not None:
                 bar.update(1)
@@ -391,8 +493,13 @@ def _train(data_dir: str | Path, run: RunDir, cfg: TrainConfig, dataset_version:
         save_checkpoint(ctx, state, best=improved)
         if ddp.is_main:
             plot_loss_curves(run)
-            log.info("epoch %d done at step %d: train %s, val %s", state.epoch - 1, state.step, format_loss(train_loss),
-                     format_loss(metrics.get("val/loss/total")))
+            log.info(
+                "epoch %d done at step %d: train %s, val %s",
+                state.epoch - 1,
+                state.step,
+                format_loss(train_loss),
+                format_loss(metrics.get("val/loss/total")),
+            )
 
     # ---- end (max_steps or the budget inside an epoch): validate for the record, without touching the scheduler
     if state.last_eval_step != state.step:
@@ -406,8 +513,19 @@ def _train(data_dir: str | Path, run: RunDir, cfg: TrainConfig, dataset_version:
     calibration = calibrate_after_training(ctx, data_dir, state.model) if ddp.is_main and cfg.calibrate else None
     barrier(ddp)  # the other ranks wait for rank 0's calibration: ending the process group under it aborts them
     stopped_by = "max_minutes" if out_of_time else "max_epochs" if state.epoch >= cfg.max_epochs else "max_steps"
-    return TrainResult(state.step, state.epoch, state.last_train_loss, state.best_val_loss, str(run.last), str(run.root), ctx.data.version,
-                       ctx.data.presets, start_step, stopped_by, calibration)
+    return TrainResult(
+        state.step,
+        state.epoch,
+        state.last_train_loss,
+        state.best_val_loss,
+        str(run.last),
+        str(run.root),
+        ctx.data.version,
+        ctx.data.presets,
+        start_step,
+        stopped_by,
+        calibration,
+    )
 
 
 def scheduled_lr(cfg: TrainConfig, step: int, budget_used: float) -> float:

@@ -96,9 +96,15 @@ def init_state(cfg: TrainConfig, device: torch.device | str = "cpu") -> TrainSta
     random.seed(cfg.seed)
     model = build_model(cfg.model, **cfg.model_overrides).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience
+    )
     # use_buffers: the average copies buffers along, so the served model is whole; its first update copies the weights
-    ema = AveragedModel(model, multi_avg_fn=ema_update(cfg.ema_decay), use_buffers=True) if cfg.ema_decay is not None else None
+    ema = (
+        AveragedModel(model, multi_avg_fn=ema_update(cfg.ema_decay), use_buffers=True)
+        if cfg.ema_decay is not None
+        else None
+    )
     return TrainState(model, optimizer, scheduler, ema=ema)
 
 
@@ -142,9 +148,20 @@ def save_checkpoint(ctx: RunContext, state: TrainState, best: bool = False) -> P
     """
     rng_states = gather_objects(capture_rng_state(), ctx.ddp)
     if ctx.ddp.is_main:
-        payload = checkpoint_payload(state.model, state.optimizer, state.scheduler, {k: getattr(state, k) for k in PROGRESS_KEYS},
-                                     rng_states, ctx.cfg.model, ctx.cfg.to_dict(), ctx.cfg.model_config(), ctx.data.records(),
-                                     ctx.feature_key, ctx.code_version, ema=state.ema)
+        payload = checkpoint_payload(
+            state.model,
+            state.optimizer,
+            state.scheduler,
+            {k: getattr(state, k) for k in PROGRESS_KEYS},
+            rng_states,
+            ctx.cfg.model,
+            ctx.cfg.to_dict(),
+            ctx.cfg.model_config(),
+            ctx.data.records(),
+            ctx.feature_key,
+            ctx.code_version,
+            ema=state.ema,
+        )
         ctx.run.write_checkpoint(payload, best=best)
     return ctx.run.last
 
@@ -152,8 +169,14 @@ def save_checkpoint(ctx: RunContext, state: TrainState, best: bool = False) -> P
 # ----------------------------------------------------------------------------- setting up a run
 
 
-def open_run(data_dir: str | Path, run: RunDir, cfg: TrainConfig, dataset_version: str | None, presets: str | list[str] | None,
-             ddp: Distributed) -> tuple[RunContext, dict | None]:
+def open_run(
+    data_dir: str | Path,
+    run: RunDir,
+    cfg: TrainConfig,
+    dataset_version: str | None,
+    presets: str | list[str] | None,
+    ddp: Distributed,
+) -> tuple[RunContext, dict | None]:
     """The datasets, the checks, RUN/config.json, and the checkpoint to resume from (None: a new run).
 
     Nothing named and RUN holds a checkpoint: a bare re-run continues on the run's own datasets.
@@ -170,8 +193,10 @@ def open_run(data_dir: str | Path, run: RunDir, cfg: TrainConfig, dataset_versio
     if not train_shards or n_train_segments == 0:
         raise ValueError(f"dataset {data.version} has no training segments")
     if ddp.world_size > 1 and len(train_shards) < ddp.world_size:
-        raise ValueError(f"dataset {data.version} has {len(train_shards)} train shards for {ddp.world_size} ranks; "
-                         "every rank needs at least one (build the corpus with smaller shards)")
+        raise ValueError(
+            f"dataset {data.version} has {len(train_shards)} train shards for {ddp.world_size} ranks; "
+            "every rank needs at least one (build the corpus with smaller shards)"
+        )
     # DDP: every rank takes the same number of steps per epoch, or the gradient all-reduce hangs.
     n_batches_per_epoch = max(n_train_segments // (cfg.batch_size * ddp.world_size), 1) if ddp.world_size > 1 else None
     feature_key = feature_net_cache_key(data, cfg) if cfg.loss.lambda_perc > 0 else None
@@ -181,8 +206,15 @@ def open_run(data_dir: str | Path, run: RunDir, cfg: TrainConfig, dataset_versio
     ctx = RunContext(run, cfg, data, ddp, feature_key, code_version(), crop_samples, n_batches_per_epoch)
     if ddp.is_main:
         run.root.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(run.config, {"train": cfg.to_dict(), "model": cfg.model_config(), "dataset_version": data.version,
-                                       "presets": data.presets})
+        write_json_atomic(
+            run.config,
+            {
+                "train": cfg.to_dict(),
+                "model": cfg.model_config(),
+                "dataset_version": data.version,
+                "presets": data.presets,
+            },
+        )
     return ctx, ckpt
 
 

@@ -31,7 +31,7 @@ def finite_mean(values: list[float]) -> float:
 
 
 def verdict(metric: str, baseline: float, model: float) -> str:
-    """"better than the input" / "worse than the input" / "same as the input" / "n/a" for one metric.
+    """ "better than the input" / "worse than the input" / "same as the input" / "n/a" for one metric.
 
     A difference below the metric's noise threshold (ladle_model/metrics.py) is "same as the input":
     ViSQOL 4.633 against 4.633 is a tie, not a loss.
@@ -53,8 +53,18 @@ def summarise(rows: list[dict]) -> list[dict]:
         model = finite_mean([r.get(key) for r in rows if r["system"] == MODEL])
         delta = model - base
         relative = delta / abs(base) if is_finite(delta) and base != 0 else float("nan")
-        summary.append({"metric": key, "name": metric.label, "better_when": metric.better, "lossy_input": base, "model": model,
-                        "difference": delta, "relative": relative, "verdict": verdict(key, base, model)})
+        summary.append(
+            {
+                "metric": key,
+                "name": metric.label,
+                "better_when": metric.better,
+                "lossy_input": base,
+                "model": model,
+                "difference": delta,
+                "relative": relative,
+                "verdict": verdict(key, base, model),
+            }
+        )
     return summary
 
 
@@ -65,11 +75,18 @@ def headline(summary: list[dict]) -> str:
     better = [s["name"] for s in judged if s["verdict"].startswith("better")]
     worse = [s["name"] for s in judged if s["verdict"].startswith("worse")]
     said = {"same as the input": "the same as its lossy input", "n/a": "not comparable with its lossy input"}.get(
-        first_metric["verdict"], first_metric["verdict"].replace("the input", "its lossy input"))
-    first = (f"The model is {said} on {first_metric['name']}: "
-             f"{fmt_value(first_metric['model'])} vs {fmt_value(first_metric['lossy_input'])} ({fmt_relative(first_metric['relative'])})")
-    return f"{first}; better on {len(better)} of {len(judged)} metrics" + (f" ({', '.join(better)})" if better else "") + (
-        f", worse on {', '.join(worse)}" if worse else "") + "."
+        first_metric["verdict"], first_metric["verdict"].replace("the input", "its lossy input")
+    )
+    first = (
+        f"The model is {said} on {first_metric['name']}: "
+        f"{fmt_value(first_metric['model'])} vs {fmt_value(first_metric['lossy_input'])} ({fmt_relative(first_metric['relative'])})"
+    )
+    return (
+        f"{first}; better on {len(better)} of {len(judged)} metrics"
+        + (f" ({', '.join(better)})" if better else "")
+        + (f", worse on {', '.join(worse)}" if worse else "")
+        + "."
+    )
 
 
 def fmt_value(v: float | None) -> str:

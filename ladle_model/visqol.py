@@ -37,8 +37,9 @@ def visqol_available() -> bool:
     return True
 
 
-def active_excerpts(reference, sample_rate: int, n_excerpts: int, excerpt_seconds: float,
-                    quiet_db: float = 20.0) -> list[tuple[int, int]]:
+def active_excerpts(
+    reference, sample_rate: int, n_excerpts: int, excerpt_seconds: float, quiet_db: float = 20.0
+) -> list[tuple[int, int]]:
     """Up to `n_excerpts` (start, stop) sample ranges of active audio, evenly spread over the track.
 
     The track is cut into back-to-back excerpts; those whose RMS (mono mix of the reference) is within
@@ -116,8 +117,15 @@ def measure_all(pairs: list[np.ndarray], workers: int | None = None) -> list[flo
     return [_measure(pair) for pair in pairs]
 
 
-def visqol_moslqo(reference, estimate, sample_rate: int, n_excerpts: int = 3, excerpt_seconds: float = 5.0,
-                  resample: Callable[[np.ndarray, int, int], np.ndarray] | None = None, workers: int | None = None):
+def visqol_moslqo(
+    reference,
+    estimate,
+    sample_rate: int,
+    n_excerpts: int = 3,
+    excerpt_seconds: float = 5.0,
+    resample: Callable[[np.ndarray, int, int], np.ndarray] | None = None,
+    workers: int | None = None,
+):
     """ViSQOL v3 in audio mode (visqol-python, a port of Google's ViSQOL 3.3.3): mean MOS-LQO over
     up to `n_excerpts` excerpts of active audio (see `active_excerpts`, chosen on the reference), each
     mixed to mono (as ViSQOL reads files) and resampled to 48 kHz (audio mode's rate).
@@ -141,7 +149,9 @@ def visqol_moslqo(reference, estimate, sample_rate: int, n_excerpts: int = 3, ex
     pairs, owner = [], []  # every excerpt of every item, and which item it is of
     for item, (r, e) in enumerate(zip(ref, est)):
         for start, stop in active_excerpts(r, sample_rate, n_excerpts, excerpt_seconds):
-            pair = np.stack([r[:, start:stop].mean(axis=0), e[:, start:stop].mean(axis=0)]).astype(np.float32)  # (2, n) mono mixes
+            pair = np.stack([r[:, start:stop].mean(axis=0), e[:, start:stop].mean(axis=0)]).astype(
+                np.float32
+            )  # (2, n) mono mixes
             pairs.append(resample(pair, sample_rate, VISQOL_RATE).astype(np.float64))
             owner.append(item)
     counts = np.bincount(owner, minlength=len(ref))

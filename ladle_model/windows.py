@@ -52,11 +52,15 @@ class WindowSpec:
     def __post_init__(self) -> None:
         rule = get_strategy(self.strategy)  # unknown names raise here
         if rule.lossy_rate(self.sample_rate, self.input_rate) != self.input_rate:
-            raise ValueError(f"strategy {self.strategy} does not feed the model lossy samples at {self.input_rate} Hz "
-                             f"(model rate {self.sample_rate} Hz)")
+            raise ValueError(
+                f"strategy {self.strategy} does not feed the model lossy samples at {self.input_rate} Hz "
+                f"(model rate {self.sample_rate} Hz)"
+            )
         rule.check_rates(self.sample_rate, self.input_rate)
         if not 0 < self.hop_samples <= self.window_samples:
-            raise ValueError(f"need 0 < hop_samples <= window_samples, got {self.hop_samples} and {self.window_samples}")
+            raise ValueError(
+                f"need 0 < hop_samples <= window_samples, got {self.hop_samples} and {self.window_samples}"
+            )
 
     @property
     def rule(self) -> Strategy:
@@ -82,8 +86,13 @@ class WindowSpec:
         return self.input_rate == self.sample_rate
 
 
-def make_spec(sample_rate: int, segment_seconds: float, strategy: str = "resample", lossy_sample_rate: int | None = None,
-              hop_fraction: float = 0.5) -> WindowSpec:
+def make_spec(
+    sample_rate: int,
+    segment_seconds: float,
+    strategy: str = "resample",
+    lossy_sample_rate: int | None = None,
+    hop_fraction: float = 0.5,
+) -> WindowSpec:
     """A WindowSpec from a dataset's fields (DatasetManifest / the checkpoint's "dataset" record)."""
     window = max(round(segment_seconds * sample_rate), 1)
     input_rate = get_strategy(strategy).lossy_rate(sample_rate, lossy_sample_rate or sample_rate)
@@ -116,8 +125,14 @@ class WindowedRestorer:
     batch of windows and about L + batch·hop output samples, whatever the track's length.
     """
 
-    def __init__(self, model: nn.Module, spec: WindowSpec, batch_size: int = DEFAULT_BATCH_SIZE,
-                 device: torch.device | str | None = None, n_output: int | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        spec: WindowSpec,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        device: torch.device | str | None = None,
+        n_output: int | None = None,
+    ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.model, self.spec, self.batch_size = model, spec, batch_size
@@ -228,8 +243,14 @@ class WindowedRestorer:
         return out
 
 
-def restore_chunks(model: nn.Module, chunks: Iterable[np.ndarray], spec: WindowSpec, batch_size: int = DEFAULT_BATCH_SIZE,
-                   device: torch.device | str | None = None, n_output: int | None = None) -> Iterator[np.ndarray]:
+def restore_chunks(
+    model: nn.Module,
+    chunks: Iterable[np.ndarray],
+    spec: WindowSpec,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    device: torch.device | str | None = None,
+    n_output: int | None = None,
+) -> Iterator[np.ndarray]:
     """Restore a stream of (C, n) input chunks at spec.input_rate; yield (C, m) output chunks at spec.sample_rate, in order."""
     restorer = WindowedRestorer(model, spec, batch_size, device, n_output)
     for chunk in chunks:
@@ -246,7 +267,9 @@ def as_stereo(audio: np.ndarray) -> np.ndarray:
     if audio.ndim != 2:
         raise EnhanceError(f"expected (channels, samples) audio, got shape {audio.shape}")
     if audio.shape[0] > 2:
-        raise EnhanceError(f"{audio.shape[0]} channels: only mono and stereo can be restored (downmix first, e.g. ffmpeg -ac 2)")
+        raise EnhanceError(
+            f"{audio.shape[0]} channels: only mono and stereo can be restored (downmix first, e.g. ffmpeg -ac 2)"
+        )
     return np.repeat(audio, 2, axis=0) if audio.shape[0] == 1 else audio
 
 
@@ -255,9 +278,15 @@ def back_to(audio: np.ndarray, channels: int) -> np.ndarray:
     return audio.mean(axis=0, keepdims=True).astype(np.float32) if channels == 1 else audio
 
 
-def enhance_array(model: nn.Module, lossy: np.ndarray, spec: WindowSpec, batch_size: int = DEFAULT_BATCH_SIZE,
-                  device: torch.device | str | None = None, n_output: int | None = None,
-                  chunk_samples: int | None = None) -> np.ndarray:
+def enhance_array(
+    model: nn.Module,
+    lossy: np.ndarray,
+    spec: WindowSpec,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    device: torch.device | str | None = None,
+    n_output: int | None = None,
+    chunk_samples: int | None = None,
+) -> np.ndarray:
     """Restore a whole (C, T) track held in memory (C = 1 or 2) at spec.input_rate; returns (C, n_output) at spec.sample_rate.
 
     `n_output` defaults to spec.output_length(T). `chunk_samples` feeds the input in pieces (the

@@ -19,9 +19,9 @@ import numpy as np
 
 from storage import ffmpeg as ff
 from storage.atomic import write_json_atomic
+from storage.audio import AudioError
 from storage.config import STAGE_VERSIONS, AlignConfig, stable_hash
 from storage.encode import Encoded
-from storage.audio import AudioError
 from storage.ingest import Quarantined, Track, read_track
 from storage.resample import resample, resampled_length  # noqa: F401  (re-exported: callers resample through align)
 
@@ -128,7 +128,9 @@ def find_alignment(encoded: Encoded, cfg: AlignConfig, data_dir: str | Path) -> 
     return Alignment(**record) if record.get("align_key") == align_key(encoded, cfg) else None
 
 
-def measure_alignment(track: Track, encoded: Encoded, lossless: np.ndarray, lossy: np.ndarray, cfg: AlignConfig) -> Alignment:
+def measure_alignment(
+    track: Track, encoded: Encoded, lossless: np.ndarray, lossy: np.ndarray, cfg: AlignConfig
+) -> Alignment:
     """Lag, correlation, SNR and the quality gate of decoded audio: both (C, T) at the track's rate."""
     max_lag = round(cfg.max_lag_seconds * track.sample_rate)
     lag, _ = measure_lag(lossless, lossy, max_lag, round(cfg.analysis_seconds * track.sample_rate))

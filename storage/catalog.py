@@ -38,7 +38,14 @@ if TYPE_CHECKING:
 # Fields that describe one run's view of a record, not the record: never stored.
 RUN_ONLY_FIELDS = {"reused"}
 # dicts and lists are stored as JSON text: readable by any Parquet reader, no nested types to agree on.
-_ARROW_TYPES = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_(), dict: pa.string(), list: pa.string()}
+_ARROW_TYPES = {
+    str: pa.string(),
+    int: pa.int64(),
+    float: pa.float64(),
+    bool: pa.bool_(),
+    dict: pa.string(),
+    list: pa.string(),
+}
 
 
 def table_path(data_dir: str | Path, name: str) -> Path:
@@ -164,8 +171,16 @@ def disc_rows(discs: list[DiscRecord], track_ids: dict[str, str]) -> tuple[list[
     for d in discs:
         rows.append(
             DiscRow(
-                d.cue_path, d.disc_key, d.musicbrainz_disc_id, d.freedb_disc_id, d.accuraterip_disc_id,
-                d.album, d.albumartist, len(d.tracks), list(d.image_paths), list(d.notes),
+                d.cue_path,
+                d.disc_key,
+                d.musicbrainz_disc_id,
+                d.freedb_disc_id,
+                d.accuraterip_disc_id,
+                d.album,
+                d.albumartist,
+                len(d.tracks),
+                list(d.image_paths),
+                list(d.notes),
             )
         )
         for t in d.tracks:
@@ -198,8 +213,14 @@ def dataset_recorded(data_dir: str | Path, manifest: DatasetManifest) -> bool:
 
 
 def dataset_entry(
-    version: str, preset: str, strategy: str, segment_seconds: float, hop_seconds: float, sample_rate: int,
-    location: str, splits: dict[str, tuple[int, int, list[str]]],
+    version: str,
+    preset: str,
+    strategy: str,
+    segment_seconds: float,
+    hop_seconds: float,
+    sample_rate: int,
+    location: str,
+    splits: dict[str, tuple[int, int, list[str]]],
 ) -> dict:
     """One dataset as both summaries show it; `splits` maps a split to (tracks, segments, shard file names)."""
     from storage.fs import join
@@ -214,7 +235,12 @@ def dataset_entry(
         "sample_rate": sample_rate,
         "folder": folder,
         "splits": {
-            split: {"tracks": tracks, "segments": segments, "n_shards": len(names), "shards": [join(folder, n) for n in names]}
+            split: {
+                "tracks": tracks,
+                "segments": segments,
+                "n_shards": len(names),
+                "shards": [join(folder, n) for n in names],
+            }
             for split, (tracks, segments, names) in splits.items()
         },
     }
@@ -224,7 +250,9 @@ def manifest_entry(manifest: DatasetManifest, location: str) -> dict:
     """`dataset_entry` of a dataset manifest, its shards under `location`."""
     m = manifest
     splits = {s: (v.tracks, v.segments, list(v.shards)) for s, v in m.splits.items()}
-    return dataset_entry(m.version, m.preset, m.strategy, m.segment_seconds, m.hop_seconds, m.sample_rate, location, splits)
+    return dataset_entry(
+        m.version, m.preset, m.strategy, m.segment_seconds, m.hop_seconds, m.sample_rate, location, splits
+    )
 
 
 def quarantine_entry(row) -> dict:
@@ -234,8 +262,13 @@ def quarantine_entry(row) -> dict:
 
 
 def build_summary(
-    run: RunRecord, n_duplicates: int, n_discs: int, quarantined: list, manifests: list[DatasetManifest],
-    location: str, previous_runs: list[dict],
+    run: RunRecord,
+    n_duplicates: int,
+    n_discs: int,
+    quarantined: list,
+    manifests: list[DatasetManifest],
+    location: str,
+    previous_runs: list[dict],
 ) -> dict:
     """What a build-corpus run returns (and `ladle build-corpus --json` prints)."""
     last_encoding_run = next((r for r in reversed(previous_runs) if r["n_encoded"] > 0), None)
@@ -267,8 +300,14 @@ def catalog_summary(data_dir: str | Path, location: str | None = None) -> dict:
             splits[split] = (len(rows), sum(r["n_segments"] for r in rows), names)
         datasets.append(
             dataset_entry(
-                ds["version"], ds["preset"], ds["strategy"], ds["segment_seconds"], ds["hop_seconds"], ds["sample_rate"],
-                location, splits,
+                ds["version"],
+                ds["preset"],
+                ds["strategy"],
+                ds["segment_seconds"],
+                ds["hop_seconds"],
+                ds["sample_rate"],
+                location,
+                splits,
             )
         )
     return {

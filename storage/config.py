@@ -229,7 +229,9 @@ class CorpusConfig:
         for name in self.presets:
             get_preset(name)
         if len(self.split_fractions) != 3 or abs(sum(self.split_fractions) - 1) > 1e-6 or min(self.split_fractions) < 0:
-            raise ConfigError(f"split_fractions must be three non-negative numbers summing to 1, got {self.split_fractions}")
+            raise ConfigError(
+                f"split_fractions must be three non-negative numbers summing to 1, got {self.split_fractions}"
+            )
         if self.shard_target_mb <= 0:
             raise ConfigError(f"shard_target_mb must be positive, got {self.shard_target_mb}")
         strategy = get_strategy(self.segment.strategy)
@@ -237,7 +239,7 @@ class CorpusConfig:
             strategy.check_rates(self.segment.sample_rate, get_preset(name).sample_rate, name)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "CorpusConfig":
+    def from_dict(cls, d: dict) -> CorpusConfig:
         return config_from_dict(cls, d)
 
     def to_dict(self) -> dict:

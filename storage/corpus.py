@@ -132,9 +132,17 @@ def finish_dataset(
         "datasets",
         [
             DatasetRecord(
-                version, preset.name, seg.strategy, seg.segment_seconds, manifest.hop_seconds, seg.sample_rate,
-                lossy_rate, len(pairs), sum(s.segments for s in splits.values()),
-                fs.join(location or data_dir, "datasets", version), manifest.config,
+                version,
+                preset.name,
+                seg.strategy,
+                seg.segment_seconds,
+                manifest.hop_seconds,
+                seg.sample_rate,
+                lossy_rate,
+                len(pairs),
+                sum(s.segments for s in splits.values()),
+                fs.join(location or data_dir, "datasets", version),
+                manifest.config,
             )
         ],
         DatasetRecord,

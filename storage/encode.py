@@ -35,7 +35,9 @@ class Encoded:
 
 
 def encode_key(track: Track, preset: EncodePreset) -> str:
-    return stable_hash(["encode", STAGE_VERSIONS["encode"], track.track_id, dataclasses.asdict(preset), ff.ffmpeg_version()])
+    return stable_hash(
+        ["encode", STAGE_VERSIONS["encode"], track.track_id, dataclasses.asdict(preset), ff.ffmpeg_version()]
+    )
 
 
 def encoded_path(data_dir: str | Path, track_id: str, preset: EncodePreset) -> Path:

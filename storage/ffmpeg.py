@@ -132,5 +132,7 @@ def probe_audio(path: str | Path) -> AudioProbe:
     n_match = re.match(r"(\d+) channels", layout)
     n_channels = int(n_match.group(1)) if n_match else _LAYOUT_CHANNELS.get(layout.split("(")[0], 0)
     duration = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", result.stderr)
-    duration_s = int(duration.group(1)) * 3600 + int(duration.group(2)) * 60 + float(duration.group(3)) if duration else None
+    duration_s = (
+        int(duration.group(1)) * 3600 + int(duration.group(2)) * 60 + float(duration.group(3)) if duration else None
+    )
     return AudioProbe(match.group(1), int(match.group(2)), n_channels, duration_s)

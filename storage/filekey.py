@@ -52,8 +52,12 @@ def file_key(path: str | Path, cache_dir: str | Path | None = None) -> str:
     if cache_dir is None:
         return full_sha256(path)
     stat = os.stat(path)
-    fingerprint = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "inode": stat.st_ino,
-                   "quick": quick_hash(path, stat.st_size)}
+    fingerprint = {
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "inode": stat.st_ino,
+        "quick": quick_hash(path, stat.st_size),
+    }
     record_path = _record_path(Path(cache_dir), path)
     try:
         record = json.loads(record_path.read_text())

@@ -150,7 +150,9 @@ def local_mirror(
     remote = is_remote(location)
     folder = mirror_folder(str(location)) if remote else Path(location)
     say = log or (lambda message: None)
-    lock = data_lock(folder, wait_seconds=lock_wait_seconds) if lock_wait_seconds is not None else contextlib.nullcontext()
+    lock = (
+        data_lock(folder, wait_seconds=lock_wait_seconds) if lock_wait_seconds is not None else contextlib.nullcontext()
+    )
     with lock:
         if not remote:
             yield folder

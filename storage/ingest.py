@@ -13,19 +13,18 @@ from __future__ import annotations
 import dataclasses
 import errno
 import hashlib
-import math
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from storage.audio import LOSSLESS_EXTENSIONS, AudioError, StreamInfo, pcm_md5, probe_lossless, read_lossless
 from storage.atomic import write_json_atomic
+from storage.audio import LOSSLESS_EXTENSIONS, AudioError, StreamInfo, pcm_md5, probe_lossless, read_lossless
 from storage.config import SPLITS, STAGE_VERSIONS, CorpusConfig, stable_hash
 from storage.filekey import file_key
-
 
 # Shorter than this (2,205 frames at 44.1 kHz), a track holds too little audio for the alignment's
 # correlation to mean anything; one sample would otherwise end as a baffling quality-gate failure.
@@ -134,7 +133,9 @@ def ingest_file(path: str | Path) -> Track | Quarantined:
     if info.header_md5 and digest != info.header_md5:
         return Quarantined(str(path), "ingest", "corrupt: decoded audio does not match the FLAC STREAMINFO MD5")
     if n_frames < MIN_TRACK_SECONDS * info.sample_rate:
-        reason = f"too short: {n_frames} frame(s), {n_frames / info.sample_rate:.3f} s; a track needs {MIN_TRACK_SECONDS} s"
+        reason = (
+            f"too short: {n_frames} frame(s), {n_frames / info.sample_rate:.3f} s; a track needs {MIN_TRACK_SECONDS} s"
+        )
         return Quarantined(str(path), "ingest", reason)
     if peak == 0:
         return Quarantined(str(path), "ingest", "silent (digital silence: every sample is zero)")
@@ -178,8 +179,10 @@ def ingest_file_cached(path: str | Path, cache_dir: str | Path) -> Track | Quara
         pass
     result = ingest_file(path)
     kind = "track" if isinstance(result, Track) else "quarantined"
-    write_json_atomic(record_path, {"version": STAGE_VERSIONS["ingest"], "sha256": key, "kind": kind,
-                                    "fields": dataclasses.asdict(result)})
+    write_json_atomic(
+        record_path,
+        {"version": STAGE_VERSIONS["ingest"], "sha256": key, "kind": kind, "fields": dataclasses.asdict(result)},
+    )
     return result
 
 

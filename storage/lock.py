@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-
 LOCK_NAME = ".lock"  # the lock file inside the data folder; never synced to object storage
 
 
@@ -44,7 +43,9 @@ def data_lock(data_dir: str | Path, wait_seconds: float = 0.0, poll_seconds: flo
                 time.sleep(poll_seconds)
         f.seek(0)
         f.truncate()
-        f.write(f"pid {os.getpid()} on {socket.gethostname()} since {datetime.now(timezone.utc).isoformat(timespec='seconds')}")
+        f.write(
+            f"pid {os.getpid()} on {socket.gethostname()} since {datetime.now(timezone.utc).isoformat(timespec='seconds')}"
+        )
         f.flush()
         try:
             yield

@@ -60,8 +60,9 @@ class StreamResampler:
         if self.identity:
             return chunk
         if self._stream is None:
-            self._stream = soxr.ResampleStream(self.orig_rate, self.new_rate, self._channels, dtype="float32",
-                                               quality=SOXR_QUALITY)
+            self._stream = soxr.ResampleStream(
+                self.orig_rate, self.new_rate, self._channels, dtype="float32", quality=SOXR_QUALITY
+            )
         return self._emit(self._stream.resample_chunk(np.ascontiguousarray(chunk.T)))
 
     def flush(self) -> np.ndarray:

@@ -71,7 +71,7 @@ def quantize(audio: np.ndarray, bits: int | None) -> np.ndarray:
     if bits == 16:
         return np.clip(np.rint(audio * 2.0**15), -(2**15), 2**15 - 1).astype("<i2")
     if bits == 24:  # 24-bit grid, left-justified in int32 so that every int32 sample is value / 2^31
-        return (np.clip(np.rint(audio * 2.0**23), -(2**23), 2**23 - 1).astype("<i4") << 8)
+        return np.clip(np.rint(audio * 2.0**23), -(2**23), 2**23 - 1).astype("<i4") << 8
     raise SampleFormatError(f"bits must be 16, 24 or None (float32), got {bits!r}")
 
 
@@ -86,7 +86,9 @@ def to_float32(stored: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
-def encode_sample(key: str, lossless: np.ndarray, lossy: np.ndarray, meta: object, bits: int | None = None) -> dict[str, object]:
+def encode_sample(
+    key: str, lossless: np.ndarray, lossy: np.ndarray, meta: object, bits: int | None = None
+) -> dict[str, object]:
     """What `wds.TarWriter.write` gets for one sample: the key and every member as bytes.
 
     `lossless` and `lossy` are (2, L) float arrays in [-1, 1], stored at `bits` (see the module
@@ -114,7 +116,9 @@ def npy_view(data: bytes) -> np.ndarray:
     parses it with `ast`, which cost the loader more than converting the samples did.
     """
     major = data[6] if len(data) > 6 else 0
-    header_end = (10 + int.from_bytes(data[8:10], "little")) if major == 1 else (12 + int.from_bytes(data[8:12], "little"))
+    header_end = (
+        (10 + int.from_bytes(data[8:10], "little")) if major == 1 else (12 + int.from_bytes(data[8:12], "little"))
+    )
     header = bytes(data[:header_end])
     parsed = _NPY_HEADERS.get(header)
     if parsed is None:
@@ -136,7 +140,9 @@ def read_sample(sample: dict) -> tuple[str, np.ndarray, np.ndarray]:
     lossless, lossy = npy_view(sample[LOSSLESS_MEMBER]), npy_view(sample[LOSSY_MEMBER])
     _check_pair(key, lossless, lossy)
     if lossless.dtype != lossy.dtype or lossless.dtype not in _SCALES:
-        raise SampleFormatError(f"sample {key}: dtypes {lossless.dtype} and {lossy.dtype}; expected one of int16, int32, float32")
+        raise SampleFormatError(
+            f"sample {key}: dtypes {lossless.dtype} and {lossy.dtype}; expected one of int16, int32, float32"
+        )
     return key, lossless, lossy
 
 
@@ -173,13 +179,19 @@ class TarSink:
         for member in sorted(k for k in sample if not k.startswith("_")):
             data = sample[member]
             info = tarfile.TarInfo(f"{key}.{member}")
-            info.size, info.mtime, info.mode, info.uname, info.gname = len(data), self.mtime, self.mode, self.user, self.group
+            info.size, info.mtime, info.mode, info.uname, info.gname = (
+                len(data),
+                self.mtime,
+                self.mode,
+                self.user,
+                self.group,
+            )
             self._tar.addfile(info, io.BytesIO(data))
 
     def close(self) -> None:
         self._tar.close()
 
-    def __enter__(self) -> "TarSink":
+    def __enter__(self) -> TarSink:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -63,8 +63,9 @@ def decode_sources(track: Track, encoded: Encoded) -> tuple[np.ndarray, np.ndarr
     return read_track(track), decode_lossy(encoded, track.channels)
 
 
-def make_pair(track: Track, encoded: Encoded, alignment: Alignment, cfg: SegmentConfig,
-              lossless: np.ndarray, lossy: np.ndarray) -> Pair:
+def make_pair(
+    track: Track, encoded: Encoded, alignment: Alignment, cfg: SegmentConfig, lossless: np.ndarray, lossy: np.ndarray
+) -> Pair:
     """Lay decoded sources (`decode_sources`) out for `cfg.strategy` (see the module docstring)."""
     rate = cfg.sample_rate
     strategy = get_strategy(cfg.strategy)

@@ -150,8 +150,9 @@ def find_shard(plan: ShardPlan, folder: str | Path) -> ShardResult | None:
     return ShardResult(**{**stats, "reused": True})
 
 
-def _pair_alignment(pair: PairInputs, lossless: np.ndarray, lossy: np.ndarray, cfg: AlignConfig | None,
-                    align_dir: str | Path | None) -> Alignment:
+def _pair_alignment(
+    pair: PairInputs, lossless: np.ndarray, lossy: np.ndarray, cfg: AlignConfig | None, align_dir: str | Path | None
+) -> Alignment:
     """The pair's alignment: given, or read from its sidecar, or measured on the audio already decoded."""
     if pair.alignment is not None:
         return pair.alignment

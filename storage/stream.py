@@ -30,7 +30,9 @@ from storage.resample import StreamResampler  # noqa: F401  (re-exported: stream
 OUTPUT_FORMATS = {".flac": "FLAC", ".wav": "WAV"}
 
 
-def decode_chunks(path: str | Path, channels: int, chunk_frames: int, sample_rate: int | None = None) -> Iterator[np.ndarray]:
+def decode_chunks(
+    path: str | Path, channels: int, chunk_frames: int, sample_rate: int | None = None
+) -> Iterator[np.ndarray]:
     """Decode through an FFmpeg pipe, yielding float32 (channels, ≤ chunk_frames) blocks in order.
 
     At the file's own rate unless `sample_rate` is given (FFmpeg's resampler then). FFmpegError,
@@ -38,7 +40,9 @@ def decode_chunks(path: str | Path, channels: int, chunk_frames: int, sample_rat
     """
     cmd = (
         ffmpeg.input(str(path))
-        .output("pipe:", format="f32le", acodec="pcm_f32le", ac=channels, **({"ar": sample_rate} if sample_rate else {}))
+        .output(
+            "pipe:", format="f32le", acodec="pcm_f32le", ac=channels, **({"ar": sample_rate} if sample_rate else {})
+        )
         .global_args("-nostdin", "-hide_banner", "-v", "error")
         .compile(cmd=ff.ffmpeg_exe())
     )
@@ -81,8 +85,9 @@ class AudioWriter:
 
 
 @contextlib.contextmanager
-def open_audio_writer(path: str | Path, sample_rate: int, channels: int, subtype: str = "PCM_24",
-                      suffix: str | None = None) -> Iterator[AudioWriter]:
+def open_audio_writer(
+    path: str | Path, sample_rate: int, channels: int, subtype: str = "PCM_24", suffix: str | None = None
+) -> Iterator[AudioWriter]:
     """Write FLAC or WAV (by `suffix`, default the path's) incrementally into a temporary sibling,
     renamed over `path` only when the block exits without an error (storage/atomic.py)."""
     suffix = (suffix or Path(path).suffix).lower()
@@ -90,5 +95,7 @@ def open_audio_writer(path: str | Path, sample_rate: int, channels: int, subtype
     if fmt is None:
         raise ValueError(f"can only write .flac or .wav, not {suffix or 'a file without an extension'!r}")
     with atomic_path(path) as tmp:
-        with sf.SoundFile(str(tmp), "w", samplerate=sample_rate, channels=channels, subtype=subtype, format=fmt) as handle:
+        with sf.SoundFile(
+            str(tmp), "w", samplerate=sample_rate, channels=channels, subtype=subtype, format=fmt
+        ) as handle:
             yield AudioWriter(handle)

@@ -89,15 +89,23 @@ def encode_tracks_task(tracks: list[Track], preset: EncodePreset, data_dir: str)
 
 
 @task(name="align-pairs", cache_key_fn=_align_key, **RETRIES)
-def align_pairs_task(pairs: list[tuple[Track, Encoded]], cfg: AlignConfig, data_dir: str) -> list[Alignment | Quarantined]:
+def align_pairs_task(
+    pairs: list[tuple[Track, Encoded]], cfg: AlignConfig, data_dir: str
+) -> list[Alignment | Quarantined]:
     """Measure lag, correlation and SNR of a group of lossless/lossy pairs."""
     return [align_pair(track, encoded, cfg, data_dir) for track, encoded in pairs]
 
 
 @task(name="write-shard", cache_key_fn=_shard_key, **RETRIES)
 def write_shard_task(
-    plan: ShardPlan, inputs: dict[str, PairInputs], cfg: SegmentConfig, preset: str, folder: str, version: str,
-    align_cfg: AlignConfig | None = None, data_dir: str | None = None,
+    plan: ShardPlan,
+    inputs: dict[str, PairInputs],
+    cfg: SegmentConfig,
+    preset: str,
+    folder: str,
+    version: str,
+    align_cfg: AlignConfig | None = None,
+    data_dir: str | None = None,
 ) -> ShardResult:
     """Decode the plan's pairs once, align those not yet aligned, and write one WebDataset shard."""
     return write_shard(plan, inputs, cfg, preset, folder, version, align_cfg, data_dir)

@@ -15,13 +15,12 @@ from pathlib import Path
 from prefect import task
 
 from storage.config import stable_hash
+from storage.fs import file_sha256
 from storage.sources.cue import CueError
 from storage.sources.image import DiscError
 from storage.sources.riplog import rip_log_candidates
 from storage.sources.split import DiscRecord, disc_key, find_split, split_disc
-from storage.fs import file_sha256
 from tasks.corpus import RETRIES
-
 
 
 def split_cache_key(context, parameters) -> str | None:

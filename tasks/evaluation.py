@@ -39,10 +39,17 @@ def publish_evaluation_report_task(report: dict) -> dict[str, str]:
     """Mean and per-track metrics as table artifacts, the report (spectrograms embedded) as Markdown; returns their keys."""
     keys = evaluation_artifact_keys(report["run_dir"], report["preset"])
     what = f"{report['run_dir']} on {report['preset']} ({report['split']} split)"
-    summary = [{k: s[k] for k in ("name", "better_when", "lossy_input", "model", "difference", "relative", "verdict")}
-               for s in report["summary"]]
-    create_table_artifact(table=summary, key=keys["summary"], description=f"Mean metrics, model vs its lossy input: {what}")
+    summary = [
+        {k: s[k] for k in ("name", "better_when", "lossy_input", "model", "difference", "relative", "verdict")}
+        for s in report["summary"]
+    ]
+    create_table_artifact(
+        table=summary, key=keys["summary"], description=f"Mean metrics, model vs its lossy input: {what}"
+    )
     create_table_artifact(table=report["rows"], key=keys["tracks"], description=f"Per-track metrics: {what}")
-    create_markdown_artifact(markdown=evaluation_report_markdown(report, embed_images=True), key=keys["report"],
-                             description=f"Evaluation report: {what}")
+    create_markdown_artifact(
+        markdown=evaluation_report_markdown(report, embed_images=True),
+        key=keys["report"],
+        description=f"Evaluation report: {what}",
+    )
     return keys

@@ -8,7 +8,9 @@ from ladle_model.listening.results import publish_results, summarise_results
 
 
 @task(name="summarise-listening")
-def summarise_listening_task(run_dir: str, exclude_flagged: bool = False, screen_threshold: float | None = None) -> dict:
+def summarise_listening_task(
+    run_dir: str, exclude_flagged: bool = False, screen_threshold: float | None = None
+) -> dict:
     """Per-condition statistics of RUN/listening/ratings.parquet (also writes the box plot)."""
     return summarise_results(run_dir, exclude_flagged, screen_threshold)
 

@@ -28,8 +28,13 @@ def _feature_net_key(context, parameters) -> str | None:
     cfg = TrainConfig.from_dict(parameters["config"])
     if cfg.loss.lambda_perc <= 0:
         return None
-    data = resolve_training_data(parameters["data"], parameters["run_dir"], cfg.segment_seconds, parameters["dataset_version"],
-                                 parameters["preset"])
+    data = resolve_training_data(
+        parameters["data"],
+        parameters["run_dir"],
+        cfg.segment_seconds,
+        parameters["dataset_version"],
+        parameters["preset"],
+    )
     key = feature_net_cache_key(data, cfg)
     if not feature_net_cached(parameters["run_dir"], key):
         return None
@@ -37,18 +42,27 @@ def _feature_net_key(context, parameters) -> str | None:
 
 
 @task(name="pretrain-feature-net", cache_key_fn=_feature_net_key, retries=1, retry_delay_seconds=10)
-def pretrain_feature_net_task(data: str, run_dir: str, config: dict, dataset_version: str | None,
-                              preset: str | list[str] | None) -> str | None:
+def pretrain_feature_net_task(
+    data: str, run_dir: str, config: dict, dataset_version: str | None, preset: str | list[str] | None
+) -> str | None:
     """Pre-train phi on the train split(s) (lossless vs lossy), or reuse the run folder's."""
     cfg = TrainConfig.from_dict(config)
-    path = ensure_feature_net(run_dir, resolve_training_data(data, run_dir, cfg.segment_seconds, dataset_version, preset), cfg)
+    path = ensure_feature_net(
+        run_dir, resolve_training_data(data, run_dir, cfg.segment_seconds, dataset_version, preset), cfg
+    )
     return str(path) if path else None
 
 
 # No Prefect result cache: the run folder's checkpoint is the cache, and a finished run re-run returns at once.
 @task(name="train-model", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=30)
-def train_task(data: str, run_dir: str, config: dict, dataset_version: str | None, preset: str | list[str] | None,
-               progress: bool = False) -> dict:
+def train_task(
+    data: str,
+    run_dir: str,
+    config: dict,
+    dataset_version: str | None,
+    preset: str | list[str] | None,
+    progress: bool = False,
+) -> dict:
     """Train (or resume) the model in `run_dir`; returns TrainResult as a dict."""
     return train(data, run_dir, TrainConfig.from_dict(config), dataset_version, preset, progress).to_dict()
 
@@ -66,5 +80,7 @@ def publish_training_report_task(run_dir: str, result: dict) -> dict:
     keys = {"epochs": f"train-{slug}-epochs", "report": f"train-{slug}-report"}
     write_training_report(run, result)
     create_table_artifact(table=epoch_table(run), key=keys["epochs"], description=f"Per-epoch losses of {run_dir}")
-    create_markdown_artifact(markdown=training_report_markdown(run, result), key=keys["report"], description=f"Loss curve of {run_dir}")
+    create_markdown_artifact(
+        markdown=training_report_markdown(run, result), key=keys["report"], description=f"Loss curve of {run_dir}"
+    )
     return keys

@@ -111,13 +111,34 @@ def write_tiny_dataset(
                     track_id = f"{split}{shard_index}t{i // 2}"
                     offset = (i % 2) * n_samples
                     lossless, lossy = tiny_pair(rng, n_samples, sample_rate)
-                    meta = SegmentMeta(track_id, offset, i % 2, preset, "resample", sample_rate, sample_rate,
-                                       segment_seconds, split, 2, version)
+                    meta = SegmentMeta(
+                        track_id,
+                        offset,
+                        i % 2,
+                        preset,
+                        "resample",
+                        sample_rate,
+                        sample_rate,
+                        segment_seconds,
+                        split,
+                        2,
+                        version,
+                    )
                     sink.write(encode_sample(sample_key(track_id, offset), lossless, lossy, meta, bits=bits))
             names.append(name)
         summaries[split] = SplitSummary(tracks=sum((c + 1) // 2 for c in counts), segments=sum(counts), shards=names)
-    manifest = DatasetManifest(version, preset, "resample", segment_seconds, segment_seconds, sample_rate, sample_rate,
-                               summaries, config={"test": True}, code_version="test")
+    manifest = DatasetManifest(
+        version,
+        preset,
+        "resample",
+        segment_seconds,
+        segment_seconds,
+        sample_rate,
+        sample_rate,
+        summaries,
+        config={"test": True},
+        code_version="test",
+    )
     write_manifest(folder, manifest)
     return manifest
 
@@ -154,7 +175,10 @@ def s3_server():
         port = s.getsockname()[1]
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "LADLE_S3_ENDPOINT_URL")}
+    saved = {
+        k: os.environ.get(k)
+        for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "LADLE_S3_ENDPOINT_URL")
+    }
     os.environ.update(
         AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing",

@@ -31,7 +31,19 @@ from flows.cli.listen import add_listen
 # ----------------------------------------------------------------------------- bench
 
 
-BENCHMARKS = ("corpus", "shards", "train", "enhance", "memory", "scaling", "resample", "task_overhead", "soak", "quality", "fill_gain")
+BENCHMARKS = (
+    "corpus",
+    "shards",
+    "train",
+    "enhance",
+    "memory",
+    "scaling",
+    "resample",
+    "task_overhead",
+    "soak",
+    "quality",
+    "fill_gain",
+)
 
 
 def add_bench(commands) -> None:
@@ -49,8 +61,17 @@ def _cmd_bench(args) -> int:
 
 
 COMMANDS = (
-    corpus.add_demo_corpus, corpus.add_build_corpus, corpus.add_rip, add_bench, corpus.add_catalog,
-    model.add_train, model.add_calibrate, model.add_enhance, model.add_evaluate, model.add_table1, add_listen,
+    corpus.add_demo_corpus,
+    corpus.add_build_corpus,
+    corpus.add_rip,
+    add_bench,
+    corpus.add_catalog,
+    model.add_train,
+    model.add_calibrate,
+    model.add_enhance,
+    model.add_evaluate,
+    model.add_table1,
+    add_listen,
 )  # the order `ladle --help` lists them in
 
 
@@ -86,4 +107,3 @@ def main(argv: list[str] | None = None) -> int:
         fail(str(e), status=3)
     except KeyboardInterrupt:
         fail("interrupted; everything written so far is complete, run the same command again to resume", 130)
-

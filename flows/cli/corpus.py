@@ -18,7 +18,6 @@ from pathlib import Path
 from flows.cli.common import LazyChoices, fail, positive_float, positive_int, preset_names, strategy_names
 from flows.cli.server import start_temporary_server
 
-
 # ----------------------------------------------------------------------------- demo-corpus
 
 
@@ -27,13 +26,24 @@ def add_demo_corpus(commands) -> None:
                                                 "library, from public-domain scores as FLAC")  # fmt: skip
     p.add_argument("out", type=Path)
     p.add_argument("--tracks", type=positive_int, default=None, help="tracks of the small demo library (default 10)")
-    p.add_argument("--pieces", type=positive_int, default=None,
-                   help="render a training library of this many works of the music21 corpus instead")
-    p.add_argument("--soundfont", type=Path, action="append", default=None,
-                   help="General MIDI SoundFont (.sf2); repeat to render each piece through each (default TimGM6mb)")
+    p.add_argument(
+        "--pieces",
+        type=positive_int,
+        default=None,
+        help="render a training library of this many works of the music21 corpus instead",
+    )
+    p.add_argument(
+        "--soundfont",
+        type=Path,
+        action="append",
+        default=None,
+        help="General MIDI SoundFont (.sf2); repeat to render each piece through each (default TimGM6mb)",
+    )
     p.add_argument("--seed", type=int, default=None, help="with --pieces: draws the works and how they are played")
     p.add_argument("--max-seconds", type=positive_float, default=40.0, help="cut each piece at this length")
-    p.add_argument("--workers", type=positive_int, default=None, help="with --pieces: rendering processes (default: CPUs)")
+    p.add_argument(
+        "--workers", type=positive_int, default=None, help="with --pieces: rendering processes (default: CPUs)"
+    )
     p.set_defaults(handler=_cmd_demo_corpus)
 
 
@@ -62,8 +72,10 @@ def _cmd_demo_corpus(args) -> int:
     except (FileNotFoundError, ValueError) as e:
         fail(str(e))
     n_soundfonts = len(args.soundfont or [None])
-    print(f"{len(result.works)} pieces x {n_soundfonts} SoundFont(s): {len(result.paths)} files, "
-          f"{result.audio_seconds / 60:.1f} min of audio in {args.out} ({result.n_rendered} rendered now)")
+    print(
+        f"{len(result.works)} pieces x {n_soundfonts} SoundFont(s): {len(result.paths)} files, "
+        f"{result.audio_seconds / 60:.1f} min of audio in {args.out} ({result.n_rendered} rendered now)"
+    )
     if result.skipped:
         print(f"{len(result.skipped)} works skipped (reasons in {args.out / LIBRARY_JSON})")
     if len(result.works) < args.pieces:
@@ -77,10 +89,20 @@ def _cmd_demo_corpus(args) -> int:
 
 def _add_build_options(p: argparse.ArgumentParser) -> None:
     # Choices named lazily: building the parser must not import storage.config (numpy) for every command.
-    p.add_argument("--preset", action="append", choices=LazyChoices(preset_names), metavar="PRESET",
-                   help="repeatable; default vorbis-160; one of %(choices)s")
-    p.add_argument("--strategy", choices=LazyChoices(strategy_names), metavar="STRATEGY", default="resample",
-                   help="one of %(choices)s (default %(default)s)")
+    p.add_argument(
+        "--preset",
+        action="append",
+        choices=LazyChoices(preset_names),
+        metavar="PRESET",
+        help="repeatable; default vorbis-160; one of %(choices)s",
+    )
+    p.add_argument(
+        "--strategy",
+        choices=LazyChoices(strategy_names),
+        metavar="STRATEGY",
+        default="resample",
+        help="one of %(choices)s (default %(default)s)",
+    )
     p.add_argument("--segment-seconds", type=positive_float, default=1.0)
     p.add_argument("--hop-seconds", type=positive_float, default=None)
     p.add_argument("--sample-rate", type=positive_int, default=44100, help="the dataset's rate")
@@ -88,12 +110,24 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shard-size-mb", type=positive_float, default=256.0)
     p.add_argument("--task-runner", choices=["threads", "processes", "dask"], default="threads")
     p.add_argument("--workers", type=positive_int, default=None, help="parallel workers (default: CPU count)")
-    p.add_argument("--dask-address", default=None, metavar="tcp://HOST:PORT",
-                   help="an existing Dask scheduler (implies --task-runner dask)")
-    p.add_argument("--wait-for-lock", type=float, default=0.0, metavar="SECONDS",
-                   help="if another build is writing DATA, wait this long for it (default: fail at once)")
-    p.add_argument("--force", action="store_true",
-                   help="run the flow even when nothing changed since the last build of the same command")
+    p.add_argument(
+        "--dask-address",
+        default=None,
+        metavar="tcp://HOST:PORT",
+        help="an existing Dask scheduler (implies --task-runner dask)",
+    )
+    p.add_argument(
+        "--wait-for-lock",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="if another build is writing DATA, wait this long for it (default: fail at once)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="run the flow even when nothing changed since the last build of the same command",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
@@ -159,12 +193,18 @@ def _print_summary(summary: dict, as_json: bool) -> None:
 
 
 def _print_build_summary(summary: dict) -> None:
-    print(f"tracks: {summary['n_tracks']}  duplicates: {summary['duplicates']}  quarantined: {summary['n_quarantined']}")
-    print(f"encoded: {summary['n_encoded']}  reused from cache: {summary['n_encodes_reused']}  shards written: {summary['n_shards_written']}")
+    print(
+        f"tracks: {summary['n_tracks']}  duplicates: {summary['duplicates']}  quarantined: {summary['n_quarantined']}"
+    )
+    print(
+        f"encoded: {summary['n_encoded']}  reused from cache: {summary['n_encodes_reused']}  shards written: {summary['n_shards_written']}"
+    )
     for q in summary["quarantine"]:
         print(f"  quarantined [{q['stage']}] {q['path']}: {q['reason']}")
     for d in summary["datasets"]:
-        splits = "  ".join(f"{s}: {v['tracks']} tracks/{v['segments']} segments/{v['n_shards']} shards" for s, v in d["splits"].items())
+        splits = "  ".join(
+            f"{s}: {v['tracks']} tracks/{v['segments']} segments/{v['n_shards']} shards" for s, v in d["splits"].items()
+        )
         print(f"dataset {d['version']} ({d['preset']}, {d['strategy']}, {d['segment_seconds']} s): {splits}")
         print(f"  {d['folder']}")
     line = f"this run: {summary['seconds']:.1f} s"
@@ -235,5 +275,7 @@ def _cmd_catalog(args) -> int:
         print(f"  quarantined [{q['stage']}] {q['path']}: {q['reason']}")
     for d in summary["datasets"]:
         counts = ", ".join(f"{s} {v['tracks']}/{v['segments']}/{v['n_shards']}" for s, v in d["splits"].items())
-        print(f"{d['version']}  {d['preset']:<11} {d['strategy']:<12} {d['segment_seconds']} s  tracks/segments/shards: {counts}")
+        print(
+            f"{d['version']}  {d['preset']:<11} {d['strategy']:<12} {d['segment_seconds']} s  tracks/segments/shards: {counts}"
+        )
     return 0

@@ -1,8 +1,8 @@
 """`ladle listen`: prepare a blind listening test and serve it, or summarise its ratings. Arguments only; the work is elsewhere.
 
-    ladle listen --run demo/runs/drrn1d --data demo/data                  # prepare, then serve on 127.0.0.1:8765
-    ladle listen --run runs/a --data data --compare runs/b --scale mushra --excerpts 6
-    ladle listen --results demo/runs/drrn1d                               # mean, 95 % CI, n per condition; box plot; artifact
+ladle listen --run demo/runs/drrn1d --data demo/data                  # prepare, then serve on 127.0.0.1:8765
+ladle listen --run runs/a --data data --compare runs/b --scale mushra --excerpts 6
+ladle listen --results demo/runs/drrn1d                               # mean, 95 % CI, n per condition; box plot; artifact
 """
 
 from __future__ import annotations
@@ -22,24 +22,46 @@ def _error(message: str) -> int:
 
 def add_listen(subparsers) -> argparse.ArgumentParser:
     """Add the `listen` command to an argparse subparsers object."""
-    p = subparsers.add_parser("listen", help="a blind listening test in the browser; --results RUN summarises its ratings")
+    p = subparsers.add_parser(
+        "listen", help="a blind listening test in the browser; --results RUN summarises its ratings"
+    )
     p.add_argument("--run", type=Path, help="the run whose restored output is tested; the test lives in RUN/listening/")
     p.add_argument("--data", type=Path, help="the data folder the run's corpus was built in (its test split is used)")
     p.add_argument("--preset", action="append", help="repeatable; default: the preset the run was trained on")
-    p.add_argument("--compare", action="append", default=[], metavar="RUN2", help="another run's output as one more condition (repeatable)")
+    p.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="RUN2",
+        help="another run's output as one more condition (repeatable)",
+    )
     p.add_argument("--excerpts", type=int, default=8, help="number of excerpts (default 8)")
     p.add_argument("--excerpt-seconds", type=float, default=8.0, help="excerpt length, 6-10 s (default 8)")
-    p.add_argument("--scale", choices=["ladle", "mushra"], default="ladle",
-                   help="ladle: -5..+5 against the lossy input (the paper's); mushra: 0..100 (ITU-R BS.1534)")
+    p.add_argument(
+        "--scale",
+        choices=["ladle", "mushra"],
+        default="ladle",
+        help="ladle: -5..+5 against the lossy input (the paper's); mushra: 0..100 (ITU-R BS.1534)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--no-visqol", action="store_true", help="skip ViSQOL on the excerpts (it costs ~0.7 s of CPU per second of audio)")
+    p.add_argument(
+        "--no-visqol",
+        action="store_true",
+        help="skip ViSQOL on the excerpts (it costs ~0.7 s of CPU per second of audio)",
+    )
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--prepare-only", action="store_true", help="prepare RUN/listening/ and exit without serving")
     p.add_argument("--results", type=Path, metavar="RUN", help="summarise RUN's ratings instead of serving")
-    p.add_argument("--exclude-flagged", action="store_true", help="with --results: leave out listeners flagged by post-screening")
-    p.add_argument("--screen-threshold", type=float, default=None,
-                   help="with --results: hidden-reference rating below which a trial counts as missed (mushra 90, ladle 0)")
+    p.add_argument(
+        "--exclude-flagged", action="store_true", help="with --results: leave out listeners flagged by post-screening"
+    )
+    p.add_argument(
+        "--screen-threshold",
+        type=float,
+        default=None,
+        help="with --results: hidden-reference rating below which a trial counts as missed (mushra 90, ladle 0)",
+    )
     p.add_argument("--no-artifact", action="store_true", help="with --results: do not publish the Prefect artifact")
     p.add_argument("--json", action="store_true", help="with --results: print the summary as JSON")
     p.set_defaults(handler=run_listen)
@@ -96,14 +118,23 @@ def run_listen(args) -> int:
     if not 1 <= args.port <= 65535:
         return _error(f"--port must be 1-65535, got {args.port}")
     if not args.prepare_only and not _port_free(args.host, args.port):
-        return _error(f"cannot listen on {args.host}:{args.port} (in use, or not an address of this machine); try --port")
+        return _error(
+            f"cannot listen on {args.host}:{args.port} (in use, or not an address of this machine); try --port"
+        )
 
     from ladle_model.listening.app import serve
     from ladle_model.listening.prepare import ListenConfig, prepare_test
 
     try:
-        cfg = ListenConfig(presets=args.preset or [], compare=[str(c) for c in args.compare], n_excerpts=args.excerpts,
-                           excerpt_seconds=args.excerpt_seconds, scale=args.scale, visqol=not args.no_visqol, device=args.device)
+        cfg = ListenConfig(
+            presets=args.preset or [],
+            compare=[str(c) for c in args.compare],
+            n_excerpts=args.excerpts,
+            excerpt_seconds=args.excerpt_seconds,
+            scale=args.scale,
+            visqol=not args.no_visqol,
+            device=args.device,
+        )
         visqol = "" if args.no_visqol else " (ViSQOL on every excerpt takes a while on CPU; --no-visqol skips it)"
         print(f"preparing the listening test in {args.run / 'listening'}{visqol} ...", file=sys.stderr)
         test = prepare_test(args.run, args.data, cfg)
@@ -113,10 +144,15 @@ def run_listen(args) -> int:
     if args.prepare_only:
         return 0
     if not _is_loopback(args.host):
-        print(f"warning: {args.host} is not a loopback address: anyone who can reach it can take the test", file=sys.stderr)
+        print(
+            f"warning: {args.host} is not a loopback address: anyone who can reach it can take the test",
+            file=sys.stderr,
+        )
     shown = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"listening test at http://{shown}:{args.port}/  (Ctrl-C stops it; ratings go to {args.run / 'listening' / 'ratings.parquet'})",
-          flush=True)
+    print(
+        f"listening test at http://{shown}:{args.port}/  (Ctrl-C stops it; ratings go to {args.run / 'listening' / 'ratings.parquet'})",
+        flush=True,
+    )
     serve(args.run, args.host, args.port)
     print("stopped; `ladle listen --results " + str(args.run) + "` summarises the ratings")
     return 0

@@ -1,8 +1,8 @@
 """`ladle train`, `calibrate`, `enhance`, `evaluate` and `table1`: each command's parser next to its handler.
 
-    ladle train demo/data --run runs/demo --model ladle --max-steps 200
-    ladle calibrate runs/demo --data demo/data
-    ladle evaluate --run runs/demo --data demo/data --preset vorbis-160
+ladle train demo/data --run runs/demo --model ladle --max-steps 200
+ladle calibrate runs/demo --data demo/data
+ladle evaluate --run runs/demo --data demo/data --preset vorbis-160
 """
 
 from __future__ import annotations
@@ -14,12 +14,17 @@ from dataclasses import asdict
 from pathlib import Path
 
 from flows.cli.common import (
-    check_train_config, check_train_dataset, fail, fmt_number, json_overrides, positive_float, positive_int,
+    check_train_config,
+    check_train_dataset,
+    fail,
+    fmt_number,
+    json_overrides,
+    positive_float,
+    positive_int,
 )
 from flows.cli.server import start_temporary_server
 from ladle_model.recipes import DEFAULT_RECIPE, RECIPE_NAMES, recipe_config  # no torch either
 from ladle_model.registry import MODEL_NAMES  # no torch: the CLI starts fast
-
 
 # ----------------------------------------------------------------------------- train
 
@@ -28,20 +33,32 @@ def add_train(commands) -> None:
     p = commands.add_parser("train", help="run the train-ladle flow on a dataset's shards")
     p.add_argument("data", help="a data folder, local or s3://bucket/prefix")
     p.add_argument("--run", required=True, help="run folder (checkpoints, logs), local or s3://; resumed if it exists")
-    p.add_argument("--recipe", default=DEFAULT_RECIPE, choices=RECIPE_NAMES,
-                   help=f"model, losses and optimisation that go together (default {DEFAULT_RECIPE}; "
-                        "paper: the LadLe paper's model and MSE + perceptual loss)")
+    p.add_argument(
+        "--recipe",
+        default=DEFAULT_RECIPE,
+        choices=RECIPE_NAMES,
+        help=f"model, losses and optimisation that go together (default {DEFAULT_RECIPE}; "
+        "paper: the LadLe paper's model and MSE + perceptual loss)",
+    )
     p.add_argument("--model", default=None, choices=MODEL_NAMES, help="default: the recipe's")
     p.add_argument("--epochs", type=positive_int, default=20)
     p.add_argument("--max-steps", type=positive_int, default=None)
     p.add_argument("--batch-size", type=positive_int, default=None, help="default: the recipe's (paper: 4)")
     p.add_argument("--segment-seconds", type=positive_float, default=None, help="random crop of each shard segment")
     p.add_argument("--dataset", default=None, help="dataset version (default: the only one, or pick with --preset)")
-    p.add_argument("--preset", action="append", default=None,
-                   help="repeatable: one model trained on the union of those presets' datasets (enhance restores any of them)")
-    p.add_argument("--max-minutes", type=positive_float, default=None,
-                   help="stop training at this wall-clock budget with a checkpoint; the same command again continues")
-    p.add_argument("--overrides", default=None, help='JSON of TrainConfig overrides, e.g. \'{"lr": 3e-4}\'')
+    p.add_argument(
+        "--preset",
+        action="append",
+        default=None,
+        help="repeatable: one model trained on the union of those presets' datasets (enhance restores any of them)",
+    )
+    p.add_argument(
+        "--max-minutes",
+        type=positive_float,
+        default=None,
+        help="stop training at this wall-clock budget with a checkpoint; the same command again continues",
+    )
+    p.add_argument("--overrides", default=None, help="JSON of TrainConfig overrides, e.g. '{\"lr\": 3e-4}'")
     p.add_argument("--json", action="store_true", help="print the whole summary (with the resolved config) as JSON")
     p.set_defaults(handler=_cmd_train)
 
@@ -53,7 +70,9 @@ def _cmd_train(args) -> int:
     from storage.manifest import list_datasets
 
     # The recipe's (or --overrides') model and batch size, unless the command line names them.
-    overrides = recipe_config(args.recipe, {**(json_overrides(args.overrides) or {}), **({"model": args.model} if args.model else {})})
+    overrides = recipe_config(
+        args.recipe, {**(json_overrides(args.overrides) or {}), **({"model": args.model} if args.model else {})}
+    )
     model, batch_size = overrides.pop("model", "ladle"), overrides.pop("batch_size", 4)
     batch_size = args.batch_size or batch_size
     cfg = check_train_config(model, args.epochs, args.max_steps, batch_size, args.segment_seconds, overrides)
@@ -69,8 +88,11 @@ def _cmd_train(args) -> int:
     except CheckpointError as e:
         fail(f"{e}; move it away to start the run again")
     check_train_dataset(args.data, args.run, args.segment_seconds, args.dataset, args.preset)
-    print(f"resuming {args.run} from step {step}" if step is not None else f"starting {args.run}", flush=True,
-          file=sys.stderr if args.json else sys.stdout)  # --json keeps stdout to the JSON
+    print(
+        f"resuming {args.run} from step {step}" if step is not None else f"starting {args.run}",
+        flush=True,
+        file=sys.stderr if args.json else sys.stdout,
+    )  # --json keeps stdout to the JSON
     start_temporary_server()
     summary = train_ladle(
         data=str(args.data),
@@ -90,8 +112,12 @@ def _cmd_train(args) -> int:
         return 0
     if summary.get("stopped_by") == "max_minutes":
         print(f"stopped at the {fmt_number(args.max_minutes)}-minute budget; run the same command again to continue")
-    print(f"{summary['model']} trained to step {summary['step']} ({summary['epochs']} epochs) on dataset {summary['dataset_version']}")
-    print(f"last train loss: {fmt_number(summary['last_train_loss'])}  best validation loss: {fmt_number(summary['best_val_loss'])}")
+    print(
+        f"{summary['model']} trained to step {summary['step']} ({summary['epochs']} epochs) on dataset {summary['dataset_version']}"
+    )
+    print(
+        f"last train loss: {fmt_number(summary['last_train_loss'])}  best validation loss: {fmt_number(summary['best_val_loss'])}"
+    )
     if summary.get("calibration"):  # None: a model without a fill gain
         from ladle_model.calibrate import calibration_text  # torch is loaded by now; the CLI's import stays light
 
@@ -104,14 +130,26 @@ def _cmd_train(args) -> int:
 
 
 def add_calibrate(commands) -> None:
-    p = commands.add_parser("calibrate", help="choose a trained run's fill gains on a data folder's val tracks (ladle train does it too)")
+    p = commands.add_parser(
+        "calibrate", help="choose a trained run's fill gains on a data folder's val tracks (ladle train does it too)"
+    )
     p.add_argument("run", type=Path, help="the run folder (its best.pt is rewritten with the gains chosen)")
     p.add_argument("--data", type=Path, required=True, help="the data folder whose val split to score on")
     p.add_argument("--again", action="store_true", help="score again even if the current method calibrated it already")
-    p.add_argument("--excerpts-per-preset", type=int, default=None, metavar="N",
-                   help="5-s excerpts scored per preset, spread over its val tracks (default 12; the ViSQOL time grows with N)")
-    p.add_argument("--excerpts-per-track", type=int, default=None, metavar="N",
-                   help="at most N of them from one val track, spread over it (default 3)")
+    p.add_argument(
+        "--excerpts-per-preset",
+        type=int,
+        default=None,
+        metavar="N",
+        help="5-s excerpts scored per preset, spread over its val tracks (default 12; the ViSQOL time grows with N)",
+    )
+    p.add_argument(
+        "--excerpts-per-track",
+        type=int,
+        default=None,
+        metavar="N",
+        help="at most N of them from one val track, spread over it (default 3)",
+    )
     p.set_defaults(handler=_cmd_calibrate)
 
 
@@ -120,7 +158,10 @@ def _cmd_calibrate(args) -> int:
         fail(f"{args.run} is not a run folder (no checkpoints/ in it)")
     if not (args.data / "catalog").is_dir():
         fail(f"{args.data} is not a data folder (no catalog/ in it); give the one build-corpus wrote")
-    for flag, value in (("--excerpts-per-preset", args.excerpts_per_preset), ("--excerpts-per-track", args.excerpts_per_track)):
+    for flag, value in (
+        ("--excerpts-per-preset", args.excerpts_per_preset),
+        ("--excerpts-per-track", args.excerpts_per_track),
+    ):
         if value is not None and value < 1:
             fail(f"{flag} must be at least 1, got {value}")
     from ladle_model.calibrate import calibration_text
@@ -128,7 +169,11 @@ def _cmd_calibrate(args) -> int:
     from storage.ffmpeg import FFmpegError
 
     try:
-        counts = {k: v for k, v in (("per_track", args.excerpts_per_track), ("per_preset", args.excerpts_per_preset)) if v is not None}
+        counts = {
+            k: v
+            for k, v in (("per_track", args.excerpts_per_track), ("per_preset", args.excerpts_per_preset))
+            if v is not None
+        }
         result = calibrate_on_data(args.run, args.data, again=args.again, **counts)
     except (OSError, FFmpegError, ValueError) as e:  # a damaged checkpoint, a missing or unreadable val track
         fail(str(e).splitlines()[0] if str(e) else type(e).__name__, status=1)
@@ -148,9 +193,15 @@ def add_enhance(commands) -> None:
     p.add_argument("--checkpoint", required=True, help="a checkpoint file, or a run folder (its best.pt, else last.pt)")
     p.add_argument("--format", choices=["flac", "wav"], default="flac", help="output format for folders (default flac)")
     p.add_argument("--bits", type=int, choices=[16, 24], default=24, help="output sample width (default 24)")
-    p.add_argument("--sample-rate", type=positive_int, default=None,
-                   help="output rate (default: the model's, so the band it restored is kept; e.g. 44100 for a 32-kHz input)")
-    p.add_argument("--window-seconds", type=positive_float, default=None, help="window length (default: the training segment)")
+    p.add_argument(
+        "--sample-rate",
+        type=positive_int,
+        default=None,
+        help="output rate (default: the model's, so the band it restored is kept; e.g. 44100 for a 32-kHz input)",
+    )
+    p.add_argument(
+        "--window-seconds", type=positive_float, default=None, help="window length (default: the training segment)"
+    )
     p.add_argument("--batch-size", type=positive_int, default=8, help="windows per forward pass")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--json", action="store_true")
@@ -170,8 +221,17 @@ def _cmd_enhance(args) -> int:
         fail(f"-o must end in .flac or .wav (or be a folder), got {output}")
     try:
         enhancer = load_enhancer(args.checkpoint, device=args.device, window_seconds=args.window_seconds)
-        results = enhance_path(enhancer.model, enhancer.spec, source, output, suffix=f".{args.format}", progress=sys.stderr.isatty(),
-                               batch_size=args.batch_size, output_sample_rate=args.sample_rate, subtype=f"PCM_{args.bits}")
+        results = enhance_path(
+            enhancer.model,
+            enhancer.spec,
+            source,
+            output,
+            suffix=f".{args.format}",
+            progress=sys.stderr.isatty(),
+            batch_size=args.batch_size,
+            output_sample_rate=args.sample_rate,
+            subtype=f"PCM_{args.bits}",
+        )
     except (EnhanceError, FFmpegError, ValueError) as e:
         fail(str(e), status=1)
     failed = [r for r in results if isinstance(r, Failed)]
@@ -181,14 +241,26 @@ def _cmd_enhance(args) -> int:
         skipped = [r for r in results if not isinstance(r, (EnhanceResult, Failed))]
         for r in results:
             if isinstance(r, EnhanceResult):
-                cut = "" if r.input_cutoff_hz is None else (", no codec low-pass found" if r.input_cutoff_hz >= enhancer.spec.input_rate / 2
-                                                            else f", input cut at {r.input_cutoff_hz / 1000:.1f} kHz")
+                cut = (
+                    ""
+                    if r.input_cutoff_hz is None
+                    else (
+                        ", no codec low-pass found"
+                        if r.input_cutoff_hz >= enhancer.spec.input_rate / 2
+                        else f", input cut at {r.input_cutoff_hz / 1000:.1f} kHz"
+                    )
+                )
                 cut += ", near-transparent: passed through unchanged" if r.passed_through else ""
-                print(f"{r.source} -> {r.output} ({r.duration_s:.1f} s at {r.sample_rate} Hz{cut}, {r.realtime_factor:.1f}x real time)")
+                print(
+                    f"{r.source} -> {r.output} ({r.duration_s:.1f} s at {r.sample_rate} Hz{cut}, {r.realtime_factor:.1f}x real time)"
+                )
         if skipped:  # one line: a folder of encodes holds a .json sidecar next to every file
             kinds = Counter(Path(r.source).suffix.lower() or "no extension" for r in skipped)
-            print(f"skipped {len(skipped)} file(s) with no audio FFmpeg can read ("
-                  + ", ".join(f"{n} {kind}" for kind, n in kinds.most_common()) + "); --json lists them")
+            print(
+                f"skipped {len(skipped)} file(s) with no audio FFmpeg can read ("
+                + ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
+                + "); --json lists them"
+            )
         for r in failed:  # at the end, where they are seen: the rest of the folder was restored
             print(f"failed {r.source}: {r.reason}", file=sys.stderr)
         if failed:
@@ -203,16 +275,31 @@ def _cmd_enhance(args) -> int:
 
 def add_evaluate(commands) -> None:
     p = commands.add_parser("evaluate", help="run the evaluate-ladle flow: whole test tracks, model vs its lossy input")
-    p.add_argument("--run", required=True, help="the run folder (checkpoints, feature net), local or s3://bucket/prefix; "
-                   "the report goes to RUN/eval/")
-    p.add_argument("--data", required=True, help="a data folder built with the run's preset(s): the one it was trained from, "
-                   "or another library; local or s3://bucket/prefix")
+    p.add_argument(
+        "--run",
+        required=True,
+        help="the run folder (checkpoints, feature net), local or s3://bucket/prefix; the report goes to RUN/eval/",
+    )
+    p.add_argument(
+        "--data",
+        required=True,
+        help="a data folder built with the run's preset(s): the one it was trained from, "
+        "or another library; local or s3://bucket/prefix",
+    )
     p.add_argument("--preset", action="append", help="repeatable; default: every preset the run was trained on")
     p.add_argument("--tracks", type=positive_int, default=None, help="evaluate only the first N tracks")
-    p.add_argument("--split", choices=["train", "val", "test", "all"], default="test",
-                   help="which tracks of DATA (default test; all: every track, e.g. of another library)")
-    p.add_argument("--checkpoint", default="best", help="best (default; last.pt if there is no best.pt), last, or a path")
-    p.add_argument("--visqol-excerpts", type=int, default=3, help="excerpts of 5 s per track scored with ViSQOL (0: skip)")
+    p.add_argument(
+        "--split",
+        choices=["train", "val", "test", "all"],
+        default="test",
+        help="which tracks of DATA (default test; all: every track, e.g. of another library)",
+    )
+    p.add_argument(
+        "--checkpoint", default="best", help="best (default; last.pt if there is no best.pt), last, or a path"
+    )
+    p.add_argument(
+        "--visqol-excerpts", type=int, default=3, help="excerpts of 5 s per track scored with ViSQOL (0: skip)"
+    )
     p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--json", action="store_true")
@@ -235,20 +322,33 @@ def _cmd_evaluate(args) -> int:
         from storage import catalog
 
         if not catalog.read_rows(args.data, "tracks"):
-            fail(f"no tracks in the catalog under {args.data}; build the corpus first (`ladle build-corpus SOURCE --data {args.data}`)")
+            fail(
+                f"no tracks in the catalog under {args.data}; build the corpus first (`ladle build-corpus SOURCE --data {args.data}`)"
+            )
         if not fs.is_remote(checkpoint):
             from ladle_model.evaluate import presets_missing, run_presets
 
             missing = presets_missing(args.data, args.preset or run_presets(args.run, args.checkpoint))
             if missing:
-                fail(f"{args.data} has no {', '.join(missing)} encodes to evaluate on; build them with "
-                     f"`ladle build-corpus SOURCE --data {args.data}" + "".join(f" --preset {p}" for p in missing) + "`")
+                fail(
+                    f"{args.data} has no {', '.join(missing)} encodes to evaluate on; build them with "
+                    f"`ladle build-corpus SOURCE --data {args.data}" + "".join(f" --preset {p}" for p in missing) + "`"
+                )
 
     start_temporary_server()
 
-    result = evaluate_ladle(run_dir=str(args.run), data=str(args.data), presets=args.preset, max_tracks=args.tracks, split=args.split,
-                            checkpoint=args.checkpoint, visqol_excerpts=args.visqol_excerpts, batch_size=args.batch_size,
-                            device=args.device, progress=sys.stderr.isatty())
+    result = evaluate_ladle(
+        run_dir=str(args.run),
+        data=str(args.data),
+        presets=args.preset,
+        max_tracks=args.tracks,
+        split=args.split,
+        checkpoint=args.checkpoint,
+        visqol_excerpts=args.visqol_excerpts,
+        batch_size=args.batch_size,
+        device=args.device,
+        progress=sys.stderr.isatty(),
+    )
     if args.json:
         print(json.dumps(result, indent=2, default=str))
         return 0
@@ -272,13 +372,19 @@ def _num(v) -> str:
 
 
 def add_table1(commands) -> None:
-    p = commands.add_parser("table1", help="reproduce the LadLe paper's Table I: four preprocessing approaches, trained and evaluated")
+    p = commands.add_parser(
+        "table1", help="reproduce the LadLe paper's Table I: four preprocessing approaches, trained and evaluated"
+    )
     p.add_argument("sources", nargs="+", help="folders of lossless audio")
-    p.add_argument("--out", type=Path, required=True, help="folder for the data, the runs and table1.md / table1.parquet")
+    p.add_argument(
+        "--out", type=Path, required=True, help="folder for the data, the runs and table1.md / table1.parquet"
+    )
     p.add_argument("--steps", type=positive_int, default=200, help="training steps per approach (the same for all)")
     p.add_argument("--model", default="ladle", choices=MODEL_NAMES)
     p.add_argument("--batch-size", type=positive_int, default=4)
-    p.add_argument("--overrides", default=None, help='JSON of TrainConfig overrides, e.g. \'{"model_overrides": {"stride": 4}}\'')
+    p.add_argument(
+        "--overrides", default=None, help='JSON of TrainConfig overrides, e.g. \'{"model_overrides": {"stride": 4}}\''
+    )
     p.add_argument("--tracks", type=positive_int, default=None, help="evaluate on the first N test tracks only")
     p.add_argument("--visqol-excerpts", type=int, default=3)
     p.set_defaults(handler=_cmd_table1)
@@ -293,9 +399,17 @@ def _cmd_table1(args) -> int:
     overrides = json_overrides(args.overrides)
     check_train_config(args.model, 10**6, args.steps, args.batch_size, None, overrides)  # as table1 itself checks it
     start_temporary_server()
-    result = table1(sources=[str(s) for s in args.sources], out=str(args.out), steps=args.steps, model=args.model,
-                    batch_size=args.batch_size, overrides=overrides, max_tracks=args.tracks, visqol_excerpts=args.visqol_excerpts,
-                    progress=sys.stderr.isatty())
+    result = table1(
+        sources=[str(s) for s in args.sources],
+        out=str(args.out),
+        steps=args.steps,
+        model=args.model,
+        batch_size=args.batch_size,
+        overrides=overrides,
+        max_tracks=args.tracks,
+        visqol_excerpts=args.visqol_excerpts,
+        progress=sys.stderr.isatty(),
+    )
     print(Path(result["markdown"]).read_text())
     print(f"written: {result['markdown']}, {result['parquet']}")
     return 0

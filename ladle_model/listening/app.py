@@ -26,10 +26,20 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from ladle_model.listening.blind import LABELS, blind_order, valid_listener_id
 from ladle_model.listening.layout import LOSSY, REFERENCE, SCALES, ListeningFiles, ListeningTest, read_test
-from ladle_model.listening.ratings import SubmissionError, append_ratings, read_ratings, submission_rows, submitted_excerpts
+from ladle_model.listening.ratings import (
+    SubmissionError,
+    append_ratings,
+    read_ratings,
+    submission_rows,
+    submitted_excerpts,
+)
 
 STATIC = Path(__file__).parent / "static"
-PAGE_FILES = {"/": ("index.html", "text/html"), "/app.js": ("app.js", "text/javascript"), "/style.css": ("style.css", "text/css")}
+PAGE_FILES = {
+    "/": ("index.html", "text/html"),
+    "/app.js": ("app.js", "text/javascript"),
+    "/style.css": ("style.css", "text/css"),
+}
 MAX_BODY_BYTES = 16 * 1024  # a trial's ratings are a few hundred bytes
 NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 LABELLED_NAMES = {REFERENCE: ("Reference", "r"), LOSSY: ("Lossy input", "l")}  # (button text, key)
@@ -42,11 +52,28 @@ def listener_view(test: ListeningTest, listener_id: str, submitted: list[str]) -
         conditions = sorted(t.stimuli)  # a fixed order to permute, however the dict was built
         order = blind_order(listener_id, t.excerpt, len(conditions), test.seed)
         stimuli = [{"label": LABELS[k], "id": t.stimuli[conditions[i]].id} for k, i in enumerate(order)]
-        labelled = [{"name": LABELLED_NAMES[c][0], "key": LABELLED_NAMES[c][1], "id": t.labelled[c].id}
-                    for c in LABELLED_NAMES if c in t.labelled]  # the reference first, whatever order test.json keeps
-        trials.append({"excerpt": t.excerpt, "title": t.title, "duration_s": t.duration_s, "labelled": labelled, "stimuli": stimuli})
-    return {"test_id": test.test_id, "listener": listener_id, "scale": {"name": test.scale, **SCALES[test.scale]},
-            "sample_rate": test.sample_rate, "trials": trials, "submitted": submitted}
+        labelled = [
+            {"name": LABELLED_NAMES[c][0], "key": LABELLED_NAMES[c][1], "id": t.labelled[c].id}
+            for c in LABELLED_NAMES
+            if c in t.labelled
+        ]  # the reference first, whatever order test.json keeps
+        trials.append(
+            {
+                "excerpt": t.excerpt,
+                "title": t.title,
+                "duration_s": t.duration_s,
+                "labelled": labelled,
+                "stimuli": stimuli,
+            }
+        )
+    return {
+        "test_id": test.test_id,
+        "listener": listener_id,
+        "scale": {"name": test.scale, **SCALES[test.scale]},
+        "sample_rate": test.sample_rate,
+        "trials": trials,
+        "submitted": submitted,
+    }
 
 
 def _page_handler(name: str, media_type: str):
@@ -63,7 +90,9 @@ def create_app(run_dir: str | Path) -> FastAPI:
     files = ListeningFiles.of(run_dir)
     test = read_test(files)
     if test is None:
-        raise FileNotFoundError(f"no listening test prepared in {files.root} (run `ladle listen --run {run_dir} --data DATA`)")
+        raise FileNotFoundError(
+            f"no listening test prepared in {files.root} (run `ladle listen --run {run_dir} --data DATA`)"
+        )
     audio = {sid: files.root / rel for sid, rel in test.files_by_id().items()}
     app = FastAPI(title="LadLe listening test", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.test, app.state.files = test, files
@@ -117,7 +146,10 @@ def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8765) -> Non
     app = create_app(run_dir)
     try:
         # a browser tab's keep-alive connection must not hold up Ctrl-C for long
-        uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                                      timeout_graceful_shutdown=3)).run()
+        uvicorn.Server(
+            uvicorn.Config(
+                app, host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=3
+            )
+        ).run()
     except KeyboardInterrupt:
         pass  # uvicorn shut down cleanly, then re-raised the Ctrl-C it captured: it has done its job

@@ -20,7 +20,9 @@ import numpy as np
 from ladle_model.metrics import active_excerpts
 
 MIN_EXCERPT_SECONDS = 6.0  # long enough for ViSQOL and for a listener to loop a phrase
-MAX_EXCERPT_SECONDS = 10.0  # short enough to hold in auditory memory while switching (ITU-R BS.1534-3 advises about 10 s)
+MAX_EXCERPT_SECONDS = (
+    10.0  # short enough to hold in auditory memory while switching (ITU-R BS.1534-3 advises about 10 s)
+)
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,9 @@ def spread(items: list, k: int) -> list:
 
 def check_excerpt_seconds(excerpt_seconds: float) -> None:
     if not MIN_EXCERPT_SECONDS <= excerpt_seconds <= MAX_EXCERPT_SECONDS:
-        raise ValueError(f"excerpts must be {MIN_EXCERPT_SECONDS:g}-{MAX_EXCERPT_SECONDS:g} s long, got {excerpt_seconds:g}")
+        raise ValueError(
+            f"excerpts must be {MIN_EXCERPT_SECONDS:g}-{MAX_EXCERPT_SECONDS:g} s long, got {excerpt_seconds:g}"
+        )
 
 
 def pick_excerpts(candidates: dict[str, list[tuple[int, int]]], n_excerpts: int) -> list[Excerpt]:
@@ -72,8 +76,11 @@ def pick_excerpts(candidates: dict[str, list[tuple[int, int]]], n_excerpts: int)
     return [Excerpt(tid, start, stop) for tid, k in zip(ids, shares) for start, stop in spread(candidates[tid], k)]
 
 
-def choose_excerpts(tracks: dict[str, np.ndarray], sample_rate: int, n_excerpts: int = 8,
-                    excerpt_seconds: float = 8.0) -> list[Excerpt]:
+def choose_excerpts(
+    tracks: dict[str, np.ndarray], sample_rate: int, n_excerpts: int = 8, excerpt_seconds: float = 8.0
+) -> list[Excerpt]:
     """Up to `n_excerpts` excerpts of `excerpt_seconds` from the (C, T) lossless `tracks` (id -> audio), in track order."""
     check_excerpt_seconds(excerpt_seconds)
-    return pick_excerpts({tid: candidate_excerpts(x, sample_rate, excerpt_seconds) for tid, x in tracks.items()}, n_excerpts)
+    return pick_excerpts(
+        {tid: candidate_excerpts(x, sample_rate, excerpt_seconds) for tid, x in tracks.items()}, n_excerpts
+    )

@@ -42,7 +42,9 @@ class ListeningFiles:
 
     @classmethod
     def of(cls, run_dir: str | Path) -> ListeningFiles:
-        from ladle_model.checkpoint import RunDir  # here, not at the top: it imports torch, which the server never needs
+        from ladle_model.checkpoint import (
+            RunDir,  # here, not at the top: it imports torch, which the server never needs
+        )
 
         return cls(RunDir(run_dir).root / "listening")
 
@@ -88,7 +90,9 @@ class Trial:
     duration_s: float
     stimuli: dict[str, Stimulus]  # condition -> the hidden stimulus
     labelled: dict[str, Stimulus]  # "reference" (and "lossy" on the ladle scale) -> the labelled copy
-    metrics: dict[str, dict[str, float | None]] = field(default_factory=dict)  # condition -> LSD, SNR, ViSQOL vs the reference
+    metrics: dict[str, dict[str, float | None]] = field(
+        default_factory=dict
+    )  # condition -> LSD, SNR, ViSQOL vs the reference
 
 
 @dataclass
@@ -126,8 +130,16 @@ class ListeningTest:
     def from_dict(cls, d: dict) -> ListeningTest:
         if d.get("format") != TEST_FORMAT:
             raise ValueError(f"not a {TEST_FORMAT} test (format {d.get('format')!r})")
-        trials = [Trial(**{**t, "stimuli": {c: Stimulus(**s) for c, s in t["stimuli"].items()},
-                           "labelled": {c: Stimulus(**s) for c, s in t["labelled"].items()}}) for t in d["trials"]]
+        trials = [
+            Trial(
+                **{
+                    **t,
+                    "stimuli": {c: Stimulus(**s) for c, s in t["stimuli"].items()},
+                    "labelled": {c: Stimulus(**s) for c, s in t["labelled"].items()},
+                }
+            )
+            for t in d["trials"]
+        ]
         return cls(**{**d, "trials": trials})
 
 

@@ -46,8 +46,12 @@ def fade_edges(audio: np.ndarray, sample_rate: int, fade_s: float = FADE_SECONDS
     return out
 
 
-def match_loudness(stimuli: dict[str, np.ndarray], sample_rate: int, target_lufs: float = TARGET_LUFS,
-                   peak_ceiling_dbfs: float = PEAK_CEILING_DBFS) -> tuple[dict[str, np.ndarray], dict]:
+def match_loudness(
+    stimuli: dict[str, np.ndarray],
+    sample_rate: int,
+    target_lufs: float = TARGET_LUFS,
+    peak_ceiling_dbfs: float = PEAK_CEILING_DBFS,
+) -> tuple[dict[str, np.ndarray], dict]:
     """Scale each (C, T) stimulus to one common integrated loudness; returns (scaled, report).
 
     report: {"target_lufs", "loudness_lufs": {name: before}, "gain_db": {name: applied}}. A silent
@@ -59,5 +63,7 @@ def match_loudness(stimuli: dict[str, np.ndarray], sample_rate: int, target_lufs
     over = max(peak_dbfs(x) + gains[name] for name, x in stimuli.items()) - peak_ceiling_dbfs
     target = target_lufs - max(over, 0.0)
     gains = {name: (g - max(over, 0.0) if np.isfinite(before[name]) else 0.0) for name, g in gains.items()}
-    scaled = {name: (np.asarray(x, np.float64) * 10 ** (gains[name] / 20)).astype(np.float32) for name, x in stimuli.items()}
+    scaled = {
+        name: (np.asarray(x, np.float64) * 10 ** (gains[name] / 20)).astype(np.float32) for name, x in stimuli.items()
+    }
     return scaled, {"target_lufs": float(target), "loudness_lufs": before, "gain_db": gains}

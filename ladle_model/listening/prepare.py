@@ -34,7 +34,17 @@ import numpy as np
 
 from ladle_model.listening.blind import stimulus_id
 from ladle_model.listening.excerpts import Excerpt, candidate_excerpts, check_excerpt_seconds, pick_excerpts
-from ladle_model.listening.layout import LOSSY, REFERENCE, SCALES, ListeningFiles, ListeningTest, Stimulus, Trial, read_test, write_test
+from ladle_model.listening.layout import (
+    LOSSY,
+    REFERENCE,
+    SCALES,
+    ListeningFiles,
+    ListeningTest,
+    Stimulus,
+    Trial,
+    read_test,
+    write_test,
+)
 from ladle_model.listening.loudness import fade_edges, match_loudness
 from storage.atomic import atomic_path
 from storage.config import stable_hash
@@ -99,7 +109,9 @@ def write_stimulus(path: Path, audio: np.ndarray, sample_rate: int, seed: int) -
     return path
 
 
-def excerpt_metrics(reference: np.ndarray, estimate: np.ndarray, sample_rate: int, visqol: bool) -> dict[str, float | None]:
+def excerpt_metrics(
+    reference: np.ndarray, estimate: np.ndarray, sample_rate: int, visqol: bool
+) -> dict[str, float | None]:
     """LSD, SNR (dB) and ViSQOL MOS-LQO of one excerpt against the reference (None where not computed)."""
     from ladle_model import metrics as M
 
@@ -109,8 +121,9 @@ def excerpt_metrics(reference: np.ndarray, estimate: np.ndarray, sample_rate: in
     return {k: (v if math.isfinite(v) else None) for k, v in row.items()}
 
 
-def render_trial(files: ListeningFiles, seed: str, excerpt: str, audio: dict[str, np.ndarray], sample_rate: int,
-                 labelled: list[str]) -> tuple[dict[str, Stimulus], dict[str, Stimulus]]:
+def render_trial(
+    files: ListeningFiles, seed: str, excerpt: str, audio: dict[str, np.ndarray], sample_rate: int, labelled: list[str]
+) -> tuple[dict[str, Stimulus], dict[str, Stimulus]]:
     """Fade, loudness-match and write one trial's conditions (name -> (C, T) excerpt); returns (hidden, labelled) stimuli."""
     faded = {c: fade_edges(x, sample_rate) for c, x in audio.items()}
     matched, report = match_loudness(faded, sample_rate)
@@ -147,13 +160,30 @@ def prepare_test(run_dir: str | Path, data_dir: str | Path, cfg: ListenConfig | 
     if not all(presets):
         raise ValueError(f"{checkpoints[0]} does not record its dataset's preset: name one with --preset")
     tracks = {p: select_tracks(data_dir, p, "test")[0] for p in presets}
-    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("device", "batch_size", "compare", "checkpoint")}
-    key = stable_hash(["listen", PREPARE_VERSION, [_sha256(c) for c in checkpoints], names, settings,
-                       {p: [(t.track.track_id, t.track.pcm_md5, t.encoded.encode_key, t.alignment.align_key) for t in ts]
-                        for p, ts in tracks.items()}], n_chars=32)
+    settings = {
+        k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("device", "batch_size", "compare", "checkpoint")
+    }
+    key = stable_hash(
+        [
+            "listen",
+            PREPARE_VERSION,
+            [_sha256(c) for c in checkpoints],
+            names,
+            settings,
+            {
+                p: [(t.track.track_id, t.track.pcm_md5, t.encoded.encode_key, t.alignment.align_key) for t in ts]
+                for p, ts in tracks.items()
+            },
+        ],
+        n_chars=32,
+    )
     files = ListeningFiles.of(run_dir)
     existing = read_test(files)
-    if existing is not None and existing.key == key and all((files.root / f).is_file() for f in existing.files_by_id().values()):
+    if (
+        existing is not None
+        and existing.key == key
+        and all((files.root / f).is_file() for f in existing.files_by_id().values())
+    ):
         log.info("the listening test in %s is up to date", files.root)
         return existing
 
@@ -163,14 +193,23 @@ def prepare_test(run_dir: str | Path, data_dir: str | Path, cfg: ListenConfig | 
     for preset in presets:
         items = {t.track.track_id: t for t in tracks[preset]}
         # first pass: candidate excerpts, one track in memory at a time
-        candidates = {tid: candidate_excerpts(load_eval_pair(item, main.spec)[0], sample_rate, cfg.excerpt_seconds)
-                      for tid, item in items.items()}
+        candidates = {
+            tid: candidate_excerpts(load_eval_pair(item, main.spec)[0], sample_rate, cfg.excerpt_seconds)
+            for tid, item in items.items()
+        }
         picks = pick_excerpts(candidates, cfg.n_excerpts)
         if not picks:
-            raise ValueError(f"no {cfg.excerpt_seconds:g}-s excerpt of active audio in the {preset} test tracks of {data_dir}")
+            raise ValueError(
+                f"no {cfg.excerpt_seconds:g}-s excerpt of active audio in the {preset} test tracks of {data_dir}"
+            )
         if len(picks) < cfg.n_excerpts:
-            log.warning("only %d excerpts of %g s in the %s test tracks (asked for %d)", len(picks), cfg.excerpt_seconds, preset,
-                        cfg.n_excerpts)
+            log.warning(
+                "only %d excerpts of %g s in the %s test tracks (asked for %d)",
+                len(picks),
+                cfg.excerpt_seconds,
+                preset,
+                cfg.n_excerpts,
+            )
         by_track: dict[str, list[Excerpt]] = {}
         for pick in picks:
             by_track.setdefault(pick.track_id, []).append(pick)
@@ -180,21 +219,46 @@ def prepare_test(run_dir: str | Path, data_dir: str | Path, cfg: ListenConfig | 
             restored = {}
             for name, enhancer in zip(names, enhancers):
                 ref_k, _, model_input = load_eval_pair(item, enhancer.spec)
-                out = enhance_track(enhancer.model, model_input, enhancer.spec, cfg.batch_size, n_output=ref_k.shape[-1])
+                out = enhance_track(
+                    enhancer.model, model_input, enhancer.spec, cfg.batch_size, n_output=ref_k.shape[-1]
+                )
                 out = resample(out, enhancer.spec.sample_rate, sample_rate)[:, : lossless.shape[-1]]
                 restored[name] = np.pad(out, ((0, 0), (0, lossless.shape[-1] - out.shape[-1])))
             for ex in excerpts:
                 excerpt = f"e{len(trials) + 1:02d}"
                 cut = {REFERENCE: lossless, LOSSY: lossy, **restored}
                 audio = {c: np.ascontiguousarray(x[:, ex.start : ex.stop]) for c, x in cut.items()}
-                metrics = {c: excerpt_metrics(audio[REFERENCE], x, sample_rate, cfg.visqol) for c, x in audio.items() if c != REFERENCE}
+                metrics = {
+                    c: excerpt_metrics(audio[REFERENCE], x, sample_rate, cfg.visqol)
+                    for c, x in audio.items()
+                    if c != REFERENCE
+                }
                 hidden, shown = render_trial(files, seed, excerpt, audio, sample_rate, labelled)
                 title = item.track.title or Path(item.track.path).stem
-                trials.append(Trial(excerpt, preset, tid, title, ex.start / sample_rate, (ex.stop - ex.start) / sample_rate,
-                                    hidden, shown, metrics))
+                trials.append(
+                    Trial(
+                        excerpt,
+                        preset,
+                        tid,
+                        title,
+                        ex.start / sample_rate,
+                        (ex.stop - ex.start) / sample_rate,
+                        hidden,
+                        shown,
+                        metrics,
+                    )
+                )
                 log.info("prepared %s: %s %.1f-%.1f s", excerpt, title, ex.start / sample_rate, ex.stop / sample_rate)
-    test = ListeningTest(key=key, scale=cfg.scale, sample_rate=sample_rate, seed=seed, run_dir=str(run_dir),
-                         runs={n: str(r) for n, r in zip(names, run_dirs)}, conditions=[REFERENCE, LOSSY, *names], trials=trials,
-                         created_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    test = ListeningTest(
+        key=key,
+        scale=cfg.scale,
+        sample_rate=sample_rate,
+        seed=seed,
+        run_dir=str(run_dir),
+        runs={n: str(r) for n, r in zip(names, run_dirs)},
+        conditions=[REFERENCE, LOSSY, *names],
+        trials=trials,
+        created_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    )
     write_test(files, test)  # last: its key marks the stimuli complete
     return test

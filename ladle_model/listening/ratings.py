@@ -45,7 +45,9 @@ def submission_rows(test: ListeningTest, body: object, now: datetime.datetime | 
     condition_of = {s.id: c for c, s in trial.stimuli.items()}
     if set(ratings) != set(condition_of):
         unknown = sorted(set(ratings) - set(condition_of))
-        raise SubmissionError(f"unknown stimulus {unknown[0]!r}" if unknown else f"every stimulus of {excerpt} must be rated")
+        raise SubmissionError(
+            f"unknown stimulus {unknown[0]!r}" if unknown else f"every stimulus of {excerpt} must be rated"
+        )
     scale = SCALES[test.scale]
     for value in ratings.values():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -53,9 +55,19 @@ def submission_rows(test: ListeningTest, body: object, now: datetime.datetime | 
         if not scale["min"] <= value <= scale["max"]:
             raise SubmissionError(f"rating {value} outside the {test.scale} scale [{scale['min']:g}, {scale['max']:g}]")
     when = now or datetime.datetime.now(datetime.timezone.utc)
-    return [{"listener_id": listener, "test_id": test.test_id, "excerpt": excerpt, "preset": trial.preset,
-             "condition": condition_of[sid], "rating": float(value), "scale": test.scale, "time": when}
-            for sid, value in sorted(ratings.items(), key=lambda kv: condition_of[kv[0]])]
+    return [
+        {
+            "listener_id": listener,
+            "test_id": test.test_id,
+            "excerpt": excerpt,
+            "preset": trial.preset,
+            "condition": condition_of[sid],
+            "rating": float(value),
+            "scale": test.scale,
+            "time": when,
+        }
+        for sid, value in sorted(ratings.items(), key=lambda kv: condition_of[kv[0]])
+    ]
 
 
 def read_ratings(files: ListeningFiles) -> pd.DataFrame:
@@ -87,7 +99,9 @@ def latest_ratings(ratings: pd.DataFrame) -> pd.DataFrame:
     if ratings.empty:
         return ratings
     ordered = ratings.sort_values("time", kind="stable")
-    return ordered.drop_duplicates(["listener_id", "test_id", "excerpt", "condition"], keep="last").reset_index(drop=True)
+    return ordered.drop_duplicates(["listener_id", "test_id", "excerpt", "condition"], keep="last").reset_index(
+        drop=True
+    )
 
 
 def submitted_excerpts(ratings: pd.DataFrame, test_id: str, listener_id: str) -> list[str]:

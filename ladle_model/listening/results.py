@@ -38,8 +38,12 @@ def excerpt_metric_means(test: ListeningTest) -> dict[tuple[str, str], dict[str,
     return {key: {k: (float(np.mean(v)) if v else None) for k, v in d.items()} for key, d in values.items()}
 
 
-def summarise_results(run_dir: str | Path, exclude_flagged: bool = False, screen_threshold: float | None = None,
-                      screen_fraction: float = SCREEN_FRACTION) -> dict:
+def summarise_results(
+    run_dir: str | Path,
+    exclude_flagged: bool = False,
+    screen_threshold: float | None = None,
+    screen_fraction: float = SCREEN_FRACTION,
+) -> dict:
     """Statistics of RUN's ratings (see the module's docstring); writes RUN/listening/ratings.png when there are any."""
     files = ListeningFiles.of(run_dir)
     test = read_test(files)
@@ -57,10 +61,21 @@ def summarise_results(run_dir: str | Path, exclude_flagged: bool = False, screen
     if not used.empty:
         title = f"{Path(run_dir).name}: {used['listener_id'].nunique()} listener(s), {test.scale} scale"
         boxplot = plot_ratings(used, files.boxplot, test.scale, test.conditions, title)
-    return {"run_dir": str(run_dir), "test_id": test.test_id, "scale": test.scale, "n_excerpts": len(test.trials),
-            "n_listeners": int(used["listener_id"].nunique()) if not used.empty else 0, "n_ratings": int(len(used)),
-            "n_other_tests": int(len(everything) - (everything["test_id"] == test.test_id).sum()) if not everything.empty else 0,
-            "flagged": flagged, "excluded": sorted(flagged) if exclude_flagged else [], "table": table, "boxplot": boxplot}
+    return {
+        "run_dir": str(run_dir),
+        "test_id": test.test_id,
+        "scale": test.scale,
+        "n_excerpts": len(test.trials),
+        "n_listeners": int(used["listener_id"].nunique()) if not used.empty else 0,
+        "n_ratings": int(len(used)),
+        "n_other_tests": int(len(everything) - (everything["test_id"] == test.test_id).sum())
+        if not everything.empty
+        else 0,
+        "flagged": flagged,
+        "excluded": sorted(flagged) if exclude_flagged else [],
+        "table": table,
+        "boxplot": boxplot,
+    }
 
 
 def _num(v, fmt: str) -> str:
@@ -70,17 +85,30 @@ def _num(v, fmt: str) -> str:
 def format_results(summary: dict) -> str:
     """The summary as a plain-text table for the terminal."""
     sign = "+" if summary["scale"] == "ladle" else ""
-    lines = [f"listening test {summary['test_id']} ({summary['scale']} scale): {summary['n_listeners']} listener(s), "
-             f"{summary['n_ratings']} rating(s) over {summary['n_excerpts']} excerpt(s)"]
+    lines = [
+        f"listening test {summary['test_id']} ({summary['scale']} scale): {summary['n_listeners']} listener(s), "
+        f"{summary['n_ratings']} rating(s) over {summary['n_excerpts']} excerpt(s)"
+    ]
     for listener, why in summary["flagged"].items():
-        lines.append(f"  flagged {listener}: {why}" + (" (excluded)" if listener in summary["excluded"] else " (kept; --exclude-flagged)"))
+        lines.append(
+            f"  flagged {listener}: {why}"
+            + (" (excluded)" if listener in summary["excluded"] else " (kept; --exclude-flagged)")
+        )
     if not summary["table"]:
         return "\n".join([*lines, "no ratings yet"])
-    lines.append(f"{'preset':<12} {'condition':<16} {'n':>4} {'mean':>7} {'95% CI':>17} {'LSD':>6} {'SNR dB':>7} {'ViSQOL':>6}")
+    lines.append(
+        f"{'preset':<12} {'condition':<16} {'n':>4} {'mean':>7} {'95% CI':>17} {'LSD':>6} {'SNR dB':>7} {'ViSQOL':>6}"
+    )
     for r in summary["table"]:
-        ci = f"[{_num(r['ci95_low'], sign + '.2f')}, {_num(r['ci95_high'], sign + '.2f')}]" if not math.isnan(r["ci95_low"]) else "-"
-        lines.append(f"{r['preset']:<12} {r['condition']:<16} {r['n']:>4} {_num(r['mean'], sign + '.2f'):>7} {ci:>17} "
-                     f"{_num(r['lsd'], '.3f'):>6} {_num(r['snr_db'], '.1f'):>7} {_num(r['visqol'], '.2f'):>6}")
+        ci = (
+            f"[{_num(r['ci95_low'], sign + '.2f')}, {_num(r['ci95_high'], sign + '.2f')}]"
+            if not math.isnan(r["ci95_low"])
+            else "-"
+        )
+        lines.append(
+            f"{r['preset']:<12} {r['condition']:<16} {r['n']:>4} {_num(r['mean'], sign + '.2f'):>7} {ci:>17} "
+            f"{_num(r['lsd'], '.3f'):>6} {_num(r['snr_db'], '.1f'):>7} {_num(r['visqol'], '.2f'):>6}"
+        )
     if summary["boxplot"]:
         lines.append(f"box plot: {summary['boxplot']}")
     return "\n".join(lines)
@@ -101,7 +129,10 @@ def publish_results(summary: dict) -> str:
 
     key = artifact_key(summary["run_dir"])
     table = [{k: clean(v) for k, v in row.items()} for row in summary["table"]]
-    create_table_artifact(table=table, key=key,
-                          description=f"Listening test {summary['test_id']} of {summary['run_dir']} ({summary['scale']} scale, "
-                                      f"{summary['n_listeners']} listeners): mean rating, 95 % CI, n, and LSD/SNR/ViSQOL of the same excerpts")
+    create_table_artifact(
+        table=table,
+        key=key,
+        description=f"Listening test {summary['test_id']} of {summary['run_dir']} ({summary['scale']} scale, "
+        f"{summary['n_listeners']} listeners): mean rating, 95 % CI, n, and LSD/SNR/ViSQOL of the same excerpts",
+    )
     return key

@@ -48,13 +48,24 @@ def condition_stats(ratings: pd.DataFrame, conditions: list[str] | None = None) 
     rows = []
     for (preset, condition), group in ratings.groupby(["preset", "condition"], sort=False):
         mean, low, high = mean_ci95(group["rating"])
-        rows.append({"preset": preset, "condition": condition, "n": int(len(group)), "n_listeners": int(group["listener_id"].nunique()),
-                     "mean": mean, "ci95_low": low, "ci95_high": high, "median": float(group["rating"].median())})
+        rows.append(
+            {
+                "preset": preset,
+                "condition": condition,
+                "n": int(len(group)),
+                "n_listeners": int(group["listener_id"].nunique()),
+                "mean": mean,
+                "ci95_low": low,
+                "ci95_high": high,
+                "median": float(group["rating"].median()),
+            }
+        )
     return sorted(rows, key=lambda r: (r["preset"], order.get(r["condition"], len(order)), r["condition"]))
 
 
-def screen_listeners(ratings: pd.DataFrame, scale: str, threshold: float | None = None,
-                     max_fraction: float = SCREEN_FRACTION) -> dict[str, str]:
+def screen_listeners(
+    ratings: pd.DataFrame, scale: str, threshold: float | None = None, max_fraction: float = SCREEN_FRACTION
+) -> dict[str, str]:
     """Listeners who rated the hidden reference below `threshold` on more than `max_fraction` of their trials, with why."""
     threshold = SCREEN_THRESHOLD[scale] if threshold is None else threshold
     ref = ratings[ratings["condition"] == REFERENCE]
@@ -62,7 +73,9 @@ def screen_listeners(ratings: pd.DataFrame, scale: str, threshold: float | None 
     for listener, group in ref.groupby("listener_id"):
         misses = int((group["rating"] < threshold).sum())
         if misses > max_fraction * len(group):
-            flagged[str(listener)] = f"rated the hidden reference below {threshold:g} in {misses} of {len(group)} trials"
+            flagged[str(listener)] = (
+                f"rated the hidden reference below {threshold:g} in {misses} of {len(group)} trials"
+            )
     return flagged
 
 
@@ -77,8 +90,13 @@ def plot_ratings(ratings: pd.DataFrame, path, scale: str, conditions: list[str] 
     from storage.atomic import atomic_path
 
     presets = sorted(set(ratings["preset"]))
-    fig, axes = plt.subplots(1, len(presets), figsize=(1.6 + 1.4 * max(len(set(ratings["condition"])), 2) * len(presets), 3.8),
-                             squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        1,
+        len(presets),
+        figsize=(1.6 + 1.4 * max(len(set(ratings["condition"])), 2) * len(presets), 3.8),
+        squeeze=False,
+        sharey=True,
+    )
     for ax, preset in zip(axes[0], presets):
         mine = ratings[ratings["preset"] == preset]
         names = [c for c in (conditions or sorted(set(mine["condition"]))) if c in set(mine["condition"])]
@@ -88,7 +106,9 @@ def plot_ratings(ratings: pd.DataFrame, path, scale: str, conditions: list[str] 
         ax.tick_params(axis="x", labelrotation=20)
         ax.grid(axis="y", alpha=0.3)
     bounds = SCALES[scale]
-    axes[0, 0].set_ylim(bounds["min"] - 0.05 * (bounds["max"] - bounds["min"]), bounds["max"] + 0.05 * (bounds["max"] - bounds["min"]))
+    axes[0, 0].set_ylim(
+        bounds["min"] - 0.05 * (bounds["max"] - bounds["min"]), bounds["max"] + 0.05 * (bounds["max"] - bounds["min"])
+    )
     axes[0, 0].set_ylabel("rating vs the lossy input" if scale == "ladle" else "MUSHRA score")
     if title:
         fig.suptitle(title, fontsize=11)

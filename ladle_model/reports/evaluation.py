@@ -24,7 +24,9 @@ from storage.atomic import atomic_path, write_bytes_atomic
 # ----------------------------------------------------------------------------- figures
 
 
-def excerpt_spectrogram_db(audio: np.ndarray, start: int, stop: int, n_fft: int = M.LSD_N_FFT, hop: int = M.LSD_HOP) -> np.ndarray:
+def excerpt_spectrogram_db(
+    audio: np.ndarray, start: int, stop: int, n_fft: int = M.LSD_N_FFT, hop: int = M.LSD_HOP
+) -> np.ndarray:
     """(bins, frames) power in dB of the mono mix, frames centred on start, start + hop, ... < stop.
 
     Frames near the excerpt's edges read the audio around it (zeros only past the track's ends), so
@@ -40,8 +42,9 @@ def excerpt_spectrogram_db(audio: np.ndarray, start: int, stop: int, n_fft: int 
     return 10 * np.log10(np.maximum(spectrum.real**2 + spectrum.imag**2, M.POWER_FLOOR)).T
 
 
-def plot_spectrograms(path: Path, tracks: dict[str, np.ndarray], sample_rate: int, start: int, stop: int, title: str,
-                      cutoff_hz: float) -> Path:
+def plot_spectrograms(
+    path: Path, tracks: dict[str, np.ndarray], sample_rate: int, start: int, stop: int, title: str, cutoff_hz: float
+) -> Path:
     """Log-power spectrograms of one excerpt of each (C, T) track in `tracks` (name -> audio), stacked,
     on one colour scale that reaches down to the lossless track's noise floor."""
     import matplotlib
@@ -54,10 +57,20 @@ def plot_spectrograms(path: Path, tracks: dict[str, np.ndarray], sample_rate: in
     vmax = max(float(s.max()) for s in spectra.values())
     vmin = float(np.clip(np.percentile(first, 5), vmax - 120, vmax - 60))
     extent = (start / sample_rate, stop / sample_rate, 0, sample_rate / 2000)
-    fig, axes = plt.subplots(len(spectra), 1, figsize=(9, 2.6 * len(spectra) + 0.6), sharex=True, sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        len(spectra), 1, figsize=(9, 2.6 * len(spectra) + 0.6), sharex=True, sharey=True, squeeze=False
+    )
     for ax, (name, spectrum) in zip(axes[:, 0], spectra.items()):
-        image = ax.imshow(spectrum, origin="lower", aspect="auto", extent=extent, vmin=vmin, vmax=vmax, cmap="magma",
-                          interpolation="nearest")
+        image = ax.imshow(
+            spectrum,
+            origin="lower",
+            aspect="auto",
+            extent=extent,
+            vmin=vmin,
+            vmax=vmax,
+            cmap="magma",
+            interpolation="nearest",
+        )
         if cutoff_hz is not None and math.isfinite(cutoff_hz):
             ax.axhline(cutoff_hz / 1000, color="white", ls="--", lw=0.8)
         ax.set_title(name, fontsize=10, loc="left")
@@ -114,7 +127,8 @@ def evaluation_report_markdown(report: dict, embed_images: bool = False) -> str:
         f"- model: {report['model_name']} at step {report['step']}, checkpoint `{report['checkpoint']}`",
         f"- trained on dataset `{report['dataset_version']}` ({ds.get('preset')}, {ds.get('strategy')}, {ds.get('segment_seconds')} s segments)",
         f"- evaluated on {report['n_tracks']} whole track(s) of "
-        + ("**every** split" if report["split"] == "all" else f"the **{report['split']}** split") + f", {report['audio_seconds']:.1f} s of audio"
+        + ("**every** split" if report["split"] == "all" else f"the **{report['split']}** split")
+        + f", {report['audio_seconds']:.1f} s of audio"
         + (f" (the test split had none: {report['note']})" if report.get("note") else ""),
         trained_on_line(report),
         f"- windows of {report['window_seconds']:g} s at {report['sample_rate']} Hz, hop {report['hop_seconds']:g} s, Hann crossfade",
@@ -127,15 +141,21 @@ def evaluation_report_markdown(report: dict, embed_images: bool = False) -> str:
         "|---|---|---|---|---|---|",
     ]
     for s in report["summary"]:
-        lines.append(f"| {s['name']} | {s['better_when']} | {fmt_value(s['lossy_input'])} | {fmt_value(s['model'])} | "
-                     f"{fmt_value(s['difference'])} ({fmt_relative(s['relative'])}) | {s['verdict']} |")
+        lines.append(
+            f"| {s['name']} | {s['better_when']} | {fmt_value(s['lossy_input'])} | {fmt_value(s['model'])} | "
+            f"{fmt_value(s['difference'])} ({fmt_relative(s['relative'])}) | {s['verdict']} |"
+        )
     lines += ["", "## Per track", "", "Each cell: lossy input → model.", ""]
     shown = [key for key in M.METRICS if any(is_finite(r.get(key)) for r in report["rows"])]
     trained = any(r.get("trained_on") for r in report["rows"])  # a column only when some track was trained on
     notes = any(r.get("notes") for r in report["rows"])  # why a metric is n/a for a track
     extra = (["trained on"] if trained else []) + (["notes"] if notes else [])
-    lines.append("| track | seconds | cutoff (kHz) | " + " | ".join(M.METRICS[k].label for k in shown)
-                 + f" | {M.METRICS[HEADLINE_METRIC].label} verdict |" + "".join(f" {name} |" for name in extra))
+    lines.append(
+        "| track | seconds | cutoff (kHz) | "
+        + " | ".join(M.METRICS[k].label for k in shown)
+        + f" | {M.METRICS[HEADLINE_METRIC].label} verdict |"
+        + "".join(f" {name} |" for name in extra)
+    )
     lines.append("|---|---|---|" + "---|" * (len(shown) + 1 + len(extra)))
     by_track: dict[str, dict[str, dict]] = {}
     for r in report["rows"]:
@@ -144,19 +164,39 @@ def evaluation_report_markdown(report: dict, embed_images: bool = False) -> str:
         base, model = systems[BASELINE], systems[MODEL]
         cells = [f"{fmt_value(base[k])} → {fmt_value(model[k])}" for k in shown]
         cutoff = f"{base['cutoff_hz'] / 1000:.1f}" if is_finite(base["cutoff_hz"]) else "none"
-        more = (["yes" if base.get("trained_on") else "no"] if trained else []) + ([_notes(base, model)] if notes else [])
-        lines.append(f"| {_track_label(base)} | {base['duration_s']:.1f} | {cutoff} | " + " | ".join(cells)
-                     + f" | {verdict(HEADLINE_METRIC, base[HEADLINE_METRIC], model[HEADLINE_METRIC])} |" + "".join(f" {m} |" for m in more))
+        more = (["yes" if base.get("trained_on") else "no"] if trained else []) + (
+            [_notes(base, model)] if notes else []
+        )
+        lines.append(
+            f"| {_track_label(base)} | {base['duration_s']:.1f} | {cutoff} | "
+            + " | ".join(cells)
+            + f" | {verdict(HEADLINE_METRIC, base[HEADLINE_METRIC], model[HEADLINE_METRIC])} |"
+            + "".join(f" {m} |" for m in more)
+        )
     if report.get("failed"):
-        lines += ["", "## Tracks that could not be evaluated", "", "They are left out of every mean above.", "",
-                  "| track | reason |", "|---|---|"]
+        lines += [
+            "",
+            "## Tracks that could not be evaluated",
+            "",
+            "They are left out of every mean above.",
+            "",
+            "| track | reason |",
+            "|---|---|",
+        ]
         lines += [f"| {f['title']} | {_cell(f['reason'])} |" for f in report["failed"]]
     if report["spectrograms"]:
-        lines += ["", "## Spectrograms", "",
-                  "Lossless, lossy input and restored output over one excerpt; the dashed line is the estimated codec cutoff.", ""]
+        lines += [
+            "",
+            "## Spectrograms",
+            "",
+            "Lossless, lossy input and restored output over one excerpt; the dashed line is the estimated codec cutoff.",
+            "",
+        ]
         for spec in report["spectrograms"]:
             png = folder / spec["path"]
-            src = f"data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()}" if embed_images else spec["path"]
+            src = (
+                f"data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()}" if embed_images else spec["path"]
+            )
             lines += [f"![{spec['title']}]({src})", ""]
     lines += ["", "## How the metrics are computed", "", *methods_lines(report["config"]), ""]
     return "\n".join(lines)
@@ -172,8 +212,10 @@ def markdown_to_html(markdown_text: str, title: str) -> str:
     from markdown_it import MarkdownIt
 
     body = MarkdownIt("commonmark").enable("table").render(markdown_text)
-    return (f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{HTML_STYLE}</style></head>\n<body>\n{body}</body></html>\n")
+    return (
+        f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{HTML_STYLE}</style></head>\n<body>\n{body}</body></html>\n"
+    )
 
 
 def write_rows_parquet(path: Path, rows: list[dict]) -> Path:

@@ -31,12 +31,26 @@ def table1_rows(evaluations: list[tuple[str, dict]]) -> list[dict]:
     rows = []
     for label, report in evaluations:
         means = {s["metric"]: s["model"] for s in report["summary"]}
-        rows.append({"approach": label, "strategy": report["dataset"].get("strategy"), "segment_seconds": report["dataset"].get("segment_seconds"),
-                     "steps": report["step"], **{c: means.get(c) for c in columns}})
+        rows.append(
+            {
+                "approach": label,
+                "strategy": report["dataset"].get("strategy"),
+                "segment_seconds": report["dataset"].get("segment_seconds"),
+                "steps": report["step"],
+                **{c: means.get(c) for c in columns},
+            }
+        )
     if evaluations:
         base = {s["metric"]: s["lossy_input"] for s in evaluations[0][1]["summary"]}
-        rows.append({"approach": f"{BASELINE} (identity)", "strategy": None, "segment_seconds": None, "steps": 0,
-                     **{c: base.get(c) for c in columns}})
+        rows.append(
+            {
+                "approach": f"{BASELINE} (identity)",
+                "strategy": None,
+                "segment_seconds": None,
+                "steps": 0,
+                **{c: base.get(c) for c in columns},
+            }
+        )
     return rows
 
 
@@ -50,8 +64,14 @@ def table1_markdown(rows: list[dict], context: dict) -> str:
     metrics = table1_metrics()
     lower = [m for m in metrics if m.better == "lower"]
     higher = [m for m in metrics if m.better == "higher"]
-    better = "; ".join(part for part in (f"lower is better for {_names(lower)}" if lower else "",
-                                         f"higher for {_names(higher)}" if higher else "") if part)
+    better = "; ".join(
+        part
+        for part in (
+            f"lower is better for {_names(lower)}" if lower else "",
+            f"higher for {_names(higher)}" if higher else "",
+        )
+        if part
+    )
     lines = [
         "# Table I: preprocessing approaches (LadLe paper), on whole test tracks",
         "",

@@ -107,13 +107,15 @@ def plot_loss_curves(run: RunDir | str | Path) -> Path:
         ax.plot(x, y, lw=0.8, alpha=0.5, label="train loss/total")
         if len(y) >= 20:  # a running mean shows the trend under the per-step noise
             w = max(len(y) // 20, 2)
-            ax.plot(x[w - 1:], np.convolve(y, np.ones(w) / w, mode="valid"), lw=1.5, label=f"train (mean of {w})")
+            ax.plot(x[w - 1 :], np.convolve(y, np.ones(w) / w, mode="valid"), lw=1.5, label=f"train (mean of {w})")
     val = [r for r in epochs if r.get("val/loss/total") is not None]
     if val:
         ax.plot([r["step"] for r in val], [r["val/loss/total"] for r in val], "o-", label="val loss/total")
         lossy = [r for r in val if r.get("val/mse_lossy_input") is not None]
         if lossy:
-            ax.axhline(lossy[-1]["val/mse_lossy_input"], color="gray", ls="--", lw=1, label="val MSE of the lossy input")
+            ax.axhline(
+                lossy[-1]["val/mse_lossy_input"], color="gray", ls="--", lw=1, label="val MSE of the lossy input"
+            )
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     if all(r["loss/total"] > 0 for r in steps) and steps:
@@ -130,8 +132,10 @@ def plot_loss_curves(run: RunDir | str | Path) -> Path:
 
 def epoch_table(run: RunDir | str | Path) -> list[dict]:
     """The per-epoch log as rows of plain numbers (NaN as None), for a report table."""
-    return [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
-            for row in read_log(_run(run).epoch_log)]
+    return [
+        {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+        for row in read_log(_run(run).epoch_log)
+    ]
 
 
 # ----------------------------------------------------------------------------- the report
@@ -140,15 +144,22 @@ def epoch_table(run: RunDir | str | Path) -> list[dict]:
 def training_report_markdown(run: RunDir | str | Path, result: dict) -> str:
     """A short Markdown report of a run with the loss curve embedded (a data: URI: the UI has no file access)."""
     run = _run(run)
-    lines = [f"# Training run `{run.name}`", "",
-             f"- dataset version: `{result.get('dataset_version')}`",
-             f"- steps: {result.get('step')}, epochs completed: {result.get('epochs')}",
-             f"- last train loss: {format_loss(result.get('last_train_loss'))}",
-             f"- best validation loss: {format_loss(result.get('best_val_loss'))}",
-             f"- checkpoint: `{result.get('checkpoint')}`", ""]
+    lines = [
+        f"# Training run `{run.name}`",
+        "",
+        f"- dataset version: `{result.get('dataset_version')}`",
+        f"- steps: {result.get('step')}, epochs completed: {result.get('epochs')}",
+        f"- last train loss: {format_loss(result.get('last_train_loss'))}",
+        f"- best validation loss: {format_loss(result.get('best_val_loss'))}",
+        f"- checkpoint: `{result.get('checkpoint')}`",
+        "",
+    ]
     rows = epoch_table(run)
     if rows and rows[-1].get("val/mse_lossy_input") is not None:
-        lines += [f"Validation MSE of the untouched lossy input (the baseline to beat): {rows[-1]['val/mse_lossy_input']:.4g}", ""]
+        lines += [
+            f"Validation MSE of the untouched lossy input (the baseline to beat): {rows[-1]['val/mse_lossy_input']:.4g}",
+            "",
+        ]
     png = run.loss_curve
     if png.is_file():
         lines += [f"![loss curve](data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()})", "", f"`{png}`"]

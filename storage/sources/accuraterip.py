@@ -1,7 +1,7 @@
 """Per-track checksums of CD audio: CRC32 (EAC's "Copy CRC", XLD's "CRC32 hash") and AccurateRip v1/v2.
 
-    sums = TrackChecksums(len(pcm), first=True, last=False); sums.update(pcm)   # pcm: int16 (n, 2)
-    sums.crc32, sums.v1, sums.v2                                              # "1A2B3C4D", ...
+sums = TrackChecksums(len(pcm), first=True, last=False); sums.update(pcm)   # pcm: int16 (n, 2)
+sums.crc32, sums.v1, sums.v2                                              # "1A2B3C4D", ...
 """
 
 from __future__ import annotations

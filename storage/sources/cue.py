@@ -260,13 +260,17 @@ def parse_cue(text: str, cue_dir: str | Path, cue_name: str = "cue sheet", encod
                     raise ValueError(f"index number {number} is outside 0..99")
                 previous = track.indexes[-1] if track.indexes else None
                 if previous and number <= previous.number:
-                    raise ValueError(f"INDEX {number:02d} follows INDEX {previous.number:02d} in TRACK {track.number:02d}")
+                    raise ValueError(
+                        f"INDEX {number:02d} follows INDEX {previous.number:02d} in TRACK {track.number:02d}"
+                    )
                 # Positions only grow within a FILE, across tracks too: an index before the last one
                 # (this track's or the previous track's) would give a track a negative length.
                 if last_index and last_index[0].file_index == len(files) - 1 and frames < last_index[0].frames:
                     where = "" if last_index[1] == track.number else f" of TRACK {last_index[1]:02d}"
-                    raise ValueError(f"INDEX {number:02d} ({time_text}) of TRACK {track.number:02d} is before "
-                                     f"INDEX {last_index[0].number:02d}{where} ({frames_to_msf(last_index[0].frames)})")
+                    raise ValueError(
+                        f"INDEX {number:02d} ({time_text}) of TRACK {track.number:02d} is before "
+                        f"INDEX {last_index[0].number:02d}{where} ({frames_to_msf(last_index[0].frames)})"
+                    )
                 track.indexes.append(CueIndex(number, len(files) - 1, frames, line_no))
                 last_index = (track.indexes[-1], track.number)
             elif command == "PREGAP":
@@ -322,6 +326,7 @@ def parse_cue(text: str, cue_dir: str | Path, cue_name: str = "cue sheet", encod
 
 # ---------------------------------------------------------------- the sheet on disk
 
+
 def read_cue(path: str | Path) -> Disc:
     """Decode, parse and locate the files of one CUE sheet; CueError if it is malformed or audio is missing.
 
@@ -340,11 +345,16 @@ def read_cue(path: str | Path) -> Disc:
     disc = parse_cue(decoded.text, path.parent, path.name, decoded.encoding)
     notes = list(disc.notes)
     if not decoded.trusted:
-        notes.insert(0, f"cue sheet text is not Unicode and its encoding is uncertain (best guess {decoded.encoding}, "
-                        f"confidence {decoded.confidence:.2f}): titles and names are not used as tags")
+        notes.insert(
+            0,
+            f"cue sheet text is not Unicode and its encoding is uncertain (best guess {decoded.encoding}, "
+            f"confidence {decoded.confidence:.2f}): titles and names are not used as tags",
+        )
     elif decoded.guessed:
-        notes.insert(0, f"cue sheet is not Unicode; decoded as {decoded.encoding} "
-                        f"(detected, confidence {decoded.confidence:.2f})")
+        notes.insert(
+            0,
+            f"cue sheet is not Unicode; decoded as {decoded.encoding} (detected, confidence {decoded.confidence:.2f})",
+        )
     files = []
     for i, cue_file in enumerate(disc.files):
         found, note = find_file(cue_file.name, cue_file.path, path.parent)
@@ -359,9 +369,12 @@ def read_cue(path: str | Path) -> Disc:
             notes.append(f"FILE {cue_file.name!r} (data track {holders[0].number}) is missing")
             files.append(dataclasses.replace(cue_file, missing=True))
             continue
-        raise CueError(f"{path.name}, line {cue_file.line}: FILE {cue_file.name!r} does not exist next to the cue sheet")
-    return dataclasses.replace(disc, cue_path=path, files=tuple(files), notes=tuple(notes),
-                               encoding_confidence=decoded.confidence)
+        raise CueError(
+            f"{path.name}, line {cue_file.line}: FILE {cue_file.name!r} does not exist next to the cue sheet"
+        )
+    return dataclasses.replace(
+        disc, cue_path=path, files=tuple(files), notes=tuple(notes), encoding_confidence=decoded.confidence
+    )
 
 
 def _only_pregap_after_data(disc: Disc, track: CueTrack, file_index: int) -> bool:

@@ -44,8 +44,17 @@ from storage.sources.midi_render import (
 # package versions); old files are then re-rendered instead of being skipped.
 RENDERER_VERSION = 1
 
-__all__ = ["DEMO_PIECES", "PEAK_DBFS", "SAMPLE_RATE", "DemoPiece", "Voice", "demo_track_path", "render_piece",
-           "resolve_soundfont", "write_demo_corpus"]
+__all__ = [
+    "DEMO_PIECES",
+    "PEAK_DBFS",
+    "SAMPLE_RATE",
+    "DemoPiece",
+    "Voice",
+    "demo_track_path",
+    "render_piece",
+    "resolve_soundfont",
+    "write_demo_corpus",
+]
 
 
 @dataclass(frozen=True)
@@ -83,38 +92,125 @@ SONGS = "LadLe demo: Songs and arias"
 FOLK = "LadLe demo: Folk tunes"
 
 DEMO_PIECES: tuple[DemoPiece, ...] = (
-    DemoPiece("bach/bwv269", "Aus meines Herzens Grunde, BWV 269", "Johann Sebastian Bach", CHORALES, 1,
-              qpm=72, voices=_v((19, 44), (19, 56), (19, 72), (19, 84))),
-    DemoPiece("joplin/maple_leaf_rag", "Maple Leaf Rag", "Scott Joplin", KEYBOARD, 2,
-              qpm=100, voices=_v((0, 72), (0, 56)), year=1899),
-    DemoPiece("mozart/k458/movement1",
-              "String Quartet in B-flat major, K. 458 “The Hunt”: I. Allegro vivace assai",
-              "Wolfgang Amadeus Mozart", CHAMBER, 2,
-              qpm=150, voices=_v((40, 42), (40, 54), (41, 74), (42, 86)), year=1784),
-    DemoPiece("schumann_robert/dichterliebe_no2", "Dichterliebe, Op. 48: No. 2, Aus meinen Tränen sprießen",
-              "Robert Schumann", SONGS, 2,
-              qpm=60, voices=_v((42, 50), (0, 76), (0, 68)), year=1840),
-    DemoPiece("ryansMammoth/FishersHornpipe", "Fisher's Hornpipe", "Traditional", FOLK, 1,
-              qpm=100, voices=_v((110, 48)), octave_below=Voice(21, 80), year=1883),
-    DemoPiece("cpebach/h186", "Keyboard Sonata in A major, Wq. 55/4, H. 186: II. Poco adagio",
-              "Carl Philipp Emanuel Bach", KEYBOARD, 1,
-              qpm=60, voices=_v((6, 76), (6, 52)), year=1779),
-    DemoPiece("corelli/opus3no1/1grave", "Sonata da chiesa in F major, Op. 3 No. 1: I. Grave",
-              "Arcangelo Corelli", CHAMBER, 1,
-              qpm=60, voices=_v((40, 44), (40, 84), (19, 64)), year=1689),
-    DemoPiece("handel/rinaldo/Lascia_chio_pianga", "Rinaldo, HWV 7: Lascia ch'io pianga",
-              "George Frideric Handel", SONGS, 1,
-              qpm=60, voices=_v((68, 56), (6, 76), (6, 64)), year=1711),
-    DemoPiece("haydn/opus74no1/movement1",
-              "String Quartet in C major, Op. 74 No. 1: I. Allegro moderato (arr. wind quartet)",
-              "Joseph Haydn", CHAMBER, 3,
-              qpm=120, voices=_v((73, 44), (68, 58), (71, 72), (70, 84)), year=1793),
-    DemoPiece("bach/bwv347", "Ich dank' dir, lieber Herre, BWV 347", "Johann Sebastian Bach", CHORALES, 2,
-              qpm=76, voices=_v((56, 46), (56, 58), (57, 70), (58, 82))),
-    DemoPiece("verdi/laDonnaEMobile", "Rigoletto: La donna è mobile", "Giuseppe Verdi", SONGS, 3,
-              qpm=132, voices=_v((71, 52), (45, 76)), year=1851),
-    DemoPiece("liliuokalani/aloha_oe", "Aloha ʻOe", "Liliʻuokalani", SONGS, 4,
-              qpm=80, voices=_v((52, 48), (52, 56), (52, 72), (52, 80), (53, 64), (0, 74), (0, 54)), year=1878),
+    DemoPiece(
+        "bach/bwv269",
+        "Aus meines Herzens Grunde, BWV 269",
+        "Johann Sebastian Bach",
+        CHORALES,
+        1,
+        qpm=72,
+        voices=_v((19, 44), (19, 56), (19, 72), (19, 84)),
+    ),
+    DemoPiece(
+        "joplin/maple_leaf_rag",
+        "Maple Leaf Rag",
+        "Scott Joplin",
+        KEYBOARD,
+        2,
+        qpm=100,
+        voices=_v((0, 72), (0, 56)),
+        year=1899,
+    ),
+    DemoPiece(
+        "mozart/k458/movement1",
+        "String Quartet in B-flat major, K. 458 “The Hunt”: I. Allegro vivace assai",
+        "Wolfgang Amadeus Mozart",
+        CHAMBER,
+        2,
+        qpm=150,
+        voices=_v((40, 42), (40, 54), (41, 74), (42, 86)),
+        year=1784,
+    ),
+    DemoPiece(
+        "schumann_robert/dichterliebe_no2",
+        "Dichterliebe, Op. 48: No. 2, Aus meinen Tränen sprießen",
+        "Robert Schumann",
+        SONGS,
+        2,
+        qpm=60,
+        voices=_v((42, 50), (0, 76), (0, 68)),
+        year=1840,
+    ),
+    DemoPiece(
+        "ryansMammoth/FishersHornpipe",
+        "Fisher's Hornpipe",
+        "Traditional",
+        FOLK,
+        1,
+        qpm=100,
+        voices=_v((110, 48)),
+        octave_below=Voice(21, 80),
+        year=1883,
+    ),
+    DemoPiece(
+        "cpebach/h186",
+        "Keyboard Sonata in A major, Wq. 55/4, H. 186: II. Poco adagio",
+        "Carl Philipp Emanuel Bach",
+        KEYBOARD,
+        1,
+        qpm=60,
+        voices=_v((6, 76), (6, 52)),
+        year=1779,
+    ),
+    DemoPiece(
+        "corelli/opus3no1/1grave",
+        "Sonata da chiesa in F major, Op. 3 No. 1: I. Grave",
+        "Arcangelo Corelli",
+        CHAMBER,
+        1,
+        qpm=60,
+        voices=_v((40, 44), (40, 84), (19, 64)),
+        year=1689,
+    ),
+    DemoPiece(
+        "handel/rinaldo/Lascia_chio_pianga",
+        "Rinaldo, HWV 7: Lascia ch'io pianga",
+        "George Frideric Handel",
+        SONGS,
+        1,
+        qpm=60,
+        voices=_v((68, 56), (6, 76), (6, 64)),
+        year=1711,
+    ),
+    DemoPiece(
+        "haydn/opus74no1/movement1",
+        "String Quartet in C major, Op. 74 No. 1: I. Allegro moderato (arr. wind quartet)",
+        "Joseph Haydn",
+        CHAMBER,
+        3,
+        qpm=120,
+        voices=_v((73, 44), (68, 58), (71, 72), (70, 84)),
+        year=1793,
+    ),
+    DemoPiece(
+        "bach/bwv347",
+        "Ich dank' dir, lieber Herre, BWV 347",
+        "Johann Sebastian Bach",
+        CHORALES,
+        2,
+        qpm=76,
+        voices=_v((56, 46), (56, 58), (57, 70), (58, 82)),
+    ),
+    DemoPiece(
+        "verdi/laDonnaEMobile",
+        "Rigoletto: La donna è mobile",
+        "Giuseppe Verdi",
+        SONGS,
+        3,
+        qpm=132,
+        voices=_v((71, 52), (45, 76)),
+        year=1851,
+    ),
+    DemoPiece(
+        "liliuokalani/aloha_oe",
+        "Aloha ʻOe",
+        "Liliʻuokalani",
+        SONGS,
+        4,
+        qpm=80,
+        voices=_v((52, 48), (52, 56), (52, 72), (52, 80), (53, 64), (0, 74), (0, 54)),
+        year=1878,
+    ),
 )
 
 
@@ -202,8 +298,9 @@ def write_demo_corpus(
     paths = []
     for piece in tqdm(DEMO_PIECES[:n_tracks], desc="demo corpus", unit="track", disable=not progress):
         path = demo_track_path(out_dir, piece)
-        tags = _expected_tags(piece, _render_key(piece, max_seconds, min_seconds, soundfont_sha256),
-                              soundfont_path.name)
+        tags = _expected_tags(
+            piece, _render_key(piece, max_seconds, min_seconds, soundfont_sha256), soundfont_path.name
+        )
         paths.append(path)
         if _has_tags(path, tags):
             continue

@@ -40,7 +40,7 @@ class DiscToc:
         return tuple(t for t in self.tracks if t.audio)
 
     @classmethod
-    def from_lba(cls, offsets: list[int], leadout: int, audio: list[bool] | None = None, first: int = 1) -> "DiscToc":
+    def from_lba(cls, offsets: list[int], leadout: int, audio: list[bool] | None = None, first: int = 1) -> DiscToc:
         """From MusicBrainz/libdiscid-style offsets, which include the 150-sector lead-in."""
         audio = audio or [True] * len(offsets)
         tracks = tuple(TocTrack(first + i, o - LEAD_IN_SECTORS, a) for i, (o, a) in enumerate(zip(offsets, audio)))

@@ -21,7 +21,6 @@ one split and held-out pieces stay unheard. Files whose LADLE_RENDER_KEY tag mat
 from __future__ import annotations
 
 import concurrent.futures as cf
-from concurrent.futures.process import BrokenProcessPool
 import hashlib
 import importlib.metadata
 import json
@@ -30,6 +29,7 @@ import multiprocessing
 import os
 import re
 from collections.abc import Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -144,6 +144,7 @@ def draw_variation(seed: int, work_id: str) -> Variation:
 
 def _file_stems(works: Sequence[Work]) -> dict[str, str]:
     """work id → file path under a SoundFont's folder: "bach/bwv269", "beethoven/opus18no1 - movement1"."""
+
     def stem(work_id: str, keep_suffix: bool) -> str:
         folder, *rest = Path(work_id).parts
         name = " - ".join(rest) if keep_suffix else " - ".join(rest)[: -len(Path(work_id).suffix) or None]
@@ -215,7 +216,9 @@ def score_plan(work: Work, variation: Variation, max_seconds: float) -> ScorePla
     return ScorePlan(score_to_midi(score, len(voices)), tuple(voices), tuple(scales), qpm, title, composer)
 
 
-def render_plan(plan: ScorePlan, soundfont_bytes: bytes, max_seconds: float, min_seconds: float) -> tuple[np.ndarray, float]:
+def render_plan(
+    plan: ScorePlan, soundfont_bytes: bytes, max_seconds: float, min_seconds: float
+) -> tuple[np.ndarray, float]:
     """(2, T) float32 audio of `plan` through one SoundFont, and its duration in seconds."""
     events, duration_s = midi_events(plan.midi, max_seconds, min_seconds)
     return render_events(events, plan.voices, soundfont_bytes, duration_s, plan.velocity_scales), duration_s
@@ -232,7 +235,7 @@ def render_work(
     """
     plan = score_plan(work, variation, max_seconds)
     rendered = [render_plan(plan, Path(sf2).read_bytes(), max_seconds, min_seconds) for sf2 in soundfonts]
-    for (audio, duration_s), sf2, out, key in zip(rendered, soundfonts, out_paths, keys):
+    for (audio, _duration_s), sf2, out, key in zip(rendered, soundfonts, out_paths, keys):
         tags = {
             "ARTIST": plan.composer or work.work_id.split("/")[0],
             "ALBUM": f"LadLe library: {work.work_id}",

@@ -1,6 +1,6 @@
 """Ripping an audio CD with cdparanoia into one WAV image plus a CUE sheet that `split_disc` reads.
 
-    cue_path = rip_disc("/dev/cdrom", Path("library/rips"), read_offset_samples=6)   # RipError on failure
+cue_path = rip_disc("/dev/cdrom", Path("library/rips"), read_offset_samples=6)   # RipError on failure
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def cue_for_paranoia_rip(tracks: list[ParanoiaTrack], image_name: str) -> str:
     """
     toc = paranoia_toc(tracks)
     lines = [
-        f'REM DISCID {freedb_disc_id(toc).upper()}',
+        f"REM DISCID {freedb_disc_id(toc).upper()}",
         'REM COMMENT "LadLe rip_disc (cdparanoia)"',
         f'FILE "{image_name}" WAVE',
     ]
@@ -82,7 +82,9 @@ def find_cdparanoia() -> str:
         found = shutil.which(name)
         if found:
             return found
-    raise RipError("cdparanoia is not installed (neither cdparanoia nor cd-paranoia is on PATH); install it to rip discs")
+    raise RipError(
+        "cdparanoia is not installed (neither cdparanoia nor cd-paranoia is on PATH); install it to rip discs"
+    )
 
 
 def rip_disc(device: str, out_dir: Path, *, read_offset_samples: int = 0) -> Path:

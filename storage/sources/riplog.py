@@ -73,8 +73,12 @@ def _rip_starts(lines: list[str]) -> list[tuple[int, str]]:
             starts.append((i, "XLD"))
         elif _WHIPPER_HEADER.match(line):
             starts.append((i, "whipper"))
-        elif _EAC_OLD_HEADER.search(line) and ":" not in line.split("EAC")[0] and not (
-            starts and starts[-1][1] == "EAC" and i - starts[-1][0] <= 4  # the line under "Exact Audio Copy V…"
+        elif (
+            _EAC_OLD_HEADER.search(line)
+            and ":" not in line.split("EAC")[0]
+            and not (
+                starts and starts[-1][1] == "EAC" and i - starts[-1][0] <= 4  # the line under "Exact Audio Copy V…"
+            )
         ):
             starts.append((i, "EAC"))
     return starts or [(0, "unknown")]

@@ -37,8 +37,8 @@ from storage.sources.cue import SAMPLES_PER_FRAME, CueTrack, Disc, frames_to_msf
 from storage.sources.discid import accuraterip_disc_id, freedb_disc_id, musicbrainz_disc_id
 from storage.sources.image import SAMPLE_RATE, DiscError, ImageFile, open_image
 from storage.sources.layout import lay_out_disc, read_timeline
-from storage.sources.verify import check_against_logs
 from storage.sources.text import decode_text
+from storage.sources.verify import check_against_logs
 
 # 2: tags left out for text whose encoding is uncertain; EAC placeholder data tracks; encoding in disc.json.
 DISC_STAGE_VERSION = 2
@@ -46,6 +46,7 @@ SIDECAR = "disc.json"
 
 
 # ---------------------------------------------------------------- records
+
 
 @dataclass(frozen=True)
 class DiscTrackInfo:
@@ -81,6 +82,7 @@ class DiscRecord:
 
 
 # ---------------------------------------------------------------- finding sheets, keys, cache
+
 
 def find_cue_sheets(files_or_dirs: list[Path]) -> tuple[list[Path], set[Path]]:
     """CUE sheets under the sources, and the set of audio files they reference (those must NOT also be ingested as plain tracks).
@@ -135,6 +137,7 @@ def find_split(cue_path: str | Path, out_dir: str | Path) -> Path | None:
 
 
 # ---------------------------------------------------------------- splitting
+
 
 def sheet_text(disc: Disc, value: str | None) -> str | None:
     """A name or title from the sheet, or None when its encoding is uncertain and it is not plain ASCII.
@@ -237,7 +240,10 @@ def _split(disc: Disc, folder: Path, key: str) -> dict:
         "musicbrainz_disc_id": mb_id,
         "freedb_disc_id": freedb_disc_id(layout.toc),
         "accuraterip_disc_id": accuraterip_disc_id(layout.toc),
-        "toc": {"tracks": [dataclasses.asdict(t) for t in layout.toc.tracks], "leadout_sector": layout.toc.leadout_sector},
+        "toc": {
+            "tracks": [dataclasses.asdict(t) for t in layout.toc.tracks],
+            "leadout_sector": layout.toc.leadout_sector,
+        },
         "image_crc32": f"{image_crc & 0xFFFFFFFF:08X}",
         "cue_encoding": disc.encoding,
         "cue_encoding_confidence": disc.encoding_confidence,
@@ -288,7 +294,9 @@ def split_disc(cue_path: Path, out_dir: Path) -> DiscRecord:
             accuraterip_v1=t["accuraterip_v1"],
             accuraterip_v2=t["accuraterip_v2"],
             log_crc32=log_crcs.get(t["number"]) if t["number"] > 0 else None,
-            crc_matches_log=(log_crcs[t["number"]] == t["crc32"]) if t["number"] in log_crcs and t["number"] > 0 else None,
+            crc_matches_log=(log_crcs[t["number"]] == t["crc32"])
+            if t["number"] in log_crcs and t["number"] > 0
+            else None,
         )
         for t in sidecar["tracks"]
     ]

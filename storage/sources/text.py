@@ -103,7 +103,9 @@ def mojibake_score(text: str) -> int:
         if {_script(c) for c in match.group()} - {"latin", "symbol"}:
             score += 5
     # A combining mark with no letter before it ("๋ษฮฯ" is KOI8-R read as Thai, "ًةخد" as Arabic).
-    score += 5 * len(re.findall(r"(?:^|[^\w])[\u0300-\u036f\u0591-\u05c7\u064b-\u065f\u0e31\u0e34-\u0e3a\u0e47-\u0e4e]", text))
+    score += 5 * len(
+        re.findall(r"(?:^|[^\w])[\u0300-\u036f\u0591-\u05c7\u064b-\u065f\u0e31\u0e34-\u0e3a\u0e47-\u0e4e]", text)
+    )
     # Shift-JIS lead bytes 0x82 (hiragana) and 0x83 (katakana) read as cp1252: "‚" glued to the next
     # character, and "ƒ", which no real title contains ("スピッツ" becomes "ƒXƒsƒbƒc").
     score += 3 * (text.count("ƒ") + len(re.findall(r"‚\S", text)))

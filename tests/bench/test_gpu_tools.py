@@ -17,7 +17,10 @@ def test_runs_train_the_default_recipe_by_the_clock_alone_and_calibrate_later():
     assert cfg.model == RECIPES[DEFAULT_RECIPE]["model"] and cfg.lr == RECIPES[DEFAULT_RECIPE]["lr"]
     assert cfg.ema_decay == RECIPES[DEFAULT_RECIPE]["ema_decay"]
     assert (cfg.max_minutes, cfg.batch_size, cfg.calibrate) == (5.5, 16, False)
-    assert cfg.model_overrides == {**RECIPES[DEFAULT_RECIPE]["model_overrides"], "dim": 32}  # the recipe's, and the run's on top
+    assert cfg.model_overrides == {
+        **RECIPES[DEFAULT_RECIPE]["model_overrides"],
+        "dim": 32,
+    }  # the recipe's, and the run's on top
     assert cfg.max_epochs >= 10**6  # the budget, not an epoch count, ends a run
     assert run_config({"batch_size": 4}, 5.5, 16, "cpu").batch_size == 4  # a run's overrides win
 
@@ -30,9 +33,20 @@ def test_the_checkpoint_brought_back_serves_the_average_and_drops_the_optimizer(
     optimizer = torch.optim.Adam(model.parameters())
     model(torch.randn(1, 2, 2048)).pow(2).mean().backward()
     optimizer.step()
-    full = {"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "ema": average.state_dict(), "ema_updates": 7,
-            "optimizer": optimizer.state_dict(), "scheduler": {}, "rng": [], "model_name": "specnext", "step": 3,
-            "config": {"model": config, "train": {}}, "dataset_version": "v1", "dataset": {"preset": "mp3-64"}}
+    full = {
+        "format": CHECKPOINT_FORMAT,
+        "model": model.state_dict(),
+        "ema": average.state_dict(),
+        "ema_updates": 7,
+        "optimizer": optimizer.state_dict(),
+        "scheduler": {},
+        "rng": [],
+        "model_name": "specnext",
+        "step": 3,
+        "config": {"model": config, "train": {}},
+        "dataset_version": "v1",
+        "dataset": {"preset": "mp3-64"},
+    }
     save_checkpoint_file(full, tmp_path / "best.pt")
     strip_checkpoint(tmp_path / "best.pt", tmp_path / "back" / "best.pt")
     back = load_checkpoint(tmp_path / "back" / "best.pt")

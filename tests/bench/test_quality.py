@@ -32,15 +32,21 @@ def test_split_library_holds_out_whole_works_and_links_every_file(tmp_path):
 
 
 def _rows(preset: str, input_values: dict, restored_values: dict) -> list[dict]:
-    return [{"preset": preset, "track": "t", "system": system, **values}
-            for system, values in (("input", input_values), ("restored", restored_values))]
+    return [
+        {"preset": preset, "track": "t", "system": system, **values}
+        for system, values in (("input", input_values), ("restored", restored_values))
+    ]
 
 
 def test_summary_and_verdicts_say_met_and_missed():
     base = {"lsd": 2.0, "lsd_hf": 3.0, "snr_db": 20.0, "si_sdr_db": 20.0, "visqol": 4.0}
     good = {"lsd": 1.2, "lsd_hf": 1.5, "snr_db": 19.95, "si_sdr_db": 20.1, "visqol": 4.15}
     bad_snr = {**good, "snr_db": 19.5}
-    rows = _rows("mp3-64", base, good) + _rows("vorbis-96", base, bad_snr) + _rows("vorbis-320", base, {**base, "lsd": 2.1})
+    rows = (
+        _rows("mp3-64", base, good)
+        + _rows("vorbis-96", base, bad_snr)
+        + _rows("vorbis-320", base, {**base, "lsd": 2.1})
+    )
     table = summarise(rows, ("mp3-64", "vorbis-96", "vorbis-320"))
     assert [r["preset"] for r in table] == ["mp3-64", "vorbis-96", "vorbis-320"]
     assert table[0]["LSD ratio"] == pytest.approx(0.6) and table[0]["dSNR dB"] == pytest.approx(-0.05)
@@ -58,7 +64,9 @@ def test_a_near_transparent_preset_within_the_metrics_noise_is_a_tie_said_as_suc
     table = summarise(_rows("vorbis-160", base, tie) + _rows("vorbis-320", base, worse), ("vorbis-160", "vorbis-320"))
     tied, lost = verdicts(table, ("mp3-64",))
     assert "MISSED" not in tied and "ViSQOL not worse met (-0.005: within the metric's noise, 0.01)" in tied
-    assert "SNR not worse met (-0.005 dB: within the metric's noise, 0.01)" in tied and "LSD not worse met (1.004x" in tied
+    assert (
+        "SNR not worse met (-0.005 dB: within the metric's noise, 0.01)" in tied and "LSD not worse met (1.004x" in tied
+    )
     assert "SNR not worse MISSED (-0.300 dB)" in lost and "ViSQOL not worse MISSED (-0.020)" in lost
 
 

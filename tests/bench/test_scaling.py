@@ -4,8 +4,14 @@ import math
 
 import pytest
 
-from bench.scaling import (TASK_RUN_CLIENT_CPU_S, TASK_RUN_CPU_S, StageCost, amdahl_speedup, library_stages,
-                           predict_seconds)
+from bench.scaling import (
+    TASK_RUN_CLIENT_CPU_S,
+    TASK_RUN_CPU_S,
+    StageCost,
+    amdahl_speedup,
+    library_stages,
+    predict_seconds,
+)
 
 
 def test_amdahl_speedup():

@@ -34,8 +34,23 @@ def _saved(lib: SoakLibrary, tmp_path: Path) -> Path:
 @pytest.mark.slow
 def test_a_small_soak_passes_and_its_checks_catch_damage(tmp_path):
     work = tmp_path / "soak"
-    assert soak.main(["--tracks", "30", "--kills", "1", "--work", str(work), "--keep", "--no-write",
-                      "--json", str(tmp_path / "summary.json")]) == 0
+    assert (
+        soak.main(
+            [
+                "--tracks",
+                "30",
+                "--kills",
+                "1",
+                "--work",
+                str(work),
+                "--keep",
+                "--no-write",
+                "--json",
+                str(tmp_path / "summary.json"),
+            ]
+        )
+        == 0
+    )
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["files_lost"] == 0 and summary["inconsistent"] == [] and summary["lost"] == []
     assert summary["kills"] == summary["kills_survived"] == 1 and summary["tracks"] >= 20

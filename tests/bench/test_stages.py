@@ -2,8 +2,17 @@
 
 import pytest
 
-from bench.stages import (SERIAL, STAGES, CpuSampler, Span, covered_seconds, read_spans, serial_seconds,
-                          stage_breakdown, stage_windows)
+from bench.stages import (
+    SERIAL,
+    STAGES,
+    CpuSampler,
+    Span,
+    covered_seconds,
+    read_spans,
+    serial_seconds,
+    stage_breakdown,
+    stage_windows,
+)
 
 
 def test_covered_seconds_counts_overlaps_once_and_gaps_not_at_all():
@@ -13,8 +22,12 @@ def test_covered_seconds_counts_overlaps_once_and_gaps_not_at_all():
 
 
 def test_stage_windows_span_first_start_to_last_end_in_start_order():
-    spans = [Span("encode", 12.0, 15.0), Span("ingest", 10.0, 11.0), Span("encode", 11.5, 14.0),
-             Span("ingest", 10.2, 11.2)]
+    spans = [
+        Span("encode", 12.0, 15.0),
+        Span("ingest", 10.0, 11.0),
+        Span("encode", 11.5, 14.0),
+        Span("ingest", 10.2, 11.2),
+    ]
     windows = stage_windows(spans)
     assert list(windows) == ["ingest", "encode"]
     assert windows == {"ingest": (10.0, 11.2), "encode": (11.5, 15.0)}

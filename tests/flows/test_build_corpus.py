@@ -110,7 +110,9 @@ def test_build_then_cached_rebuild_then_one_more_track(prefect_harness, library,
 def test_rebuilding_in_a_fresh_folder_gives_identical_shards(prefect_harness, library, tmp_path):
     a, b = _build(library, tmp_path / "a"), _build(library, tmp_path / "b")
     assert a["datasets"][0]["version"] == b["datasets"][0]["version"]
-    hashes = [sorted((r["name"], r["sha256"]) for r in read_rows(d, "shards")) for d in (tmp_path / "a", tmp_path / "b")]
+    hashes = [
+        sorted((r["name"], r["sha256"]) for r in read_rows(d, "shards")) for d in (tmp_path / "a", tmp_path / "b")
+    ]
     assert hashes[0] == hashes[1] and len(hashes[0]) >= 3
 
 
@@ -195,4 +197,6 @@ def test_a_data_folder_builds_from_any_directory_and_after_a_move(prefect_harnes
     assert again["n_encoded"] == moved["n_encoded"] == 0 and moved["n_shards_written"] == 0
     (repaired,) = catalog_summary(tmp_path / "moved" / "data")["datasets"]  # recorded again by the next run
     assert repaired["version"] == moved["datasets"][0]["version"]
-    assert {s: v["n_shards"] for s, v in repaired["splits"].items()} == {s: v["n_shards"] for s, v in moved["datasets"][0]["splits"].items()}
+    assert {s: v["n_shards"] for s, v in repaired["splits"].items()} == {
+        s: v["n_shards"] for s, v in moved["datasets"][0]["splits"].items()
+    }

@@ -24,10 +24,14 @@ def test_disc_images_are_split_identified_and_bad_sheets_quarantined(prefect_har
     (library / "good disc" / "disc.log").write_bytes(eac_log(blocks))
     write_image(library / "bad disc", "wav", np.concatenate(cd_tracks(seed=9)))
     (library / "bad disc" / "disc.cue").write_text('FILE "image.wav" WAVE\n  TRACK 01 AUDIO\n    INDEX 01 99:00:00\n')
-    (library / "escaping" ).mkdir()
-    (library / "escaping" / "disc.cue").write_text('FILE "../../../etc/passwd" WAVE\n  TRACK 01 AUDIO\n    INDEX 01 00:00:00\n')
+    (library / "escaping").mkdir()
+    (library / "escaping" / "disc.cue").write_text(
+        'FILE "../../../etc/passwd" WAVE\n  TRACK 01 AUDIO\n    INDEX 01 00:00:00\n'
+    )
 
-    summary = build_corpus(sources=[str(library)], data=str(tmp_path / "data"), segment_seconds=0.25, presets=["mp3-128"])
+    summary = build_corpus(
+        sources=[str(library)], data=str(tmp_path / "data"), segment_seconds=0.25, presets=["mp3-128"]
+    )
     data = tmp_path / "data"
     (disc,) = read_rows(data, "discs")
     assert disc["n_tracks"] == 3 and disc["album"] == "Kind of Test" and len(disc["musicbrainz_disc_id"]) == 28

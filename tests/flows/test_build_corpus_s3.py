@@ -16,7 +16,9 @@ from tests.conftest import tone_pcm, write_pcm
 pytestmark = pytest.mark.slow
 
 
-def test_build_from_bucket_to_bucket_then_read_shards_from_it(prefect_harness, s3_server, tmp_path, monkeypatch, capsys):
+def test_build_from_bucket_to_bucket_then_read_shards_from_it(
+    prefect_harness, s3_server, tmp_path, monkeypatch, capsys
+):
     monkeypatch.setenv("LADLE_CACHE_DIR", str(tmp_path / "cache"))
     library = tmp_path / "library"
     for i in range(4):
@@ -32,7 +34,12 @@ def test_build_from_bucket_to_bucket_then_read_shards_from_it(prefect_harness, s
     summary = build_corpus(sources=[f"{s3_server}/library"], data=data, segment_seconds=0.4)
     assert summary["n_tracks"] == 4 and summary["n_encoded"] == 4
     assert not (tmp_path / "escaped.flac").exists()
-    assert {"path": f"{s3_server}/library/{escape}", "stage": "scan", "reason": REFUSED_KEY_REASON, "preset": None} in summary["quarantine"]
+    assert {
+        "path": f"{s3_server}/library/{escape}",
+        "stage": "scan",
+        "reason": REFUSED_KEY_REASON,
+        "preset": None,
+    } in summary["quarantine"]
     (dataset,) = summary["datasets"]
     assert dataset["folder"] == f"{data}/datasets/{dataset['version']}"
     assert remote.exists(f"{root}/corpus/data/datasets/{dataset['version']}/manifest.json")
@@ -58,7 +65,9 @@ def test_build_from_bucket_to_bucket_then_read_shards_from_it(prefect_harness, s
     assert again["datasets"][0]["version"] == dataset["version"]
 
 
-def test_training_reads_shards_from_the_bucket_and_keeps_its_run_there(prefect_harness, s3_server, tmp_path, monkeypatch):
+def test_training_reads_shards_from_the_bucket_and_keeps_its_run_there(
+    prefect_harness, s3_server, tmp_path, monkeypatch
+):
     from flows.train_ladle import train_ladle
 
     monkeypatch.setenv("LADLE_CACHE_DIR", str(tmp_path / "cache"))

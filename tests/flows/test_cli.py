@@ -27,7 +27,7 @@ def test_model_choices_come_from_the_registry():
         ('{"model_overrides": {"bogus": 1}}', "SpecNeXtConfig: unknown key(s) ['bogus']"),  # the default recipe's model
         ('{"lr": "fast"}', "TrainConfig.lr: expected float"),
         ('{"lr": ', "--overrides is not valid JSON"),
-        ('[1, 2]', "--overrides must be a JSON object"),
+        ("[1, 2]", "--overrides must be a JSON object"),
     ],
 )
 def test_a_bad_override_is_one_line_on_stderr_before_any_flow(tmp_path, capsys, overrides, message):
@@ -84,14 +84,34 @@ def test_a_run_folder_of_another_model_config_is_one_line_before_any_flow(two_da
 
     run = RunDir(tmp_path / "run")
     run.checkpoints.mkdir(parents=True)
-    save_checkpoint_file({"format": CHECKPOINT_FORMAT, "step": 800, "model_name": "specnext", "model": {},
-                          "config": {"model": model_config_dict("specnext"), "train": {}}}, run.last)
+    save_checkpoint_file(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "step": 800,
+            "model_name": "specnext",
+            "model": {},
+            "config": {"model": model_config_dict("specnext"), "train": {}},
+        },
+        run.last,
+    )
     with pytest.raises(SystemExit) as exit_info:
-        main(["train", str(two_datasets), "--run", str(run.root), "--dataset", "aaaa00000001",
-              "--overrides", '{"model_overrides": {"copy_up": true}}'])
+        main(
+            [
+                "train",
+                str(two_datasets),
+                "--run",
+                str(run.root),
+                "--dataset",
+                "aaaa00000001",
+                "--overrides",
+                '{"model_overrides": {"copy_up": true}}',
+            ]
+        )
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.count("\n") == 1 and "Traceback" not in err
-    assert "holds a checkpoint at step 800 of model 'specnext'" in err and err.rstrip().endswith("use another run folder")
+    assert "holds a checkpoint at step 800 of model 'specnext'" in err and err.rstrip().endswith(
+        "use another run folder"
+    )
 
 
 def test_train_with_another_model_than_the_recipes_leaves_out_the_recipes_model_options(two_datasets, tmp_path, capsys):
@@ -100,8 +120,16 @@ def test_train_with_another_model_than_the_recipes_leaves_out_the_recipes_model_
 
     run = RunDir(tmp_path / "run")
     run.checkpoints.mkdir(parents=True)
-    save_checkpoint_file({"format": CHECKPOINT_FORMAT, "step": 5, "model_name": "ladle", "model": {},
-                          "config": {"model": model_config_dict("ladle"), "train": {}}}, run.last)
+    save_checkpoint_file(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "step": 5,
+            "model_name": "ladle",
+            "model": {},
+            "config": {"model": model_config_dict("ladle"), "train": {}},
+        },
+        run.last,
+    )
     with pytest.raises(SystemExit) as exit_info:  # the default recipe's noise_fill is not drrn1d's: the config passes
         main(["train", str(two_datasets), "--run", str(run.root), "--dataset", "aaaa00000001", "--model", "drrn1d"])
     err = capsys.readouterr().err

@@ -133,7 +133,9 @@ def test_a_noop_rerun_skips_the_flow_and_reports_what_a_cached_run_does(built, m
     cached = json.loads(_run([*argv, "--json", "--force"]))  # the flow itself, finding everything cached
     assert len(read_rows(data, "runs")) == n_runs + 1
     assert cached["n_encoded"] == 0 and cached["n_shards_written"] == 0
-    assert {k: v for k, v in skipped.items() if k not in VOLATILE} == {k: v for k, v in cached.items() if k not in VOLATILE}
+    assert {k: v for k, v in skipped.items() if k not in VOLATILE} == {
+        k: v for k, v in cached.items() if k not in VOLATILE
+    }
 
 
 @pytest.mark.slow

@@ -30,14 +30,25 @@ def _library(tmp_path: Path) -> Path:
 
 
 def test_the_console_holds_no_per_task_info_lines_unless_verbose(tmp_path):
-    command = [LADLE, "build-corpus", str(_library(tmp_path)), "--data", str(tmp_path / "data"), "--preset", "mp3-128",
-               "--segment-seconds", "0.25"]
+    command = [
+        LADLE,
+        "build-corpus",
+        str(_library(tmp_path)),
+        "--data",
+        str(tmp_path / "data"),
+        "--preset",
+        "mp3-128",
+        "--segment-seconds",
+        "0.25",
+    ]
     quiet = subprocess.run(command, env=_env(tmp_path), capture_output=True, text=True, timeout=600)
     assert quiet.returncode == 0, quiet.stderr[-3000:]
     assert "tracks: 3" in quiet.stdout
     console = quiet.stdout + quiet.stderr
     assert "Task run" not in console and "| INFO" not in console and "Finished in state" not in console
-    verbose = subprocess.run([*command, "--verbose", "--force"], env=_env(tmp_path), capture_output=True, text=True, timeout=600)
+    verbose = subprocess.run(
+        [*command, "--verbose", "--force"], env=_env(tmp_path), capture_output=True, text=True, timeout=600
+    )
     assert verbose.returncode == 0 and "tracks: 3" in verbose.stdout
     assert "Task run" in verbose.stderr and "| INFO" in verbose.stderr
 

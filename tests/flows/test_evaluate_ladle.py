@@ -71,14 +71,20 @@ def test_flow_reports_the_model_against_its_lossy_input(trained):
     assert base["mse"] == pytest.approx(M.mse(pair.lossless, pair.lossy), rel=1e-9)
     assert base["lsd"] == pytest.approx(M.lsd(pair.lossless, pair.lossy), rel=1e-9)
     assert 5 < base["snr_db"] < 40 and 0 < base["mse"] < 1e-2  # a real codec's damage
-    assert 0 < model["mse"] < 1e-2 and model["mse"] != base["mse"]  # the model changed the audio a little, after 3 steps
+    assert (
+        0 < model["mse"] < 1e-2 and model["mse"] != base["mse"]
+    )  # the model changed the audio a little, after 3 steps
     assert np.isfinite(base["perceptual"]) and np.isnan(base["visqol"])  # phi from the run; ViSQOL skipped here
     assert 5000 < base["cutoff_hz"] < 16000  # Vorbis at 32 kHz cuts below its 16 kHz Nyquist
 
     summary = {s["metric"]: s for s in report["summary"]}
-    assert summary["mse"]["lossy_input"] == pytest.approx(base["mse"]) and summary["mse"]["model"] == pytest.approx(model["mse"])
+    assert summary["mse"]["lossy_input"] == pytest.approx(base["mse"]) and summary["mse"]["model"] == pytest.approx(
+        model["mse"]
+    )
     expected = "better than the input" if model["mse"] < base["mse"] else "worse than the input"
-    assert summary["mse"]["verdict"] == expected and expected.replace("the input", "its lossy input") in report["headline"]
+    assert (
+        summary["mse"]["verdict"] == expected and expected.replace("the input", "its lossy input") in report["headline"]
+    )
     markdown = (folder / "report.md").read_text()
     assert "| MSE | lower |" in markdown and "lossy input → model" in markdown and "spectrograms/" in markdown
     assert "<table>" in (folder / "report.html").read_text()
@@ -109,7 +115,21 @@ def test_cli_evaluate_and_enhance_with_the_trained_run(trained, tmp_path, capsys
     # the model's rate by default (issue 11): the 32-kHz Vorbis comes back at 44.1 kHz, same duration
     assert (info.samplerate, info.channels) == (44100, 2) and info.frames == 3 * 44100
     assert "restored.wav" in capsys.readouterr().out
-    assert main(["enhance", str(lossy), "-o", str(tmp_path / "as-input.wav"), "--checkpoint", str(run), "--sample-rate", "32000"]) == 0
+    assert (
+        main(
+            [
+                "enhance",
+                str(lossy),
+                "-o",
+                str(tmp_path / "as-input.wav"),
+                "--checkpoint",
+                str(run),
+                "--sample-rate",
+                "32000",
+            ]
+        )
+        == 0
+    )
     assert sf.info(str(tmp_path / "as-input.wav")).samplerate == 32000
 
     # a whole folder of encodes: every audio file restored; the .json sidecars next to them summed up in one line
@@ -124,7 +144,10 @@ def test_cli_evaluate_and_enhance_with_the_trained_run(trained, tmp_path, capsys
     # every track of the data folder: the model was trained on its three train-split tracks
     assert main(["evaluate", "--run", str(run), "--data", str(data), "--visqol-excerpts", "0", "--split", "all"]) == 0
     out = capsys.readouterr().out
-    assert "paper-32k (5 all tracks, step 3)" in out and "the model was trained on 3 of these tracks (the train split of dataset" in out
+    assert (
+        "paper-32k (5 all tracks, step 3)" in out
+        and "the model was trained on 3 of these tracks (the train split of dataset" in out
+    )
 
 
 def test_cli_enhance_errors_are_one_line(tmp_path, capsys):
@@ -146,10 +169,25 @@ def write_tiny_run(run, preset: str = "vorbis-160") -> None:
     torch.manual_seed(0)
     config = {"channels": 8, "n_units": 2}
     model = build_model("drrn1d", **config)
-    save_checkpoint_file({"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "model_name": "drrn1d", "step": 3,
-                          "config": {"model": config, "train": {"segment_seconds": None}}, "dataset_version": "v1",
-                          "dataset": {"preset": preset, "strategy": "resample", "segment_seconds": 0.25, "hop_seconds": 0.25,
-                                      "sample_rate": 44100, "lossy_sample_rate": 44100}}, RunDir(run).best)
+    save_checkpoint_file(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "model": model.state_dict(),
+            "model_name": "drrn1d",
+            "step": 3,
+            "config": {"model": config, "train": {"segment_seconds": None}},
+            "dataset_version": "v1",
+            "dataset": {
+                "preset": preset,
+                "strategy": "resample",
+                "segment_seconds": 0.25,
+                "hop_seconds": 0.25,
+                "sample_rate": 44100,
+                "lossy_sample_rate": 44100,
+            },
+        },
+        RunDir(run).best,
+    )
 
 
 def test_cli_evaluate_without_a_checkpoint_is_one_line(tmp_path, capsys):
@@ -162,14 +200,20 @@ def test_cli_evaluate_without_a_checkpoint_is_one_line(tmp_path, capsys):
     assert err.startswith("ladle: error: no checkpoint in run folder") and "best.pt / last.pt" in err
     write_tiny_run(tmp_path / "run")
     with pytest.raises(SystemExit) as exit_info:
-        main(["evaluate", "--run", str(tmp_path / "run"), "--data", str(tmp_path / "data")])  # a data folder never built
+        main(
+            ["evaluate", "--run", str(tmp_path / "run"), "--data", str(tmp_path / "data")]
+        )  # a data folder never built
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.count("\n") == 1 and "no tracks in the catalog" in err
     track = _fake_track("a", "test")
     catalog.write_records(tmp_path / "data", "tracks", [track], Track)  # a library built with mp3-128 only
-    catalog.write_records(tmp_path / "data", "encodes", [Encoded("a", "mp3-128", "/e/a.mp3", 1, 128.0, 44100, "k")], Encoded)
+    catalog.write_records(
+        tmp_path / "data", "encodes", [Encoded("a", "mp3-128", "/e/a.mp3", 1, 128.0, 44100, "k")], Encoded
+    )
     with pytest.raises(SystemExit) as exit_info:
-        main(["evaluate", "--run", str(tmp_path / "run"), "--data", str(tmp_path / "data")])  # the run's preset: vorbis-160
+        main(
+            ["evaluate", "--run", str(tmp_path / "run"), "--data", str(tmp_path / "data")]
+        )  # the run's preset: vorbis-160
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and err.count("\n") == 1 and "has no vorbis-160 encodes to evaluate on" in err
 
@@ -180,8 +224,13 @@ def test_a_multi_preset_run_is_evaluated_on_each_of_its_presets_by_default(tmp_p
     write_tiny_run(tmp_path / "run", preset="paper-32k")
     assert run_presets(tmp_path / "run") == ["paper-32k"]
     ckpt = torch.load(RunDir(tmp_path / "run").best, weights_only=True)
-    ckpt["datasets"] = [{**ckpt["dataset"], "version": "v1"}, {**ckpt["dataset"], "version": "v2", "preset": "mp3-64"}]  # as
-    save_checkpoint_file(ckpt, RunDir(tmp_path / "run").best)  # multi-preset training records it (checkpoint.checkpoint_payload)
+    ckpt["datasets"] = [
+        {**ckpt["dataset"], "version": "v1"},
+        {**ckpt["dataset"], "version": "v2", "preset": "mp3-64"},
+    ]  # as
+    save_checkpoint_file(
+        ckpt, RunDir(tmp_path / "run").best
+    )  # multi-preset training records it (checkpoint.checkpoint_payload)
     assert run_presets(tmp_path / "run") == ["paper-32k", "mp3-64"]
 
 
@@ -190,26 +239,40 @@ def test_cli_enhance_restores_the_rest_of_a_folder_and_fails_at_the_end(tmp_path
     write_pcm(tmp_path / "in" / "a.flac", tone_pcm(0.3, seed=1))
     sf.write(tmp_path / "in" / "b.wav", np.zeros((4000, 6), np.float32), 44100)  # six channels: cannot be restored
     write_pcm(tmp_path / "in" / "c.flac", tone_pcm(0.3, seed=2))
-    assert main(["enhance", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--checkpoint", str(tmp_path / "run")]) == 1
+    assert (
+        main(["enhance", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--checkpoint", str(tmp_path / "run")]) == 1
+    )
     captured = capsys.readouterr()
     assert (tmp_path / "out" / "a.flac").is_file() and (tmp_path / "out" / "c.flac").is_file()
     assert "c.flac" in captured.out and "b.wav" not in captured.out
-    assert captured.err.splitlines()[-2:] == [f"failed {tmp_path / 'in' / 'b.wav'}: b.wav has 6 channels: only mono and stereo can be "
-                                              "restored (downmix first, e.g. ffmpeg -i in -ac 2 out.flac)",
-                                              "1 of 3 file(s) could not be restored"]
+    assert captured.err.splitlines()[-2:] == [
+        f"failed {tmp_path / 'in' / 'b.wav'}: b.wav has 6 channels: only mono and stereo can be "
+        "restored (downmix first, e.g. ffmpeg -i in -ac 2 out.flac)",
+        "1 of 3 file(s) could not be restored",
+    ]
 
 
 def _fake_track(track_id: str, split: str) -> Track:
-    return Track(track_id, f"/music/{track_id}.flac", "flac", 44100, 2, 16, 44100, 1.0, "0" * 32, title=track_id, split=split)
+    return Track(
+        track_id, f"/music/{track_id}.flac", "flac", 44100, 2, 16, 44100, 1.0, "0" * 32, title=track_id, split=split
+    )
 
 
 def test_an_empty_test_split_falls_back_to_val_with_a_warning(tmp_path, caplog):
     tracks = [_fake_track("a", "train"), _fake_track("b", "val"), _fake_track("c", "val")]
     catalog.write_records(tmp_path, "tracks", tracks, Track)
-    catalog.write_records(tmp_path, "encodes", [Encoded(t.track_id, "mp3-128", f"/e/{t.track_id}.mp3", 1, 128.0, 44100, "k")
-                                                for t in tracks], Encoded)
-    catalog.write_records(tmp_path, "pairs", [Alignment(t.track_id, "mp3-128", 0, 44100, 0.99, 20.0, t.track_id != "c", "k")
-                                              for t in tracks], Alignment)
+    catalog.write_records(
+        tmp_path,
+        "encodes",
+        [Encoded(t.track_id, "mp3-128", f"/e/{t.track_id}.mp3", 1, 128.0, 44100, "k") for t in tracks],
+        Encoded,
+    )
+    catalog.write_records(
+        tmp_path,
+        "pairs",
+        [Alignment(t.track_id, "mp3-128", 0, 44100, 0.99, 20.0, t.track_id != "c", "k") for t in tracks],
+        Alignment,
+    )
     with caplog.at_level(logging.WARNING):
         chosen, split = select_tracks(tmp_path, "mp3-128")
     assert split == "val" and [t.track.track_id for t in chosen] == ["b"]  # c failed its alignment gate
@@ -248,12 +311,13 @@ def test_calibration_excerpts_carry_the_cut_of_their_whole_val_track(trained):
     assert len(first) == 1 and torch.equal(first[0][1], spread[0][1]) and not torch.equal(spread[1][1], spread[0][1])
 
 
-def test_cli_calibrate_chooses_a_specnext_runs_gains_on_the_val_tracks_and_refuses_other_models(trained, tmp_path, capsys):
+def test_cli_calibrate_chooses_a_specnext_runs_gains_on_the_val_tracks_and_refuses_other_models(
+    trained, tmp_path, capsys
+):
     from ladle_model.calibrate import METHOD
     from ladle_model.calibration_data import EXCERPTS_PER_TRACK
     from ladle_model.checkpoint import load_checkpoint
-    from ladle_model.visqol import active_excerpts
-    from ladle_model.visqol import visqol_available
+    from ladle_model.visqol import active_excerpts, visqol_available
 
     def refused(argv: list[str]) -> tuple[int, str]:  # a user error: one line on stderr and a non-zero status
         with pytest.raises(SystemExit) as exit_info:
@@ -272,10 +336,25 @@ def test_cli_calibrate_chooses_a_specnext_runs_gains_on_the_val_tracks_and_refus
     run.checkpoints.mkdir(parents=True)
     torch.manual_seed(0)
     config = {"dim": 16, "n_blocks": 1}
-    save_checkpoint_file({"format": CHECKPOINT_FORMAT, "model": build_model("specnext", **config).state_dict(), "model_name": "specnext",
-                          "step": 3, "config": {"model": config, "train": {}}, "dataset_version": "v1",
-                          "dataset": {"preset": "paper-32k", "strategy": "resample", "segment_seconds": 0.25,
-                                      "hop_seconds": 0.25, "sample_rate": 44100, "lossy_sample_rate": 44100}}, run.best)
+    save_checkpoint_file(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "model": build_model("specnext", **config).state_dict(),
+            "model_name": "specnext",
+            "step": 3,
+            "config": {"model": config, "train": {}},
+            "dataset_version": "v1",
+            "dataset": {
+                "preset": "paper-32k",
+                "strategy": "resample",
+                "segment_seconds": 0.25,
+                "hop_seconds": 0.25,
+                "sample_rate": 44100,
+                "lossy_sample_rate": 44100,
+            },
+        },
+        run.best,
+    )
     code, err = refused(["calibrate", str(run.root), "--data", str(tmp_path / "nothing")])
     assert code == 2 and "is not a data folder" in err
     code, err = refused(["calibrate", str(run.root), "--data", str(data), "--excerpts-per-track", "0"])
@@ -290,9 +369,17 @@ def test_cli_calibrate_chooses_a_specnext_runs_gains_on_the_val_tracks_and_refus
     n_excerpts = len(active_excerpts(pair.lossless, 44100, EXCERPTS_PER_TRACK, 5.0))
     assert f"chosen on {n_excerpts} val-track excerpts" in capsys.readouterr().out
     record = load_checkpoint(run.best)["calibration"]
-    assert record["method"] == METHOD and list(record["groups"]) == ["paper-32k"] and record["table"][-1] == [1.0, 0.0, 0.0, 0.0]
+    assert (
+        record["method"] == METHOD
+        and list(record["groups"]) == ["paper-32k"]
+        and record["table"][-1] == [1.0, 0.0, 0.0, 0.0]
+    )
     before = run.best.read_bytes()
-    assert main(["calibrate", str(run.root), "--data", str(data)]) == 0 and run.best.read_bytes() == before  # calibrated already
+    assert (
+        main(["calibrate", str(run.root), "--data", str(data)]) == 0 and run.best.read_bytes() == before
+    )  # calibrated already
     assert main(["calibrate", str(run.root), "--data", str(data), "--again"]) == 0
-    rescored = load_checkpoint(run.best)["calibration"]["scores"]  # scored again: the same up to float rounding in ViSQOL
+    rescored = load_checkpoint(run.best)["calibration"][
+        "scores"
+    ]  # scored again: the same up to float rounding in ViSQOL
     assert rescored.keys() == record["scores"].keys() and rescored == pytest.approx(record["scores"], rel=1e-9)

@@ -34,8 +34,15 @@ def write_data_folder(data, library) -> Track:
     encode.parent.mkdir(parents=True)
     ff.encode_file(source, encode, preset)
     catalog.write_records(data, "tracks", [track], Track)
-    catalog.write_records(data, "encodes", [Encoded(track.track_id, PRESET, str(encode), encode.stat().st_size, 160.0, 44100, "e")], Encoded)
-    catalog.write_records(data, "pairs", [Alignment(track.track_id, PRESET, 0, track.n_frames, 0.99, 20.0, True, "a")], Alignment)
+    catalog.write_records(
+        data,
+        "encodes",
+        [Encoded(track.track_id, PRESET, str(encode), encode.stat().st_size, 160.0, 44100, "e")],
+        Encoded,
+    )
+    catalog.write_records(
+        data, "pairs", [Alignment(track.track_id, PRESET, 0, track.n_frames, 0.99, 20.0, True, "a")], Alignment
+    )
     return track
 
 
@@ -44,14 +51,31 @@ def write_run_folder(run) -> None:
     torch.manual_seed(0)
     config = {"channels": 8, "n_units": 2}
     model = build_model("drrn1d", **config)
-    save_checkpoint_file({"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "model_name": "drrn1d", "step": 3,
-                          "config": {"model": config, "train": {"segment_seconds": None}}, "dataset_version": "v1",
-                          "dataset": {"preset": PRESET, "strategy": "resample", "segment_seconds": 0.25, "hop_seconds": 0.25,
-                                      "sample_rate": 44100, "lossy_sample_rate": 44100}}, RunDir(run).best)
+    save_checkpoint_file(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "model": model.state_dict(),
+            "model_name": "drrn1d",
+            "step": 3,
+            "config": {"model": config, "train": {"segment_seconds": None}},
+            "dataset_version": "v1",
+            "dataset": {
+                "preset": PRESET,
+                "strategy": "resample",
+                "segment_seconds": 0.25,
+                "hop_seconds": 0.25,
+                "sample_rate": 44100,
+                "lossy_sample_rate": 44100,
+            },
+        },
+        RunDir(run).best,
+    )
     save_checkpoint_file({"format": "not read"}, RunDir(run).step_checkpoint(3))  # evaluation never pulls these
 
 
-def test_evaluate_reads_data_and_writes_its_report_in_the_bucket(prefect_harness, s3_server, tmp_path, monkeypatch, capsys):
+def test_evaluate_reads_data_and_writes_its_report_in_the_bucket(
+    prefect_harness, s3_server, tmp_path, monkeypatch, capsys
+):
     from flows.evaluate_ladle import evaluate_ladle
 
     monkeypatch.setenv("LADLE_CACHE_DIR", str(tmp_path / "cache"))
@@ -90,5 +114,7 @@ def test_evaluate_reads_data_and_writes_its_report_in_the_bucket(prefect_harness
         main(["evaluate", "--run", f"{s3_server}/eval/runs/empty", "--data", data])
     err = capsys.readouterr().err  # the moto server logs its requests there too: the last line is ours
     assert exit_info.value.code == 2 and "Traceback" not in err
-    assert err.strip().splitlines()[-1] == (f"ladle: error: no checkpoint in run folder {s3_server}/eval/runs/empty "
-                                            "(looked for best.pt / last.pt in checkpoints/)")
+    assert err.strip().splitlines()[-1] == (
+        f"ladle: error: no checkpoint in run folder {s3_server}/eval/runs/empty "
+        "(looked for best.pt / last.pt in checkpoints/)"
+    )

@@ -68,7 +68,10 @@ def prefect_server(tmp_path):
     log = open(tmp_path / "server.log", "w")
     server = subprocess.Popen(
         [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         _wait_healthy(env["PREFECT_API_URL"], server)
@@ -79,7 +82,9 @@ def prefect_server(tmp_path):
 
 
 def _prefect(env, *args, timeout=300) -> str:
-    result = subprocess.run([PREFECT, "--no-prompt", *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        [PREFECT, "--no-prompt", *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
     assert result.returncode == 0, f"prefect {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result.stdout
 
@@ -94,32 +99,80 @@ def test_deploy_and_run_every_deployment_through_a_worker(prefect_server, tmp_pa
     deployed = _prefect(env, "deploy", "--all")
     for name in ("build-corpus/nightly", "train-ladle/default", "evaluate-ladle/default"):
         assert name in deployed
-    schedules = json.loads(_prefect(env, "deployment", "inspect", "build-corpus/nightly", "--output", "json"))["schedules"]
+    schedules = json.loads(_prefect(env, "deployment", "inspect", "build-corpus/nightly", "--output", "json"))[
+        "schedules"
+    ]
     assert [s["schedule"]["cron"] for s in schedules] == ["0 2 * * *"]
 
     worker_log = open(tmp_path / "worker.log", "w")
     worker = subprocess.Popen(
         [PREFECT, "worker", "start", "--pool", "ladle-process"],
-        env=env, cwd=REPO, stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True,
+        env=env,
+        cwd=REPO,
+        stdout=worker_log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         build_params = {"sources": [str(library)], "data": str(data), "presets": ["mp3-128"], "segment_seconds": 0.5}
-        out = _prefect(env, "deployment", "run", "build-corpus/nightly", "--params", json.dumps(build_params),
-                       "--watch", "--watch-timeout", "600", timeout=700)
+        out = _prefect(
+            env,
+            "deployment",
+            "run",
+            "build-corpus/nightly",
+            "--params",
+            json.dumps(build_params),
+            "--watch",
+            "--watch-timeout",
+            "600",
+            timeout=700,
+        )
         assert "Completed" in out, out[-2000:]
         summary = catalog_summary(data)
         assert summary["tracks"] == 6 and len(summary["datasets"]) == 1
 
-        train_params = {"data": str(data), "run_dir": str(run_dir), "model": "drrn1d", "max_steps": 3, "batch_size": 2,
-                        "overrides": {"model_overrides": {"channels": 8, "n_units": 2}, "feature_net_steps": 2}}
-        out = _prefect(env, "deployment", "run", "train-ladle/default", "--params", json.dumps(train_params),
-                       "--watch", "--watch-timeout", "600", timeout=700)
+        train_params = {
+            "data": str(data),
+            "run_dir": str(run_dir),
+            "model": "drrn1d",
+            "max_steps": 3,
+            "batch_size": 2,
+            "overrides": {"model_overrides": {"channels": 8, "n_units": 2}, "feature_net_steps": 2},
+        }
+        out = _prefect(
+            env,
+            "deployment",
+            "run",
+            "train-ladle/default",
+            "--params",
+            json.dumps(train_params),
+            "--watch",
+            "--watch-timeout",
+            "600",
+            timeout=700,
+        )
         assert "Completed" in out, out[-2000:]
         assert (run_dir / "checkpoints" / "last.pt").is_file()
 
-        eval_params = {"run_dir": str(run_dir), "data": str(data), "max_tracks": 1, "visqol_excerpts": 0, "device": "cpu"}
-        out = _prefect(env, "deployment", "run", "evaluate-ladle/default", "--params", json.dumps(eval_params),
-                       "--watch", "--watch-timeout", "600", timeout=700)
+        eval_params = {
+            "run_dir": str(run_dir),
+            "data": str(data),
+            "max_tracks": 1,
+            "visqol_excerpts": 0,
+            "device": "cpu",
+        }
+        out = _prefect(
+            env,
+            "deployment",
+            "run",
+            "evaluate-ladle/default",
+            "--params",
+            json.dumps(eval_params),
+            "--watch",
+            "--watch-timeout",
+            "600",
+            timeout=700,
+        )
         assert "Completed" in out, out[-2000:]
         assert (run_dir / "eval" / "mp3-128" / "report.html").is_file()
     finally:

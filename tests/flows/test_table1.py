@@ -16,7 +16,9 @@ def test_table1_builds_trains_evaluates_and_tabulates(prefect_harness, tmp_path)
     for seed in SEEDS:
         write_pcm(tmp_path / "library" / f"tone {seed}.flac", tone_pcm(3.0, seed=seed))
     out = tmp_path / "table1"
-    result = table1(sources=[str(tmp_path / "library")], out=str(out), steps=2, model="drrn1d", overrides=TINY, visqol_excerpts=0)
+    result = table1(
+        sources=[str(tmp_path / "library")], out=str(out), steps=2, model="drrn1d", overrides=TINY, visqol_excerpts=0
+    )
 
     rows = pd.read_parquet(out / "table1.parquet")
     assert list(rows["approach"]) == [a.label for a in APPROACHES] + ["lossy input (identity)"]
@@ -25,9 +27,13 @@ def test_table1_builds_trains_evaluates_and_tabulates(prefect_harness, tmp_path)
     assert rows["mse"].between(0, 1).all() and rows["perceptual"].notna().all() and rows["lsd"].gt(0).all()
     baseline = rows.iloc[-1]
     # every approach is scored on the same test track against the same lossy input
-    for label, run_dir in result["runs"].items():
+    for _label, run_dir in result["runs"].items():
         report = pd.read_parquet(f"{run_dir}/eval/paper-32k/tracks.parquet")
         assert report[report["system"] == "lossy input"]["mse"].iloc[0] == pytest.approx(baseline["mse"])
         assert (report["preset"] == "paper-32k").all()
     markdown = (out / "table1.md").read_text()
-    assert "| 0.01-s spread-zeros |" in markdown and "| lossy input (identity) |" in markdown and "perceptual loss" in markdown
+    assert (
+        "| 0.01-s spread-zeros |" in markdown
+        and "| lossy input (identity) |" in markdown
+        and "perceptual loss" in markdown
+    )

@@ -38,8 +38,9 @@ def test_flow_trains_resumes_and_publishes(prefect_harness, tmp_path):
     data = tmp_path / "data"
     write_tiny_dataset(data)
     run_dir = tmp_path / "runs" / "Flow Run_1"
-    summary = train_ladle(data=str(data), run_dir=str(run_dir), model="ladle", max_steps=3, segment_seconds=0.1,
-                          overrides=TINY_OVERRIDES)
+    summary = train_ladle(
+        data=str(data), run_dir=str(run_dir), model="ladle", max_steps=3, segment_seconds=0.1, overrides=TINY_OVERRIDES
+    )
 
     # 12 train segments in batches of 4: step 3 ends epoch 0
     assert (summary["step"], summary["epochs"], summary["dataset_version"]) == (3, 1, "tiny-v1")
@@ -59,8 +60,9 @@ def test_flow_trains_resumes_and_publishes(prefect_harness, tmp_path):
     assert report.type == "markdown" and "data:image/png;base64," in report.data and "tiny-v1" in report.data
 
     # the same run folder again, with a higher cap: resumes at step 3, the feature net comes from the cache
-    again = train_ladle(data=str(data), run_dir=str(run_dir), model="ladle", max_steps=5, segment_seconds=0.1,
-                        overrides=TINY_OVERRIDES)
+    again = train_ladle(
+        data=str(data), run_dir=str(run_dir), model="ladle", max_steps=5, segment_seconds=0.1, overrides=TINY_OVERRIDES
+    )
     assert again["step"] == 5 and again["epochs"] == 1
     assert [r["step"] for r in read_log(again["log_steps"])] == [1, 2, 3, 4, 5]
 
@@ -75,7 +77,18 @@ def test_cli_says_starting_or_resuming_and_prints_losses_briefly(prefect_harness
     data = tmp_path / "data"
     write_tiny_dataset(data)
     run = tmp_path / "run"
-    command = ["train", str(data), "--run", str(run), "--recipe", "paper", "--segment-seconds", "0.1", "--overrides", json.dumps(TINY_OVERRIDES)]
+    command = [
+        "train",
+        str(data),
+        "--run",
+        str(run),
+        "--recipe",
+        "paper",
+        "--segment-seconds",
+        "0.1",
+        "--overrides",
+        json.dumps(TINY_OVERRIDES),
+    ]
     assert main([*command, "--max-steps", "1"]) == 0
     first = capsys.readouterr().out.splitlines()
     assert first[0] == f"starting {run}"
@@ -144,8 +157,10 @@ def test_prefect_deploy_all_accepts_prefect_yaml(prefect_harness, tmp_path):
 
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "LADLE_HOME": str(REPO)}
     prefect = str(Path(sys.executable).parent / "prefect")
-    for cmd in ([prefect, "work-pool", "create", "ladle-process", "--type", "process", "--overwrite"],
-                [prefect, "--no-prompt", "deploy", "--all"]):
+    for cmd in (
+        [prefect, "work-pool", "create", "ladle-process", "--type", "process", "--overwrite"],
+        [prefect, "--no-prompt", "deploy", "--all"],
+    ):
         out = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=180)
         assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     with get_client(sync_client=True) as client:

@@ -39,10 +39,12 @@ def test_a_low_pass_share_of_the_clean_inputs_loses_its_top_band_and_nothing_els
     lossless, lossy = torch.randn(64, 2, 4410), torch.randn(64, 2, 4410)
     picked = clean_input_mask(64, 0.5, seed=0, step=3)
     mixed = clean_inputs(lossless, lossy, 0.5, seed=0, step=3, lowpass=0.5)
-    assert torch.equal(mixed, clean_inputs(lossless, lossy, 0.5, seed=0, step=3, lowpass=0.5))  # a function of (seed, step)
+    assert torch.equal(
+        mixed, clean_inputs(lossless, lossy, 0.5, seed=0, step=3, lowpass=0.5)
+    )  # a function of (seed, step)
     assert torch.equal(mixed[~picked], lossy[~picked])
     spec = torch.fft.rfft(mixed[picked], dim=-1).abs()  # (P, 2, bins)
-    top = spec[..., -round(0.04 * spec.shape[-1]):].amax(dim=(1, 2))  # the top 4 % of the band: above any cut
+    top = spec[..., -round(0.04 * spec.shape[-1]) :].amax(dim=(1, 2))  # the top 4 % of the band: above any cut
     cut = top < 1e-3
     assert 0 < int(cut.sum()) < len(cut)  # some low-passed, some full band
     assert torch.equal(mixed[picked][~cut], lossless[picked][~cut])

@@ -6,8 +6,16 @@ import pytest
 import torch
 import torch.nn as nn
 
-from ladle_model.bandwidth import (AtBandwidth, BandwidthMeter, at_bandwidth, at_track_bandwidth, input_bandwidth, measures_bandwidth,
-                                   passes_through, track_bandwidth)
+from ladle_model.bandwidth import (
+    AtBandwidth,
+    BandwidthMeter,
+    at_bandwidth,
+    at_track_bandwidth,
+    input_bandwidth,
+    measures_bandwidth,
+    passes_through,
+    track_bandwidth,
+)
 from ladle_model.specnext import SpecNeXt, SpecNeXtConfig
 
 RATE, N_FFT, HOP = 44100, 1024, 256
@@ -25,7 +33,9 @@ def low_passed_noise(cut_hz: list[float], n: int = 44100, rate: int = 44100, see
 def stft(x: torch.Tensor) -> torch.Tensor:
     """(B, C, T) -> complex (B, C, F, frames), the models' layout."""
     b, c, t = x.shape
-    spec = torch.stft(x.reshape(b * c, t), N_FFT, HOP, window=torch.hann_window(N_FFT), center=True, return_complex=True)
+    spec = torch.stft(
+        x.reshape(b * c, t), N_FFT, HOP, window=torch.hann_window(N_FFT), center=True, return_complex=True
+    )
     return spec.reshape(b, c, *spec.shape[1:])
 
 
@@ -35,7 +45,7 @@ def sparse_track(seconds: int = 12, loud_seconds: int = 1) -> torch.Tensor:
     bass = low_passed_noise([3000.0], n=seconds * RATE, seed=1)[0]
     bright = low_passed_noise([11000.0], n=loud_seconds * RATE, seed=2)[0]
     middle = (seconds // 2) * RATE
-    bass[:, middle:middle + loud_seconds * RATE] += bright
+    bass[:, middle : middle + loud_seconds * RATE] += bright
     return bass
 
 
@@ -61,7 +71,9 @@ def test_the_meter_reads_the_same_cut_in_any_chunking_and_full_band_or_silence_a
     whole = track_bandwidth(track, N_FFT, HOP, chunk_samples=track.shape[-1])
     assert whole * 22050 == pytest.approx(11000, abs=150)
     for chunk in (RATE // 3, 2 * RATE + 7):
-        assert track_bandwidth(track, N_FFT, HOP, chunk_samples=chunk) == pytest.approx(whole, abs=1 / 512)  # a bin: chunk edges add frames
+        assert track_bandwidth(track, N_FFT, HOP, chunk_samples=chunk) == pytest.approx(
+            whole, abs=1 / 512
+        )  # a bin: chunk edges add frames
     assert track_bandwidth(low_passed_noise([float("inf")], n=3 * RATE)[0], N_FFT, HOP) == 1.0
     assert track_bandwidth(torch.zeros(2, RATE), N_FFT, HOP) == 1.0
     assert BandwidthMeter(N_FFT, HOP).bandwidth() == 1.0  # nothing pushed
@@ -72,7 +84,7 @@ def filling_model(table: list | None) -> SpecNeXt:
     torch.manual_seed(0)
     model = SpecNeXt(SpecNeXtConfig(dim=16, n_blocks=1, fill_gain_table=table))
     with torch.no_grad():
-        model.head.bias[2 * model.n_bins:] = 1.0  # a fill of ~1e-3 in the waveform
+        model.head.bias[2 * model.n_bins :] = 1.0  # a fill of ~1e-3 in the waveform
     return model.eval()
 
 
@@ -86,7 +98,9 @@ def test_a_model_at_a_tracks_bandwidth_fills_every_window_by_it_not_by_the_windo
         full = model(x)  # gain 1 everywhere
     assert torch.allclose(alone, x, atol=1e-7)
     assert (full - x).abs().max() > 1e-3 and torch.allclose(pinned - x, 0.5 * (full - x), atol=1e-6)
-    assert list(AtBandwidth(model, 0.5).parameters()) == list(model.parameters())  # the restorer finds the model's device
+    assert list(AtBandwidth(model, 0.5).parameters()) == list(
+        model.parameters()
+    )  # the restorer finds the model's device
 
 
 def test_only_a_model_that_fills_by_bandwidth_is_measured_for_it():

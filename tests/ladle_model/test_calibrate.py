@@ -7,10 +7,28 @@ import pytest
 import torch
 
 from ladle_model import calibrate
-from ladle_model.calibrate import (MASK_MARGIN, METHOD, SCORED_ALIKE_SINCE, Calibration, bandwidth_table, best_setting, calibrate_fill_gain, calibrate_run, calibration_text,
-                                   fill_setting, parse_setting, setting_key)
+from ladle_model.calibrate import (
+    MASK_MARGIN,
+    METHOD,
+    SCORED_ALIKE_SINCE,
+    Calibration,
+    bandwidth_table,
+    best_setting,
+    calibrate_fill_gain,
+    calibrate_run,
+    calibration_text,
+    fill_setting,
+    parse_setting,
+    setting_key,
+)
 from ladle_model.calibration_data import pick_segments
-from ladle_model.checkpoint import CHECKPOINT_FORMAT, RunDir, load_checkpoint, model_from_checkpoint, save_checkpoint_file
+from ladle_model.checkpoint import (
+    CHECKPOINT_FORMAT,
+    RunDir,
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint_file,
+)
 from ladle_model.models import build_model, model_config_dict
 from ladle_model.visqol import visqol_available
 
@@ -31,7 +49,7 @@ def loud_filler(level: float = 0.05):
     model = build_model("specnext", dim=16, n_blocks=1)
     with torch.no_grad():
         n_bins = model.n_bins
-        model.head.bias[2 * n_bins + n_bins // 2: 3 * n_bins] = level  # add_re of the top half of the bins
+        model.head.bias[2 * n_bins + n_bins // 2 : 3 * n_bins] = level  # add_re of the top half of the bins
     return model
 
 
@@ -41,7 +59,9 @@ def test_the_gain_with_the_best_visqol_is_chosen_and_the_model_is_left_as_it_was
     segments = [(band_limited_music(s), band_limited_music(s)) for s in (0, 1)]  # the input is already perfect
     result = calibrate_fill_gain(model, segments, RATE, settings=((0.0, 0.0), (0.5, 0.5), (1.0, 1.0)))
     assert result.skipped == "" and result.segments == 2 and result.method == METHOD
-    assert result.gain == 0.0 and all(row[1:3] == [0.0, 0.0] for row in result.table)  # any fill only moves it away from the original
+    assert result.gain == 0.0 and all(
+        row[1:3] == [0.0, 0.0] for row in result.table
+    )  # any fill only moves it away from the original
     assert result.scores["0/0"] == pytest.approx(result.scores["input"], abs=1e-3)
     assert result.scores["0/0"] > result.scores["0.5/0.5"] > result.scores["1/1"]
     assert result.lsd["0/0"] == pytest.approx(result.lsd["input"], abs=1e-3) and result.lsd["0/0"] < result.lsd["1/1"]
@@ -69,41 +89,73 @@ def test_each_preset_gets_its_own_gain_in_a_table_over_input_bandwidth():
     model = loud_filler(level=1.0)
     cut = [(bright_music(s), low_passed(bright_music(s), 11025.0)) for s in (0, 1)]  # a codec cut at half Nyquist
     clean = [(bright_music(s), bright_music(s)) for s in (2, 3)]  # transparent: any fill hurts
-    result = calibrate_fill_gain(model, cut + clean, RATE, settings=((0.0, 0.0), (0.0, 1.0), (1.0, 1.0)),
-                                 labels=["cut", "cut", "clean", "clean"])
+    result = calibrate_fill_gain(
+        model, cut + clean, RATE, settings=((0.0, 0.0), (0.0, 1.0), (1.0, 1.0)), labels=["cut", "cut", "clean", "clean"]
+    )
     assert set(result.groups) == {"cut", "clean"} and result.sample_rate == RATE
-    assert result.groups["cut"]["bandwidth"] == pytest.approx(0.5, abs=0.02) and result.groups["clean"]["bandwidth"] == 1.0
-    assert result.groups["cut"]["widest"] == pytest.approx(0.5, abs=0.02)  # the widest of its tracks: where the gate is measured from
+    assert (
+        result.groups["cut"]["bandwidth"] == pytest.approx(0.5, abs=0.02) and result.groups["clean"]["bandwidth"] == 1.0
+    )
+    assert result.groups["cut"]["widest"] == pytest.approx(
+        0.5, abs=0.02
+    )  # the widest of its tracks: where the gate is measured from
     assert result.groups["clean"]["setting"] == [0.0, 0.0, 1.0] and result.groups["clean"]["segments"] == 2
     assert "table" in result.scores and "table" in result.lsd
     # the clean group's row as scored (its mask term on): full-band input was scored, so it is not passed through
-    assert result.table == [[round(result.groups["cut"]["bandwidth"], 4), *result.groups["cut"]["setting"]], [1.0, 0.0, 0.0, 1.0]]
+    assert result.table == [
+        [round(result.groups["cut"]["bandwidth"], 4), *result.groups["cut"]["setting"]],
+        [1.0, 0.0, 0.0, 1.0],
+    ]
     assert model.config.fill_gain == 1.0 and model.config.fill_gain_table is None  # left as it was
 
 
 def test_the_table_merges_presets_cut_alike_and_passes_through_input_cut_far_above_them_or_not_at_all():
     def group(width, scores, lsd=None):
         return {"bandwidth": width, "segments": 2, "scores": scores, "lsd": lsd or {k: 1.0 for k in scores}}
-    groups = {"mp3-64": group(0.50, {"0/0": 3.5, "0.5/0.25": 3.7}), "vorbis-96": group(0.76, {"0/0": 4.4, "0.5/0.25": 4.3}),
-              "mp3-128": group(0.77, {"0/0": 4.5, "0.5/0.25": 4.7})}  # pooled with vorbis-96: 0.5/0.25 wins (4.50 against 4.45)
+
+    groups = {
+        "mp3-64": group(0.50, {"0/0": 3.5, "0.5/0.25": 3.7}),
+        "vorbis-96": group(0.76, {"0/0": 4.4, "0.5/0.25": 4.3}),
+        "mp3-128": group(0.77, {"0/0": 4.5, "0.5/0.25": 4.7}),
+    }  # pooled with vorbis-96: 0.5/0.25 wins (4.50 against 4.45)
     # the widest gains hold up to the widest track seen (mp3-128's 0.77) and MASK_MARGIN past it; then the fill
     # alone, without the mask term, up to the gate 0.05 beyond that track, where everything steps to none
     assert MASK_MARGIN == 0.004
-    assert bandwidth_table(groups) == [[0.5, 0.5, 0.25, 1.0], [0.765, 0.5, 0.25, 1.0], [0.774, 0.5, 0.25, 1.0],
-                                       [0.775, 0.5, 0.25, 0.0], [0.819, 0.5, 0.25, 0.0], [0.82, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
+    assert bandwidth_table(groups) == [
+        [0.5, 0.5, 0.25, 1.0],
+        [0.765, 0.5, 0.25, 1.0],
+        [0.774, 0.5, 0.25, 1.0],
+        [0.775, 0.5, 0.25, 0.0],
+        [0.819, 0.5, 0.25, 0.0],
+        [0.82, 0.0, 0.0, 0.0],
+        [1.0, 0.0, 0.0, 0.0],
+    ]
     # past the widest val track the fill holds at the least gains any row chose, not at the widest row's
     other = {**groups, "mp3-64": group(0.50, {"0/0": 3.5, "0.25/0.5": 3.7})}
-    assert bandwidth_table(other) == [[0.5, 0.25, 0.5, 1.0], [0.765, 0.5, 0.25, 1.0], [0.774, 0.5, 0.25, 1.0],
-                                       [0.775, 0.25, 0.25, 0.0], [0.819, 0.25, 0.25, 0.0], [0.82, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
+    assert bandwidth_table(other) == [
+        [0.5, 0.25, 0.5, 1.0],
+        [0.765, 0.5, 0.25, 1.0],
+        [0.774, 0.5, 0.25, 1.0],
+        [0.775, 0.25, 0.25, 0.0],
+        [0.819, 0.25, 0.25, 0.0],
+        [0.82, 0.0, 0.0, 0.0],
+        [1.0, 0.0, 0.0, 0.0],
+    ]
     groups["vorbis-96"]["widest"] = 0.79  # one of its val tracks was cut higher
     assert [row[0] for row in bandwidth_table(groups)] == [0.5, 0.765, 0.794, 0.795, 0.839, 0.84, 1.0]
     assert [row[3] for row in bandwidth_table(groups)] == [1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]
     assert bandwidth_table({"opus": group(1.0, {"0/0": 4.7, "0.25/0.25": 4.6})}) == [[1.0, 0.0, 0.0, 1.0]]  # as scored
     # no gate below full band: the gains hold just past the widest track, then fall to none at full band
-    assert bandwidth_table({"aac": group(0.97, {"0/0": 4.5, "0.25/0.25": 4.6})}) == [[0.97, 0.25, 0.25, 1.0], [0.974, 0.25, 0.25, 1.0],
-                                                                                       [1.0, 0.0, 0.0, 0.0]]
-    assert bandwidth_table({"aac": group(0.998, {"0/0": 4.5, "0.25/0.25": 4.6})}) == [[0.998, 0.25, 0.25, 1.0], [0.999, 0.25, 0.25, 1.0],
-                                                                                        [1.0, 0.0, 0.0, 0.0]]
+    assert bandwidth_table({"aac": group(0.97, {"0/0": 4.5, "0.25/0.25": 4.6})}) == [
+        [0.97, 0.25, 0.25, 1.0],
+        [0.974, 0.25, 0.25, 1.0],
+        [1.0, 0.0, 0.0, 0.0],
+    ]
+    assert bandwidth_table({"aac": group(0.998, {"0/0": 4.5, "0.25/0.25": 4.6})}) == [
+        [0.998, 0.25, 0.25, 1.0],
+        [0.999, 0.25, 0.25, 1.0],
+        [1.0, 0.0, 0.0, 0.0],
+    ]
 
 
 def test_among_settings_visqol_cannot_tell_apart_the_lowest_lsd_wins():
@@ -113,7 +165,11 @@ def test_among_settings_visqol_cannot_tell_apart_the_lowest_lsd_wins():
     visqol["1/1"] = 4.0
     assert best_setting(visqol, lsd) == (0.25, 0.5, 1.0)  # 4.105 and 4.11 are the same to ViSQOL: the lower LSD wins
     visqol["0.25/0.5/0"], lsd["0.25/0.5/0"] = 4.13, 0.72
-    assert best_setting(visqol, lsd) == (0.25, 0.5, 0.0)  # without the mask term: within 0.01 of none, the best outright
+    assert best_setting(visqol, lsd) == (
+        0.25,
+        0.5,
+        0.0,
+    )  # without the mask term: within 0.01 of none, the best outright
     visqol["0.25/0.5/0"] = 4.11
     assert best_setting(visqol, lsd) == (0.25, 0.5, 1.0)  # a tie again: the lower LSD
     lsd["0.25/0.5/0"] = 0.699
@@ -130,7 +186,9 @@ def test_a_mask_term_that_hurts_is_scaled_down_for_the_presets_it_hurts():
     cut = [(bright_music(s), low_passed(bright_music(s), 11025.0)) for s in (0, 1)]
     result = calibrate_fill_gain(model, cut, RATE, settings=((1.0, 1.0),), labels=["cut", "cut"])
     scores = result.groups["cut"]["scores"]
-    assert scores["1/1/0"] == pytest.approx(scores["input"], abs=0.01)  # no mask term, a fill too faint to matter: the input
+    assert scores["1/1/0"] == pytest.approx(
+        scores["input"], abs=0.01
+    )  # no mask term, a fill too faint to matter: the input
     assert min(scores["1/1/0.5"], scores["1/1/0"]) > scores["1/1"] + 0.1  # scored on the group's own excerpts
     assert "1/1/0" not in result.scores  # the pooled scores hold the settings every excerpt was scored with
     best = max(("1/1", "1/1/0.5", "1/1/0"), key=scores.get)
@@ -153,8 +211,12 @@ def write_run(tmp_path, name: str, **model_overrides) -> RunDir:
     model = build_model(name, **model_overrides)
     run = RunDir(tmp_path / name)
     run.checkpoints.mkdir(parents=True)
-    ckpt = {"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "model_name": name,
-            "config": {"model": model_config_dict(name, **model_overrides), "train": {}}}
+    ckpt = {
+        "format": CHECKPOINT_FORMAT,
+        "model": model.state_dict(),
+        "model_name": name,
+        "config": {"model": model_config_dict(name, **model_overrides), "train": {}},
+    }
     save_checkpoint_file(ckpt, run.best)
     return run
 
@@ -228,39 +290,76 @@ def test_fill_gain_zero_keeps_only_the_mask_term():
 
 
 def test_the_calibration_is_told_in_one_line_with_the_table_in_khz():
-    record = {"gain": 0.25, "table": [[0.5, 0.5, 0.25], [1.0, 0.0, 0.0]], "sample_rate": 44100, "segments": 12,
-              "source": "val-track excerpts", "skipped": "", "scores": {"input": 4.1, "0.5/0.25": 4.15}}
-    assert calibration_text(record) == ("fill gain per input bandwidth: 0.5 in band and 0.25 above the cut at 11.0 kHz, none on "
-                                        "full-band input chosen on 12 val-track excerpts (ViSQOL: input 4.100, 0.5/0.25 4.150)")
+    record = {
+        "gain": 0.25,
+        "table": [[0.5, 0.5, 0.25], [1.0, 0.0, 0.0]],
+        "sample_rate": 44100,
+        "segments": 12,
+        "source": "val-track excerpts",
+        "skipped": "",
+        "scores": {"input": 4.1, "0.5/0.25": 4.15},
+    }
+    assert calibration_text(record) == (
+        "fill gain per input bandwidth: 0.5 in band and 0.25 above the cut at 11.0 kHz, none on "
+        "full-band input chosen on 12 val-track excerpts (ViSQOL: input 4.100, 0.5/0.25 4.150)"
+    )
     assert calibration_text({**record, "table": [[1.0, 0.5, 0.25]]}).startswith(
-        "fill gain 0.5 in band and 0.25 above the cut for every input chosen on 12")
+        "fill gain 0.5 in band and 0.25 above the cut for every input chosen on 12"
+    )
     assert calibration_text({**record, "table": [[0.5, 0.5], [1.0, 0.0]]}).startswith(  # a record of the first method
-        "fill gain per input bandwidth: 0.5 at 11.0 kHz, none on full-band input")
+        "fill gain per input bandwidth: 0.5 at 11.0 kHz, none on full-band input"
+    )
     assert calibration_text({**record, "table": None}).startswith("fill gain 0.25 chosen on 12")
     same = [[0.5, 0.25, 0.5], [0.65, 0.25, 0.5], [0.75, 0.25, 0.5], [1.0, 0.0, 0.0]]
     assert calibration_text({**record, "table": same}).startswith(  # rows of the same gains are told once
-        "fill gain per input bandwidth: 0.25 in band and 0.5 above the cut at 11.0, 14.3 and 16.5 kHz, none on full-band input chosen")
+        "fill gain per input bandwidth: 0.25 in band and 0.5 above the cut at 11.0, 14.3 and 16.5 kHz, none on full-band input chosen"
+    )
     gated = [[0.5, 0.25, 0.5, 1.0], [0.75, 0.25, 0.5, 1.0], [0.8, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
     assert calibration_text({**record, "table": gated}).startswith(  # the fourth method's gate
         "fill gain per input bandwidth: 0.25 in band and 0.5 above the cut at 11.0 and 16.5 kHz, input unchanged from 17.6 kHz up "
-        "and on full-band input chosen")
-    held = [[0.5, 0.25, 0.5, 1.0], [0.75, 0.25, 0.5, 1.0], [0.799, 0.25, 0.5, 1.0], [0.8, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
-    assert calibration_text({**record, "table": held}) == calibration_text({**record, "table": gated})  # the held row is the gate's
-    seventh = [[0.5, 0.25, 0.5, 1.0], [0.75, 0.25, 0.5, 1.0], [0.764, 0.25, 0.5, 1.0], [0.765, 0.25, 0.5, 0.0],
-               [0.809, 0.25, 0.5, 0.0], [0.81, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
-    scored = {"groups": {"mp3-64": {"bandwidth": 0.5, "widest": 0.51}, "vorbis-96": {"bandwidth": 0.75, "widest": 0.76}}}
-    assert calibration_text({**record, **scored, "table": seventh}).startswith(  # the mask term stops past the widest val track, the fill at the gate
+        "and on full-band input chosen"
+    )
+    held = [
+        [0.5, 0.25, 0.5, 1.0],
+        [0.75, 0.25, 0.5, 1.0],
+        [0.799, 0.25, 0.5, 1.0],
+        [0.8, 0.0, 0.0, 0.0],
+        [1.0, 0.0, 0.0, 0.0],
+    ]
+    assert calibration_text({**record, "table": held}) == calibration_text(
+        {**record, "table": gated}
+    )  # the held row is the gate's
+    seventh = [
+        [0.5, 0.25, 0.5, 1.0],
+        [0.75, 0.25, 0.5, 1.0],
+        [0.764, 0.25, 0.5, 1.0],
+        [0.765, 0.25, 0.5, 0.0],
+        [0.809, 0.25, 0.5, 0.0],
+        [0.81, 0.0, 0.0, 0.0],
+        [1.0, 0.0, 0.0, 0.0],
+    ]
+    scored = {
+        "groups": {"mp3-64": {"bandwidth": 0.5, "widest": 0.51}, "vorbis-96": {"bandwidth": 0.75, "widest": 0.76}}
+    }
+    assert calibration_text(
+        {**record, **scored, "table": seventh}
+    ).startswith(  # the mask term stops past the widest val track, the fill at the gate
         "fill gain per input bandwidth: 0.25 in band and 0.5 above the cut at 11.0, 16.5 and 16.8 kHz, the fill alone (0.25 in band "
-        "and 0.5 above the cut) from 16.9 kHz, input unchanged from 17.9 kHz up and on full-band input chosen")
+        "and 0.5 above the cut) from 16.9 kHz, input unchanged from 17.9 kHz up and on full-band input chosen"
+    )
     eighth = [[0.5, 0.5, 0.5, 0.0], *seventh[1:]]  # mp3-64 chose its fill without the mask term
     assert calibration_text({**record, **scored, "table": eighth}).startswith(
         "fill gain per input bandwidth: the fill alone (0.5) at 11.0 kHz, 0.25 in band and 0.5 above the cut at 16.5 and 16.8 kHz, "
-        "the fill alone (0.25 in band and 0.5 above the cut) from 16.9 kHz")
+        "the fill alone (0.25 in band and 0.5 above the cut) from 16.9 kHz"
+    )
     halved = [[0.5, 0.25, 0.25, 0.5], [1.0, 0.0, 0.0, 0.0]]
     assert calibration_text({**record, "table": halved}).startswith(
-        "fill gain per input bandwidth: 0.25 with mask 0.5 at 11.0 kHz, input unchanged on full-band input chosen")
-    assert calibration_text({**record, "skipped": "visqol-python is not installed"}) == \
-        "fill gain not calibrated: visqol-python is not installed"
+        "fill gain per input bandwidth: 0.25 with mask 0.5 at 11.0 kHz, input unchanged on full-band input chosen"
+    )
+    assert (
+        calibration_text({**record, "skipped": "visqol-python is not installed"})
+        == "fill gain not calibrated: visqol-python is not installed"
+    )
     assert calibration_text(None) == "fill gain not calibrated"
 
 
@@ -281,8 +380,10 @@ def test_labels_must_match_the_segments():
 @needs_visqol
 def test_segments_of_different_lengths_are_scored_on_their_common_length():
     # a val track shorter than the 5-s excerpt gives a shorter excerpt; stacking them must not fail
-    segments = [(band_limited_music(0, seconds=1.5), band_limited_music(0, seconds=1.5)),
-                (band_limited_music(1, seconds=1.2), band_limited_music(1, seconds=1.2))]
+    segments = [
+        (band_limited_music(0, seconds=1.5), band_limited_music(0, seconds=1.5)),
+        (band_limited_music(1, seconds=1.2), band_limited_music(1, seconds=1.2)),
+    ]
     result = calibrate_fill_gain(loud_filler(), segments, RATE, settings=((0.0, 0.0), (1.0, 1.0)))
     assert result.skipped == "" and result.segments == 2
     assert result.scores["0/0"] == pytest.approx(result.scores["input"], abs=1e-3) and result.gain == 0.0

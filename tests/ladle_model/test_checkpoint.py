@@ -17,10 +17,10 @@ from ladle_model.checkpoint import (
     RunDir,
     capture_rng_state,
     check_resumable,
-    load_checkpoint,
-    model_from_checkpoint,
     checkpoint_datasets,
     checkpoint_presets,
+    load_checkpoint,
+    model_from_checkpoint,
     resolve_checkpoint,
     restore_rng_state,
     resume_step,
@@ -32,9 +32,26 @@ from tests.ladle_model.test_train import tiny_config
 
 # The keys of a checkpoint written before ladle_model/checkpoint.py existed (ladle-checkpoint/1, saved
 # by the old ladle_model/train.py in a 2-step run); a checkpoint written today has exactly these.
-OLD_KEYS = {"format", "model", "optimizer", "scheduler", "step", "epoch", "batch_in_epoch", "epoch_loss_sum", "best_val_loss",
-            "last_train_loss", "last_eval_step", "rng", "model_name", "config", "dataset_version", "dataset", "feature_net",
-            "code_version"}
+OLD_KEYS = {
+    "format",
+    "model",
+    "optimizer",
+    "scheduler",
+    "step",
+    "epoch",
+    "batch_in_epoch",
+    "epoch_loss_sum",
+    "best_val_loss",
+    "last_train_loss",
+    "last_eval_step",
+    "rng",
+    "model_name",
+    "config",
+    "dataset_version",
+    "dataset",
+    "feature_net",
+    "code_version",
+}
 OLD_DATASET_KEYS = {"preset", "strategy", "segment_seconds", "hop_seconds", "sample_rate", "lossy_sample_rate"}
 OLD_FEATURE_NET_KEYS = {"dataset_version", "feature_net", "steps", "lr", "seed", "batch_size", "crop_samples"}
 
@@ -53,11 +70,17 @@ def old_format_checkpoint(c: dict) -> dict:
         "best_val_loss": c["best_val_loss"],
         "last_train_loss": c["last_train_loss"],
         "last_eval_step": c["last_eval_step"],
-        "rng": [{"torch": r["torch"], "cuda": r["cuda"], "numpy": dict(r["numpy"]), "python": dict(r["python"])} for r in c["rng"]],
+        "rng": [
+            {"torch": r["torch"], "cuda": r["cuda"], "numpy": dict(r["numpy"]), "python": dict(r["python"])}
+            for r in c["rng"]
+        ],
         "model_name": c["model_name"],
         "config": {"train": c["config"]["train"], "model": c["config"]["model"]},
         "dataset_version": c["dataset_version"],
-        "dataset": {k: c["dataset"][k] for k in ("preset", "strategy", "segment_seconds", "hop_seconds", "sample_rate", "lossy_sample_rate")},
+        "dataset": {
+            k: c["dataset"][k]
+            for k in ("preset", "strategy", "segment_seconds", "hop_seconds", "sample_rate", "lossy_sample_rate")
+        },
         "feature_net": c["feature_net"],
         "code_version": "ladle 0.1.0",
     }
@@ -70,10 +93,22 @@ def test_run_dir_knows_every_path(tmp_path):
     run = RunDir(str(tmp_path / "r"))
     root = tmp_path / "r"
     assert run.root == root and run.name == "r"
-    assert (run.checkpoints, run.last, run.best) == (root / "checkpoints", root / "checkpoints/last.pt", root / "checkpoints/best.pt")
+    assert (run.checkpoints, run.last, run.best) == (
+        root / "checkpoints",
+        root / "checkpoints/last.pt",
+        root / "checkpoints/best.pt",
+    )
     assert run.step_checkpoint(1000) == root / "checkpoints/step-00001000.pt"
-    assert (run.feature_net, run.feature_net_key, run.config) == (root / "feature_net.pt", root / "feature_net.json", root / "config.json")
-    assert (run.step_log, run.epoch_log, run.loss_curve) == (root / "log_steps.csv", root / "log_epochs.csv", root / "loss_curve.png")
+    assert (run.feature_net, run.feature_net_key, run.config) == (
+        root / "feature_net.pt",
+        root / "feature_net.json",
+        root / "config.json",
+    )
+    assert (run.step_log, run.epoch_log, run.loss_curve) == (
+        root / "log_steps.csv",
+        root / "log_epochs.csv",
+        root / "loss_curve.png",
+    )
     assert run.training_report == root / "training_report.md"
     files = run.eval_files("paper-32k")
     assert run.eval_folder("paper-32k") == files.root == root / "eval/paper-32k"
@@ -98,7 +133,11 @@ def test_checkpoint_lookup_in_files_run_folders_and_checkpoint_folders(tmp_path)
     assert resolve_checkpoint(run.last, "best") == run.last  # a file is taken as given
     with pytest.raises(FileNotFoundError, match="step-00000009.pt"):
         run.checkpoint("step-00000009")
-    assert sorted(p.name for p in run.checkpoints.iterdir()) == ["best.pt", "last.pt", "step-00000002.pt"]  # no temporaries
+    assert sorted(p.name for p in run.checkpoints.iterdir()) == [
+        "best.pt",
+        "last.pt",
+        "step-00000002.pt",
+    ]  # no temporaries
 
 
 def test_write_checkpoint_names_and_sweeping_temporaries(tmp_path):
@@ -106,14 +145,26 @@ def test_write_checkpoint_names_and_sweeping_temporaries(tmp_path):
     payload = {"format": CHECKPOINT_FORMAT, "step": 7}
     assert run.write_checkpoint(payload) == run.last
     run.write_checkpoint({**payload, "step": 8}, best=True)
-    assert sorted(p.name for p in run.checkpoints.iterdir()) == ["best.pt", "last.pt", "step-00000007.pt", "step-00000008.pt"]
+    assert sorted(p.name for p in run.checkpoints.iterdir()) == [
+        "best.pt",
+        "last.pt",
+        "step-00000007.pt",
+        "step-00000008.pt",
+    ]
     assert load_checkpoint(run.last)["step"] == 8 and load_checkpoint(run.step_checkpoint(7))["step"] == 7
     (run.checkpoints / ".last.pt.tmp-123-abcd").write_bytes(b"torn")
     (run.root / ".log_steps.csv.tmp-123-abcd").write_bytes(b"torn")
     run.eval_folder("p").mkdir(parents=True)
-    (run.eval_folder("p") / ".report.md.tmp-9-ffff").write_bytes(b"being written")  # an evaluation's: not the run's to sweep
+    (run.eval_folder("p") / ".report.md.tmp-9-ffff").write_bytes(
+        b"being written"
+    )  # an evaluation's: not the run's to sweep
     assert run.sweep_temporaries() == 2
-    assert sorted(p.name for p in run.checkpoints.iterdir()) == ["best.pt", "last.pt", "step-00000007.pt", "step-00000008.pt"]
+    assert sorted(p.name for p in run.checkpoints.iterdir()) == [
+        "best.pt",
+        "last.pt",
+        "step-00000007.pt",
+        "step-00000008.pt",
+    ]
     assert [p.name for p in run.eval_folder("p").iterdir()] == [".report.md.tmp-9-ffff"]
     assert RunDir(tmp_path / "missing").sweep_temporaries() == 0
 
@@ -125,8 +176,10 @@ class RunsCode:
 
 def bad_checkpoints(folder: Path) -> dict[str, Path]:
     """Files a user may pass as --checkpoint by mistake (or malice), by kind."""
-    files = {name: folder / f"{name}.pt" for name in ("text", "random", "empty", "pickled-list", "torch-list", "malicious",
-                                                      "other-format", "truncated")}
+    files = {
+        name: folder / f"{name}.pt"
+        for name in ("text", "random", "empty", "pickled-list", "torch-list", "malicious", "other-format", "truncated")
+    }
     files["text"].write_text("epoch 3: loss 0.12\n")
     files["random"].write_bytes(np.random.default_rng(0).bytes(4096))
     files["empty"].write_bytes(b"")
@@ -147,7 +200,9 @@ def test_anything_but_a_checkpoint_is_one_line_without_unsafe_advice(tmp_path, c
         assert message.startswith(f"not a LadLe checkpoint: {path} (") and "\n" not in message, kind
         assert "weights_only" not in message and "False" not in message, kind  # never the advice to load unsafely
         error = caught.value
-        assert error.__cause__ is None and (error.__context__ is None or error.__suppress_context__), kind  # no torch traceback chained
+        assert error.__cause__ is None and (error.__context__ is None or error.__suppress_context__), (
+            kind
+        )  # no torch traceback chained
     assert "unpickled!" not in capsys.readouterr().out  # the malicious file's code never ran
     with pytest.raises(FileNotFoundError, match="no checkpoint file"):
         load_checkpoint(tmp_path / "missing.pt")
@@ -174,8 +229,13 @@ def test_rng_state_round_trips_through_a_weights_only_file(tmp_path):
 
 
 def test_check_resumable_names_what_differs():
-    ckpt = {"step": 4, "model_name": "ladle", "config": {"model": {"stride": 4, "sizes": [1, 2]}}, "dataset_version": "v1",
-            "feature_net": {"steps": 4, "channels": [16, 32]}}
+    ckpt = {
+        "step": 4,
+        "model_name": "ladle",
+        "config": {"model": {"stride": 4, "sizes": [1, 2]}},
+        "dataset_version": "v1",
+        "feature_net": {"steps": 4, "channels": [16, 32]},
+    }
     # tuples and lists compare equal, as a config read back from JSON must
     check_resumable(ckpt, "ladle", {"stride": 4, "sizes": (1, 2)}, "v1", {"steps": 4, "channels": (16, 32)}, "runs/x")
     with pytest.raises(CheckpointError, match="of model 'ladle'"):
@@ -191,7 +251,13 @@ def test_check_resumable_names_what_differs():
 def test_a_checkpoint_written_before_an_option_was_added_resumes_at_its_default():
     today = model_config_dict("specnext", dim=16)
     saved = {k: v for k, v in today.items() if k != "copy_up"}  # written before SpecNeXt had copy_up
-    ckpt = {"step": 800, "model_name": "specnext", "config": {"model": saved}, "dataset_version": "v1", "feature_net": None}
+    ckpt = {
+        "step": 800,
+        "model_name": "specnext",
+        "config": {"model": saved},
+        "dataset_version": "v1",
+        "feature_net": None,
+    }
     check_resumable(ckpt, "specnext", today, "v1", None, "runs/x")  # the option's default builds the model as before
     with pytest.raises(CheckpointError, match="of model 'specnext'"):
         check_resumable(ckpt, "specnext", {**today, "copy_up": True}, "v1", None, "runs/x")
@@ -205,7 +271,12 @@ def test_old_checkpoints_load_rebuild_their_model_and_resume(tiny_data_dir, tmp_
     assert set(written) == OLD_KEYS | {"datasets"} and written["format"] == CHECKPOINT_FORMAT == "ladle-checkpoint/1"
     assert written["datasets"] == [{**written["dataset"], "version": "tiny-v1"}]
     assert set(written["dataset"]) == OLD_DATASET_KEYS and set(written["feature_net"]) == OLD_FEATURE_NET_KEYS
-    assert set(written["config"]) == {"train", "model"} and set(written["rng"][0]) == {"torch", "cuda", "numpy", "python"}
+    assert set(written["config"]) == {"train", "model"} and set(written["rng"][0]) == {
+        "torch",
+        "cuda",
+        "numpy",
+        "python",
+    }
 
     # an old checkpoint, built as the old code built it, replaces last.pt of a copy of the run
     shutil.copytree(run.root, tmp_path / "new")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+
 import numpy as np
 import pytest
 import torch
@@ -34,14 +35,18 @@ def manifest(tiny_data_dir):
 
 
 def test_train_batches_have_shape_and_crop(manifest):
-    batches = list(make_loader(manifest.shard_paths("train"), batch_size=4, train=True, seed=0, epoch=0, crop_samples=CROP))
+    batches = list(
+        make_loader(manifest.shard_paths("train"), batch_size=4, train=True, seed=0, epoch=0, crop_samples=CROP)
+    )
     assert [tuple(b[0].shape) for b in batches] == [(4, 2, CROP)] * 3  # 12 segments, batch 4
     assert all(b[0].dtype == torch.float32 and b[1].shape == b[0].shape for b in batches)
 
 
 def test_each_crop_is_a_window_of_one_segment_in_both_signals(manifest):
     raw = read_raw(manifest.shard_paths("train"))
-    got = examples(make_loader(manifest.shard_paths("train"), batch_size=4, train=True, seed=3, epoch=1, crop_samples=CROP))
+    got = examples(
+        make_loader(manifest.shard_paths("train"), batch_size=4, train=True, seed=3, epoch=1, crop_samples=CROP)
+    )
     assert len(got) == len(raw) == 12
     matched = set()
     for lossless, lossy in got:
@@ -123,5 +128,6 @@ def test_crop_offsets_are_uniform_over_valid_starts():
     offsets = [crop_offset(f"t_{i:09d}", L, CROP, seed=0, epoch=0) for i in range(2000)]
     assert min(offsets) >= 0 and max(offsets) <= L - CROP
     assert abs(np.mean(offsets) - (L - CROP) / 2) < 30
-    assert crop_offset("t_000000000", L, CROP, seed=1, epoch=0) != crop_offset("t_000000000", L, CROP, seed=0, epoch=0) or \
-        crop_offset("t_000000000", L, CROP, seed=0, epoch=1) != crop_offset("t_000000000", L, CROP, seed=0, epoch=0)
+    assert crop_offset("t_000000000", L, CROP, seed=1, epoch=0) != crop_offset(
+        "t_000000000", L, CROP, seed=0, epoch=0
+    ) or crop_offset("t_000000000", L, CROP, seed=0, epoch=1) != crop_offset("t_000000000", L, CROP, seed=0, epoch=0)

@@ -11,10 +11,18 @@ import soundfile as sf
 import torch
 import torch.nn as nn
 
-from ladle_model.enhance import (EnhanceResult, Failed, Skipped, enhance_file, enhance_path, enhance_track, result_dict,
-                                 spec_from_checkpoint)
-from ladle_model.windows import EnhanceError, enhance_array, make_spec
+from ladle_model.enhance import (
+    EnhanceResult,
+    Failed,
+    Skipped,
+    enhance_file,
+    enhance_path,
+    enhance_track,
+    result_dict,
+    spec_from_checkpoint,
+)
 from ladle_model.models import build_model
+from ladle_model.windows import EnhanceError, enhance_array, make_spec
 from storage import ffmpeg as ff
 from storage.config import SegmentConfig, get_preset
 from storage.segment import Pair, cut_segments
@@ -83,7 +91,9 @@ def test_windows_are_laid_out_as_the_training_segments(strategy):
     rate, lossy_rate, seconds = 44100, 32000, 0.01  # the paper's 441-sample segments, 320 lossy samples each
     spec = make_spec(rate, seconds, strategy, lossy_rate)
     # segments every 220 samples (the windows' hop), so segment k is cut where window k + 1 starts
-    cfg = SegmentConfig(strategy=strategy, segment_seconds=seconds, hop_seconds=spec.hop_samples / rate, sample_rate=rate)
+    cfg = SegmentConfig(
+        strategy=strategy, segment_seconds=seconds, hop_seconds=spec.hop_samples / rate, sample_rate=rate
+    )
     n_lossy = 3200
     lossy = random_audio(2, n_lossy, seed=3)
     lossless = random_audio(2, round(n_lossy * rate / lossy_rate), seed=4)
@@ -107,11 +117,26 @@ def test_mono_stays_mono_and_more_than_two_channels_is_an_error():
 
 
 def test_spec_from_checkpoint_reads_the_dataset_record_and_falls_back_with_a_warning(caplog):
-    ckpt = {"dataset": {"sample_rate": 44100, "lossy_sample_rate": 32000, "strategy": "spread-zeros", "segment_seconds": 0.1},
-            "config": {"train": {"segment_seconds": None}}}
+    ckpt = {
+        "dataset": {
+            "sample_rate": 44100,
+            "lossy_sample_rate": 32000,
+            "strategy": "spread-zeros",
+            "segment_seconds": 0.1,
+        },
+        "config": {"train": {"segment_seconds": None}},
+    }
     spec = spec_from_checkpoint(ckpt)
-    assert (spec.sample_rate, spec.input_rate, spec.window_samples, spec.input_window_samples) == (44100, 32000, 4410, 3200)
-    crop = {"dataset": {"sample_rate": 16000, "strategy": "resample", "segment_seconds": 1.0}, "config": {"train": {"segment_seconds": 0.25}}}
+    assert (spec.sample_rate, spec.input_rate, spec.window_samples, spec.input_window_samples) == (
+        44100,
+        32000,
+        4410,
+        3200,
+    )
+    crop = {
+        "dataset": {"sample_rate": 16000, "strategy": "resample", "segment_seconds": 1.0},
+        "config": {"train": {"segment_seconds": 0.25}},
+    }
     assert spec_from_checkpoint(crop).window_samples == 4000  # the training crop, not the shard segment
     with caplog.at_level(logging.WARNING):
         fallback = spec_from_checkpoint({"config": {"train": {}}})
@@ -137,8 +162,15 @@ def test_mono_48k_input_through_a_44k_model_comes_back_mono_48k(tmp_path):
     x = (0.4 * np.sin(2 * np.pi * 440 * t) + 0.1 * np.sin(2 * np.pi * 5000 * t)).astype(np.float32)
     sf.write(tmp_path / "in.wav", x, 48000, subtype="FLOAT")
     recorder = Recorder()
-    enhance_file(recorder, make_spec(44100, 0.2), tmp_path / "in.wav", tmp_path / "out.wav", chunk_seconds=0.5, subtype="FLOAT",
-                 output_sample_rate=48000)
+    enhance_file(
+        recorder,
+        make_spec(44100, 0.2),
+        tmp_path / "in.wav",
+        tmp_path / "out.wav",
+        chunk_seconds=0.5,
+        subtype="FLOAT",
+        output_sample_rate=48000,
+    )
     y, rate = sf.read(tmp_path / "out.wav")
     assert rate == 48000 and y.shape == x.shape  # mono, same length
     assert recorder.seen[0].shape == (2, 8820)  # the model got two channels at its own rate
@@ -170,7 +202,9 @@ def test_more_than_two_channels_is_a_clear_error(tmp_path):
 def test_a_failure_midway_leaves_no_output(tmp_path):
     src = write_pcm(tmp_path / "in.flac", tone_pcm(2.0, seed=3))
     with pytest.raises(RuntimeError, match="model failed"):
-        enhance_file(Exploding(after=2), make_spec(44100, 0.1), src, tmp_path / "out" / "x.flac", batch_size=2, chunk_seconds=0.2)
+        enhance_file(
+            Exploding(after=2), make_spec(44100, 0.1), src, tmp_path / "out" / "x.flac", batch_size=2, chunk_seconds=0.2
+        )
     assert not any(p.is_file() for p in (tmp_path / "out").rglob("*"))
 
 
@@ -182,7 +216,9 @@ def test_a_folder_is_mirrored_and_non_audio_is_skipped(tmp_path):
     results = enhance_path(nn.Identity(), make_spec(44100, 0.1), library, tmp_path / "out", suffix=".wav")
     done = {r.output for r in results if isinstance(r, EnhanceResult)}
     assert done == {str(tmp_path / "out" / "a.wav"), str(tmp_path / "out" / "disc 2" / "b.wav")}
-    assert [(r.source, r.reason) for r in results if isinstance(r, Skipped)] == [(str(library / "cover.txt"), "not audio FFmpeg can read")]
+    assert [(r.source, r.reason) for r in results if isinstance(r, Skipped)] == [
+        (str(library / "cover.txt"), "not audio FFmpeg can read")
+    ]
     assert sf.info(str(tmp_path / "out" / "disc 2" / "b.wav")).channels == 1
 
 
@@ -217,8 +253,14 @@ def test_a_ten_minute_file_is_restored_in_bounded_memory(tmp_path):
     chunk_sizes = []
     tracemalloc.start()
     try:
-        result = enhance_file(nn.Identity(), make_spec(44100, 1.0), src, tmp_path / "out.flac", chunk_seconds=5.0,
-                              on_chunk=lambda c: chunk_sizes.append(c.shape[-1]))
+        result = enhance_file(
+            nn.Identity(),
+            make_spec(44100, 1.0),
+            src,
+            tmp_path / "out.flac",
+            chunk_seconds=5.0,
+            on_chunk=lambda c: chunk_sizes.append(c.shape[-1]),
+        )
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -242,11 +284,15 @@ def test_a_model_that_fills_by_bandwidth_runs_every_window_at_the_cut_measured_o
     model, spec = filling_model([[0.5, 0.5], [1.0, 0.0]]), make_spec(44100, 1.0)
     result = enhance_file(model, spec, tmp_path / "in.wav", tmp_path / "out.wav", subtype="FLOAT", chunk_seconds=0.7)
     bandwidth = track_bandwidth(track, 1024, 256)
-    assert result.input_cutoff_hz == pytest.approx(11000, abs=150) and result.input_cutoff_hz == round(bandwidth * 22050, 1)
+    assert result.input_cutoff_hz == pytest.approx(11000, abs=150) and result.input_cutoff_hz == round(
+        bandwidth * 22050, 1
+    )
     restored, _ = sf.read(tmp_path / "out.wav", always_2d=True)
     expected = enhance_array(AtBandwidth(model, bandwidth), track, spec)
     np.testing.assert_allclose(restored.T, expected, atol=1e-7)
-    np.testing.assert_array_equal(enhance_track(model, track, spec), expected)  # a track in memory (evaluate, listen) alike
+    np.testing.assert_array_equal(
+        enhance_track(model, track, spec), expected
+    )  # a track in memory (evaluate, listen) alike
     assert np.abs(expected - enhance_array(model, track, spec)).max() > 1e-4  # the bass windows alone would get no fill
     assert enhance_file(nn.Identity(), spec, tmp_path / "in.wav", tmp_path / "same.wav").input_cutoff_hz is None
 
@@ -260,7 +306,9 @@ def test_a_noise_fill_keeps_its_power_where_the_windows_cross_fade():
     torch.manual_seed(0)
     model = SpecNeXt(SpecNeXtConfig(noise_fill=True)).eval()
     with torch.no_grad():
-        model.head.bias[4 * model.n_bins + 300:4 * model.n_bins + 400] = 0.5  # the noise at gain 0.5 over 12.9-17.2 kHz
+        model.head.bias[4 * model.n_bins + 300 : 4 * model.n_bins + 400] = (
+            0.5  # the noise at gain 0.5 over 12.9-17.2 kHz
+        )
     x = tones(4 * 44100, 44100)  # (1, 2, n): nothing above 2 kHz but a little noise
     track, spec = x[0].numpy(), make_spec(44100, 1.0)
 
@@ -275,19 +323,28 @@ def test_a_noise_fill_keeps_its_power_where_the_windows_cross_fade():
     with torch.no_grad():
         whole = noise_power(model(x)[0])  # one pass over the whole track
     assert noise_power(enhance_array(model, track, spec, batch_size=3)) / whole == pytest.approx(1.0, abs=0.08)
-    assert noise_power(enhance_array(EachWindowFromZero(), track, spec, batch_size=3)) / whole == pytest.approx(0.75, abs=0.08)
+    assert noise_power(enhance_array(EachWindowFromZero(), track, spec, batch_size=3)) / whole == pytest.approx(
+        0.75, abs=0.08
+    )
 
 
 def test_input_cut_past_the_gate_is_passed_through_bit_for_bit_and_said_so(tmp_path):
     from tests.ladle_model.test_bandwidth import filling_model, low_passed_noise
 
     gated = filling_model([[0.5, 0.25, 0.5, 1.0], [0.7, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
-    near_transparent = low_passed_noise([19000.0], n=2 * 44100)[0].numpy()  # cut at 0.86 of Nyquist, past the gate at 0.7
+    near_transparent = low_passed_noise([19000.0], n=2 * 44100)[
+        0
+    ].numpy()  # cut at 0.86 of Nyquist, past the gate at 0.7
     sf.write(tmp_path / "in.wav", near_transparent.T, 44100, subtype="FLOAT")
     result = enhance_file(gated, make_spec(44100, 1.0), tmp_path / "in.wav", tmp_path / "out.wav", subtype="FLOAT")
     assert result.passed_through and result.input_cutoff_hz == pytest.approx(19000, abs=150)
     np.testing.assert_array_equal(sf.read(tmp_path / "out.wav", always_2d=True)[0].T, near_transparent)
     cut = low_passed_noise([11025.0], n=2 * 44100)[0].numpy()  # cut at half Nyquist: restored
     sf.write(tmp_path / "cut.wav", cut.T, 44100, subtype="FLOAT")
-    restored = enhance_file(gated, make_spec(44100, 1.0), tmp_path / "cut.wav", tmp_path / "cut-out.wav", subtype="FLOAT")
-    assert not restored.passed_through and np.abs(sf.read(tmp_path / "cut-out.wav", always_2d=True)[0].T - cut).max() > 1e-4
+    restored = enhance_file(
+        gated, make_spec(44100, 1.0), tmp_path / "cut.wav", tmp_path / "cut-out.wav", subtype="FLOAT"
+    )
+    assert (
+        not restored.passed_through
+        and np.abs(sf.read(tmp_path / "cut-out.wav", always_2d=True)[0].T - cut).max() > 1e-4
+    )

@@ -33,8 +33,15 @@ def peak_error(reference, estimate, ctx: M.ScoreContext) -> float:
 @pytest.fixture
 def extra_metric():
     """A metric registered for one test only, as a contributor would add one."""
-    metric = M.register_metric(M.Metric("peak_error", "peak error", "lower", peak_error,
-                                        "Peak error: the largest absolute sample difference ({visqol_excerpts} is a config field)."))
+    metric = M.register_metric(
+        M.Metric(
+            "peak_error",
+            "peak error",
+            "lower",
+            peak_error,
+            "Peak error: the largest absolute sample difference ({visqol_excerpts} is a config field).",
+        )
+    )
     yield metric
     M.unregister_metric("peak_error")
 
@@ -57,7 +64,9 @@ def test_score_all_loops_over_the_registry():
     values, reasons = M.score_all(ref, est, M.ScoreContext(sample_rate=8000, visqol_excerpts=0))
     assert list(values) == list(M.METRICS) and reasons == {}
     assert values["mse"] == pytest.approx(M.mse(ref, est)) and values["snr_db"] == pytest.approx(M.snr_db(ref, est))
-    assert np.isnan(values["perceptual"]) and np.isnan(values["visqol"]) and np.isnan(values["lsd_hf"])  # no phi, skipped, no cutoff
+    assert (
+        np.isnan(values["perceptual"]) and np.isnan(values["visqol"]) and np.isnan(values["lsd_hf"])
+    )  # no phi, skipped, no cutoff
 
 
 def test_verdict_follows_each_metrics_direction():
@@ -103,7 +112,9 @@ def identity_run(run) -> Enhancer:
 
 def test_a_registered_metric_is_scored_summarised_reported_and_tabulated(extra_metric, eval_data, tmp_path):
     run = tmp_path / "run"
-    report = evaluate_run(run, eval_data, None, EvalConfig(visqol_excerpts=0, n_spectrograms=0), enhancer=identity_run(run))
+    report = evaluate_run(
+        run, eval_data, None, EvalConfig(visqol_excerpts=0, n_spectrograms=0), enhancer=identity_run(run)
+    )
 
     assert report["preset"] == "vorbis-160" and report["n_tracks"] == 1 and not report["reused"]
     rows = {r["system"]: r for r in report["rows"]}
@@ -116,7 +127,9 @@ def test_a_registered_metric_is_scored_summarised_reported_and_tabulated(extra_m
     folder = run / "eval" / "vorbis-160"
     markdown = (folder / "report.md").read_text()
     assert "| peak error | lower |" in markdown  # the mean table
-    assert "| LSD above cutoff | peak error | MSE verdict |" in markdown  # the per-track table, after the built-in metrics
+    assert (
+        "| LSD above cutoff | peak error | MSE verdict |" in markdown
+    )  # the per-track table, after the built-in metrics
     assert "- Peak error: the largest absolute sample difference (0 is a config field)." in markdown  # the methods text
     assert "peak_error" in pd.read_parquet(folder / "tracks.parquet").columns
     assert any(s["metric"] == "peak_error" for s in json.loads((folder / "eval.json").read_text())["summary"])
@@ -125,7 +138,10 @@ def test_a_registered_metric_is_scored_summarised_reported_and_tabulated(extra_m
     assert [r["peak_error"] for r in table] == pytest.approx([summary["model"], summary["lossy_input"]])
     assert "snr_db" not in table[0]  # not a Table I column
     text = table1_markdown(table, {"preset": "vorbis-160"})
-    assert "| approach | MSE | perceptual loss | SI-SDR (dB) | LSD | LSD above cutoff | ViSQOL MOS-LQO | peak error |" in text
+    assert (
+        "| approach | MSE | perceptual loss | SI-SDR (dB) | LSD | LSD above cutoff | ViSQOL MOS-LQO | peak error |"
+        in text
+    )
     assert "lower is better for MSE, perceptual loss, LSD, LSD above cutoff and peak error" in text
 
 
@@ -142,7 +158,10 @@ def test_summary_of_rows_without_a_metric_is_nan_for_it(extra_metric):
 def test_verdicts_call_a_difference_within_the_noise_a_tie():
     assert verdict("visqol", 4.633, 4.6333) == "same as the input"  # the demo's 3e-4 ViSQOL "loss"
     assert verdict("visqol", 4.633, 4.62) == "worse than the input"
-    assert verdict("snr_db", 20.0, 20.005) == "same as the input" and verdict("snr_db", 20.0, 20.02) == "better than the input"
+    assert (
+        verdict("snr_db", 20.0, 20.005) == "same as the input"
+        and verdict("snr_db", 20.0, 20.02) == "better than the input"
+    )
     assert verdict("mse", 1e-4, 1.004e-4) == "same as the input"  # 0.4 % < 0.5 %
     assert verdict("mse", 1e-4, 1.006e-4) == "worse than the input"
     assert verdict("lsd", 1.0, 0.994) == "better than the input" and verdict("lsd", 1.0, 0.996) == "same as the input"
@@ -152,8 +171,11 @@ def test_verdicts_call_a_difference_within_the_noise_a_tie():
 
 def test_short_tracks_get_na_with_the_reason_and_the_rest_is_scored(tmp_path):
     data, run = tmp_path / "data", tmp_path / "run"
-    write_data(data, tmp_path / "library", [("a 0.1 s", 0.1, "test"), ("b 0.9 s", 0.9, "test"), ("c 2 s", 2.0, "test"),
-                                            ("d 6 s", 6.0, "test")])
+    write_data(
+        data,
+        tmp_path / "library",
+        [("a 0.1 s", 0.1, "test"), ("b 0.9 s", 0.9, "test"), ("c 2 s", 2.0, "test"), ("d 6 s", 6.0, "test")],
+    )
     report = evaluate_run(run, data, None, EvalConfig(visqol_excerpts=1, n_spectrograms=4), enhancer=identity_run(run))
     assert report["n_tracks"] == 4 and report["failed"] == []
     rows = {(r["title"], r["system"]): r for r in report["rows"]}
@@ -197,30 +219,59 @@ def test_split_all_on_another_library_and_which_tracks_the_model_saw(tmp_path):
     write_data(other, tmp_path / "other-library", [("x", 1.0, "train"), ("y", 1.0, "val"), ("z", 1.0, "test")])
     cfg = EvalConfig(split="all", visqol_excerpts=0, n_spectrograms=0)
     report = evaluate_run(run, other, None, cfg, enhancer=identity_run(run))
-    assert report["n_tracks"] == 3 and sorted(r["split"] for r in report["rows"] if r["system"] == MODEL) == ["test", "train", "val"]
-    assert report["n_trained_on"] == 0 and "its training dataset (v1) is not in this data folder" in report["trained_on"]
+    assert report["n_tracks"] == 3 and sorted(r["split"] for r in report["rows"] if r["system"] == MODEL) == [
+        "test",
+        "train",
+        "val",
+    ]
+    assert (
+        report["n_trained_on"] == 0 and "its training dataset (v1) is not in this data folder" in report["trained_on"]
+    )
     markdown = (run / "eval" / "vorbis-160" / "report.md").read_text()
-    assert "- the model was trained on none of these tracks: its training dataset (v1) is not in this data folder" in markdown
+    assert (
+        "- the model was trained on none of these tracks: its training dataset (v1) is not in this data folder"
+        in markdown
+    )
 
     # the run's own data folder: it holds dataset v1, whose train split the model was trained on
-    write_manifest(other / "datasets" / "v1", DatasetManifest("v1", "vorbis-160", "resample", 0.25, 0.25, 44100, 44100, {}))
+    write_manifest(
+        other / "datasets" / "v1", DatasetManifest("v1", "vorbis-160", "resample", 0.25, 0.25, 44100, 44100, {})
+    )
     report = evaluate_run(run, other, None, cfg, enhancer=identity_run(run))
     assert not report["reused"] and report["n_trained_on"] == 1
     assert {r["title"] for r in report["rows"] if r["trained_on"]} == {"x"}
     markdown = (run / "eval" / "vorbis-160" / "report.md").read_text()
-    assert "- the model was trained on 1 of these 3 tracks (the train split of dataset v1 in this data folder)" in markdown
+    assert (
+        "- the model was trained on 1 of these 3 tracks (the train split of dataset v1 in this data folder)" in markdown
+    )
     assert "| trained on |" in markdown
 
 
 def test_a_multi_preset_model_knows_its_presets_versions_and_each_codec_rate():
-    records = [{"version": "v1", "preset": "paper-32k", "strategy": "pad-edges", "segment_seconds": 0.1, "sample_rate": 44100,
-                "lossy_sample_rate": 32000},
-               {"version": "v2", "preset": "mp3-64", "strategy": "pad-edges", "segment_seconds": 0.1, "sample_rate": 44100,
-                "lossy_sample_rate": 44100}]
+    records = [
+        {
+            "version": "v1",
+            "preset": "paper-32k",
+            "strategy": "pad-edges",
+            "segment_seconds": 0.1,
+            "sample_rate": 44100,
+            "lossy_sample_rate": 32000,
+        },
+        {
+            "version": "v2",
+            "preset": "mp3-64",
+            "strategy": "pad-edges",
+            "segment_seconds": 0.1,
+            "sample_rate": 44100,
+            "lossy_sample_rate": 44100,
+        },
+    ]
     spec = make_spec(44100, 0.1, "pad-edges", 32000)
     enhancer = Enhancer(nn.Identity(), spec, "best.pt", "identity", 7, "v1+v2", records[0], records)
     assert enhancer.presets == ["paper-32k", "mp3-64"] and enhancer.dataset_versions == ["v1", "v2"]
     assert enhancer.spec_for("paper-32k") == spec and enhancer.spec_for("mp3-64").input_rate == 44100
     assert enhancer.spec_for("mp3-64").input_window_samples == 4410  # the codec ran at the model's rate: no padding
-    one = Enhancer(nn.Identity(), make_spec(44100, 0.25), "best.pt", "identity", 7, "v1", dict(DATASET))  # before "datasets"
+    one = Enhancer(
+        nn.Identity(), make_spec(44100, 0.25), "best.pt", "identity", 7, "v1", dict(DATASET)
+    )  # before "datasets"
     assert one.presets == ["vorbis-160"] and one.dataset_versions == ["v1"] and one.spec_for("mp3-64") == one.spec

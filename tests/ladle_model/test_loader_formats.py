@@ -12,8 +12,10 @@ from tests.conftest import write_tiny_dataset
 def _raw(paths):
     import webdataset as wds
 
-    return {s["__key__"]: decode_sample(s)[1:3] for s in wds.DataPipeline(wds.SimpleShardList(list(map(str, paths))),
-                                                                          wds.tarfile_to_samples())}
+    return {
+        s["__key__"]: decode_sample(s)[1:3]
+        for s in wds.DataPipeline(wds.SimpleShardList(list(map(str, paths))), wds.tarfile_to_samples())
+    }
 
 
 @pytest.mark.parametrize("bits", [16, 24, None])
@@ -21,7 +23,7 @@ def test_validation_batches_equal_the_decoded_samples(tmp_path, bits):
     write_tiny_dataset(tmp_path, version=f"v{bits}", shards={"val": [3]}, bits=bits)
     paths = find_dataset(tmp_path, version=f"v{bits}").shard_paths("val")
     raw = _raw(paths)
-    (lossless, lossy), = list(make_loader(paths, batch_size=3, train=False))
+    ((lossless, lossy),) = list(make_loader(paths, batch_size=3, train=False))
     assert lossless.dtype == lossy.dtype and str(lossless.dtype) == "torch.float32"
     for i, (x, y) in enumerate(raw.values()):
         np.testing.assert_array_equal(lossless[i].numpy(), x)

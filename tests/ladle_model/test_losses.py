@@ -143,7 +143,9 @@ def test_pretraining_reuses_a_list_but_refuses_an_exhausted_iterator():
 
 
 def test_save_load_round_trip(tmp_path):
-    net = pretrain_feature_net(synthetic_pairs(2, 4, seed=7), steps=3, seed=0, config=FeatureNetConfig(channels=(4, 6), kernel_size=5))
+    net = pretrain_feature_net(
+        synthetic_pairs(2, 4, seed=7), steps=3, seed=0, config=FeatureNetConfig(channels=(4, 6), kernel_size=5)
+    )
     path = tmp_path / "feature_net.pt"
     save_feature_net(net, path)
     raw = torch.load(path, weights_only=True)  # plain tensors and builtins only

@@ -43,7 +43,9 @@ def test_batch_gives_one_value_per_item_equal_to_single_calls():
         values = metric(ref, est)
         assert values.shape == (3,)
         assert values == pytest.approx([metric(r, e) for r, e in zip(ref, est)], rel=1e-12)
-    assert M.mse(torch.from_numpy(ref[0]), torch.from_numpy(est[0])) == pytest.approx(M.mse(ref[0], est[0]))  # tensors too
+    assert M.mse(torch.from_numpy(ref[0]), torch.from_numpy(est[0])) == pytest.approx(
+        M.mse(ref[0], est[0])
+    )  # tensors too
 
 
 def test_mse_value():
@@ -67,7 +69,11 @@ def test_snr_of_a_known_added_noise():
 def test_si_sdr_value_and_scale_invariance():
     ref = noise((2, 16000), 4) + 0.2
     residual = orthogonal_zero_mean(ref, 5)
-    residual *= np.sqrt(np.sum((ref - ref.mean(-1, keepdims=True)) ** 2, axis=1, keepdims=True) / 1000 / np.sum(residual**2, axis=1, keepdims=True))
+    residual *= np.sqrt(
+        np.sum((ref - ref.mean(-1, keepdims=True)) ** 2, axis=1, keepdims=True)
+        / 1000
+        / np.sum(residual**2, axis=1, keepdims=True)
+    )
     est = ref + residual  # target = ref (alpha = 1), residual energy 1/1000: 30 dB
     assert M.si_sdr_db(ref, est) == pytest.approx(30.0, abs=1e-6)
     for scale in (3.7, 0.01, -2.0):
@@ -148,7 +154,9 @@ def test_active_excerpts_skip_silence():
     x[:, 10 * sr : 25 * sr] = 0.2
     excerpts = M.active_excerpts(x, sr, 3, 5.0)
     assert excerpts == [(10000, 15000), (15000, 20000), (20000, 25000)]
-    assert M.active_excerpts(x[:, 10 * sr : 13 * sr], sr, 3, 5.0) == [(0, 3000)]  # shorter than one excerpt: the whole track
+    assert M.active_excerpts(x[:, 10 * sr : 13 * sr], sr, 3, 5.0) == [
+        (0, 3000)
+    ]  # shorter than one excerpt: the whole track
     assert M.active_excerpts(np.zeros((2, 100)), sr, 3, 5.0) == []
 
 
@@ -172,7 +180,9 @@ def test_visqol_minimum_length_is_what_the_registry_says():
     shortest = round(V.VISQOL_MIN_SECONDS * sr)
     assert 1.0 <= V.visqol_moslqo(tone[:, :shortest], tone[:, :shortest], sr, 1, 5.0) <= 4.8  # 0.96 s: scored
     with pytest.raises(ValueError, match="smaller than minimum patch size"):
-        V.visqol_moslqo(tone[:, : shortest - sr // 100], tone[:, : shortest - sr // 100], sr, 1, 5.0)  # 0.95 s: visqol refuses
+        V.visqol_moslqo(
+            tone[:, : shortest - sr // 100], tone[:, : shortest - sr // 100], sr, 1, 5.0
+        )  # 0.95 s: visqol refuses
     assert M.get_metric("visqol").min_seconds == V.VISQOL_MIN_SECONDS
 
 
@@ -198,7 +208,9 @@ def test_every_metric_scores_a_short_track_or_says_why_not(seconds):
     ref = noise((2, round(seconds * sr)), 16)
     est = ref + noise(ref.shape, 17, 0.01)
     phi = FeatureNet(FeatureNetConfig()).eval()
-    values, reasons = M.score_all(ref, est, M.ScoreContext(sample_rate=sr, cutoff_hz=16000.0, feature_net=phi, visqol_excerpts=1))
+    values, reasons = M.score_all(
+        ref, est, M.ScoreContext(sample_rate=sr, cutoff_hz=16000.0, feature_net=phi, visqol_excerpts=1)
+    )
     scored = {k for k, v in values.items() if math.isfinite(v)}
     if seconds < V.VISQOL_MIN_SECONDS:
         assert scored == set(M.METRICS) - {"visqol"}
@@ -213,7 +225,9 @@ def test_a_metric_that_fails_is_na_with_its_reason_and_the_others_go_on():
 
     M.register_metric(M.Metric("broken", "broken metric", "lower", broken, "Fails."))
     try:
-        values, reasons = M.score_all(noise((2, 4410), 18), noise((2, 4410), 19), M.ScoreContext(sample_rate=44100, visqol_excerpts=0))
+        values, reasons = M.score_all(
+            noise((2, 4410), 18), noise((2, 4410), 19), M.ScoreContext(sample_rate=44100, visqol_excerpts=0)
+        )
     finally:
         M.unregister_metric("broken")
     assert math.isnan(values["broken"]) and reasons == {"broken": "broken metric failed: no such band"}

@@ -70,7 +70,9 @@ def test_output_shape_equals_input_shape_for_any_length(name, overrides):
 def test_output_stays_in_audio_range_for_extreme_input(name, overrides):
     model = built(name, overrides)
     g = torch.Generator().manual_seed(0)
-    x = torch.cat([100 * torch.randn(1, 2, 97, generator=g), torch.sign(torch.randn(1, 2, 97, generator=g))])  # (2, 2, 97)
+    x = torch.cat(
+        [100 * torch.randn(1, 2, 97, generator=g), torch.sign(torch.randn(1, 2, 97, generator=g))]
+    )  # (2, 2, 97)
     with torch.no_grad():
         y = model(x)
     assert y.abs().max().item() <= 1.0
@@ -112,7 +114,9 @@ def test_same_seed_same_init_and_other_seed_other_init(name):
 @pytest.mark.parametrize("name,overrides", CASES, ids=IDS)
 def test_twenty_adam_steps_lower_the_mse_on_a_fixed_batch(name, overrides):
     g = torch.Generator().manual_seed(0)
-    target = 0.5 * torch.sin(torch.linspace(0, 40, 128)).expand(2, 2, 128) * torch.rand(2, 2, 1, generator=g)  # (2, 2, 128)
+    target = (
+        0.5 * torch.sin(torch.linspace(0, 40, 128)).expand(2, 2, 128) * torch.rand(2, 2, 1, generator=g)
+    )  # (2, 2, 128)
     lossy = target + 0.05 * torch.randn(2, 2, 128, generator=g)  # (2, 2, 128)
     torch.manual_seed(0)
     model = build_model(name, **overrides)
@@ -133,7 +137,13 @@ def test_residual_models_start_as_the_identity():
     # The zero-initialised output layer makes an untrained residual model return its (clamped) input,
     # the lossy baseline (docs/design.md): training can only start from there.
     x = 1.5 * torch.randn(2, 2, 50, generator=torch.Generator().manual_seed(0))
-    for name, overrides in [("ladle", {"residual": True}), ("drrn1d", {}), ("srresnet1d", {}), ("resunit", {}), ("specnext", {})]:
+    for name, overrides in [
+        ("ladle", {"residual": True}),
+        ("drrn1d", {}),
+        ("srresnet1d", {}),
+        ("resunit", {}),
+        ("specnext", {}),
+    ]:
         with torch.no_grad():
             y = build_model(name, **overrides).eval()(x)
         assert torch.equal(y, x.clamp(-1, 1)), name

@@ -28,14 +28,21 @@ def test_recipe_overrides_merge_nested_dicts_and_unknown_names_fail():
 
 def test_the_recipes_model_options_follow_its_model_only():
     assert recipe_config(DEFAULT_RECIPE)["model_overrides"] == {"noise_fill": True}
-    assert recipe_config(DEFAULT_RECIPE, {"model_overrides": {"dim": 64}})["model_overrides"] == {"noise_fill": True, "dim": 64}
-    other = recipe_config(DEFAULT_RECIPE, {"model": "drrn1d"})  # `ladle train --model drrn1d`: specnext's options left out
+    assert recipe_config(DEFAULT_RECIPE, {"model_overrides": {"dim": 64}})["model_overrides"] == {
+        "noise_fill": True,
+        "dim": 64,
+    }
+    other = recipe_config(
+        DEFAULT_RECIPE, {"model": "drrn1d"}
+    )  # `ladle train --model drrn1d`: specnext's options left out
     assert "model_overrides" not in other and other["spectral"] == RECIPES[DEFAULT_RECIPE]["spectral"]
     TrainConfig.from_dict(other)  # builds: no specnext option reaches drrn1d
 
 
 def default_recipe_config(**overrides) -> TrainConfig:
-    d = recipe_config(DEFAULT_RECIPE, {"model_overrides": SMALL_SPECNEXT, "num_workers": 0, "shuffle_buffer": 8, **overrides})
+    d = recipe_config(
+        DEFAULT_RECIPE, {"model_overrides": SMALL_SPECNEXT, "num_workers": 0, "shuffle_buffer": 8, **overrides}
+    )
     return TrainConfig.from_dict(d)
 
 

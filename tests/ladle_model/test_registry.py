@@ -9,7 +9,9 @@ from storage.config import ConfigError
 
 
 def test_model_names_import_without_torch():
-    code = "import sys; from ladle_model.registry import MODEL_NAMES; print(','.join(MODEL_NAMES), 'torch' in sys.modules)"
+    code = (
+        "import sys; from ladle_model.registry import MODEL_NAMES; print(','.join(MODEL_NAMES), 'torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["ladle,drrn1d,srresnet1d,resunit,specnext", "False"]
 

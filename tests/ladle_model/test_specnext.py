@@ -98,22 +98,37 @@ def test_config_refuses_bad_values():
         SpecNeXtConfig(kernel_size=4)
     with pytest.raises(ValueError):
         SpecNeXtConfig(compress=0.0)
-    for table in ([], [[0.5, 0.5], [0.4, 0.2]], [[1.2, 0.5]], [[0.5, 5.0]], [[0.5]], [5], [["a", "b"]],
-                  [[0.5, 0.5, 5.0]], [[0.5, 0.5, 0.2], [1.0, 0.0]], [[0.5, 0.1, 0.2, 0.3, 0.4]], [[0.5, 0.1, 0.2, 5.0]]):
+    for table in (
+        [],
+        [[0.5, 0.5], [0.4, 0.2]],
+        [[1.2, 0.5]],
+        [[0.5, 5.0]],
+        [[0.5]],
+        [5],
+        [["a", "b"]],
+        [[0.5, 0.5, 5.0]],
+        [[0.5, 0.5, 0.2], [1.0, 0.0]],
+        [[0.5, 0.1, 0.2, 0.3, 0.4]],
+        [[0.5, 0.1, 0.2, 5.0]],
+    ):
         with pytest.raises(ValueError, match="fill_gain_table"):
             SpecNeXtConfig(fill_gain_table=table)
 
 
 def test_the_table_interpolates_between_rows_and_holds_flat_outside():
     table = [[0.5, 0.5], [0.75, 0.25], [1.0, 0.0]]
-    gains = table_gain(table, torch.tensor([0.2, 0.5, 0.625, 0.75, 0.875, 1.0]))  # (6, 3): below and above the cut, mask
+    gains = table_gain(
+        table, torch.tensor([0.2, 0.5, 0.625, 0.75, 0.875, 1.0])
+    )  # (6, 3): below and above the cut, mask
     assert gains[:, 0].tolist() == pytest.approx([0.5, 0.5, 0.375, 0.25, 0.125, 0.0])
     assert gains[:, 1].tolist() == gains[:, 0].tolist()  # two-number rows: one gain for both
     assert gains[:, 2].tolist() == [1.0] * 6  # and the mask as trained
     assert table_gain([[0.6, 0.3]], torch.tensor([0.1, 1.0])).flatten().tolist() == pytest.approx([0.3, 0.3, 1.0] * 2)
     split = table_gain([[0.5, 1.0, 0.5], [1.0, 0.0, 0.0]], torch.tensor([0.5, 0.75]))
     assert split.flatten().tolist() == pytest.approx([1.0, 0.5, 1.0, 0.5, 0.25, 1.0])
-    gated = table_gain([[0.5, 0.25, 0.5, 1.0], [0.8, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]], torch.tensor([0.5, 0.65, 0.9]))
+    gated = table_gain(
+        [[0.5, 0.25, 0.5, 1.0], [0.8, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]], torch.tensor([0.5, 0.65, 0.9])
+    )
     assert gated.flatten().tolist() == pytest.approx([0.25, 0.5, 1.0, 0.125, 0.25, 0.5, 0.0, 0.0, 0.0])
 
 
@@ -127,7 +142,7 @@ def test_a_gain_table_fills_each_item_at_the_gain_of_its_own_bandwidth():
     torch.manual_seed(0)
     model = SpecNeXt(SpecNeXtConfig(dim=16, n_blocks=1))
     with torch.no_grad():
-        model.head.bias[2 * model.n_bins:] = 0.01  # a fill everywhere; the mask head stays zero
+        model.head.bias[2 * model.n_bins :] = 0.01  # a fill everywhere; the mask head stays zero
     x = low_passed_noise([11025.0, float("inf")], n=22050)
     with torch.no_grad():
         full = model(x)
@@ -148,7 +163,9 @@ def test_the_mask_gain_scales_the_mask_term_and_an_input_past_the_gate_comes_bac
         model.config.fill_gain_table = [[0.5, 1.0, 1.0, 0.5], [0.8, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
         gated = model(x, bandwidth=torch.tensor([0.5, 19000 / 22050]))
     assert (full - x).abs().max() > 1e-2
-    torch.testing.assert_close(gated[0] - x[0], 0.5 * (full[0] - x[0]), rtol=1e-4, atol=1e-6)  # cut at 11 kHz: half the mask
+    torch.testing.assert_close(
+        gated[0] - x[0], 0.5 * (full[0] - x[0]), rtol=1e-4, atol=1e-6
+    )  # cut at 11 kHz: half the mask
     assert torch.equal(gated[1], x[1])  # cut at 19 kHz, past the gate at 0.8: nothing changes
 
 
@@ -156,19 +173,24 @@ def test_a_split_row_fills_the_band_above_the_cut_at_its_own_gain():
     torch.manual_seed(0)
     model = SpecNeXt(SpecNeXtConfig(dim=16, n_blocks=1))
     with torch.no_grad():
-        model.head.bias[2 * model.n_bins:] = 0.01  # a fill everywhere; the mask head stays zero
+        model.head.bias[2 * model.n_bins :] = 0.01  # a fill everywhere; the mask head stays zero
     x = low_passed_noise([11025.0], n=22050)
     with torch.no_grad():
         full = model(x)
         model.config.fill_gain_table = [[0.5, 0.0, 1.0], [1.0, 0.0, 0.0]]  # no fill in band, all of it above the cut
         split = model(x)
+
     def residual(y: torch.Tensor) -> torch.Tensor:  # |STFT| of what the model added, interior frames: (bins, frames)
         return model.stft(y[0, :1] - x[0, :1])[0, :, 4:-4].abs()
 
     edge = model.n_bins // 2  # the cut at 11025 Hz
     above, below = slice(edge + 8, None), slice(0, edge - 8)
-    torch.testing.assert_close(residual(split)[above], residual(full)[above], rtol=0.05, atol=1e-4)  # the fill above the cut is kept
-    assert (residual(split)[below].mean() < 0.1 * residual(full)[below].mean()).item()  # float rounding only: and none is added below it
+    torch.testing.assert_close(
+        residual(split)[above], residual(full)[above], rtol=0.05, atol=1e-4
+    )  # the fill above the cut is kept
+    assert (
+        residual(split)[below].mean() < 0.1 * residual(full)[below].mean()
+    ).item()  # float rounding only: and none is added below it
 
 
 def test_copy_up_maps_the_band_above_the_cut_onto_the_top_of_the_kept_band_in_whole_hop_turns():
@@ -189,9 +211,11 @@ def test_copy_up_starts_as_the_identity_and_copies_a_tone_up_at_full_strength():
     x = tones(44100, 44100)
     with torch.no_grad():
         assert float((model(x) - x).abs().max()) < 1e-4  # untrained: the input comes back
-        model.head.bias[4 * model.n_bins:5 * model.n_bins] = 1.0  # the copied band at gain 1, no mask, no fill
+        model.head.bias[4 * model.n_bins : 5 * model.n_bins] = 1.0  # the copied band at gain 1, no mask, no fill
         t = torch.arange(44100) / 44100
-        tone = (0.3 * torch.sin(2 * torch.pi * (186 * 44100 / 1024) * t)).expand(1, 2, -1)  # 8 kHz on bin 186, in the copied patch
+        tone = (0.3 * torch.sin(2 * torch.pi * (186 * 44100 / 1024) * t)).expand(
+            1, 2, -1
+        )  # 8 kHz on bin 186, in the copied patch
         y = model(tone, bandwidth=torch.tensor([0.5]))  # cut at 11.025 kHz
     level = model.stft(y[0, :1])[0, :, 4:-4].abs().mean(dim=-1)  # (bins,)
     peaks = (level > 0.6 * level.max()).nonzero().flatten().tolist()
@@ -204,13 +228,15 @@ def test_a_copy_up_model_reads_its_input_bandwidth_and_the_gate_stops_its_copy_t
     model = SpecNeXt(SpecNeXtConfig(dim=16, n_blocks=1, copy_up=True)).eval()
     assert measures_bandwidth(model)  # a track's cut is measured before it runs, even without a gain table
     with torch.no_grad():
-        model.head.bias[4 * model.n_bins:5 * model.n_bins] = 1.0
+        model.head.bias[4 * model.n_bins : 5 * model.n_bins] = 1.0
         x, cuts = low_passed_noise([11025.0, 19000.0], n=22050), torch.tensor([0.5, 19000 / 22050])
         copied = model(x, bandwidth=cuts)
         model.config.fill_gain_table = [[0.5, 1.0, 0.5, 1.0], [0.8, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
         tabled = model(x, bandwidth=cuts)
     assert (copied[0] - x[0]).abs().max() > 1e-2  # the band above 11 kHz is filled from below it
-    torch.testing.assert_close(tabled[0] - x[0], 0.5 * (copied[0] - x[0]), rtol=1e-4, atol=1e-6)  # at the fill's gain above the cut
+    torch.testing.assert_close(
+        tabled[0] - x[0], 0.5 * (copied[0] - x[0]), rtol=1e-4, atol=1e-6
+    )  # at the fill's gain above the cut
     assert torch.equal(tabled[1], x[1])  # past the gate: unchanged
 
 
@@ -225,7 +251,7 @@ def test_a_noise_fill_overlap_adds_at_its_gain_where_a_still_fill_cancels():
         relative to that level times the frame RMS the fill is scaled by: (2, bins, frames)."""
         with torch.no_grad():
             model.head.bias.zero_()
-            model.head.bias[first + bins.start:first + bins.stop] = level
+            model.head.bias[first + bins.start : first + bins.stop] = level
             out = model.stft((model(x) - x)[0])[:, bins, 8:-8]  # what the model added
         scale = model.stft(x[0]).abs().pow(2).mean(dim=1).sqrt()[:, None, 8:-8]  # (2, 1, frames)
         return out.abs().pow(2) / (level * scale).pow(2)
@@ -246,7 +272,14 @@ def test_the_inference_noise_is_one_stream_whatever_span_is_asked_for():
 
     first = -NOISE_BLOCK - 4464
     stream = noise_stream(first, 3 * NOISE_BLOCK)  # across four blocks, before sample 0 too
-    for start, n in [(first, 5), (-NOISE_BLOCK, 10), (-1, 3), (0, NOISE_BLOCK + 7), (NOISE_BLOCK - 6, 20), (100000, 20000)]:
-        assert torch.equal(noise_stream(start, n), stream[start - first:start - first + n]), (start, n)
+    for start, n in [
+        (first, 5),
+        (-NOISE_BLOCK, 10),
+        (-1, 3),
+        (0, NOISE_BLOCK + 7),
+        (NOISE_BLOCK - 6, 20),
+        (100000, 20000),
+    ]:
+        assert torch.equal(noise_stream(start, n), stream[start - first : start - first + n]), (start, n)
     assert abs(float(stream.std()) - 1.0) < 0.01 and abs(float(stream.mean())) < 0.01
     assert float((noise_stream(0, 1000) * noise_stream(NOISE_BLOCK, 1000)).mean().abs()) < 0.1  # blocks differ

@@ -13,16 +13,16 @@ import pytest
 import torch
 
 import ladle_model.train as train_module
+from ladle_model.checkpoint import load_checkpoint
 from ladle_model.data import make_loader
 from ladle_model.losses import pretrain_feature_net
 from ladle_model.models import build_model
-from ladle_model.checkpoint import load_checkpoint
 from ladle_model.reports.training import read_log
 from ladle_model.train import (
-    scheduled_lr,
     ConfigError,
     TrainConfig,
     init_state,
+    scheduled_lr,
     train,
     train_config_from_args,
     train_step,
@@ -69,8 +69,13 @@ def test_config_defaults_are_the_papers():
 
 
 def test_config_from_dict_checks_keys_types_and_nesting():
-    cfg = TrainConfig.from_dict({"lr": 1, "loss": {"lambda_perc": 0.0, "stft_fft_sizes": [256]  , "stft_win_lengths": [200],
-                                                   "stft_hop_lengths": [50]}, "model_overrides": {"stride": 4}})
+    cfg = TrainConfig.from_dict(
+        {
+            "lr": 1,
+            "loss": {"lambda_perc": 0.0, "stft_fft_sizes": [256], "stft_win_lengths": [200], "stft_hop_lengths": [50]},
+            "model_overrides": {"stride": 4},
+        }
+    )
     assert cfg.lr == 1.0 and isinstance(cfg.lr, float)
     assert cfg.loss.lambda_perc == 0.0 and cfg.loss.stft_fft_sizes == (256,)
     assert cfg.model_config()["stride"] == 4
@@ -145,7 +150,13 @@ def test_checkpoint_loads_weights_only_and_holds_the_configs(uninterrupted):
     cfg = tiny_config()
     assert ckpt["config"]["train"] == cfg.to_dict()
     assert ckpt["config"]["model"] == cfg.model_config()
-    assert (ckpt["dataset_version"], ckpt["model_name"], ckpt["step"], ckpt["epoch"], ckpt["batch_in_epoch"]) == ("tiny-v1", "ladle", 4, 1, 1)
+    assert (ckpt["dataset_version"], ckpt["model_name"], ckpt["step"], ckpt["epoch"], ckpt["batch_in_epoch"]) == (
+        "tiny-v1",
+        "ladle",
+        4,
+        1,
+        1,
+    )
     assert ckpt["code_version"] == code_version() and ckpt["code_version"].startswith("ladle 0.1.0")
     assert set(ckpt["rng"][0]) == {"torch", "cuda", "numpy", "python"}
     assert ckpt["optimizer"]["state"] and ckpt["scheduler"]["patience"] == 5
@@ -165,7 +176,9 @@ def test_logs_have_every_step_and_the_lossy_baseline(uninterrupted, tiny_data_di
     assert epochs[0]["train/loss/total"] == pytest.approx(np.mean([r["loss/total"] for r in steps[:3]]))
     # the validation baseline: MSE of the untouched lossy input over the same tiled 800-sample crops
     manifest = find_dataset(tiny_data_dir)
-    pairs = [(a, b) for x, y in make_loader(manifest.shard_paths("val"), 4, False, crop_samples=800) for a, b in zip(x, y)]
+    pairs = [
+        (a, b) for x, y in make_loader(manifest.shard_paths("val"), 4, False, crop_samples=800) for a, b in zip(x, y)
+    ]
     baseline = np.mean([torch.mean((b - a) ** 2).item() for a, b in pairs])
     assert epochs[0]["val/mse_lossy_input"] == pytest.approx(baseline, rel=1e-5)
 
@@ -174,7 +187,9 @@ def test_resumed_run_ends_with_the_same_weights(uninterrupted, tiny_data_dir, tm
     straight_dir, _ = uninterrupted
     first = train(tiny_data_dir, tmp_path, tiny_config(max_steps=2))  # stops inside epoch 0
     feature_net_mtime = (tmp_path / "feature_net.pt").stat().st_mtime_ns
-    second = train(tiny_data_dir, tmp_path, tiny_config(max_steps=4))  # skips 2 batches, ends epoch 0, one step of epoch 1
+    second = train(
+        tiny_data_dir, tmp_path, tiny_config(max_steps=4)
+    )  # skips 2 batches, ends epoch 0, one step of epoch 1
     assert (first.step, second.step, second.epochs) == (2, 4, 1)
     assert (tmp_path / "feature_net.pt").stat().st_mtime_ns == feature_net_mtime  # phi came from the cache
     resumed, straight = weights(tmp_path / "checkpoints" / "last.pt"), weights(straight_dir / "checkpoints" / "last.pt")
@@ -254,7 +269,11 @@ def test_moving_average_is_served_checkpointed_and_resumed_exactly(tiny_data_dir
 
     cfg = tiny_config(ema_decay=0.5, loss={"lambda_perc": 0.0}, feature_net_steps=0)
     straight = train(tiny_data_dir, tmp_path / "straight", cfg)
-    train(tiny_data_dir, tmp_path / "resumed", tiny_config(ema_decay=0.5, loss={"lambda_perc": 0.0}, feature_net_steps=0, max_steps=2))
+    train(
+        tiny_data_dir,
+        tmp_path / "resumed",
+        tiny_config(ema_decay=0.5, loss={"lambda_perc": 0.0}, feature_net_steps=0, max_steps=2),
+    )
     resumed = train(tiny_data_dir, tmp_path / "resumed", cfg)  # resumed inside epoch 0
     assert straight.step == resumed.step == 4
     a, b = (load_checkpoint(tmp_path / name / "checkpoints" / "last.pt") for name in ("straight", "resumed"))
@@ -313,22 +332,31 @@ def a_minute_per_step(monkeypatch) -> tuple[FakeClock, object]:
     return clock, real_step
 
 
-@pytest.mark.parametrize("budget_minutes, stop_step, stop_epochs", [(2, 2, 0), (3, 3, 1)])  # mid-epoch; at the epoch end
-def test_time_budget_stops_with_a_checkpoint_and_a_rerun_resumes_exactly(uninterrupted, tiny_data_dir, tmp_path, monkeypatch,
-                                                                          budget_minutes, stop_step, stop_epochs):
+@pytest.mark.parametrize(
+    "budget_minutes, stop_step, stop_epochs", [(2, 2, 0), (3, 3, 1)]
+)  # mid-epoch; at the epoch end
+def test_time_budget_stops_with_a_checkpoint_and_a_rerun_resumes_exactly(
+    uninterrupted, tiny_data_dir, tmp_path, monkeypatch, budget_minutes, stop_step, stop_epochs
+):
     straight_dir, _ = uninterrupted
     clock, real_step = a_minute_per_step(monkeypatch)
     stopped = train(tiny_data_dir, tmp_path, tiny_config(max_minutes=budget_minutes), clock=clock)
-    assert (stopped.step, stopped.epochs, stopped.stopped_by, stopped.start_step) == (stop_step, stop_epochs, "max_minutes", 0)
+    assert (stopped.step, stopped.epochs, stopped.stopped_by, stopped.start_step) == (
+        stop_step,
+        stop_epochs,
+        "max_minutes",
+        0,
+    )
     assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == stop_step  # stopped with a checkpoint
     monkeypatch.setattr(train_module, "train_step", real_step)
     resumed = train(tiny_data_dir, tmp_path, tiny_config())  # no budget: runs to max_steps
     assert (resumed.step, resumed.epochs, resumed.stopped_by, resumed.start_step) == (4, 1, "max_steps", stop_step)
     for name, value in weights(straight_dir / "checkpoints" / "last.pt").items():
-        torch.testing.assert_close(weights(tmp_path / "checkpoints" / "last.pt")[name], value, rtol=1e-5, atol=1e-6, msg=name)
+        torch.testing.assert_close(
+            weights(tmp_path / "checkpoints" / "last.pt")[name], value, rtol=1e-5, atol=1e-6, msg=name
+        )
     losses = [r["loss/total"] for r in read_log(tmp_path / "log_steps.csv")]
     assert losses == pytest.approx([r["loss/total"] for r in read_log(straight_dir / "log_steps.csv")], rel=1e-5)
-
 
 
 def test_scheduled_lr_warms_up_then_falls_linearly_to_the_budgets_end():
@@ -358,6 +386,7 @@ def test_annealed_lr_follows_the_clock_under_a_time_budget(tiny_data_dir, tmp_pa
     # the clock, not the 100 planned steps, decides: minute 0, 1, 2 of 3
     assert [r["lr"] for r in read_log(tmp_path / "log_steps.csv")] == pytest.approx([3e-3, 2e-3, 1e-3])
 
+
 def test_several_presets_train_one_model_on_their_union(tmp_path):
     from ladle_model.checkpoint import checkpoint_presets
     from ladle_model.enhance import load_enhancer
@@ -372,13 +401,21 @@ def test_several_presets_train_one_model_on_their_union(tmp_path):
     assert (result.step, result.epochs, result.stopped_by) == (6, 1, "max_epochs")
     assert (result.dataset_version, result.presets) == ("tiny-b+tiny-a", ["mp3-64", "vorbis-160"])  # ordered by preset
     ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
-    assert checkpoint_presets(ckpt) == ["mp3-64", "vorbis-160"] and [d["version"] for d in ckpt["datasets"]] == ["tiny-b", "tiny-a"]
+    assert checkpoint_presets(ckpt) == ["mp3-64", "vorbis-160"] and [d["version"] for d in ckpt["datasets"]] == [
+        "tiny-b",
+        "tiny-a",
+    ]
     # validation covers both val splits: the lossy-input baseline is the mean over all 8 val segments (2 crops each)
-    pairs = [(a, b) for version in ("tiny-a", "tiny-b")
-             for x, y in make_loader(find_dataset(data, version=version).shard_paths("val"), 4, False, crop_samples=800)
-             for a, b in zip(x, y)]
+    pairs = [
+        (a, b)
+        for version in ("tiny-a", "tiny-b")
+        for x, y in make_loader(find_dataset(data, version=version).shard_paths("val"), 4, False, crop_samples=800)
+        for a, b in zip(x, y)
+    ]
     baseline = np.mean([torch.mean((b - a) ** 2).item() for a, b in pairs])
-    assert len(pairs) == 16 and read_log(run / "log_epochs.csv")[0]["val/mse_lossy_input"] == pytest.approx(baseline, rel=1e-5)
+    assert len(pairs) == 16 and read_log(run / "log_epochs.csv")[0]["val/mse_lossy_input"] == pytest.approx(
+        baseline, rel=1e-5
+    )
     # enhance loads the one model (either preset's lossy input is laid out alike)
     assert load_enhancer(run, device="cpu").spec.sample_rate == 8000
     # a bare re-run finds both datasets again (two match DATA: without the checkpoint it would have to ask)
@@ -399,14 +436,19 @@ def test_half_written_files_of_a_killed_run_are_swept_at_the_start(uninterrupted
     straight_dir, _ = uninterrupted
     run = tmp_path / "run"
     shutil.copytree(straight_dir, run)
-    leftovers = [run / "checkpoints" / ".last.pt.tmp-4242-0a1b2c3d", run / "checkpoints" / ".step-00000004.pt.tmp-4242-ffff0000",
-                 run / ".log_steps.csv.tmp-4242-12345678"]
+    leftovers = [
+        run / "checkpoints" / ".last.pt.tmp-4242-0a1b2c3d",
+        run / "checkpoints" / ".step-00000004.pt.tmp-4242-ffff0000",
+        run / ".log_steps.csv.tmp-4242-12345678",
+    ]
     for path in leftovers:
         path.write_bytes(b"torn")
     result = train(tiny_data_dir, run, tiny_config())  # nothing left to train: it only opens the run
     assert (result.step, result.start_step) == (4, 4)
     assert not any(path.exists() for path in leftovers)
-    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == sorted(p.name for p in (straight_dir / "checkpoints").iterdir())
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == sorted(
+        p.name for p in (straight_dir / "checkpoints").iterdir()
+    )
 
 
 # ----------------------------------------------------------------------------- several processes
@@ -440,12 +482,24 @@ def test_two_process_gloo_run_with_torchrun(tiny_data_dir, tmp_path):
     script.write_text(DDP_SCRIPT.replace("MODEL", repr(TINY_MODELS["ladle"])))
     run_dir = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(script),
-           str(tiny_data_dir), str(run_dir)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        str(script),
+        str(tiny_data_dir),
+        str(run_dir),
+    ]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, cwd=REPO)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     # 12 train segments / (batch 4 x 2 ranks) = 1 step per epoch on every rank, 2 epochs
-    assert sorted(line for line in out.stdout.splitlines() if line.startswith("RESULT")) == ["RESULT 0 2 2", "RESULT 1 2 2"]
+    assert sorted(line for line in out.stdout.splitlines() if line.startswith("RESULT")) == [
+        "RESULT 0 2 2",
+        "RESULT 1 2 2",
+    ]
     ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     assert (ckpt["step"], ckpt["epoch"], len(ckpt["rng"])) == (2, 2, 2)
     rank0, rank1 = torch.load(run_dir / "rank0-step2.pt"), torch.load(run_dir / "rank1-step2.pt")

@@ -3,7 +3,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from storage.align import align_pair, measure_lag, pair_quality, resampled_length, resample, shift_to
+from storage.align import align_pair, measure_lag, pair_quality, resample, resampled_length, shift_to
 from storage.config import PRESETS, AlignConfig
 from storage.encode import encode_track
 from tests.conftest import tone_pcm

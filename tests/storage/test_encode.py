@@ -7,8 +7,16 @@ from storage.config import PRESETS
 from storage.encode import encode_track, encoded_path
 from storage.ingest import Quarantined
 
-EXPECTED_KBPS = {"vorbis-96": (40, 160), "vorbis-160": (80, 260), "vorbis-320": (160, 480), "paper-32k": (50, 140),
-                 "mp3-64": (55, 80), "mp3-128": (115, 150), "aac-128": (90, 170), "opus-96": (70, 130)}
+EXPECTED_KBPS = {
+    "vorbis-96": (40, 160),
+    "vorbis-160": (80, 260),
+    "vorbis-320": (160, 480),
+    "paper-32k": (50, 140),
+    "mp3-64": (55, 80),
+    "mp3-128": (115, 150),
+    "aac-128": (90, 170),
+    "opus-96": (70, 130),
+}
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))

@@ -1,4 +1,5 @@
 import os
+
 import numpy as np
 import pytest
 import webdataset as wds
@@ -16,7 +17,11 @@ def test_push_then_pull_round_trip_with_commit_marker_last(s3_server, tmp_path):
     (local / "catalog" / "tracks.parquet").write_bytes(b"parquet bytes")
     (local / ".lock").write_text("")
     url = f"{s3_server}/roundtrip"
-    assert fs.push(local, url) == ["catalog/tracks.parquet", "datasets/v1/train-000000.tar", "datasets/v1/manifest.json"]
+    assert fs.push(local, url) == [
+        "catalog/tracks.parquet",
+        "datasets/v1/train-000000.tar",
+        "datasets/v1/manifest.json",
+    ]
     assert fs.push(local, url) == []  # nothing changed, nothing sent
     back = tmp_path / "back"
     assert fs.pull(url, back, exclude=("datasets/*/*.tar",)) == ["catalog/tracks.parquet", "datasets/v1/manifest.json"]
@@ -46,7 +51,9 @@ def test_local_mirror_pulls_then_pushes_and_evicts_bucket_only_files(s3_server, 
     remote.pipe_file(f"{root}/catalog/runs.json", b"[]")
     remote.pipe_file(f"{root}/datasets/v1/train-000000.tar", b"shard")
     messages = []
-    with fs.local_mirror(url, push=True, exclude=("datasets/*/*.tar",), lock_wait_seconds=0, log=messages.append) as local:
+    with fs.local_mirror(
+        url, push=True, exclude=("datasets/*/*.tar",), lock_wait_seconds=0, log=messages.append
+    ) as local:
         assert local == fs.mirror_folder(url)
         assert (local / "catalog" / "runs.json").read_bytes() == b"[]"
         assert not (local / "datasets" / "v1" / "train-000000.tar").exists()  # excluded: stays in the bucket

@@ -93,8 +93,10 @@ def test_truncated_wav_short_and_quiet_tracks_get_reasons_users_understand(tmp_p
     write_pcm(tmp_path / "quiet.flac", np.round(tone_pcm(1.0, seed=6) * 10 ** (-70 / 20)).astype(np.int32))
     write_pcm(tmp_path / "zeros.flac", np.zeros((44100, 2), np.int32))
     write_pcm(tmp_path / "soft.flac", np.round(tone_pcm(1.0, seed=7) * 10 ** (-40 / 20)).astype(np.int32))
-    reasons = {name: getattr(ingest_file(tmp_path / name), "reason", None)
-               for name in ("cut.wav", "one.wav", "quiet.flac", "zeros.flac", "soft.flac")}
+    reasons = {
+        name: getattr(ingest_file(tmp_path / name), "reason", None)
+        for name in ("cut.wav", "one.wav", "quiet.flac", "zeros.flac", "soft.flac")
+    }
     assert reasons["cut.wav"].startswith("truncated: decoded 22") and reasons["cut.wav"].endswith("of 44100 frames")
     assert reasons["one.wav"].startswith("too short: 1 frame(s)")
     peak_dbfs = float(reasons["quiet.flac"].removeprefix("silent (peak ").removesuffix(" dBFS)"))
@@ -112,7 +114,9 @@ def test_symlink_loops_are_reported_and_an_unreadable_file_quarantined_quietly(t
     files, missing = scan_sources([lib])
     assert [f.name for f in files] == ["good.flac"]
     assert sorted((Path(q.path).name, q.stage, q.reason.split(":")[0]) for q in missing) == [
-        ("a.flac", "scan", "symlink loop"), ("b.flac", "scan", "symlink loop"), ("up", "scan", "symlink loop")
+        ("a.flac", "scan", "symlink loop"),
+        ("b.flac", "scan", "symlink loop"),
+        ("up", "scan", "symlink loop"),
     ]
 
     def refuse(path):

@@ -11,7 +11,9 @@ HOLDER = "import sys; from storage.lock import data_lock\nwith data_lock(sys.arg
 
 
 def _start_holder(data_dir) -> subprocess.Popen:
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(data_dir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(data_dir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     assert holder.stdout.readline().strip() == "ready"
     return holder
 

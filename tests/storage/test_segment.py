@@ -55,7 +55,14 @@ def test_silent_windows_are_skipped():
     pair = Pair(lossless, lossless.copy(), 8000, 8000, 2)
     kept = [s.index for s in cut_segments(pair, cfg, range(5))]
     assert kept == [0, 2, 3, 4]
-    assert len(list(cut_segments(pair, SegmentConfig(segment_seconds=0.01, sample_rate=8000, skip_silence=False), range(5)))) == 5
+    assert (
+        len(
+            list(
+                cut_segments(pair, SegmentConfig(segment_seconds=0.01, sample_rate=8000, skip_silence=False), range(5))
+            )
+        )
+        == 5
+    )
 
 
 def test_config_rejects_bad_values():

@@ -40,7 +40,9 @@ def pairs(tmp_path_factory):
     from tests.conftest import tone_pcm, write_pcm
 
     root = tmp_path_factory.mktemp("digest")
-    results = [ingest_file(write_pcm(root / "lib" / f"t{i}.flac", tone_pcm(d, seed=i))) for i, d in enumerate([1.0, 0.6])]
+    results = [
+        ingest_file(write_pcm(root / "lib" / f"t{i}.flac", tone_pcm(d, seed=i))) for i, d in enumerate([1.0, 0.6])
+    ]
     tracks, _, _ = resolve_tracks(results, CorpusConfig())
     tracks = [dataclasses.replace(t, split="train") for t in tracks]
     out = {}
@@ -64,8 +66,12 @@ def test_aligning_inside_the_shard_writer_gives_the_same_bytes(tmp_path, pairs):
     cfg = SegmentConfig(strategy="resample", segment_seconds=0.25)
     unaligned = {k: dataclasses.replace(p, alignment=None) for k, p in pairs.items()}
     plans = plan_shards([p.track for p in pairs.values()], cfg, target_bytes=3 * segment_bytes(cfg, 16))
-    digests = {p.name: write_shard(p, unaligned, cfg, "paper-32k", tmp_path / "ds", "pinned", AlignConfig(),
-                                   tmp_path / "data").sha256 for p in plans}
+    digests = {
+        p.name: write_shard(
+            p, unaligned, cfg, "paper-32k", tmp_path / "ds", "pinned", AlignConfig(), tmp_path / "data"
+        ).sha256
+        for p in plans
+    }
     assert digests == EXPECTED["resample"]
     saved = [find_alignment(p.encoded, AlignConfig(), tmp_path / "data") for p in pairs.values()]
     assert saved == [p.alignment for p in pairs.values()]  # the writer saved what align_pair measures

@@ -61,8 +61,8 @@ def test_shards_are_byte_identical_and_read_by_stock_webdataset(tmp_path, make_t
 
 def test_a_shard_is_cut_from_what_its_decode_hook_returns(tmp_path, make_tracks):
     # bench/gpu_kit.py rebuilds shards on a machine without FFmpeg by decoding with libsndfile through this hook.
-    from storage.segment import decode_sources
     from storage.sample_format import decode_sample, iter_tar_samples
+    from storage.segment import decode_sources
 
     tracks = [dataclasses.replace(t, split="train") for t in make_tracks([0.6])]
     pairs = _pairs(tmp_path, tracks)

@@ -16,7 +16,11 @@ def test_known_names_and_a_clear_error_for_others():
 
 @pytest.mark.parametrize(
     "name,rate,length,start,output",
-    [("resample", 44100, 4410, 8820, 4410), ("pad-edges", 32000, 3200, 6400, 4410), ("spread-zeros", 32000, 3200, 6400, 4410)],
+    [
+        ("resample", 44100, 4410, 8820, 4410),
+        ("pad-edges", 32000, 3200, 6400, 4410),
+        ("spread-zeros", 32000, 3200, 6400, 4410),
+    ],
 )
 def test_rates_and_rounding(name, rate, length, start, output):
     strategy = get_strategy(name)
@@ -57,12 +61,16 @@ def test_layout_is_what_cut_segments_writes(name):
         start = strategy.lossy_start(segment.offset_samples, rate, r)
         piece = lossy[:, start : start + strategy.lossy_length(length, rate, r)]
         np.testing.assert_array_equal(segment.lossy, strategy.layout(piece, length))
-        np.testing.assert_array_equal(segment.lossless, lossless[:, segment.offset_samples : segment.offset_samples + length])
+        np.testing.assert_array_equal(
+            segment.lossless, lossless[:, segment.offset_samples : segment.offset_samples + length]
+        )
 
 
 def test_a_codec_above_the_dataset_rate_is_refused_for_strategies_that_keep_its_rate():
     with pytest.raises(ConfigError, match="opus-96 runs at 48000 Hz > 44100 Hz"):
         CorpusConfig.from_dict({"presets": ["opus-96"], "segment": {"strategy": "pad-edges"}})
     assert CorpusConfig.from_dict({"presets": ["opus-96"], "segment": {"strategy": "resample"}}).presets == ("opus-96",)
-    cfg = CorpusConfig.from_dict({"presets": ["opus-96"], "segment": {"strategy": "spread-zeros", "sample_rate": 48000}})
+    cfg = CorpusConfig.from_dict(
+        {"presets": ["opus-96"], "segment": {"strategy": "spread-zeros", "sample_rate": 48000}}
+    )
     assert cfg.segment.sample_rate == 48000

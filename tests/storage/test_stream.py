@@ -13,7 +13,9 @@ from storage.stream import StreamResampler, decode_chunks, open_audio_writer
 from tests.conftest import tone_pcm, write_pcm
 
 
-@pytest.mark.parametrize("orig, new", [(48000, 44100), (44100, 48000), (32000, 44100), (44100, 32000), (22050, 44100), (44100, 44100)])
+@pytest.mark.parametrize(
+    "orig, new", [(48000, 44100), (44100, 48000), (32000, 44100), (44100, 32000), (22050, 44100), (44100, 44100)]
+)
 def test_stream_resampler_equals_whole_track_resampling(orig, new):
     rng = np.random.default_rng(0)
     x = (0.3 * rng.standard_normal((2, 30011))).astype(np.float32)
@@ -39,7 +41,9 @@ def test_decode_chunks_reassemble_the_whole_decode(tmp_path):
     assert all(c.shape[0] == 2 and 0 < c.shape[1] <= 10000 for c in chunks)
     assert np.array_equal(np.concatenate(chunks, axis=1), whole)
     info = probe_audio(path)
-    assert (info.sample_rate, info.channels, info.codec) == (44100, 2, "flac") and info.duration_s == pytest.approx(2.0, abs=0.01)
+    assert (info.sample_rate, info.channels, info.codec) == (44100, 2, "flac") and info.duration_s == pytest.approx(
+        2.0, abs=0.01
+    )
 
 
 def test_decode_chunks_of_a_non_audio_file_fail_clearly(tmp_path):
@@ -62,7 +66,12 @@ def test_writer_is_atomic(tmp_path):
         writer.write(np.full((2, 800), 0.5, np.float32))
         writer.write(np.full((2, 200), 2.0, np.float32))  # clipped to full scale
     audio, rate = sf.read(target, always_2d=True)
-    assert rate == 8000 and audio.shape == (1000, 2) and audio[:800].min() == 0.5 and audio[800:].max() == pytest.approx(1.0, abs=1e-4)
+    assert (
+        rate == 8000
+        and audio.shape == (1000, 2)
+        and audio[:800].min() == 0.5
+        and audio[800:].max() == pytest.approx(1.0, abs=1e-4)
+    )
     with pytest.raises(ValueError, match=".mp3"):
         with open_audio_writer(tmp_path / "x.mp3", 8000, 1):
             pass

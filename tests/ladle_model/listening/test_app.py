@@ -30,13 +30,15 @@ def ratings_of(test, excerpt="e01", value=2.0):
 
 
 def post(client, payload, **kwargs):
-    return client.post("/api/submit", content=json.dumps(payload), headers={"Content-Type": "application/json"}, **kwargs)
+    return client.post(
+        "/api/submit", content=json.dumps(payload), headers={"Content-Type": "application/json"}, **kwargs
+    )
 
 
 def test_serves_the_page_and_the_prepared_stimuli(client):
     c, run, test = client
     page = c.get("/")
-    assert page.status_code == 200 and "<script src=\"/app.js\">" in page.text
+    assert page.status_code == 200 and '<script src="/app.js">' in page.text
     assert c.get("/app.js").status_code == 200 and "AudioContext" in c.get("/app.js").text
     assert "text/css" in c.get("/style.css").headers["content-type"]
     view = c.get("/api/test", params={"listener": "alice"}).json()
@@ -49,11 +51,25 @@ def test_serves_the_page_and_the_prepared_stimuli(client):
     assert wav.content[:4] == b"RIFF"
 
 
-@pytest.mark.parametrize("path", [
-    "/test.json", "/ratings.parquet", "/stimuli/e01/reference.wav", "/audio/reference.wav", "/audio/..%2Ftest.json",
-    "/audio/..%2F..%2Flistening%2Ftest.json", "/audio/%2e%2e/test.json", "/static/app.js", "/..%2F..%2Fpyproject.toml",
-    "/app.js/../../pyproject.toml", "/docs", "/openapi.json", "/index.html", "/?name=../../pyproject.toml",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/test.json",
+        "/ratings.parquet",
+        "/stimuli/e01/reference.wav",
+        "/audio/reference.wav",
+        "/audio/..%2Ftest.json",
+        "/audio/..%2F..%2Flistening%2Ftest.json",
+        "/audio/%2e%2e/test.json",
+        "/static/app.js",
+        "/..%2F..%2Fpyproject.toml",
+        "/app.js/../../pyproject.toml",
+        "/docs",
+        "/openapi.json",
+        "/index.html",
+        "/?name=../../pyproject.toml",
+    ],
+)
 def test_any_other_path_is_404(client, path):
     c, _, _ = client
     response = c.get(path)
@@ -73,8 +89,21 @@ def test_a_good_submission_is_recorded_and_the_listener_can_resume(client):
     assert c.get("/api/test", params={"listener": "bob"}).json()["submitted"] == []
 
 
-@pytest.mark.parametrize("case", ["unknown excerpt", "unknown condition", "out of range", "missing stimulus", "not json",
-                                  "not an object", "oversized", "oversized, length not declared", "form post", "bad listener"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "unknown excerpt",
+        "unknown condition",
+        "out of range",
+        "missing stimulus",
+        "not json",
+        "not an object",
+        "oversized",
+        "oversized, length not declared",
+        "form post",
+        "bad listener",
+    ],
+)
 def test_malformed_submissions_get_400_and_record_nothing(client, case):
     c, run, test = client
     good = {"listener": "alice", "excerpt": "e01", "ratings": ratings_of(test)}
@@ -110,7 +139,9 @@ def test_ctrl_c_stops_the_server_cleanly(prepared):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     code = f"from ladle_model.listening.app import serve; serve({str(run)!r}, '127.0.0.1', {port})"
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=os.getcwd(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=os.getcwd(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         for _ in range(600):  # wait until it answers (imports take a few seconds here)
             try:

@@ -27,8 +27,15 @@ from ladle_model.listening.layout import ListeningFiles, read_test
 from tests.conftest import tone_pcm, write_pcm
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]
 TINY = {"model_overrides": {"channels": 8, "n_units": 2}, "num_workers": 0, "feature_net_steps": 2, "lr": 1e-3}
 
 
@@ -79,11 +86,21 @@ def test_a_listener_takes_the_whole_test_in_chromium(run_and_data, tmp_path):
     from ladle_model.listening.prepare import ListenConfig, prepare_test
 
     run, data, other = run_and_data
-    test = prepare_test(run, data, ListenConfig(n_excerpts=2, excerpt_seconds=6.0, compare=[str(other)], visqol=False, device="cpu"))
-    assert [t.excerpt for t in test.trials] == ["e01", "e02"] and test.conditions == ["reference", "lossy", "tiny", "other"]
+    test = prepare_test(
+        run, data, ListenConfig(n_excerpts=2, excerpt_seconds=6.0, compare=[str(other)], visqol=False, device="cpu")
+    )
+    assert [t.excerpt for t in test.trials] == ["e01", "e02"] and test.conditions == [
+        "reference",
+        "lossy",
+        "tiny",
+        "other",
+    ]
     assert [(t.start_s, t.duration_s) for t in test.trials] == [(0.0, 6.0), (6.0, 6.0)]
     assert all(t.metrics["lossy"]["lsd"] > 0 and t.metrics["tiny"]["snr_db"] is not None for t in test.trials)
-    assert prepare_test(run, data, ListenConfig(n_excerpts=2, excerpt_seconds=6.0, compare=[str(other)], visqol=False)).key == test.key
+    assert (
+        prepare_test(run, data, ListenConfig(n_excerpts=2, excerpt_seconds=6.0, compare=[str(other)], visqol=False)).key
+        == test.key
+    )
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(run), host="127.0.0.1", port=port, log_level="warning"))
@@ -111,11 +128,18 @@ def test_a_listener_takes_the_whole_test_in_chromium(run_and_data, tmp_path):
             page.keyboard.press("2")
             after = page.evaluate("window.ladle.position()")
             assert page.evaluate("window.ladle.state.active") != first and after >= before
-            assert page.evaluate("window.ladle.state.sources.length") == 6  # reference, lossy (labelled) + four hidden, all running
+            assert (
+                page.evaluate("window.ladle.state.sources.length") == 6
+            )  # reference, lossy (labelled) + four hidden, all running
             page.wait_for_timeout(100)  # past the 20-ms crossfade: only the selected stimulus is audible
-            gains = page.evaluate("[...window.ladle.state.gains].map(([id, g]) => [id === window.ladle.state.active, g.gain.value])")
+            gains = page.evaluate(
+                "[...window.ladle.state.gains].map(([id, g]) => [id === window.ladle.state.active, g.gain.value])"
+            )
             assert sorted(map(tuple, gains)) == [(False, 0.0)] * 5 + [(True, 1.0)]
-            assert page.evaluate("[window.ladle.state.ctx.state, window.ladle.state.ctx.sampleRate]") == ["running", 44100]
+            assert page.evaluate("[window.ladle.state.ctx.state, window.ladle.state.ctx.sampleRate]") == [
+                "running",
+                44100,
+            ]
             page.keyboard.press("[")  # a loop from here to the end
             assert page.evaluate("window.ladle.state.loop.start") > 0.3
             page.keyboard.press("\\")
@@ -160,10 +184,18 @@ def test_a_listener_takes_the_whole_test_in_chromium(run_and_data, tmp_path):
     # ratings.parquet, row by row: one row per (excerpt, condition), the value the page showed
     table = pd.read_parquet(ListeningFiles.of(run).ratings)
     assert len(table) == 2 * 4
-    condition_of = {s.id: (t.excerpt, c) for t in read_test(ListeningFiles.of(run)).trials for c, s in t.stimuli.items()}
-    expected = sorted((*condition_of[sid], value) for excerpt, ratings in shown.items() for sid, value in ratings.items())
+    condition_of = {
+        s.id: (t.excerpt, c) for t in read_test(ListeningFiles.of(run)).trials for c, s in t.stimuli.items()
+    }
+    expected = sorted(
+        (*condition_of[sid], value) for excerpt, ratings in shown.items() for sid, value in ratings.items()
+    )
     assert sorted(zip(table["excerpt"], table["condition"], table["rating"])) == expected
-    assert set(table["listener_id"]) == {"tester-1"} and set(table["test_id"]) == {test.test_id} and set(table["scale"]) == {"ladle"}
+    assert (
+        set(table["listener_id"]) == {"tester-1"}
+        and set(table["test_id"]) == {test.test_id}
+        and set(table["scale"]) == {"ladle"}
+    )
     assert table.groupby("excerpt")["time"].nunique().tolist() == [1, 1] and table["time"].is_monotonic_increasing
 
     # --results: the table, the box plot and the Prefect artifact

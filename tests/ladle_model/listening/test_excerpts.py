@@ -31,7 +31,10 @@ def test_excerpts_are_shared_out_between_tracks_in_turn():
     picks = choose_excerpts(tracks, RATE, n_excerpts=5, excerpt_seconds=6.0)
     assert [p.track_id for p in picks] == ["a", "a", "b", "b", "b"]  # c is shorter than one excerpt; a has only two
     assert picks == choose_excerpts(tracks, RATE, n_excerpts=5, excerpt_seconds=6.0)  # the same every time
-    assert choose_excerpts(tracks, RATE, n_excerpts=2, excerpt_seconds=6.0) == [Excerpt("a", 0, 6000), Excerpt("b", 12000, 18000)]
+    assert choose_excerpts(tracks, RATE, n_excerpts=2, excerpt_seconds=6.0) == [
+        Excerpt("a", 0, 6000),
+        Excerpt("b", 12000, 18000),
+    ]
 
 
 def test_excerpt_length_must_be_six_to_ten_seconds():

@@ -19,14 +19,19 @@ def test_bs1770_reads_a_full_scale_sine_on_one_channel_at_minus_3_lufs():
     # ITU-R BS.1770-4: a 0 dBFS 997 Hz sine in one channel reads -3.01 LKFS
     assert integrated_loudness(sine(997, 1.0, channels=1), RATE) == pytest.approx(-3.01, abs=0.1)
     # twice the amplitude on both channels is 6 dB louder, plus 3 dB for the second channel
-    assert integrated_loudness(sine(997, 0.5), RATE) - integrated_loudness(sine(997, 0.25, channels=1), RATE) == pytest.approx(9.03, abs=0.1)
+    assert integrated_loudness(sine(997, 0.5), RATE) - integrated_loudness(
+        sine(997, 0.25, channels=1), RATE
+    ) == pytest.approx(9.03, abs=0.1)
 
 
 def test_matched_stimuli_are_within_half_an_lu_by_a_pure_gain():
     rng = np.random.default_rng(0)
-    stimuli = {"quiet tone": sine(440, 0.02), "loud tone": sine(3000, 0.6),
-               "noise": (0.1 * rng.standard_normal((2, 2 * RATE))).astype(np.float32),
-               "dull noise": np.cumsum(0.01 * rng.standard_normal((2, 2 * RATE)), axis=1).astype(np.float32) * 0.05}
+    stimuli = {
+        "quiet tone": sine(440, 0.02),
+        "loud tone": sine(3000, 0.6),
+        "noise": (0.1 * rng.standard_normal((2, 2 * RATE))).astype(np.float32),
+        "dull noise": np.cumsum(0.01 * rng.standard_normal((2, 2 * RATE)), axis=1).astype(np.float32) * 0.05,
+    }
     matched, report = match_loudness(stimuli, RATE)
     after = {name: integrated_loudness(x, RATE) for name, x in matched.items()}
     assert max(after.values()) - min(after.values()) < 0.5

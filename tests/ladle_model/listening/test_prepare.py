@@ -26,7 +26,9 @@ def test_written_stimuli_are_within_half_an_lu_and_keep_their_waveform(prepared)
         expected = source[condition][:, 400:-400] * 10 ** (stimulus.gain_db / 20)
         np.testing.assert_allclose(audio.T[:, 400:-400], expected, atol=3 / 32768)
     assert max(loudness.values()) - min(loudness.values()) < 0.5
-    assert trial.stimuli["lossy"].loudness_lufs < trial.stimuli["reference"].loudness_lufs  # it was quieter before matching
+    assert (
+        trial.stimuli["lossy"].loudness_lufs < trial.stimuli["reference"].loudness_lufs
+    )  # it was quieter before matching
     # the labelled reference plays the hidden reference's file, under another id
     assert trial.labelled["reference"].file == trial.stimuli["reference"].file
     assert trial.labelled["reference"].id != trial.stimuli["reference"].id
@@ -35,14 +37,25 @@ def test_written_stimuli_are_within_half_an_lu_and_keep_their_waveform(prepared)
 def test_the_mushra_scale_labels_only_the_reference(tmp_path):
     test = make_test(tmp_path / "run", scale="mushra")
     view = listener_view(test, "alice", [])
-    assert view["scale"] == {"name": "mushra", "min": 0.0, "max": 100.0, "step": 1.0, "default": 50.0, "low": "bad", "high": "excellent"}
+    assert view["scale"] == {
+        "name": "mushra",
+        "min": 0.0,
+        "max": 100.0,
+        "step": 1.0,
+        "default": 50.0,
+        "low": "bad",
+        "high": "excellent",
+    }
     assert [x["name"] for x in view["trials"][0]["labelled"]] == ["Reference"]
     assert len(view["trials"][0]["stimuli"]) == 3  # the hidden reference, the lossy anchor, the model
 
 
 def test_condition_names_are_the_run_folders_made_unique(tmp_path):
     assert condition_names([tmp_path / "runs" / "drrn 1d", tmp_path / "other" / "drrn 1d", tmp_path / "reference"]) == [
-        "drrn-1d", "drrn-1d-2", "reference-2"]
+        "drrn-1d",
+        "drrn-1d-2",
+        "reference-2",
+    ]
 
 
 def test_write_stimulus_dithers_to_16_bits(tmp_path):

@@ -12,7 +12,11 @@ from ladle_model.listening.ratings import SubmissionError, append_ratings, lates
 
 
 def body(test, excerpt="e01", listener="alice", value=1.5):
-    return {"listener": listener, "excerpt": excerpt, "ratings": {s.id: value for s in test.trial(excerpt).stimuli.values()}}
+    return {
+        "listener": listener,
+        "excerpt": excerpt,
+        "ratings": {s.id: value for s in test.trial(excerpt).stimuli.values()},
+    }
 
 
 def test_manifest_round_trip(prepared):
@@ -27,20 +31,26 @@ def test_a_submission_becomes_one_row_per_condition(prepared):
     now = datetime.datetime(2026, 1, 2, tzinfo=datetime.timezone.utc)
     rows = submission_rows(test, body(test, value=-2), now=now)
     assert [(r["condition"], r["rating"], r["excerpt"], r["listener_id"], r["test_id"]) for r in rows] == [
-        ("lossy", -2.0, "e01", "alice", "k" * 12), ("model", -2.0, "e01", "alice", "k" * 12), ("reference", -2.0, "e01", "alice", "k" * 12)]
+        ("lossy", -2.0, "e01", "alice", "k" * 12),
+        ("model", -2.0, "e01", "alice", "k" * 12),
+        ("reference", -2.0, "e01", "alice", "k" * 12),
+    ]
     assert all(r["time"] == now and r["preset"] == "paper-32k" and r["scale"] == "ladle" for r in rows)
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda b, t: b.update(excerpt="e99"), "unknown excerpt"),
-    (lambda b, t: b["ratings"].update({"0" * 20: 1}), "unknown stimulus"),
-    (lambda b, t: b["ratings"].popitem(), "every stimulus"),
-    (lambda b, t: b["ratings"].update({next(iter(b["ratings"])): 5.5}), "outside"),
-    (lambda b, t: b["ratings"].update({next(iter(b["ratings"])): "3"}), "number"),
-    (lambda b, t: b["ratings"].update({next(iter(b["ratings"])): True}), "number"),
-    (lambda b, t: b.update(listener="../etc"), "listener"),
-    (lambda b, t: b.update(extra=1), "exactly"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda b, t: b.update(excerpt="e99"), "unknown excerpt"),
+        (lambda b, t: b["ratings"].update({"0" * 20: 1}), "unknown stimulus"),
+        (lambda b, t: b["ratings"].popitem(), "every stimulus"),
+        (lambda b, t: b["ratings"].update({next(iter(b["ratings"])): 5.5}), "outside"),
+        (lambda b, t: b["ratings"].update({next(iter(b["ratings"])): "3"}), "number"),
+        (lambda b, t: b["ratings"].update({next(iter(b["ratings"])): True}), "number"),
+        (lambda b, t: b.update(listener="../etc"), "listener"),
+        (lambda b, t: b.update(extra=1), "exactly"),
+    ],
+)
 def test_malformed_submissions_are_refused(prepared, change, message):
     _, test = prepared
     b = body(test)
@@ -52,8 +62,10 @@ def test_malformed_submissions_are_refused(prepared, change, message):
 def test_concurrent_appends_lose_nothing(prepared):
     run, test = prepared
     files = ListeningFiles.of(run)
-    threads = [threading.Thread(target=lambda i=i: append_ratings(files, submission_rows(test, body(test, listener=f"l{i}"))))
-               for i in range(6)]
+    threads = [
+        threading.Thread(target=lambda i=i: append_ratings(files, submission_rows(test, body(test, listener=f"l{i}"))))
+        for i in range(6)
+    ]
     for t in threads:
         t.start()
     for t in threads:

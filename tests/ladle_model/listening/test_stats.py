@@ -11,7 +11,12 @@ from ladle_model.listening.stats import condition_stats, mean_ci95, screen_liste
 
 
 def ratings(rows: list[tuple[str, str, str, float]]) -> pd.DataFrame:
-    return pd.DataFrame([{"listener_id": l, "excerpt": e, "preset": "paper-32k", "condition": c, "rating": r} for l, e, c, r in rows])
+    return pd.DataFrame(
+        [
+            {"listener_id": who, "excerpt": e, "preset": "paper-32k", "condition": c, "rating": r}
+            for who, e, c, r in rows
+        ]
+    )
 
 
 def test_mean_and_95_percent_interval():
@@ -23,11 +28,23 @@ def test_mean_and_95_percent_interval():
 
 
 def test_condition_stats_per_condition_in_the_tests_order():
-    table = condition_stats(ratings([("a", "e01", "model", 1.0), ("b", "e01", "model", 3.0), ("a", "e01", "lossy", 0.0),
-                                     ("b", "e01", "lossy", 0.5), ("a", "e02", "model", 2.0)]), ["reference", "lossy", "model"])
+    table = condition_stats(
+        ratings(
+            [
+                ("a", "e01", "model", 1.0),
+                ("b", "e01", "model", 3.0),
+                ("a", "e01", "lossy", 0.0),
+                ("b", "e01", "lossy", 0.5),
+                ("a", "e02", "model", 2.0),
+            ]
+        ),
+        ["reference", "lossy", "model"],
+    )
     assert [r["condition"] for r in table] == ["lossy", "model"]
     model = table[1]
-    assert model["n"] == 3 and model["n_listeners"] == 2 and model["mean"] == pytest.approx(2.0) and model["median"] == 2.0
+    assert (
+        model["n"] == 3 and model["n_listeners"] == 2 and model["mean"] == pytest.approx(2.0) and model["median"] == 2.0
+    )
     assert model["ci95_low"] == pytest.approx(2 - 4.3027 * 1.0 / math.sqrt(3), abs=1e-3)  # t(0.975, 2) = 4.3027, s = 1
 
 

@@ -21,7 +21,10 @@ def test_log_rows_round_trip_and_keep_the_first_header(tmp_path):
     path = tmp_path / "log.csv"
     append_log_row(path, {"step": 1, "loss/total": 0.5, "note": "a"})
     append_log_row(path, {"step": 2, "loss/total": 0.25, "extra": 9.0})  # a key the header lacks is dropped
-    assert read_log(path) == [{"step": 1.0, "loss/total": 0.5, "note": "a"}, {"step": 2.0, "loss/total": 0.25, "note": None}]
+    assert read_log(path) == [
+        {"step": 1.0, "loss/total": 0.5, "note": "a"},
+        {"step": 2.0, "loss/total": 0.25, "note": None},
+    ]
     assert read_log(tmp_path / "missing.csv") == []
 
 
@@ -42,13 +45,27 @@ def test_report_names_the_run_and_embeds_the_curve(tmp_path):
     run.root.mkdir()
     for step in range(1, 4):
         append_log_row(run.step_log, {"step": step, "epoch": 0, "loss/total": 1.0 / step})
-    append_log_row(run.epoch_log, {"epoch": 0, "step": 3, "train/loss/total": 0.6, "val/loss/total": float("nan"),
-                                   "val/mse_lossy_input": 0.0123456})
+    append_log_row(
+        run.epoch_log,
+        {
+            "epoch": 0,
+            "step": 3,
+            "train/loss/total": 0.6,
+            "val/loss/total": float("nan"),
+            "val/mse_lossy_input": 0.0123456,
+        },
+    )
     assert plot_loss_curves(run) == run.loss_curve and run.loss_curve.read_bytes()[:4] == b"\x89PNG"
     rows = epoch_table(run.root)
     assert rows[0]["val/loss/total"] is None and math.isclose(rows[0]["val/mse_lossy_input"], 0.0123456)
-    result = {"dataset_version": "v9", "step": 3, "epochs": 1, "last_train_loss": 0.3333333333333333, "best_val_loss": None,
-              "checkpoint": str(run.last)}
+    result = {
+        "dataset_version": "v9",
+        "step": 3,
+        "epochs": 1,
+        "last_train_loss": 0.3333333333333333,
+        "best_val_loss": None,
+        "checkpoint": str(run.last),
+    }
     text = training_report_markdown(run, result)
     assert text.startswith("# Training run `my-run`") and "`v9`" in text and "steps: 3, epochs completed: 1" in text
     assert "the baseline to beat): 0.01235" in text
@@ -60,5 +77,10 @@ def test_report_names_the_run_and_embeds_the_curve(tmp_path):
 def test_losses_are_printed_with_four_significant_digits():
     from ladle_model.reports.training import format_loss
 
-    assert [format_loss(v) for v in (0.00019112999143544585, 12.3456789, 3.0, None, float("nan"))] == \
-        ["0.0001911", "12.35", "3", "n/a", "n/a"]
+    assert [format_loss(v) for v in (0.00019112999143544585, 12.3456789, 3.0, None, float("nan"))] == [
+        "0.0001911",
+        "12.35",
+        "3",
+        "n/a",
+        "n/a",
+    ]

@@ -1,7 +1,7 @@
 """Tiny CD images for the disc tests: whole-frame tone tracks, a three-track sheet, an EAC log.
 
-    name = write_image(tmp_path / "src", "flac", np.concatenate(cd_tracks()))
-    (tmp_path / "src" / "disc.cue").write_text(image_sheet(name))
+name = write_image(tmp_path / "src", "flac", np.concatenate(cd_tracks()))
+(tmp_path / "src" / "disc.cue").write_text(image_sheet(name))
 """
 
 import struct
@@ -43,15 +43,17 @@ def write_image(folder: Path, kind: str, pcm: np.ndarray) -> str:
         return "image.bin"
     if kind == "wv":  # a format soundfile cannot read: decoded through FFmpeg
         write_pcm(folder / "src.wav", pcm)
-        from storage.ffmpeg import ffmpeg_exe
         import subprocess
 
-        subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(folder / "src.wav"), str(folder / "image.wv")], check=True)
+        from storage.ffmpeg import ffmpeg_exe
+
+        subprocess.run(
+            [ffmpeg_exe(), "-v", "error", "-y", "-i", str(folder / "src.wav"), str(folder / "image.wv")], check=True
+        )
         (folder / "src.wav").unlink()
         return "image.wv"
     write_pcm(folder / f"image.{kind}", pcm)
     return f"image.{kind}"
-
 
 
 def eac_log_text(track_blocks: str) -> str:

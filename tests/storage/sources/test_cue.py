@@ -1,4 +1,5 @@
 import codecs
+
 import pytest
 
 from storage.sources.cue import (
@@ -42,12 +43,34 @@ FILE "Range image.wav" WAVE
 
 def test_full_sheet_parses_into_typed_records(tmp_path):
     disc = parse_cue(FULL_SHEET, tmp_path, "album.cue")
-    assert (disc.title, disc.performer, disc.songwriter, disc.catalog) == ("An Album", "The Band", "Writer", "0724382975526")
-    assert disc.rem == {"GENRE": "Progressive Rock", "DATE": "1973", "DISCID": "2B0A1E03", "COMMENT": "ExactAudioCopy v1.6"}
-    assert [(f.name, f.file_type, f.path) for f in disc.files] == [("Range image.wav", "WAVE", tmp_path / "Range image.wav")]
+    assert (disc.title, disc.performer, disc.songwriter, disc.catalog) == (
+        "An Album",
+        "The Band",
+        "Writer",
+        "0724382975526",
+    )
+    assert disc.rem == {
+        "GENRE": "Progressive Rock",
+        "DATE": "1973",
+        "DISCID": "2B0A1E03",
+        "COMMENT": "ExactAudioCopy v1.6",
+    }
+    assert [(f.name, f.file_type, f.path) for f in disc.files] == [
+        ("Range image.wav", "WAVE", tmp_path / "Range image.wav")
+    ]
     one, two, three = disc.tracks
-    assert (one.number, one.title, one.performer, one.isrc, one.flags) == (1, "First", "Soloist", "GBAYE7300001", ("DCP", "PRE"))
-    assert [(i.number, i.frames) for i in two.indexes] == [(0, (3 * 60 + 10) * 75 + 70), (1, (3 * 60 + 12) * 75), (2, 4 * 60 * 75)]
+    assert (one.number, one.title, one.performer, one.isrc, one.flags) == (
+        1,
+        "First",
+        "Soloist",
+        "GBAYE7300001",
+        ("DCP", "PRE"),
+    )
+    assert [(i.number, i.frames) for i in two.indexes] == [
+        (0, (3 * 60 + 10) * 75 + 70),
+        (1, (3 * 60 + 12) * 75),
+        (2, 4 * 60 * 75),
+    ]
     assert two.rem == {"COMPOSER": "Someone"} and two.performer is None
     assert (three.pregap_frames, three.postgap_frames, three.index(1).frames) == (150, 75, (7 * 60 + 45) * 75 + 12)
     assert all(t.is_audio and t.session == 1 for t in disc.tracks)
@@ -108,19 +131,28 @@ def test_index_can_lie_in_a_later_file(tmp_path):
         ('FILE "a.wav" WAVE\nINDEX 01 00:00:00\n', "line 2: INDEX before any TRACK"),
         ('FILE "a.wav" WAVE\n  TRACK 01 AUDIO\n    INDEX 01 00:00:75\n', "line 3: time '00:00:75'"),
         ('FILE "a.wav" WAVE\n  TRACK 02 AUDIO\n    INDEX 01 00:00:00\n  TRACK 01 AUDIO\n', "TRACK 01 follows TRACK 02"),
-        ('FILE "a.wav" WAVE\n  TRACK 01 AUDIO\n    INDEX 01 00:00:00\n  TRACK 02 VIDEO\n', "unknown track type 'VIDEO'"),
+        (
+            'FILE "a.wav" WAVE\n  TRACK 01 AUDIO\n    INDEX 01 00:00:00\n  TRACK 02 VIDEO\n',
+            "unknown track type 'VIDEO'",
+        ),
         ('FILE "a.wav" WAVE\n  TRACK 01 AUDIO\n    INDEX 00 00:05:00\n    INDEX 01 00:04:00\n', "is before INDEX 00"),
         ('FILE "../../etc/passwd" BINARY\n  TRACK 01 AUDIO\n    INDEX 01 00:00:00\n', "outside the cue sheet's folder"),
         ('FILE "/etc/passwd" BINARY\n  TRACK 01 AUDIO\n    INDEX 01 00:00:00\n', "outside the cue sheet's folder"),
         ('FILE "sub/../../x.wav" WAVE\n  TRACK 01 AUDIO\n    INDEX 01 00:00:00\n', "outside the cue sheet's folder"),
         ('FILE "C:\\Rips\\x.wav" WAVE\n  TRACK 01 AUDIO\n    INDEX 01 00:00:00\n', "absolute Windows path"),
         # Issue 13: FILE names that escape the folder in other spellings, and names with control characters.
-        ('FILE "\\\\server\\share\\x.wav" WAVE\n  TRACK 01 AUDIO\n    INDEX 01 00:00:00\n', "outside the cue sheet's folder"),
+        (
+            'FILE "\\\\server\\share\\x.wav" WAVE\n  TRACK 01 AUDIO\n    INDEX 01 00:00:00\n',
+            "outside the cue sheet's folder",
+        ),
         ('FILE "..\\x.wav" WAVE\n  TRACK 01 AUDIO\n    INDEX 01 00:00:00\n', "outside the cue sheet's folder"),
         ('FILE "a\x01.wav" WAVE\n  TRACK 01 AUDIO\n    INDEX 01 00:00:00\n', "control character"),
         # Issue 13: an index earlier than the previous track's last index (xiph/flac's bad.071).
-        ('FILE "a.wav" WAVE\n  TRACK 01 AUDIO\n    INDEX 01 00:00:00\n    INDEX 02 00:03:00\n  TRACK 02 AUDIO\n'
-         '    INDEX 00 00:02:00\n    INDEX 01 00:04:00\n', "line 6: INDEX 00 (00:02:00) of TRACK 02 is before INDEX 02 of TRACK 01 (00:03:00)"),
+        (
+            'FILE "a.wav" WAVE\n  TRACK 01 AUDIO\n    INDEX 01 00:00:00\n    INDEX 02 00:03:00\n  TRACK 02 AUDIO\n'
+            "    INDEX 00 00:02:00\n    INDEX 01 00:04:00\n",
+            "line 6: INDEX 00 (00:02:00) of TRACK 02 is before INDEX 02 of TRACK 01 (00:03:00)",
+        ),
     ],
 )
 def test_malformed_sheets_give_clear_errors(tmp_path, sheet, message):

@@ -1,11 +1,9 @@
 """Disc IDs against the values MusicBrainz, freedb and AccurateRip publish."""
 
-
-
 from storage.sources.discid import DiscToc, TocTrack, accuraterip_disc_id, freedb_disc_id, musicbrainz_disc_id
 
-
 # ---------------------------------------------------------------- published disc IDs
+
 
 def test_musicbrainz_disc_ids_match_published_examples():
     # MusicBrainz "Disc ID Calculation": TOC "1 6 95462 150 15363 32314 46592 63414 80489".

@@ -21,7 +21,9 @@ SECONDS = dict(max_seconds=2.0, min_seconds=1.5)
 
 
 def _digests(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*.flac"))}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*.flac"))
+    }
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +40,9 @@ def test_library_files_tags_and_manifest(seed1_library) -> None:
         info = sf.info(path)
         assert (info.format, info.subtype, info.samplerate, info.channels) == ("FLAC", "PCM_16", 44100, 2)
         assert path.relative_to(out).parts[0] == "TimGM6mb"  # the default SoundFont
-        assert FLAC(path)["ALBUM"] == [f"LadLe library: {work_id}"]  # one album per work: --group-by-album holds it out whole
+        assert FLAC(path)["ALBUM"] == [
+            f"LadLe library: {work_id}"
+        ]  # one album per work: --group-by-album holds it out whole
     assert result.audio_seconds == pytest.approx(sum(sf.info(p).duration for p in result.paths))
     manifest = json.loads((out / LIBRARY_JSON).read_text())
     assert [p["work"] for p in manifest["pieces"]] == result.works
@@ -125,7 +129,11 @@ def test_cli_renders_a_library_and_refuses_mixed_options(tmp_path: Path, capsys)
     assert status == 0
     assert "1 pieces x 1 SoundFont(s): 1 files" in capsys.readouterr().out
     assert len(list(out.rglob("*.flac"))) == 1
-    for argv in (["--seed", "3"], ["--pieces", "2", "--tracks", "3"], ["--pieces", "1", "--soundfont", str(tmp_path / "no.sf2")]):
+    for argv in (
+        ["--seed", "3"],
+        ["--pieces", "2", "--tracks", "3"],
+        ["--pieces", "1", "--soundfont", str(tmp_path / "no.sf2")],
+    ):
         with pytest.raises(SystemExit) as info:
             main(["demo-corpus", str(tmp_path / "x"), *argv])
         assert info.value.code == 2

@@ -10,7 +10,6 @@ from storage.sources.paranoia import RipError, paranoia_toc, parse_cdparanoia_to
 from storage.sources.split import split_disc
 from tests.storage.sources.disc_images import SECTOR, read_int16
 
-
 # ---------------------------------------------------------------- ripping
 
 # `cdparanoia -Q` for the MusicBrainz documentation's TOC: LSN begins (LBA - 150) and lengths.
@@ -37,7 +36,9 @@ def test_cdparanoia_toc_parses_to_the_published_disc_id():
     assert (tracks[3].copy_permitted, tracks[4].pre_emphasis, tracks[0].pre_emphasis) == (True, True, False)
     assert musicbrainz_disc_id(paranoia_toc(tracks)) == "49HHV7Eb8UKF3aQiNmu1GR8vKTY-"
     with pytest.raises(RipError, match="no table of contents: Unable to open disc"):
-        parse_cdparanoia_toc("cdparanoia III release 10.2\n\nUnable to open disc.  Is there an audio CD in the drive?\n")
+        parse_cdparanoia_toc(
+            "cdparanoia III release 10.2\n\nUnable to open disc.  Is there an audio CD in the drive?\n"
+        )
 
 
 def test_rip_disc_without_cdparanoia_is_a_clear_error(tmp_path, monkeypatch):

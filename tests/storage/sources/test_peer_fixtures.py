@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from storage.sources.cue import SAMPLES_PER_FRAME, CueError, Disc, msf_to_frames, parse_cue, read_cue
-from storage.sources.discid import DiscToc, TocTrack, accuraterip_disc_id, freedb_disc_id, musicbrainz_disc_id, toc_with_log
+from storage.sources.discid import (
+    DiscToc,
+    TocTrack,
+    accuraterip_disc_id,
+    freedb_disc_id,
+    musicbrainz_disc_id,
+    toc_with_log,
+)
 from storage.sources.layout import lay_out_disc
 from storage.sources.riplog import read_rip_logs
 
@@ -167,4 +174,9 @@ def test_xiph_flac_good_sheet_and_libcue_sheets_parse():
     # libcue t/noncompliant.c: track 2's pregap lies in track 1's file, its INDEX 01 in the next file.
     disc = parse_cue((FIXTURES / "libcue/noncompliant.cue").read_text(), FIXTURES, "noncompliant.cue")
     two = disc.tracks[1]
-    assert (two.title, two.index(0).file_index, two.index(1).file_index, len(disc.files)) == ("Rudi, A Message To You", 0, 1, 2)
+    assert (two.title, two.index(0).file_index, two.index(1).file_index, len(disc.files)) == (
+        "Rudi, A Message To You",
+        0,
+        1,
+        2,
+    )

@@ -9,7 +9,14 @@ import pytest
 from storage.sources.discid import DiscToc, TocTrack, accuraterip_disc_id, freedb_disc_id, musicbrainz_disc_id
 from storage.sources.riplog import read_rip_logs, rip_log_candidates
 from storage.sources.split import split_disc
-from tests.storage.sources.disc_images import cd_tracks, eac_log, eac_log_text, image_sheet, slow_accuraterip, write_image
+from tests.storage.sources.disc_images import (
+    cd_tracks,
+    eac_log,
+    eac_log_text,
+    image_sheet,
+    slow_accuraterip,
+    write_image,
+)
 
 
 def test_eac_log_in_utf16_flags_matching_and_mismatching_crcs(tmp_path):
@@ -112,8 +119,10 @@ def test_a_log_linked_from_outside_the_folder_is_not_read(tmp_path):
 
 
 def toc_rows(rows: list[tuple[int, int, int]]) -> str:
-    lines = ["TOC of the extracted CD\r\n\r\n     Track |   Start  |  Length  | Start sector | End sector \r\n",
-             "    ---------------------------------------------------------\r\n"]
+    lines = [
+        "TOC of the extracted CD\r\n\r\n     Track |   Start  |  Length  | Start sector | End sector \r\n",
+        "    ---------------------------------------------------------\r\n",
+    ]
     for number, first, last in rows:
         lines.append(f"      {number:2d}  |  0:00.00 |  0:00.00 |  {first:8d}    |  {last:8d}   \r\n")
     return "".join(lines) + "\r\n\r\n"
@@ -125,7 +134,7 @@ def test_eac_placeholder_data_track_is_placed_by_the_logs_toc(tmp_path):
     tracks = cd_tracks()  # 40, 37 and 50 frames: the audio ends at 127 = 00:01:52
     name = write_image(tmp_path / "src", "flac", np.concatenate(tracks))
     cue = tmp_path / "src" / "disc.cue"
-    cue.write_text(image_sheet(name, extra="  TRACK 04 MODEx/2xxx\n    TITLE \"Data\"\n    INDEX 00 00:01:52\n"))
+    cue.write_text(image_sheet(name, extra='  TRACK 04 MODEx/2xxx\n    TITLE "Data"\n    INDEX 00 00:01:52\n'))
     record = split_disc(cue, tmp_path / "out")
     assert [t.number for t in record.tracks] == [1, 2, 3]
     audio_only = DiscToc.from_lba([150, 190, 227], 277)
@@ -138,7 +147,9 @@ def test_eac_placeholder_data_track_is_placed_by_the_logs_toc(tmp_path):
     toc = toc_rows([(1, 0, 39), (2, 40, 76), (3, 77, 126), (4, 11527, 12526)])
     (tmp_path / "src" / "disc.log").write_bytes(eac_log(toc + copy_blocks(crcs)))
     record = split_disc(cue, tmp_path / "out")
-    full = DiscToc((TocTrack(1, 0), TocTrack(2, 40), TocTrack(3, 77), TocTrack(4, 11527, audio=False, session=2)), 12527)
+    full = DiscToc(
+        (TocTrack(1, 0), TocTrack(2, 40), TocTrack(3, 77), TocTrack(4, 11527, audio=False, session=2)), 12527
+    )
     assert (record.freedb_disc_id, record.accuraterip_disc_id) == (freedb_disc_id(full), accuraterip_disc_id(full))
     assert record.accuraterip_disc_id != accuraterip_disc_id(audio_only)
     assert record.musicbrainz_disc_id == musicbrainz_disc_id(audio_only)  # MusicBrainz counts session 1 only
@@ -167,7 +178,11 @@ def test_a_swedish_log_is_read_by_its_layout(tmp_path):
             f"{blocks}Inga fel uppstod\r\n\r\nSlut på status rapport\r\n")  # fmt: skip
     (tmp_path / "src" / "disc.log").write_bytes(b"\xff\xfe" + text.encode("utf-16-le"))
     (rip,) = read_rip_logs(tmp_path / "src" / "disc.log")
-    assert (rip.tool, rip.crc32, rip.accuraterip) == ("EAC", dict(enumerate(crcs, 1)), {k: (a,) for k, a in enumerate(v2, 1)})
+    assert (rip.tool, rip.crc32, rip.accuraterip) == (
+        "EAC",
+        dict(enumerate(crcs, 1)),
+        {k: (a,) for k, a in enumerate(v2, 1)},
+    )
     record = split_disc(cue, tmp_path / "out")
     assert [t.crc_matches_log for t in record.tracks] == [True, True, True]
     assert not any("differs" in n for n in record.notes)

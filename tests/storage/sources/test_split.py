@@ -14,7 +14,15 @@ from storage.sources.discid import DiscToc, TocTrack, accuraterip_disc_id, freed
 from storage.sources.image import DiscError
 from storage.sources.split import find_cue_sheets, split_disc
 from tests.conftest import tone_pcm, write_pcm
-from tests.storage.sources.disc_images import SECTOR, cd_tracks, eac_log, image_sheet, read_int16, slow_accuraterip, write_image
+from tests.storage.sources.disc_images import (
+    SECTOR,
+    cd_tracks,
+    eac_log,
+    image_sheet,
+    read_int16,
+    slow_accuraterip,
+    write_image,
+)
 
 
 @pytest.mark.parametrize("kind", ["bin", "wav", "flac", "wv"])
@@ -58,12 +66,21 @@ def test_split_tracks_carry_tags_and_ingest_as_plain_flac(tmp_path):
     assert (two.title, two.artist, two.albumartist, two.album, two.tracknumber) == (
         "Freddie", "Guest", "The Quintet", "Kind of Test", "2",
     )  # fmt: skip
-    assert (ingested[0].artist, two.n_frames, two.bits_per_sample, two.sample_rate) == ("The Quintet", 37 * SECTOR, 16, 44100)
+    assert (ingested[0].artist, two.n_frames, two.bits_per_sample, two.sample_rate) == (
+        "The Quintet",
+        37 * SECTOR,
+        16,
+        44100,
+    )
     assert sf.info(record.tracks[0].path).format == "FLAC"
     import mutagen.flac
 
     tags = mutagen.flac.FLAC(record.tracks[0].path)
-    assert (tags["DATE"], tags["GENRE"], tags["MUSICBRAINZ_DISCID"]) == (["1959"], ["Jazz"], [record.musicbrainz_disc_id])
+    assert (tags["DATE"], tags["GENRE"], tags["MUSICBRAINZ_DISCID"]) == (
+        ["1959"],
+        ["Jazz"],
+        [record.musicbrainz_disc_id],
+    )
 
 
 def test_split_is_cached_by_content_and_rebuilt_when_a_file_goes(tmp_path):
@@ -164,7 +181,9 @@ def test_hidden_track_one_audio(tmp_path, audible):
         assert record.tracks[0].number == 1
         assert "20 sectors before track 1's INDEX 01 are digital silence: not kept" in record.notes
     # AccurateRip's first-track skip applies to track 1, not to the hidden audio.
-    assert (numbered[0].accuraterip_v1, numbered[0].accuraterip_v2) == slow_accuraterip(tracks[0].tobytes(), True, False)
+    assert (numbered[0].accuraterip_v1, numbered[0].accuraterip_v2) == slow_accuraterip(
+        tracks[0].tobytes(), True, False
+    )
 
 
 def test_partial_last_frame_is_read_and_counted_up(tmp_path):
@@ -175,7 +194,9 @@ def test_partial_last_frame_is_read_and_counted_up(tmp_path):
     record = split_disc(tmp_path / "disc.cue", tmp_path / "out")
     assert np.array_equal(read_int16(record.tracks[2].path), tracks[2])
     assert record.tracks[2].n_sectors == 50
-    assert record.musicbrainz_disc_id == musicbrainz_disc_id(DiscToc.from_lba([150, 190, 227], 277))  # lead-out rounded up
+    assert record.musicbrainz_disc_id == musicbrainz_disc_id(
+        DiscToc.from_lba([150, 190, 227], 277)
+    )  # lead-out rounded up
     assert any("not whole CD frames (488 samples over)" in n for n in record.notes)
     assert (record.tracks[2].accuraterip_v1, record.tracks[2].accuraterip_v2) == slow_accuraterip(
         tracks[2].tobytes(), False, True
@@ -198,7 +219,10 @@ def test_mixed_mode_data_track_is_skipped(tmp_path, data_mode, sector_bytes):
     assert all(np.array_equal(read_int16(t.path), pcm) for t, pcm in zip(record.tracks, tracks))
     assert f"track 1 is a data track ({data_mode}): skipped" in record.notes
     toc = DiscToc.from_lba([150, 173, 203], 236, audio=[False, True, True])
-    assert (record.musicbrainz_disc_id, record.accuraterip_disc_id) == (musicbrainz_disc_id(toc), accuraterip_disc_id(toc))
+    assert (record.musicbrainz_disc_id, record.accuraterip_disc_id) == (
+        musicbrainz_disc_id(toc),
+        accuraterip_disc_id(toc),
+    )
     assert record.accuraterip_disc_id.startswith("002-")
     # The first *audio* track gets AccurateRip's first-track skip.
     assert (record.tracks[0].accuraterip_v1, record.tracks[0].accuraterip_v2) == slow_accuraterip(
@@ -209,7 +233,9 @@ def test_mixed_mode_data_track_is_skipped(tmp_path, data_mode, sector_bytes):
 def test_enhanced_cd_data_session_moves_the_lead_out(tmp_path):
     tracks = cd_tracks()
     (tmp_path / "disc.bin").write_bytes(np.concatenate(tracks).astype("<i2").tobytes() + bytes(2352 * 20))
-    (tmp_path / "disc.cue").write_text(image_sheet("disc.bin", "BINARY", "  TRACK 04 MODE2/2352\n    INDEX 01 00:01:52\n"))
+    (tmp_path / "disc.cue").write_text(
+        image_sheet("disc.bin", "BINARY", "  TRACK 04 MODE2/2352\n    INDEX 01 00:01:52\n")
+    )
     record = split_disc(tmp_path / "disc.cue", tmp_path / "out")
     assert [t.number for t in record.tracks] == [1, 2, 3]
     # On the disc the data track starts 11400 sectors after the audio's end (127) and lasts 20.
@@ -237,7 +263,9 @@ def test_bad_images_give_clear_errors(tmp_path):
     tracks = cd_tracks()
     write_pcm(tmp_path / "image.wav", np.concatenate(tracks))
     (tmp_path / "long.cue").write_text(image_sheet("image.wav").replace("00:01:02", "00:02:00"))
-    with pytest.raises(CueError, match=r"long.cue, line \d+: INDEX 01 \(00:02:00\) of TRACK 03 is past the end of image.wav"):
+    with pytest.raises(
+        CueError, match=r"long.cue, line \d+: INDEX 01 \(00:02:00\) of TRACK 03 is past the end of image.wav"
+    ):
         split_disc(tmp_path / "long.cue", tmp_path / "out")
     (tmp_path / "gone.cue").write_text(image_sheet("gone.wav"))
     with pytest.raises(CueError, match="FILE 'gone.wav' does not exist"):
@@ -253,6 +281,7 @@ def test_bad_images_give_clear_errors(tmp_path):
 
 
 # ---------------------------------------------------------------- finding sheets
+
 
 def test_find_cue_sheets_holds_back_the_images_they_use(tmp_path):
     lib = tmp_path / "lib"

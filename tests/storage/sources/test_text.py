@@ -44,6 +44,14 @@ def test_mojibake_scores_above_zero_and_real_titles_score_zero(mojibake, clean):
 
 
 def test_real_titles_in_many_scripts_score_zero():
-    for title in ("«Группа крови»", "東京事変「教育」", "서태지와 아이들", "Ελένη Καραΐνδρου", "Dvořák: Slovanské tance",
-                  "Ágætis byrjun", "שלום", "Mötley Crüe"):
+    for title in (
+        "«Группа крови»",
+        "東京事変「教育」",
+        "서태지와 아이들",
+        "Ελένη Καραΐνδρου",
+        "Dvořák: Slovanské tance",
+        "Ágætis byrjun",
+        "שלום",
+        "Mötley Crüe",
+    ):
         assert mojibake_score(title) == 0, title
