@@ -4,7 +4,7 @@
     python -m bench.enhance --device cuda --models ladle --seconds 30
 
 A 30-s demo track (storage.sources.demo_corpus) is encoded with --preset (Vorbis q5 by default, what a
-listener would restore) and the Ogg is restored to FLAC by `ladle_model.enhance.enhance_file` with
+listener would restore) and the Ogg is restored to FLAC by `ladle_model.inference.enhance.enhance_file` with
 each model untrained at its default config (weights do not change the speed), 1-s windows at 44.1 kHz
 (the default dataset's segments), hop 0.5 s, batches of --batch-size windows. The real-time factor is
 audio seconds / wall seconds (higher is faster): decoding, resampling, the model, overlap-add and the
@@ -44,7 +44,7 @@ def encoded_clip(flac: Path, seconds: float, preset_name: str, out_dir: Path) ->
 
 def time_enhance(model, spec, src: Path, out: Path, batch_size: int) -> tuple[float, float]:
     """(audio seconds, wall seconds) of one enhance_file run."""
-    from ladle_model.enhance import enhance_file
+    from ladle_model.inference.enhance import enhance_file
 
     start = time.perf_counter()
     result = enhance_file(model, spec, src, out, batch_size=batch_size)
@@ -65,9 +65,9 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    from ladle_model.enhance import pick_device
-    from ladle_model.models import build_model, model_config_dict
-    from ladle_model.windows import make_spec
+    from ladle_model.inference.enhance import pick_device
+    from ladle_model.inference.windows import make_spec
+    from ladle_model.models.build import build_model, model_config_dict
     from storage import ffmpeg as ff
     from storage.sources.demo_corpus import write_demo_corpus
 

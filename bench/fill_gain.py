@@ -7,7 +7,7 @@ folder `python -m bench.quality` builds) are restored as `ladle enhance` restore
 windows, cross-faded, at the codec cut measured over the whole track), once per fixed setting in `--settings` ("0.5/0.25": gain 0.5 below each
 input's cut and 0.25 above it; "0.5": 0.5 for both; "0.5/0.25/0": the same fill without the mask
 term) and once as the checkpoint holds it
-("calibrated": its table over input bandwidth, ladle_model/calibrate.py). Each row is a variant
+("calibrated": its table over input bandwidth, ladle_model/calibration/calibrate.py). Each row is a variant
 against the untouched lossy input on the same excerpts: ViSQOL, SNR and LSD.
 
 This is the measurement behind the calibration: the level a fill trained on log-magnitude losses
@@ -43,9 +43,9 @@ def restore(enhancer, audio: np.ndarray, setting: tuple[float, ...] | None, band
 
     import torch
 
-    from ladle_model.bandwidth import at_bandwidth
-    from ladle_model.calibrate import fill_setting
-    from ladle_model.windows import WindowedRestorer
+    from ladle_model.calibration.calibrate import fill_setting
+    from ladle_model.inference.windows import WindowedRestorer
+    from ladle_model.models.bandwidth import at_bandwidth
 
     with fill_setting(enhancer.model, 1.0, [[1.0, *setting]]) if setting is not None else contextlib.nullcontext():
         restorer = WindowedRestorer(at_bandwidth(enhancer.model, bandwidth), enhancer.spec, 8, torch.device("cpu"))
@@ -58,10 +58,10 @@ def sweep_preset(data: str, run: str, preset: str, settings: list[str], tracks: 
 
     torch.set_num_threads(1)
     from bench.quality import held_out_items
-    from ladle_model import metrics as M
-    from ladle_model.bandwidth import stft_layout, track_bandwidth
-    from ladle_model.enhance import load_enhancer
-    from ladle_model.visqol import active_excerpts
+    from ladle_model.evaluation import metrics as M
+    from ladle_model.evaluation.visqol import active_excerpts
+    from ladle_model.inference.enhance import load_enhancer
+    from ladle_model.models.bandwidth import stft_layout, track_bandwidth
     from storage.config import SegmentConfig
     from storage.segment import load_pair
 

@@ -4,7 +4,7 @@
         --run default='{}' --run wide='{"model_overrides": {"dim": 256, "n_blocks": 8}}'
 
 On the GPU machine (scripts/gpu_check.sh, after bench.gpu_kit has built DATA):
-1. trains each named run of the default recipe (`ladle_model.recipes.DEFAULT_RECIPE`) on every dataset in
+1. trains each named run of the default recipe (`ladle_model.training.recipes.DEFAULT_RECIPE`) on every dataset in
    DATA for --minutes, all at once on the one GPU, each in its own process; per run: steps, segments/s
    (median step time from its step log), peak GPU memory;
 2. enhancement speed: the real-time factor of `enhance_track` on a whole lossy track, per run;
@@ -32,9 +32,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ladle_model.models import build_model
-from ladle_model.recipes import DEFAULT_RECIPE, recipe_config
-from ladle_model.train import TrainConfig, train
+from ladle_model.models.build import build_model
+from ladle_model.training.config import TrainConfig
+from ladle_model.training.loop import train
+from ladle_model.training.recipes import DEFAULT_RECIPE, recipe_config
 from storage.manifest import list_datasets
 
 # best.pt keeps what inference, calibration and evaluation read; optimizer and scheduler state stay behind.
@@ -87,7 +88,7 @@ def train_one(data: Path, run: Path, overrides: dict, minutes: float, batch_size
 
 def strip_checkpoint(source: Path, target: Path) -> None:
     """best.pt with the weights it serves as its "model" and no optimizer, scheduler or average state."""
-    from ladle_model.checkpoint import load_checkpoint, save_checkpoint_file, served_weights
+    from ladle_model.runs.checkpoint import load_checkpoint, save_checkpoint_file, served_weights
 
     ckpt = load_checkpoint(source)
     ckpt["model"] = served_weights(ckpt)
@@ -133,7 +134,7 @@ def enhance_speed(checkpoint: Path, lossy_file: Path, device: str) -> dict:
     """Real-time factor of `enhance_track` on one whole decoded lossy track (after one warm-up pass)."""
     import soundfile as sf
 
-    from ladle_model.enhance import enhance_track, load_enhancer
+    from ladle_model.inference.enhance import enhance_track, load_enhancer
     from storage.resample import resample
 
     enhancer = load_enhancer(checkpoint, device=device)

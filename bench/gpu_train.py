@@ -5,7 +5,7 @@
 
 Three parts, each printed as it finishes and all saved to OUT/results.json:
 
-1. end to end: `ladle_model.train.train` on a synthetic demo-like dataset (1-s stereo segments at
+1. end to end: `ladle_model.training.loop.train` on a synthetic demo-like dataset (1-s stereo segments at
    44.1 kHz in WebDataset shards), for --steps steps: segments/s from the step log, peak GPU memory;
 2. step throughput: `train_step` alone on device-resident batches (no data loading) for 0.1-s and
    1-s segments, LadLe with stride 1 (the paper) and stride 4: segments/s and peak memory;
@@ -28,9 +28,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ladle_model.losses import FeatureNet, FeatureNetConfig, freeze
+from ladle_model.losses.perceptual import FeatureNet, FeatureNetConfig, freeze
 from ladle_model.reports.training import read_log
-from ladle_model.train import TrainConfig, init_state, train, train_step
+from ladle_model.training.config import TrainConfig
+from ladle_model.training.loop import train, train_step
+from ladle_model.training.state import init_state
 
 # --tiny: the same code paths at sizes a 2-core CPU runs in seconds.
 TINY = {

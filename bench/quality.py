@@ -13,7 +13,7 @@ It runs what a user runs, through the `ladle` command, end to end:
    --preset P1 --preset P2 --preset P3 --max-minutes M`);
 4. restores every held-out encode with `ladle enhance`, at 44.1 kHz;
 5. scores input and restored output against the lossless original per preset: LSD, LSD above the
-   codec's cutoff, SNR, SI-SDR and ViSQOL (ladle_model/metrics.py), writes spectrogram PNGs
+   codec's cutoff, SNR, SI-SDR and ViSQOL (ladle_model/evaluation/metrics.py), writes spectrogram PNGs
    (lossless / input / restored) and appends the table to BENCHMARKS.md (bench/common.py).
 
 Targets (issue 11, for 20 minutes on 2 CPU cores): on each of the three trained presets, LSD at most
@@ -118,7 +118,7 @@ def held_out_items(data_dir: Path, preset: str) -> list[tuple]:
 
 
 def score(reference: np.ndarray, estimate: np.ndarray, cutoff_hz: float, visqol_excerpts: int) -> dict[str, float]:
-    from ladle_model import metrics as M
+    from ladle_model.evaluation import metrics as M
 
     return {
         "lsd": M.lsd(reference, estimate),
@@ -135,7 +135,7 @@ def score_preset(data_dir: Path, restored_dir: Path, preset: str, figure_dir: Pa
     """Per held-out track: every metric of the lossy input and of its restoration; one spectrogram PNG."""
     import soundfile as sf
 
-    from ladle_model import metrics as M
+    from ladle_model.evaluation import metrics as M
     from ladle_model.reports.evaluation import plot_spectrograms
     from storage.align import shift_to
     from storage.config import SegmentConfig
@@ -210,7 +210,7 @@ def summarise(rows: list[dict], presets: tuple[str, ...]) -> list[dict]:
 
 def verdicts(table: list[dict], trained: tuple[str, ...]) -> list[str]:
     """The issue's targets, each said plainly as met or missed."""
-    from ladle_model.metrics import get_metric
+    from ladle_model.evaluation.metrics import get_metric
 
     lsd_noise, snr_noise, visqol_noise = (get_metric(k).noise for k in ("lsd", "snr_db", "visqol"))
     lines = []
@@ -226,7 +226,7 @@ def verdicts(table: list[dict], trained: tuple[str, ...]) -> list[str]:
             }
             lines.append(f"{p}: " + ", ".join(f"{name} {'met' if ok else 'MISSED'}" for name, ok in checks.items()))
             continue
-        # "Not worse" as `ladle evaluate` tells it: a change within the metric's noise (ladle_model/metrics.py) is a tie,
+        # "Not worse" as `ladle evaluate` tells it: a change within the metric's noise (ladle_model/evaluation/metrics.py) is a tie,
         # said as such, so a tie is never read as a loss nor hidden as a gain.
         changes = {
             "LSD": (1 - row["LSD ratio"], lsd_noise, f"{row['LSD ratio']:.3f}x"),
@@ -305,9 +305,9 @@ def run(cfg: QualityConfig) -> dict:
 
 
 def calibration_note(run_dir: Path) -> str:
-    """What the run's calibration chose for the fill gain (ladle_model/calibrate.py), in words."""
-    from ladle_model.calibrate import calibration_text
-    from ladle_model.checkpoint import RunDir, load_checkpoint
+    """What the run's calibration chose for the fill gain (ladle_model/calibration/calibrate.py), in words."""
+    from ladle_model.calibration.calibrate import calibration_text
+    from ladle_model.runs.checkpoint import RunDir, load_checkpoint
 
     return calibration_text(load_checkpoint(RunDir(run_dir).checkpoint("best")).get("calibration"))
 

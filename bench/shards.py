@@ -3,7 +3,7 @@
     python -m bench.shards --workers 2 --batch-size 4
 
 Reference: every member of every train shard read from its tar with `tarfile` (bytes only, no
-decoding), one pass. Measured: the real training loader (`ladle_model.data.make_loader`: webdataset,
+decoding), one pass. Measured: the real training loader (`ladle_model.data.loader.make_loader`: webdataset,
 shuffle buffer, npy parsing without copies, random crops converted to float32 straight into the
 batch, DataLoader workers) over the same shards. Both report segments per second; the ratio is the
 number to read. Also: shard bytes per second of audio against float32 shards of the same audio,
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shard-mb", type=float, default=32.0, help="shard size of the benchmark dataset")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
-    from ladle_model.data import make_loader
+    from ladle_model.data.loader import make_loader
 
     manifest = bench_dataset(shard_target_mb=args.shard_mb)
     paths = [str(p) for p in manifest.shard_paths("train")]

@@ -3,7 +3,7 @@
     python -m bench.train --segment-seconds 0.1 --batch-size 4
 
 For each model (default config): optimizer steps per second and segments per second of
-`ladle_model.train.train_step` on device-resident batches (no data loading), and the FLOPs one step
+`ladle_model.training.loop.train_step` on device-resident batches (no data loading), and the FLOPs one step
 costs (counted by torch's FlopCounterMode). The limit is the arithmetic: a large float32 matmul
 measured in the same run gives the machine's FLOP/s, and each model's achieved FLOP/s is reported
 as a fraction of it.
@@ -18,7 +18,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench.common import command_line, report
-from ladle_model.registry import MODEL_NAMES
+from ladle_model.models.registry import MODEL_NAMES
 
 
 def matmul_flops_per_s(sizes: tuple[int, ...] = (1024, 2048, 4096), repeats: int = 5) -> float:
@@ -43,7 +43,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
-    from ladle_model.train import TrainConfig, init_state, train_step
+    from ladle_model.training.config import TrainConfig
+    from ladle_model.training.loop import train_step
+    from ladle_model.training.state import init_state
 
     n_samples = round(args.segment_seconds * 44100)
     peak = matmul_flops_per_s()

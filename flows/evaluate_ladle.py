@@ -20,8 +20,8 @@ import contextlib
 
 from prefect import flow, get_run_logger
 
-from ladle_model.checkpoint import RunDir
-from ladle_model.evaluate import EvalConfig, run_presets
+from ladle_model.evaluation.evaluate import EvalConfig, run_presets
+from ladle_model.runs.checkpoint import RunDir
 from storage import fs
 from storage.corpus import SHARD_GLOB
 from tasks.evaluation import evaluate_preset_task, publish_evaluation_report_task

@@ -25,9 +25,9 @@ from prefect.artifacts import create_markdown_artifact
 from flows.build_corpus import build_corpus
 from flows.evaluate_ladle import evaluate_ladle
 from flows.train_ladle import train_ladle
-from ladle_model.checkpoint import RunDir
 from ladle_model.reports.table1 import table1_rows, write_table1
-from ladle_model.train import train_config_from_args
+from ladle_model.runs.checkpoint import RunDir
+from ladle_model.training.config import TrainConfig
 from tasks.training import artifact_slug
 
 PRESET = "paper-32k"  # the LadLe paper's input: Vorbis at 32 kHz, ~96 kbps
@@ -67,7 +67,14 @@ def table1(
     """Build, train and evaluate the four approaches of Table I under `out`; write OUT/table1.{md,parquet}."""
     logger = get_run_logger()
     # every run trains for exactly `steps` optimizer steps: epochs never stop one early
-    train_config_from_args(model, 10**6, steps, batch_size, None, overrides)  # ConfigError before any work
+    run_overrides = {
+        **(overrides or {}),
+        "model": model,
+        "max_epochs": 10**6,
+        "max_steps": steps,
+        "batch_size": batch_size,
+    }
+    TrainConfig.from_recipe("paper", run_overrides)  # ConfigError before any work
     out_dir = Path(out)
     data = str(out_dir / "data")
     runs = {}
@@ -85,12 +92,9 @@ def table1(
         train_ladle(
             data=data,
             run_dir=run_dir,
-            model=model,
-            epochs=10**6,
-            max_steps=steps,
-            batch_size=batch_size,
+            recipe="paper",
+            overrides=run_overrides,
             dataset_version=version,
-            overrides=overrides,
             progress=progress,
         )
         runs[approach] = run_dir

@@ -1,59 +1,56 @@
-"""The `train-ladle` flow: pre-train the feature net, train (or resume) a model, publish the losses.
+"""The `train-ladle` flow: pre-train the feature net, train (or resume), calibrate, publish the report.
 
-    ladle train data --run runs/default --model ladle --max-steps 1000
-    ladle train data --run runs/multi --preset paper-32k --preset mp3-64 --max-minutes 20
+    ladle train --data data --run runs/default --preset mp3-64 --max-minutes 20
+    ladle train --data data --run runs/paper --recipe paper --max-steps 1000
     prefect deployment run train-ladle/default
 
-A run folder is resumable: running the flow again on it continues from its last checkpoint (and a
-failed training task is retried once, which does the same). Several presets train one model on the
-union of their datasets; `max_minutes` stops the training task at that budget with a checkpoint.
-`data` and `run_dir` may be `s3://bucket/prefix` URLs: shards are read straight from the bucket; the
-run folder is worked on in a local mirror (storage/fs.py `local_mirror`), pulled first (so another
-machine resumes it) and pushed back at the end, also when training fails.
+The run's config is `TrainConfig.from_recipe(recipe, overrides)`, the one way every route (the CLI, this
+flow's deployments, torchrun's entry, the benchmarks) makes it, so the same recipe and overrides train the
+same model. Each stage is its own task, cached or resumed and retried on its own: a failed calibration
+is retried without training again. A run folder is resumable: running the flow again on it continues from
+its last checkpoint. Several presets train one model on the union of their datasets. `data` and `run_dir`
+may be `s3://bucket/prefix` URLs: shards are read straight from the bucket; the run folder is worked on in
+a local mirror (storage/fs.py `local_mirror`), pulled first and pushed back at the end, also on failure.
 """
 
 from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from ladle_model.checkpoint import RunDir
 from ladle_model.reports.training import format_loss
-from ladle_model.train import train_config_from_args
+from ladle_model.runs.checkpoint import RunDir
+from ladle_model.training.config import TrainConfig
+from ladle_model.training.recipes import DEFAULT_RECIPE
 from storage import fs
-from tasks.training import pretrain_feature_net_task, publish_training_report_task, train_task
+from tasks.training import calibrate_task, pretrain_feature_net_task, publish_training_report_task, train_task
 
 
 @flow(name="train-ladle", log_prints=True)
 def train_ladle(
     data: str,
     run_dir: str,
-    model: str = "ladle",
-    epochs: int = 20,
-    max_steps: int | None = None,
-    batch_size: int = 4,
-    segment_seconds: float | None = None,
-    dataset_version: str | None = None,
-    preset: str | list[str] | None = None,
+    recipe: str = DEFAULT_RECIPE,
     overrides: dict | None = None,
+    preset: str | list[str] | None = None,
+    dataset_version: str | None = None,
     progress: bool = False,
-    max_minutes: float | None = None,
 ) -> dict:
-    """Train `model` on a dataset version under `data` (or on the union of several presets') in `run_dir`;
-    `overrides` are TrainConfig keys."""
+    """Train recipe `recipe` with `overrides` (TrainConfig keys) on the datasets of `preset` (or `dataset_version`)
+    under `data`, in `run_dir`."""
     logger = get_run_logger()
-    cfg = train_config_from_args(
-        model, epochs, max_steps, batch_size, segment_seconds, overrides, max_minutes
-    )  # ConfigError before any work
+    cfg = TrainConfig.from_recipe(recipe, overrides)  # ConfigError before any work
     config = cfg.to_dict()
 
     with fs.local_mirror(run_dir, pull=True, push=True, push_on_error=True, log=logger.info) as local_run:
         feature_net = pretrain_feature_net_task(data, str(local_run), config, dataset_version, preset)
         result = train_task(data, str(local_run), config, dataset_version, preset, progress)
+        calibration = calibrate_task(data, str(local_run), config, dataset_version, preset) if cfg.calibrate else None
+        result = {**result, "calibration": calibration}
         artifacts = publish_training_report_task(str(local_run), result)
 
     logger.info(
         "trained %s to step %d (%d epochs) on %s: last loss %s, best val %s",
-        model,
+        cfg.model,
         result["step"],
         result["epochs"],
         result["dataset_version"],
@@ -64,7 +61,8 @@ def train_ladle(
     return {
         **result,
         "run_dir": run_dir,
-        "model": model,
+        "model": cfg.model,
+        "recipe": recipe,
         "feature_net": feature_net,
         "log_steps": fs.join(run_dir, run.step_log.name),
         "log_epochs": fs.join(run_dir, run.epoch_log.name),

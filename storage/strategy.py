@@ -14,7 +14,7 @@ rate r laid out over the same L positions:
 - `spread-zeros`: r is the codec's rate; lossy sample i lands at floor(i·L/Lq), zeros between.
 
 When r == R all three give the same segments. The shard writer (storage/segment.py) and inference
-(ladle_model/enhance.py, ladle_model/evaluate.py) both lay windows out through this module, so a
+(ladle_model/inference/enhance.py, ladle_model/evaluation/evaluate.py) both lay windows out through this module, so a
 model sees at inference exactly the layout it was trained on. This module imports numpy only.
 """
 

@@ -1,4 +1,4 @@
-"""Prefect tasks of `evaluate-ladle`: thin wrappers around ladle_model/evaluate.py and its report.
+"""Prefect tasks of `evaluate-ladle`: thin wrappers around ladle_model/evaluation/evaluate.py and its report.
 
 - `evaluate_preset_task`: one run on one preset's whole test tracks; retried once. Not in Prefect's
   result cache: RUN_DIR/eval/{preset}/eval.json is the cache, keyed by the checkpoint's and the
@@ -14,7 +14,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from ladle_model.evaluate import EvalConfig, evaluate_run
+from ladle_model.evaluation.evaluate import EvalConfig, evaluate_run
 from ladle_model.reports.evaluation import evaluation_report_markdown
 from tasks.training import artifact_slug
 

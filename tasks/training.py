@@ -1,8 +1,10 @@
-"""Prefect tasks of `train-ladle`: thin wrappers around ladle_model/train.py.
+"""Prefect tasks of `train-ladle`: thin wrappers around ladle_model/training/loop.py.
 
 - `pretrain_feature_net_task`: phi for the perceptual loss, cached by dataset version + its config,
   offered from the cache only while RUN_DIR/feature_net.pt is complete on disk;
 - `train_task`: retried once; a retry resumes from RUN_DIR/checkpoints/last.pt;
+- `calibrate_task`: the fill gains of best.pt chosen on the val split, retried on its own (a finished
+  calibration is reused from best.pt itself);
 - `publish_training_report_task`: the per-epoch table and the loss curve as Prefect artifacts, and
   the report as RUN_DIR/training_report.md.
 """
@@ -16,11 +18,14 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from ladle_model.checkpoint import RunDir
-from ladle_model.datasets import resolve_training_data
-from ladle_model.feature_net_cache import ensure_feature_net, feature_net_cache_key, feature_net_cached
+from ladle_model.calibration.data import calibrate_after_training
+from ladle_model.data.loader import seconds_to_samples
+from ladle_model.data.selection import resolve_training_data
 from ladle_model.reports.training import epoch_table, training_report_markdown, write_training_report
-from ladle_model.train import TrainConfig, train
+from ladle_model.runs.checkpoint import RunDir
+from ladle_model.training.config import TrainConfig
+from ladle_model.training.feature_net import ensure_feature_net, feature_net_cache_key, feature_net_cached
+from ladle_model.training.loop import train
 from storage.config import stable_hash
 
 
@@ -65,6 +70,17 @@ def train_task(
 ) -> dict:
     """Train (or resume) the model in `run_dir`; returns TrainResult as a dict."""
     return train(data, run_dir, TrainConfig.from_dict(config), dataset_version, preset, progress).to_dict()
+
+
+@task(name="calibrate", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
+def calibrate_task(
+    data: str, run_dir: str, config: dict, dataset_version: str | None, preset: str | list[str] | None
+) -> dict | None:
+    """Choose best.pt's fill gains on the val split; None for a model without them."""
+    cfg = TrainConfig.from_dict(config)
+    training_data = resolve_training_data(data, run_dir, cfg.segment_seconds, dataset_version, preset)
+    crop = seconds_to_samples(cfg.segment_seconds, training_data.sample_rate, training_data.segment_samples)
+    return calibrate_after_training(run_dir, data, training_data, cfg.batch_size, crop)
 
 
 def artifact_slug(run_dir: str) -> str:

@@ -1,7 +1,7 @@
 """What every `ladle` command shares: the one-line error, argument types and the config validator.
 
 fail("no data folder at data")          # one line on stderr, exit status 2
-check_train_config("ladle", 20, None, 4, None, {"lr": 3e-4})    # ConfigError, before any flow run
+check_train_config("specnext", {"lr": 3e-4})    # ConfigError, before any flow run
 fmt_number(0.00019112999143544585)      # "0.0001911"
 p.add_argument("--preset", choices=LazyChoices(preset_names), metavar="NAME", help="one of %(choices)s")
 """
@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ladle_model.train import TrainConfig
+    from ladle_model.training.config import TrainConfig
 
 
 class Parser(argparse.ArgumentParser):
@@ -87,26 +87,19 @@ def json_overrides(text: str | None) -> dict | None:
     return overrides
 
 
-def check_train_config(
-    model: str,
-    epochs: int,
-    max_steps: int | None,
-    batch_size: int,
-    segment_seconds: float | None,
-    overrides: dict | None,
-) -> TrainConfig:
+def check_train_config(recipe: str, overrides: dict | None) -> TrainConfig:
     """The one config validator, run before any flow: a bad option or override raises ConfigError (one line).
-    Returns the TrainConfig the flow will build from the same values."""
-    from ladle_model.train import train_config_from_args
+    Returns the TrainConfig the flow will build from the same recipe and overrides (TrainConfig.from_recipe)."""
+    from ladle_model.training.config import TrainConfig
 
-    return train_config_from_args(model, epochs, max_steps, batch_size, segment_seconds, overrides)
+    return TrainConfig.from_recipe(recipe, overrides)
 
 
 def check_train_dataset(
     data: str, run: str, segment_seconds: float | None, version: str | None, preset: str | list[str] | None
 ) -> None:
     """The dataset `ladle train` would pick, resolved before any flow: none or several is one line."""
-    from ladle_model.datasets import resolve_run_dataset, resolve_training_data
+    from ladle_model.data.selection import resolve_run_dataset, resolve_training_data
     from storage.fs import is_remote
 
     try:

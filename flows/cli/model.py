@@ -23,8 +23,8 @@ from flows.cli.common import (
     positive_int,
 )
 from flows.cli.server import start_temporary_server
-from ladle_model.recipes import DEFAULT_RECIPE, RECIPE_NAMES, recipe_config  # no torch either
-from ladle_model.registry import MODEL_NAMES  # no torch: the CLI starts fast
+from ladle_model.models.registry import MODEL_NAMES  # no torch: the CLI starts fast
+from ladle_model.training.recipes import DEFAULT_RECIPE, RECIPE_NAMES  # no torch either
 
 # ----------------------------------------------------------------------------- train
 
@@ -41,7 +41,9 @@ def add_train(commands) -> None:
         "paper: the LadLe paper's model and MSE + perceptual loss)",
     )
     p.add_argument("--model", default=None, choices=MODEL_NAMES, help="default: the recipe's")
-    p.add_argument("--epochs", type=positive_int, default=20)
+    p.add_argument(
+        "--epochs", type=positive_int, default=None, help="at most this many epochs (default: the recipe's, 20)"
+    )
     p.add_argument("--max-steps", type=positive_int, default=None)
     p.add_argument("--batch-size", type=positive_int, default=None, help="default: the recipe's (paper: 4)")
     p.add_argument("--segment-seconds", type=positive_float, default=None, help="random crop of each shard segment")
@@ -65,17 +67,21 @@ def add_train(commands) -> None:
 
 def _cmd_train(args) -> int:
     from flows.train_ladle import train_ladle
-    from ladle_model.checkpoint import CheckpointError, RunMismatchError, resume_step
+    from ladle_model.runs.checkpoint import CheckpointError, RunMismatchError, resume_step
     from storage import fs
     from storage.manifest import list_datasets
 
-    # The recipe's (or --overrides') model and batch size, unless the command line names them.
-    overrides = recipe_config(
-        args.recipe, {**(json_overrides(args.overrides) or {}), **({"model": args.model} if args.model else {})}
-    )
-    model, batch_size = overrides.pop("model", "ladle"), overrides.pop("batch_size", 4)
-    batch_size = args.batch_size or batch_size
-    cfg = check_train_config(model, args.epochs, args.max_steps, batch_size, args.segment_seconds, overrides)
+    # --overrides, then the options the command line names on top: TrainConfig keys, read by TrainConfig.from_recipe.
+    named = {
+        "model": args.model,
+        "max_epochs": args.epochs,
+        "max_steps": args.max_steps,
+        "batch_size": args.batch_size,
+        "segment_seconds": args.segment_seconds,
+        "max_minutes": args.max_minutes,
+    }
+    overrides = {**(json_overrides(args.overrides) or {}), **{k: v for k, v in named.items() if v is not None}}
+    cfg = check_train_config(args.recipe, overrides)
     # Before any flow run, so bad usage is one line, not a traceback and retries.
     if not fs.is_remote(args.data) and Path(args.data).is_file():
         fail(f"--data {args.data} is a file; give the data folder that build-corpus wrote")
@@ -97,15 +103,10 @@ def _cmd_train(args) -> int:
     summary = train_ladle(
         data=str(args.data),
         run_dir=str(args.run),
-        model=model,
-        epochs=args.epochs,
-        max_steps=args.max_steps,
-        batch_size=batch_size,
-        segment_seconds=args.segment_seconds,
-        dataset_version=args.dataset,
-        preset=args.preset,
+        recipe=args.recipe,
         overrides=overrides,
-        max_minutes=args.max_minutes,
+        preset=args.preset,
+        dataset_version=args.dataset,
     )
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
@@ -119,7 +120,9 @@ def _cmd_train(args) -> int:
         f"last train loss: {fmt_number(summary['last_train_loss'])}  best validation loss: {fmt_number(summary['best_val_loss'])}"
     )
     if summary.get("calibration"):  # None: a model without a fill gain
-        from ladle_model.calibrate import calibration_text  # torch is loaded by now; the CLI's import stays light
+        from ladle_model.calibration.calibrate import (
+            calibration_text,  # torch is loaded by now; the CLI's import stays light
+        )
 
         print(calibration_text(summary["calibration"]))
     print(f"checkpoint: {summary['checkpoint']}\nloss curve: {summary['loss_curve']}")
@@ -164,8 +167,8 @@ def _cmd_calibrate(args) -> int:
     ):
         if value is not None and value < 1:
             fail(f"{flag} must be at least 1, got {value}")
-    from ladle_model.calibrate import calibration_text
-    from ladle_model.calibration_data import calibrate_on_data
+    from ladle_model.calibration.calibrate import calibration_text
+    from ladle_model.calibration.data import calibrate_on_data
     from storage.ffmpeg import FFmpegError
 
     try:
@@ -209,7 +212,14 @@ def add_enhance(commands) -> None:
 
 
 def _cmd_enhance(args) -> int:
-    from ladle_model.enhance import EnhanceError, EnhanceResult, Failed, enhance_path, load_enhancer, result_dict
+    from ladle_model.inference.enhance import (
+        EnhanceError,
+        EnhanceResult,
+        Failed,
+        enhance_path,
+        load_enhancer,
+        result_dict,
+    )
     from storage.ffmpeg import FFmpegError
 
     source, output = Path(args.input), Path(args.output)
@@ -315,7 +325,7 @@ def _cmd_evaluate(args) -> int:
     if not fs.is_remote(args.data) and not Path(args.data).is_dir():
         fail(f"no data folder at {args.data}")
     from flows.evaluate_ladle import evaluate_ladle
-    from ladle_model.evaluate import check_run_checkpoint
+    from ladle_model.evaluation.evaluate import check_run_checkpoint
 
     checkpoint = check_run_checkpoint(str(args.run), args.checkpoint)  # FileNotFoundError: one line (main)
     if not fs.is_remote(args.data):
@@ -326,7 +336,7 @@ def _cmd_evaluate(args) -> int:
                 f"no tracks in the catalog under {args.data}; build the corpus first (`ladle build-corpus SOURCE --data {args.data}`)"
             )
         if not fs.is_remote(checkpoint):
-            from ladle_model.evaluate import presets_missing, run_presets
+            from ladle_model.evaluation.evaluate import presets_missing, run_presets
 
             missing = presets_missing(args.data, args.preset or run_presets(args.run, args.checkpoint))
             if missing:
@@ -397,7 +407,8 @@ def _cmd_table1(args) -> int:
     from flows.table1 import table1
 
     overrides = json_overrides(args.overrides)
-    check_train_config(args.model, 10**6, args.steps, args.batch_size, None, overrides)  # as table1 itself checks it
+    run_overrides = {**(overrides or {}), "model": args.model, "max_steps": args.steps, "batch_size": args.batch_size}
+    check_train_config("paper", run_overrides)  # as table1 itself checks it
     start_temporary_server()
     result = table1(
         sources=[str(s) for s in args.sources],

@@ -5,7 +5,7 @@
     pick_excerpts({"trackA": candidate_excerpts(lossless_a, 44100, 8.0), ...}, 8)   # the same, one track in memory at a time
 
 Each track is cut into back-to-back excerpts; the active ones (RMS within 20 dB of the track's
-loudest excerpt: no silence, no fade-out; ladle_model/metrics.py `active_excerpts`) are candidates.
+loudest excerpt: no silence, no fade-out; ladle_model/evaluation/metrics.py `active_excerpts`) are candidates.
 The N excerpts are shared out between tracks in turn (one each, then a second each, ... while a
 track has candidates left), and each track's share is spread evenly over its candidates. Tracks
 shorter than one excerpt give none. The same audio and settings always give the same excerpts.
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ladle_model.metrics import active_excerpts
+from ladle_model.evaluation.metrics import active_excerpts
 
 MIN_EXCERPT_SECONDS = 6.0  # long enough for ViSQOL and for a listener to loop a phrase
 MAX_EXCERPT_SECONDS = (

@@ -4,8 +4,8 @@
     test.trials[0].stimuli["ladle"].file        # "stimuli/e01/ladle.wav": conditions are named after the run folders
 
 For each preset (default: the one the run was trained on) the test split's whole tracks are read as
-the evaluation reads them (ladle_model/evaluate.py: `select_tracks`, `load_eval_pair`), N active
-excerpts are chosen (excerpts.py), each run restores the whole lossy track (ladle_model/windows.py,
+the evaluation reads them (ladle_model/evaluation/evaluate.py: `select_tracks`, `load_eval_pair`), N active
+excerpts are chosen (excerpts.py), each run restores the whole lossy track (ladle_model/inference/windows.py,
 so an excerpt's edges see the same context as in evaluation) and the excerpt is cut from:
 
     reference   the lossless original (hidden; also the labelled reference)
@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ladle_model.evaluation.tracks import load_eval_pair, select_tracks
 from ladle_model.listening.blind import stimulus_id
 from ladle_model.listening.excerpts import Excerpt, candidate_excerpts, check_excerpt_seconds, pick_excerpts
 from ladle_model.listening.layout import (
@@ -113,7 +114,7 @@ def excerpt_metrics(
     reference: np.ndarray, estimate: np.ndarray, sample_rate: int, visqol: bool
 ) -> dict[str, float | None]:
     """LSD, SNR (dB) and ViSQOL MOS-LQO of one excerpt against the reference (None where not computed)."""
-    from ladle_model import metrics as M
+    from ladle_model.evaluation import metrics as M
 
     row = {"lsd": float(M.lsd(reference, estimate)), "snr_db": float(M.snr_db(reference, estimate)), "visqol": math.nan}
     if visqol:
@@ -141,9 +142,8 @@ def render_trial(
 
 def prepare_test(run_dir: str | Path, data_dir: str | Path, cfg: ListenConfig | None = None) -> ListeningTest:
     """Prepare (or reuse) RUN/listening/ for `run_dir` on `data_dir`'s test split; returns the test."""
-    from ladle_model.checkpoint import resolve_checkpoint
-    from ladle_model.enhance import enhance_track, load_enhancer
-    from ladle_model.evaluate import load_eval_pair, select_tracks
+    from ladle_model.inference.enhance import enhance_track, load_enhancer
+    from ladle_model.runs.checkpoint import resolve_checkpoint
     from storage.align import resample
 
     cfg = cfg or ListenConfig()

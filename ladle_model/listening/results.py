@@ -8,7 +8,7 @@ Only the ratings of the test prepared now (test.json's id) count, the latest sub
 listener per excerpt. Listeners flagged by the post-screening rule (stats.py) are listed, and left
 out when `exclude_flagged`. Each condition's row carries the mean over the test's excerpts of the
 metrics computed when the stimuli were prepared (LSD, SNR, ViSQOL against the lossless reference;
-ladle_model/metrics.py), so ears and metrics can be read side by side.
+ladle_model/evaluation/metrics.py), so ears and metrics can be read side by side.
 """
 
 from __future__ import annotations

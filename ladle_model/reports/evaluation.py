@@ -1,9 +1,9 @@
 """The evaluation report: Markdown and HTML tables, spectrogram figures and the per-track Parquet.
 
-    paths = write_evaluation_report(report)     # report: the dict ladle_model.evaluate.evaluate_run builds
+    paths = write_evaluation_report(report)     # report: the dict ladle_model.evaluation.evaluate.evaluate_run builds
     text = evaluation_report_markdown(report, embed_images=True)   # for a Prefect artifact
 
-Every table loops over the metric registry (ladle_model/metrics.py), so a new metric shows up here
+Every table loops over the metric registry (ladle_model/evaluation/metrics.py), so a new metric shows up here
 without an edit. Figures are drawn while evaluating (`plot_spectrograms`), the text at the end.
 """
 
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ladle_model import metrics as M
-from ladle_model.checkpoint import EvalFiles
-from ladle_model.verdict import BASELINE, HEADLINE_METRIC, MODEL, fmt_relative, fmt_value, is_finite, verdict
+from ladle_model.evaluation import metrics as M
+from ladle_model.evaluation.verdict import BASELINE, HEADLINE_METRIC, MODEL, fmt_relative, fmt_value, is_finite, verdict
+from ladle_model.runs.checkpoint import EvalFiles
 from storage.atomic import atomic_path, write_bytes_atomic
 
 # ----------------------------------------------------------------------------- figures

@@ -4,16 +4,16 @@
     write_table1("table1/", rows, {"preset": "paper-32k", "model": "ladle", "steps": 2000, "n_tracks": 5, "split": "test"})
 
 The paper's table has MSE and the perceptual loss; every other metric of the registry marked
-`in_table1` (ladle_model/metrics.py) is a further column, in registry order.
+`in_table1` (ladle_model/evaluation/metrics.py) is a further column, in registry order.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ladle_model import metrics as M
+from ladle_model.evaluation import metrics as M
+from ladle_model.evaluation.verdict import BASELINE, fmt_value
 from ladle_model.reports.evaluation import write_rows_parquet
-from ladle_model.verdict import BASELINE, fmt_value
 from storage.atomic import write_bytes_atomic
 
 

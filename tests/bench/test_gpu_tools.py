@@ -7,9 +7,9 @@ import torch
 
 from bench.gpu_kit import _relative_to_library
 from bench.gpu_quality import DROPPED_KEYS, run_config, strip_checkpoint
-from ladle_model.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, model_from_checkpoint, save_checkpoint_file
-from ladle_model.models import build_model
-from ladle_model.recipes import DEFAULT_RECIPE, RECIPES
+from ladle_model.models.build import build_model
+from ladle_model.runs.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, model_from_checkpoint, save_checkpoint_file
+from ladle_model.training.recipes import DEFAULT_RECIPE, RECIPES
 
 
 def test_runs_train_the_default_recipe_by_the_clock_alone_and_calibrate_later():

@@ -77,11 +77,21 @@ def test_training_reads_shards_from_the_bucket_and_keeps_its_run_there(
     data, run = f"{s3_server}/train/data", f"{s3_server}/train/runs/tiny"
     build_corpus(sources=[str(library)], data=data, segment_seconds=0.25)
     overrides = {"feature_net_steps": 2, "num_workers": 0, "model_overrides": {"channels": 8, "n_units": 2}}
-    result = train_ladle(data=data, run_dir=run, model="drrn1d", max_steps=3, batch_size=2, overrides=overrides)
+    result = train_ladle(
+        data=data,
+        run_dir=run,
+        recipe="paper",
+        overrides={**overrides, "model": "drrn1d", "max_steps": 3, "batch_size": 2},
+    )
     assert result["step"] == 3 and result["loss_curve"] == f"{run}/loss_curve.png"
     remote, root = fs.filesystem(s3_server)
     assert remote.exists(f"{root}/train/runs/tiny/checkpoints/last.pt")
     # Another machine (an empty cache) resumes the run from the bucket.
     monkeypatch.setenv("LADLE_CACHE_DIR", str(tmp_path / "other-cache"))
-    resumed = train_ladle(data=data, run_dir=run, model="drrn1d", max_steps=5, batch_size=2, overrides=overrides)
+    resumed = train_ladle(
+        data=data,
+        run_dir=run,
+        recipe="paper",
+        overrides={**overrides, "model": "drrn1d", "max_steps": 5, "batch_size": 2},
+    )
     assert resumed["step"] == 5

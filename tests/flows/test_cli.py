@@ -6,7 +6,7 @@ import pytest
 
 from flows.cli import build_parser, main
 from flows.cli.common import fmt_number
-from ladle_model.registry import MODEL_NAMES
+from ladle_model.models.registry import MODEL_NAMES
 from tests.conftest import write_tiny_dataset
 
 
@@ -79,8 +79,8 @@ def test_numbers_print_with_sensible_precision():
 
 
 def test_a_run_folder_of_another_model_config_is_one_line_before_any_flow(two_datasets, tmp_path, capsys):
-    from ladle_model.checkpoint import CHECKPOINT_FORMAT, RunDir, save_checkpoint_file
-    from ladle_model.models import model_config_dict
+    from ladle_model.models.build import model_config_dict
+    from ladle_model.runs.checkpoint import CHECKPOINT_FORMAT, RunDir, save_checkpoint_file
 
     run = RunDir(tmp_path / "run")
     run.checkpoints.mkdir(parents=True)
@@ -115,8 +115,8 @@ def test_a_run_folder_of_another_model_config_is_one_line_before_any_flow(two_da
 
 
 def test_train_with_another_model_than_the_recipes_leaves_out_the_recipes_model_options(two_datasets, tmp_path, capsys):
-    from ladle_model.checkpoint import CHECKPOINT_FORMAT, RunDir, save_checkpoint_file
-    from ladle_model.models import model_config_dict
+    from ladle_model.models.build import model_config_dict
+    from ladle_model.runs.checkpoint import CHECKPOINT_FORMAT, RunDir, save_checkpoint_file
 
     run = RunDir(tmp_path / "run")
     run.checkpoints.mkdir(parents=True)

@@ -12,10 +12,10 @@ import soundfile as sf
 import torch
 
 from flows.cli import main
-from ladle_model import metrics as M
-from ladle_model.checkpoint import CHECKPOINT_FORMAT, RunDir, save_checkpoint_file
-from ladle_model.evaluate import BASELINE, MODEL, EvalConfig, evaluate_run, select_tracks
-from ladle_model.models import build_model
+from ladle_model.evaluation import metrics as M
+from ladle_model.evaluation.evaluate import BASELINE, MODEL, EvalConfig, evaluate_run, select_tracks
+from ladle_model.models.build import build_model
+from ladle_model.runs.checkpoint import CHECKPOINT_FORMAT, RunDir, save_checkpoint_file
 from storage import catalog
 from storage.align import Alignment
 from storage.config import SegmentConfig
@@ -41,7 +41,7 @@ def trained(prefect_harness, tmp_path_factory):
         write_pcm(root / "library" / f"tone {seed}.flac", tone_pcm(3.0, seed=seed))
     data, run = root / "data", root / "run"
     build_corpus(sources=[str(root / "library")], data=str(data), presets=["paper-32k"], segment_seconds=0.25)
-    train_ladle(data=str(data), run_dir=str(run), model="drrn1d", max_steps=3, overrides=TINY)
+    train_ladle(data=str(data), run_dir=str(run), recipe="paper", overrides={**TINY, "model": "drrn1d", "max_steps": 3})
     return data, run
 
 
@@ -219,7 +219,7 @@ def test_cli_evaluate_without_a_checkpoint_is_one_line(tmp_path, capsys):
 
 
 def test_a_multi_preset_run_is_evaluated_on_each_of_its_presets_by_default(tmp_path):
-    from ladle_model.evaluate import run_presets
+    from ladle_model.evaluation.evaluate import run_presets
 
     write_tiny_run(tmp_path / "run", preset="paper-32k")
     assert run_presets(tmp_path / "run") == ["paper-32k"]
@@ -287,9 +287,9 @@ def test_an_empty_test_split_falls_back_to_val_with_a_warning(tmp_path, caplog):
 
 
 def test_calibration_excerpts_carry_the_cut_of_their_whole_val_track(trained):
-    from ladle_model.bandwidth import track_bandwidth
-    from ladle_model.calibration_data import EXCERPTS_PER_TRACK, val_track_excerpts
-    from ladle_model.visqol import active_excerpts
+    from ladle_model.calibration.data import EXCERPTS_PER_TRACK, val_track_excerpts
+    from ladle_model.evaluation.visqol import active_excerpts
+    from ladle_model.models.bandwidth import track_bandwidth
 
     data, _ = trained
     excerpts = val_track_excerpts(data, ["paper-32k"], 44100, layout=(1024, 256))
@@ -314,10 +314,10 @@ def test_calibration_excerpts_carry_the_cut_of_their_whole_val_track(trained):
 def test_cli_calibrate_chooses_a_specnext_runs_gains_on_the_val_tracks_and_refuses_other_models(
     trained, tmp_path, capsys
 ):
-    from ladle_model.calibrate import METHOD
-    from ladle_model.calibration_data import EXCERPTS_PER_TRACK
-    from ladle_model.checkpoint import load_checkpoint
-    from ladle_model.visqol import active_excerpts, visqol_available
+    from ladle_model.calibration.calibrate import METHOD
+    from ladle_model.calibration.data import EXCERPTS_PER_TRACK
+    from ladle_model.evaluation.visqol import active_excerpts, visqol_available
+    from ladle_model.runs.checkpoint import load_checkpoint
 
     def refused(argv: list[str]) -> tuple[int, str]:  # a user error: one line on stderr and a non-zero status
         with pytest.raises(SystemExit) as exit_info:

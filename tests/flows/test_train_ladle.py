@@ -39,7 +39,10 @@ def test_flow_trains_resumes_and_publishes(prefect_harness, tmp_path):
     write_tiny_dataset(data)
     run_dir = tmp_path / "runs" / "Flow Run_1"
     summary = train_ladle(
-        data=str(data), run_dir=str(run_dir), model="ladle", max_steps=3, segment_seconds=0.1, overrides=TINY_OVERRIDES
+        data=str(data),
+        run_dir=str(run_dir),
+        recipe="paper",
+        overrides={**TINY_OVERRIDES, "model": "ladle", "max_steps": 3, "segment_seconds": 0.1},
     )
 
     # 12 train segments in batches of 4: step 3 ends epoch 0
@@ -61,7 +64,10 @@ def test_flow_trains_resumes_and_publishes(prefect_harness, tmp_path):
 
     # the same run folder again, with a higher cap: resumes at step 3, the feature net comes from the cache
     again = train_ladle(
-        data=str(data), run_dir=str(run_dir), model="ladle", max_steps=5, segment_seconds=0.1, overrides=TINY_OVERRIDES
+        data=str(data),
+        run_dir=str(run_dir),
+        recipe="paper",
+        overrides={**TINY_OVERRIDES, "model": "ladle", "max_steps": 5, "segment_seconds": 0.1},
     )
     assert again["step"] == 5 and again["epochs"] == 1
     assert [r["step"] for r in read_log(again["log_steps"])] == [1, 2, 3, 4, 5]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ladle_model.augment import LOWPASS_RANGE, clean_input_mask, clean_inputs, low_passed
+from ladle_model.data.augment import LOWPASS_RANGE, clean_input_mask, clean_inputs, low_passed
 
 
 def test_the_picked_segments_are_a_function_of_seed_and_step():

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn as nn
 
-from ladle_model.bandwidth import (
+from ladle_model.models.bandwidth import (
     AtBandwidth,
     BandwidthMeter,
     at_bandwidth,
@@ -16,7 +15,8 @@ from ladle_model.bandwidth import (
     passes_through,
     track_bandwidth,
 )
-from ladle_model.specnext import SpecNeXt, SpecNeXtConfig
+from ladle_model.models.restorer import PassThrough
+from ladle_model.models.specnext import SpecNeXt, SpecNeXtConfig
 
 RATE, N_FFT, HOP = 44100, 1024, 256
 
@@ -105,7 +105,7 @@ def test_a_model_at_a_tracks_bandwidth_fills_every_window_by_it_not_by_the_windo
 
 def test_only_a_model_that_fills_by_bandwidth_is_measured_for_it():
     track = sparse_track(seconds=3)
-    assert not measures_bandwidth(nn.Identity()) and not measures_bandwidth(filling_model(None))
+    assert not measures_bandwidth(PassThrough()) and not measures_bandwidth(filling_model(None))
     assert at_track_bandwidth(filling_model(None), track).__class__ is SpecNeXt  # run as it is
     wrapped = at_track_bandwidth(filling_model([[0.5, 0.5], [1.0, 0.0]]), track)
     assert isinstance(wrapped, AtBandwidth) and wrapped.bandwidth * 22050 == pytest.approx(11000, abs=150)
@@ -114,6 +114,6 @@ def test_only_a_model_that_fills_by_bandwidth_is_measured_for_it():
 def test_a_model_past_its_gate_is_not_run_at_all():
     gated = filling_model([[0.5, 0.25, 0.5, 1.0], [0.7, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
     assert [passes_through(gated, b) for b in (0.5, 0.69, 0.7, 0.9, 1.0)] == [False, False, True, True, True]
-    assert isinstance(at_bandwidth(gated, 0.9), nn.Identity) and isinstance(at_bandwidth(gated, 0.5), AtBandwidth)
-    assert not passes_through(filling_model(None), 1.0) and not passes_through(nn.Identity(), 1.0)
+    assert isinstance(at_bandwidth(gated, 0.9), PassThrough) and isinstance(at_bandwidth(gated, 0.5), AtBandwidth)
+    assert not passes_through(filling_model(None), 1.0) and not passes_through(PassThrough(), 1.0)
     assert not passes_through(filling_model([[0.5, 0.5], [1.0, 0.0]]), 1.0)  # a two-number row keeps the mask term on

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from ladle_model import calibrate
-from ladle_model.calibrate import (
+from ladle_model.calibration import calibrate
+from ladle_model.calibration.calibrate import (
     MASK_MARGIN,
     METHOD,
     SCORED_ALIKE_SINCE,
@@ -21,16 +21,16 @@ from ladle_model.calibrate import (
     parse_setting,
     setting_key,
 )
-from ladle_model.calibration_data import pick_segments
-from ladle_model.checkpoint import (
+from ladle_model.calibration.data import pick_segments
+from ladle_model.evaluation.visqol import visqol_available
+from ladle_model.models.build import build_model, model_config_dict
+from ladle_model.runs.checkpoint import (
     CHECKPOINT_FORMAT,
     RunDir,
     load_checkpoint,
     model_from_checkpoint,
     save_checkpoint_file,
 )
-from ladle_model.models import build_model, model_config_dict
-from ladle_model.visqol import visqol_available
 
 RATE = 44100
 needs_visqol = pytest.mark.skipif(not visqol_available(), reason="visqol-python is not installed")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ladle_model.calibration_data import EXCERPTS_PER_PRESET, EXCERPTS_PER_TRACK, excerpt_counts
+from ladle_model.calibration.data import EXCERPTS_PER_PRESET, EXCERPTS_PER_TRACK, excerpt_counts
 
 
 def test_excerpts_spread_over_as_many_val_tracks_as_there_are():

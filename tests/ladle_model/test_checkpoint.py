@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from ladle_model.checkpoint import (
+from ladle_model.models.build import model_config_dict
+from ladle_model.runs.checkpoint import (
     CHECKPOINT_FORMAT,
     CheckpointError,
     RunDir,
@@ -26,12 +27,12 @@ from ladle_model.checkpoint import (
     resume_step,
     save_checkpoint_file,
 )
-from ladle_model.models import model_config_dict
-from ladle_model.train import init_state, train
+from ladle_model.training.loop import train
+from ladle_model.training.state import init_state
 from tests.ladle_model.test_train import tiny_config
 
-# The keys of a checkpoint written before ladle_model/checkpoint.py existed (ladle-checkpoint/1, saved
-# by the old ladle_model/train.py in a 2-step run); a checkpoint written today has exactly these.
+# The keys of a checkpoint written before ladle_model/runs/checkpoint.py existed (ladle-checkpoint/1, saved
+# by the old ladle_model/training/loop.py in a 2-step run); a checkpoint written today has exactly these.
 OLD_KEYS = {
     "format",
     "model",

@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ladle_model.checkpoint import load_checkpoint
-from ladle_model.enhance import enhance_track, load_enhancer
-from ladle_model.train import TrainConfig, train
+from ladle_model.inference.enhance import enhance_track, load_enhancer
+from ladle_model.runs.checkpoint import load_checkpoint
+from ladle_model.training.config import TrainConfig
+from ladle_model.training.loop import train
 from tests.conftest import write_tiny_dataset
 
 FIXTURE = Path(__file__).parent / "fixtures" / "specnext_tiny_step3.pt"

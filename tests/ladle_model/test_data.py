@@ -9,7 +9,7 @@ import pytest
 import torch
 import webdataset as wds
 
-from ladle_model.data import crop_offset, iterate_epoch, make_loader, seconds_to_samples
+from ladle_model.data.loader import crop_offset, iterate_epoch, make_loader, seconds_to_samples
 from storage.manifest import find_dataset
 from tests.conftest import TINY_SAMPLE_RATE, TINY_SEGMENT_SECONDS
 

@@ -1,4 +1,4 @@
-"""Whole-track enhancement: exact overlap-add and the training layouts (ladle_model/windows.py), files in and out, bounded memory."""
+"""Whole-track enhancement: exact overlap-add and the training layouts (ladle_model/inference/windows.py), files in and out, bounded memory."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import soundfile as sf
 import torch
 import torch.nn as nn
 
-from ladle_model.enhance import (
+from ladle_model.inference.enhance import (
     EnhanceResult,
     Failed,
     Skipped,
@@ -21,32 +21,33 @@ from ladle_model.enhance import (
     result_dict,
     spec_from_checkpoint,
 )
-from ladle_model.models import build_model
-from ladle_model.windows import EnhanceError, enhance_array, make_spec
+from ladle_model.inference.windows import EnhanceError, enhance_array, make_spec
+from ladle_model.models.build import build_model
+from ladle_model.models.restorer import FullBand, PassThrough
 from storage import ffmpeg as ff
 from storage.config import SegmentConfig, get_preset
 from storage.segment import Pair, cut_segments
 from tests.conftest import tone_pcm, write_pcm
 
 
-class Recorder(nn.Module):
+class Recorder(FullBand, nn.Module):
     """Identity that remembers every window it was given."""
 
     def __init__(self) -> None:
         super().__init__()
         self.seen: list[np.ndarray] = []
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, bandwidth=None, start=None) -> torch.Tensor:
         self.seen += list(x.numpy().copy())
         return x
 
 
-class Exploding(nn.Module):
+class Exploding(FullBand, nn.Module):
     def __init__(self, after: int) -> None:
         super().__init__()
         self.calls, self.after = 0, after
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, bandwidth=None, start=None) -> torch.Tensor:
         self.calls += 1
         if self.calls > self.after:
             raise RuntimeError("model failed")
@@ -64,7 +65,7 @@ def test_identity_model_reproduces_the_input_across_window_edges(window_samples,
     assert spec.window_samples == window_samples and spec.hop_samples == window_samples // 2
     x = random_audio(2, n_samples)
     for batch_size, chunk in [(1, None), (3, 97), (8, 1000)]:
-        y = enhance_array(nn.Identity(), x, spec, batch_size=batch_size, chunk_samples=chunk)
+        y = enhance_array(PassThrough(), x, spec, batch_size=batch_size, chunk_samples=chunk)
         assert y.shape == x.shape
         assert np.abs(y - x).max() < 1e-6, (batch_size, chunk)
 
@@ -72,7 +73,12 @@ def test_identity_model_reproduces_the_input_across_window_edges(window_samples,
 def test_weights_sum_to_one_everywhere_so_any_pointwise_model_is_exact():
     spec = make_spec(8000, 0.05)  # 400-sample windows
     x = random_audio(2, 5003, seed=1)
-    y = enhance_array(nn.Tanh(), x, spec, batch_size=4, chunk_samples=700)
+
+    class Tanh(FullBand, nn.Module):
+        def forward(self, x, bandwidth=None, start=None):
+            return torch.tanh(x)
+
+    y = enhance_array(Tanh(), x, spec, batch_size=4, chunk_samples=700)
     np.testing.assert_allclose(y, np.tanh(x), atol=1e-6)
 
 
@@ -110,10 +116,10 @@ def test_windows_are_laid_out_as_the_training_segments(strategy):
 def test_mono_stays_mono_and_more_than_two_channels_is_an_error():
     spec = make_spec(8000, 0.05)
     mono = random_audio(1, 1234, seed=5)
-    y = enhance_array(nn.Identity(), mono, spec)
+    y = enhance_array(PassThrough(), mono, spec)
     assert y.shape == (1, 1234) and np.abs(y - mono).max() < 1e-6
     with pytest.raises(EnhanceError, match="3 channels"):
-        enhance_array(nn.Identity(), random_audio(3, 100), spec)
+        enhance_array(PassThrough(), random_audio(3, 100), spec)
 
 
 def test_spec_from_checkpoint_reads_the_dataset_record_and_falls_back_with_a_warning(caplog):
@@ -149,7 +155,7 @@ def test_spec_from_checkpoint_reads_the_dataset_record_and_falls_back_with_a_war
 
 def test_file_identity_round_trip_is_exact(tmp_path):
     src = write_pcm(tmp_path / "in.flac", tone_pcm(2.3, seed=1))
-    result = enhance_file(nn.Identity(), make_spec(44100, 0.25), src, tmp_path / "out.flac", chunk_seconds=0.3)
+    result = enhance_file(PassThrough(), make_spec(44100, 0.25), src, tmp_path / "out.flac", chunk_seconds=0.3)
     original, _ = sf.read(src, always_2d=True)
     restored, rate = sf.read(tmp_path / "out.flac", always_2d=True)
     assert rate == 44100 and restored.shape == original.shape == (101430, 2)
@@ -183,11 +189,11 @@ def test_lossy_formats_in_flac_or_wav_out_and_the_output_rate_on_request(tmp_pat
     ogg = tmp_path / "in.ogg"
     ff.encode_file(src, ogg, get_preset("paper-32k"))  # Vorbis at 32 kHz
     decoded, _ = ff.decode_file(ogg)
-    enhance_file(nn.Identity(), make_spec(44100, 0.5), ogg, tmp_path / "same.wav", output_sample_rate=32000)
+    enhance_file(PassThrough(), make_spec(44100, 0.5), ogg, tmp_path / "same.wav", output_sample_rate=32000)
     same, rate = sf.read(tmp_path / "same.wav", always_2d=True)
     assert rate == 32000 and same.shape[0] == decoded.shape[-1]
     # by default the model's rate (issue 11): a 32-kHz input comes back at 44.1 kHz, with room for the restored band
-    result = enhance_file(nn.Identity(), make_spec(44100, 0.5), ogg, tmp_path / "up.flac")
+    result = enhance_file(PassThrough(), make_spec(44100, 0.5), ogg, tmp_path / "up.flac")
     assert sf.info(str(tmp_path / "up.flac")).samplerate == result.sample_rate == 44100
     assert sf.info(str(tmp_path / "up.flac")).frames == -(-decoded.shape[-1] * 44100 // 32000)
 
@@ -195,7 +201,7 @@ def test_lossy_formats_in_flac_or_wav_out_and_the_output_rate_on_request(tmp_pat
 def test_more_than_two_channels_is_a_clear_error(tmp_path):
     sf.write(tmp_path / "surround.wav", random_audio(6, 4000).T, 8000)
     with pytest.raises(EnhanceError, match="6 channels: only mono and stereo"):
-        enhance_file(nn.Identity(), make_spec(8000, 0.1), tmp_path / "surround.wav", tmp_path / "out.flac")
+        enhance_file(PassThrough(), make_spec(8000, 0.1), tmp_path / "surround.wav", tmp_path / "out.flac")
     assert not (tmp_path / "out.flac").exists()
 
 
@@ -213,7 +219,7 @@ def test_a_folder_is_mirrored_and_non_audio_is_skipped(tmp_path):
     write_pcm(library / "a.flac", tone_pcm(0.5, seed=4))
     write_pcm(library / "disc 2" / "b.wav", tone_pcm(0.4, channels=1, seed=5))
     (library / "cover.txt").write_text("no audio here")
-    results = enhance_path(nn.Identity(), make_spec(44100, 0.1), library, tmp_path / "out", suffix=".wav")
+    results = enhance_path(PassThrough(), make_spec(44100, 0.1), library, tmp_path / "out", suffix=".wav")
     done = {r.output for r in results if isinstance(r, EnhanceResult)}
     assert done == {str(tmp_path / "out" / "a.wav"), str(tmp_path / "out" / "disc 2" / "b.wav")}
     assert [(r.source, r.reason) for r in results if isinstance(r, Skipped)] == [
@@ -229,7 +235,7 @@ def test_in_a_folder_a_file_that_fails_is_reported_and_the_others_are_restored(t
     write_pcm(library / "c.flac", tone_pcm(0.3, seed=8))
     (tmp_path / "out" / "c.wav").mkdir(parents=True)  # c's output name is taken by a folder: its write fails
     write_pcm(library / "d.flac", tone_pcm(0.3, seed=9))
-    results = enhance_path(nn.Identity(), make_spec(44100, 0.1), library, tmp_path / "out", suffix=".wav")
+    results = enhance_path(PassThrough(), make_spec(44100, 0.1), library, tmp_path / "out", suffix=".wav")
     assert [type(r).__name__ for r in results] == ["EnhanceResult", "Failed", "Failed", "EnhanceResult"]
     assert "6 channels: only mono and stereo" in results[1].reason and results[2].source == str(library / "c.flac")
     assert (tmp_path / "out" / "a.wav").is_file() and (tmp_path / "out" / "d.wav").is_file()
@@ -254,7 +260,7 @@ def test_a_ten_minute_file_is_restored_in_bounded_memory(tmp_path):
     tracemalloc.start()
     try:
         result = enhance_file(
-            nn.Identity(),
+            PassThrough(),
             make_spec(44100, 1.0),
             src,
             tmp_path / "out.flac",
@@ -276,7 +282,7 @@ def test_a_ten_minute_file_is_restored_in_bounded_memory(tmp_path):
 
 
 def test_a_model_that_fills_by_bandwidth_runs_every_window_at_the_cut_measured_over_the_file(tmp_path):
-    from ladle_model.bandwidth import AtBandwidth, track_bandwidth
+    from ladle_model.models.bandwidth import AtBandwidth, track_bandwidth
     from tests.ladle_model.test_bandwidth import filling_model, sparse_track
 
     track = sparse_track(seconds=4).numpy()  # a 1-s bright passage cut at 11 kHz in 3 s of bass
@@ -294,13 +300,13 @@ def test_a_model_that_fills_by_bandwidth_runs_every_window_at_the_cut_measured_o
         enhance_track(model, track, spec), expected
     )  # a track in memory (evaluate, listen) alike
     assert np.abs(expected - enhance_array(model, track, spec)).max() > 1e-4  # the bass windows alone would get no fill
-    assert enhance_file(nn.Identity(), spec, tmp_path / "in.wav", tmp_path / "same.wav").input_cutoff_hz is None
+    assert enhance_file(PassThrough(), spec, tmp_path / "in.wav", tmp_path / "same.wav").input_cutoff_hz is None
 
 
 def test_a_noise_fill_keeps_its_power_where_the_windows_cross_fade():
     # SpecNeXt's noise at inference follows each window's place in the track, so windows fill their overlap with the
     # same noise and the cross-fade keeps its power; noises independent per window keep 0.75 of it on average.
-    from ladle_model.specnext import SpecNeXt, SpecNeXtConfig
+    from ladle_model.models.specnext import SpecNeXt, SpecNeXtConfig
     from tests.ladle_model.test_specnext import tones
 
     torch.manual_seed(0)
@@ -316,8 +322,8 @@ def test_a_noise_fill_keeps_its_power_where_the_windows_cross_fade():
         added = torch.as_tensor(restored, dtype=torch.float32) - x[0]
         return float(model.stft(added)[:, 300:400, 8:-8].abs().pow(2).mean())
 
-    class EachWindowFromZero(nn.Module):  # the model told nothing of where a window lies
-        def forward(self, batch):
+    class EachWindowFromZero(FullBand, nn.Module):  # the model told nothing of where a window lies
+        def forward(self, batch, bandwidth=None, start=None):
             return model(batch)
 
     with torch.no_grad():

@@ -8,14 +8,14 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch.nn as nn
 
-from ladle_model import metrics as M
-from ladle_model.enhance import Enhancer
-from ladle_model.evaluate import BASELINE, MODEL, EvalConfig, EvaluationError, evaluate_run
+from ladle_model.evaluation import metrics as M
+from ladle_model.evaluation.evaluate import BASELINE, MODEL, EvalConfig, EvaluationError, evaluate_run
+from ladle_model.evaluation.verdict import headline, summarise, verdict
+from ladle_model.inference.enhance import Enhancer
+from ladle_model.inference.windows import make_spec
+from ladle_model.models.restorer import PassThrough
 from ladle_model.reports.table1 import table1_markdown, table1_rows
-from ladle_model.verdict import headline, summarise, verdict
-from ladle_model.windows import make_spec
 from storage import catalog
 from storage import ffmpeg as ff
 from storage.align import Alignment
@@ -107,7 +107,7 @@ def identity_run(run) -> Enhancer:
     """A run folder with a stand-in best.pt (hashed into the cache key only) and an identity model in its place."""
     (run / "checkpoints").mkdir(parents=True, exist_ok=True)
     (run / "checkpoints" / "best.pt").write_bytes(b"weights")
-    return Enhancer(nn.Identity(), make_spec(44100, 0.25), "best.pt", "identity", 7, "v1", dict(DATASET))
+    return Enhancer(PassThrough(), make_spec(44100, 0.25), "best.pt", "identity", 7, "v1", dict(DATASET))
 
 
 def test_a_registered_metric_is_scored_summarised_reported_and_tabulated(extra_metric, eval_data, tmp_path):
@@ -267,11 +267,11 @@ def test_a_multi_preset_model_knows_its_presets_versions_and_each_codec_rate():
         },
     ]
     spec = make_spec(44100, 0.1, "pad-edges", 32000)
-    enhancer = Enhancer(nn.Identity(), spec, "best.pt", "identity", 7, "v1+v2", records[0], records)
+    enhancer = Enhancer(PassThrough(), spec, "best.pt", "identity", 7, "v1+v2", records[0], records)
     assert enhancer.presets == ["paper-32k", "mp3-64"] and enhancer.dataset_versions == ["v1", "v2"]
     assert enhancer.spec_for("paper-32k") == spec and enhancer.spec_for("mp3-64").input_rate == 44100
     assert enhancer.spec_for("mp3-64").input_window_samples == 4410  # the codec ran at the model's rate: no padding
     one = Enhancer(
-        nn.Identity(), make_spec(44100, 0.25), "best.pt", "identity", 7, "v1", dict(DATASET)
+        PassThrough(), make_spec(44100, 0.25), "best.pt", "identity", 7, "v1", dict(DATASET)
     )  # before "datasets"
     assert one.presets == ["vorbis-160"] and one.dataset_versions == ["v1"] and one.spec_for("mp3-64") == one.spec

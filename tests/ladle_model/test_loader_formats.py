@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ladle_model.data import make_loader
+from ladle_model.data.loader import make_loader
 from storage.manifest import find_dataset
 from storage.sample_format import decode_sample
 from tests.conftest import write_tiny_dataset
@@ -37,7 +37,7 @@ def test_validation_batches_equal_the_decoded_samples(tmp_path, bits):
 def test_integer_batches_converted_later_equal_the_float_batches(tmp_path):
     import torch
 
-    from ladle_model.data import to_float_tensor
+    from ladle_model.data.loader import to_float_tensor
 
     write_tiny_dataset(tmp_path, version="v16", shards={"train": [5]}, bits=16)
     paths = find_dataset(tmp_path, version="v16").shard_paths("train")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ladle_model.losses import (
+from ladle_model.losses.perceptual import (
     FeatureClassifier,
     FeatureNet,
     FeatureNetConfig,

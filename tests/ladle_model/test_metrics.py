@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from ladle_model import metrics as M
-from ladle_model import visqol as V
-from ladle_model.losses import FeatureNet, FeatureNetConfig, perceptual_loss
+from ladle_model.evaluation import metrics as M
+from ladle_model.evaluation import visqol as V
+from ladle_model.losses.perceptual import FeatureNet, FeatureNetConfig, perceptual_loss
 
 
 def noise(shape, seed=0, scale=0.1) -> np.ndarray:

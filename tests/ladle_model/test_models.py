@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ladle_model.drrn import clamp_to_audio_range
-from ladle_model.models import MODEL_CLASSES, MODEL_CONFIGS, build_model, model_config_dict
+from ladle_model.models.build import MODEL_CLASSES, MODEL_CONFIGS, build_model, model_config_dict
+from ladle_model.models.drrn import clamp_to_audio_range
 
 # (name, overrides): every default config plus the options that change the forward path.
 CASES = [

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ladle_model.data import make_loader
-from ladle_model.recipes import DEFAULT_RECIPE, RECIPES, recipe_config
-from ladle_model.train import TrainConfig, init_state, train, train_step
+from ladle_model.data.loader import make_loader
+from ladle_model.training.config import TrainConfig
+from ladle_model.training.loop import train, train_step
+from ladle_model.training.recipes import DEFAULT_RECIPE, RECIPES, recipe_config
+from ladle_model.training.state import init_state
 from storage.manifest import find_dataset
 
 SMALL_SPECNEXT = {"n_fft": 256, "hop": 64, "dim": 16, "n_blocks": 1}  # 8-kHz tiny data: a small model
@@ -68,7 +70,7 @@ def test_default_recipe_runs_the_real_training_entry_point(tiny_data_dir, tmp_pa
 
 
 def test_the_default_recipe_shows_some_segments_their_lossless_original(tiny_data_dir):
-    from ladle_model.augment import clean_input_mask
+    from ladle_model.data.augment import clean_input_mask
 
     lossless, lossy = next(iter(make_loader(find_dataset(tiny_data_dir).shard_paths("train"), 4, True, seed=0)))
     assert RECIPES[DEFAULT_RECIPE]["clean_input_fraction"] == 0.2

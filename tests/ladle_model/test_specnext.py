@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from ladle_model.bandwidth import measures_bandwidth
-from ladle_model.specnext import COPY_GUARD, SpecNeXt, SpecNeXtConfig, bin_gains, copy_up_index, table_gain
+from ladle_model.models.bandwidth import measures_bandwidth
+from ladle_model.models.specnext import COPY_GUARD, SpecNeXt, SpecNeXtConfig, bin_gains, copy_up_index, table_gain
 from tests.ladle_model.test_bandwidth import low_passed_noise
 
 SMALL = SpecNeXtConfig(n_fft=256, hop=64, dim=16, n_blocks=2)
@@ -48,7 +48,7 @@ def test_trained_head_changes_output_and_stays_in_range():
 
 @pytest.mark.parametrize("option", [{}, {"copy_up": True}, {"noise_fill": True}])
 def test_trains_under_bf16_autocast_as_on_cuda_and_returns_float32(option):
-    # Training runs the model under bf16 autocast on CUDA (ladle_model/distributed.py); CPU autocast takes the
+    # Training runs the model under bf16 autocast on CUDA (ladle_model/training/distributed.py); CPU autocast takes the
     # same bf16 path through the convolutions and the head, whose output must become float32 before it is complex.
     torch.manual_seed(0)
     model = SpecNeXt(dataclasses.replace(SMALL, **option))
@@ -268,7 +268,7 @@ def test_a_noise_fill_overlap_adds_at_its_gain_where_a_still_fill_cancels():
 
 
 def test_the_inference_noise_is_one_stream_whatever_span_is_asked_for():
-    from ladle_model.specnext import NOISE_BLOCK, noise_stream
+    from ladle_model.models.specnext import NOISE_BLOCK, noise_stream
 
     first = -NOISE_BLOCK - 4464
     stream = noise_stream(first, 3 * NOISE_BLOCK)  # across four blocks, before sample 0 too

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ladle_model.spectral_losses import (
+from ladle_model.losses.spectral import (
     SpectralLossConfig,
     floored_mel_loss,
     log_magnitude_loss,
@@ -109,8 +109,8 @@ def test_config_refuses_negative_weights():
 
 
 def test_training_losses_off_equals_the_paper_loss_and_on_adds_the_terms():
-    from ladle_model.losses import LossConfig, compute_losses
-    from ladle_model.spectral_losses import training_losses
+    from ladle_model.losses.perceptual import LossConfig, compute_losses
+    from ladle_model.losses.spectral import training_losses
 
     y = music_like()
     x = low_pass(y, 3000.0)

@@ -12,22 +12,16 @@ import numpy as np
 import pytest
 import torch
 
-import ladle_model.train as train_module
-from ladle_model.checkpoint import load_checkpoint
-from ladle_model.data import make_loader
-from ladle_model.losses import pretrain_feature_net
-from ladle_model.models import build_model
+import ladle_model.training.loop as train_module
+from ladle_model.data.loader import make_loader
+from ladle_model.losses.perceptual import pretrain_feature_net
+from ladle_model.models.build import build_model
 from ladle_model.reports.training import read_log
-from ladle_model.train import (
-    ConfigError,
-    TrainConfig,
-    init_state,
-    scheduled_lr,
-    train,
-    train_config_from_args,
-    train_step,
-)
-from storage.config import code_version
+from ladle_model.runs.checkpoint import load_checkpoint
+from ladle_model.training.config import TrainConfig
+from ladle_model.training.loop import scheduled_lr, train, train_step
+from ladle_model.training.state import init_state
+from storage.config import ConfigError, code_version
 from storage.manifest import find_dataset
 
 REPO = Path(__file__).resolve().parents[2]
@@ -94,9 +88,16 @@ def test_config_from_dict_checks_keys_types_and_nesting():
         TrainConfig.from_dict({"device": "tpu"})
 
 
-def test_named_options_then_overrides():
-    cfg = train_config_from_args("drrn1d", epochs=3, batch_size=8, overrides={"batch_size": 2, "lr": 5e-4})
+def test_a_recipe_then_overrides():
+    cfg = TrainConfig.from_recipe("paper", {"model": "drrn1d", "max_epochs": 3, "batch_size": 2, "lr": 5e-4})
     assert (cfg.model, cfg.max_epochs, cfg.batch_size, cfg.lr) == ("drrn1d", 3, 2, 5e-4)
+    specnext = TrainConfig.from_recipe("specnext", {"max_steps": 7})
+    assert (specnext.model, specnext.max_steps, specnext.lr, specnext.model_overrides) == (
+        "specnext",
+        7,
+        1e-3,
+        {"noise_fill": True},
+    )
 
 
 # ----------------------------------------------------------------------------- learning
@@ -263,9 +264,9 @@ def test_moving_average_follows_its_decay_step_by_step(tiny_data_dir):
 
 
 def test_moving_average_is_served_checkpointed_and_resumed_exactly(tiny_data_dir, tmp_path):
-    from ladle_model.checkpoint import model_from_checkpoint
-    from ladle_model.distributed import setup_distributed
-    from ladle_model.train import validate
+    from ladle_model.runs.checkpoint import model_from_checkpoint
+    from ladle_model.training.distributed import setup_distributed
+    from ladle_model.training.loop import validate
 
     cfg = tiny_config(ema_decay=0.5, loss={"lambda_perc": 0.0}, feature_net_steps=0)
     straight = train(tiny_data_dir, tmp_path / "straight", cfg)
@@ -388,8 +389,8 @@ def test_annealed_lr_follows_the_clock_under_a_time_budget(tiny_data_dir, tmp_pa
 
 
 def test_several_presets_train_one_model_on_their_union(tmp_path):
-    from ladle_model.checkpoint import checkpoint_presets
-    from ladle_model.enhance import load_enhancer
+    from ladle_model.inference.enhance import load_enhancer
+    from ladle_model.runs.checkpoint import checkpoint_presets
     from tests.conftest import write_tiny_dataset
 
     data = tmp_path / "data"
@@ -457,7 +458,7 @@ def test_half_written_files_of_a_killed_run_are_swept_at_the_start(uninterrupted
 DDP_SCRIPT = textwrap.dedent(
     """
     import os, sys, torch
-    import ladle_model.train as t
+    import ladle_model.training.loop as t
 
     real_save = t.save_checkpoint
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import math
 
-from ladle_model.checkpoint import RunDir
 from ladle_model.reports.training import (
     append_log_row,
     epoch_table,
@@ -15,6 +14,7 @@ from ladle_model.reports.training import (
     truncate_log,
     write_training_report,
 )
+from ladle_model.runs.checkpoint import RunDir
 
 
 def test_log_rows_round_trip_and_keep_the_first_header(tmp_path):
