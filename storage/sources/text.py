@@ -202,9 +202,11 @@ def _legacy(data: bytes) -> DecodedText:
     if not latin:
         if not clean:
             return DecodedText(best.text, best.encoding, 0.0)
-        # Only other scripts read cleanly: the first, its confidence shared among the different readings.
-        n_readings = len({r.text for r in clean})
-        return DecodedText(clean[0].text, clean[0].encoding, round((1.0 - clean[0].chaos) / n_readings, 3))
+        # Only other scripts read cleanly: among the detector's equally good readings (its best's chaos) the
+        # first clean one, its confidence shared among the different readings.
+        equal = [r for r in clean if r.chaos <= best.chaos] or clean
+        n_readings = len({r.text for r in equal})
+        return DecodedText(equal[0].text, equal[0].encoding, round((1.0 - equal[0].chaos) / n_readings, 3))
     texts: dict[str, _Reading] = {}
     for r in latin:
         if r.text not in texts or r.encoding == WESTERN:
