@@ -57,9 +57,9 @@ def _is_latin_letter(ch: str) -> bool:
 
 
 def is_latin_text(text: str) -> bool:
-    """Whether the text's non-ASCII letters are all Latin, with at least one of them."""
+    """Whether the text has non-ASCII characters and no letter of a script other than Latin among them."""
     letters = [c for c in text if ord(c) > 0x7F and unicodedata.category(c).startswith("L")]
-    return bool(letters) and all(_is_latin_letter(c) for c in letters)
+    return not text.isascii() and all(_is_latin_letter(c) for c in letters)
 
 
 def language_fit(text: str) -> float:

@@ -280,7 +280,9 @@ def parse_cue(
                 number_text, _, time_text = rest.partition(" ")
                 number, (frames, bare) = int(number_text), cue_time_to_frames(time_text)
                 if bare:
-                    warnings.append(f"line {line_no}: INDEX time {time_text.strip()!r} is a bare number: read as frames")
+                    warnings.append(
+                        f"line {line_no}: INDEX time {time_text.strip()!r} is a bare number: read as frames"
+                    )
                 if not 0 <= number <= 99:
                     raise ValueError(f"index number {number} is outside 0..99")
                 previous = track.indexes[-1] if track.indexes else None

@@ -33,7 +33,12 @@ SAMPLE_RATE = 44100
 SUBTYPES = {"PCM_S8": ("int16", "PCM_S8"), "PCM_U8": ("int16", "PCM_S8"), "PCM_16": ("int16", "PCM_16"),
             "PCM_24": ("int32", "PCM_24")}  # fmt: skip
 # FFmpeg sample format (and bits) → the PCM codec that keeps it exactly in a temporary WAV
-FFMPEG_PCM = {("u8", None): "pcm_u8", ("s16", None): "pcm_s16le", ("s32", "24"): "pcm_s24le", ("s32", None): "pcm_s32le"}
+FFMPEG_PCM = {
+    ("u8", None): "pcm_u8",
+    ("s16", None): "pcm_s16le",
+    ("s32", "24"): "pcm_s24le",
+    ("s32", None): "pcm_s32le",
+}
 
 
 class DiscError(ValueError):
@@ -78,7 +83,7 @@ class ImageFile:
     big_endian: bool = False
     temporary: Path | None = None  # a WAV decoded by FFmpeg, deleted after the split
     handle: object = None
-    format: PcmFormat = CD_AUDIO  # None only for a missing file
+    format: PcmFormat = CD_AUDIO  # a raw image's always; a missing file's is never read
 
     def read(self, offset: int, n: int) -> np.ndarray:
         """(n, channels) samples, int16 (int32 for 24-bit), from `offset` samples into this file."""

@@ -242,7 +242,8 @@ def _split(disc: Disc, folder: Path, key: str) -> dict:
                     "title": sheet_text(disc, span.track.title if span.track else None),
                     "performer": sheet_text(disc, (span.track.performer if span.track else None) or disc.performer),
                     "start_sector": span.start_sector,
-                    "n_sectors": samples_to_frames(span.stop, pcm.rate, up=True) - samples_to_frames(span.start, pcm.rate),
+                    "n_sectors": samples_to_frames(span.stop, pcm.rate, up=True)
+                    - samples_to_frames(span.start, pcm.rate),
                     "n_samples": span.stop - span.start,
                     "crc32": sums.crc32 if sums else "",
                     "accuraterip_v1": sums.v1 if sums and span.track else "",

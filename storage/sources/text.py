@@ -10,6 +10,8 @@ page (EAC writes sheets in the system's ANSI code page: cp1252, cp1250, cp1251, 
 …), which charset-normalizer detects from the bytes' statistics. Short sheets can fool a statistical
 detector, so its choice is also checked for mojibake (`mojibake_score`: script mixtures no real title
 has). A choice that shows mojibake gets confidence 0, and the caller must not use the text as tags.
+Latin code pages the detector cannot tell apart are told by which reading one language's alphabet
+explains best (`storage.sources.alphabets`), and a tie goes to cp1252, what a Western ripper wrote.
 """
 
 from __future__ import annotations
@@ -158,9 +160,9 @@ def detect_text(data: bytes) -> DecodedText:
     return _legacy(data)
 
 
-# What a Western ripper writes: EAC writes a sheet in the system's ANSI code page, and foobar2000 reads a
-# sheet that is not UTF-8 in that code page; on Western systems that is cp1252 (a superset of Latin-1's
-# printable characters).
+# What a Western ripper writes: a sheet that is not Unicode is in the ripper's Windows ANSI code page
+# (dBpoweramp's manual says so of its sheets; EAC and foobar2000 are reported to do the same), which on
+# Western systems is cp1252 (a superset of Latin-1's printable characters).
 WESTERN = "cp1252"
 MAX_CHAOS = 0.2  # charset-normalizer's own default threshold for a plausible reading
 
@@ -179,8 +181,8 @@ def _legacy(data: bytes) -> DecodedText:
     - Otherwise every clean Latin reading the detector finds plausible (chaos at most MAX_CHAOS), and the
       cp1252 reading, compete: the one whose accented letters one language's alphabet explains best wins
       (`alphabets.language_fit`; the detector's small chaos differences do not tell "luhů" from "luhł").
-      A tie goes to cp1252, what a Western ripper wrote (EAC writes, and foobar2000 reads, a sheet that is
-      not UTF-8 in the ANSI code page), with confidence 1 - chaos; so does a clear winner. A tie without
+      A tie goes to cp1252, what a Western ripper wrote (WESTERN), with confidence 1 - chaos; so does a
+      clear winner. A tie without
       cp1252 shares the confidence among the tied readings, which leaves it below the threshold.
       Known limit: a Turkish (cp1254) name whose cp1252 reading is Icelandic letters ("Şımarık" read as
       "Þýmarýk") is read as cp1252: no alphabet tells them apart, and the Western reading is far likelier.
