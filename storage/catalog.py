@@ -144,6 +144,10 @@ class DiscRow:
     n_tracks: int
     image_paths: list
     notes: list
+    cue_encoding: str = "utf-8"  # the sheet's encoding as detected, and how sure (below 0.8: no text tags)
+    cue_encoding_confidence: float = 1.0
+    checks: list = dataclasses.field(default_factory=list)  # crc32, accuraterip, disc_ids, rip_log: those applied
+    warnings: list = dataclasses.field(default_factory=list)  # what the sheet's parser read leniently
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,10 @@ def disc_rows(discs: list[DiscRecord], track_ids: dict[str, str]) -> tuple[list[
                 len(d.tracks),
                 list(d.image_paths),
                 list(d.notes),
+                d.cue_encoding,
+                d.cue_encoding_confidence,
+                list(d.checks),
+                list(d.warnings),
             )
         )
         for t in d.tracks:

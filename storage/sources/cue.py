@@ -8,12 +8,17 @@ from the start of the FILE the index lies in. The grammar is CDRWIN's (the comma
 CATALOG, CDTEXTFILE, FILE, FLAGS, INDEX, ISRC, PERFORMER, POSTGAP, PREGAP, REM, SONGWRITER, TITLE,
 TRACK) plus the CD-TEXT fields some rippers add (COMPOSER, ARRANGER, MESSAGE, GENRE, …).
 
-What is an error and what is only a note:
-- errors (`CueError`): no FILE, no TRACK, a TRACK before any FILE, an INDEX/PREGAP/POSTGAP/FLAGS/ISRC
-  before any TRACK, an audio TRACK without INDEX 01, malformed times or numbers, tracks out of order,
+What is an error, what is a warning and what is only a note:
+- errors (`CueError`): no TRACK, a TRACK before any FILE when no image is known, an INDEX/PREGAP/POSTGAP/
+  FLAGS/ISRC before any TRACK, an audio TRACK without any INDEX, malformed times or numbers, tracks out of order,
   an index earlier than the index before it (in its track or the previous one, within one FILE), a
   FILE path that leaves the cue sheet's folder (`../../etc/passwd`, `/etc/passwd`, `C:\\x.wav`,
   `\\\\server\\x.wav`), and (in `read_cue`) a named audio file that cannot be found.
+- warnings (kept in `Disc.warnings`): what peers accept and this parser reads their way, where the
+  meaning is unambiguous: an audio TRACK without INDEX 01 starts at its first index (libcue's rule: its
+  only index, or INDEX 00); a bare number as a time is a count of frames (`INDEX 01 99`, libcue's
+  grammar); a sheet without FILE (as FLAC embeds one: CUESHEET tag) describes the image it came with,
+  or the one audio file beside it that has its stem.
 - notes (kept in `Disc.notes`): unknown commands (ignored: real sheets carry vendor extensions), the
   encoding when it had to be detected, a FILE found under another name (EAC sheets often name
   `Album.wav` after the image was compressed to `Album.flac`), a data track without INDEX 01.
@@ -31,7 +36,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from storage.sources.cue_files import find_file, resolve_file_name
+from storage.sources.cue_files import AUDIO_EXTENSIONS, find_file, resolve_file_name
 from storage.sources.text import MIN_CONFIDENCE, decode_text, detect_text
 
 PLACEHOLDER_MODE = "MODEX/2XXX"  # as the parser stores it (upper case)
@@ -129,6 +134,7 @@ class Disc:
     cdtext: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     encoding_confidence: float = 1.0  # see storage.sources.text.DecodedText; below MIN_CONFIDENCE no text tags
+    warnings: tuple[str, ...] = ()  # what was read leniently (module docstring)
 
     @property
     def text_trusted(self) -> bool:
@@ -149,6 +155,14 @@ def msf_to_frames(text: str) -> int:
     if seconds >= 60 or frames >= FRAMES_PER_SECOND:
         raise ValueError(f"time {text!r} has seconds ≥ 60 or frames ≥ 75")
     return (minutes * 60 + seconds) * FRAMES_PER_SECOND + frames
+
+
+def cue_time_to_frames(text: str) -> tuple[int, bool]:
+    """A CUE time: 'mm:ss:ff', or a bare number of frames as libcue reads it; (frames, was_bare)."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text), True
+    return msf_to_frames(text), False
 
 
 def frames_to_msf(frames: int) -> str:
@@ -196,8 +210,13 @@ class _TrackDraft:
     cdtext: dict[str, str] = field(default_factory=dict)
 
 
-def parse_cue(text: str, cue_dir: str | Path, cue_name: str = "cue sheet", encoding: str = "utf-8") -> Disc:
-    """Parse CUE text; FILE paths are resolved against `cue_dir` but not looked for on disk."""
+def parse_cue(
+    text: str, cue_dir: str | Path, cue_name: str = "cue sheet", encoding: str = "utf-8", image: str | None = None
+) -> Disc:
+    """Parse CUE text; FILE paths are resolved against `cue_dir` but not looked for on disk.
+
+    `image`: the file a sheet without FILE describes (the FLAC that embeds it, or the image beside it).
+    """
     cue_dir = Path(cue_dir)
 
     def fail(line_no: int, reason: str) -> CueError:
@@ -209,6 +228,7 @@ def parse_cue(text: str, cue_dir: str | Path, cue_name: str = "cue sheet", encod
     disc_rem: dict[str, str] = {}
     disc_cdtext: dict[str, str] = {}
     notes: list[str] = []
+    warnings: list[str] = []
     session = 1
     last_index: tuple[CueIndex, int] | None = None  # the latest index and its track number
     # splitlines() also splits at a lone CR: sheets written with classic Mac OS line ends parse too.
@@ -238,8 +258,11 @@ def parse_cue(text: str, cue_dir: str | Path, cue_name: str = "cue sheet", encod
                     notes.append(f"line {line_no}: unknown FILE type {file_type!r}, read by content")
                 files.append(CueFile(name, resolve_file_name(name, cue_dir), file_type, line_no))
             elif command == "TRACK":
-                if not files:
+                if not files and image is None:
                     raise ValueError("TRACK before any FILE: the sheet does not say which file holds the audio")
+                if not files:
+                    files.append(CueFile(image, resolve_file_name(image, cue_dir), "WAVE", line_no))
+                    warnings.append(f"the sheet names no FILE: its tracks are read from {image!r}")
                 number_text, _, mode = rest.partition(" ")
                 number, mode = int(number_text), mode.strip().upper()
                 if mode not in SECTOR_BYTES:
@@ -255,7 +278,11 @@ def parse_cue(text: str, cue_dir: str | Path, cue_name: str = "cue sheet", encod
                 raise ValueError(f"{command} before any TRACK")
             elif command == "INDEX":
                 number_text, _, time_text = rest.partition(" ")
-                number, frames = int(number_text), msf_to_frames(time_text)
+                number, (frames, bare) = int(number_text), cue_time_to_frames(time_text)
+                if bare:
+                    warnings.append(
+                        f"line {line_no}: INDEX time {time_text.strip()!r} is a bare number: read as frames"
+                    )
                 if not 0 <= number <= 99:
                     raise ValueError(f"index number {number} is outside 0..99")
                 previous = track.indexes[-1] if track.indexes else None
@@ -273,10 +300,11 @@ def parse_cue(text: str, cue_dir: str | Path, cue_name: str = "cue sheet", encod
                     )
                 track.indexes.append(CueIndex(number, len(files) - 1, frames, line_no))
                 last_index = (track.indexes[-1], track.number)
-            elif command == "PREGAP":
-                track.pregap_frames = msf_to_frames(rest)
-            elif command == "POSTGAP":
-                track.postgap_frames = msf_to_frames(rest)
+            elif command in ("PREGAP", "POSTGAP"):
+                frames, bare = cue_time_to_frames(rest)
+                setattr(track, f"{command.lower()}_frames", frames)
+                if bare:
+                    warnings.append(f"line {line_no}: {command} time {rest!r} is a bare number: read as frames")
             elif command == "FLAGS":
                 track.flags = tuple(rest.upper().split())
             elif command == "ISRC":
@@ -303,9 +331,16 @@ def parse_cue(text: str, cue_dir: str | Path, cue_name: str = "cue sheet", encod
     finished = []
     for draft in tracks:
         if not any(i.number == 1 for i in draft.indexes):
+            if draft.mode == "AUDIO" and not draft.indexes:
+                raise fail(draft.line, f"TRACK {draft.number:02d} has no INDEX 01 (nor any other index)")
             if draft.mode == "AUDIO":
-                raise fail(draft.line, f"TRACK {draft.number:02d} has no INDEX 01")
-            notes.append(f"line {draft.line}: data TRACK {draft.number:02d} has no INDEX 01: no file holds it")
+                # libcue's rule: a track starts at its first index (its only one, or INDEX 00).
+                first = draft.indexes[0]
+                draft.indexes[0] = dataclasses.replace(first, number=1)
+                warnings.append(f"line {draft.line}: TRACK {draft.number:02d} has no INDEX 01: it starts at its "
+                                f"INDEX {first.number:02d} ({frames_to_msf(first.frames)})")  # fmt: skip
+            else:
+                notes.append(f"line {draft.line}: data TRACK {draft.number:02d} has no INDEX 01: no file holds it")
         values = dataclasses.asdict(draft)
         values["indexes"] = tuple(draft.indexes)
         finished.append(CueTrack(**values))
@@ -321,14 +356,41 @@ def parse_cue(text: str, cue_dir: str | Path, cue_name: str = "cue sheet", encod
         rem=disc_rem,
         cdtext=disc_cdtext,
         notes=tuple(notes),
+        warnings=tuple(warnings),
     )
 
 
 # ---------------------------------------------------------------- the sheet on disk
 
 
+def sheet_source(path: str | Path) -> tuple[bytes, str | None]:
+    """A sheet's bytes, and the image a sheet without FILE describes.
+
+    A FLAC's CUESHEET tag (Vorbis comments are UTF-8) describes that FLAC; a .cue file without FILE
+    describes the one audio file beside it with its stem (`Album.cue` and `Album.flac`), if there is one.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".flac":
+        import mutagen.flac
+
+        try:
+            sheets = (mutagen.flac.FLAC(path).tags or {}).get("CUESHEET") or []
+        except mutagen.MutagenError as e:
+            raise CueError(f"{path.name}: cannot read its tags: {e}") from None
+        if not sheets:
+            raise CueError(f"{path.name}: holds no CUESHEET tag")
+        return sheets[0].encode("utf-8"), path.name
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise CueError(f"{path.name}: cannot read: {e.strerror}") from None
+    beside = [path.with_suffix(ext) for ext in AUDIO_EXTENSIONS if path.with_suffix(ext).is_file()]
+    return data, beside[0].name if len(beside) == 1 else None
+
+
 def read_cue(path: str | Path) -> Disc:
-    """Decode, parse and locate the files of one CUE sheet; CueError if it is malformed or audio is missing.
+    """Decode, parse and locate the files of one CUE sheet (or a FLAC's embedded one); CueError if it is
+    malformed or audio is missing.
 
     A missing file that holds no audio is tolerated (marked `missing`, with a note): rippers often keep
     the audio and drop the data session of an enhanced CD. "No audio" allows the pregap (INDEX 00) of an
@@ -337,18 +399,15 @@ def read_cue(path: str | Path) -> Disc:
     confidence is still parsed (the audio is usable) but `Disc.text_trusted` is False, with a note.
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise CueError(f"{path.name}: cannot read: {e.strerror}") from None
+    data, image = sheet_source(path)
     decoded = detect_text(data)
-    disc = parse_cue(decoded.text, path.parent, path.name, decoded.encoding)
+    disc = parse_cue(decoded.text, path.parent, path.name, decoded.encoding, image=image)
     notes = list(disc.notes)
     if not decoded.trusted:
         notes.insert(
             0,
             f"cue sheet text is not Unicode and its encoding is uncertain (best guess {decoded.encoding}, "
-            f"confidence {decoded.confidence:.2f}): titles and names are not used as tags",
+            f"confidence {decoded.confidence:.2f}, below {MIN_CONFIDENCE}): no text from it is written as tags",
         )
     elif decoded.guessed:
         notes.insert(

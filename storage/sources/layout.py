@@ -4,6 +4,8 @@
     layout.toc, [(s.track, s.start, s.stop) for s in layout.spans], layout.notes
 
 Conventions, followed everywhere below:
+- Sample positions are at the image's rate: a CUE frame (1/75 s) is `frames_to_samples` (588 samples
+  at 44.1 kHz, exact; rounded to the nearest sample at rates that are not multiples of 75).
 - Positions are CD sectors (frames of 588 stereo samples, 75 a second) from the start of the disc's
   program area, i.e. LSN, what cdparanoia prints and AccurateRip sums; MusicBrainz and freedb add the
   150-sector lead-in (2 s, Red Book). The first FILE's first sample is LSN 0.
@@ -31,11 +33,32 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from storage.sources.cue import SAMPLES_PER_FRAME, CueError, CueIndex, CueTrack, Disc, frames_to_msf
+from storage.sources.cue import FRAMES_PER_SECOND, CueError, CueIndex, CueTrack, Disc, frames_to_msf
 from storage.sources.discid import SESSION_GAP_SECTORS, DiscToc, TocTrack
 from storage.sources.image import ImageFile
 
 BLOCK_SAMPLES = 1 << 16
+
+
+def frames_to_samples(frames: int, rate: int) -> int:
+    """The sample a CUE position (frames of 1/75 s) falls on: round(frames * rate / 75).
+
+    Exact where the rate is a multiple of 75 (44100: 588 a frame; 48000, 88200, 96000, 192000), within
+    half a sample elsewhere (32000, 22050·k…); never a tie to break (frames * rate / 75 never ends in .5
+    for integers), and each position is rounded from the sheet's own count, so errors never add up.
+    """
+    return (2 * frames * rate + FRAMES_PER_SECOND) // (2 * FRAMES_PER_SECOND)
+
+
+def samples_to_frames(samples: int, rate: int, up: bool = False) -> int:
+    """The CUE frame a sample lies in: the last frame whose first sample (`frames_to_samples`) is at or
+    before it (up=True: the first frame starting at or after it). floor/ceil of samples / 588 on a CD."""
+    frames = samples * FRAMES_PER_SECOND // rate
+    while frames_to_samples(frames + 1, rate) <= samples:
+        frames += 1
+    while frames_to_samples(frames, rate) > samples:
+        frames -= 1
+    return frames + (up and frames_to_samples(frames, rate) < samples)
 
 
 @dataclass(frozen=True)
@@ -62,8 +85,17 @@ class DiscLayout:
     notes: list[str]
 
 
-def lay_out_disc(disc: Disc, lengths: list[int]) -> DiscLayout:
-    """Where every index, track and silence lies on the disc, from the sheet and each file's length in samples."""
+def lay_out_disc(disc: Disc, lengths: list[int], rate: int = 44100) -> DiscLayout:
+    """Where every index, track and silence lies on the disc, from the sheet and each file's length in samples
+    (at `rate`; the TOC's sectors are CUE frames, which are CD sectors when the image is CD audio)."""
+
+    def S(frames: int) -> int:  # noqa: N802 - frames → samples, the one conversion used below
+        return frames_to_samples(frames, rate)
+
+    def F(samples: int) -> int:  # noqa: N802 - samples → whole frames
+        return samples_to_frames(samples, rate)
+
+    exact = rate % FRAMES_PER_SECOND == 0  # frames are whole samples: partial-frame notes make sense
     notes: list[str] = []
     n_files = len(disc.files)
     tracks = disc.tracks
@@ -73,12 +105,12 @@ def lay_out_disc(disc: Disc, lengths: list[int]) -> DiscLayout:
         if track.postgap_frames:
             following = next((t.indexes[0] for t in tracks[k + 1 :] if t.indexes), None)
             if following is not None:
-                inserts[following.file_index].append((following.frames * SAMPLES_PER_FRAME, track.postgap_frames))
+                inserts[following.file_index].append((S(following.frames), track.postgap_frames))
             else:
                 inserts[-1].append((lengths[-1], track.postgap_frames))
         if track.pregap_frames and track.indexes:
             one = track.index(1) or track.indexes[0]
-            inserts[one.file_index].append((one.frames * SAMPLES_PER_FRAME, track.pregap_frames))
+            inserts[one.file_index].append((S(one.frames), track.pregap_frames))
     pieces: list[Piece] = []
     bases: list[int] = []
     position = 0
@@ -90,8 +122,8 @@ def lay_out_disc(disc: Disc, lengths: list[int]) -> DiscLayout:
                 pieces.append(Piece(position, at - cursor, f, cursor))
                 position += at - cursor
                 cursor = at
-            pieces.append(Piece(position, frames * SAMPLES_PER_FRAME, -1, 0))
-            position += frames * SAMPLES_PER_FRAME
+            pieces.append(Piece(position, S(frames), -1, 0))
+            position += S(frames)
         if lengths[f] > cursor:
             pieces.append(Piece(position, lengths[f] - cursor, f, cursor))
             position += lengths[f] - cursor
@@ -101,14 +133,14 @@ def lay_out_disc(disc: Disc, lengths: list[int]) -> DiscLayout:
         """Timeline sample of an index; None when it lies in a missing (data-only) file."""
         if disc.files[index.file_index].missing:
             return None
-        sample = index.frames * SAMPLES_PER_FRAME
+        sample = S(index.frames)
         if sample > lengths[index.file_index]:
             raise CueError(
                 f"{disc.cue_path.name}, line {index.line}: INDEX {index.number:02d} ({frames_to_msf(index.frames)}) of "
                 f"TRACK {track.number:02d} is past the end of {disc.files[index.file_index].path.name} "
-                f"({frames_to_msf(lengths[index.file_index] // SAMPLES_PER_FRAME)} long)"
+                f"({frames_to_msf(F(lengths[index.file_index]))} long)"
             )
-        silence = sum(frames * SAMPLES_PER_FRAME for where, frames in inserts[index.file_index] if where <= sample)
+        silence = sum(S(frames) for where, frames in inserts[index.file_index] if where <= sample)
         return bases[index.file_index] + sample + silence
 
     # Track starts (INDEX 01) and first indexes; None where no file holds them: a data track in a missing
@@ -136,8 +168,8 @@ def lay_out_disc(disc: Disc, lengths: list[int]) -> DiscLayout:
         shift[k] = shift[k - 1]
         if sessions[k] > sessions[k - 1] and starts[k] is not None:
             t = tracks[k]
-            session_start = min(firsts[k], starts[k] - t.pregap_frames * SAMPLES_PER_FRAME) // SAMPLES_PER_FRAME
-            shift[k] = shift[k - 1] + session_start + SESSION_GAP_SECTORS - starts[k] // SAMPLES_PER_FRAME
+            session_start = F(min(firsts[k], starts[k] - S(t.pregap_frames)))
+            shift[k] = shift[k - 1] + session_start + SESSION_GAP_SECTORS - F(starts[k])
 
     toc_tracks, leadout_shift = [], 0
     for k, t in enumerate(tracks):
@@ -148,14 +180,14 @@ def lay_out_disc(disc: Disc, lengths: list[int]) -> DiscLayout:
                          "may not match unless a rip log's TOC places it")  # fmt: skip
             continue
         leadout_shift = shift[k]
-        if starts[k] % SAMPLES_PER_FRAME:
-            notes.append(f"track {t.number} starts {starts[k] % SAMPLES_PER_FRAME} samples into a sector "
+        if exact and starts[k] % S(1):
+            notes.append(f"track {t.number} starts {starts[k] % S(1)} samples into a sector "
                          "(a file before it is not whole sectors); its sector is rounded down")  # fmt: skip
-        toc_tracks.append(TocTrack(t.number, starts[k] // SAMPLES_PER_FRAME + shift[k], t.is_audio, sessions[k]))
-    if total % SAMPLES_PER_FRAME:
-        notes.append(f"the image is not whole CD frames ({total % SAMPLES_PER_FRAME} samples over); "
+        toc_tracks.append(TocTrack(t.number, F(starts[k]) + shift[k], t.is_audio, sessions[k]))
+    if exact and total % S(1):
+        notes.append(f"the image is not whole CD frames ({total % S(1)} samples over); "
                      "the last frame counts as a whole sector")  # fmt: skip
-    leadout = -(-total // SAMPLES_PER_FRAME) + leadout_shift
+    leadout = samples_to_frames(total, rate, up=True) + leadout_shift
     toc = DiscToc(tuple(toc_tracks), leadout)
 
     spans = []
@@ -177,18 +209,20 @@ def lay_out_disc(disc: Disc, lengths: list[int]) -> DiscLayout:
         if stop <= starts[k]:
             raise CueError(f"{disc.cue_path.name}, line {t.line}: TRACK {t.number:02d} holds no audio "
                            "(it starts where the image or the next track ends)")  # fmt: skip
-        spans.append(Span(t, starts[k], stop, starts[k] // SAMPLES_PER_FRAME + shift[k]))
+        spans.append(Span(t, starts[k], stop, F(starts[k]) + shift[k]))
     return DiscLayout(pieces, spans, toc, notes)
 
 
 def read_timeline(pieces: list[Piece], images: list[ImageFile], start: int, stop: int) -> Iterator[np.ndarray]:
-    """int16 (n, 2) blocks of the timeline between two samples."""
+    """(n, channels) blocks of the timeline between two samples, in the images' sample type."""
+    pcm = next((im.format for im in images if im.kind != "missing"), None)
+    channels, dtype = (pcm.channels, pcm.dtype) if pcm else (2, "int16")
     for piece in pieces:
         a, b = max(start, piece.start), min(stop, piece.start + piece.n)
         while a < b:
             n = min(BLOCK_SAMPLES, b - a)
             if piece.file_index < 0:
-                yield np.zeros((n, 2), np.int16)
+                yield np.zeros((n, channels), dtype)
             else:
                 yield images[piece.file_index].read(piece.file_offset + a - piece.start, n)
             a += n

@@ -14,7 +14,9 @@ translation changes:
 - a track block starts with a line of one word and a number: "Track  1", "Трек  1", "トラック  1";
 - in a block, the last line ending in 8 upper-case hex digits is the file's CRC ("Copy CRC", "CRC копии",
   "コピーCRC", "Suma kontrolna"; EAC writes the test CRC before it); with no track block yet it is the
-  range (image) CRC;
+  range (image) CRC. EAC indents these lines, but logs re-saved with their spaces stripped (Logchecker's
+  range_rip_no_space_before_filename.log) do not, so an unindented one counts too once the rip's
+  settings have begun (its first "label: value" line): the artist/album line above them never counts;
 - "[8 hex digits]" in a line is the AccurateRip checksum EAC computed (the first bracket; a second one
   is the database's); in a range rip's summary the line starts with the track's word and number.
 XLD and whipper write English only and are read by their labels.
@@ -50,6 +52,8 @@ _WHIPPER_HEADER = re.compile(r"^\s*Log created by: whipper")
 _TOC_ROW = re.compile(r"^\s*(\d{1,2})\s*\|\s*[\d:.]+\s*\|\s*[\d:.]+\s*\|\s*(\d+)\s*\|\s*(\d+)\s*\|?\s*$")
 _TRACK_HEADER = re.compile(r"^\s{0,4}[^\W\d_]+\s+(\d{1,2})\s*$")
 _CRC_LINE = re.compile(r"^\s+\S.*\s([0-9A-F]{8})\s*$")
+_BARE_CRC_LINE = re.compile(r"^[^\W\d_][^:|\[\]]*\s([0-9A-F]{8})\s*$")  # unindented: a label, no colon
+_SETTING = re.compile(r"^\s*\S[^:]*:")
 _BRACKET = re.compile(r"\[([0-9A-Fa-f]{8})\]")
 _AR_SUMMARY = re.compile(r"^\s*[^\W\d_]+\s+(\d{1,2})\s+\S.*?\[([0-9A-Fa-f]{8})\]")
 _XLD_RANGE = re.compile(r"^\s*All Tracks\s*$")
@@ -91,7 +95,9 @@ def _read_rip(lines: list[str], tool: str) -> tuple[dict[int, str], dict[int, li
     toc = []
     current: int | None = None
     section = ""
+    settings = False  # whether the rip's "label: value" settings have begun (below the artist/album line)
     for line in lines:
+        settings = settings or bool(_SETTING.match(line))
         if m := _TOC_ROW.match(line):
             toc.append((int(m.group(1)), int(m.group(2)), int(m.group(3))))
         elif tool == "whipper":
@@ -129,7 +135,7 @@ def _read_rip(lines: list[str], tool: str) -> tuple[dict[int, str], dict[int, li
                 ar.setdefault(int(m.group(1)), []).append(m.group(2).upper())
             elif current is not None and (m := _BRACKET.search(line)):
                 ar.setdefault(current, []).append(m.group(1).upper())
-            elif "[" not in line and (m := _CRC_LINE.match(line)):
+            elif "[" not in line and (m := _CRC_LINE.match(line) or (settings and _BARE_CRC_LINE.match(line))):
                 if current is None:
                     range_crc = m.group(1)
                 else:

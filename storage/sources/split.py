@@ -3,8 +3,11 @@
     record = split_disc(Path("library/Album/Album.cue"), Path("data/discs"))   # CueError / DiscError on bad input
     record.musicbrainz_disc_id, [(t.path, t.crc32, t.crc_matches_log) for t in record.tracks]
 
-Tracks are written to `out_dir/{disc_key}/{NN}.flac` (16-bit/44.1 kHz FLAC, tagged from the sheet),
-atomically, with `disc.json` (the computed record) written last. `disc_key` hashes the sheet's text,
+Tracks are written to `out_dir/{disc_key}/{NN}.flac` (FLAC in the image's own rate, channels and bit
+depth, tagged from the sheet), atomically, with `disc.json` (the computed record) written last. Any
+integer PCM image is split at sample-accurate positions (`layout.frames_to_samples`); the checks that
+describe only CD audio (CRC32 as rippers log it, AccurateRip, disc IDs, the rip-log comparison) apply
+only to CD audio, and `DiscRecord.checks` says which applied. `disc_key` hashes the sheet's text,
 every image's bytes and DISC_STAGE_VERSION, so re-running over the same disc reuses the files; the
 sources are only ever read.
 
@@ -33,15 +36,16 @@ from storage.atomic import atomic_path, write_json_atomic
 from storage.config import stable_hash
 from storage.fs import file_sha256
 from storage.sources.accuraterip import TrackChecksums
-from storage.sources.cue import SAMPLES_PER_FRAME, CueTrack, Disc, frames_to_msf, read_cue, referenced_files
+from storage.sources.cue import CueTrack, Disc, frames_to_msf, read_cue, referenced_files, sheet_source
 from storage.sources.discid import accuraterip_disc_id, freedb_disc_id, musicbrainz_disc_id
-from storage.sources.image import SAMPLE_RATE, DiscError, ImageFile, open_image
-from storage.sources.layout import lay_out_disc, read_timeline
+from storage.sources.image import DiscError, ImageFile, PcmFormat, open_image
+from storage.sources.layout import lay_out_disc, read_timeline, samples_to_frames
 from storage.sources.text import decode_text
-from storage.sources.verify import check_against_logs
+from storage.sources.verify import LogCheck, check_against_logs
 
-# 2: tags left out for text whose encoding is uncertain; EAC placeholder data tracks; encoding in disc.json.
-DISC_STAGE_VERSION = 2
+# 3: any PCM format (audio format and applied checks in disc.json); no text tags from an uncertain decode.
+DISC_STAGE_VERSION = 3
+CD_CHECKS = ("crc32", "accuraterip", "disc_ids")  # computed for CD audio; "rip_log" added when a log was used
 SIDECAR = "disc.json"
 
 
@@ -56,10 +60,10 @@ class DiscTrackInfo:
     path: str  # the split FLAC
     title: str | None
     performer: str | None
-    start_sector: int  # LSN of INDEX 01 (no 150 lead-in); 0 for track 0
-    n_sectors: int  # length in 588-sample frames; a partial last frame counts as one
-    crc32: str  # hex, 8 chars, upper case, over the track's PCM bytes
-    accuraterip_v1: str  # "" for track 0, which AccurateRip does not cover
+    start_sector: int  # LSN of INDEX 01 (no 150 lead-in), in CUE frames (1/75 s); 0 for track 0
+    n_sectors: int  # length in CUE frames (588 samples at 44.1 kHz); a partial last frame counts as one
+    crc32: str  # hex, 8 chars, upper case, over the track's PCM bytes; "" where the image is not CD audio
+    accuraterip_v1: str  # "" for track 0, which AccurateRip does not cover, and for non-CD audio
     accuraterip_v2: str
     log_crc32: str | None
     crc_matches_log: bool | None
@@ -78,7 +82,10 @@ class DiscRecord:
     tracks: list[DiscTrackInfo]
     notes: list[str]
     cue_encoding: str = "utf-8"  # as detected (storage.sources.text)
-    cue_encoding_confidence: float = 1.0  # below MIN_CONFIDENCE, no non-ASCII text from the sheet is used
+    cue_encoding_confidence: float = 1.0  # below MIN_CONFIDENCE, no text from the sheet is written as tags
+    audio_format: str = "16-bit, 44100 Hz, 2 channel(s)"  # the image's (PcmFormat.describe)
+    checks: list[str] = dataclasses.field(default_factory=lambda: list(CD_CHECKS))  # which checks applied
+    warnings: list[str] = dataclasses.field(default_factory=list)  # what the sheet's parser read leniently
 
 
 # ---------------------------------------------------------------- finding sheets, keys, cache
@@ -113,7 +120,7 @@ def disc_key(cue_path: str | Path, disc: Disc | None = None) -> str:
     """Content key of a split: the sheet's decoded text, each image's bytes, DISC_STAGE_VERSION."""
     cue_path = Path(cue_path)
     disc = disc or read_cue(cue_path)
-    text, _ = decode_text(cue_path.read_bytes())
+    text, _ = decode_text(sheet_source(cue_path)[0])
     images = [file_sha256(f.path) for f in disc.files if not f.missing]
     return stable_hash(["disc", DISC_STAGE_VERSION, hashlib.sha256(text.encode()).hexdigest(), images])
 
@@ -140,23 +147,25 @@ def find_split(cue_path: str | Path, out_dir: str | Path) -> Path | None:
 
 
 def sheet_text(disc: Disc, value: str | None) -> str | None:
-    """A name or title from the sheet, or None when its encoding is uncertain and it is not plain ASCII.
+    """A name, title or other text from the sheet, or None when the sheet's decode is below the threshold.
 
-    Every encoding considered reads ASCII bytes as ASCII, so ASCII text is right whatever the encoding;
-    any other text from an uncertain decoding may be garbage and is left out rather than written.
+    No tag is ever written from such a decode, not even its ASCII part: text from a decode nobody can
+    vouch for is left out (the sheet's note says why) rather than written.
     """
-    return value if value is None or disc.text_trusted or value.isascii() else None
+    return value if disc.text_trusted else None
 
 
 def _tags(disc: Disc, track: CueTrack | None, n_tracks: int, mb_id: str) -> dict[str, str]:
-    """Vorbis comments for a split track (names as in the Xiph recommendations and MusicBrainz Picard)."""
+    """Vorbis comments for a split track (names as in the Xiph recommendations and MusicBrainz Picard).
+
+    Text from the sheet only from a trusted decode (`sheet_text`); the numbering and the disc ID are ours.
+    """
+    ours = {"tracknumber": str(track.number if track else 0), "tracktotal": str(n_tracks), "musicbrainz_discid": mb_id}
     tags = {
         "album": disc.title,
         "albumartist": disc.performer,
         "artist": (track.performer if track else None) or disc.performer,
         "title": track.title if track else None,
-        "tracknumber": str(track.number if track else 0),
-        "tracktotal": str(n_tracks),
         "date": disc.rem.get("DATE"),
         "genre": disc.rem.get("GENRE"),
         "discnumber": disc.rem.get("DISCNUMBER"),
@@ -164,17 +173,20 @@ def _tags(disc: Disc, track: CueTrack | None, n_tracks: int, mb_id: str) -> dict
         "composer": (track.songwriter if track else None) or disc.songwriter,
         "isrc": track.isrc if track else None,
         "barcode": disc.catalog,
-        "musicbrainz_discid": mb_id,
     }
-    return {k: v for k, v in tags.items() if sheet_text(disc, v)}
+    ours = {k: v for k, v in ours.items() if v}
+    return {k: v for k, v in tags.items() if sheet_text(disc, v)} | ours
 
 
-def _write_track(path: Path, blocks: Iterator[np.ndarray], checksums: TrackChecksums, tags: dict[str, str]) -> None:
+def _write_track(
+    path: Path, blocks: Iterator[np.ndarray], checksums: TrackChecksums | None, tags: dict[str, str], pcm: PcmFormat
+) -> None:
     with atomic_path(path) as tmp:
         # The temporary name ends in ".tmp-…", so the format is given, not guessed from the suffix.
-        with sf.SoundFile(str(tmp), "w", SAMPLE_RATE, 2, "PCM_16", format="FLAC") as out:
+        with sf.SoundFile(str(tmp), "w", pcm.rate, pcm.channels, pcm.flac_subtype, format="FLAC") as out:
             for block in blocks:
-                checksums.update(block)
+                if checksums is not None:
+                    checksums.update(block)
                 out.write(block)
         flac = mutagen.flac.FLAC(tmp)
         for key, value in tags.items():
@@ -189,9 +201,14 @@ def _split(disc: Disc, folder: Path, key: str) -> dict:
     try:
         for i in range(len(disc.files)):
             images.append(open_image(disc, i, folder.parent, notes))
-        layout = lay_out_disc(disc, [im.n_samples for im in images])
+        pcm = _one_format(disc, images)
+        cd = pcm.is_cd_audio
+        layout = lay_out_disc(disc, [im.n_samples for im in images], pcm.rate)
         notes += layout.notes
-        mb_id = musicbrainz_disc_id(layout.toc)
+        if not cd:
+            notes.append(f"the image is {pcm.describe()}, not CD audio: split at sample-accurate positions; "
+                         "CRC32, AccurateRip and disc IDs do not apply")  # fmt: skip
+        mb_id = musicbrainz_disc_id(layout.toc) if cd else ""
         numbered = [s for s in layout.spans if s.track is not None]
         tracks, image_crc = [], 0
 
@@ -203,21 +220,21 @@ def _split(disc: Disc, folder: Path, key: str) -> dict:
                 yield block
 
         for span in layout.spans:
-            sums = TrackChecksums(span.stop - span.start, span is numbered[0], span is numbered[-1])
+            sums = TrackChecksums(span.stop - span.start, span is numbered[0], span is numbered[-1]) if cd else None
             number = span.track.number if span.track else 0
             name = f"{number:02d}.flac"
             blocks = read_timeline(layout.pieces, images, span.start, span.stop)
             if span.track is None:
                 # Hidden track one audio: kept only if it is not digital silence (decided before writing).
                 if not any(block.any() for block in read_timeline(layout.pieces, images, span.start, span.stop)):
-                    notes.append(f"{span.stop // SAMPLES_PER_FRAME} sectors before track {numbered[0].track.number}'s "
+                    notes.append(f"{samples_to_frames(span.stop, pcm.rate)} sectors before track {numbered[0].track.number}'s "
                                  "INDEX 01 are digital silence: not kept")  # fmt: skip
                     continue
-                notes.append(f"hidden track one audio ({frames_to_msf(-(-span.stop // SAMPLES_PER_FRAME))}) "
+                notes.append(f"hidden track one audio ({frames_to_msf(samples_to_frames(span.stop, pcm.rate, up=True))}) "
                              "kept as track 0")  # fmt: skip
-            else:
+            elif cd:
                 blocks = whole_image_crc(blocks)
-            _write_track(folder / name, blocks, sums, _tags(disc, span.track, len(disc.tracks), mb_id))
+            _write_track(folder / name, blocks, sums, _tags(disc, span.track, len(disc.tracks), mb_id), pcm)
             tracks.append(
                 {
                     "number": number,
@@ -225,10 +242,12 @@ def _split(disc: Disc, folder: Path, key: str) -> dict:
                     "title": sheet_text(disc, span.track.title if span.track else None),
                     "performer": sheet_text(disc, (span.track.performer if span.track else None) or disc.performer),
                     "start_sector": span.start_sector,
-                    "n_sectors": -(-(span.stop - span.start) // SAMPLES_PER_FRAME),
-                    "crc32": sums.crc32,
-                    "accuraterip_v1": sums.v1 if span.track else "",
-                    "accuraterip_v2": sums.v2 if span.track else "",
+                    "n_sectors": samples_to_frames(span.stop, pcm.rate, up=True)
+                    - samples_to_frames(span.start, pcm.rate),
+                    "n_samples": span.stop - span.start,
+                    "crc32": sums.crc32 if sums else "",
+                    "accuraterip_v1": sums.v1 if sums and span.track else "",
+                    "accuraterip_v2": sums.v2 if sums and span.track else "",
                 }
             )
     finally:
@@ -238,13 +257,15 @@ def _split(disc: Disc, folder: Path, key: str) -> dict:
         "disc_stage_version": DISC_STAGE_VERSION,
         "disc_key": key,
         "musicbrainz_disc_id": mb_id,
-        "freedb_disc_id": freedb_disc_id(layout.toc),
-        "accuraterip_disc_id": accuraterip_disc_id(layout.toc),
+        "freedb_disc_id": freedb_disc_id(layout.toc) if cd else "",
+        "accuraterip_disc_id": accuraterip_disc_id(layout.toc) if cd else "",
+        "audio": dataclasses.asdict(pcm),
+        "checks": list(CD_CHECKS) if cd else [],
         "toc": {
             "tracks": [dataclasses.asdict(t) for t in layout.toc.tracks],
             "leadout_sector": layout.toc.leadout_sector,
         },
-        "image_crc32": f"{image_crc & 0xFFFFFFFF:08X}",
+        "image_crc32": f"{image_crc & 0xFFFFFFFF:08X}" if cd else "",
         "cue_encoding": disc.encoding,
         "cue_encoding_confidence": disc.encoding_confidence,
         "tracks": tracks,
@@ -254,11 +275,20 @@ def _split(disc: Disc, folder: Path, key: str) -> dict:
     return sidecar
 
 
+def _one_format(disc: Disc, images: list[ImageFile]) -> PcmFormat:
+    """The PCM format all of a sheet's files share; DiscError if they differ (one track list, one format)."""
+    formats = {im.format for im in images if im.kind != "missing"}
+    if len(formats) > 1:
+        raise DiscError(f"{disc.cue_path.name}: its files differ in format "
+                        f"({'; '.join(sorted(f.describe() for f in formats))}); one sheet's audio must share one")  # fmt: skip
+    return formats.pop()
+
+
 def split_disc(cue_path: Path, out_dir: Path) -> DiscRecord:
     """Split the disc a CUE sheet describes into `out_dir/{disc_key}/{NN}.flac` (reused when already there).
 
     Raises CueError for a malformed sheet or missing audio, DiscError for an image that is not readable
-    CD audio. Log comparison is redone on every call (a log added later is taken into account).
+    integer PCM. Log comparison (CD audio only) is redone on every call (a log added later is taken into account).
     """
     cue_path, out_dir = Path(cue_path), Path(out_dir)
     disc = read_cue(cue_path)
@@ -276,7 +306,10 @@ def split_disc(cue_path: Path, out_dir: Path) -> DiscRecord:
             # nothing behind, not an empty or half-filled discs/<key>/ beside the quarantine entry.
             shutil.rmtree(folder, ignore_errors=True)
             raise
-    check = check_against_logs(cue_path, sidecar)
+    checks = list(sidecar["checks"])
+    check = check_against_logs(cue_path, sidecar) if "crc32" in checks else LogCheck()
+    if check.notes and check.notes[0].startswith("rip log "):
+        checks.append("rip_log")
     log_crcs = check.crc32
     ids = {k: sidecar[k] for k in ("musicbrainz_disc_id", "freedb_disc_id", "accuraterip_disc_id")}
     if check.toc is not None:
@@ -311,4 +344,7 @@ def split_disc(cue_path: Path, out_dir: Path) -> DiscRecord:
         notes=list(disc.notes) + list(sidecar["notes"]) + check.notes,
         cue_encoding=disc.encoding,
         cue_encoding_confidence=disc.encoding_confidence,
+        audio_format=PcmFormat(**sidecar["audio"]).describe(),
+        checks=checks,
+        warnings=list(disc.warnings),
     )

@@ -10,6 +10,8 @@ page (EAC writes sheets in the system's ANSI code page: cp1252, cp1250, cp1251, 
 …), which charset-normalizer detects from the bytes' statistics. Short sheets can fool a statistical
 detector, so its choice is also checked for mojibake (`mojibake_score`: script mixtures no real title
 has). A choice that shows mojibake gets confidence 0, and the caller must not use the text as tags.
+Latin code pages the detector cannot tell apart are told by which reading one language's alphabet
+explains best (`storage.sources.alphabets`), and a tie goes to cp1252, what a Western ripper wrote.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import codecs
 import re
 import unicodedata
 from dataclasses import dataclass
+
+from storage.sources.alphabets import is_latin_text, language_fit
 
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
@@ -153,23 +157,85 @@ def detect_text(data: bytes) -> DecodedText:
         return DecodedText(data.decode("utf-8"), "utf-8", 1.0)
     except UnicodeDecodeError:
         pass
+    return _legacy(data)
+
+
+# What a Western ripper writes: a sheet that is not Unicode is in the ripper's Windows ANSI code page
+# (dBpoweramp's manual says so of its sheets; EAC and foobar2000 are reported to do the same), which on
+# Western systems is cp1252 (a superset of Latin-1's printable characters).
+WESTERN = "cp1252"
+MAX_CHAOS = 0.2  # charset-normalizer's own default threshold for a plausible reading
+
+
+@dataclass(frozen=True)
+class _Reading:
+    text: str
+    encoding: str
+    chaos: float  # charset-normalizer's "mess" ratio, 0 for clean text
+
+
+def _legacy(data: bytes) -> DecodedText:
+    """A legacy code page: the detector's readings, checked for mojibake, ties broken by language fit.
+
+    - The detector's first reading, when clean and not Latin (Cyrillic, Greek, CJK …), is taken as is.
+    - Otherwise every clean Latin reading the detector finds plausible (chaos at most MAX_CHAOS), and the
+      cp1252 reading, compete: the one whose accented letters one language's alphabet explains best wins
+      (`alphabets.language_fit`; the detector's small chaos differences do not tell "luhů" from "luhł").
+      A tie goes to cp1252, what a Western ripper wrote (WESTERN), with confidence 1 - chaos; so does a
+      clear winner. A tie without
+      cp1252 shares the confidence among the tied readings, which leaves it below the threshold.
+      Known limit: a Turkish (cp1254) name whose cp1252 reading is Icelandic letters ("Şımarık" read as
+      "Þýmarýk") is read as cp1252: no alphabet tells them apart, and the Western reading is far likelier.
+    - Readings that give the same text are one reading, named cp1252 when that is one of them.
+    """
     from charset_normalizer import from_bytes  # imported here: only legacy text needs it
 
     # Sheets and logs are ASCII keywords around the names, so only ASCII-compatible code pages qualify:
     # on a few bytes the detector can prefer UTF-16 ("Café" in cp1252 as "䍡曩") or EBCDIC (as "ä/ÃZ").
-    candidates = [m for m in from_bytes(data) if _ascii_compatible(m.encoding)]
-    if not candidates:
+    readings = [_Reading(str(m), m.encoding, m.chaos) for m in from_bytes(data) if _ascii_compatible(m.encoding)]
+    western = _western_reading(data, readings)
+    if not readings and western is None:
         return DecodedText(data.decode("cp1252", errors="replace"), "unknown", 0.0)
-    best = candidates[0]
-    if mojibake_score(str(best)) == 0:
-        return DecodedText(str(best), best.encoding, round(1.0 - best.chaos, 3))
-    # The detector's choice shows mojibake. Among its equally good readings (same "chaos"), take the first
-    # clean one, but as only one of several plausible readings: the confidence is shared among them.
-    clean = [m for m in candidates if m.chaos <= best.chaos and mojibake_score(str(m)) == 0]
-    if not clean:
-        return DecodedText(str(best), best.encoding, 0.0)
-    n_readings = len({str(m) for m in clean})
-    return DecodedText(str(clean[0]), clean[0].encoding, round((1.0 - clean[0].chaos) / n_readings, 3))
+    best = readings[0] if readings else western
+    if mojibake_score(best.text) == 0 and not is_latin_text(best.text):
+        return DecodedText(best.text, best.encoding, round(1.0 - best.chaos, 3))
+    clean = [r for r in readings + ([western] if western else []) if mojibake_score(r.text) == 0]
+    latin = [r for r in clean if is_latin_text(r.text) and r.chaos <= MAX_CHAOS]
+    if not latin:
+        if not clean:
+            return DecodedText(best.text, best.encoding, 0.0)
+        # Only other scripts read cleanly: among the detector's equally good readings (its best's chaos) the
+        # first clean one, its confidence shared among the different readings.
+        equal = [r for r in clean if r.chaos <= best.chaos] or clean
+        n_readings = len({r.text for r in equal})
+        return DecodedText(equal[0].text, equal[0].encoding, round((1.0 - equal[0].chaos) / n_readings, 3))
+    texts: dict[str, _Reading] = {}
+    for r in latin:
+        if r.text not in texts or r.encoding == WESTERN:
+            texts[r.text] = r
+    fits = {text: language_fit(text) for text in texts}
+    top = max(fits.values())
+    tied = [texts[t] for t in texts if fits[t] == top]
+    chosen = next((r for r in tied if r.encoding == WESTERN), tied[0])
+    confidence = 1.0 - chosen.chaos
+    if len(tied) > 1 and chosen.encoding != WESTERN:
+        confidence /= len(tied)
+    return DecodedText(chosen.text, chosen.encoding, round(confidence, 3))
+
+
+def _western_reading(data: bytes, readings: list[_Reading]) -> _Reading | None:
+    """The cp1252 reading of the bytes (None where a byte is undefined in cp1252), with the detector's chaos."""
+    try:
+        text = data.decode(WESTERN)
+    except UnicodeDecodeError:
+        return None
+    same = [r.chaos for r in readings if r.text == text]
+    if same:
+        return _Reading(text, WESTERN, min(same))
+    from charset_normalizer import from_bytes
+
+    match = from_bytes(data, cp_isolation=[WESTERN]).best()
+    return _Reading(text, WESTERN, match.chaos if match is not None else 1.0)
 
 
 def decode_text(data: bytes) -> tuple[str, str]:

@@ -5,13 +5,15 @@
 
 Every rip of every log beside the sheet is a candidate (a log file can hold several rips of one or more
 discs; they are never merged). The rip whose CRCs match the split best is used; ties keep the earlier
-one (the sheet's namesake log first). When that rip's TOC lists tracks the sheet leaves out (a data
+one (the sheet's namesake log first). A log's track numbers are read as the sheet's where the two
+number the same audio differently (`_in_sheet_numbers`). When that rip's TOC lists tracks the sheet leaves out (a data
 track), `toc` is the disc's TOC from the log (`storage.sources.discid.toc_with_log`) and the disc IDs
 must come from it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +34,21 @@ def sidecar_toc(sidecar: dict) -> DiscToc:
     return DiscToc(tuple(TocTrack(**t) for t in toc["tracks"]), toc["leadout_sector"])
 
 
+def _in_sheet_numbers(rip: RipLog, sheet_toc: DiscToc) -> RipLog:
+    """The rip with its CRCs keyed by the sheet's track numbers: a sheet that leaves out a data track often
+    numbers the audio from 1 where the log numbers it from 2 (CUETools' "Anatomy" and "Les Mystérieuses
+    Cités d'Or" 2.cue); the log's TOC, matched to the sheet's (`toc_with_log`), says which is which."""
+    toc = toc_with_log(sheet_toc, rip.toc) if rip.toc else None
+    if toc is None:
+        return rip
+    numbers = dict(zip((t.number for t in toc.audio_tracks), (t.number for t in sheet_toc.audio_tracks)))
+    if all(k == v for k, v in numbers.items()):
+        return rip
+    crc32 = {numbers[n]: c for n, c in rip.crc32.items() if n in numbers}
+    accuraterip = {numbers[n]: a for n, a in rip.accuraterip.items() if n in numbers}
+    return dataclasses.replace(rip, crc32=crc32, accuraterip=accuraterip)
+
+
 def _where(rip: RipLog) -> str:
     name = Path(rip.path).name
     return f"{name}, rip {rip.rip} of {rip.n_rips}" if rip.n_rips > 1 else name
@@ -48,6 +65,7 @@ def check_against_logs(cue_path: Path, sidecar: dict) -> LogCheck:
         except OSError:
             continue
         for rip in rips:
+            rip = _in_sheet_numbers(rip, sidecar_toc(sidecar))
             if not rip.crc32 and not rip.range_crc32 and not rip.accuraterip:
                 continue
             matches = sum(computed.get(n, {}).get("crc32") == crc for n, crc in rip.crc32.items())

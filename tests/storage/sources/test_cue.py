@@ -127,7 +127,7 @@ def test_index_can_lie_in_a_later_file(tmp_path):
         ("TITLE x\nTRACK 01 AUDIO\n  INDEX 01 00:00:00\n", "line 2: TRACK before any FILE"),
         ('TITLE "no file"\nPERFORMER "nobody"\n', "no FILE command"),
         ('FILE "a.wav" WAVE\n', "no TRACK"),
-        ('FILE "a.wav" WAVE\n  TRACK 01 AUDIO\n    INDEX 00 00:00:00\n', "line 2: TRACK 01 has no INDEX 01"),
+        ('FILE "a.wav" WAVE\n  TRACK 01 AUDIO\n  TRACK 02 AUDIO\n', "line 2: TRACK 01 has no INDEX 01 (nor any"),
         ('FILE "a.wav" WAVE\nINDEX 01 00:00:00\n', "line 2: INDEX before any TRACK"),
         ('FILE "a.wav" WAVE\n  TRACK 01 AUDIO\n    INDEX 01 00:00:75\n', "line 3: time '00:00:75'"),
         ('FILE "a.wav" WAVE\n  TRACK 02 AUDIO\n    INDEX 01 00:00:00\n  TRACK 01 AUDIO\n', "TRACK 01 follows TRACK 02"),
@@ -233,16 +233,67 @@ def test_encodings_give_the_right_titles(tmp_path, performer, title, track, data
     assert bool(detected) == (not unicode)
 
 
-def test_text_that_cannot_be_decoded_with_confidence_is_parsed_but_not_trusted(tmp_path):
-    # cp1252 "Sigur Rós / Ágætis byrjun": charset-normalizer reads these few bytes as Korean (johab);
-    # the result mixes Hangul into Latin words, so it is not trusted: no garbage reaches the tags.
+def test_western_sheet_the_detector_cannot_place_is_read_as_cp1252(tmp_path):
+    # cp1252 "Sigur Rós / Ágætis byrjun": charset-normalizer offers only CJK readings of these few bytes
+    # (johab "Sigur R造"), all mojibake; the Western reading a ripper would have written is clean and
+    # Icelandic, so it is taken and trusted.
     text = SHEET_TEMPLATE.format(performer="Sigur Rós", title="Ágætis byrjun", track="Svefn-g-englar")
     (tmp_path / "a.wav").write_bytes(b"")
     (tmp_path / "a.cue").write_bytes(text.encode("cp1252"))
     disc = read_cue(tmp_path / "a.cue")
-    assert not disc.text_trusted and disc.encoding_confidence == 0.0
+    assert (disc.performer, disc.title, disc.encoding) == ("Sigur Rós", "Ágætis byrjun", "cp1252")
+    assert disc.text_trusted
+
+
+def test_text_that_cannot_be_decoded_with_confidence_is_parsed_but_not_trusted(tmp_path):
+    # Bytes that are not cp1252 (0x8D, 0x9D are undefined there) and that several code pages read as
+    # equally good letters (cp1250 "Ťapa ťava", and others): the audio stays usable, the text untrusted.
+    data = SHEET_TEMPLATE.format(performer="X", title="Y", track="Z").encode().replace(b'"X"', b'"\x8dapa \x9dava"')
+    (tmp_path / "a.wav").write_bytes(b"")
+    (tmp_path / "a.cue").write_bytes(data)
+    disc = read_cue(tmp_path / "a.cue")
+    assert not disc.text_trusted and disc.encoding_confidence < 0.8
     assert [t.number for t in disc.tracks] == [1] and disc.files[0].name == "a.wav"  # the audio stays usable
-    assert any("titles and names are not used as tags" in n for n in disc.notes)
+    assert any("no text from it is written as tags" in n for n in disc.notes)
+
+
+def test_lenient_sheets_parse_with_warnings(tmp_path):
+    # A track without INDEX 01 starts at its first index (libcue's rule); a bare number is frames.
+    sheet = (
+        'FILE "a.wav" WAVE\n  TRACK 01 AUDIO\n    INDEX 00 00:00:00\n'
+        "  TRACK 02 AUDIO\n    INDEX 01 99\n  TRACK 03 AUDIO\n    PREGAP 150\n    INDEX 02 00:03:00\n"
+    )
+    disc = parse_cue(sheet, tmp_path, "x.cue")
+    assert [t.index(1).frames for t in disc.tracks] == [0, 99, 225]
+    assert disc.tracks[2].pregap_frames == 150
+    assert disc.warnings == (
+        "line 5: INDEX time '99' is a bare number: read as frames",
+        "line 7: PREGAP time '150' is a bare number: read as frames",
+        "line 2: TRACK 01 has no INDEX 01: it starts at its INDEX 00 (00:00:00)",
+        "line 6: TRACK 03 has no INDEX 01: it starts at its INDEX 02 (00:03:00)",
+    )
+
+
+def test_a_sheet_without_file_describes_its_image(tmp_path):
+    import mutagen.flac
+    import numpy as np
+
+    from tests.conftest import tone_pcm, write_pcm
+
+    body = 'TITLE "Embedded"\n  TRACK 01 AUDIO\n    INDEX 01 00:00:00\n  TRACK 02 AUDIO\n    INDEX 01 00:00:30\n'
+    with pytest.raises(CueError, match="line 2: TRACK before any FILE"):
+        parse_cue(body, tmp_path, "x.cue")
+    # As FLAC embeds one (CUESHEET tag): the FLAC itself is the image.
+    write_pcm(tmp_path / "Album.flac", tone_pcm(1.0).astype(np.int16))
+    flac = mutagen.flac.FLAC(tmp_path / "Album.flac")
+    flac["CUESHEET"] = body
+    flac.save()
+    disc = read_cue(tmp_path / "Album.flac")
+    assert [f.path for f in disc.files] == [tmp_path / "Album.flac"] and disc.title == "Embedded"
+    assert disc.warnings == ("the sheet names no FILE: its tracks are read from 'Album.flac'",)
+    # A .cue without FILE beside the one audio file with its stem.
+    (tmp_path / "Album.cue").write_text(body)
+    assert [f.path for f in read_cue(tmp_path / "Album.cue").files] == [tmp_path / "Album.flac"]
 
 
 def test_carriage_return_only_line_ends(tmp_path):
@@ -253,7 +304,7 @@ def test_carriage_return_only_line_ends(tmp_path):
     (tmp_path / "mac.cue").write_bytes(sheet.encode())
     disc = read_cue(tmp_path / "mac.cue")
     assert (disc.performer, disc.tracks[0].title, disc.tracks[0].line) == ("The Band", "One", 3)
-    (tmp_path / "broken.cue").write_bytes(sheet.replace("INDEX 01", "INDEX 00").encode())  # malformed: fallback path
+    (tmp_path / "broken.cue").write_bytes(sheet.replace("    INDEX 01 00:00:00\r", "").encode())  # malformed: fallback
     assert referenced_files(tmp_path / "broken.cue") == [tmp_path / "image.wav"]
 
 

@@ -186,3 +186,22 @@ def test_a_swedish_log_is_read_by_its_layout(tmp_path):
     record = split_disc(cue, tmp_path / "out")
     assert [t.crc_matches_log for t in record.tracks] == [True, True, True]
     assert not any("differs" in n for n in record.notes)
+
+
+def test_a_log_numbering_the_audio_from_2_is_read_in_the_sheets_numbers(tmp_path):
+    # The sheet leaves out data track 1 and numbers the audio 1-3 (CUETools' "Anatomy", "Les Mystérieuses
+    # Cités d'Or" 2.cue); the log numbers it 2-4. Its CRCs belong to the sheet's tracks 1-3.
+    tracks = cd_tracks()
+    name = write_image(tmp_path / "src", "flac", np.concatenate(tracks))
+    cue = tmp_path / "src" / "disc.cue"
+    cue.write_text(image_sheet(name))
+    crcs = [f"{zlib.crc32(t.tobytes()):08X}" for t in tracks]
+    toc = toc_rows([(1, 0, 999), (2, 1000, 1039), (3, 1040, 1076), (4, 1077, 1126)])
+    blocks = "".join(
+        f"Track {k:2d}\r\n\r\n     Copy CRC {crc}\r\n     Copy OK\r\n\r\n" for k, crc in enumerate(crcs, 2)
+    )
+    (tmp_path / "src" / "disc.log").write_bytes(eac_log(toc + blocks))
+    record = split_disc(cue, tmp_path / "out")
+    assert [(t.number, t.log_crc32, t.crc_matches_log) for t in record.tracks] == [
+        (1, crcs[0], True), (2, crcs[1], True), (3, crcs[2], True)]  # fmt: skip
+    assert not any("differs" in n for n in record.notes)
