@@ -356,7 +356,9 @@ def calibrate_fill_gain(
     try:
         per_segment = {"input": scored(None)}
         for setting in settings:
-            per_segment[setting_key(setting)] = scored([[1.0, *setting]])  # one row: these gains for every input
+            per_segment[setting_key(setting)] = scored(
+                [[1.0, *setting, 1.0]]
+            )  # one row: these gains, the mask as trained
         scores = {k: float(np.nanmean(v)) for k, (v, _) in per_segment.items()}
         lsds = {k: float(np.nanmean(d)) for k, (_, d) in per_segment.items()}
         result = Calibration(best_setting(scores, lsds)[0], scores, len(kept), sample_rate=sample_rate, lsd=lsds)

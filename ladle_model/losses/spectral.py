@@ -8,12 +8,6 @@ that is not phase-aligned with the original adds its energy to the error). The t
     loss/logmag  multi-resolution STFT log-magnitude L1 (Yamamoto et al., Parallel WaveGAN, ICASSP 2020;
                  DAC, Kumar et al. 2023, uses log10 of a clamped magnitude as here)
     loss/sc      spectral convergence ||S - Ŝ||_F / ||S||_F over the same resolutions (Arık et al. 2018)
-    loss/melfloor  log-mel L1 above a per-frame floor 45 dB under the target frame's loudest band:
-                 what lies under that floor is inaudible next to the frame's peak, so it costs nothing, and
-                 content filled above it where the original has none costs as much as a missing band.
-                 ViSQOL v3 compares spectrograms floored the same way (Chinen et al., QoMEX 2020), and
-                 an L1 on log magnitudes alone pushes an uncertain fill to the median level, which
-                 over-fills quiet frames (measured in BENCHMARKS.md, "quality")
     loss/wave    waveform MSE relative to the input's: mean (ŷ - y)² / mean (x - y)², so 1.0 is "no
                  better than the lossy input" and 10·log10 of it is the SNR change in dB, whatever the level
 
@@ -28,7 +22,6 @@ The training loop adds them to the LadLe paper's terms (ladle_model/losses/perce
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import torch
@@ -44,16 +37,13 @@ class SpectralLossConfig:
     lambda_logmag: float = 1.0
     lambda_sc: float = 1.0
     lambda_wave: float = 1.0
-    lambda_melfloor: float = 0.0
-    mel_floor_db: float = 45.0  # ViSQOL's per-frame floor under the frame's peak
-    n_mels: int = 64
     # Three resolutions from 12 ms to 46 ms at 44.1 kHz, hop a quarter of the window (as in DAC's
     # MultiScaleSTFTLoss window lengths 2048 and 512, and Parallel WaveGAN's 512/1024/2048).
     fft_sizes: tuple[int, ...] = (512, 1024, 2048)
 
     def __post_init__(self) -> None:
         self.fft_sizes = tuple(self.fft_sizes)
-        if min(self.lambda_logmag, self.lambda_sc, self.lambda_wave, self.lambda_melfloor) < 0:
+        if min(self.lambda_logmag, self.lambda_sc, self.lambda_wave) < 0:
             raise ValueError("loss weights must be >= 0")
         if not self.fft_sizes or min(self.fft_sizes) < 8:
             raise ValueError(f"fft_sizes must be non-empty, each >= 8, got {self.fft_sizes}")
@@ -61,18 +51,17 @@ class SpectralLossConfig:
     @classmethod
     def off(cls) -> SpectralLossConfig:
         """Every term off: what a training config without restoration losses holds."""
-        return cls(lambda_logmag=0.0, lambda_sc=0.0, lambda_wave=0.0, lambda_melfloor=0.0)
+        return cls(lambda_logmag=0.0, lambda_sc=0.0, lambda_wave=0.0)
 
     @property
     def active(self) -> bool:
-        return max(self.lambda_logmag, self.lambda_sc, self.lambda_wave, self.lambda_melfloor) > 0
+        return max(self.lambda_logmag, self.lambda_sc, self.lambda_wave) > 0
 
     def keys(self) -> list[str]:
         """The term keys `restoration_losses` reports (besides "loss/total")."""
         weights = {
             "loss/logmag": self.lambda_logmag,
             "loss/sc": self.lambda_sc,
-            "loss/melfloor": self.lambda_melfloor,
             "loss/wave": self.lambda_wave,
         }
         return [key for key, weight in weights.items() if weight > 0]
@@ -127,38 +116,6 @@ def spectral_convergence_loss(pred: torch.Tensor, target: torch.Tensor, fft_size
     return spectral_convergence_term(magnitudes(pred, target, fft_sizes))
 
 
-MEL_N_FFT = 2048
-SAMPLE_RATE = 44100  # the rate every recipe trains at (the shards' rate)
-
-
-@functools.lru_cache(maxsize=8)
-def _mel_fbank(n_mels: int, sample_rate: int) -> torch.Tensor:
-    """The (n_fft/2 + 1, n_mels) HTK mel filterbank, built once per (n_mels, rate) rather than every step."""
-    from torchaudio.functional import melscale_fbanks
-
-    return melscale_fbanks(MEL_N_FFT // 2 + 1, 20.0, sample_rate / 2, n_mels, sample_rate)
-
-
-def _mel_db(x: torch.Tensor, n_mels: int, sample_rate: int) -> torch.Tensor:
-    """(B, C, T) -> (B·C, frames, n_mels) mel power in dB (HTK mel, 20 Hz to Nyquist, n_fft 2048)."""
-    fbank = _mel_fbank(n_mels, sample_rate).to(x)  # (F, M)
-    power = stft_magnitude(x, MEL_N_FFT).pow(2).transpose(1, 2) @ fbank  # (B·C, frames, M)
-    return 10 * power.clamp_min(1e-10).log10()
-
-
-def floored_mel_loss(
-    pred: torch.Tensor, target: torch.Tensor, n_mels: int = 64, floor_db: float = 45.0, sample_rate: int = SAMPLE_RATE
-) -> torch.Tensor:
-    """Mean |max(P̂, f) - max(P, f)| / 20 over mel bands and frames, f = the target frame's peak - floor_db.
-
-    In units of log10 magnitude (20 dB), like loss/logmag. 0 when the prediction matches the target
-    wherever either lies above the floor.
-    """
-    p_db, t_db = _mel_db(pred, n_mels, sample_rate), _mel_db(target, n_mels, sample_rate)
-    floor = (t_db.amax(dim=-1, keepdim=True) - floor_db).detach()  # (B·C, frames, 1)
-    return (torch.maximum(p_db, floor) - torch.maximum(t_db, floor)).abs().mean() / 20
-
-
 def relative_waveform_loss(pred: torch.Tensor, target: torch.Tensor, lossy: torch.Tensor) -> torch.Tensor:
     """mean (ŷ - y)² / mean (x - y)²: 1 for a model that returns its input, below 1 when it helps."""
     baseline = (lossy - target).pow(2).mean().detach().clamp_min(1e-12)  # a constant of the batch
@@ -178,9 +135,6 @@ def restoration_losses(
     if config.lambda_sc > 0:
         losses["loss/sc"] = spectral_convergence_term(mags)
         total = total + config.lambda_sc * losses["loss/sc"]
-    if config.lambda_melfloor > 0:
-        losses["loss/melfloor"] = floored_mel_loss(pred, target, config.n_mels, config.mel_floor_db)
-        total = total + config.lambda_melfloor * losses["loss/melfloor"]
     if config.lambda_wave > 0:
         losses["loss/wave"] = relative_waveform_loss(pred, target, lossy)
         total = total + config.lambda_wave * losses["loss/wave"]

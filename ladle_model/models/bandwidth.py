@@ -123,7 +123,7 @@ def track_bandwidth(audio: np.ndarray | torch.Tensor, n_fft: int, hop: int, chun
 
 
 def measures_bandwidth(model: nn.Module) -> bool:
-    """Whether `model` fills by its input's bandwidth (a SpecNeXt with a gain table or copy_up), so a track's cut should be
+    """Whether `model` fills by its input's bandwidth (a SpecNeXt with a gain table), so a track's cut should be
     measured first."""
     return model.reads_bandwidth()
 

@@ -10,14 +10,13 @@ For each frame the network reads the lossy STFT X as log-magnitude plus the magn
 complex spectrum (X / |X|^(1 - c), c = 0.3, so a linear layer can copy low-band structure into the
 empty high band, as spectral band replication does), and writes a correction
 
-    Y = X + X · (m_re + i·m_im) + g · s · (a_re + i·a_im) [+ g · s · n · N] [+ g · X↑ · (u_re + i·u_im)]   (per bin and frame)
+    Y = X + X · (m_re + i·m_im) + g · s · (a_re + i·a_im) [+ g · s · n · N]   (per bin and frame)
 
 a complex mask term that fixes what the codec kept (quantisation noise, smeared transients) and an
 additive term that fills what it removed; with `noise_fill` (the default recipe's), a term that fills
 it with N, white noise's STFT, under a real gain n: a fill written frame by frame cancels in the
 overlap-add unless the network turns each bin's phase by its frequency from frame to frame, which
-left a comb above the cut, while noise overlap-adds to itself; with `copy_up`, a term that fills it with X↑, the
-input's top band below its cut copied into the bins above it (`copy_up_index`); s is the frame's RMS magnitude (detached), so the network
+leaves a comb above the cut, while noise overlap-adds to itself; s is the frame's RMS magnitude (detached), so the network
 works at any loudness, and g is the fill gain: 1 while training; afterwards ladle_model/calibration/calibrate.py
 chooses it on the validation split: one value (`fill_gain`), or with `fill_gain_table` two per
 input bandwidth, one for the bins below the input's cut and one for those above it. The bandwidth
@@ -34,7 +33,6 @@ zero, so an untrained model returns its input exactly:
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 
 import torch
@@ -65,17 +63,11 @@ class SpecNeXtConfig:
     # ascending: the gains for an input whose codec low-pass is at that bandwidth, interpolated linearly
     # between rows and held flat outside them. The fill has one gain for the bins below the cut (the holes
     # a codec leaves in the band it kept) and one for the bins above it (the band it removed); the mask
-    # gain scales the mask term (0 with no fill: the input passes through unchanged). Rows of two numbers,
-    # [bandwidth, gain], give both fill gains the same gain, and rows of two or three keep the mask at 1
-    # (what calibration methods 1 to 3 wrote). None: `fill_gain` for every input and bin, mask 1.
+    # gain scales the mask term (0 with no fill: the input passes through unchanged). None: `fill_gain` for
+    # every input and bin, mask 1.
     # Written by the calibration, never trained.
     fill_gain_table: list | None = None
-    # A third term that fills the band above the cut with the input's own top band copied up, as spectral
-    # band replication does (HE-AAC's SBR), under a complex gain per bin and frame from the network:
-    # the fine structure (transients, harmonic lines) comes from the input, the envelope from the model.
-    # Off: the checkpoints written before it load unchanged.
-    copy_up: bool = False
-    # A fourth term, noise filling (as AAC's perceptual noise substitution and Opus fill a codec's holes): white
+    # A third term, noise filling (as AAC's perceptual noise substitution and Opus fill a codec's holes): white
     # noise's STFT under a real gain per bin and frame from the network. A fill the network writes frame by frame
     # has to turn each bin's phase by its frequency from one frame to the next, or the frames' overlap-add cancels
     # it (a bin whose index is 2 mod n_fft/hop cancels exactly when it holds still); noise is a real signal's STFT,
@@ -101,14 +93,13 @@ class SpecNeXtConfig:
             if (
                 not rows
                 or len({len(r) for r in rows}) != 1
-                or len(rows[0]) not in (2, 3, 4)
+                or len(rows[0]) != 4
                 or any(not 0 < r[0] <= 1 or any(not 0 <= g <= 4 for g in r[1:]) for r in rows)
                 or any(a[0] >= b[0] for a, b in zip(rows, rows[1:]))
             ):
                 raise ValueError(
-                    "fill_gain_table must be [[bandwidth, gain], ...], [[bandwidth, gain in band, gain above "
-                    "the cut], ...] or [[bandwidth, gain in band, gain above the cut, mask gain], ...] rows with "
-                    f"bandwidth in (0, 1] ascending and gains in [0, 4], got {self.fill_gain_table}"
+                    "fill_gain_table must be [[bandwidth, gain in band, gain above the cut, mask gain], ...] rows "
+                    f"with bandwidth in (0, 1] ascending and gains in [0, 4], got {self.fill_gain_table}"
                 )
             self.fill_gain_table = [list(r) for r in rows]
         if not 0 < self.compress <= 1:
@@ -135,16 +126,11 @@ def noise_block(k: int) -> torch.Tensor:
     return torch.randn(NOISE_BLOCK, generator=torch.Generator().manual_seed(k % (1 << 63)))
 
 
-def table_row(row: list) -> list[float]:
-    """[gain below the cut, gain above it, mask gain] of a table row of 2, 3 or 4 numbers."""
-    return [row[1], row[min(2, len(row) - 1)], row[3] if len(row) == 4 else 1.0]
-
-
 def table_gain(table: list, bandwidth: torch.Tensor) -> torch.Tensor:
     """The gains of each `bandwidth` (N,) from the table's rows, linear between them and flat outside:
-    (N, 3), the fill gain below the cut, the fill gain above it and the mask gain (`table_row`)."""
+    (N, 3), the fill gain below the cut, the fill gain above it and the mask gain."""
     xs = torch.tensor([r[0] for r in table], dtype=bandwidth.dtype, device=bandwidth.device)  # (R,)
-    ys = torch.tensor([table_row(r) for r in table], dtype=bandwidth.dtype, device=bandwidth.device)  # (R, 3)
+    ys = torch.tensor([r[1:4] for r in table], dtype=bandwidth.dtype, device=bandwidth.device)  # (R, 3)
     if len(table) == 1:
         return ys.expand(len(bandwidth), 3).clone()
     b = bandwidth.clamp(xs[0], xs[-1])
@@ -163,28 +149,6 @@ def bin_gains(table: list, bandwidth: torch.Tensor, n_bins: int) -> torch.Tensor
         -1
     )  # (N, F)
     return torch.where(above, gains[:, 1:2], gains[:, :1]).unsqueeze(-1)
-
-
-COPY_GUARD = 4  # bins (170 Hz) left out under the cut: a codec's low-pass rolls off there
-
-
-def copy_up_index(bandwidth: torch.Tensor, n_bins: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """For each input cut at `bandwidth` (N,), a fraction of Nyquist: which bin each bin above the cut copies, and
-    which bins are above it ((N, F) long, (N, F) bool; a bin not above the cut indexes itself).
-
-    The bins above the cut repeat the patch that ends `COPY_GUARD` bins under the cut, as wide as the band above
-    the cut and at most half the band kept, as SBR patches its high band from the low one. Every shift is a multiple of `step` (n_fft / hop):
-    a partial shifted by a multiple of n_fft / hop bins turns its phase by a whole turn each hop, so the
-    copied frames overlap-add as a frequency-shifted signal would, not cancelling each other.
-    """
-    k = torch.arange(n_bins, device=bandwidth.device)  # (F,)
-    cut = torch.ceil(bandwidth * (n_bins - 1)).long().unsqueeze(-1)  # (N, 1): the first bin above the cut
-    above = (k >= cut) & (bandwidth < 1).unsqueeze(-1)  # (N, F)
-    guard = step * math.ceil(COPY_GUARD / step)
-    # the patch: as wide as the band above the cut, at most half the band kept, a multiple of `step`
-    width = torch.minimum((cut - guard) // 2 // step, (n_bins - cut + step - 1) // step).clamp_min(1) * step  # (N, 1)
-    source = (cut - guard - width + torch.remainder(k - cut, width)).clamp(0, n_bins - 1)  # (N, F)
-    return torch.where(above, source, k.expand_as(source)), above
 
 
 class ConvNeXtBlock(nn.Module):
@@ -218,9 +182,9 @@ class SpecNeXt(nn.Module):
             [ConvNeXtBlock(config.dim, hidden, config.kernel_size, config.layer_scale) for _ in range(config.n_blocks)]
         )
         self.out_norm = nn.LayerNorm(config.dim)
-        # mask (re, im) and additive (re, im) per bin, with copy_up the copied band's gain (re, im), with noise_fill
+        # mask (re, im) and additive (re, im) per bin, with noise_fill
         # the noise's gain
-        self.head = nn.Linear(config.dim, (4 + 2 * config.copy_up + config.noise_fill) * n_bins)
+        self.head = nn.Linear(config.dim, (4 + config.noise_fill) * n_bins)
         nn.init.zeros_(self.head.weight)  # zero correction at init: the untrained model is the identity
         nn.init.zeros_(self.head.bias)
 
@@ -261,7 +225,7 @@ class SpecNeXt(nn.Module):
         start: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The complex correction Y - X for the lossy spectrum `spec` (N, n_bins, frames); `fill_gain` a float, (N, 1, 1)
-        or (N, n_bins, 1), `mask_gain` a float or (N, 1, 1); `bandwidth` (N,) each spectrum's cut, which copy_up needs;
+        or (N, n_bins, 1), `mask_gain` a float or (N, 1, 1); `bandwidth` (N,) each spectrum's cut;
         `start` (N,) where each spectrum's first sample lies in its track, which the noise at inference follows."""
         mag = spec.abs().clamp_min(MAG_FLOOR)  # (N, F, frames)
         compressed = spec * mag.pow(self.config.compress - 1.0)  # |X|^c e^{i∠X}
@@ -273,17 +237,11 @@ class SpecNeXt(nn.Module):
         # tensors have no bf16 dtype
         out = self.head(self.out_norm(h.transpose(1, 2))).transpose(1, 2).float()  # (N, 4F, frames)
         mask_re, mask_im, add_re, add_im, *rest = out.chunk(out.shape[1] // self.n_bins, dim=1)  # each (N, F, frames)
-        copy_gain, noise_gain = rest[: 2 * self.config.copy_up], rest[2 * self.config.copy_up :]
+        noise_gain = rest
         scale = mag.pow(2).mean(dim=1, keepdim=True).sqrt().detach()  # (N, 1, frames): frame RMS magnitude
         fill = scale * torch.complex(add_re, add_im)
         if noise_gain:
             fill = fill + scale * noise_gain[0] * self.noise_spectrum(spec.shape[-1], spec.device, start)
-        if copy_gain:
-            if bandwidth is None:
-                raise ValueError("copy_up needs each spectrum's bandwidth")
-            index, above = copy_up_index(bandwidth, self.n_bins, self.config.n_fft // self.config.hop)  # (N, F) each
-            copied = spec.gather(1, index.unsqueeze(-1).expand_as(spec)) * above.unsqueeze(-1)  # (N, F, frames): X↑
-            fill = fill + copied * torch.complex(*copy_gain)
         if not isinstance(fill_gain, float) or fill_gain != 1.0:
             fill = fill * fill_gain
         mask = torch.complex(mask_re, mask_im)
@@ -310,8 +268,8 @@ class SpecNeXt(nn.Module):
         return True
 
     def reads_bandwidth(self) -> bool:
-        """Whether the model fills by its input's bandwidth: with a gain table, or copying the band up."""
-        return self.config.fill_gain_table is not None or self.config.copy_up
+        """Whether the model fills by its input's bandwidth: with a gain table."""
+        return self.config.fill_gain_table is not None
 
     def gains(
         self, spec: torch.Tensor, b: int, c: int, bandwidth: torch.Tensor | None

@@ -343,6 +343,44 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(
             f"not a LadLe checkpoint: {path} (format {ckpt.get('format')!r}, expected {CHECKPOINT_FORMAT!r})"
         )
+    return upgrade_config(ckpt, path)
+
+
+# Options an earlier release had and this one dropped, at the value that kept them off: a checkpoint saved with
+# one of them off loads as if it never had it; one trained with it on cannot be rebuilt and is refused.
+RETIRED_MODEL_OPTIONS = {"copy_up": False}
+RETIRED_TRAIN_OPTIONS = {"lr_anneal_to": None, "clean_input_lowpass": 0.0}
+RETIRED_SPECTRAL_OPTIONS = {"lambda_melfloor": 0.0}
+RETIRED_SETTINGS = {"mel_floor_db", "n_mels"}  # settings of a retired loss term: dropped whatever their value
+
+
+def upgrade_config(ckpt: dict, path: str | Path = "") -> dict:
+    """`ckpt` with an earlier release's config in this release's terms: retired options that were off dropped,
+    and fill-gain table rows of 2 or 3 numbers ([bandwidth, gain] or [bandwidth, in band, above the cut])
+    written as 4 ([bandwidth, in band, above the cut, mask gain 1]). CheckpointError for a retired option on."""
+    config = ckpt.get("config")
+    if not isinstance(config, dict):
+        return ckpt
+    sections = [
+        (config.get("model"), RETIRED_MODEL_OPTIONS),
+        (config.get("train"), RETIRED_TRAIN_OPTIONS),
+        ((config.get("train") or {}).get("spectral"), RETIRED_SPECTRAL_OPTIONS),
+    ]
+    for section, retired in sections:
+        for key, off in retired.items():
+            if isinstance(section, dict) and key in section:
+                if section[key] != off:
+                    raise CheckpointError(
+                        f"{path} was trained with {key}={section[key]!r}, an option this release no longer has"
+                    )
+                del section[key]
+    spectral = (config.get("train") or {}).get("spectral")
+    for key in RETIRED_SETTINGS & set(spectral or {}):
+        del spectral[key]
+    model = config.get("model")
+    table = model.get("fill_gain_table") if isinstance(model, dict) else None
+    if table:
+        model["fill_gain_table"] = [[r[0], r[1], r[min(2, len(r) - 1)], 1.0] if len(r) < 4 else r for r in table]
     return ckpt
 
 

@@ -33,11 +33,6 @@ class TrainConfig:
     # ReduceLROnPlateau on the validation loss with factor 0.5 and patience 5
     lr: float = 1e-4
     warmup_steps: int = 0  # linear lr warm-up (not in the paper: 0 keeps its constant lr)
-    # Linear lr decay to this fraction of `lr` over the run's budget (None: the paper's plateau schedule).
-    # The budget is this call's max_minutes by the clock, or its planned steps (max_steps, max_epochs),
-    # whichever runs out first; a re-run under a time budget starts the decay again (a warm restart).
-    # SpecNeXt measured with it: a lower val loss, a quieter fill, less restored (BENCHMARKS.md, "quality" 17:28).
-    lr_anneal_to: float | None = None
     weight_decay: float = 1e-5
     batch_size: int = 4
     max_epochs: int = 20
@@ -55,9 +50,6 @@ class TrainConfig:
     # data
     # share of training segments whose input is their lossless original (ladle_model/data/augment.py); 0: the paper's
     clean_input_fraction: float = 0.0
-    clean_input_lowpass: float = (
-        0.0  # share of those clean inputs low-passed at 16.5-21 kHz, as near-transparent codecs cut
-    )
     segment_seconds: float | None = None  # random crop shorter than the shards' segments (None: whole segments)
     shuffle_buffer: int = 256  # samples per worker; 256 one-second stereo pairs are ~180 MB
     num_workers: int = 2
@@ -105,12 +97,8 @@ class TrainConfig:
             )
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:
             raise ConfigError(f"TrainConfig.ema_decay must be in (0, 1) or None, got {self.ema_decay}")
-        if self.lr_anneal_to is not None and not 0 <= self.lr_anneal_to < 1:
-            raise ConfigError(f"TrainConfig.lr_anneal_to must be in [0, 1) or None, got {self.lr_anneal_to}")
         if not 0 <= self.clean_input_fraction < 1:
             raise ConfigError(f"TrainConfig.clean_input_fraction must be in [0, 1), got {self.clean_input_fraction}")
-        if not 0 <= self.clean_input_lowpass <= 1:
-            raise ConfigError(f"TrainConfig.clean_input_lowpass must be in [0, 1], got {self.clean_input_lowpass}")
         if not 0 < self.plateau_factor < 1:
             raise ConfigError(f"TrainConfig.plateau_factor must be in (0, 1), got {self.plateau_factor}")
         if self.device not in DEVICES:

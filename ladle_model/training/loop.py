@@ -44,7 +44,6 @@ from ladle_model.training.distributed import (
     Distributed,
     any_rank,
     autocast_context,
-    main_rank_value,
     mean_over_ranks,
     setup_distributed,
     sum_over_ranks,
@@ -101,9 +100,7 @@ def train_step(
     # ---- forward/backward: the model under bf16 autocast on CUDA, the losses in float32
     lossless = lossless.to(device, non_blocking=True)  # (B, 2, L) target
     lossy = lossy.to(device, non_blocking=True)  # (B, 2, L) input
-    lossy = clean_inputs(
-        lossless, lossy, cfg.clean_input_fraction, cfg.seed, state.step, cfg.clean_input_lowpass
-    )  # some: the target
+    lossy = clean_inputs(lossless, lossy, cfg.clean_input_fraction, cfg.seed, state.step)  # some: the target
     with autocast_context(device, cfg.precision):
         pred = train_model(lossy)  # (B, 2, L)
     losses = training_losses(pred.float(), lossless, lossy, feature_net, cfg.loss, cfg.spectral)
@@ -183,7 +180,7 @@ def validate_and_log(
     What is validated is the model a checkpoint serves: the weights' moving average when the run keeps one.
 
     `complete`: the epoch ran to its end, so the plateau scheduler steps on the validation loss (or the
-    train loss without a val split), unless the lr anneals over the budget. A run stopped mid-epoch
+    train loss without a val split). A run stopped mid-epoch
     (max_steps, the time budget) is validated for the record only.
     """
     val_shards = ctx.data.shard_paths("val")
@@ -191,7 +188,7 @@ def validate_and_log(
         validate(state.served_model, val_shards, ctx.cfg, ctx.crop_samples, feature_net, ctx.ddp) if val_shards else {}
     )
     train_loss = mean_over_ranks(state.epoch_loss_sum, state.batch_in_epoch, ctx.ddp)
-    if complete and ctx.cfg.lr_anneal_to is None:
+    if complete:
         state.scheduler.step(metrics.get("val/loss/total", train_loss))
     improved = "val/loss/total" in metrics and (
         state.best_val_loss is None or metrics["val/loss/total"] < state.best_val_loss
@@ -273,13 +270,6 @@ def _train(
             out_of_time = any_rank(ddp.is_main and clock() - t_start >= 60 * cfg.max_minutes, ddp)
         return out_of_time
 
-    def budget_used() -> float:
-        # the share of the budget spent: the run's planned steps, or this call's minutes by rank 0's clock
-        used = state.step / max(planned_steps(ctx), 1)
-        if cfg.max_minutes is not None:
-            used = max(used, main_rank_value((clock() - t_start) / (60 * cfg.max_minutes), ddp))
-        return min(used, 1.0)
-
     bar = progress_bar(ctx, state.step) if progress and ddp.is_main else None
     state.model.train()
     t_last = time.perf_counter()
@@ -301,11 +291,11 @@ def _train(
             if done() or budget_spent():
                 stopped_in_epoch = True  # max_steps or the time budget reached before the epoch ran out
                 break
-            # ---- lr: a linear warm-up over the first warmup_steps (nanoGPT), then either a linear decay over
-            # the budget or ReduceLROnPlateau's changes at epoch ends (below)
-            if state.step < cfg.warmup_steps or cfg.lr_anneal_to is not None:
+            # ---- lr: a linear warm-up over the first warmup_steps (nanoGPT), then ReduceLROnPlateau's changes at
+            # epoch ends (below)
+            if state.step < cfg.warmup_steps:
                 for group in state.optimizer.param_groups:
-                    group["lr"] = scheduled_lr(cfg, state.step, budget_used() if cfg.lr_anneal_to is not None else 0.0)
+                    group["lr"] = scheduled_lr(cfg, state.step)
             lr = state.optimizer.param_groups[0]["lr"]
 
             # ---- forward/backward, clip, step
@@ -382,13 +372,9 @@ def _train(
     )
 
 
-def scheduled_lr(cfg: TrainConfig, step: int, budget_used: float) -> float:
-    """The lr of optimizer step `step`: linear warm-up over cfg.warmup_steps, times the linear decay to
-    cfg.lr_anneal_to at `budget_used` (0..1) of the budget when annealing (budgeted training: a linear
-    decay to the budget's end beats a constant lr cut short, Li, Yumer and Ramanan, ICLR 2020)."""
-    warm = min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
-    anneal = 1.0 if cfg.lr_anneal_to is None else 1.0 - (1.0 - cfg.lr_anneal_to) * budget_used
-    return cfg.lr * warm * anneal
+def scheduled_lr(cfg: TrainConfig, step: int) -> float:
+    """The lr of optimizer step `step` during the linear warm-up over cfg.warmup_steps (cfg.lr after it)."""
+    return cfg.lr * (min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0)
 
 
 def planned_steps(ctx: RunContext) -> int:

@@ -18,40 +18,25 @@ from typing import Any
 RECIPES: dict[str, dict[str, Any]] = {
     "paper": {},
     "specnext": {
+        # SpecNeXt with noise filling: a fill written frame by frame leaves a comb above the cut in the overlap-add,
+        # noise does not (ladle_model/models/specnext.py).
         "model": "specnext",
-        # Noise filling: without it the additive term, written frame by frame, left a comb in the band above the cut
-        # (bins whose index is 2 mod 4 came out 1.5 decades of power quieter than those 0 mod 4: their frames cancel
-        # in the overlap-add unless the network turns their phase half a turn a hop). With it, held-out
-        # Vorbis 96 kbps LSD fell from 0.76x to 0.70x of the input's and paper-32k's from 0.68x to 0.63x, ViSQOL
-        # as before (BENCHMARKS.md, "quality" 2026-11-30 02:23 and 05:30; with the noise following each window's
-        # place in the track, three seeds reached Vorbis 96 kbps 0.69-0.72x, "quality" 08:40 and 10:00).
         "model_overrides": {"noise_fill": True},
-        # SpecNeXt's copy_up (the band above the cut filled from the input's own top band, as SBR does) made the full
-        # fill far less harmful to ViSQOL but restored less of the cut band on held-out music (LSD paper-32k
-        # 0.69 -> 0.74x, vorbis-96 0.73 -> 0.77x; BENCHMARKS.md, "quality" 20:19), so it stays off.
-        # No MSE or perceptual term (so no feature net to pre-train): the restoration losses replace them.
+        # The restoration losses replace MSE and the perceptual term, so there is no feature net to pre-train.
         "loss": {"lambda_recon": 0.0, "lambda_perc": 0.0},
         "feature_net_steps": 0,
         "spectral": {"lambda_logmag": 1.0, "lambda_sc": 1.0, "lambda_wave": 4.0},
-        # Vocos trains its ConvNeXt with AdamW at 5e-4..1e-3; a short CPU budget wants the upper end.
+        # Vocos trains its ConvNeXt with AdamW at 5e-4..1e-3; a short CPU budget wants the upper end, at a constant lr.
         "lr": 1e-3,
-        # The zero-initialised head makes the first Adam steps (each moves every weight by ~lr) add loud
-        # noise to the filled band; a 50-step warm-up avoids that spike (measured in the lab).
+        # The zero-initialised head makes the first Adam steps add loud noise to the filled band; a warm-up avoids it.
         "warmup_steps": 50,
-        # A constant lr: annealing it to 0 over the 20-minute budget (lr_anneal_to 0) lowered the val loss
-        # 4.20 -> 4.17 but left a quieter fill that restored less of the cut band on held-out music
-        # (LSD paper-32k 0.69 -> 0.73x, vorbis-96 0.73 -> 0.75x; BENCHMARKS.md, "quality" 17:28).
         # One segment in five shows the model its lossless original as input, so it learns to leave
-        # near-transparent input alone (ladle_model/data/augment.py). Low-passing half of those as
-        # near-transparent codecs cut (clean_input_lowpass 0.5) kept ViSQOL on the five untrained
-        # presets within 0.002 of the input but lost LSD on the trained ones (paper-32k 0.69 -> 0.78x;
-        # BENCHMARKS.md, "quality" 12:58), so it stays off.
+        # near-transparent input alone (ladle_model/data/augment.py).
         "clean_input_fraction": 0.2,
-        # Validation, best.pt and enhance use a moving average of the weights (Polyak averaging, as HiFi-GAN
-        # successors and diffusion vocoders ship): at the constant lr the raw weights' val loss swung
-        # +-0.1 between epochs and picked an early best.pt (BENCHMARKS.md, "quality" 21:37).
+        # Validation, best.pt and enhance use a moving average of the weights (Polyak averaging): at a constant lr
+        # the raw weights' validation loss swings between epochs.
         "ema_decay": 0.999,
-        "batch_size": 4,  # 4 one-second segments a step: as much audio as the 8 half-second crops tried in the lab
+        "batch_size": 4,
     },
 }
 DEFAULT_RECIPE = "specnext"

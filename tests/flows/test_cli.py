@@ -104,7 +104,7 @@ def test_a_run_folder_of_another_model_config_is_one_line_before_any_flow(two_da
                 "--dataset",
                 "aaaa00000001",
                 "--overrides",
-                '{"model_overrides": {"copy_up": true}}',
+                '{"model_overrides": {"dim": 64}}',
             ]
         )
     err = capsys.readouterr().err

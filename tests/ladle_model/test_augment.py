@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ladle_model.data.augment import LOWPASS_RANGE, clean_input_mask, clean_inputs, low_passed
+from ladle_model.data.augment import clean_input_mask, clean_inputs
 
 
 def test_the_picked_segments_are_a_function_of_seed_and_step():
@@ -32,31 +32,3 @@ def test_picked_segments_get_their_lossless_original_and_the_rest_stay_coded():
     assert picked.any() and (~picked).any()
     assert torch.equal(mixed[picked], lossless[picked]) and torch.equal(mixed[~picked], lossy[~picked])
     assert clean_inputs(lossless, lossy, 0.0, seed=3, step=7) is lossy
-
-
-def test_a_low_pass_share_of_the_clean_inputs_loses_its_top_band_and_nothing_else():
-    torch.manual_seed(0)
-    lossless, lossy = torch.randn(64, 2, 4410), torch.randn(64, 2, 4410)
-    picked = clean_input_mask(64, 0.5, seed=0, step=3)
-    mixed = clean_inputs(lossless, lossy, 0.5, seed=0, step=3, lowpass=0.5)
-    assert torch.equal(
-        mixed, clean_inputs(lossless, lossy, 0.5, seed=0, step=3, lowpass=0.5)
-    )  # a function of (seed, step)
-    assert torch.equal(mixed[~picked], lossy[~picked])
-    spec = torch.fft.rfft(mixed[picked], dim=-1).abs()  # (P, 2, bins)
-    top = spec[..., -round(0.04 * spec.shape[-1]) :].amax(dim=(1, 2))  # the top 4 % of the band: above any cut
-    cut = top < 1e-3
-    assert 0 < int(cut.sum()) < len(cut)  # some low-passed, some full band
-    assert torch.equal(mixed[picked][~cut], lossless[picked][~cut])
-    low = round(LOWPASS_RANGE[0] * 0.99 * spec.shape[-1])
-    original = torch.fft.rfft(lossless[picked][cut], dim=-1).abs()
-    torch.testing.assert_close(spec[cut][..., :low], original[..., :low], atol=1e-3, rtol=1e-4)
-    with pytest.raises(ValueError, match="low-pass share"):
-        clean_inputs(lossless, lossy, 0.5, seed=0, step=3, lowpass=1.5)
-
-
-def test_low_passed_cuts_each_item_at_its_own_bandwidth():
-    x = torch.randn(2, 1, 1000)
-    y = torch.fft.rfft(low_passed(x, torch.tensor([0.5, 1.0])), dim=-1).abs()
-    assert y[0, 0, 260:].max() < 1e-4 and y[0, 0, :240].min() > 1e-3
-    torch.testing.assert_close(low_passed(x, torch.tensor([0.5, 1.0]))[1], x[1], atol=1e-5, rtol=0)

@@ -89,7 +89,7 @@ def filling_model(table: list | None) -> SpecNeXt:
 
 
 def test_a_model_at_a_tracks_bandwidth_fills_every_window_by_it_not_by_the_windows_own_reading():
-    model = filling_model([[0.5, 0.5], [1.0, 0.0]])
+    model = filling_model([[0.5, 0.5, 0.5, 1.0], [1.0, 0.0, 0.0, 1.0]])
     x = low_passed_noise([float("inf")], n=22050)  # a window that looks full band: no fill when read alone
     with torch.no_grad():
         alone = model(x)
@@ -107,7 +107,7 @@ def test_only_a_model_that_fills_by_bandwidth_is_measured_for_it():
     track = sparse_track(seconds=3)
     assert not measures_bandwidth(PassThrough()) and not measures_bandwidth(filling_model(None))
     assert at_track_bandwidth(filling_model(None), track).__class__ is SpecNeXt  # run as it is
-    wrapped = at_track_bandwidth(filling_model([[0.5, 0.5], [1.0, 0.0]]), track)
+    wrapped = at_track_bandwidth(filling_model([[0.5, 0.5, 0.5, 1.0], [1.0, 0.0, 0.0, 1.0]]), track)
     assert isinstance(wrapped, AtBandwidth) and wrapped.bandwidth * 22050 == pytest.approx(11000, abs=150)
 
 
@@ -116,4 +116,6 @@ def test_a_model_past_its_gate_is_not_run_at_all():
     assert [passes_through(gated, b) for b in (0.5, 0.69, 0.7, 0.9, 1.0)] == [False, False, True, True, True]
     assert isinstance(at_bandwidth(gated, 0.9), PassThrough) and isinstance(at_bandwidth(gated, 0.5), AtBandwidth)
     assert not passes_through(filling_model(None), 1.0) and not passes_through(PassThrough(), 1.0)
-    assert not passes_through(filling_model([[0.5, 0.5], [1.0, 0.0]]), 1.0)  # a two-number row keeps the mask term on
+    assert not passes_through(
+        filling_model([[0.5, 0.5, 0.5, 1.0], [1.0, 0.0, 0.0, 1.0]]), 1.0
+    )  # the mask term stays on

@@ -365,8 +365,11 @@ def test_the_calibration_is_told_in_one_line_with_the_table_in_khz():
 
 def test_fill_setting_restores_the_model_even_when_the_block_fails():
     model = loud_filler()
-    with pytest.raises(RuntimeError), fill_setting(model, 0.5, [[0.5, 0.25], [1.0, 0.0]]):
-        assert model.config.fill_gain == 0.5 and model.config.fill_gain_table == [[0.5, 0.25], [1.0, 0.0]]
+    with pytest.raises(RuntimeError), fill_setting(model, 0.5, [[0.5, 0.25, 0.25, 1.0], [1.0, 0.0, 0.0, 1.0]]):
+        assert model.config.fill_gain == 0.5 and model.config.fill_gain_table == [
+            [0.5, 0.25, 0.25, 1.0],
+            [1.0, 0.0, 0.0, 1.0],
+        ]
         raise RuntimeError("scoring failed")
     assert model.config.fill_gain == 1.0 and model.config.fill_gain_table is None
 

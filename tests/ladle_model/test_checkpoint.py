@@ -26,6 +26,7 @@ from ladle_model.runs.checkpoint import (
     restore_rng_state,
     resume_step,
     save_checkpoint_file,
+    upgrade_config,
 )
 from ladle_model.training.loop import train
 from ladle_model.training.state import init_state
@@ -251,7 +252,7 @@ def test_check_resumable_names_what_differs():
 
 def test_a_checkpoint_written_before_an_option_was_added_resumes_at_its_default():
     today = model_config_dict("specnext", dim=16)
-    saved = {k: v for k, v in today.items() if k != "copy_up"}  # written before SpecNeXt had copy_up
+    saved = {k: v for k, v in today.items() if k != "noise_fill"}  # written before SpecNeXt had noise_fill
     ckpt = {
         "step": 800,
         "model_name": "specnext",
@@ -261,7 +262,24 @@ def test_a_checkpoint_written_before_an_option_was_added_resumes_at_its_default(
     }
     check_resumable(ckpt, "specnext", today, "v1", None, "runs/x")  # the option's default builds the model as before
     with pytest.raises(CheckpointError, match="of model 'specnext'"):
-        check_resumable(ckpt, "specnext", {**today, "copy_up": True}, "v1", None, "runs/x")
+        check_resumable(ckpt, "specnext", {**today, "noise_fill": True}, "v1", None, "runs/x")
+
+
+def test_a_retired_option_left_off_is_dropped_and_one_turned_on_is_refused():
+    model = {
+        **model_config_dict("specnext", dim=16),
+        "copy_up": False,
+        "fill_gain_table": [[0.5, 0.5], [1.0, 0.25, 0.0]],
+    }
+    train_cfg = {"lr_anneal_to": None, "clean_input_lowpass": 0.0, "spectral": {"lambda_melfloor": 0.0, "n_mels": 64}}
+    ckpt = upgrade_config({"config": {"model": model, "train": train_cfg}})
+    assert "copy_up" not in ckpt["config"]["model"]
+    assert ckpt["config"]["model"]["fill_gain_table"] == [[0.5, 0.5, 0.5, 1.0], [1.0, 0.25, 0.0, 1.0]]
+    assert ckpt["config"]["train"] == {"spectral": {}}
+    with pytest.raises(CheckpointError, match="copy_up=True"):
+        upgrade_config({"config": {"model": {"copy_up": True}}}, "old.pt")
+    with pytest.raises(CheckpointError, match="lr_anneal_to=0.0"):
+        upgrade_config({"config": {"model": {}, "train": {"lr_anneal_to": 0.0}}}, "old.pt")
 
 
 def test_old_checkpoints_load_rebuild_their_model_and_resume(tiny_data_dir, tmp_path):

@@ -287,7 +287,7 @@ def test_a_model_that_fills_by_bandwidth_runs_every_window_at_the_cut_measured_o
 
     track = sparse_track(seconds=4).numpy()  # a 1-s bright passage cut at 11 kHz in 3 s of bass
     sf.write(tmp_path / "in.wav", track.T, 44100, subtype="FLOAT")
-    model, spec = filling_model([[0.5, 0.5], [1.0, 0.0]]), make_spec(44100, 1.0)
+    model, spec = filling_model([[0.5, 0.5, 0.5, 1.0], [1.0, 0.0, 0.0, 1.0]]), make_spec(44100, 1.0)
     result = enhance_file(model, spec, tmp_path / "in.wav", tmp_path / "out.wav", subtype="FLOAT", chunk_seconds=0.7)
     bandwidth = track_bandwidth(track, 1024, 256)
     assert result.input_cutoff_hz == pytest.approx(11000, abs=150) and result.input_cutoff_hz == round(

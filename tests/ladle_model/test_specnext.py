@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ladle_model.models.bandwidth import measures_bandwidth
-from ladle_model.models.specnext import COPY_GUARD, SpecNeXt, SpecNeXtConfig, bin_gains, copy_up_index, table_gain
+from ladle_model.models.specnext import SpecNeXt, SpecNeXtConfig, bin_gains, table_gain
 from tests.ladle_model.test_bandwidth import low_passed_noise
 
 SMALL = SpecNeXtConfig(n_fft=256, hop=64, dim=16, n_blocks=2)
@@ -46,7 +45,7 @@ def test_trained_head_changes_output_and_stays_in_range():
     assert model.embed.weight.grad is not None and float(model.embed.weight.grad.abs().sum()) > 0
 
 
-@pytest.mark.parametrize("option", [{}, {"copy_up": True}, {"noise_fill": True}])
+@pytest.mark.parametrize("option", [{}, {"noise_fill": True}])
 def test_trains_under_bf16_autocast_as_on_cuda_and_returns_float32(option):
     # Training runs the model under bf16 autocast on CUDA (ladle_model/training/distributed.py); CPU autocast takes the
     # same bf16 path through the convolutions and the head, whose output must become float32 before it is complex.
@@ -54,7 +53,7 @@ def test_trains_under_bf16_autocast_as_on_cuda_and_returns_float32(option):
     model = SpecNeXt(dataclasses.replace(SMALL, **option))
     torch.nn.init.normal_(model.head.weight, std=0.05)
     x = tones()
-    bandwidth = torch.tensor([0.5]) if option.get("copy_up") else None
+    bandwidth = None
     torch.manual_seed(1)  # the same training noise in both passes
     with torch.autocast("cpu", dtype=torch.bfloat16):
         y = model(x, bandwidth=bandwidth)
@@ -100,9 +99,10 @@ def test_config_refuses_bad_values():
         SpecNeXtConfig(compress=0.0)
     for table in (
         [],
-        [[0.5, 0.5], [0.4, 0.2]],
-        [[1.2, 0.5]],
-        [[0.5, 5.0]],
+        [[0.5, 0.5, 0.5, 1.0], [0.4, 0.2, 0.2, 1.0]],
+        [[1.2, 0.5, 0.5, 1.0]],
+        [[0.5, 5.0, 0.5, 1.0]],
+        [[0.5, 0.5], [1.0, 0.0]],
         [[0.5]],
         [5],
         [["a", "b"]],
@@ -116,15 +116,16 @@ def test_config_refuses_bad_values():
 
 
 def test_the_table_interpolates_between_rows_and_holds_flat_outside():
-    table = [[0.5, 0.5], [0.75, 0.25], [1.0, 0.0]]
+    table = [[0.5, 0.5, 0.5, 1.0], [0.75, 0.25, 0.25, 1.0], [1.0, 0.0, 0.0, 1.0]]
     gains = table_gain(
         table, torch.tensor([0.2, 0.5, 0.625, 0.75, 0.875, 1.0])
     )  # (6, 3): below and above the cut, mask
     assert gains[:, 0].tolist() == pytest.approx([0.5, 0.5, 0.375, 0.25, 0.125, 0.0])
-    assert gains[:, 1].tolist() == gains[:, 0].tolist()  # two-number rows: one gain for both
-    assert gains[:, 2].tolist() == [1.0] * 6  # and the mask as trained
-    assert table_gain([[0.6, 0.3]], torch.tensor([0.1, 1.0])).flatten().tolist() == pytest.approx([0.3, 0.3, 1.0] * 2)
-    split = table_gain([[0.5, 1.0, 0.5], [1.0, 0.0, 0.0]], torch.tensor([0.5, 0.75]))
+    assert gains[:, 1].tolist() == gains[:, 0].tolist()
+    assert gains[:, 2].tolist() == [1.0] * 6  # the mask as trained
+    one_row = table_gain([[0.6, 0.3, 0.3, 1.0]], torch.tensor([0.1, 1.0]))
+    assert one_row.flatten().tolist() == pytest.approx([0.3, 0.3, 1.0] * 2)
+    split = table_gain([[0.5, 1.0, 0.5, 1.0], [1.0, 0.0, 0.0, 1.0]], torch.tensor([0.5, 0.75]))
     assert split.flatten().tolist() == pytest.approx([1.0, 0.5, 1.0, 0.5, 0.25, 1.0])
     gated = table_gain(
         [[0.5, 0.25, 0.5, 1.0], [0.8, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]], torch.tensor([0.5, 0.65, 0.9])
@@ -133,7 +134,7 @@ def test_the_table_interpolates_between_rows_and_holds_flat_outside():
 
 
 def test_bin_gains_split_at_each_inputs_own_cut():
-    gains = bin_gains([[0.5, 1.0, 0.25], [1.0, 0.0, 0.0]], torch.tensor([0.5, 1.0]), 9)  # (2, 9, 1)
+    gains = bin_gains([[0.5, 1.0, 0.25, 1.0], [1.0, 0.0, 0.0, 1.0]], torch.tensor([0.5, 1.0]), 9)  # (2, 9, 1)
     assert gains[0, :, 0].tolist() == pytest.approx([1.0] * 4 + [0.25] * 5)  # bins 0-3 below the cut at bin 4
     assert gains[1, :, 0].tolist() == [0.0] * 9  # full band: every bin is in band
 
@@ -146,7 +147,7 @@ def test_a_gain_table_fills_each_item_at_the_gain_of_its_own_bandwidth():
     x = low_passed_noise([11025.0, float("inf")], n=22050)
     with torch.no_grad():
         full = model(x)
-        model.config.fill_gain_table = [[0.5, 0.5], [1.0, 0.0]]
+        model.config.fill_gain_table = [[0.5, 0.5, 0.5, 1.0], [1.0, 0.0, 0.0, 1.0]]
         tabled = model(x)
     assert torch.allclose(tabled[1], x[1], atol=1e-6)  # full-band item: gain 0, the input comes back
     assert torch.allclose(tabled[0] - x[0], 0.5 * (full[0] - x[0]), atol=1e-5)  # cut at half Nyquist: gain 1/2
@@ -177,7 +178,10 @@ def test_a_split_row_fills_the_band_above_the_cut_at_its_own_gain():
     x = low_passed_noise([11025.0], n=22050)
     with torch.no_grad():
         full = model(x)
-        model.config.fill_gain_table = [[0.5, 0.0, 1.0], [1.0, 0.0, 0.0]]  # no fill in band, all of it above the cut
+        model.config.fill_gain_table = [
+            [0.5, 0.0, 1.0, 1.0],
+            [1.0, 0.0, 0.0, 1.0],
+        ]  # no fill in band, all of it above the cut
         split = model(x)
 
     def residual(y: torch.Tensor) -> torch.Tensor:  # |STFT| of what the model added, interior frames: (bins, frames)
@@ -191,53 +195,6 @@ def test_a_split_row_fills_the_band_above_the_cut_at_its_own_gain():
     assert (
         residual(split)[below].mean() < 0.1 * residual(full)[below].mean()
     ).item()  # float rounding only: and none is added below it
-
-
-def test_copy_up_maps_the_band_above_the_cut_onto_the_top_of_the_kept_band_in_whole_hop_turns():
-    index, above = copy_up_index(torch.tensor([0.5, 0.75, 1.0]), 513, 4)
-    for row, cut in ((0, 256), (1, 384)):
-        bins = above[row].nonzero().flatten()
-        assert bins[0].item() == cut and bins[-1].item() == 512  # every bin from the cut up, none below it
-        source = index[row][bins]
-        assert int(source.max()) <= cut - COPY_GUARD  # the codec's roll-off under the cut is never copied
-        assert int(source.min()) >= cut // 2 - COPY_GUARD  # at most half the kept band: no bass in the treble
-        assert set(((bins - source) % 4).tolist()) == {0}  # shifts of whole turns per hop
-    assert not above[2].any() and torch.equal(index[2], torch.arange(513))  # a full-band input copies nothing
-
-
-def test_copy_up_starts_as_the_identity_and_copies_a_tone_up_at_full_strength():
-    torch.manual_seed(0)
-    model = SpecNeXt(SpecNeXtConfig(copy_up=True)).eval()
-    x = tones(44100, 44100)
-    with torch.no_grad():
-        assert float((model(x) - x).abs().max()) < 1e-4  # untrained: the input comes back
-        model.head.bias[4 * model.n_bins : 5 * model.n_bins] = 1.0  # the copied band at gain 1, no mask, no fill
-        t = torch.arange(44100) / 44100
-        tone = (0.3 * torch.sin(2 * torch.pi * (186 * 44100 / 1024) * t)).expand(
-            1, 2, -1
-        )  # 8 kHz on bin 186, in the copied patch
-        y = model(tone, bandwidth=torch.tensor([0.5]))  # cut at 11.025 kHz
-    level = model.stft(y[0, :1])[0, :, 4:-4].abs().mean(dim=-1)  # (bins,)
-    peaks = (level > 0.6 * level.max()).nonzero().flatten().tolist()
-    assert peaks == [186, 314, 438]  # the tone, and its copies shifted by 128 and 252 bins
-    torch.testing.assert_close(level[[314, 438]], level[[186, 186]], rtol=0.02, atol=0)  # coherent: no overlap-add loss
-
-
-def test_a_copy_up_model_reads_its_input_bandwidth_and_the_gate_stops_its_copy_too():
-    torch.manual_seed(0)
-    model = SpecNeXt(SpecNeXtConfig(dim=16, n_blocks=1, copy_up=True)).eval()
-    assert measures_bandwidth(model)  # a track's cut is measured before it runs, even without a gain table
-    with torch.no_grad():
-        model.head.bias[4 * model.n_bins : 5 * model.n_bins] = 1.0
-        x, cuts = low_passed_noise([11025.0, 19000.0], n=22050), torch.tensor([0.5, 19000 / 22050])
-        copied = model(x, bandwidth=cuts)
-        model.config.fill_gain_table = [[0.5, 1.0, 0.5, 1.0], [0.8, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
-        tabled = model(x, bandwidth=cuts)
-    assert (copied[0] - x[0]).abs().max() > 1e-2  # the band above 11 kHz is filled from below it
-    torch.testing.assert_close(
-        tabled[0] - x[0], 0.5 * (copied[0] - x[0]), rtol=1e-4, atol=1e-6
-    )  # at the fill's gain above the cut
-    assert torch.equal(tabled[1], x[1])  # past the gate: unchanged
 
 
 def test_a_noise_fill_overlap_adds_at_its_gain_where_a_still_fill_cancels():

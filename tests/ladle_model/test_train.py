@@ -360,32 +360,10 @@ def test_time_budget_stops_with_a_checkpoint_and_a_rerun_resumes_exactly(
     assert losses == pytest.approx([r["loss/total"] for r in read_log(straight_dir / "log_steps.csv")], rel=1e-5)
 
 
-def test_scheduled_lr_warms_up_then_falls_linearly_to_the_budgets_end():
-    cfg = tiny_config(lr=1e-3, warmup_steps=4, lr_anneal_to=0.1)
-    assert [scheduled_lr(cfg, s, 0.0) for s in range(5)] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3])
-    assert [scheduled_lr(cfg, 10, used) for used in (0.0, 0.5, 1.0)] == pytest.approx([1e-3, 5.5e-4, 1e-4])
-    assert scheduled_lr(tiny_config(lr=1e-3), 10, 0.7) == 1e-3  # no anneal: the plateau scheduler's business
-    with pytest.raises(ConfigError, match="lr_anneal_to"):
-        tiny_config(lr_anneal_to=1.0)
-
-
-def test_annealed_lr_falls_over_the_planned_steps_and_a_resumed_run_follows_its_new_plan(tiny_data_dir, tmp_path):
-    straight = train(tiny_data_dir, tmp_path / "straight", tiny_config(lr_anneal_to=0.0))
-    assert straight.step == 4
-    lrs = [r["lr"] for r in read_log(tmp_path / "straight" / "log_steps.csv")]
-    assert lrs == pytest.approx([3e-3 * (1 - s / 4) for s in range(4)])
-    train(tiny_data_dir, tmp_path / "resumed", tiny_config(lr_anneal_to=0.0, max_steps=2))
-    train(tiny_data_dir, tmp_path / "resumed", tiny_config(lr_anneal_to=0.0))  # the same 4-step plan, resumed at 2
-    # max_steps=2 planned a 2-step run: its lrs were 3e-3 and 1.5e-3; the re-run's plan is 4 steps
-    assert [r["lr"] for r in read_log(tmp_path / "resumed" / "log_steps.csv")][2:] == pytest.approx(lrs[2:])
-
-
-def test_annealed_lr_follows_the_clock_under_a_time_budget(tiny_data_dir, tmp_path, monkeypatch):
-    clock, _ = a_minute_per_step(monkeypatch)
-    result = train(tiny_data_dir, tmp_path, tiny_config(lr_anneal_to=0.0, max_minutes=3, max_steps=100), clock=clock)
-    assert (result.step, result.stopped_by) == (3, "max_minutes")
-    # the clock, not the 100 planned steps, decides: minute 0, 1, 2 of 3
-    assert [r["lr"] for r in read_log(tmp_path / "log_steps.csv")] == pytest.approx([3e-3, 2e-3, 1e-3])
+def test_scheduled_lr_warms_up_linearly_to_the_configured_lr():
+    cfg = tiny_config(lr=1e-3, warmup_steps=4)
+    assert [scheduled_lr(cfg, s) for s in range(5)] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3])
+    assert scheduled_lr(tiny_config(lr=1e-3), 10) == 1e-3  # no warm-up: the plateau scheduler's business
 
 
 def test_several_presets_train_one_model_on_their_union(tmp_path):
