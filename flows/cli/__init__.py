@@ -85,7 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="ladle", description="Paired lossless/lossy corpora and restoration models.")
     parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     parser.add_argument("--version", action=VersionAction, help="print ladle's version and exit")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    commands = parser.add_subparsers(
+        dest="command",
+        required=True,
+        parser_class=Parser,
+        help="the command to run; `ladle COMMAND --help` for its options",
+    )
     for add_command in COMMANDS:
         add_command(commands)
     for command in commands.choices.values():  # `ladle --verbose CMD` and `ladle CMD --verbose` alike

@@ -85,6 +85,7 @@ def deprecated_alias(parser: argparse.ArgumentParser, old: str, new: str) -> Non
     """Accept option `old` for one release as a spelling of `new` (added before), with one notice on stderr."""
     (target,) = [a for a in parser._actions if new in a.option_strings]
     parser.add_argument(old, action=_DeprecatedAlias, dest=target.dest, target=target, prog=parser.prog)
+    note_deprecated(parser, old, new)
 
 
 class _DeprecatedPositional(argparse.Action):
@@ -106,15 +107,13 @@ def deprecated_positional(parser: Parser, option: str) -> None:
     dest = f"_deprecated_{target.dest}"
     parser.add_argument(dest, action=_DeprecatedPositional, target=target)
     parser.deprecated_positionals.append((dest, target))
+    metavar = target.metavar or target.dest.upper()
+    note_deprecated(parser, f"{parser.prog} {metavar}", f"{parser.prog} {option} {metavar}")
 
 
-def deprecated_aliases(parser: argparse.ArgumentParser) -> list[tuple[str, str]]:
-    """(old, new) for every deprecated option spelling of `parser`: for the CLI reference."""
-    aliases = [(a.option_strings[0], a.target.option_strings[-1]) for a in parser._actions
-               if isinstance(a, _DeprecatedAlias)]  # fmt: skip
-    if isinstance(parser, Parser):
-        aliases += [(t.metavar or t.dest.upper(), t.option_strings[-1]) for _, t in parser.deprecated_positionals]
-    return aliases
+def note_deprecated(parser: argparse.ArgumentParser, old: str, new: str) -> None:
+    """List an old spelling in the CLI reference; one its handler reads itself (a value's meaning) needs only this."""
+    vars(parser).setdefault("deprecated", []).append((old, new))
 
 
 def add_preset_option(parser: argparse.ArgumentParser, help: str, **kwargs) -> argparse.Action:
@@ -240,4 +239,5 @@ class VersionAction(argparse.Action):
         super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:
-        parser.exit(0, f"ladle {ladle_version()}\n")
+        print(f"ladle {ladle_version()}")  # stdout, as `--version` of most tools
+        parser.exit(0)

@@ -14,7 +14,7 @@ import socket
 import sys
 from pathlib import Path
 
-from flows.cli.common import add_preset_option, warn_deprecated
+from flows.cli.common import add_preset_option, note_deprecated, warn_deprecated
 
 
 def _error(message: str) -> int:
@@ -68,6 +68,7 @@ def add_listen(subparsers) -> argparse.ArgumentParser:
         nargs="?",
         const=True,
         default=False,
+        metavar="RUN",
         help="summarise RUN's ratings instead of serving (`--results RUN` is the deprecated spelling of "
         "`--run RUN --results`)",
     )
@@ -80,6 +81,7 @@ def add_listen(subparsers) -> argparse.ArgumentParser:
         default=None,
         help="with --results: hidden-reference rating below which a trial counts as missed (mushra 90, ladle 0)",
     )
+    note_deprecated(p, "ladle listen --results RUN", "ladle listen --run RUN --results")  # read in run_listen
     p.add_argument("--no-artifact", action="store_true", help="with --results: do not publish the Prefect artifact")
     p.add_argument("--json", action="store_true", help="with --results: print the summary as JSON")
     p.set_defaults(handler=run_listen)

@@ -23,6 +23,7 @@ from flows.cli.common import (
     fail,
     fmt_number,
     json_overrides,
+    note_deprecated,
     positive_float,
     positive_int,
     warn_deprecated,
@@ -209,6 +210,7 @@ def add_enhance(commands) -> None:
     model = p.add_mutually_exclusive_group(required=True)
     model.add_argument("--run", help="a run folder: restore with its best.pt, else last.pt")
     model.add_argument("--checkpoint", help="a checkpoint file (.pt) to restore with")
+    note_deprecated(p, "ladle enhance --checkpoint DIR", "ladle enhance --run DIR")  # read in _cmd_enhance
     p.add_argument("--format", choices=["flac", "wav"], default="flac", help="output format for folders")
     p.add_argument("--bits", type=int, choices=[16, 24], default=24, help="output sample width")
     p.add_argument(
@@ -335,6 +337,7 @@ def add_evaluate(commands) -> None:
         help="the run's checkpoint to evaluate (best: last.pt if there is no best.pt)",
     )
     which.add_argument("--checkpoint", default=None, help="a checkpoint file to evaluate instead of the run's")
+    note_deprecated(p, "ladle evaluate --checkpoint best|last", "ladle evaluate --which best|last")  # _cmd_evaluate
     p.add_argument(
         "--visqol-excerpts", type=int, default=3, help="excerpts of 5 s per track scored with ViSQOL (0: skip)"
     )
