@@ -28,11 +28,11 @@ $(STAMP): pyproject.toml Makefile
 demo: install
 	$(VENV)/bin/ladle demo-corpus $(DEMO)/library
 	$(VENV)/bin/ladle build-corpus $(DEMO)/library --data $(DEMO)/data --preset vorbis-160 --preset paper-32k
-	$(VENV)/bin/ladle catalog $(DEMO)/data
-	$(VENV)/bin/ladle train $(DEMO)/data --run $(DEMO)/runs/specnext --preset paper-32k --max-steps 800
+	$(VENV)/bin/ladle catalog --data $(DEMO)/data
+	$(VENV)/bin/ladle train --data $(DEMO)/data --run $(DEMO)/runs/specnext --preset paper-32k --max-steps 800
 	$(VENV)/bin/ladle evaluate --run $(DEMO)/runs/specnext --data $(DEMO)/data --preset paper-32k
 	$(VENV)/bin/ladle enhance "$$(ls $(DEMO)/data/encodes/paper-32k/*.ogg | head -n 1)" -o $(DEMO)/restored.flac \
-		--checkpoint $(DEMO)/runs/specnext
+		--run $(DEMO)/runs/specnext
 
 test: install lint
 	$(PY) -m pytest -q

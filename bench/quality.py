@@ -266,6 +266,7 @@ def run(cfg: QualityConfig) -> dict:
     if cfg.train:
         ladle(
             "train",
+            "--data",
             str(data),
             "--run",
             str(run_dir),
@@ -283,7 +284,7 @@ def run(cfg: QualityConfig) -> dict:
             str(held_data / "encodes" / preset),
             "-o",
             str(restored / preset),
-            "--checkpoint",
+            "--run",
             str(run_dir),
             "--sample-rate",
             str(SAMPLE_RATE),

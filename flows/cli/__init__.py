@@ -2,11 +2,11 @@
 
     ladle demo-corpus demo/library
     ladle build-corpus demo/library --data demo/data --preset vorbis-160 --preset paper-32k
-    ladle catalog demo/data --json
-    ladle train demo/data --run runs/demo --model ladle --max-steps 200
+    ladle catalog --data demo/data --json
+    ladle train --data demo/data --run runs/demo --model ladle --max-steps 200
     ladle evaluate --run runs/demo --data demo/data --preset vorbis-160
-    ladle enhance song.mp3 -o song.flac --checkpoint runs/demo
-    ladle table1 demo/library --out table1 --steps 200
+    ladle enhance song.mp3 -o song.flac --run runs/demo
+    ladle table1 demo/library --out table1 --max-steps 200
     ladle listen --run runs/demo --data demo/data
 
 Flows run on Prefect's embedded server (a temporary local server with SQLite under PREFECT_HOME,
@@ -17,6 +17,9 @@ bars, warnings and the command's summary; `--verbose` adds Prefect's per-task lo
 Prefect UI and logs always have them). Each command's parser and handler sit together:
 flows/cli/corpus.py (demo-corpus, build-corpus, rip, catalog), flows/cli/model.py (train, enhance,
 evaluate, table1); this module assembles them and maps errors to one line and an exit status.
+One vocabulary across commands: `--data DATA`, `--run RUN`, `--checkpoint FILE`, `--max-steps`,
+`--max-tracks`, `--force`; an old spelling works for one release with a notice (common.deprecated_alias).
+`python -m flows.cli.reference` writes docs/cli.md from these parsers.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import argparse
 import os
 
 from flows.cli import corpus, model
-from flows.cli.common import Parser, fail
+from flows.cli.common import Parser, VersionAction, fail
 from flows.cli.listen import add_listen
 
 # ----------------------------------------------------------------------------- bench
@@ -48,7 +51,7 @@ BENCHMARKS = (
 
 def add_bench(commands) -> None:
     p = commands.add_parser("bench", help="run a benchmark and append its table to BENCHMARKS.md")
-    p.add_argument("name", choices=BENCHMARKS)
+    p.add_argument("name", choices=BENCHMARKS, help="the benchmark: one of %(choices)s")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the benchmark (see `ladle bench NAME --help`)")
     p.set_defaults(handler=_cmd_bench)
 
@@ -81,7 +84,13 @@ VERBOSE_HELP = "also show Prefect's per-task log lines on the console (the Prefe
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="ladle", description="Paired lossless/lossy corpora and restoration models.")
     parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    parser.add_argument("--version", action=VersionAction, help="print ladle's version and exit")
+    commands = parser.add_subparsers(
+        dest="command",
+        required=True,
+        parser_class=Parser,
+        help="the command to run; `ladle COMMAND --help` for its options",
+    )
     for add_command in COMMANDS:
         add_command(commands)
     for command in commands.choices.values():  # `ladle --verbose CMD` and `ladle CMD --verbose` alike

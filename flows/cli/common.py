@@ -3,7 +3,8 @@
 fail("no data folder at data")          # one line on stderr, exit status 2
 check_train_config("specnext", {"lr": 3e-4})    # ConfigError, before any flow run
 fmt_number(0.00019112999143544585)      # "0.0001911"
-p.add_argument("--preset", choices=LazyChoices(preset_names), metavar="NAME", help="one of %(choices)s")
+add_preset_option(p, help="repeatable; default: the run's")   # validated: a bad name is a usage error
+deprecated_alias(p, "--steps", "--max-steps")  # the old spelling works, with one notice on stderr
 """
 
 from __future__ import annotations
@@ -18,9 +19,107 @@ if TYPE_CHECKING:
     from ladle_model.training.config import TrainConfig
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's default in its help, except where there is none to show (None, False) or the help says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in help:
+            return help
+        return super()._get_help_string(action)
+
+
 class Parser(argparse.ArgumentParser):
+    """The `ladle` parsers: one-line errors, defaults in the help, and a deprecated positional beside its option."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+        self.deprecated_positionals: list[tuple[str, argparse.Action]] = []
+
     def error(self, message: str):  # one clear line and exit status 2, not a usage dump
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+    def parse_known_args(self, args=None, namespace=None):
+        try:
+            namespace, extras = super().parse_known_args(args, namespace)
+        finally:  # a deprecated positional given made its option optional for that one parse
+            for _, option in self.deprecated_positionals:
+                option.required = True
+        for dest, option in self.deprecated_positionals:
+            flag, metavar = option.option_strings[-1], option.metavar or option.dest.upper()
+            value = vars(namespace).pop(dest, None)
+            if value is None:
+                continue
+            if getattr(namespace, option.dest, None) is not None:
+                self.error(f"give {metavar} once, as {flag} {metavar}")
+            warn_deprecated(f"{self.prog} {metavar}", f"{self.prog} {flag} {metavar}")
+            setattr(namespace, option.dest, option.type(value) if option.type else value)
+        return namespace, extras
+
+
+def warn_deprecated(old: str, new: str) -> None:
+    """The one notice for an old spelling that still works for one release: one line on stderr."""
+    print(f"ladle: warning: '{old}' is deprecated; use '{new}'", file=sys.stderr)
+
+
+class _DeprecatedAlias(argparse.Action):
+    """An old option spelling: acts as `target` does, after one notice per command line."""
+
+    def __init__(self, option_strings, dest, target: argparse.Action, prog: str, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=target.nargs, const=target.const, type=target.type,
+                         choices=target.choices, default=argparse.SUPPRESS, help=argparse.SUPPRESS,
+                         metavar=target.metavar)  # fmt: skip
+        self.target, self.prog = target, prog
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        new = self.target.option_strings[-1]
+        noticed = vars(namespace).setdefault("_deprecated_noticed", set())
+        if option_string not in noticed:  # `--steps 3 --steps 4` is one notice
+            noticed.add(option_string)
+            warn_deprecated(f"{self.prog} {option_string}", f"{self.prog} {new}")
+        self.target(parser, namespace, values, new)
+
+
+def deprecated_alias(parser: argparse.ArgumentParser, old: str, new: str) -> None:
+    """Accept option `old` for one release as a spelling of `new` (added before), with one notice on stderr."""
+    (target,) = [a for a in parser._actions if new in a.option_strings]
+    parser.add_argument(old, action=_DeprecatedAlias, dest=target.dest, target=target, prog=parser.prog)
+    note_deprecated(parser, old, new)
+
+
+class _DeprecatedPositional(argparse.Action):
+    """The old positional: given, it makes the (required) option it stands for optional in this parse."""
+
+    def __init__(self, option_strings, dest, target: argparse.Action, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs="?", default=None, help=argparse.SUPPRESS)
+        self.target = target
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, values)
+        if values is not None:
+            self.target.required = False  # Parser.parse_known_args sets it back, and moves the value over
+
+
+def deprecated_positional(parser: Parser, option: str) -> None:
+    """Accept `ladle CMD VALUE` for one release as `ladle CMD OPTION VALUE` (OPTION added before), with a notice."""
+    (target,) = [a for a in parser._actions if option in a.option_strings]
+    dest = f"_deprecated_{target.dest}"
+    parser.add_argument(dest, action=_DeprecatedPositional, target=target)
+    parser.deprecated_positionals.append((dest, target))
+    metavar = target.metavar or target.dest.upper()
+    note_deprecated(parser, f"{parser.prog} {metavar}", f"{parser.prog} {option} {metavar}")
+
+
+def note_deprecated(parser: argparse.ArgumentParser, old: str, new: str) -> None:
+    """List an old spelling in the CLI reference; one its handler reads itself (a value's meaning) needs only this."""
+    vars(parser).setdefault("deprecated", []).append((old, new))
+
+
+def add_preset_option(parser: argparse.ArgumentParser, help: str, **kwargs) -> argparse.Action:
+    """`--preset NAME`, repeatable, checked against the preset list: a bad name is a one-line usage error."""
+    return parser.add_argument("--preset", action="append", choices=LazyChoices(preset_names), metavar="PRESET",
+                               default=None, help=f"{help}; one of %(choices)s", **kwargs)  # fmt: skip
 
 
 class LazyChoices:
@@ -117,3 +216,28 @@ def fmt_number(value: float | None, digits: int = 4) -> str:
     if value is None or value != value:
         return "n/a"
     return f"{value:.{digits}g}"
+
+
+def ladle_version() -> str:
+    """The installed package's version; pyproject.toml's where the package is not installed (a bare checkout)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ladle")
+    except PackageNotFoundError:
+        import re
+        from pathlib import Path
+
+        text = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+        return re.search(r'^version\s*=\s*"([^"]+)"', text, flags=re.M).group(1)
+
+
+class VersionAction(argparse.Action):
+    """`ladle --version`: `ladle X.Y.Z` on stdout, looked up only when asked."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None) -> None:
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(f"ladle {ladle_version()}")  # stdout, as `--version` of most tools
+        parser.exit(0)

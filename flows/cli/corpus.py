@@ -15,7 +15,16 @@ import sys
 import time
 from pathlib import Path
 
-from flows.cli.common import LazyChoices, fail, positive_float, positive_int, preset_names, strategy_names
+from flows.cli.common import (
+    LazyChoices,
+    add_preset_option,
+    deprecated_alias,
+    deprecated_positional,
+    fail,
+    positive_float,
+    positive_int,
+    strategy_names,
+)
 from flows.cli.server import start_temporary_server
 
 # ----------------------------------------------------------------------------- demo-corpus
@@ -24,8 +33,15 @@ from flows.cli.server import start_temporary_server
 def add_demo_corpus(commands) -> None:
     p = commands.add_parser("demo-corpus", help="render the bundled demo corpus, or with --pieces a training "
                                                 "library, from public-domain scores as FLAC")  # fmt: skip
-    p.add_argument("out", type=Path)
-    p.add_argument("--tracks", type=positive_int, default=None, help="tracks of the small demo library (default 10)")
+    p.add_argument("out", type=Path, help="folder the FLAC files are written to (files already rendered are kept)")
+    p.add_argument(
+        "--max-tracks",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="render only the first N pieces of the small demo library (default 10)",
+    )
+    deprecated_alias(p, "--tracks", "--max-tracks")
     p.add_argument(
         "--pieces",
         type=positive_int,
@@ -40,7 +56,7 @@ def add_demo_corpus(commands) -> None:
         help="General MIDI SoundFont (.sf2); repeat to render each piece through each (default TimGM6mb)",
     )
     p.add_argument("--seed", type=int, default=None, help="with --pieces: draws the works and how they are played")
-    p.add_argument("--max-seconds", type=positive_float, default=40.0, help="cut each piece at this length")
+    p.add_argument("--max-seconds", type=positive_float, default=40.0, help="cut each piece at this length (s)")
     p.add_argument(
         "--workers", type=positive_int, default=None, help="with --pieces: rendering processes (default: CPUs)"
     )
@@ -57,14 +73,14 @@ def _cmd_demo_corpus(args) -> int:
             fail("--seed, --workers and several --soundfont need --pieces")
         soundfont = args.soundfont[0] if args.soundfont else None
         try:
-            paths = write_demo_corpus(args.out, n_tracks=args.tracks or 10, max_seconds=args.max_seconds,
+            paths = write_demo_corpus(args.out, n_tracks=args.max_tracks or 10, max_seconds=args.max_seconds,
                                       min_seconds=min_seconds, soundfont=soundfont, progress=True)  # fmt: skip
         except (FileNotFoundError, ValueError) as e:
             fail(str(e))
         print(f"{len(paths)} demo tracks in {args.out}")
         return 0
-    if args.tracks is not None:
-        fail("--tracks is for the small demo library; --pieces renders the training library")
+    if args.max_tracks is not None:
+        fail("--max-tracks is for the small demo library; --pieces renders the training library")
     try:
         result = write_library(args.out, args.pieces, soundfonts=args.soundfont, seed=args.seed or 0,
                                max_seconds=args.max_seconds, min_seconds=min_seconds, workers=args.workers,
@@ -89,26 +105,30 @@ def _cmd_demo_corpus(args) -> int:
 
 def _add_build_options(p: argparse.ArgumentParser) -> None:
     # Choices named lazily: building the parser must not import storage.config (numpy) for every command.
-    p.add_argument(
-        "--preset",
-        action="append",
-        choices=LazyChoices(preset_names),
-        metavar="PRESET",
-        help="repeatable; default vorbis-160; one of %(choices)s",
-    )
+    add_preset_option(p, help="lossy codec setting to encode with, repeatable (default vorbis-160)")
     p.add_argument(
         "--strategy",
         choices=LazyChoices(strategy_names),
         metavar="STRATEGY",
         default="resample",
-        help="one of %(choices)s (default %(default)s)",
+        help="how a segment is made from the lossy decode; one of %(choices)s",
     )
-    p.add_argument("--segment-seconds", type=positive_float, default=1.0)
-    p.add_argument("--hop-seconds", type=positive_float, default=None)
+    p.add_argument("--segment-seconds", type=positive_float, default=1.0, help="length of each shard segment")
+    p.add_argument(
+        "--hop-seconds",
+        type=positive_float,
+        default=None,
+        help="start-to-start distance of segments (default: no overlap)",
+    )
     p.add_argument("--sample-rate", type=positive_int, default=44100, help="the dataset's rate")
     p.add_argument("--group-by-album", action="store_true", help="assign splits by album, not by track")
-    p.add_argument("--shard-size-mb", type=positive_float, default=256.0)
-    p.add_argument("--task-runner", choices=["threads", "processes", "dask"], default="threads")
+    p.add_argument("--shard-size-mb", type=positive_float, default=256.0, help="target size of each shard (MB)")
+    p.add_argument(
+        "--task-runner",
+        choices=["threads", "processes", "dask"],
+        default="threads",
+        help="how the flow's tasks run in parallel",
+    )
     p.add_argument("--workers", type=positive_int, default=None, help="parallel workers (default: CPU count)")
     p.add_argument(
         "--dask-address",
@@ -121,7 +141,7 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="if another build is writing DATA, wait this long for it (default: fail at once)",
+        help="if another build is writing DATA, wait this long for it (default 0: fail at once)",
     )
     p.add_argument(
         "--force",
@@ -135,7 +155,9 @@ def add_build_corpus(commands) -> None:
     p = commands.add_parser("build-corpus", help="run the build-corpus flow: ingest, encode, align, shard "
                                                  "(nothing to run when nothing changed)")  # fmt: skip
     p.add_argument("sources", nargs="+", help="folders (or files) of lossless audio; local or s3://bucket/prefix")
-    p.add_argument("--data", required=True, help="where encodes, catalog and shards go; local or s3://bucket/prefix")
+    p.add_argument(
+        "--data", required=True, help="data folder: where encodes, catalog and shards go; local or s3://bucket/prefix"
+    )
     _add_build_options(p)
     p.set_defaults(handler=_cmd_build_corpus)
 
@@ -246,8 +268,9 @@ def _cmd_rip(args) -> int:
 
 def add_catalog(commands) -> None:
     p = commands.add_parser("catalog", help="summarise a data folder's catalog")
-    p.add_argument("data", help="a data folder, local or s3://bucket/prefix")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--data", required=True, help="a data folder, local or s3://bucket/prefix")
+    deprecated_positional(p, "--data")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(handler=_cmd_catalog)
 
 

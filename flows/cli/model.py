@@ -1,8 +1,9 @@
 """`ladle train`, `calibrate`, `enhance`, `evaluate` and `table1`: each command's parser next to its handler.
 
-ladle train demo/data --run runs/demo --model ladle --max-steps 200
-ladle calibrate runs/demo --data demo/data
+ladle train --data demo/data --run runs/demo --model ladle --max-steps 200
+ladle calibrate --run runs/demo --data demo/data
 ladle evaluate --run runs/demo --data demo/data --preset vorbis-160
+ladle enhance song.mp3 -o song.flac --run runs/demo
 """
 
 from __future__ import annotations
@@ -14,45 +15,54 @@ from dataclasses import asdict
 from pathlib import Path
 
 from flows.cli.common import (
+    add_preset_option,
     check_train_config,
     check_train_dataset,
+    deprecated_alias,
+    deprecated_positional,
     fail,
     fmt_number,
     json_overrides,
+    note_deprecated,
     positive_float,
     positive_int,
+    warn_deprecated,
 )
 from flows.cli.server import start_temporary_server
 from ladle_model.models.registry import MODEL_NAMES  # no torch: the CLI starts fast
 from ladle_model.training.recipes import DEFAULT_RECIPE, RECIPE_NAMES  # no torch either
+
+DEVICE_HELP = "where the model runs (auto: CUDA if there is a GPU)"
 
 # ----------------------------------------------------------------------------- train
 
 
 def add_train(commands) -> None:
     p = commands.add_parser("train", help="run the train-ladle flow on a dataset's shards")
-    p.add_argument("data", help="a data folder, local or s3://bucket/prefix")
+    p.add_argument("--data", required=True, help="a data folder, local or s3://bucket/prefix")
+    deprecated_positional(p, "--data")
     p.add_argument("--run", required=True, help="run folder (checkpoints, logs), local or s3://; resumed if it exists")
     p.add_argument(
         "--recipe",
         default=DEFAULT_RECIPE,
         choices=RECIPE_NAMES,
-        help=f"model, losses and optimisation that go together (default {DEFAULT_RECIPE}; "
-        "paper: the LadLe paper's model and MSE + perceptual loss)",
+        help="model, losses and optimisation that go together "
+        "(paper: the LadLe paper's model and MSE + perceptual loss)",
     )
-    p.add_argument("--model", default=None, choices=MODEL_NAMES, help="default: the recipe's")
+    p.add_argument("--model", default=None, choices=MODEL_NAMES, help="the model to train (default: the recipe's)")
     p.add_argument(
         "--epochs", type=positive_int, default=None, help="at most this many epochs (default: the recipe's, 20)"
     )
-    p.add_argument("--max-steps", type=positive_int, default=None)
-    p.add_argument("--batch-size", type=positive_int, default=None, help="default: the recipe's (paper: 4)")
+    p.add_argument(
+        "--max-steps", type=positive_int, default=None, help="stop after this many optimiser steps (default: no limit)"
+    )
+    p.add_argument(
+        "--batch-size", type=positive_int, default=None, help="segments per step (default: the recipe's; paper: 4)"
+    )
     p.add_argument("--segment-seconds", type=positive_float, default=None, help="random crop of each shard segment")
     p.add_argument("--dataset", default=None, help="dataset version (default: the only one, or pick with --preset)")
-    p.add_argument(
-        "--preset",
-        action="append",
-        default=None,
-        help="repeatable: one model trained on the union of those presets' datasets (enhance restores any of them)",
+    add_preset_option(
+        p, help="repeatable: one model trained on the union of those presets' datasets (enhance restores any of them)"
     )
     p.add_argument(
         "--max-minutes",
@@ -136,9 +146,13 @@ def add_calibrate(commands) -> None:
     p = commands.add_parser(
         "calibrate", help="choose a trained run's fill gains on a data folder's val tracks (ladle train does it too)"
     )
-    p.add_argument("run", type=Path, help="the run folder (its best.pt is rewritten with the gains chosen)")
+    p.add_argument(
+        "--run", type=Path, required=True, help="the run folder (its best.pt is rewritten with the gains chosen)"
+    )
+    deprecated_positional(p, "--run")
     p.add_argument("--data", type=Path, required=True, help="the data folder whose val split to score on")
-    p.add_argument("--again", action="store_true", help="score again even if the current method calibrated it already")
+    p.add_argument("--force", action="store_true", help="score again even if the current method calibrated it already")
+    deprecated_alias(p, "--again", "--force")
     p.add_argument(
         "--excerpts-per-preset",
         type=int,
@@ -177,7 +191,7 @@ def _cmd_calibrate(args) -> int:
             for k, v in (("per_track", args.excerpts_per_track), ("per_preset", args.excerpts_per_preset))
             if v is not None
         }
-        result = calibrate_on_data(args.run, args.data, again=args.again, **counts)
+        result = calibrate_on_data(args.run, args.data, again=args.force, **counts)
     except (OSError, FFmpegError, ValueError) as e:  # a damaged checkpoint, a missing or unreadable val track
         fail(str(e).splitlines()[0] if str(e) else type(e).__name__, status=1)
     if result is None:
@@ -193,9 +207,12 @@ def add_enhance(commands) -> None:
     p = commands.add_parser("enhance", help="restore lossy audio (a file or a folder) with a trained model")
     p.add_argument("input", help="any file FFmpeg reads (MP3, Ogg, M4A, Opus, WAV, FLAC), or a folder of them")
     p.add_argument("-o", "--output", required=True, help="a .flac or .wav file, or a folder (names mirrored)")
-    p.add_argument("--checkpoint", required=True, help="a checkpoint file, or a run folder (its best.pt, else last.pt)")
-    p.add_argument("--format", choices=["flac", "wav"], default="flac", help="output format for folders (default flac)")
-    p.add_argument("--bits", type=int, choices=[16, 24], default=24, help="output sample width (default 24)")
+    model = p.add_mutually_exclusive_group(required=True)
+    model.add_argument("--run", help="a run folder: restore with its best.pt, else last.pt")
+    model.add_argument("--checkpoint", help="a checkpoint file (.pt) to restore with")
+    note_deprecated(p, "ladle enhance --checkpoint DIR", "ladle enhance --run DIR")  # read in _cmd_enhance
+    p.add_argument("--format", choices=["flac", "wav"], default="flac", help="output format for folders")
+    p.add_argument("--bits", type=int, choices=[16, 24], default=24, help="output sample width")
     p.add_argument(
         "--sample-rate",
         type=positive_int,
@@ -206,8 +223,8 @@ def add_enhance(commands) -> None:
         "--window-seconds", type=positive_float, default=None, help="window length (default: the training segment)"
     )
     p.add_argument("--batch-size", type=positive_int, default=8, help="windows per forward pass")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
+    p.add_argument("--json", action="store_true", help="print one JSON record per file")
     p.set_defaults(handler=_cmd_enhance)
 
 
@@ -229,8 +246,13 @@ def _cmd_enhance(args) -> int:
         fail(f"{source} is a folder, so -o must be a folder too, not the file {output}")
     if source.is_file() and not output.is_dir() and output.suffix.lower() not in (".flac", ".wav"):
         fail(f"-o must end in .flac or .wav (or be a folder), got {output}")
+    checkpoint = args.run or args.checkpoint
+    if args.run and Path(args.run).is_file():
+        fail(f"--run wants a run folder; give the checkpoint file {args.run} with --checkpoint")
+    if args.checkpoint and Path(args.checkpoint).is_dir():
+        warn_deprecated(f"ladle enhance --checkpoint {args.checkpoint}", f"ladle enhance --run {args.checkpoint}")
     try:
-        enhancer = load_enhancer(args.checkpoint, device=args.device, window_seconds=args.window_seconds)
+        enhancer = load_enhancer(checkpoint, device=args.device, window_seconds=args.window_seconds)
         results = enhance_path(
             enhancer.model,
             enhancer.spec,
@@ -296,23 +318,32 @@ def add_evaluate(commands) -> None:
         help="a data folder built with the run's preset(s): the one it was trained from, "
         "or another library; local or s3://bucket/prefix",
     )
-    p.add_argument("--preset", action="append", help="repeatable; default: every preset the run was trained on")
-    p.add_argument("--tracks", type=positive_int, default=None, help="evaluate only the first N tracks")
+    add_preset_option(p, help="repeatable (default: every preset the run was trained on)")
+    p.add_argument(
+        "--max-tracks", type=positive_int, default=None, metavar="N", help="evaluate only the first N tracks"
+    )
+    deprecated_alias(p, "--tracks", "--max-tracks")
     p.add_argument(
         "--split",
         choices=["train", "val", "test", "all"],
         default="test",
         help="which tracks of DATA (default test; all: every track, e.g. of another library)",
     )
-    p.add_argument(
-        "--checkpoint", default="best", help="best (default; last.pt if there is no best.pt), last, or a path"
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
+        "--which",
+        choices=["best", "last"],
+        default="best",
+        help="the run's checkpoint to evaluate (best: last.pt if there is no best.pt)",
     )
+    which.add_argument("--checkpoint", default=None, help="a checkpoint file to evaluate instead of the run's")
+    note_deprecated(p, "ladle evaluate --checkpoint best|last", "ladle evaluate --which best|last")  # _cmd_evaluate
     p.add_argument(
         "--visqol-excerpts", type=int, default=3, help="excerpts of 5 s per track scored with ViSQOL (0: skip)"
     )
-    p.add_argument("--batch-size", type=positive_int, default=8)
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="windows per forward pass")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=DEVICE_HELP)
+    p.add_argument("--json", action="store_true", help="print the whole result as JSON")
     p.set_defaults(handler=_cmd_evaluate)
 
 
@@ -324,10 +355,14 @@ def _cmd_evaluate(args) -> int:
         fail(f"no run folder at {args.run}")
     if not fs.is_remote(args.data) and not Path(args.data).is_dir():
         fail(f"no data folder at {args.data}")
+    if args.checkpoint in ("best", "last"):  # the old `--checkpoint best|last`
+        warn_deprecated(f"ladle evaluate --checkpoint {args.checkpoint}", f"ladle evaluate --which {args.checkpoint}")
+        args.which, args.checkpoint = args.checkpoint, None
+    which = args.checkpoint or args.which  # what evaluate_ladle takes: best, last or a checkpoint path
     from flows.evaluate_ladle import evaluate_ladle
     from ladle_model.evaluation.evaluate import check_run_checkpoint
 
-    checkpoint = check_run_checkpoint(str(args.run), args.checkpoint)  # FileNotFoundError: one line (main)
+    checkpoint = check_run_checkpoint(str(args.run), which)  # FileNotFoundError: one line (main)
     if not fs.is_remote(args.data):
         from storage import catalog
 
@@ -338,7 +373,7 @@ def _cmd_evaluate(args) -> int:
         if not fs.is_remote(checkpoint):
             from ladle_model.evaluation.evaluate import presets_missing, run_presets
 
-            missing = presets_missing(args.data, args.preset or run_presets(args.run, args.checkpoint))
+            missing = presets_missing(args.data, args.preset or run_presets(args.run, which))
             if missing:
                 fail(
                     f"{args.data} has no {', '.join(missing)} encodes to evaluate on; build them with "
@@ -351,9 +386,9 @@ def _cmd_evaluate(args) -> int:
         run_dir=str(args.run),
         data=str(args.data),
         presets=args.preset,
-        max_tracks=args.tracks,
+        max_tracks=args.max_tracks,
         split=args.split,
-        checkpoint=args.checkpoint,
+        checkpoint=which,
         visqol_excerpts=args.visqol_excerpts,
         batch_size=args.batch_size,
         device=args.device,
@@ -389,14 +424,20 @@ def add_table1(commands) -> None:
     p.add_argument(
         "--out", type=Path, required=True, help="folder for the data, the runs and table1.md / table1.parquet"
     )
-    p.add_argument("--steps", type=positive_int, default=200, help="training steps per approach (the same for all)")
-    p.add_argument("--model", default="ladle", choices=MODEL_NAMES)
-    p.add_argument("--batch-size", type=positive_int, default=4)
+    p.add_argument("--max-steps", type=positive_int, default=200, help="training steps per approach (the same for all)")
+    deprecated_alias(p, "--steps", "--max-steps")
+    p.add_argument("--model", default="ladle", choices=MODEL_NAMES, help="the model every approach trains")
+    p.add_argument("--batch-size", type=positive_int, default=4, help="segments per training step")
     p.add_argument(
         "--overrides", default=None, help='JSON of TrainConfig overrides, e.g. \'{"model_overrides": {"stride": 4}}\''
     )
-    p.add_argument("--tracks", type=positive_int, default=None, help="evaluate on the first N test tracks only")
-    p.add_argument("--visqol-excerpts", type=int, default=3)
+    p.add_argument(
+        "--max-tracks", type=positive_int, default=None, metavar="N", help="evaluate on the first N test tracks only"
+    )
+    deprecated_alias(p, "--tracks", "--max-tracks")
+    p.add_argument(
+        "--visqol-excerpts", type=int, default=3, help="excerpts of 5 s per track scored with ViSQOL (0: skip)"
+    )
     p.set_defaults(handler=_cmd_table1)
 
 
@@ -407,17 +448,22 @@ def _cmd_table1(args) -> int:
     from flows.table1 import table1
 
     overrides = json_overrides(args.overrides)
-    run_overrides = {**(overrides or {}), "model": args.model, "max_steps": args.steps, "batch_size": args.batch_size}
+    run_overrides = {
+        **(overrides or {}),
+        "model": args.model,
+        "max_steps": args.max_steps,
+        "batch_size": args.batch_size,
+    }
     check_train_config("paper", run_overrides)  # as table1 itself checks it
     start_temporary_server()
     result = table1(
         sources=[str(s) for s in args.sources],
         out=str(args.out),
-        steps=args.steps,
+        steps=args.max_steps,
         model=args.model,
         batch_size=args.batch_size,
         overrides=overrides,
-        max_tracks=args.tracks,
+        max_tracks=args.max_tracks,
         visqol_excerpts=args.visqol_excerpts,
         progress=sys.stderr.isatty(),
     )

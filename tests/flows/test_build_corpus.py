@@ -143,7 +143,9 @@ def test_ladle_catalog_json_through_the_console_script(prefect_harness, library,
     data = tmp_path / "data"
     build_corpus(sources=[str(library / "tones")], data=str(data), presets=["mp3-128"], segment_seconds=0.5)
     ladle = Path(sys.executable).with_name("ladle")
-    out = subprocess.run([str(ladle), "catalog", str(data), "--json"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [str(ladle), "catalog", "--data", str(data), "--json"], capture_output=True, text=True, check=True
+    )
     catalog = json.loads(out.stdout)
     assert catalog["tracks"] == 11 and catalog["duplicates"] == 0 and catalog["quarantine"] == []
     (dataset,) = catalog["datasets"]
@@ -164,7 +166,7 @@ def test_shards_are_identical_whatever_the_runner(prefect_harness, library, tmp_
 
 def test_cli_train_without_a_dataset_is_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["train", str(tmp_path / "no-data"), "--run", str(tmp_path / "run")])
+        main(["train", "--data", str(tmp_path / "no-data"), "--run", str(tmp_path / "run")])
     err = capsys.readouterr().err.strip()
     assert exit_info.value.code == 2 and err.count("\n") == 0 and "no dataset under" in err
     assert not (tmp_path / "run").exists()

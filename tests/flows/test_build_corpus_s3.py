@@ -45,7 +45,7 @@ def test_build_from_bucket_to_bucket_then_read_shards_from_it(
     assert remote.exists(f"{root}/corpus/data/datasets/{dataset['version']}/manifest.json")
     assert not list((tmp_path / "cache").rglob("*.tar"))  # the mirror keeps no shards
 
-    assert main(["catalog", data, "--json"]) == 0
+    assert main(["catalog", "--data", data, "--json"]) == 0
     catalog = json.loads(capsys.readouterr().out)
     assert catalog["tracks"] == 4
     shard_urls = [u for s in catalog["datasets"][0]["splits"].values() for u in s["shards"]]

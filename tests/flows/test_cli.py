@@ -32,7 +32,7 @@ def test_model_choices_come_from_the_registry():
 )
 def test_a_bad_override_is_one_line_on_stderr_before_any_flow(tmp_path, capsys, overrides, message):
     with pytest.raises(SystemExit) as exit_info:
-        main(["train", str(tmp_path / "no-data"), "--run", str(tmp_path / "run"), "--overrides", overrides])
+        main(["train", "--data", str(tmp_path / "no-data"), "--run", str(tmp_path / "run"), "--overrides", overrides])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2
     assert err.startswith("ladle: error: ") and message in err and err.count("\n") == 1
@@ -59,7 +59,7 @@ def two_datasets(tmp_path_factory):
 )
 def test_train_mistakes_are_one_line_before_any_flow(two_datasets, tmp_path, capsys, extra, message):
     with pytest.raises(SystemExit) as exit_info:
-        main(["train", str(two_datasets), "--run", str(tmp_path / "run"), *extra])
+        main(["train", "--data", str(two_datasets), "--run", str(tmp_path / "run"), *extra])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "run").exists()
@@ -68,7 +68,7 @@ def test_train_mistakes_are_one_line_before_any_flow(two_datasets, tmp_path, cap
 def test_train_on_a_file_as_data_is_one_line(tmp_path, capsys):
     (tmp_path / "data.txt").write_text("not a folder")
     with pytest.raises(SystemExit) as exit_info:
-        main(["train", str(tmp_path / "data.txt"), "--run", str(tmp_path / "run")])
+        main(["train", "--data", str(tmp_path / "data.txt"), "--run", str(tmp_path / "run")])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and "is a file" in err and err.count("\n") == 1
 
@@ -98,6 +98,7 @@ def test_a_run_folder_of_another_model_config_is_one_line_before_any_flow(two_da
         main(
             [
                 "train",
+                "--data",
                 str(two_datasets),
                 "--run",
                 str(run.root),
@@ -131,6 +132,18 @@ def test_train_with_another_model_than_the_recipes_leaves_out_the_recipes_model_
         run.last,
     )
     with pytest.raises(SystemExit) as exit_info:  # the default recipe's noise_fill is not drrn1d's: the config passes
-        main(["train", str(two_datasets), "--run", str(run.root), "--dataset", "aaaa00000001", "--model", "drrn1d"])
+        main(
+            [
+                "train",
+                "--data",
+                str(two_datasets),
+                "--run",
+                str(run.root),
+                "--dataset",
+                "aaaa00000001",
+                "--model",
+                "drrn1d",
+            ]
+        )
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and "of model 'ladle'" in err and "noise_fill" not in err

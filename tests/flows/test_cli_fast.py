@@ -90,7 +90,7 @@ def test_catalog_imports_no_heavy_library(tmp_path):
     data = tmp_path / "data"
     write_tiny_dataset(data)
     append_run(data, RunRecord("2026-01-01T00:00:00+00:00", 1.0, 3, 3, 0, 2, 0))
-    modules, stdout = _modules_after(["catalog", str(data)], tmp_path)
+    modules, stdout = _modules_after(["catalog", "--data", str(data)], tmp_path)
     assert "0 tracks, 0 duplicates, 0 quarantined" in stdout
     assert "pyarrow" in modules and not modules & set(HEAVY), modules & set(HEAVY)
 

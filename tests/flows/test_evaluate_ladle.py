@@ -110,7 +110,7 @@ def test_cli_evaluate_and_enhance_with_the_trained_run(trained, tmp_path, capsys
     assert "paper-32k (1 val tracks, step 3)" in out and "MSE" in out and "report.html" in out
 
     lossy = next((data / "encodes" / "paper-32k").glob("*.ogg"))
-    assert main(["enhance", str(lossy), "-o", str(tmp_path / "restored.wav"), "--checkpoint", str(run)]) == 0
+    assert main(["enhance", str(lossy), "-o", str(tmp_path / "restored.wav"), "--run", str(run)]) == 0
     info = sf.info(str(tmp_path / "restored.wav"))
     # the model's rate by default (issue 11): the 32-kHz Vorbis comes back at 44.1 kHz, same duration
     assert (info.samplerate, info.channels) == (44100, 2) and info.frames == 3 * 44100
@@ -122,7 +122,7 @@ def test_cli_evaluate_and_enhance_with_the_trained_run(trained, tmp_path, capsys
                 str(lossy),
                 "-o",
                 str(tmp_path / "as-input.wav"),
-                "--checkpoint",
+                "--run",
                 str(run),
                 "--sample-rate",
                 "32000",
@@ -135,7 +135,7 @@ def test_cli_evaluate_and_enhance_with_the_trained_run(trained, tmp_path, capsys
     # a whole folder of encodes: every audio file restored; the .json sidecars next to them summed up in one line
     encodes = data / "encodes" / "paper-32k"
     n_audio, n_json = len(list(encodes.glob("*.ogg"))), len(list(encodes.glob("*.json")))
-    assert main(["enhance", str(encodes), "-o", str(tmp_path / "folder"), "--checkpoint", str(run)]) == 0
+    assert main(["enhance", str(encodes), "-o", str(tmp_path / "folder"), "--run", str(run)]) == 0
     out = capsys.readouterr().out
     assert len(list((tmp_path / "folder").glob("*.flac"))) == n_audio and n_json > 0
     assert f"skipped {n_json} file(s) with no audio FFmpeg can read ({n_json} .json); --json lists them" in out
@@ -152,14 +152,14 @@ def test_cli_evaluate_and_enhance_with_the_trained_run(trained, tmp_path, capsys
 
 def test_cli_enhance_errors_are_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["enhance", str(tmp_path / "missing.mp3"), "-o", str(tmp_path / "x.flac"), "--checkpoint", str(tmp_path)])
+        main(["enhance", str(tmp_path / "missing.mp3"), "-o", str(tmp_path / "x.flac"), "--run", str(tmp_path)])
     assert exit_info.value.code == 2 and "no file or folder" in capsys.readouterr().err
     write_pcm(tmp_path / "a.flac", tone_pcm(0.2, seed=1))
     with pytest.raises(SystemExit) as exit_info:
-        main(["enhance", str(tmp_path / "a.flac"), "-o", str(tmp_path / "x.mp3"), "--checkpoint", str(tmp_path)])
+        main(["enhance", str(tmp_path / "a.flac"), "-o", str(tmp_path / "x.mp3"), "--run", str(tmp_path)])
     assert exit_info.value.code == 2 and "must end in .flac or .wav" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
-        main(["enhance", str(tmp_path / "a.flac"), "-o", str(tmp_path / "x.flac"), "--checkpoint", str(tmp_path)])
+        main(["enhance", str(tmp_path / "a.flac"), "-o", str(tmp_path / "x.flac"), "--run", str(tmp_path)])
     err = capsys.readouterr().err.strip()
     assert exit_info.value.code == 2 and err.count("\n") == 0 and "no checkpoint" in err
 
@@ -239,9 +239,7 @@ def test_cli_enhance_restores_the_rest_of_a_folder_and_fails_at_the_end(tmp_path
     write_pcm(tmp_path / "in" / "a.flac", tone_pcm(0.3, seed=1))
     sf.write(tmp_path / "in" / "b.wav", np.zeros((4000, 6), np.float32), 44100)  # six channels: cannot be restored
     write_pcm(tmp_path / "in" / "c.flac", tone_pcm(0.3, seed=2))
-    assert (
-        main(["enhance", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--checkpoint", str(tmp_path / "run")]) == 1
-    )
+    assert main(["enhance", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--run", str(tmp_path / "run")]) == 1
     captured = capsys.readouterr()
     assert (tmp_path / "out" / "a.flac").is_file() and (tmp_path / "out" / "c.flac").is_file()
     assert "c.flac" in captured.out and "b.wav" not in captured.out
@@ -327,9 +325,9 @@ def test_cli_calibrate_chooses_a_specnext_runs_gains_on_the_val_tracks_and_refus
         return exit_info.value.code, err
 
     data, drrn_run = trained
-    code, err = refused(["calibrate", str(drrn_run), "--data", str(data)])
+    code, err = refused(["calibrate", "--run", str(drrn_run), "--data", str(data)])
     assert code == 1 and "has no fill gains to calibrate" in err
-    code, err = refused(["calibrate", str(tmp_path / "nothing"), "--data", str(data)])
+    code, err = refused(["calibrate", "--run", str(tmp_path / "nothing"), "--data", str(data)])
     assert code == 2 and "is not a run folder" in err
 
     run = RunDir(tmp_path / "specnext")
@@ -355,15 +353,15 @@ def test_cli_calibrate_chooses_a_specnext_runs_gains_on_the_val_tracks_and_refus
         },
         run.best,
     )
-    code, err = refused(["calibrate", str(run.root), "--data", str(tmp_path / "nothing")])
+    code, err = refused(["calibrate", "--run", str(run.root), "--data", str(tmp_path / "nothing")])
     assert code == 2 and "is not a data folder" in err
-    code, err = refused(["calibrate", str(run.root), "--data", str(data), "--excerpts-per-track", "0"])
+    code, err = refused(["calibrate", "--run", str(run.root), "--data", str(data), "--excerpts-per-track", "0"])
     assert code == 2 and "--excerpts-per-track must be at least 1" in err
-    code, err = refused(["calibrate", str(run.root), "--data", str(data), "--excerpts-per-preset", "-1"])
+    code, err = refused(["calibrate", "--run", str(run.root), "--data", str(data), "--excerpts-per-preset", "-1"])
     assert code == 2 and "--excerpts-per-preset must be at least 1" in err
     if not visqol_available():
         return
-    assert main(["calibrate", str(run.root), "--data", str(data)]) == 0
+    assert main(["calibrate", "--run", str(run.root), "--data", str(data)]) == 0
     (item,), _ = select_tracks(data, "paper-32k", "val")
     pair = load_pair(item.track, item.encoded, item.alignment, SegmentConfig(strategy="resample", sample_rate=44100))
     n_excerpts = len(active_excerpts(pair.lossless, 44100, EXCERPTS_PER_TRACK, 5.0))
@@ -376,9 +374,9 @@ def test_cli_calibrate_chooses_a_specnext_runs_gains_on_the_val_tracks_and_refus
     )
     before = run.best.read_bytes()
     assert (
-        main(["calibrate", str(run.root), "--data", str(data)]) == 0 and run.best.read_bytes() == before
+        main(["calibrate", "--run", str(run.root), "--data", str(data)]) == 0 and run.best.read_bytes() == before
     )  # calibrated already
-    assert main(["calibrate", str(run.root), "--data", str(data), "--again"]) == 0
+    assert main(["calibrate", "--run", str(run.root), "--data", str(data), "--force"]) == 0
     rescored = load_checkpoint(run.best)["calibration"][
         "scores"
     ]  # scored again: the same up to float rounding in ViSQOL

@@ -85,6 +85,7 @@ def test_cli_says_starting_or_resuming_and_prints_losses_briefly(prefect_harness
     run = tmp_path / "run"
     command = [
         "train",
+        "--data",
         str(data),
         "--run",
         str(run),

@@ -205,7 +205,7 @@ def test_a_listener_takes_the_whole_test_in_chromium(run_and_data, tmp_path):
 
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers())
-    args = parser.parse_args(["listen", "--results", str(run)])
+    args = parser.parse_args(["listen", "--run", str(run), "--results"])
     assert args.handler(args) == 0
     assert ListeningFiles.of(run).boxplot.is_file()
     artifact = read_artifacts([artifact_key(run)])[artifact_key(run)]

@@ -70,7 +70,7 @@ def test_the_command_prints_the_table(rated, capsys):
     run, _ = rated
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers())
-    args = parser.parse_args(["listen", "--results", str(run), "--no-artifact"])
+    args = parser.parse_args(["listen", "--run", str(run), "--results", "--no-artifact"])
     assert args.handler(args) == 0
     out = capsys.readouterr().out
     assert "3 listener(s), 18 rating(s) over 2 excerpt(s)" in out and "box plot:" in out
@@ -80,8 +80,8 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers())
     for argv, message in (
-        (["listen", "--results", str(tmp_path / "nope")], "no run folder"),
-        (["listen", "--results", str(tmp_path)], "no listening test"),
+        (["listen", "--run", str(tmp_path / "nope"), "--results"], "no run folder"),
+        (["listen", "--run", str(tmp_path), "--results"], "no listening test"),
         (["listen", "--run", str(tmp_path)], "give --run RUN --data DATA"),
         (["listen", "--run", str(tmp_path), "--data", str(tmp_path / "nope")], "--data: no folder"),
     ):
@@ -95,5 +95,5 @@ def test_ladle_listen_is_a_command_of_ladle(rated, capsys):
     from flows.cli import main
 
     run, _ = rated
-    assert main(["listen", "--results", str(run), "--no-artifact", "--exclude-flagged"]) == 0
+    assert main(["listen", "--run", str(run), "--results", "--no-artifact", "--exclude-flagged"]) == 0
     assert "2 listener(s), 12 rating(s)" in capsys.readouterr().out

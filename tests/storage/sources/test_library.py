@@ -131,7 +131,7 @@ def test_cli_renders_a_library_and_refuses_mixed_options(tmp_path: Path, capsys)
     assert len(list(out.rglob("*.flac"))) == 1
     for argv in (
         ["--seed", "3"],
-        ["--pieces", "2", "--tracks", "3"],
+        ["--pieces", "2", "--max-tracks", "3"],
         ["--pieces", "1", "--soundfont", str(tmp_path / "no.sf2")],
     ):
         with pytest.raises(SystemExit) as info:
