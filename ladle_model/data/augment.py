@@ -3,7 +3,7 @@
 A restorer trained only on heavily coded audio learns to "correct" whatever it is given. On an
 input that is already close to transparent (Vorbis 320 kbps, Opus 96 kbps) that correction is
 noise of its own: a SpecNeXt trained 20 minutes on paper-32k, mp3-64 and vorbis-96 alone lowered
-the SNR of held-out vorbis-320 input by 1.7 dB (BENCHMARKS.md, "quality"). Replacing the lossy
+the SNR of held-out vorbis-320 input by 1.7 dB (BENCHMARKS.md, "Quality: variants left out"). Replacing the lossy
 input of a fraction of the batch's segments by the lossless original, with the lossless original
 still the target, teaches the identity on clean input: the loss is zero exactly when the model
 leaves such a segment alone. Denoisers are trained the same way on clean inputs, so they learn
@@ -16,7 +16,7 @@ Near-transparent codecs do little more than low-pass the music (Vorbis 320 kbps 
 `lowpass` > 0 that share of the clean inputs is brick-wall low-passed at a cut drawn from
 LOWPASS_RANGE, the target still the full-band original: the model learns that such an input wants
 its top band filled and nothing else, as bandwidth-extension models are trained on low-passed
-input (AP-BWE). Measured with `python -m bench.quality` (BENCHMARKS.md, "quality" 12:58): at 0.5
+input (AP-BWE). Measured with `python -m bench.quality` (BENCHMARKS.md, "Quality: variants left out"): at 0.5
 the five untrained presets stayed within 0.002 ViSQOL of their input, but the model filled the
 trained presets' band less well (LSD paper-32k 0.69 -> 0.78x, vorbis-96 0.73 -> 0.81x), so the
 specnext recipe leaves it at 0.

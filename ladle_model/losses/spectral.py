@@ -13,7 +13,7 @@ that is not phase-aligned with the original adds its energy to the error). The t
                  content filled above it where the original has none costs as much as a missing band.
                  ViSQOL v3 compares spectrograms floored the same way (Chinen et al., QoMEX 2020), and
                  an L1 on log magnitudes alone pushes an uncertain fill to the median level, which
-                 over-fills quiet frames (measured in BENCHMARKS.md, "quality")
+                 over-fills quiet frames (measured in BENCHMARKS.md, "Quality")
     loss/wave    waveform MSE relative to the input's: mean (ŷ - y)² / mean (x - y)², so 1.0 is "no
                  better than the lossy input" and 10·log10 of it is the SNR change in dB, whatever the level
 

@@ -36,7 +36,7 @@ class TrainConfig:
     # Linear lr decay to this fraction of `lr` over the run's budget (None: the paper's plateau schedule).
     # The budget is this call's max_minutes by the clock, or its planned steps (max_steps, max_epochs),
     # whichever runs out first; a re-run under a time budget starts the decay again (a warm restart).
-    # SpecNeXt measured with it: a lower val loss, a quieter fill, less restored (BENCHMARKS.md, "quality" 17:28).
+    # SpecNeXt measured with it: a lower val loss, a quieter fill, less restored (BENCHMARKS.md, "Quality: variants left out").
     lr_anneal_to: float | None = None
     weight_decay: float = 1e-5
     batch_size: int = 4
