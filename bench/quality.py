@@ -351,7 +351,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--no-train", action="store_true", help="score OUT/run as it is (a re-run of `ladle train` would continue it)"
     )
-    p.add_argument("--no-write", action="store_true", help="print the table without appending it to bench/log/quality.md")
+    p.add_argument(
+        "--no-write", action="store_true", help="print the table without appending it to bench/log/quality.md"
+    )
     a = p.parse_args(argv)
     cfg = QualityConfig(
         out=a.out,
