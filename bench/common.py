@@ -1,10 +1,11 @@
-"""What every benchmark shares: the machine, a timer, and appending a table to BENCHMARKS.md.
+"""What every benchmark shares: the machine, a timer, and appending a table to its log, bench/log/NAME.md.
 
     rows = [{"what": "FFmpeg alone", "audio s / wall s": 41.2}, ...]
     report("corpus", "python -m bench.corpus --preset vorbis-160", rows, notes=["..."])
 
 Every speed is reported next to a reference measured in the same run, because these machines are
-noisy: the ratio is the number to read, not the absolute speed.
+noisy: the ratio is the number to read, not the absolute speed. A log keeps every run; BENCHMARKS.md
+holds only each benchmark's current result, copied there by hand when a run supersedes it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-BENCHMARKS_MD = REPO / "BENCHMARKS.md"
+LOG_DIR = REPO / "bench" / "log"
 
 
 def machine() -> str:
@@ -58,8 +59,10 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def report(name: str, command: str, rows: list[dict], notes: list[str] = (), write: bool = True) -> str:
-    """Print the table and (unless `write` is False) append it to BENCHMARKS.md under a dated heading."""
+def report(
+    name: str, command: str, rows: list[dict], notes: list[str] = (), write: bool = True, log_dir: Path = LOG_DIR
+) -> str:
+    """Print the table and (unless `write` is False) append it under a dated heading to `log_dir`/NAME.md."""
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     text = "\n".join(
         [
@@ -76,9 +79,11 @@ def report(name: str, command: str, rows: list[dict], notes: list[str] = (), wri
     )
     print(text)
     if write:
-        if not BENCHMARKS_MD.exists():
-            BENCHMARKS_MD.write_text("# Benchmarks\n\nEach section is appended by the command it shows.\n\n")
-        with open(BENCHMARKS_MD, "a") as f:
+        log = Path(log_dir) / f"{name.lower()}.md"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        if not log.exists():
+            log.write_text(f"# {name.lower()}: dated runs\n\nEach section is appended by the command it shows.\n\n")
+        with open(log, "a") as f:
             f.write(text + "\n")
     return text
 

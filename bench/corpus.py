@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
         metavar="N",
         help="one more build under cProfile: list its N costliest Python functions",
     )
-    parser.add_argument("--no-write", action="store_true", help="print only, do not append to BENCHMARKS.md")
+    parser.add_argument("--no-write", action="store_true", help="print only, do not append to bench/log/corpus.md")
     args = parser.parse_args(argv)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 

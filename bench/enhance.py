@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--window-seconds", type=float, default=1.0)
     parser.add_argument("--budget", type=float, default=60.0, help="about this many wall seconds per model at most")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
-    parser.add_argument("--no-write", action="store_true", help="print only, do not append to BENCHMARKS.md")
+    parser.add_argument("--no-write", action="store_true", help="print only, do not append to bench/log/enhance.md")
     args = parser.parse_args(argv)
 
     import torch

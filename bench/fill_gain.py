@@ -118,7 +118,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--tracks", type=int, default=3)
     p.add_argument("--excerpts", type=int, default=2, help="5-s excerpts per track")
     p.add_argument("--jobs", type=int, default=2)
-    p.add_argument("--no-write", action="store_true", help="print the table without appending it to BENCHMARKS.md")
+    p.add_argument(
+        "--no-write", action="store_true", help="print the table without appending it to bench/log/fill_gain.md"
+    )
     a = p.parse_args(argv)
     presets, settings = a.presets.split(","), a.settings.split(",")
     for key in settings:

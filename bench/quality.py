@@ -14,7 +14,7 @@ It runs what a user runs, through the `ladle` command, end to end:
 4. restores every held-out encode with `ladle enhance`, at 44.1 kHz;
 5. scores input and restored output against the lossless original per preset: LSD, LSD above the
    codec's cutoff, SNR, SI-SDR and ViSQOL (ladle_model/evaluation/metrics.py), writes spectrogram PNGs
-   (lossless / input / restored) and appends the table to BENCHMARKS.md (bench/common.py).
+   (lossless / input / restored) and appends the table to bench/log/quality.md (bench/common.py).
 
 Targets (issue 11, for 20 minutes on 2 CPU cores): on each of the three trained presets, LSD at most
 0.7x the input's, SNR at most 0.1 dB below it, ViSQOL at least the input's (+0.1 on mp3-64); on the
@@ -46,7 +46,7 @@ class QualityConfig:
     out: str = "/tmp/ladle-quality"
     # 96 pieces, every 8th work held out: 12 held-out works, 69 training works and 7 val works per preset.
     # On 48 pieces (6 held-out, 4 val works) a preset's held-out mean swung on a single work, and 4 val
-    # works could not tell vorbis-96's fill gains apart (BENCHMARKS.md, "quality" 2026-11-30 12:21)
+    # works could not tell vorbis-96's fill gains apart (BENCHMARKS.md, "Quality")
     pieces: int = 96
     seed: int = 0
     held_out_every: int = 8
@@ -314,7 +314,7 @@ def calibration_note(run_dir: Path) -> str:
 
 
 def report_rows(table: list[dict]) -> list[dict]:
-    """The BENCHMARKS.md table: input -> restored per metric, per preset."""
+    """The results table: input -> restored per metric, per preset."""
 
     def arrow(row: dict, m: str, fmt: str) -> str:
         return f"{row[f'{m} in']:{fmt}} → {row[f'{m} out']:{fmt}}"
@@ -352,7 +352,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--no-train", action="store_true", help="score OUT/run as it is (a re-run of `ladle train` would continue it)"
     )
-    p.add_argument("--no-write", action="store_true", help="print the table without appending it to BENCHMARKS.md")
+    p.add_argument(
+        "--no-write", action="store_true", help="print the table without appending it to bench/log/quality.md"
+    )
     a = p.parse_args(argv)
     cfg = QualityConfig(
         out=a.out,

@@ -32,7 +32,7 @@ from bench.corpus import cpu_seconds, demo_library, ffmpeg_alone, live_children_
 from bench.stages import Span, read_spans, serial_seconds, stage_windows
 
 # Prefect's CPU per task run, measured by `python -m bench.task_overhead --tasks 400` (BENCHMARKS.md,
-# task_overhead, 2026-11-29 04:32 UTC): 9.18 ms client and server together, 6 ms of it the client's.
+# "Task overhead"): 9.18 ms client and server together, 6 ms of it the client's.
 TASK_RUN_CPU_S = 0.00918
 TASK_RUN_CLIENT_CPU_S = 0.006
 # The library issue 12 sizes the build for: a data team's 10,000 tracks, about 650 hours of audio.

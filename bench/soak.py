@@ -14,7 +14,7 @@ catalog with the disk and the library, reads every shard sample, looks for orpha
 shards with the reference byte for byte. After every kill and every run it looks for processes the
 build left behind (anything carrying this soak's tag in its environment: the Prefect server,
 workers), reports and ends them. The summary goes to stdout and `--json`, the figures to
-BENCHMARKS.md; the exit status is 1 on any lost file or inconsistency.
+bench/log/soak.md; the exit status is 1 on any lost file or inconsistency.
 """
 
 from __future__ import annotations
@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the work folder even when the soak passes")
     parser.add_argument("--json", type=Path, default=None, help="also write the summary here")
-    parser.add_argument("--no-write", action="store_true", help="print only, do not append to BENCHMARKS.md")
+    parser.add_argument("--no-write", action="store_true", help="print only, do not append to bench/log/soak.md")
     args = parser.parse_args(argv)
 
     work = args.work or Path(tempfile.mkdtemp(prefix="ladle-soak-"))

@@ -6,7 +6,7 @@ A flow maps a task that does nothing over N inputs, on the threads runner, again
 temporary Prefect server; the same flow with no inputs is the reference. Each is run in a fresh
 process, and that process's CPU time and its children's (the server's, counted once it has stopped)
 are compared. CPU seconds, not wall time, so the number holds on a shared machine. Dividing a
-build's work per task (BENCHMARKS.md, corpus) by this overhead says how large a task must be.
+build's work per task (BENCHMARKS.md, "Corpus") by this overhead says how large a task must be.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
     n = resampled_length(44100 * 60, 44100, 48000) # known before decoding: shard plans count windows with it
 
 libsoxr's "HQ" preset was measured 2-3x faster than torchaudio's default windowed sinc and tens of dB
-closer to ideal band-limited resampling on a sweep (`python -m bench.resample`, BENCHMARKS.md). It
+closer to ideal band-limited resampling on a sweep (`python -m bench.resample`, BENCHMARKS.md, "Resample"). It
 needs no torch, so building a corpus never imports torch; storage/stream.py streams it in chunks.
 """
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pickle
 import re
+import shlex
 from pathlib import Path
 
 import numpy as np
+import pytest
 import webdataset as wds
 
 from tests.conftest import write_tiny_dataset
@@ -50,3 +52,30 @@ def test_the_readme_webdataset_example_runs_and_reads_no_pickles(tmp_path, monke
     assert meta["dataset_version"] == "<version>" and key.startswith(meta["track_id"])
     assert not marker.exists()
     assert sum(1 for _ in wds.WebDataset(str(shard), shardshuffle=False).map(lambda s: s["pyd"])) == 2  # it is there
+
+
+def _ladle_commands() -> list[str]:
+    """Every `ladle ...` line of README.md's fenced shell blocks, comments and continuations joined."""
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", README.read_text(), flags=re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = re.sub(r"\s+#.*$", "", line).strip()
+            if line.startswith("ladle "):
+                commands.append(line)
+    return commands
+
+
+def test_the_readme_shows_ladle_commands():
+    assert len(_ladle_commands()) >= 10
+
+
+@pytest.mark.parametrize("command", _ladle_commands())
+def test_every_readme_command_parses_with_the_cli(command):
+    from flows.cli import build_parser
+
+    argv = shlex.split(command)[1:]
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # argparse's way of saying the spelling is not the CLI's
+        pytest.fail(f"`{command}` does not parse (exit status {e.code})")
+    assert args.command == argv[0]

@@ -50,7 +50,7 @@ BENCHMARKS = (
 
 
 def add_bench(commands) -> None:
-    p = commands.add_parser("bench", help="run a benchmark and append its table to BENCHMARKS.md")
+    p = commands.add_parser("bench", help="run a benchmark and append its table to bench/log/NAME.md")
     p.add_argument("name", choices=BENCHMARKS, help="the benchmark: one of %(choices)s")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the benchmark (see `ladle bench NAME --help`)")
     p.set_defaults(handler=_cmd_bench)

@@ -3,7 +3,7 @@
 A model that fills the band a codec removed cannot know the original's phase there, and the level
 its losses settle on is not the level a listener (or ViSQOL) prefers: with SpecNeXt trained on
 log-magnitude losses, the full fill lowered ViSQOL on held-out music while a quieter one raised it
-and lowered LSD as well (BENCHMARKS.md, "quality"). So after training, the gains of the additive
+and lowered LSD as well (BENCHMARKS.md, "Quality"). So after training, the gains of the additive
 term are chosen by the mean ViSQOL of the restored validation split's tracks (5-s excerpts of
 active audio, as evaluation scores them), a split the test split never meets; the choice and
 every score are written into best.pt, which `ladle enhance` and `ladle evaluate` load.
@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 
 # (gain below the cut, gain above it): no fill at all (the mask term alone), the full fill, and a
 # quarter, a half or all of it in band with a quarter or a half above the cut (on held-out music the
-# full fill above the cut lost ViSQOL on every preset: BENCHMARKS.md, "fill_gain").
+# full fill above the cut lost ViSQOL on every preset: BENCHMARKS.md, "Fill gain").
 SETTINGS: tuple[tuple[float, float], ...] = (
     (0.0, 0.0),
     (1.0, 1.0),
@@ -61,7 +61,7 @@ SETTINGS: tuple[tuple[float, float], ...] = (
 )
 # Then, on each preset's own excerpts, its best pair with the mask term at these gains too. The mask term
 # raised SNR on MP3 64 kbps by 1.5-2 dB but cost ViSQOL (val excerpts: +0.011 over the input with it,
-# +0.034 without; held-out: +0.067 and +0.091, BENCHMARKS.md, "fill_gain").
+# +0.034 without; held-out: +0.067 and +0.091, BENCHMARKS.md, "Fill gain").
 MASK_GAINS: tuple[float, ...] = (0.5, 0.0)
 SAME_VISQOL = get_metric("visqol").noise  # 0.01: ViSQOL differences evaluation calls "the same as the input"
 LSD_METRIC = get_metric("lsd")  # its same_within: LSD within 0.5 % of a value is the same to evaluation
@@ -69,7 +69,7 @@ MERGE_WITHIN = 0.02  # presets whose low-passes lie within ~440 Hz share one row
 # An input cut this far (1.1 kHz at 44.1 kHz) above the widest val track scored, or further, passes
 # through unchanged: the val split shows nothing of what the model does to it. On held-out
 # near-transparent input (Vorbis 160 and 320 kbps, Opus 96 kbps: cuts at 17.4-21.4 kHz) the mask term
-# cost up to 0.30 dB SNR and the fill up to 0.015 ViSQOL (BENCHMARKS.md, "quality"). The margin covers
+# cost up to 0.30 dB SNR and the fill up to 0.015 ViSQOL (BENCHMARKS.md, "Quality"). The margin covers
 # how far one preset's tracks spread: paper-32k's held-out tracks were cut anywhere from 14.3 to 15.3 kHz.
 # The widest row's mask gain holds only up to the widest val track; past it, up to the gate, the fill alone at
 # the least gains any row chose; at the gate they all step to zero.
@@ -248,7 +248,7 @@ def bandwidth_table(
         widest = round(max([table[-1][0], *(g.get("widest", g["bandwidth"]) for g in groups.values())]), 4)
         gate = round(widest + gate_above, 4)
         # past every val track nothing was scored: the least fill any row chose, below and above the cut (the widest
-        # row's full fill, held there, cost held-out AAC 128 kbps 0.025 ViSQOL: BENCHMARKS.md, "quality" 00:23)
+        # row's full fill, held there, cost held-out AAC 128 kbps 0.025 ViSQOL: BENCHMARKS.md, "Quality: variants left out")
         fill = [min(row[i] for row in table) for i in (1, 2)]
         mask_until = round(min(widest + MASK_MARGIN, gate - 2 * GATE_STEP, 1.0 - GATE_STEP), 4)
         if mask_until > table[-1][0]:

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 MAX_SEGMENTS = 24  # ~0.7 CPU-s of ViSQOL per segment-second and setting: a few minutes on 2 cores
 # At most this many 5-s excerpts are scored per val track, spread over its active audio (its opening, middle
 # and end). One, its opening alone, chose half of the fill on MP3 64 kbps where held-out music gained most from
-# all of it (+0.036 ViSQOL against +0.114 when three chose it, same weights: BENCHMARKS.md, "quality" 2026-11-30 02:23).
+# all of it (+0.036 ViSQOL against +0.114 when three chose it, same weights: BENCHMARKS.md, "Quality: variants left out").
 EXCERPTS_PER_TRACK = 3
 # 5-s excerpts scored per preset (the ViSQOL time), spread over as many of its val tracks as there are, up to
 # one each: pieces differ more from each other than one piece's parts do (on the benchmark's 4 val and 6

@@ -57,7 +57,7 @@ class SpecNeXtConfig:
     layer_scale: float = 1e-2  # ConvNeXt's per-channel residual scale at init
     # Gain on the additive (band-filling) term at inference. Training runs at 1.0; after training,
     # ladle_model/calibration/calibrate.py picks it on the validation split (ViSQOL), because a fill trained on
-    # log-magnitude losses came out about twice too loud for ViSQOL (measured in BENCHMARKS.md, "quality").
+    # log-magnitude losses came out about twice too loud for ViSQOL (measured in BENCHMARKS.md, "Quality").
     fill_gain: float = 1.0
     # [[bandwidth, gain in band, gain above the cut, mask gain], ...], bandwidth as a fraction of Nyquist,
     # ascending: the gains for an input whose codec low-pass is at that bandwidth, interpolated linearly
