@@ -140,6 +140,7 @@ def prune(
                 shard.unlink()
                 sidecar.unlink(missing_ok=True)
                 report.n_shards_removed += 1
+    report.removed.sort()
     report.kept.sort()
     report.protected.sort()
     return report

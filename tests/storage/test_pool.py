@@ -1,38 +1,19 @@
 """Pooled shards: versions that share the files of what did not change, read by stock webdataset."""
 
-import dataclasses
 import json
 import os
 
-import pytest
 import webdataset as wds
 
-from storage.align import align_pair
 from storage.config import PRESETS, CorpusConfig
 from storage.corpus import dataset_version, finish_dataset
-from storage.encode import encode_track
 from storage.manifest import find_dataset, read_manifest
 from storage.pool import manifest_name, plan_pool_shards, pool_folder
-from storage.shards import PairInputs, write_shard
+from storage.shards import write_shard
 
 PRESET = PRESETS["vorbis-160"]
 # 0.25-s segments of 0.5-s tracks: an album of two tracks is ~353 KB; a shard holds at most one album.
 CFG = CorpusConfig.from_dict({"segment": {"segment_seconds": 0.25}, "shard_target_mb": 0.35})
-
-
-@pytest.fixture
-def albums(make_tracks, tmp_path):
-    """Five albums of two 0.5-s tracks (four train, one val), encoded and aligned: {album: [PairInputs]}."""
-    tracks = make_tracks([0.5] * 10)
-    out = {}
-    for i, track in enumerate(tracks):
-        album = f"album {i // 2}"
-        track = dataclasses.replace(track, album=album, artist="someone", split="val" if i >= 8 else "train")
-        encoded = encode_track(track, PRESET, tmp_path / "data")
-        out.setdefault(album, []).append(
-            PairInputs(track, encoded, align_pair(track, encoded, CFG.align, tmp_path / "data"))
-        )
-    return out
 
 
 def build(data, pairs):
