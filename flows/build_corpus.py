@@ -35,7 +35,7 @@ from storage.encode import Encoded
 from storage.ingest import Duplicate, Quarantined, Track, resolve_tracks, scan_sources
 from storage.manifest import DatasetManifest
 from storage.partition import partition
-from storage.pool import manifest_name, plan_pool_shards, pool_folder
+from storage.pool import POOL_DIR, manifest_name, plan_pool_shards, pool_folder
 from storage.shards import PairInputs
 from storage.sources.split import DiscRecord, find_cue_sheets
 from tasks.corpus import align_pairs_task, encode_tracks_task, ingest_files_task, write_shard_task
@@ -152,6 +152,16 @@ def ingest_sources(
     return Ingested(tracks, duplicates, quarantined, discs)
 
 
+def stored_shard_sizes(location: str, preset: str) -> dict[str, int]:
+    """Sizes of the preset's pooled shards in object storage (a mirrored data folder keeps them only there)."""
+    if not fs.is_remote(location):
+        return {}
+    remote, root = fs.filesystem(fs.join(location, POOL_DIR, preset))
+    if not remote.exists(root):
+        return {}
+    return {path.rsplit("/", 1)[-1]: info.get("size") for path, info in remote.find(root, detail=True).items()}
+
+
 def build_dataset(
     preset: EncodePreset,
     tracks: list[Track],
@@ -189,6 +199,7 @@ def build_dataset(
     n_shards_written = 0
     if manifest is None:
         plans = plan_pool_shards(candidates, preset, cfg)
+        stored = stored_shard_sizes(location, preset.name)
         by_id = {p.track.track_id: p for p in candidates}
         futures = write_shard_task.map(
             plans,
@@ -199,6 +210,7 @@ def build_dataset(
             [plan.key for plan in plans],  # a pooled sample records its shard's key: the shard is in many versions
             unmapped(cfg.align),
             unmapped(str(data_dir)),
+            [stored.get(plan.name) for plan in plans],
         )
         results, _ = _gather(futures, f"shard {preset.name}", [[p.name] for p in plans], progress)
         failed = [r for r in results if isinstance(r, Quarantined)]

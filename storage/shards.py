@@ -146,16 +146,20 @@ def stats_path(shard: Path) -> Path:
     return shard.with_suffix(".json")
 
 
-def find_shard(plan: ShardPlan, folder: str | Path) -> ShardResult | None:
-    """The shard an earlier run finished (its stats sidecar, written last, must match the plan)."""
+def find_shard(plan: ShardPlan, folder: str | Path, stored_size: int | None = None) -> ShardResult | None:
+    """The shard an earlier run finished (its stats sidecar, written last, must match the plan).
+
+    `stored_size`: the size of the shard in object storage, where a mirrored data folder keeps its
+    shards (the sidecar is mirrored, the tar is not); used when the tar is not here.
+    """
     shard = Path(folder) / plan.name
     try:
         stats = json.loads(stats_path(shard).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
-    if stats.pop("plan", None) != plan_record(plan) or not shard.is_file():
+    if stats.pop("plan", None) != plan_record(plan):
         return None
-    if shard.stat().st_size != stats["size_bytes"]:
+    if (shard.stat().st_size if shard.is_file() else stored_size) != stats["size_bytes"]:
         return None
     return ShardResult(**{**stats, "reused": True})
 
@@ -186,6 +190,7 @@ def write_shard(
     align_cfg: AlignConfig | None = None,
     align_dir: str | Path | None = None,
     decode: Callable[[Track, Encoded], tuple[np.ndarray, np.ndarray]] = decode_sources,
+    stored_size: int | None = None,
 ) -> ShardResult:
     """Decode, align and cut the plan's windows and write them as one tar, atomically.
 
@@ -195,7 +200,7 @@ def write_shard(
     the quality gate, or whose audio no longer decodes, contribute no segments (the caller
     quarantines them from the alignments). Samples are stored at each source's precision.
     """
-    found = find_shard(plan, folder)
+    found = find_shard(plan, folder, stored_size)
     if found is not None:
         return found
     shard = Path(folder) / plan.name

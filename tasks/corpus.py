@@ -71,7 +71,7 @@ def _align_key(context, parameters) -> str | None:
 
 def _shard_key(context, parameters) -> str | None:
     plan, folder = parameters["plan"], parameters["folder"]
-    if find_shard(plan, folder) is None:
+    if find_shard(plan, folder, parameters.get("stored_size")) is None:
         return None
     return stable_hash(["shard", plan_record(plan), parameters["version"], _where(folder)])
 
@@ -107,9 +107,10 @@ def write_shard_task(
     version: str,
     align_cfg: AlignConfig | None = None,
     data_dir: str | None = None,
+    stored_size: int | None = None,
 ) -> ShardResult:
-    """Decode the plan's pairs once, align those not yet aligned, and write one WebDataset shard."""
-    return write_shard(plan, inputs, cfg, preset, folder, version, align_cfg, data_dir)
+    """Decode the plan's pairs once, align those not yet aligned, and write one WebDataset shard (unless stored)."""
+    return write_shard(plan, inputs, cfg, preset, folder, version, align_cfg, data_dir, stored_size=stored_size)
 
 
 @task(name="prune-versions")
