@@ -4,8 +4,8 @@ A dataset version lives in `DATA/datasets/{version}/` as `manifest.json`, a `wid
 split (`{split}.wids.json`) and its card (`README.md`, storage/card.py). The manifest lists each
 split's shards relative to that folder: pooled shards shared with other versions
 (`../../shards/{preset}/{split}-{key}.tar`, storage/pool.py), or, in versions built before the
-pool, `{split}-{000000}.tar` files inside the folder. Each shard sample holds a lossless and a lossy segment and its `SegmentMeta`, in the format
-storage/sample_format.py owns (keys, members, encoding).
+pool, `{split}-{000000}.tar` files inside the folder. Each shard sample holds a lossless and a lossy
+segment and its `SegmentMeta`, in the format storage/sample_format.py owns (keys, members, encoding).
 
     manifest = find_dataset("data", preset="vorbis-160")
     manifest.shard_paths("train")
@@ -52,7 +52,7 @@ class SegmentMeta:
     segment_seconds: float
     split: str
     source_channels: int  # 1 when a mono source was duplicated to (2, L)
-    dataset_version: str
+    dataset_version: str  # a pooled shard, shared by many versions: its content key (storage/pool.py)
 
 
 @dataclass(frozen=True)
