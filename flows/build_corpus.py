@@ -30,12 +30,13 @@ from storage import catalog, fs
 from storage.align import Alignment
 from storage.atomic import remove_stale_temporaries
 from storage.config import ConfigError, CorpusConfig, EncodePreset, code_version, get_preset
-from storage.corpus import SHARD_GLOB, dataset_folder, dataset_version, existing_manifest, finish_dataset
+from storage.corpus import SHARD_GLOBS, dataset_version, existing_manifest, finish_dataset
 from storage.encode import Encoded
 from storage.ingest import Duplicate, Quarantined, Track, resolve_tracks, scan_sources
 from storage.manifest import DatasetManifest
 from storage.partition import partition
-from storage.shards import PairInputs, plan_shards
+from storage.pool import POOL_DIR, manifest_name, plan_pool_shards, pool_folder
+from storage.shards import PairInputs
 from storage.sources.split import DiscRecord, find_cue_sheets
 from tasks.corpus import align_pairs_task, encode_tracks_task, ingest_files_task, write_shard_task
 from tasks.disc import split_disc_task
@@ -151,6 +152,16 @@ def ingest_sources(
     return Ingested(tracks, duplicates, quarantined, discs)
 
 
+def stored_shard_sizes(location: str, preset: str) -> dict[str, int]:
+    """Sizes of the preset's pooled shards in object storage (a mirrored data folder keeps them only there)."""
+    if not fs.is_remote(location):
+        return {}
+    remote, root = fs.filesystem(fs.join(location, POOL_DIR, preset))
+    if not remote.exists(root):
+        return {}
+    return {path.rsplit("/", 1)[-1]: info.get("size") for path, info in remote.find(root, detail=True).items()}
+
+
 def build_dataset(
     preset: EncodePreset,
     tracks: list[Track],
@@ -159,8 +170,14 @@ def build_dataset(
     location: str,
     progress: bool,
     min_groups: int = 1,
+    sources: list[str] | None = None,
+    ingest_quarantined: list[Quarantined] | None = None,
 ) -> PresetBuild:
-    """Stages 2-5 for one preset: encode, then align, segment and shard in one pass unless this version exists."""
+    """Stages 2-5 for one preset: encode, then align, segment and shard in one pass unless this version exists.
+
+    Shards go to the preset's pool (storage/pool.py), named by content: a shard an earlier version
+    already wrote is reused as it is, so a night's shard work follows what changed in the library.
+    """
     quarantined: list[Quarantined] = []
     # 2. Encode
     groups = partition(tracks, key=lambda t: t.track_id, target_size=cfg.group_size, min_groups=min_groups)
@@ -181,18 +198,19 @@ def build_dataset(
         manifest = None  # killed between the manifest and the catalog: the shards are reused, the rows written again
     n_shards_written = 0
     if manifest is None:
-        folder = dataset_folder(data_dir, version)
-        plans = plan_shards([p.track for p in candidates], cfg.segment, int(cfg.shard_target_mb * 2**20))
+        plans = plan_pool_shards(candidates, preset, cfg)
+        stored = stored_shard_sizes(location, preset.name)
         by_id = {p.track.track_id: p for p in candidates}
         futures = write_shard_task.map(
             plans,
             [{item.track_id: by_id[item.track_id] for item in plan.items} for plan in plans],  # only what each needs
             unmapped(cfg.segment),
             unmapped(preset.name),
-            unmapped(str(folder)),
-            unmapped(version),
+            unmapped(str(pool_folder(data_dir, preset.name))),
+            [plan.key for plan in plans],  # a pooled sample records its shard's key: the shard is in many versions
             unmapped(cfg.align),
             unmapped(str(data_dir)),
+            [stored.get(plan.name) for plan in plans],
         )
         results, _ = _gather(futures, f"shard {preset.name}", [[p.name] for p in plans], progress)
         failed = [r for r in results if isinstance(r, Quarantined)]
@@ -216,7 +234,20 @@ def build_dataset(
         else:
             pairs.append(PairInputs(track, encoded, alignment))
     if manifest is None:
-        manifest = finish_dataset(data_dir, version, preset, cfg, pairs, results, code_version(), location)
+        prefix = manifest_name(preset.name, plans[0]).rsplit("/", 1)[0] + "/" if plans else ""
+        manifest = finish_dataset(
+            data_dir,
+            version,
+            preset,
+            cfg,
+            pairs,
+            results,
+            code_version(),
+            location,
+            shard_prefix=prefix,
+            quarantined=[*(ingest_quarantined or []), *quarantined],
+            sources=sources,
+        )
     return PresetBuild(
         manifest,
         [e for _, e in good],
@@ -339,7 +370,7 @@ def build_corpus(
             fs.local_mirror(
                 data,
                 push=True,
-                exclude=(SHARD_GLOB,),
+                exclude=SHARD_GLOBS,
                 lock_wait_seconds=wait_for_lock_seconds,
                 log=logger.info,
                 refused=refused,
@@ -387,7 +418,17 @@ def build_corpus_stages(
     write_ingest_tables(data_dir, ingested)
     location = location or data
     builds = [
-        build_dataset(get_preset(name), ingested.tracks, cfg, data_dir, location, progress, min_groups)
+        build_dataset(
+            get_preset(name),
+            ingested.tracks,
+            cfg,
+            data_dir,
+            location,
+            progress,
+            min_groups,
+            sources,
+            ingested.quarantined,
+        )
         for name in cfg.presets
     ]
     quarantined = write_build_tables(data_dir, ingested, builds)

@@ -23,7 +23,7 @@ from prefect import flow, get_run_logger
 from ladle_model.evaluation.evaluate import EvalConfig, run_presets
 from ladle_model.runs.checkpoint import RunDir
 from storage import fs
-from storage.corpus import SHARD_GLOB
+from storage.corpus import SHARD_GLOBS
 from tasks.evaluation import evaluate_preset_task, publish_evaluation_report_task
 
 RESULT_KEYS = (
@@ -71,7 +71,7 @@ def evaluate_ladle(
     )  # ConfigError before any work
     results = {}
     with contextlib.ExitStack() as stack:
-        local_data = stack.enter_context(fs.local_mirror(data, exclude=(SHARD_GLOB,), log=logger.info))
+        local_data = stack.enter_context(fs.local_mirror(data, exclude=SHARD_GLOBS, log=logger.info))
         local_run = stack.enter_context(
             fs.local_mirror(run_dir, push=True, exclude=(RunDir.STEP_CHECKPOINTS_GLOB,), log=logger.info)
         )

@@ -165,7 +165,7 @@ def _summary_folders(data_dir: Path, summary: dict) -> list[Path]:
     folders = [data_dir / name for name in WHOLE_FOLDERS]
     for dataset in summary["datasets"]:
         folders += [data_dir / "datasets" / dataset["version"], data_dir / "encodes" / dataset["preset"],
-                    data_dir / "pairs" / dataset["preset"]]  # fmt: skip
+                    data_dir / "pairs" / dataset["preset"], data_dir / "shards" / dataset["preset"]]  # fmt: skip
     return sorted(set(folders))
 
 
@@ -183,13 +183,16 @@ def artifact_listing(data_dir: str | Path, summary: dict) -> dict[str, list[int]
 
 def _missing_dataset_files(data_dir: Path, summary: dict) -> list[Path]:
     """The manifests and shards `summary` names that are not in the data folder."""
-    from storage.manifest import MANIFEST_NAME
+    from storage.manifest import MANIFEST_NAME, read_manifest
 
     missing = []
     for dataset in summary["datasets"]:
         folder = data_dir / "datasets" / dataset["version"]
-        names = [MANIFEST_NAME] + [Path(s).name for split in dataset["splits"].values() for s in split["shards"]]
-        missing += [folder / name for name in names if not (folder / name).is_file()]
+        if not (folder / MANIFEST_NAME).is_file():
+            missing.append(folder / MANIFEST_NAME)
+            continue
+        # The manifest names its shards: pooled ones lie outside the version's folder (storage/pool.py).
+        missing += [Path(p) for p in read_manifest(folder).all_shard_paths() if not Path(p).is_file()]
     return missing
 
 

@@ -117,6 +117,18 @@ def upsert_records(data_dir: str | Path, name: str, records: list, cls: type, ke
     return _write(data_dir, name, pa.Table.from_pylist(kept + new_rows, schema=schema))
 
 
+def remove_rows(data_dir: str | Path, name: str, column: str, values: set) -> int:
+    """Delete the rows of table `name` whose `column` is in `values` (a pruned version's rows); the count."""
+    table = read_table(data_dir, name)
+    if table is None or not values:
+        return 0
+    rows = table.to_pylist()
+    kept = [r for r in rows if r.get(column) not in values]
+    if len(kept) < len(rows):
+        _write(data_dir, name, pa.Table.from_pylist(kept, schema=table.schema))
+    return len(rows) - len(kept)
+
+
 @dataclass(frozen=True)
 class RunRecord:
     """One build-corpus run (`runs` table, one row appended per run)."""
@@ -232,6 +244,7 @@ def dataset_entry(
 ) -> dict:
     """One dataset as both summaries show it; `splits` maps a split to (tracks, segments, shard file names)."""
     from storage.fs import join
+    from storage.manifest import resolve_shard
 
     folder = join(location, "datasets", version)
     return {
@@ -247,7 +260,7 @@ def dataset_entry(
                 "tracks": tracks,
                 "segments": segments,
                 "n_shards": len(names),
-                "shards": [join(folder, n) for n in names],
+                "shards": [str(resolve_shard(folder, n)) for n in names],
             }
             for split, (tracks, segments, names) in splits.items()
         },

@@ -48,10 +48,11 @@ class ShardPlan:
     split: str
     index: int
     items: tuple[ShardItem, ...]
+    key: str = ""  # content key of a pooled shard (storage/pool.py): its name, shared by every version listing it
 
     @property
     def name(self) -> str:
-        return f"{self.split}-{self.index:06d}.tar"
+        return f"{self.split}-{self.key}.tar" if self.key else f"{self.split}-{self.index:06d}.tar"
 
 
 @dataclass(frozen=True)
@@ -99,26 +100,34 @@ def segment_bytes(cfg: SegmentConfig, bits: int | None = 16) -> int:
     return 2 * (2 * cfg.segment_samples * storage_bytes(bits)) + TAR_OVERHEAD_BYTES
 
 
+def cut_windows(tracks: list[Track], cfg: SegmentConfig, target_bytes: int) -> list[tuple[ShardItem, ...]]:
+    """The windows of `tracks`, in track-id order, cut into runs of at most ~`target_bytes` (one per shard)."""
+    runs: list[tuple[ShardItem, ...]] = []
+    items: list[ShardItem] = []
+    filled = 0  # bytes
+    for track in sorted(tracks, key=lambda t: t.track_id):
+        size = segment_bytes(cfg, track.bits_per_sample)
+        n_windows = track_windows(track, cfg)
+        first = 0
+        while first < n_windows:
+            take = min(n_windows - first, max((target_bytes - filled) // size, 1))
+            items.append(ShardItem(track.track_id, first, first + take))
+            first += take
+            filled += take * size
+            if filled + size > target_bytes:  # the next segment would not fit
+                runs.append(tuple(items))
+                items, filled = [], 0
+    if items:
+        runs.append(tuple(items))
+    return runs
+
+
 def plan_shards(tracks: list[Track], cfg: SegmentConfig, target_bytes: int) -> list[ShardPlan]:
     """Cut each split's windows, in track-id order, into shards of at most ~`target_bytes`."""
     plans = []
     for split in ("train", "val", "test"):
-        items: list[ShardItem] = []
-        filled = 0  # bytes
-        for track in sorted((t for t in tracks if t.split == split), key=lambda t: t.track_id):
-            size = segment_bytes(cfg, track.bits_per_sample)
-            n_windows = track_windows(track, cfg)
-            first = 0
-            while first < n_windows:
-                take = min(n_windows - first, max((target_bytes - filled) // size, 1))
-                items.append(ShardItem(track.track_id, first, first + take))
-                first += take
-                filled += take * size
-                if filled + size > target_bytes:  # the next segment would not fit
-                    plans.append(ShardPlan(split, sum(p.split == split for p in plans), tuple(items)))
-                    items, filled = [], 0
-        if items:
-            plans.append(ShardPlan(split, sum(p.split == split for p in plans), tuple(items)))
+        runs = cut_windows([t for t in tracks if t.split == split], cfg, target_bytes)
+        plans += [ShardPlan(split, i, items) for i, items in enumerate(runs)]
     return plans
 
 
@@ -128,7 +137,8 @@ def plan_record(plan: ShardPlan) -> dict:
 
 def plan_from_record(record: dict) -> ShardPlan:
     """The ShardPlan a sidecar's "plan" (`plan_record`) describes."""
-    return ShardPlan(record["split"], record["index"], tuple(ShardItem(**item) for item in record["items"]))
+    items = tuple(ShardItem(**item) for item in record["items"])
+    return ShardPlan(record["split"], record["index"], items, record.get("key", ""))
 
 
 def stats_path(shard: Path) -> Path:
@@ -136,16 +146,20 @@ def stats_path(shard: Path) -> Path:
     return shard.with_suffix(".json")
 
 
-def find_shard(plan: ShardPlan, folder: str | Path) -> ShardResult | None:
-    """The shard an earlier run finished (its stats sidecar, written last, must match the plan)."""
+def find_shard(plan: ShardPlan, folder: str | Path, stored_size: int | None = None) -> ShardResult | None:
+    """The shard an earlier run finished (its stats sidecar, written last, must match the plan).
+
+    `stored_size`: the size of the shard in object storage, where a mirrored data folder keeps its
+    shards (the sidecar is mirrored, the tar is not); used when the tar is not here.
+    """
     shard = Path(folder) / plan.name
     try:
         stats = json.loads(stats_path(shard).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
-    if stats.pop("plan", None) != plan_record(plan) or not shard.is_file():
+    if stats.pop("plan", None) != plan_record(plan):
         return None
-    if shard.stat().st_size != stats["size_bytes"]:
+    if (shard.stat().st_size if shard.is_file() else stored_size) != stats["size_bytes"]:
         return None
     return ShardResult(**{**stats, "reused": True})
 
@@ -176,6 +190,7 @@ def write_shard(
     align_cfg: AlignConfig | None = None,
     align_dir: str | Path | None = None,
     decode: Callable[[Track, Encoded], tuple[np.ndarray, np.ndarray]] = decode_sources,
+    stored_size: int | None = None,
 ) -> ShardResult:
     """Decode, align and cut the plan's windows and write them as one tar, atomically.
 
@@ -185,7 +200,7 @@ def write_shard(
     the quality gate, or whose audio no longer decodes, contribute no segments (the caller
     quarantines them from the alignments). Samples are stored at each source's precision.
     """
-    found = find_shard(plan, folder)
+    found = find_shard(plan, folder, stored_size)
     if found is not None:
         return found
     shard = Path(folder) / plan.name

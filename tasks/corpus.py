@@ -21,6 +21,7 @@ from storage.encode import Encoded, encode_key, encode_track, find_encoded
 from storage.filekey import file_key
 from storage.ingest import Quarantined, Track, ingest_file, ingest_file_cached
 from storage.shards import PairInputs, ShardPlan, ShardResult, find_shard, plan_record, write_shard
+from storage.versions import PruneReport, prune, run_dataset_versions
 
 RETRIES = dict(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_jitter_factor=0.5)
 
@@ -70,7 +71,7 @@ def _align_key(context, parameters) -> str | None:
 
 def _shard_key(context, parameters) -> str | None:
     plan, folder = parameters["plan"], parameters["folder"]
-    if find_shard(plan, folder) is None:
+    if find_shard(plan, folder, parameters.get("stored_size")) is None:
         return None
     return stable_hash(["shard", plan_record(plan), parameters["version"], _where(folder)])
 
@@ -106,6 +107,16 @@ def write_shard_task(
     version: str,
     align_cfg: AlignConfig | None = None,
     data_dir: str | None = None,
+    stored_size: int | None = None,
 ) -> ShardResult:
-    """Decode the plan's pairs once, align those not yet aligned, and write one WebDataset shard."""
-    return write_shard(plan, inputs, cfg, preset, folder, version, align_cfg, data_dir)
+    """Decode the plan's pairs once, align those not yet aligned, and write one WebDataset shard (unless stored)."""
+    return write_shard(plan, inputs, cfg, preset, folder, version, align_cfg, data_dir, stored_size=stored_size)
+
+
+@task(name="prune-versions")
+def prune_versions_task(
+    data_dir: str, keep: int, protect_runs: list[str], protect_versions: list[str], wait_for_lock_seconds: float = 0.0
+) -> PruneReport:
+    """Keep each preset's newest versions and the protected ones; delete the rest and their unlisted shards."""
+    protected = set(protect_versions) | run_dataset_versions(protect_runs)
+    return prune(data_dir, keep, protected, wait_for_lock_seconds)

@@ -69,6 +69,7 @@ COMMANDS = (
     corpus.add_rip,
     add_bench,
     corpus.add_catalog,
+    corpus.add_prune,
     model.add_train,
     model.add_calibrate,
     model.add_enhance,

@@ -1,7 +1,8 @@
-"""`ladle demo-corpus`, `build-corpus`, `rip` and `catalog`: each command's parser next to its handler.
+"""`ladle demo-corpus`, `build-corpus`, `rip`, `catalog` and `prune`: each command's parser next to its handler.
 
     ladle build-corpus demo/library --data demo/data --preset vorbis-160 --preset paper-32k
     ladle catalog demo/data --json
+    ladle prune --data demo/data --keep 3 --protect-run runs/champion
 
 `build-corpus` run again on an unchanged library prints the last build's summary without starting
 Prefect (storage/build_fingerprint.py says what counts as unchanged); `--force` runs the flow anyway.
@@ -301,4 +302,42 @@ def _cmd_catalog(args) -> int:
         print(
             f"{d['version']}  {d['preset']:<11} {d['strategy']:<12} {d['segment_seconds']} s  tracks/segments/shards: {counts}"
         )
+    return 0
+
+
+# ----------------------------------------------------------------------------- prune
+
+
+def add_prune(commands) -> None:
+    p = commands.add_parser("prune", help="remove old dataset versions and the shards only they used")
+    p.add_argument("--data", required=True, help="the local data folder whose versions to prune")
+    p.add_argument("--keep", type=positive_int, required=True, help="newest versions to keep of each preset")
+    p.add_argument(
+        "--protect-run",
+        action="append",
+        default=[],
+        metavar="RUN",
+        help="a run folder or checkpoint whose dataset versions are never removed (repeat for several)",
+    )
+    p.add_argument(
+        "--protect", action="append", default=[], metavar="VERSION", help="a dataset version never removed (repeat)"
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(handler=_cmd_prune)
+
+
+def _cmd_prune(args) -> int:
+    import dataclasses
+
+    from storage.versions import prune, run_dataset_versions
+
+    for run in args.protect_run:
+        if not Path(run).exists():
+            fail(f"no run folder or checkpoint at {run} (--protect-run)")
+    try:
+        protected = set(args.protect) | run_dataset_versions(args.protect_run)
+        report = prune(args.data, keep=args.keep, protected=protected)
+    except ValueError as e:  # a bad --keep, a remote folder, or a file that is not a checkpoint
+        fail(str(e))
+    print(json.dumps(dataclasses.asdict(report), indent=2) if args.json else report.summary())
     return 0

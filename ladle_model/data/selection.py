@@ -15,14 +15,24 @@ from pathlib import Path
 
 from ladle_model.runs.checkpoint import RunDir, checkpoint_datasets, dataset_record, joined_version, load_checkpoint
 from storage.config import ConfigError
-from storage.manifest import DatasetManifest, find_dataset, list_datasets
+from storage.manifest import LATEST, DatasetManifest, find_dataset, list_datasets
 from storage.strategy import get_strategy
 
 
 def resolve_dataset(
     data_dir: str | Path, version: str | None, preset: str | None, segment_seconds: float | None = None
 ) -> DatasetManifest:
-    """The dataset to train on. Several match: the one whose segments already have `segment_seconds`."""
+    """The dataset to train on. Several match: the one whose segments already have `segment_seconds`.
+
+    A preset named without a version means its newest version ("latest"), of `segment_seconds` if it has one.
+    """
+    if version is None and preset is not None:
+        version = LATEST
+    if version == LATEST and segment_seconds is not None:
+        try:
+            return find_dataset(data_dir, version=LATEST, preset=preset, segment_seconds=segment_seconds)
+        except FileNotFoundError:
+            pass  # no version of that length: the newest of any length
     try:
         return find_dataset(data_dir, version=version, preset=preset)
     except ValueError:
@@ -116,7 +126,7 @@ def resolve_training_data(
     Nothing named and RUN holds a checkpoint: the datasets that checkpoint was trained on.
     """
     presets = [presets] if isinstance(presets, str) else list(presets or [])
-    if version is not None and len(presets) > 1:
+    if version not in (None, LATEST) and len(presets) > 1:
         raise ConfigError("name one dataset version, or several presets, not both")
     last = RunDir(run_dir).resume_checkpoint() if run_dir is not None else None
     if version is None and not presets and last is not None:
@@ -124,7 +134,7 @@ def resolve_training_data(
         return TrainingData(tuple(resolve_dataset(data_dir, v, None, segment_seconds) for v in versions))
     if len(presets) <= 1:
         return TrainingData((resolve_dataset(data_dir, version, presets[0] if presets else None, segment_seconds),))
-    return TrainingData(tuple(resolve_dataset(data_dir, None, p, segment_seconds) for p in dict.fromkeys(presets)))
+    return TrainingData(tuple(resolve_dataset(data_dir, LATEST, p, segment_seconds) for p in dict.fromkeys(presets)))
 
 
 def resolve_run_dataset(

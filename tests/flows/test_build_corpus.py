@@ -105,6 +105,13 @@ def test_build_then_cached_rebuild_then_one_more_track(prefect_harness, library,
     assert count_encodes == [("new track.flac", "vorbis-160")] and third["n_encoded"] == 1
     assert third["n_tracks"] == 14 and third["datasets"][0]["version"] != dataset["version"]
     assert len(catalog_summary(data)["datasets"]) == 2
+    # Only the new track's shard is written; the versions share the others' files (storage/pool.py).
+    assert third["n_shards_written"] == 1
+    old_shards = {s for info in dataset["splits"].values() for s in info["shards"]}
+    new_shards = {s for info in third["datasets"][0]["splits"].values() for s in info["shards"]}
+    assert len(old_shards & new_shards) == len(old_shards) - 1
+    card = (data / "datasets" / third["datasets"][0]["version"] / "README.md").read_text()
+    assert f"Against `{dataset['version']}`: 1 tracks added, 0 removed" in card
 
 
 def test_rebuilding_in_a_fresh_folder_gives_identical_shards(prefect_harness, library, tmp_path):

@@ -149,7 +149,7 @@ def test_a_noop_rerun_in_its_own_process_imports_no_prefect(built, tmp_path):
 @pytest.mark.slow
 def test_a_deleted_shard_runs_the_flow_until_it_is_back(built):
     argv, data, _, _ = built
-    shard = next((data / "datasets").rglob("*.tar"))
+    shard = next((data / "shards").rglob("*.tar"))  # the pool (storage/pool.py)
     n_runs = len(read_rows(data, "runs"))
     shard.rename(shard.with_suffix(".kept"))
     assert "the flow did not run" not in _run(argv)

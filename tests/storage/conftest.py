@@ -1,7 +1,12 @@
+import dataclasses
+
 import pytest
 
-from storage.config import CorpusConfig
+from storage.align import align_pair
+from storage.config import PRESETS, CorpusConfig
+from storage.encode import encode_track
 from storage.ingest import ingest_file, resolve_tracks
+from storage.shards import PairInputs
 from tests.conftest import tone_pcm, write_pcm
 
 
@@ -19,3 +24,18 @@ def make_tracks(tmp_path):
         return sorted(tracks, key=lambda t: t.path)
 
     return make
+
+
+@pytest.fixture
+def albums(make_tracks, tmp_path):
+    """Five albums of two 0.5-s tracks (four train, one val), encoded and aligned: {album: [PairInputs]}."""
+    tracks = make_tracks([0.5] * 10)
+    out = {}
+    for i, track in enumerate(tracks):
+        album = f"album {i // 2}"
+        track = dataclasses.replace(track, album=album, artist="someone", split="val" if i >= 8 else "train")
+        encoded = encode_track(track, PRESETS["vorbis-160"], tmp_path / "data")
+        out.setdefault(album, []).append(
+            PairInputs(track, encoded, align_pair(track, encoded, CorpusConfig().align, tmp_path / "data"))
+        )
+    return out

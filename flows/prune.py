@@ -1,0 +1,31 @@
+"""The `prune-datasets` flow: retention for dataset versions, after each night's build.
+
+    prefect deployment run prune-datasets/default
+    ladle prune --data data --keep 3 --protect-run runs/champion      # the same, without Prefect
+
+Keeps each preset's `keep` newest versions, every version named in `protect_versions`, and every
+version the run folders in `protect_runs` trained on (storage/versions.py); deletes the rest and the
+pooled shards no remaining version lists, and reports what it freed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from prefect import flow, get_run_logger
+
+from tasks.corpus import prune_versions_task
+
+
+@flow(name="prune-datasets", log_prints=True)
+def prune_datasets(
+    data: str = "data",
+    keep: int = 3,
+    protect_runs: list[str] | None = None,
+    protect_versions: list[str] | None = None,
+    wait_for_lock_seconds: float = 600.0,
+) -> dict:
+    """Remove old dataset versions of a local data folder and the shards only they used."""
+    report = prune_versions_task(data, keep, protect_runs or [], protect_versions or [], wait_for_lock_seconds)
+    get_run_logger().info("%s", report.summary())
+    return dataclasses.asdict(report)
