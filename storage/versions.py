@@ -1,7 +1,7 @@
 """Dataset versions over time: the newest per preset, and retention (prune) of old ones.
 
     latest_version("data", "vorbis-160")                      # the preset's newest DatasetManifest
-    protected = run_dataset_versions(["runs/champion", "runs/a"])
+    protected = run_dataset_versions(["runs/champion", "runs/a"])   # ladle_model/runs/checkpoint.py
     report = prune("data", keep=3, protected=protected)       # PruneReport: versions, shards, bytes freed
 
 "Newest" is by the creation time each manifest records (storage.manifest.created_key), never a file's
@@ -40,27 +40,6 @@ def versions_by_preset(data_dir: str | Path) -> dict[str, list[DatasetManifest]]
 def latest_version(data_dir: str | Path, preset: str, segment_seconds: float | None = None) -> DatasetManifest:
     """The preset's newest version (of that segment length, if given); FileNotFoundError when it has none."""
     return find_dataset(data_dir, version=LATEST, preset=preset, segment_seconds=segment_seconds)
-
-
-def run_dataset_versions(paths: Iterable[str | Path]) -> set[str]:
-    """Every dataset version that the given run folders (or checkpoint files) record: prune keeps them.
-
-    A run folder names its versions in config.json and in each checkpoint (ladle_model/checkpoint.py
-    owns that format); several versions trained on together are joined by "+".
-    """
-    import json
-
-    from ladle_model.checkpoint import checkpoint_datasets, load_checkpoint
-
-    versions: set[str] = set()
-    for path in map(Path, paths):
-        checkpoints = [path] if path.is_file() else sorted((path / "checkpoints").glob("*.pt"))
-        config = path / "config.json"
-        if path.is_dir() and config.is_file():
-            versions.update(json.loads(config.read_text()).get("dataset_version", "").split("+"))
-        for checkpoint in checkpoints:
-            versions.update(d["version"] for d in checkpoint_datasets(load_checkpoint(checkpoint)))
-    return {v for v in versions if v}
 
 
 @dataclass

@@ -15,13 +15,14 @@ from pathlib import Path
 from prefect import task
 from prefect.tasks import exponential_backoff
 
+from ladle_model.runs.checkpoint import run_dataset_versions
 from storage.align import Alignment, align_key, align_pair, alignment_path
 from storage.config import STAGE_VERSIONS, AlignConfig, EncodePreset, SegmentConfig, stable_hash
 from storage.encode import Encoded, encode_key, encode_track, find_encoded
 from storage.filekey import file_key
 from storage.ingest import Quarantined, Track, ingest_file, ingest_file_cached
 from storage.shards import PairInputs, ShardPlan, ShardResult, find_shard, plan_record, write_shard
-from storage.versions import PruneReport, prune, run_dataset_versions
+from storage.versions import PruneReport, prune
 
 RETRIES = dict(retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=2), retry_jitter_factor=0.5)
 

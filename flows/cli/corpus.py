@@ -329,7 +329,8 @@ def add_prune(commands) -> None:
 def _cmd_prune(args) -> int:
     import dataclasses
 
-    from storage.versions import prune, run_dataset_versions
+    from ladle_model.runs.checkpoint import run_dataset_versions
+    from storage.versions import prune
 
     for run in args.protect_run:
         if not Path(run).exists():

@@ -504,3 +504,20 @@ def check_resumable(
             f"{where} with feature net {ckpt['feature_net']}, not {feature_net_key}: "
             "the perceptual loss would change mid-run"
         )
+
+
+def run_dataset_versions(paths: Iterable[str | Path]) -> set[str]:
+    """Every dataset version that the given run folders (or checkpoint files) record, so `prune` keeps them.
+
+    A run folder names its versions in config.json and in each checkpoint; several trained on together are
+    joined by "+".
+    """
+    versions: set[str] = set()
+    for path in map(Path, paths):
+        checkpoints = [path] if path.is_file() else sorted((path / "checkpoints").glob("*.pt"))
+        config = RunDir(path).config
+        if path.is_dir() and config.is_file():
+            versions.update(json.loads(config.read_text()).get("dataset_version", "").split("+"))
+        for checkpoint in checkpoints:
+            versions.update(d["version"] for d in checkpoint_datasets(load_checkpoint(checkpoint)))
+    return {v for v in versions if v}

@@ -8,12 +8,13 @@ import pytest
 import webdataset as wds
 
 from flows.cli import main
+from ladle_model.runs.checkpoint import run_dataset_versions
 from storage.card import LICENCE_NOTE
 from storage.catalog import read_rows
 from storage.config import CorpusConfig
 from storage.ingest import resolve_tracks
 from storage.manifest import find_dataset, read_manifest, write_manifest
-from storage.versions import latest_version, prune, run_dataset_versions
+from storage.versions import latest_version, prune
 from tests.conftest import write_tiny_dataset
 from tests.storage.test_pool import build
 
@@ -39,7 +40,7 @@ def test_latest_is_the_newest_by_recorded_time_per_preset(tmp_path):
 
 
 def test_training_picks_the_newest_version_of_a_named_preset(tmp_path):
-    from ladle_model.datasets import resolve_training_data
+    from ladle_model.data.selection import resolve_training_data
 
     data = tmp_path / "data"
     _dated(data, "v1", "vorbis-160", "2026-01-01T00:00:00+00:00")
