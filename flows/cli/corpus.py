@@ -94,7 +94,7 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
         action="append",
         choices=LazyChoices(preset_names),
         metavar="PRESET",
-        help="repeatable; default vorbis-160; one of %(choices)s",
+        help="repeatable; default vorbis-160; a group (wideband) stands for its presets; one of %(choices)s",
     )
     p.add_argument(
         "--strategy",
@@ -142,13 +142,15 @@ def add_build_corpus(commands) -> None:
 
 def _cmd_build_corpus(args) -> int:
     from storage.build_fingerprint import build_fingerprint, record_build, recorded_hashed, unchanged_summary
+    from storage.config import expand_presets
     from storage.fs import is_remote
 
     started = time.perf_counter()
     missing = [s for s in args.sources if not is_remote(s) and not Path(s).exists()]
     if missing:
         fail(f"source folder does not exist: {', '.join(map(str, missing))}")
-    sources, data, presets = [str(s) for s in args.sources], str(args.data), args.preset or ["vorbis-160"]
+    sources, data = [str(s) for s in args.sources], str(args.data)
+    presets = list(expand_presets(args.preset or ["vorbis-160"]))
     params = dict(presets=presets, strategy=args.strategy, segment_seconds=args.segment_seconds,
                   hop_seconds=args.hop_seconds, sample_rate=args.sample_rate, group_by_album=args.group_by_album,
                   shard_target_mb=args.shard_size_mb)  # fmt: skip
