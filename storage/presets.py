@@ -40,12 +40,13 @@ def _p(name: str, encoder: str, extension: str, sample_rate: int, kbps: int | No
     return EncodePreset(name, encoder, extension, sample_rate, bitrate_kbps=kbps, quality=q)
 
 
-# Vorbis qualities follow libvorbis' nominal bitrates for 44.1 kHz stereo (q-1 ≈ 48, q0 ≈ 64, q2 ≈ 96,
+# Vorbis qualities follow libvorbis' nominal bitrates for 44.1 kHz stereo (q0 ≈ 64, q2 ≈ 96,
 # q5 ≈ 160, q9 ≈ 320 kbps; https://wiki.hydrogenaud.io/index.php?title=Recommended_Ogg_Vorbis): streaming
 # services serve Vorbis as quality-based VBR. The LadLe paper's input is Vorbis at 32 kHz; ~96 kbps
 # as measured (docs/design.md). MP3/AAC/Opus are CBR/ABR at their named bitrates. Opus always runs at
 # 48 kHz. MPEG-1 Layer III has no 24 kbps at 44.1 kHz (ISO/IEC 11172-3 starts at 32), so mp3-24 is
-# MPEG-2 at 22.05 kHz, as LAME itself resamples such low bitrates.
+# MPEG-2 at 22.05 kHz, as LAME itself resamples such low bitrates. vorbis-48 is ABR: FFmpeg ignores
+# a negative `-q:a`, so libvorbis' q-1 cannot be asked for.
 PRESETS: dict[str, EncodePreset] = {
     p.name: p
     for p in [
@@ -62,7 +63,7 @@ PRESETS: dict[str, EncodePreset] = {
         _p("aac-96", "aac", "m4a", 44100, kbps=96),
         _p("aac-128", "aac", "m4a", 44100, kbps=128),
         _p("aac-256", "aac", "m4a", 44100, kbps=256),
-        _p("vorbis-48", "libvorbis", "ogg", 44100, q=-1.0),
+        _p("vorbis-48", "libvorbis", "ogg", 44100, kbps=48),
         _p("vorbis-64", "libvorbis", "ogg", 44100, q=0.0),
         _p("vorbis-96", "libvorbis", "ogg", 44100, q=2.0),
         _p("vorbis-160", "libvorbis", "ogg", 44100, q=5.0),
@@ -90,22 +91,19 @@ PRESET_GROUPS: dict[str, tuple[str, ...]] = {
         "mp3-128",
         "mp3-320",
         "aac-48",
-        "aac-96",
+        "aac-64",
         "aac-256",
-        "vorbis-48",
+        "vorbis-64",
         "vorbis-96",
-        "vorbis-160",
         "paper-32k",
         "opus-24",
-        "opus-32",
         "opus-64",
-        "opus-160",
     ),  # fmt: skip
 }
 
 CODECS = {"libmp3lame": "mp3", "aac": "aac", "libvorbis": "vorbis", "libopus": "opus"}
 # libvorbis' nominal bitrate at each quality (the table cited above PRESETS), for presets without a bitrate.
-VORBIS_NOMINAL_KBPS = {-1.0: 48, 0.0: 64, 1.0: 80, 2.0: 96, 3.0: 112, 4.0: 128, 5.0: 160, 6.0: 192, 7.0: 224,
+VORBIS_NOMINAL_KBPS = {0.0: 64, 1.0: 80, 2.0: 96, 3.0: 112, 4.0: 128, 5.0: 160, 6.0: 192, 7.0: 224,
                        8.0: 256, 9.0: 320, 10.0: 500}  # fmt: skip
 # The bitrate bands results are reported in (issue 31): what users hold, from low-bitrate files to
 # near-transparent ones. A bitrate between two bands belongs to the nearer one.
