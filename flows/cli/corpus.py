@@ -50,6 +50,7 @@ def add_demo_corpus(commands) -> None:
 def _cmd_demo_corpus(args) -> int:
     from storage.sources.demo_corpus import write_demo_corpus
     from storage.sources.library import LIBRARY_JSON, write_library
+    from storage.sources.midi_render import RendererMissing
 
     min_seconds = min(20.0, args.max_seconds)  # shorter pieces are looped up to 20 s
     if args.pieces is None:
@@ -59,7 +60,7 @@ def _cmd_demo_corpus(args) -> int:
         try:
             paths = write_demo_corpus(args.out, n_tracks=args.tracks or 10, max_seconds=args.max_seconds,
                                       min_seconds=min_seconds, soundfont=soundfont, progress=True)  # fmt: skip
-        except (FileNotFoundError, ValueError) as e:
+        except (FileNotFoundError, ValueError, RendererMissing) as e:
             fail(str(e))
         print(f"{len(paths)} demo tracks in {args.out}")
         return 0
@@ -69,7 +70,7 @@ def _cmd_demo_corpus(args) -> int:
         result = write_library(args.out, args.pieces, soundfonts=args.soundfont, seed=args.seed or 0,
                                max_seconds=args.max_seconds, min_seconds=min_seconds, workers=args.workers,
                                progress=True)  # fmt: skip
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError, RendererMissing) as e:
         fail(str(e))
     n_soundfonts = len(args.soundfont or [None])
     print(

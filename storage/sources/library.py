@@ -49,6 +49,7 @@ from storage.sources.midi_render import (
     render_events,
     safe_name,
     score_to_midi,
+    tinysoundfont_version,
     write_flac,
 )
 
@@ -165,7 +166,7 @@ def _render_key(work: Work, variation: Variation, max_seconds: float, min_second
         "min_seconds": float(min_seconds),
         "soundfont_sha256": soundfont_sha256,
         "music21": importlib.metadata.version("music21"),
-        "tinysoundfont": importlib.metadata.version("tinysoundfont"),
+        "tinysoundfont": tinysoundfont_version(),
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
@@ -276,6 +277,7 @@ def write_library(
         raise ValueError(f"n_pieces must be at least 1, got {n_pieces}")
     if not 0 < min_seconds <= max_seconds:
         raise ValueError(f"need 0 < min_seconds <= max_seconds, got {min_seconds}, {max_seconds}")
+    tinysoundfont_version()  # RendererMissing before any progress bar or file
     paths = [Path(p) for p in (soundfonts or [bundled_soundfont()])]
     for path in paths:
         if not path.is_file():

@@ -12,6 +12,7 @@ bit-identical samples, and every render uses a fresh synthesizer, so renders do 
 from __future__ import annotations
 
 import copy
+import importlib.metadata
 import importlib.util
 import math
 import re
@@ -40,6 +41,25 @@ SYSTEM_SOUNDFONTS = (
 
 # MIDI channel 10 (index 9) is the General MIDI percussion channel; parts never go there.
 MELODIC_CHANNELS = tuple(c for c in range(16) if c != 9)
+
+
+# TinySoundFont's wheel declares pyaudio (live playback, needs portaudio headers); rendering offline needs neither.
+TINYSOUNDFONT_INSTALL = "pip install --no-deps tinysoundfont==0.3.7"
+
+
+class RendererMissing(RuntimeError):
+    """The synthesizer is not installed; the message says how to install it, in one line."""
+
+
+def tinysoundfont_version() -> str:
+    """The installed tinysoundfont's version (part of every render key); RendererMissing when it is absent."""
+    try:
+        return importlib.metadata.version("tinysoundfont")
+    except importlib.metadata.PackageNotFoundError:
+        raise RendererMissing(
+            f"rendering MIDI needs tinysoundfont, which is not installed: `{TINYSOUNDFONT_INSTALL}` "
+            "(`make install` does it)"
+        ) from None
 
 
 @dataclass(frozen=True)
