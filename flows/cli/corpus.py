@@ -39,6 +39,16 @@ def add_demo_corpus(commands) -> None:
         default=None,
         help="General MIDI SoundFont (.sf2); repeat to render each piece through each (default TimGM6mb)",
     )
+    p.add_argument(
+        "--installed-soundfonts",
+        action="store_true",
+        help="with --pieces: also render through every General MIDI SoundFont installed here (docs/sources.md)",
+    )
+    p.add_argument(
+        "--dry",
+        action="store_true",
+        help="with --pieces: no production chain (room reverb, bus compression, EQ, stereo width, level)",
+    )
     p.add_argument("--seed", type=int, default=None, help="with --pieces: draws the works and how they are played")
     p.add_argument("--max-seconds", type=positive_float, default=40.0, help="cut each piece at this length")
     p.add_argument(
@@ -50,12 +60,14 @@ def add_demo_corpus(commands) -> None:
 def _cmd_demo_corpus(args) -> int:
     from storage.sources.demo_corpus import write_demo_corpus
     from storage.sources.library import LIBRARY_JSON, write_library
-    from storage.sources.midi_render import RendererMissing
+    from storage.sources.midi_render import RendererMissing, installed_soundfonts
 
     min_seconds = min(20.0, args.max_seconds)  # shorter pieces are looped up to 20 s
     if args.pieces is None:
         if args.seed is not None or args.workers is not None or len(args.soundfont or []) > 1:
             fail("--seed, --workers and several --soundfont need --pieces")
+        if args.installed_soundfonts or args.dry:
+            fail("--installed-soundfonts and --dry need --pieces")
         soundfont = args.soundfont[0] if args.soundfont else None
         try:
             paths = write_demo_corpus(args.out, n_tracks=args.tracks or 10, max_seconds=args.max_seconds,
@@ -66,13 +78,19 @@ def _cmd_demo_corpus(args) -> int:
         return 0
     if args.tracks is not None:
         fail("--tracks is for the small demo library; --pieces renders the training library")
+    soundfonts = list(args.soundfont or [])
+    if args.installed_soundfonts:
+        installed = [p for p in installed_soundfonts() if p.stem not in {s.stem for s in soundfonts}]
+        if not installed:
+            print("no General MIDI SoundFont installed (docs/sources.md lists them)", file=sys.stderr)
+        soundfonts += installed
     try:
-        result = write_library(args.out, args.pieces, soundfonts=args.soundfont, seed=args.seed or 0,
+        result = write_library(args.out, args.pieces, soundfonts=soundfonts or None, seed=args.seed or 0,
                                max_seconds=args.max_seconds, min_seconds=min_seconds, workers=args.workers,
-                               progress=True)  # fmt: skip
+                               progress=True, production=not args.dry)  # fmt: skip
     except (FileNotFoundError, ValueError, RendererMissing) as e:
         fail(str(e))
-    n_soundfonts = len(args.soundfont or [None])
+    n_soundfonts = len(soundfonts or [None])
     print(
         f"{len(result.works)} pieces x {n_soundfonts} SoundFont(s): {len(result.paths)} files, "
         f"{result.audio_seconds / 60:.1f} min of audio in {args.out} ({result.n_rendered} rendered now)"

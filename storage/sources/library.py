@@ -7,7 +7,8 @@ The corpus that ships inside music21 holds about 3,000 works (chorales, quartets
 masses, folk tunes, …). They are taken in an order drawn from `seed`, one composer (top-level corpus
 folder) at a time in turn, so a few dozen pieces already span many styles instead of the 1,300
 Palestrina movements that dominate the corpus. Each work gets its own General MIDI programs, stereo
-positions, tempo and velocities, drawn from a generator seeded by (seed, work), so a work sounds the same
+positions, tempo and velocities, and its own production chain (room, bus compression, EQ, stereo width,
+level: storage/sources/production.py), drawn from generators seeded by (seed, work), so a work sounds the same
 in every library built with that seed whatever else is in it, and `--pieces 60` is a prefix of
 `--pieces 600`. A work that fails to parse or render is skipped with its reason, and the next work in the
 order takes its place: the selection is the first N works that render, the same on every run.
@@ -40,6 +41,7 @@ from tqdm import tqdm
 from storage.atomic import write_json_atomic
 from storage.sources.midi_render import (
     MELODIC_CHANNELS,
+    SAMPLE_RATE,
     Voice,
     bundled_soundfont,
     midi_events,
@@ -52,8 +54,9 @@ from storage.sources.midi_render import (
     tinysoundfont_version,
     write_flac,
 )
+from storage.sources.production import Production, apply_production, draw_production
 
-LIBRARY_RENDERER_VERSION = 1  # bump when rendering changes in a way the render key cannot see
+LIBRARY_RENDERER_VERSION = 2  # bump when rendering changes in a way the render key cannot see
 SUFFIXES = (".mxl", ".xml", ".musicxml", ".krn", ".abc")  # scores; .rntxt (Roman-numeral analyses) is not music
 # GM1 programs drawn from: pianos, chromatic percussion, organs, guitars, basses, strings, ensembles, brass,
 # reeds, pipes (0-79) and "ethnic" instruments (104-111); synth pads, effects and percussion sets are left out.
@@ -156,12 +159,16 @@ def _file_stems(works: Sequence[Work]) -> dict[str, str]:
     return {w.work_id: (s if s not in clashes else stem(w.work_id, True)) for w, s in zip(works, plain)}
 
 
-def _render_key(work: Work, variation: Variation, max_seconds: float, min_seconds: float, soundfont_sha256: str) -> str:
+def _render_key(
+    work: Work, variation: Variation, production: Production | None, max_seconds: float, min_seconds: float,
+    soundfont_sha256: str,
+) -> str:  # fmt: skip
     inputs = {
         "renderer_version": LIBRARY_RENDERER_VERSION,
         "work": work.work_id,
         "number": work.number,
         "variation": asdict(variation),
+        "production": asdict(production) if production is not None else None,
         "max_seconds": float(max_seconds),
         "min_seconds": float(min_seconds),
         "soundfont_sha256": soundfont_sha256,
@@ -226,16 +233,19 @@ def render_plan(
 
 
 def render_work(
-    work: Work, variation: Variation, soundfonts: Sequence[str], out_paths: Sequence[str], keys: Sequence[str],
-    max_seconds: float, min_seconds: float,
+    work: Work, variation: Variation, production: Production | None, soundfonts: Sequence[str],
+    out_paths: Sequence[str], keys: Sequence[str], max_seconds: float, min_seconds: float,
 ) -> float:  # fmt: skip
-    """Render one work through each SoundFont into its out path (atomically); return seconds per file.
+    """Render one work through each SoundFont into its out path (atomically), through `production`'s chain
+    when given; return seconds per file.
 
     Runs in a worker process. Every SoundFont is rendered before anything is written, so a work that
     fails leaves no file behind.
     """
     plan = score_plan(work, variation, max_seconds)
     rendered = [render_plan(plan, Path(sf2).read_bytes(), max_seconds, min_seconds) for sf2 in soundfonts]
+    if production is not None:
+        rendered = [(apply_production(audio, SAMPLE_RATE, production), seconds) for audio, seconds in rendered]
     for (audio, _duration_s), sf2, out, key in zip(rendered, soundfonts, out_paths, keys):
         tags = {
             "ARTIST": plan.composer or work.work_id.split("/")[0],
@@ -247,6 +257,8 @@ def render_work(
         }  # fmt: skip
         if plan.composer:
             tags["COMPOSER"] = plan.composer
+        if production is not None:
+            tags["LADLE_PRODUCTION"] = json.dumps(asdict(production), sort_keys=True)
         write_flac(Path(out), audio, tags)
     return rendered[0][1]
 
@@ -265,11 +277,13 @@ def write_library(
     min_seconds: float = 20.0,
     workers: int | None = None,
     progress: bool = False,
+    production: bool = True,
 ) -> LibraryResult:
     """Render the first `n_pieces` works (in the order `seed` draws) that render, through every SoundFont.
 
     With no SoundFonts, TimGM6mb (shipped by pretty_midi) is used. Pieces shorter than `min_seconds` are
-    looped, longer ones cut at `max_seconds`. `workers` processes render in parallel (default: one per
+    looped, longer ones cut at `max_seconds`. Each work goes through its own production chain
+    (storage/sources/production.py, drawn from (seed, work)) unless `production` is False. `workers` processes render in parallel (default: one per
     CPU); the output does not depend on their number. Fewer than `n_pieces` works only if the corpus
     runs out, which the result and library.json show.
     """
@@ -289,11 +303,12 @@ def write_library(
     works = order_works(list_works(), seed)
     stems = _file_stems(works)
 
-    def plan(work: Work) -> tuple[Variation, list[str], list[str]]:
+    def plan(work: Work) -> tuple[Variation, Production | None, list[str], list[str]]:
         variation = draw_variation(seed, work.work_id)
+        chain = draw_production(seed, work.work_id) if production else None
         outs = [str(out_dir / safe_name(p.stem) / f"{stems[work.work_id]}.flac") for p in paths]
-        keys = [_render_key(work, variation, max_seconds, min_seconds, s) for s in sha]
-        return variation, outs, keys
+        keys = [_render_key(work, variation, chain, max_seconds, min_seconds, s) for s in sha]
+        return variation, chain, outs, keys
 
     result = LibraryResult()
     done: dict[int, float] = {}  # position in `works` → seconds per file
@@ -308,12 +323,12 @@ def write_library(
             # then always the shortest prefix of the order that holds n_pieces that render.
             while len(done) + len(running) < n_pieces and cursor < len(works):
                 work = works[cursor]
-                variation, outs, keys = plan(work)
+                variation, chain, outs, keys = plan(work)
                 if all(read_render_key(Path(o)) == k for o, k in zip(outs, keys)):
                     done[cursor] = sf.info(outs[0]).duration
                     bar.update(1)
                 else:
-                    job = pool.submit(render_work, work, variation, [str(p) for p in paths], outs, keys,
+                    job = pool.submit(render_work, work, variation, chain, [str(p) for p in paths], outs, keys,
                                       max_seconds, min_seconds)  # fmt: skip
                     running[job] = cursor
                 cursor += 1
@@ -337,17 +352,18 @@ def write_library(
     pieces = []
     for position in sorted(done):
         work = works[position]
-        variation, outs, keys = plan(work)
+        variation, chain, outs, keys = plan(work)
         result.works.append(work.work_id)
         result.paths += [Path(o) for o in outs]
         result.audio_seconds += done[position] * len(outs)
         pieces.append({"work": work.work_id, "number": work.number, "files": [str(Path(o).relative_to(out_dir))
-                       for o in outs], "seconds": round(done[position], 3), "variation": asdict(variation)})  # fmt: skip
+                       for o in outs], "seconds": round(done[position], 3), "variation": asdict(variation),
+                       "production": asdict(chain) if chain is not None else None})  # fmt: skip
     result.skipped = [(works[p].work_id, failed[p]) for p in sorted(failed)]
     write_json_atomic(out_dir / LIBRARY_JSON, {
         "seed": seed, "n_pieces": n_pieces, "max_seconds": max_seconds, "min_seconds": min_seconds,
         "soundfonts": [{"name": p.name, "sha256": s} for p, s in zip(paths, sha)],
-        "renderer_version": LIBRARY_RENDERER_VERSION, "pieces": pieces,
+        "renderer_version": LIBRARY_RENDERER_VERSION, "production": production, "pieces": pieces,
         "skipped": [{"work": w, "reason": r} for w, r in result.skipped],
     })  # fmt: skip
     return result

@@ -39,6 +39,24 @@ SYSTEM_SOUNDFONTS = (
     Path("/usr/local/share/soundfonts/FluidR3_GM.sf2"),
 )
 
+# Folders distributions install SoundFonts in, and the General MIDI SoundFonts of Debian's packages
+# (docs/sources.md gives each one's licence): fluid-soundfont-gm, musescore-general-soundfont(-small,
+# -lossless), fluidr3mono-gm-soundfont, timgm6mb-soundfont. TinySoundFont reads .sf3 (Ogg Vorbis samples) too.
+SOUNDFONT_DIRS = (
+    Path("/usr/share/sounds/sf2"),
+    Path("/usr/share/sounds/sf3"),
+    Path("/usr/share/soundfonts"),
+    Path("/usr/local/share/soundfonts"),
+)
+GM_SOUNDFONTS = (
+    "FluidR3_GM.sf2",
+    "MuseScore_General.sf3",
+    "MuseScore_General_Lite.sf3",
+    "MuseScore_General_Full.sf2",
+    "FluidR3Mono_GM.sf3",
+    "TimGM6mb.sf2",
+)
+
 # MIDI channel 10 (index 9) is the General MIDI percussion channel; parts never go there.
 MELODIC_CHANNELS = tuple(c for c in range(16) if c != 9)
 
@@ -91,6 +109,16 @@ def resolve_soundfont(soundfont: str | Path | None = None) -> Path:
         if path.is_file():
             return path
     return bundled_soundfont()
+
+
+def installed_soundfonts(dirs: Sequence[Path] = SOUNDFONT_DIRS) -> list[Path]:
+    """Every General MIDI SoundFont of GM_SOUNDFONTS installed in `dirs`, in that order, one per file name."""
+    found = []
+    for name in GM_SOUNDFONTS:
+        path = next((d / name for d in dirs if (d / name).is_file()), None)
+        if path is not None:
+            found.append(path)
+    return found
 
 
 def parse_work(corpus_path: str | Path, number: int | None = None):
