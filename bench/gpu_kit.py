@@ -97,6 +97,8 @@ def export(data_dir: Path, library: Path, out: Path) -> dict:
         row = tracks[track_id]
         relative = _relative_to_library(row["path"], pieces)
         piece = pieces[relative]
+        if piece.get("drums"):  # the kit's samples would have to travel too
+            raise ValueError(f"{relative} has drums, which the kit cannot replay yet: build the library without them")
         work = Work(piece["work"], _corpus_path(piece["work"]), piece["number"])
         plan = score_plan(
             work,

@@ -45,6 +45,11 @@ def add_demo_corpus(commands) -> None:
         help="with --pieces: also render through every General MIDI SoundFont installed here (docs/sources.md)",
     )
     p.add_argument(
+        "--installed-drumkits",
+        action="store_true",
+        help="with --pieces: drums from the sampled kits installed here (hydrogen-drumkits) on half the works",
+    )
+    p.add_argument(
         "--dry",
         action="store_true",
         help="with --pieces: no production chain (room reverb, bus compression, EQ, stereo width, level)",
@@ -59,6 +64,7 @@ def add_demo_corpus(commands) -> None:
 
 def _cmd_demo_corpus(args) -> int:
     from storage.sources.demo_corpus import write_demo_corpus
+    from storage.sources.drums import installed_kits
     from storage.sources.library import LIBRARY_JSON, write_library
     from storage.sources.midi_render import RendererMissing, installed_soundfonts
 
@@ -66,8 +72,8 @@ def _cmd_demo_corpus(args) -> int:
     if args.pieces is None:
         if args.seed is not None or args.workers is not None or len(args.soundfont or []) > 1:
             fail("--seed, --workers and several --soundfont need --pieces")
-        if args.installed_soundfonts or args.dry:
-            fail("--installed-soundfonts and --dry need --pieces")
+        if args.installed_soundfonts or args.installed_drumkits or args.dry:
+            fail("--installed-soundfonts, --installed-drumkits and --dry need --pieces")
         soundfont = args.soundfont[0] if args.soundfont else None
         try:
             paths = write_demo_corpus(args.out, n_tracks=args.tracks or 10, max_seconds=args.max_seconds,
@@ -84,10 +90,13 @@ def _cmd_demo_corpus(args) -> int:
         if not installed:
             print("no General MIDI SoundFont installed (docs/sources.md lists them)", file=sys.stderr)
         soundfonts += installed
+    drumkits = installed_kits() if args.installed_drumkits else []
+    if args.installed_drumkits and not drumkits:
+        print("no sampled drum kit installed (apt install hydrogen-drumkits); rendering without drums", file=sys.stderr)
     try:
         result = write_library(args.out, args.pieces, soundfonts=soundfonts or None, seed=args.seed or 0,
                                max_seconds=args.max_seconds, min_seconds=min_seconds, workers=args.workers,
-                               progress=True, production=not args.dry)  # fmt: skip
+                               progress=True, production=not args.dry, drumkits=drumkits)  # fmt: skip
     except (FileNotFoundError, ValueError, RendererMissing) as e:
         fail(str(e))
     n_soundfonts = len(soundfonts or [None])

@@ -214,6 +214,13 @@ def score_events(score, n_voices: int, max_seconds: float, min_seconds: float) -
     return midi_events(score_to_midi(score, n_voices), max_seconds, min_seconds)
 
 
+def midi_period_s(midi: bytes) -> float:
+    """The time of a MIDI file's last event: how often `midi_events` loops it."""
+    from tinysoundfont.midi import load_memory
+
+    return max(e.t for e in load_memory(midi, persistent=False))
+
+
 def midi_events(midi: bytes, max_seconds: float, min_seconds: float) -> tuple[list, float]:
     """A MIDI file's events (looped up to `min_seconds`) and the track's duration in seconds.
 
