@@ -8,7 +8,8 @@ masses, folk tunes, …). They are taken in an order drawn from `seed`, one comp
 folder) at a time in turn, so a few dozen pieces already span many styles instead of the 1,300
 Palestrina movements that dominate the corpus. Each work gets its own General MIDI programs, stereo
 positions, tempo and velocities, and its own production chain (room, bus compression, EQ, stereo width,
-level: storage/sources/production.py), drawn from generators seeded by (seed, work), so a work sounds the same
+level: storage/sources/production.py) and, given drum kits, maybe drums (storage/sources/drums.py), drawn
+from generators seeded by (seed, work), so a work sounds the same
 in every library built with that seed whatever else is in it, and `--pieces 60` is a prefix of
 `--pieces 600`. A work that fails to parse or render is skipped with its reason, and the next work in the
 order takes its place: the selection is the first N works that render, the same on every run.
