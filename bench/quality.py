@@ -6,7 +6,9 @@
 
 It runs what a user runs, through the `ladle` command, end to end:
 
-1. renders a training library (`ladle demo-corpus LIB --pieces N`) and holds out whole pieces (every
+1. renders a training library (`ladle demo-corpus LIB --pieces N`, each work mixed like a record; with
+   `--installed-soundfonts` / `--installed-drumkits` through every SoundFont and drum kit installed,
+   docs/sources.md) and holds out whole pieces (every
    `--held-out-every`-th work of library.json, all its renders): they never enter the training data;
 2. builds the training corpus for the trained presets (`ladle build-corpus`, default the `wideband`
    group: MP3, AAC, Vorbis and Opus from 24 to 320 kbps), and the held-out pieces' encodes for every
@@ -68,6 +70,7 @@ class QualityConfig:
     trained_presets: tuple[str, ...] = TRAINED_PRESETS
     other_presets: tuple[str, ...] = OTHER_PRESETS  # scored, never trained on
     real: str | None = None  # a folder of real lossless recordings, scored at the same presets
+    library_options: tuple[str, ...] = ()  # more `ladle demo-corpus` options: --installed-soundfonts, ...
     visqol_excerpts: int = (
         2  # 5-s excerpts of active audio per track, spread over it (ViSQOL refuses excerpts under ~2 s)
     )
@@ -223,7 +226,7 @@ def run(cfg: QualityConfig) -> dict:
     restored = out / "restored" if not cfg.run else run_dir / "held-out-restored"
     figures = out / "spectrograms"
 
-    ladle("demo-corpus", str(library), "--pieces", str(cfg.pieces), "--seed", str(cfg.seed))
+    ladle("demo-corpus", str(library), "--pieces", str(cfg.pieces), "--seed", str(cfg.seed), *cfg.library_options)
     held_out = split_library(library, cfg.held_out_every, train_lib, held_lib)
     print(f"held out {len(held_out)} works: {', '.join(held_out)}", flush=True)
     presets = [a for p in cfg.trained_presets for a in ("--preset", p)]
@@ -333,6 +336,12 @@ def main(argv: list[str] | None = None) -> None:
         "--preset", action="append", default=None, help="repeatable, groups allowed: also score these (default: all)"
     )
     p.add_argument("--real", default=None, help="a folder of real lossless recordings to score at the same presets")
+    p.add_argument(
+        "--installed-soundfonts", action="store_true", help="render the library through every GM SoundFont installed"
+    )
+    p.add_argument(
+        "--installed-drumkits", action="store_true", help="give half the library's works drums from installed kits"
+    )
     p.add_argument("--visqol-excerpts", type=int, default=d.visqol_excerpts, help="0 skips ViSQOL")
     p.add_argument("--torch-threads", type=int, default=None, help="OMP_NUM_THREADS for training")
     p.add_argument("--fresh", action="store_true", help="delete the work folder first")
@@ -359,6 +368,14 @@ def main(argv: list[str] | None = None) -> None:
         trained_presets=trained,
         other_presets=tuple(x for x in scored if x not in trained),
         real=a.real,
+        library_options=tuple(
+            flag
+            for flag, on in (
+                ("--installed-soundfonts", a.installed_soundfonts),
+                ("--installed-drumkits", a.installed_drumkits),
+            )
+            if on
+        ),
         visqol_excerpts=a.visqol_excerpts,
         torch_threads=a.torch_threads,
         train=not a.no_train,

@@ -7,11 +7,10 @@ The corpus that ships inside music21 holds about 3,000 works (chorales, quartets
 masses, folk tunes, …). They are taken in an order drawn from `seed`, one composer (top-level corpus
 folder) at a time in turn, so a few dozen pieces already span many styles instead of the 1,300
 Palestrina movements that dominate the corpus. Each work gets its own General MIDI programs, stereo
-positions, tempo and velocities, and its own production chain (room, bus compression, EQ, stereo width,
-level: storage/sources/production.py) and, given drum kits, maybe drums (storage/sources/drums.py), drawn
-from generators seeded by (seed, work), so a work sounds the same
-in every library built with that seed whatever else is in it, and `--pieces 60` is a prefix of
-`--pieces 600`. A work that fails to parse or render is skipped with its reason, and the next work in the
+positions, tempo and velocities, its own production chain (room, bus compression, EQ, stereo width, level:
+storage/sources/production.py) and, given drum kits, maybe drums (storage/sources/drums.py), drawn from
+generators seeded by (seed, work), so a work sounds the same in every library built with that seed
+whatever else is in it, and `--pieces 60` is a prefix of `--pieces 600`. A work that fails to parse or render is skipped with its reason, and the next work in the
 order takes its place: the selection is the first N works that render, the same on every run.
 
 Layout: `out_dir/{SoundFont stem}/{corpus folder}/{work}.flac` (44.1 kHz/16-bit stereo FLAC, tagged), plus

@@ -136,6 +136,7 @@ def test_cli_renders_a_library_and_refuses_mixed_options(tmp_path: Path, capsys)
         ["--pieces", "1", "--soundfont", str(tmp_path / "no.sf2")],
         ["--dry"],
         ["--installed-soundfonts"],
+        ["--installed-drumkits"],
     ):
         with pytest.raises(SystemExit) as info:
             main(["demo-corpus", str(tmp_path / "x"), *argv])
