@@ -37,7 +37,7 @@ def add_demo_corpus(commands) -> None:
         type=Path,
         action="append",
         default=None,
-        help="General MIDI SoundFont (.sf2); repeat to render each piece through each (default TimGM6mb)",
+        help="General MIDI SoundFont (.sf2 or .sf3); repeat to render each piece through each (default TimGM6mb)",
     )
     p.add_argument(
         "--installed-soundfonts",
