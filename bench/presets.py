@@ -65,14 +65,8 @@ def measure_preset(name: str, tracks: list[Path], work: Path) -> dict:
     }
 
 
-def markdown(rows: list[dict]) -> str:
-    keys = list(rows[0])
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    lines += ["| " + " | ".join(str(r[k]) for k in keys) + " |" for r in rows]
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> None:
+    from bench.common import markdown_table
     from storage.config import PRESETS, expand_presets, preset_band
 
     p = argparse.ArgumentParser(prog="python -m bench.presets", description=__doc__.split("\n")[0])
@@ -91,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as work:
         rows = [measure_preset(name, tracks, Path(work)) for name in names]
     print(f"{len(tracks)} tracks of {a.library}\n")
-    print(markdown(rows))
+    print(markdown_table(rows))
     if a.json:
         a.json.write_text(json.dumps({"tracks": [str(t) for t in tracks], "rows": rows}, indent=2))
 
