@@ -97,6 +97,8 @@ def export(data_dir: Path, library: Path, out: Path) -> dict:
         row = tracks[track_id]
         relative = _relative_to_library(row["path"], pieces)
         piece = pieces[relative]
+        if piece.get("drums"):  # the kit's samples would have to travel too
+            raise ValueError(f"{relative} has drums, which the kit cannot replay yet: build the library without them")
         work = Work(piece["work"], _corpus_path(piece["work"]), piece["number"])
         plan = score_plan(
             work,
@@ -110,6 +112,7 @@ def export(data_dir: Path, library: Path, out: Path) -> dict:
             "velocity_scales": list(plan.velocity_scales),
             "max_seconds": piece["max_seconds"],
             "min_seconds": piece["min_seconds"],
+            "production": piece.get("production"),  # the chain drawn for the work; None for a dry library
         }
     write_json_atomic(out / KIT_JSON, kit)
     return {
@@ -132,7 +135,8 @@ def _render(args: tuple[dict, bytes, str]) -> tuple[str, bool]:
     """Play one track's MIDI into its FLAC; (path, whether its PCM matches the MD5 recorded at ingest)."""
     from storage.audio import pcm_md5, probe_lossless
     from storage.sources.library import ScorePlan, render_plan
-    from storage.sources.midi_render import Voice, write_flac
+    from storage.sources.midi_render import SAMPLE_RATE, Voice, write_flac
+    from storage.sources.production import Production, apply_production
 
     entry, soundfont, path = args
     plan = ScorePlan(
@@ -144,6 +148,8 @@ def _render(args: tuple[dict, bytes, str]) -> tuple[str, bool]:
         None,
     )
     audio, _ = render_plan(plan, soundfont, entry["max_seconds"], entry["min_seconds"])
+    if entry.get("production"):
+        audio = apply_production(audio, SAMPLE_RATE, Production(**entry["production"]))
     write_flac(Path(path), audio, {})
     md5, _, _ = pcm_md5(path, probe_lossless(path))
     return path, md5 == entry["track"]["pcm_md5"]

@@ -26,6 +26,17 @@ from pathlib import Path
 
 # ConfigError and STRATEGIES are re-exported: callers ask this module for both.
 from storage.errors import ConfigError  # noqa: F401
+
+# The presets live in storage.presets; callers ask this module for them as for every other config.
+from storage.presets import (  # noqa: F401
+    PRESET_GROUPS,
+    PRESETS,
+    EncodePreset,
+    PresetBand,
+    expand_presets,
+    get_preset,
+    preset_band,
+)
 from storage.strategy import STRATEGIES, get_strategy  # noqa: F401
 
 # Bump a stage's number when its code changes what it writes: every cache key below it changes.
@@ -120,52 +131,6 @@ def stable_hash(obj: object, n_chars: int = 16) -> str:
     """A short hex digest of a JSON-able object, independent of dict order."""
     blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:n_chars]
-
-
-@dataclass(frozen=True)
-class EncodePreset:
-    """One lossy rendition of a track, as FFmpeg makes it."""
-
-    name: str
-    encoder: str  # FFmpeg encoder name
-    extension: str  # container, by file extension
-    sample_rate: int  # the rate the codec runs at
-    bitrate_kbps: int | None = None  # target bitrate (CBR/ABR)
-    quality: float | None = None  # VBR quality, codec-specific scale
-
-    def ffmpeg_options(self) -> dict:
-        options: dict = {"acodec": self.encoder, "ar": self.sample_rate}
-        if self.bitrate_kbps is not None:
-            options["audio_bitrate"] = f"{self.bitrate_kbps}k"
-        if self.quality is not None:
-            options["q:a"] = self.quality
-        return options
-
-
-# Vorbis qualities follow libvorbis' nominal bitrates for 44.1 kHz stereo (q2 ≈ 96, q5 ≈ 160,
-# q9 ≈ 320 kbps; https://wiki.hydrogenaud.io/index.php?title=Recommended_Ogg_Vorbis): streaming
-# services serve Vorbis as quality-based VBR. The LadLe paper's input is Vorbis at 32 kHz; ~96 kbps
-# as measured (docs/design.md). MP3/AAC/Opus are CBR/ABR at their named bitrates. Opus always runs at 48 kHz.
-PRESETS: dict[str, EncodePreset] = {
-    p.name: p
-    for p in [
-        EncodePreset("vorbis-96", "libvorbis", "ogg", 44100, quality=2.0),
-        EncodePreset("vorbis-160", "libvorbis", "ogg", 44100, quality=5.0),
-        EncodePreset("vorbis-320", "libvorbis", "ogg", 44100, quality=9.0),
-        EncodePreset("paper-32k", "libvorbis", "ogg", 32000, bitrate_kbps=96),
-        EncodePreset("mp3-64", "libmp3lame", "mp3", 44100, bitrate_kbps=64),
-        EncodePreset("mp3-128", "libmp3lame", "mp3", 44100, bitrate_kbps=128),
-        EncodePreset("aac-128", "aac", "m4a", 44100, bitrate_kbps=128),
-        EncodePreset("opus-96", "libopus", "opus", 48000, bitrate_kbps=96),
-    ]
-}
-
-
-def get_preset(name: str) -> EncodePreset:
-    try:
-        return PRESETS[name]
-    except KeyError:
-        raise ConfigError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}") from None
 
 
 @dataclass(frozen=True)

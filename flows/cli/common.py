@@ -143,9 +143,10 @@ class LazyChoices:
 
 
 def preset_names() -> list[str]:
-    from storage.config import PRESETS  # imports numpy (segmenting strategies): only when needed
+    """Every preset, then every named group of presets (`wideband`), as `--preset` accepts them."""
+    from storage.config import PRESET_GROUPS, PRESETS  # imports numpy (segmenting strategies): only when needed
 
-    return sorted(PRESETS)
+    return [*sorted(PRESETS), *sorted(PRESET_GROUPS)]
 
 
 def strategy_names() -> list[str]:

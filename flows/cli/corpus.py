@@ -54,7 +54,22 @@ def add_demo_corpus(commands) -> None:
         type=Path,
         action="append",
         default=None,
-        help="General MIDI SoundFont (.sf2); repeat to render each piece through each (default TimGM6mb)",
+        help="General MIDI SoundFont (.sf2 or .sf3); repeat to render each piece through each (default TimGM6mb)",
+    )
+    p.add_argument(
+        "--installed-soundfonts",
+        action="store_true",
+        help="with --pieces: also render through every General MIDI SoundFont installed here (docs/sources.md)",
+    )
+    p.add_argument(
+        "--installed-drumkits",
+        action="store_true",
+        help="with --pieces: drums from the sampled kits installed here (hydrogen-drumkits) on half the works",
+    )
+    p.add_argument(
+        "--dry",
+        action="store_true",
+        help="with --pieces: no production chain (room reverb, bus compression, EQ, stereo width, level)",
     )
     p.add_argument("--seed", type=int, default=None, help="with --pieces: draws the works and how they are played")
     p.add_argument("--max-seconds", type=positive_float, default=40.0, help="cut each piece at this length (s)")
@@ -66,29 +81,42 @@ def add_demo_corpus(commands) -> None:
 
 def _cmd_demo_corpus(args) -> int:
     from storage.sources.demo_corpus import write_demo_corpus
+    from storage.sources.drums import installed_kits
     from storage.sources.library import LIBRARY_JSON, write_library
+    from storage.sources.midi_render import RendererMissing, installed_soundfonts
 
     min_seconds = min(20.0, args.max_seconds)  # shorter pieces are looped up to 20 s
     if args.pieces is None:
         if args.seed is not None or args.workers is not None or len(args.soundfont or []) > 1:
             fail("--seed, --workers and several --soundfont need --pieces")
+        if args.installed_soundfonts or args.installed_drumkits or args.dry:
+            fail("--installed-soundfonts, --installed-drumkits and --dry need --pieces")
         soundfont = args.soundfont[0] if args.soundfont else None
         try:
             paths = write_demo_corpus(args.out, n_tracks=args.max_tracks or 10, max_seconds=args.max_seconds,
                                       min_seconds=min_seconds, soundfont=soundfont, progress=True)  # fmt: skip
-        except (FileNotFoundError, ValueError) as e:
+        except (FileNotFoundError, ValueError, RendererMissing) as e:
             fail(str(e))
         print(f"{len(paths)} demo tracks in {args.out}")
         return 0
     if args.max_tracks is not None:
         fail("--max-tracks is for the small demo library; --pieces renders the training library")
+    soundfonts = list(args.soundfont or [])
+    if args.installed_soundfonts:
+        installed = [p for p in installed_soundfonts() if p.stem not in {s.stem for s in soundfonts}]
+        if not installed:
+            print("no General MIDI SoundFont installed (docs/sources.md lists them)", file=sys.stderr)
+        soundfonts += installed
+    drumkits = installed_kits() if args.installed_drumkits else []
+    if args.installed_drumkits and not drumkits:
+        print("no sampled drum kit installed (apt install hydrogen-drumkits); rendering without drums", file=sys.stderr)
     try:
-        result = write_library(args.out, args.pieces, soundfonts=args.soundfont, seed=args.seed or 0,
+        result = write_library(args.out, args.pieces, soundfonts=soundfonts or None, seed=args.seed or 0,
                                max_seconds=args.max_seconds, min_seconds=min_seconds, workers=args.workers,
-                               progress=True)  # fmt: skip
-    except (FileNotFoundError, ValueError) as e:
+                               progress=True, production=not args.dry, drumkits=drumkits)  # fmt: skip
+    except (FileNotFoundError, ValueError, RendererMissing) as e:
         fail(str(e))
-    n_soundfonts = len(args.soundfont or [None])
+    n_soundfonts = len(soundfonts or [None])
     print(
         f"{len(result.works)} pieces x {n_soundfonts} SoundFont(s): {len(result.paths)} files, "
         f"{result.audio_seconds / 60:.1f} min of audio in {args.out} ({result.n_rendered} rendered now)"
@@ -106,7 +134,10 @@ def _cmd_demo_corpus(args) -> int:
 
 def _add_build_options(p: argparse.ArgumentParser) -> None:
     # Choices named lazily: building the parser must not import storage.config (numpy) for every command.
-    add_preset_option(p, help="lossy codec setting to encode with, repeatable (default vorbis-160)")
+    add_preset_option(
+        p,
+        help="lossy codec setting to encode with, repeatable (default vorbis-160); a group (wideband) stands for its presets",
+    )
     p.add_argument(
         "--strategy",
         choices=LazyChoices(strategy_names),
@@ -165,13 +196,15 @@ def add_build_corpus(commands) -> None:
 
 def _cmd_build_corpus(args) -> int:
     from storage.build_fingerprint import build_fingerprint, record_build, recorded_hashed, unchanged_summary
+    from storage.config import expand_presets
     from storage.fs import is_remote
 
     started = time.perf_counter()
     missing = [s for s in args.sources if not is_remote(s) and not Path(s).exists()]
     if missing:
         fail(f"source folder does not exist: {', '.join(map(str, missing))}")
-    sources, data, presets = [str(s) for s in args.sources], str(args.data), args.preset or ["vorbis-160"]
+    sources, data = [str(s) for s in args.sources], str(args.data)
+    presets = list(expand_presets(args.preset or ["vorbis-160"]))
     params = dict(presets=presets, strategy=args.strategy, segment_seconds=args.segment_seconds,
                   hop_seconds=args.hop_seconds, sample_rate=args.sample_rate, group_by_album=args.group_by_album,
                   shard_target_mb=args.shard_size_mb)  # fmt: skip

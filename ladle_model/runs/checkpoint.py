@@ -30,6 +30,7 @@ import pickle
 import random
 import tempfile
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -37,6 +37,7 @@ from storage.sources.midi_render import (
     resolve_soundfont,
     safe_name,
     score_events,
+    tinysoundfont_version,
     write_flac,
 )
 
@@ -229,7 +230,7 @@ def _render_key(piece: DemoPiece, max_seconds: float, min_seconds: float, soundf
         "sample_rate": SAMPLE_RATE,
         "soundfont_sha256": soundfont_sha256,
         "music21": importlib.metadata.version("music21"),
-        "tinysoundfont": importlib.metadata.version("tinysoundfont"),
+        "tinysoundfont": tinysoundfont_version(),
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
@@ -292,6 +293,7 @@ def write_demo_corpus(
         raise ValueError(f"n_tracks must be in 1..{len(DEMO_PIECES)}, got {n_tracks}")
     if not 0 < min_seconds <= max_seconds:
         raise ValueError(f"need 0 < min_seconds <= max_seconds, got {min_seconds}, {max_seconds}")
+    tinysoundfont_version()  # RendererMissing before any progress bar or file
     soundfont_path = resolve_soundfont(soundfont)
     soundfont_sha256 = hashlib.sha256(soundfont_path.read_bytes()).hexdigest()
 

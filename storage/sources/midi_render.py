@@ -12,6 +12,7 @@ bit-identical samples, and every render uses a fresh synthesizer, so renders do 
 from __future__ import annotations
 
 import copy
+import importlib.metadata
 import importlib.util
 import math
 import re
@@ -38,8 +39,45 @@ SYSTEM_SOUNDFONTS = (
     Path("/usr/local/share/soundfonts/FluidR3_GM.sf2"),
 )
 
+# Folders distributions install SoundFonts in, and the General MIDI SoundFonts of Debian's packages
+# (docs/sources.md gives each one's licence): fluid-soundfont-gm, musescore-general-soundfont(-small,
+# -lossless), fluidr3mono-gm-soundfont, timgm6mb-soundfont. TinySoundFont reads .sf3 (Ogg Vorbis samples) too.
+SOUNDFONT_DIRS = (
+    Path("/usr/share/sounds/sf2"),
+    Path("/usr/share/sounds/sf3"),
+    Path("/usr/share/soundfonts"),
+    Path("/usr/local/share/soundfonts"),
+)
+GM_SOUNDFONTS = (
+    "FluidR3_GM.sf2",
+    "MuseScore_General.sf3",
+    "MuseScore_General_Lite.sf3",
+    "MuseScore_General_Full.sf2",
+    "FluidR3Mono_GM.sf3",
+    "TimGM6mb.sf2",
+)
+
 # MIDI channel 10 (index 9) is the General MIDI percussion channel; parts never go there.
 MELODIC_CHANNELS = tuple(c for c in range(16) if c != 9)
+
+
+# TinySoundFont's wheel declares pyaudio (live playback, needs portaudio headers); rendering offline needs neither.
+TINYSOUNDFONT_INSTALL = "pip install --no-deps tinysoundfont==0.3.7"
+
+
+class RendererMissing(RuntimeError):
+    """The synthesizer is not installed; the message says how to install it, in one line."""
+
+
+def tinysoundfont_version() -> str:
+    """The installed tinysoundfont's version (part of every render key); RendererMissing when it is absent."""
+    try:
+        return importlib.metadata.version("tinysoundfont")
+    except importlib.metadata.PackageNotFoundError:
+        raise RendererMissing(
+            f"rendering MIDI needs tinysoundfont, which is not installed: `{TINYSOUNDFONT_INSTALL}` "
+            "(`make install` does it)"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -71,6 +109,16 @@ def resolve_soundfont(soundfont: str | Path | None = None) -> Path:
         if path.is_file():
             return path
     return bundled_soundfont()
+
+
+def installed_soundfonts(dirs: Sequence[Path] = SOUNDFONT_DIRS) -> list[Path]:
+    """Every General MIDI SoundFont of GM_SOUNDFONTS installed in `dirs`, in that order, one per file name."""
+    found = []
+    for name in GM_SOUNDFONTS:
+        path = next((d / name for d in dirs if (d / name).is_file()), None)
+        if path is not None:
+            found.append(path)
+    return found
 
 
 def parse_work(corpus_path: str | Path, number: int | None = None):
@@ -164,6 +212,13 @@ def _is_note_off(event) -> bool:
 def score_events(score, n_voices: int, max_seconds: float, min_seconds: float) -> tuple[list, float]:
     """The score's MIDI events (looped up to `min_seconds`) and the track's duration in seconds."""
     return midi_events(score_to_midi(score, n_voices), max_seconds, min_seconds)
+
+
+def midi_period_s(midi: bytes) -> float:
+    """The time of a MIDI file's last event: how often `midi_events` loops it."""
+    from tinysoundfont.midi import load_memory
+
+    return max(e.t for e in load_memory(midi, persistent=False))
 
 
 def midi_events(midi: bytes, max_seconds: float, min_seconds: float) -> tuple[list, float]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -133,6 +134,9 @@ def test_cli_renders_a_library_and_refuses_mixed_options(tmp_path: Path, capsys)
         ["--seed", "3"],
         ["--pieces", "2", "--max-tracks", "3"],
         ["--pieces", "1", "--soundfont", str(tmp_path / "no.sf2")],
+        ["--dry"],
+        ["--installed-soundfonts"],
+        ["--installed-drumkits"],
     ):
         with pytest.raises(SystemExit) as info:
             main(["demo-corpus", str(tmp_path / "x"), *argv])
@@ -147,6 +151,7 @@ def test_a_score_plan_plays_back_bit_for_bit_from_its_midi_alone(seed1_library) 
 
     from storage.sources.library import render_plan, score_plan
     from storage.sources.midi_render import bundled_soundfont
+    from storage.sources.production import Production, apply_production
 
     out, result = seed1_library
     works = {w.work_id: w for w in list_works()}
@@ -154,6 +159,72 @@ def test_a_score_plan_plays_back_bit_for_bit_from_its_midi_alone(seed1_library) 
     plan = score_plan(works[work_id], draw_variation(1, work_id), SECONDS["max_seconds"])
     assert plan.midi[:4] == b"MThd" and len(plan.voices) == len(plan.velocity_scales) >= 2
     audio, duration_s = render_plan(plan, bundled_soundfont().read_bytes(), **SECONDS)
+    production = json.loads((out / LIBRARY_JSON).read_text())["pieces"][0]["production"]
+    audio = apply_production(audio, 44100, Production(**production))
     expected, rate = sf.read(path, dtype="int16", always_2d=True)
     assert duration_s == pytest.approx(len(expected) / rate)
     assert np.array_equal(np.round(audio.T * 32767.0).astype(np.int16), expected)
+
+
+def test_each_work_carries_its_production_chain(seed1_library) -> None:
+    import numpy as np
+
+    from storage.sources.production import draw_production
+
+    out, result = seed1_library
+    manifest = json.loads((out / LIBRARY_JSON).read_text())
+    assert manifest["production"] is True
+    for piece, path in zip(manifest["pieces"], result.paths):
+        chain = draw_production(1, piece["work"])
+        assert piece["production"] == asdict(chain)
+        assert json.loads(FLAC(path)["LADLE_PRODUCTION"][0]) == asdict(chain)
+        audio, _ = sf.read(path, dtype="float64")
+        assert 20 * np.log10(np.abs(audio).max()) == pytest.approx(chain.peak_dbfs, abs=0.01)
+
+
+def test_a_dry_library_is_the_plain_render_and_another_file(seed1_library, tmp_path: Path) -> None:
+    import numpy as np
+
+    from storage.sources.midi_render import PEAK_DBFS
+
+    out, first = seed1_library
+    dry = write_library(tmp_path / "dry", 1, seed=1, workers=1, production=False, **SECONDS)
+    assert dry.works == first.works[:1]
+    manifest = json.loads((tmp_path / "dry" / LIBRARY_JSON).read_text())
+    assert manifest["production"] is False and manifest["pieces"][0]["production"] is None
+    assert "LADLE_PRODUCTION" not in FLAC(dry.paths[0])
+    audio, _ = sf.read(dry.paths[0], dtype="float64")
+    assert 20 * np.log10(np.abs(audio).max()) == pytest.approx(PEAK_DBFS, abs=0.01)
+    assert dry.paths[0].read_bytes() != first.paths[0].read_bytes()
+
+
+def test_installed_soundfonts_are_the_known_general_midi_ones_once_each(tmp_path: Path) -> None:
+    from storage.sources.midi_render import installed_soundfonts
+
+    sf2, sf3, other = tmp_path / "sf2", tmp_path / "sf3", tmp_path / "other"
+    for folder, names in ((sf2, ["TimGM6mb.sf2", "FluidR3_GM.sf2", "OPL3.sf2"]), (sf3, ["MuseScore_General_Lite.sf3"]),
+                          (other, ["FluidR3_GM.sf2"])):  # fmt: skip
+        folder.mkdir()
+        for name in names:
+            (folder / name).write_bytes(b"RIFF")
+    found = installed_soundfonts([sf2, sf3, other])
+    assert found == [sf2 / "FluidR3_GM.sf2", sf3 / "MuseScore_General_Lite.sf3", sf2 / "TimGM6mb.sf2"]
+    assert installed_soundfonts([tmp_path / "none"]) == []
+
+
+def _installed() -> list:
+    from storage.sources.midi_render import installed_soundfonts
+
+    return installed_soundfonts()
+
+
+@pytest.mark.skipif(not _installed(), reason="no General MIDI SoundFont installed (apt install fluid-soundfont-gm)")
+def test_every_installed_soundfont_renders_a_work_to_music(tmp_path: Path) -> None:
+    import numpy as np
+
+    soundfonts = _installed()
+    result = write_library(tmp_path, 1, soundfonts=soundfonts, seed=1, workers=1, **SECONDS)
+    assert [p.relative_to(tmp_path).parts[0] for p in result.paths] == [s.stem for s in soundfonts]
+    for path in result.paths:
+        audio, _ = sf.read(path, dtype="float64")
+        assert np.sqrt(np.mean(audio**2)) > 0.01  # music, not near-silence from a SoundFont TinySoundFont misreads
