@@ -175,7 +175,8 @@ def check_shards(lib: SoakLibrary, data: Path, out: Findings) -> str | None:
     import webdataset as wds
 
     from storage.catalog import read_rows
-    from storage.manifest import read_manifest
+    from storage.manifest import read_manifest, resolve_shard
+    from storage.pool import POOL_GLOB
     from storage.sample_format import decode_sample, sample_key
 
     folders = sorted(p for p in (data / "datasets").glob("*") if p.is_dir()) if (data / "datasets").is_dir() else []
@@ -188,25 +189,27 @@ def check_shards(lib: SoakLibrary, data: Path, out: Findings) -> str | None:
             return None
     folder = finished[-1]
     manifest = read_manifest(folder)
-    listed = {name for s in manifest.splits.values() for name in s.shards}
-    on_disk = {p.name for p in folder.glob("*.tar")}
-    if listed != on_disk:
-        out.inconsistent.append(
-            f"shards on disk {sorted(on_disk - listed)} not in the manifest; {sorted(listed - on_disk)} missing"
-        )
+    # The manifest names its shards relative to its folder; with one version, every pooled shard is one of them.
+    paths = {name: Path(resolve_shard(folder, name)) for s in manifest.splits.values() for name in s.shards}
+    listed = set(paths)
+    on_disk = {name for name, path in paths.items() if path.is_file()}
+    pooled = {p.resolve() for p in data.glob(POOL_GLOB)} | {p.resolve() for p in folder.glob("*.tar")}
+    strays = sorted(str(p) for p in pooled - {path.resolve() for path in paths.values()})
+    if listed != on_disk or strays:
+        out.inconsistent.append(f"shards on disk {strays} not in the manifest; {sorted(listed - on_disk)} missing")
     catalogued = {r["name"]: r for r in read_rows(data, "shards") if r["dataset_version"] == manifest.version}
     splits_of: dict[str, set[str]] = {}
     counts: Counter = Counter()
     keys: Counter = Counter()
     for name in sorted(listed & on_disk):
-        split = name.split("-")[0]
+        split = Path(name).name.split("-")[0]
         row = catalogued.get(name)
         if row is None:
             out.inconsistent.append(f"shard {name} is not in the shards table")
-        elif row["sha256"] != sha256(folder / name):
+        elif row["sha256"] != sha256(paths[name]):
             out.inconsistent.append(f"shard {name}: bytes differ from the sha256 the catalog holds")
         try:
-            for raw in wds.WebDataset(str(folder / name), shardshuffle=False, empty_check=False):
+            for raw in wds.WebDataset(str(paths[name]), shardshuffle=False, empty_check=False):
                 key, lossless, lossy, meta = decode_sample(raw)
                 keys[key] += 1
                 if meta["split"] != split or key != sample_key(meta["track_id"], meta["offset_samples"]):
@@ -277,6 +280,9 @@ def check_leftovers(data: Path, clean: Path, out: Findings) -> None:
     out.figures["data_files"] = len(real(files))
 
 
+PROVENANCE_FILES = ("README.md", "tracks.json")  # storage/card.py's card and listing
+
+
 def check_against_clean(data: Path, clean: Path, version: str | None, out: Findings) -> None:
     """The soaked dataset is byte-identical to the clean build's: shards, sidecars and manifest (but its code_version)."""
     clean_versions = [p.name for p in (clean / "datasets").glob("*") if (p / "manifest.json").is_file()]
@@ -284,17 +290,25 @@ def check_against_clean(data: Path, clean: Path, version: str | None, out: Findi
         out.inconsistent.append(f"dataset version {version} differs from the clean build's {clean_versions}")
         return
     a, b = data / "datasets" / version, clean / "datasets" / version
-    names = sorted(p.name for p in b.iterdir())
+    # the version's own files, and the pooled shards its manifest lists (relative to the version's folder)
+    from storage.manifest import read_manifest
+
+    names = sorted(p.name for p in b.iterdir()) + sorted(
+        n for s in read_manifest(b).splits.values() for n in s.shards if n.startswith("..")
+    )
     differing = [n for n in names if not (a / n).is_file() or sha256(a / n) != sha256(b / n)]
+    # The dataset card and its track listing describe provenance (when, from which source paths), not content.
+    differing = [n for n in differing if n not in PROVENANCE_FILES]
     if "manifest.json" in differing and (a / "manifest.json").is_file():
-        # The manifest records the code's commit: a commit made during the soak changes only that.
+        # The manifest records when it was made and by which commit; a soak's build differs from the clean one there.
         ours, theirs = (json.loads((f / "manifest.json").read_text()) for f in (a, b))
+        for key in ("created_at", "changes"):
+            ours.pop(key, None), theirs.pop(key, None)
         code = ours.pop("code_version", None), theirs.pop("code_version", None)
         if ours == theirs:
             differing.remove("manifest.json")
-            out.notes.append(
-                f"the code changed during the soak ({code[1]} -> {code[0]}): manifests differ only in code_version"
-            )
+            if code[0] != code[1]:
+                out.notes.append(f"the code changed during the soak ({code[1]} -> {code[0]})")
     for name in differing:
         out.inconsistent.append(f"{version}/{name} is not byte-identical to the clean build's")
     out.figures["identical_files"] = len(names) - len(differing)

@@ -15,7 +15,6 @@ from pathlib import Path
 from prefect import task
 from prefect.tasks import exponential_backoff
 
-from ladle_model.runs.checkpoint import run_dataset_versions
 from storage.align import Alignment, align_key, align_pair, alignment_path
 from storage.config import STAGE_VERSIONS, AlignConfig, EncodePreset, SegmentConfig, stable_hash
 from storage.encode import Encoded, encode_key, encode_track, find_encoded
@@ -119,5 +118,7 @@ def prune_versions_task(
     data_dir: str, keep: int, protect_runs: list[str], protect_versions: list[str], wait_for_lock_seconds: float = 0.0
 ) -> PruneReport:
     """Keep each preset's newest versions and the protected ones; delete the rest and their unlisted shards."""
+    from ladle_model.runs.checkpoint import run_dataset_versions  # reads checkpoints: torch, only when pruning
+
     protected = set(protect_versions) | run_dataset_versions(protect_runs)
     return prune(data_dir, keep, protected, wait_for_lock_seconds)

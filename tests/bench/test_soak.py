@@ -10,6 +10,7 @@ from bench import soak
 from bench.soak_checks import check_data_folder
 from bench.soak_library import BAD_KINDS, SoakLibrary, file_digests, write_soak_library
 from storage.ingest import Track, ingest_file
+from storage.manifest import read_manifest
 
 
 def test_library_is_deterministic_and_its_expected_ids_are_the_ingests(tmp_path):
@@ -60,7 +61,7 @@ def test_a_small_soak_passes_and_its_checks_catch_damage(tmp_path):
     # The checks can fail: a leftover temporary, a damaged shard and a vanished encode are each caught.
     lib, data, clean = SoakLibrary.load(work / "library.json"), work / "soak" / "data", work / "clean" / "data"
     version = summary["figures"]["dataset"]["version"]
-    shard = sorted((data / "datasets" / version).glob("*.tar"))[0]
+    shard = Path(read_manifest(data / "datasets" / version).all_shard_paths()[0])  # in the shared pool
     raw = bytearray(shard.read_bytes())
     raw[len(raw) // 2 : len(raw) // 2 + 16] = bytes(range(1, 17))
     shard.write_bytes(bytes(raw))

@@ -134,10 +134,14 @@ def test_deploy_and_run_every_deployment_through_a_worker(prefect_server, tmp_pa
         train_params = {
             "data": str(data),
             "run_dir": str(run_dir),
-            "model": "drrn1d",
-            "max_steps": 3,
-            "batch_size": 2,
-            "overrides": {"model_overrides": {"channels": 8, "n_units": 2}, "feature_net_steps": 2},
+            "recipe": "paper",
+            "overrides": {
+                "model": "drrn1d",
+                "max_steps": 3,
+                "batch_size": 2,
+                "model_overrides": {"channels": 8, "n_units": 2},
+                "feature_net_steps": 2,
+            },
         }
         out = _prefect(
             env,

@@ -65,7 +65,7 @@ def run_and_data(prefect_harness, tmp_path_factory):
         write_pcm(root / "library" / f"tone {seed}.flac", tone_pcm(3.0, seed=seed))
     data, run = root / "data", root / "runs" / "tiny"
     build_corpus(sources=[str(root / "library")], data=str(data), presets=["paper-32k"], segment_seconds=0.25)
-    train_ladle(data=str(data), run_dir=str(run), model="drrn1d", max_steps=3, overrides=TINY)
+    train_ladle(data=str(data), run_dir=str(run), recipe="paper", overrides={**TINY, "model": "drrn1d", "max_steps": 3})
     shutil.copytree(run, root / "runs" / "other")
     return run, data, root / "runs" / "other"
 
