@@ -79,13 +79,12 @@ def evaluate_ladle(
         local_run = stack.enter_context(
             fs.local_mirror(run_dir, push=True, exclude=(RunDir.STEP_CHECKPOINTS_GLOB,), log=logger.info)
         )
-        for preset in (
-            expand_presets(presets or []) or run_presets(local_run, checkpoint) or [None]
-        ):  # a multi-preset model: one report per preset
-            if (
-                preset is not None
-            ):  # an empty split is EmptySplitError here, before the retried task, never another split
+        # a multi-preset model: one report per preset; a group: one per member
+        chosen = list(expand_presets(presets or [])) or run_presets(local_run, checkpoint) or [None]
+        for preset in chosen:  # an empty split is EmptySplitError before anything is evaluated, never another split
+            if preset is not None:
                 select_tracks(str(local_data), preset, split)
+        for preset in chosen:
             report = evaluate_preset_task(str(local_run), str(local_data), preset, cfg.to_dict(), progress)
             for failed in report["failed"]:
                 logger.warning(
