@@ -13,7 +13,7 @@ import pytest
 from flows.cli import main
 from ladle_model.evaluation.evaluate import EvalConfig, evaluate_run, run_presets
 from ladle_model.runs.checkpoint import RunDir, load_checkpoint
-from storage.config import PRESET_GROUPS
+from storage.config import PRESET_GROUPS, expand_presets
 from tests.conftest import tone_pcm, write_pcm
 
 # tone tracks whose audio hashes them to: train (0, 1, 2), test (3), val (9)
@@ -36,7 +36,8 @@ def wideband(prefect_harness, tmp_path_factory):
     for seed in SEEDS:
         write_pcm(root / "library" / f"tone {seed}.flac", tone_pcm(3.0, seed=seed))
     data, run = root / "data", root / "run"
-    build_corpus(sources=[str(root / "library")], data=str(data), presets=["wideband"], segment_seconds=0.25)
+    presets = list(expand_presets(["wideband"]))  # as `ladle build-corpus --preset wideband` passes them
+    build_corpus(sources=[str(root / "library")], data=str(data), presets=presets, segment_seconds=0.25)
     train_ladle(data=str(data), run_dir=str(run), preset="wideband", overrides={**TINY, "max_steps": 40})
     return data, run
 
