@@ -24,7 +24,9 @@ $(STAMP): pyproject.toml Makefile
 # The whole job on the embedded defaults: render the demo corpus, build its shards, train a small
 # model briefly on CPU, evaluate it against the untouched lossy input, restore one lossy file.
 # Every step is cached or resumed, so a second `make demo` only re-evaluates. It trains the default
-# recipe (specnext) for 800 steps; its fill gain is then calibrated on the val tracks (docs/training.md).
+# recipe (specnext) for 800 steps; its fill gain is then calibrated on the val track (docs/training.md).
+# The demo corpus pins its splits (LADLE_SPLIT tags): eight tracks train, one is the val track, and the
+# test track the evaluation scores (Maple Leaf Rag) is never trained or calibrated on.
 demo: install
 	$(VENV)/bin/ladle demo-corpus $(DEMO)/library
 	$(VENV)/bin/ladle build-corpus $(DEMO)/library --data $(DEMO)/data --preset vorbis-160 --preset paper-32k

@@ -4,10 +4,12 @@
     ladle evaluate --run s3://bucket/runs/default --data s3://bucket/data
     prefect deployment run evaluate-ladle/default    (parameters: run_dir, data, presets, ...)
 
-Per preset (by default each preset the run was trained on): restore each test track's aligned
+Per preset (by default each preset the run was trained on; a group such as `wideband`: each of its
+members): restore each test track's aligned
 lossy audio with the run's model, score the output and the untouched input with every metric, write
 RUN_DIR/eval/{preset}/ (report.md, report.html, tracks.parquet, spectrograms) and publish the tables
-and the report as Prefect artifacts. A track that cannot be evaluated is logged and listed; only a
+and the report as Prefect artifacts. A split with no track of a preset fails the flow (EmptySplitError):
+it never evaluates another split instead. A track that cannot be evaluated is logged and listed; only a
 failure of every track fails the flow. `data`
 and `run_dir` may be `s3://bucket/prefix` URLs: the catalog and encodes are pulled into a local
 mirror (shards are not needed), the run folder too (without its step checkpoints), and the
@@ -21,8 +23,10 @@ import contextlib
 from prefect import flow, get_run_logger
 
 from ladle_model.evaluation.evaluate import EvalConfig, run_presets
+from ladle_model.evaluation.tracks import select_tracks
 from ladle_model.runs.checkpoint import RunDir
 from storage import fs
+from storage.config import expand_presets
 from storage.corpus import SHARD_GLOBS
 from tasks.evaluation import evaluate_preset_task, publish_evaluation_report_task
 
@@ -75,14 +79,13 @@ def evaluate_ladle(
         local_run = stack.enter_context(
             fs.local_mirror(run_dir, push=True, exclude=(RunDir.STEP_CHECKPOINTS_GLOB,), log=logger.info)
         )
-        for preset in (
-            presets or run_presets(local_run, checkpoint) or [None]
-        ):  # a multi-preset model: one report per preset
+        # a multi-preset model: one report per preset; a group: one per member
+        chosen = list(expand_presets(presets or [])) or run_presets(local_run, checkpoint) or [None]
+        for preset in chosen:  # an empty split is EmptySplitError before anything is evaluated, never another split
+            if preset is not None:
+                select_tracks(str(local_data), preset, split)
+        for preset in chosen:
             report = evaluate_preset_task(str(local_run), str(local_data), preset, cfg.to_dict(), progress)
-            if report["split"] != split:
-                logger.warning(
-                    "the %s split has no %s track: evaluated on %s", split, report["preset"], report["split"]
-                )
             for failed in report["failed"]:
                 logger.warning(
                     "%s could not be evaluated on %s: %s", failed["title"], report["preset"], failed["reason"]

@@ -22,7 +22,8 @@ import soundfile as sf
 from storage import ffmpeg as ff
 
 LOSSLESS_EXTENSIONS = (".flac", ".wav", ".aif", ".aiff", ".m4a")
-TAG_KEYS = ("artist", "albumartist", "album", "title", "tracknumber", "discnumber", "date", "genre")
+# ladle_split: the split a track is pinned to (storage/ingest.py), a Vorbis comment of FLAC files.
+TAG_KEYS = ("artist", "albumartist", "album", "title", "tracknumber", "discnumber", "date", "genre", "ladle_split")
 BLOCK_FRAMES = 1 << 16
 
 

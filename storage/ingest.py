@@ -6,6 +6,11 @@
 
 A track's id is a hash of its PCM digest, rate and channel count: the same audio under another name,
 in another container or with other tags is the same track, recorded once and then as duplicates.
+
+A track's split is a stable hash of its id (or album), so adding tracks never moves others. A FLAC file
+tagged `LADLE_SPLIT=train|val|test` is pinned to that split instead (the demo library pins its held-out
+track this way); the catalog records the pin next to the split. A pin holds for its track alone: with
+`group_by_album`, pin every track of an album to keep the album together.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ class Track:
     tracknumber: str | None = None
     discnumber: str | None = None
     split: str = ""  # assigned by resolve_tracks
+    pinned_split: str | None = None  # the file's LADLE_SPLIT tag: its split, whatever the hash says
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,9 @@ def ingest_file(path: str | Path) -> Track | Quarantined:
     peak_dbfs = 20 * math.log10(peak / 2 ** (info.bits_per_sample - 1))
     if peak_dbfs < SILENT_PEAK_DBFS:
         return Quarantined(str(path), "ingest", f"silent (peak {peak_dbfs:.1f} dBFS)")
+    pinned = info.tags.get("ladle_split")
+    if pinned is not None and pinned.casefold() not in SPLITS:
+        return Quarantined(str(path), "ingest", f"LADLE_SPLIT tag is {pinned!r}: it must be one of {', '.join(SPLITS)}")
     tags = {k: info.tags.get(k) for k in ("artist", "albumartist", "album", "title", "tracknumber", "discnumber")}
     return Track(
         track_id=track_id_for(digest, info.sample_rate, info.channels),
@@ -154,6 +163,7 @@ def ingest_file(path: str | Path) -> Track | Quarantined:
         duration_s=n_frames / info.sample_rate,
         pcm_md5=digest,
         **tags,
+        pinned_split=pinned.casefold() if pinned else None,
     )
 
 
@@ -227,7 +237,8 @@ def album_key(track: Track) -> str:
 def resolve_tracks(
     results: list[Track | Quarantined], cfg: CorpusConfig
 ) -> tuple[list[Track], list[Duplicate], list[Quarantined]]:
-    """Keep the first file (by path) of each audio as the track, the others as duplicates; give splits."""
+    """Keep the first file (by path) of each audio as the track, the others as duplicates; give splits
+    (a track's pin, else the hash of its id or album: each track's split depends on itself alone)."""
     tracks: dict[str, Track] = {}
     duplicates, quarantined = [], []
     for result in sorted(results, key=lambda r: r.path):
@@ -240,5 +251,6 @@ def resolve_tracks(
     with_splits = []
     for track in sorted(tracks.values(), key=lambda t: t.track_id):
         key = album_key(track) if cfg.group_by_album else track.track_id
-        with_splits.append(dataclasses.replace(track, split=split_for_key(key, cfg.split_fractions)))
+        split = track.pinned_split or split_for_key(key, cfg.split_fractions)
+        with_splits.append(dataclasses.replace(track, split=split))
     return with_splits, duplicates, quarantined

@@ -318,7 +318,9 @@ def add_evaluate(commands) -> None:
         help="a data folder built with the run's preset(s): the one it was trained from, "
         "or another library; local or s3://bucket/prefix",
     )
-    add_preset_option(p, help="repeatable (default: every preset the run was trained on)")
+    add_preset_option(
+        p, help="repeatable, a group for each of its members (default: every preset the run was trained on)"
+    )
     p.add_argument(
         "--max-tracks", type=positive_int, default=None, metavar="N", help="evaluate only the first N tracks"
     )
@@ -327,7 +329,8 @@ def add_evaluate(commands) -> None:
         "--split",
         choices=["train", "val", "test", "all"],
         default="test",
-        help="which tracks of DATA (default test; all: every track, e.g. of another library)",
+        help="which tracks of DATA (default test; all: every track, e.g. of another library); "
+        "an empty split is an error, never another split",
     )
     which = p.add_mutually_exclusive_group()
     which.add_argument(
@@ -372,20 +375,28 @@ def _cmd_evaluate(args) -> int:
             )
         if not fs.is_remote(checkpoint):
             from ladle_model.evaluation.evaluate import presets_missing, run_presets
+            from ladle_model.evaluation.tracks import EmptySplitError, select_tracks
+            from storage.config import expand_presets
 
-            missing = presets_missing(args.data, args.preset or run_presets(args.run, which))
+            presets = list(expand_presets(args.preset or [])) or run_presets(args.run, which)
+            missing = presets_missing(args.data, presets)
             if missing:
                 fail(
                     f"{args.data} has no {', '.join(missing)} encodes to evaluate on; build them with "
                     f"`ladle build-corpus SOURCE --data {args.data}" + "".join(f" --preset {p}" for p in missing) + "`"
                 )
+            for preset in presets:  # an empty split is said here, and nothing is evaluated
+                try:
+                    select_tracks(args.data, preset, args.split)
+                except EmptySplitError as e:
+                    fail(e.hint("name another with --split val, or --split all for every track"))
 
     start_temporary_server()
 
     result = evaluate_ladle(
         run_dir=str(args.run),
         data=str(args.data),
-        presets=args.preset,
+        presets=args.preset,  # the flow expands groups
         max_tracks=args.max_tracks,
         split=args.split,
         checkpoint=which,

@@ -3,6 +3,7 @@
     data = resolve_training_data("data", "runs/ladle", presets=["paper-32k", "mp3-64"], segment_seconds=0.1)
     data.shard_paths("train")      # every dataset's train shards, one list
     data.version                   # "v1+v2": the name a checkpoint records
+    resolve_training_data("data", presets="wideband")   # a group: one dataset per member preset
 
 Datasets trained on together must lay their segments out alike (same rate, segment length and
 strategy, and the same lossy rate when the strategy keeps it): one model sees one layout.
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ladle_model.runs.checkpoint import RunDir, checkpoint_datasets, dataset_record, joined_version, load_checkpoint
-from storage.config import ConfigError
+from storage.config import PRESET_GROUPS, ConfigError, expand_presets
 from storage.manifest import LATEST, DatasetManifest, find_dataset, list_datasets
 from storage.strategy import get_strategy
 
@@ -123,9 +124,11 @@ def resolve_training_data(
 ) -> TrainingData:
     """The datasets to train on: one per preset named (or the version named, or the only one).
 
+    A group of presets (`wideband`) names each of its members: one model trains on all of them.
     Nothing named and RUN holds a checkpoint: the datasets that checkpoint was trained on.
     """
-    presets = [presets] if isinstance(presets, str) else list(presets or [])
+    named = [presets] if isinstance(presets, str) else list(presets or [])
+    presets = list(expand_presets(named))
     if version not in (None, LATEST) and len(presets) > 1:
         raise ConfigError("name one dataset version, or several presets, not both")
     last = RunDir(run_dir).resume_checkpoint() if run_dir is not None else None
@@ -134,7 +137,19 @@ def resolve_training_data(
         return TrainingData(tuple(resolve_dataset(data_dir, v, None, segment_seconds) for v in versions))
     if len(presets) <= 1:
         return TrainingData((resolve_dataset(data_dir, version, presets[0] if presets else None, segment_seconds),))
-    return TrainingData(tuple(resolve_dataset(data_dir, LATEST, p, segment_seconds) for p in dict.fromkeys(presets)))
+    groups = [name for name in named if name in PRESET_GROUPS]
+    found = []
+    for preset in presets:
+        try:
+            found.append(resolve_dataset(data_dir, LATEST, preset, segment_seconds))
+        except FileNotFoundError as e:
+            if not groups:
+                raise
+            raise FileNotFoundError(
+                f"{e}: {' and '.join(groups)} trains on each of its presets; build them with "
+                f"`ladle build-corpus SOURCE --data {data_dir}{''.join(f' --preset {g}' for g in groups)}`"
+            ) from None
+    return TrainingData(tuple(found))
 
 
 def resolve_run_dataset(

@@ -5,8 +5,8 @@
     ladle evaluate --run runs/ladle --data data --preset paper-32k     # the same through the flow
     ladle evaluate --run runs/ladle --data other-library --split all   # every track of another library
 
-For each test track of the catalog (the val split when the test split is empty, with a warning;
-split "all": every track of any data folder built with the run's preset) the lossless audio and its
+For each test track of the catalog (or of the split named; an empty split is an error, never another
+split; "all": every track of any data folder built with the run's preset) the lossless audio and its
 lossy encode are decoded and aligned as the corpus builder does (storage.segment.load_pair), the
 model restores the whole lossy track in crossfaded windows (ladle_model/inference/windows.py), and every metric
 of the registry in ladle_model/evaluation/metrics.py is computed twice: for the model's output and for the
@@ -319,7 +319,6 @@ def evaluate_run(
         "run_dir": str(run_dir),
         "preset": preset,
         "split": split,
-        "note": f"evaluated on {split}" if split != cfg.split else "",
         "checkpoint": str(checkpoint),
         "model_name": enhancer.model_name,
         "step": enhancer.step,

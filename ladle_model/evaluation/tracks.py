@@ -11,7 +11,6 @@ test all pick and load tracks through it.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +24,6 @@ from storage.encode import Encoded
 from storage.ingest import Track
 from storage.segment import load_pair
 
-log = logging.getLogger(__name__)
-
 SPLITS = ("train", "val", "test", "all")  # "all": every track of the data folder, whatever its split
 
 
@@ -34,9 +31,25 @@ class EvaluationError(RuntimeError):
     """No track could be evaluated; the message gives the first track's reason."""
 
 
+class EmptySplitError(FileNotFoundError):
+    """The split asked for has no track to score; the message counts the tracks of each split.
+
+    A FileNotFoundError, as a data folder without the preset's encodes is: the CLI says it in one line.
+    """
+
+    def __init__(self, data_dir: str | Path, preset: str, split: str, counts: dict[str, int]) -> None:
+        by_split = ", ".join(f"{name} {n}" for name, n in counts.items() if n) or "none"
+        self.what = f"the {split} split of {data_dir} has no {preset} track to evaluate (tracks by split: {by_split})"
+        super().__init__(self.hint("evaluating another split is a choice to name (val, or all: every track)"))
+
+    def hint(self, how: str) -> str:
+        """The message with `how` to name another split (the CLI names its option)."""
+        return f"{self.what}; {how}"
+
+
 @dataclass
 class EvalConfig:
-    split: str = "test"  # falls back to val (with a warning) when the test split has no track; "all": every track
+    split: str = "test"  # an empty split is an error (EmptySplitError), never another split; "all": every track
     max_tracks: int | None = None  # the first N tracks by track id (None: all)
     checkpoint: str = "best"  # "best" (best.pt, else last.pt), "last", or a checkpoint path
     feature_net: str | None = None  # phi for the perceptual metric (None: RUN_DIR/feature_net.pt when there)
@@ -83,8 +96,9 @@ def select_tracks(
 ) -> tuple[list[EvalTrack], str]:
     """The catalog's tracks of `split` ("all": every split) that have an encode and a passing alignment for `preset`.
 
-    From the latest ingest's tracks table (splits are stable: a hash of the track id). When `split` is
-    "test" and it has none, the val split instead, with a warning. Returns (tracks by id, split used).
+    From the latest ingest's tracks table (splits are stable: a hash of the track id, or its pin). A
+    split with no such track raises EmptySplitError: scores of another split (the val tracks calibration
+    chose the fill gains on, or the train tracks) would pass for held-out ones. Returns (tracks by id, split).
     """
     tracks = [Track(**row) for row in catalog.read_rows(data_dir, "tracks")]
     if not tracks:
@@ -106,20 +120,16 @@ def select_tracks(
         )
 
     def usable(name: str) -> list[EvalTrack]:
-        found = [
+        return [
             EvalTrack(t, encodes[t.track_id], pairs[t.track_id])
             for t in sorted(tracks, key=lambda t: t.track_id)
             if name in (t.split, "all") and t.track_id in encodes and t.track_id in pairs
         ]
-        return found[:max_tracks] if max_tracks else found
 
-    chosen, used = usable(split), split
-    if not chosen and split == "test":
-        log.warning("the test split of %s has no %s track: evaluating on the val split instead", data_dir, preset)
-        chosen, used = usable("val"), "val"
+    chosen = usable(split)
     if not chosen:
-        raise ValueError(f"no {used} track with a {preset} encode in {data_dir}")
-    return chosen, used
+        raise EmptySplitError(data_dir, preset, split, {name: len(usable(name)) for name in ("train", "val", "test")})
+    return (chosen[:max_tracks] if max_tracks else chosen), split
 
 
 def load_eval_pair(item: EvalTrack, spec: WindowSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

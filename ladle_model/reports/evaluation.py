@@ -128,8 +128,7 @@ def evaluation_report_markdown(report: dict, embed_images: bool = False) -> str:
         f"- trained on dataset `{report['dataset_version']}` ({ds.get('preset')}, {ds.get('strategy')}, {ds.get('segment_seconds')} s segments)",
         f"- evaluated on {report['n_tracks']} whole track(s) of "
         + ("**every** split" if report["split"] == "all" else f"the **{report['split']}** split")
-        + f", {report['audio_seconds']:.1f} s of audio"
-        + (f" (the test split had none: {report['note']})" if report.get("note") else ""),
+        + f", {report['audio_seconds']:.1f} s of audio",
         trained_on_line(report),
         f"- windows of {report['window_seconds']:g} s at {report['sample_rate']} Hz, hop {report['hop_seconds']:g} s, Hann crossfade",
         "- baseline: the untouched lossy input, decoded and aligned to the lossless track (what the model was given)",

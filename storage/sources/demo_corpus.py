@@ -9,6 +9,12 @@ ripped CD library:
     from storage.sources.demo_corpus import write_demo_corpus
     paths = write_demo_corpus("demo/library", n_tracks=10, progress=True)
 
+Every track is pinned to a split by its `LADLE_SPLIT` tag (storage/ingest.py), so the demo's splits are
+the same on every machine: a track id is a hash of the rendered audio, which changes with the SoundFont
+and package versions, and a hashed split of ten tracks may leave the test or val split empty. Maple
+Leaf Rag is the held-out test track (never trained or calibrated on), the String Quartet K. 458 the val
+track the fill gains are calibrated on, and every other piece trains; any first N >= 3 pieces hold all three.
+
 Each track is re-rendered only when its render key (piece, durations, SoundFont content, package
 versions) differs from the one stored in its tags, so a second `make demo` costs a few milliseconds a
 track. The same call with the same package versions and SoundFont gives bit-identical PCM: nothing is
@@ -73,6 +79,7 @@ class DemoPiece:
     # so it has two instruments at two stereo positions instead of one panned mono line.
     octave_below: Voice | None = None
     year: int | None = None  # composition or first publication, where well documented
+    split: str = "train"  # written as its LADLE_SPLIT tag: the split ingest puts it in
 
 
 def _v(*pairs: tuple[int, int]) -> tuple[Voice, ...]:
@@ -111,6 +118,7 @@ DEMO_PIECES: tuple[DemoPiece, ...] = (
         qpm=100,
         voices=_v((0, 72), (0, 56)),
         year=1899,
+        split="test",
     ),
     DemoPiece(
         "mozart/k458/movement1",
@@ -121,6 +129,7 @@ DEMO_PIECES: tuple[DemoPiece, ...] = (
         qpm=150,
         voices=_v((40, 42), (40, 54), (41, 74), (42, 86)),
         year=1784,
+        split="val",
     ),
     DemoPiece(
         "schumann_robert/dichterliebe_no2",
@@ -224,7 +233,7 @@ def _render_key(piece: DemoPiece, max_seconds: float, min_seconds: float, soundf
     """Content key of one rendered track: everything that decides its samples."""
     inputs = {
         "renderer_version": RENDERER_VERSION,
-        "piece": asdict(piece),
+        "piece": {k: v for k, v in asdict(piece).items() if k != "split"},  # the split is a tag, not audio
         "max_seconds": float(max_seconds),
         "min_seconds": float(min_seconds),
         "sample_rate": SAMPLE_RATE,
@@ -245,6 +254,7 @@ def _expected_tags(piece: DemoPiece, render_key: str, soundfont_name: str) -> di
         "GENRE": "Folk" if piece.album == FOLK else "Classical",
         "COMMENT": f"music21 corpus {piece.corpus_path}, rendered with {soundfont_name} by LadLe",
         "LADLE_RENDER_KEY": render_key,
+        "LADLE_SPLIT": piece.split,
     }
     if piece.year is not None:
         tags["DATE"] = str(piece.year)

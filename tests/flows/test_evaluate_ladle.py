@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 
 import numpy as np
 import pandas as pd
@@ -14,6 +13,7 @@ import torch
 from flows.cli import main
 from ladle_model.evaluation import metrics as M
 from ladle_model.evaluation.evaluate import BASELINE, MODEL, EvalConfig, evaluate_run, select_tracks
+from ladle_model.evaluation.tracks import EmptySplitError
 from ladle_model.models.build import build_model
 from ladle_model.runs.checkpoint import CHECKPOINT_FORMAT, RunDir, save_checkpoint_file
 from storage import catalog
@@ -256,32 +256,56 @@ def _fake_track(track_id: str, split: str) -> Track:
     )
 
 
-def test_an_empty_test_split_falls_back_to_val_with_a_warning(tmp_path, caplog):
-    tracks = [_fake_track("a", "train"), _fake_track("b", "val"), _fake_track("c", "val")]
-    catalog.write_records(tmp_path, "tracks", tracks, Track)
+def _catalog(data, tracks: list[Track], preset: str = "mp3-128") -> None:
+    """A catalog of `tracks`, each with a `preset` encode; track "c" failed its alignment gate."""
+    catalog.write_records(data, "tracks", tracks, Track)
     catalog.write_records(
-        tmp_path,
+        data,
         "encodes",
-        [Encoded(t.track_id, "mp3-128", f"/e/{t.track_id}.mp3", 1, 128.0, 44100, "k") for t in tracks],
+        [Encoded(t.track_id, preset, f"/e/{t.track_id}.x", 1, 128.0, 44100, "k") for t in tracks],
         Encoded,
     )
     catalog.write_records(
-        tmp_path,
+        data,
         "pairs",
-        [Alignment(t.track_id, "mp3-128", 0, 44100, 0.99, 20.0, t.track_id != "c", "k") for t in tracks],
+        [Alignment(t.track_id, preset, 0, 44100, 0.99, 20.0, t.track_id != "c", "k") for t in tracks],
         Alignment,
     )
-    with caplog.at_level(logging.WARNING):
-        chosen, split = select_tracks(tmp_path, "mp3-128")
-    assert split == "val" and [t.track.track_id for t in chosen] == ["b"]  # c failed its alignment gate
-    assert "test split" in caplog.text
+
+
+def test_an_empty_split_is_an_error_never_another_split(tmp_path):
+    tracks = [_fake_track("a", "train"), _fake_track("b", "val"), _fake_track("c", "val"), _fake_track("d", "val")]
+    _catalog(tmp_path, tracks)
+    with pytest.raises(EmptySplitError) as error:
+        select_tracks(tmp_path, "mp3-128")  # the test split by default: none, and no val track instead
+    assert str(error.value) == (
+        f"the test split of {tmp_path} has no mp3-128 track to evaluate (tracks by split: train 1, val 2); "
+        "evaluating another split is a choice to name (val, or all: every track)"
+    )  # c failed its alignment gate: not counted
+    chosen, split = select_tracks(tmp_path, "mp3-128", "val")
+    assert split == "val" and [t.track.track_id for t in chosen] == ["b", "d"]
+    chosen, split = select_tracks(tmp_path, "mp3-128", "val", max_tracks=1)
+    assert [t.track.track_id for t in chosen] == ["b"]
+    chosen, split = select_tracks(tmp_path, "mp3-128", "all")
+    assert split == "all" and [t.track.track_id for t in chosen] == ["a", "b", "d"]
     with pytest.raises(FileNotFoundError, match="no vorbis-160 encodes"):
         select_tracks(tmp_path, "vorbis-160")
-    chosen, split = select_tracks(tmp_path, "mp3-128", split="train")
-    assert split == "train" and [t.track.track_id for t in chosen] == ["a"]
-    catalog.write_records(tmp_path, "tracks", tracks[:1], Track)  # neither test nor val tracks left
-    with pytest.raises(ValueError, match="no val track with a mp3-128 encode"):
-        select_tracks(tmp_path, "mp3-128")
+
+
+def test_cli_evaluate_on_an_empty_test_split_says_so_in_one_line_and_evaluates_nothing(tmp_path, capsys):
+    run, data = tmp_path / "run", tmp_path / "data"
+    write_tiny_run(run, preset="mp3-128")
+    _catalog(data, [_fake_track("a", "train"), _fake_track("b", "val")])
+    for argv in ([], ["--preset", "mp3-128"], ["--split", "test"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["evaluate", "--run", str(run), "--data", str(data), *argv])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and err.count("\n") == 1 and "Traceback" not in err
+        assert err == (
+            f"ladle: error: the test split of {data} has no mp3-128 track to evaluate (tracks by split: "
+            "train 1, val 1); name another with --split val, or --split all for every track\n"
+        )
+        assert not (run / "eval").exists()  # nothing evaluated, nothing written
 
 
 def test_calibration_excerpts_carry_the_cut_of_their_whole_val_track(trained):

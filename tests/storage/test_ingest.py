@@ -85,6 +85,40 @@ def test_group_by_album_keeps_an_album_in_one_split(tmp_path):
     assert len(by_album) == 3 and all(len(s) == 1 for s in by_album.values())
 
 
+def test_a_ladle_split_tag_pins_its_track_and_moves_no_other(tmp_path):
+    import mutagen.flac
+
+    def tagged(name: str, seed: int, value: str | None) -> Path:
+        path = write_pcm(tmp_path / name, tone_pcm(0.2, seed=seed))
+        if value is not None:
+            tags = mutagen.flac.FLAC(path)
+            tags["LADLE_SPLIT"] = value
+            tags.save()
+        return path
+
+    plain = [ingest_file(tagged(f"{i:02d}.flac", 20 + i, None)) for i in range(12)]
+    before = {t.track_id: t.split for t in resolve_tracks(plain, CorpusConfig())[0]}
+    pin = next(s for s in ("test", "val", "train") if s != split_for_key(plain[0].track_id))  # not its hashed split
+    pinned = ingest_file(tagged("pinned.flac", 99, pin.upper()))  # the tag's case does not matter
+    assert isinstance(pinned, Track) and pinned.pinned_split == pin
+    tracks, _, _ = resolve_tracks([*plain, pinned], CorpusConfig())
+    splits = {t.track_id: t.split for t in tracks}
+    assert splits[pinned.track_id] == pin  # the pin, whatever the hash
+    assert {k: v for k, v in splits.items() if k != pinned.track_id} == before  # no other track moved
+    assert all(t.pinned_split is None for t in tracks if t.track_id != pinned.track_id)
+
+    # pinning an existing track moves it alone
+    repinned = ingest_file(tagged("00.flac", 20, pin))
+    assert repinned.track_id == plain[0].track_id  # tags are not audio: the same track
+    tracks, _, _ = resolve_tracks([repinned, *plain[1:]], CorpusConfig())
+    assert {t.track_id: t.split for t in tracks} == {**before, repinned.track_id: pin}
+
+    bad = ingest_file(tagged("bad.flac", 7, "holdout"))
+    assert isinstance(bad, Quarantined) and bad.reason == (
+        "LADLE_SPLIT tag is 'holdout': it must be one of train, val, test"
+    )
+
+
 def test_truncated_wav_short_and_quiet_tracks_get_reasons_users_understand(tmp_path):
     wav = write_pcm(tmp_path / "cut.wav", tone_pcm(1.0, seed=4))
     wav.write_bytes(wav.read_bytes()[: wav.stat().st_size // 2])  # the header still declares the whole second

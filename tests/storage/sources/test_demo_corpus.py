@@ -54,6 +54,8 @@ def test_tags_name_composer_album_title_and_track(corpus_dir: Path) -> None:
         assert tags["TITLE"] == [piece.title]
         assert tags["TRACKNUMBER"] == [str(piece.track_number)]
         assert len(tags["LADLE_RENDER_KEY"][0]) == 64
+        assert tags["LADLE_SPLIT"] == [piece.split]  # every demo track is pinned (storage/ingest.py)
+    assert [p.split for p in DEMO_PIECES[:3]] == ["train", "test", "val"]  # any first three hold each split once
 
 
 def test_audio_is_loud_real_stereo_peaking_at_minus_1_dbfs(corpus_dir: Path) -> None:
