@@ -27,6 +27,7 @@ from ladle_model.runs.checkpoint import (
     resume_step,
     save_checkpoint_file,
     upgrade_config,
+    warm_start_history,
 )
 from ladle_model.training.loop import train
 from ladle_model.training.state import init_state
@@ -244,10 +245,17 @@ def test_check_resumable_names_what_differs():
         check_resumable(ckpt, "drrn1d", {"stride": 4, "sizes": (1, 2)}, "v1", ckpt["feature_net"], "runs/x")
     with pytest.raises(CheckpointError, match="of model 'ladle'"):
         check_resumable(ckpt, "ladle", {"stride": 2, "sizes": (1, 2)}, "v1", ckpt["feature_net"], "runs/x")
-    with pytest.raises(CheckpointError, match="trained on dataset 'v1', not 'v2'"):
-        check_resumable(ckpt, "ladle", ckpt["config"]["model"], "v2", ckpt["feature_net"], "runs/x")
     with pytest.raises(CheckpointError, match="perceptual loss would change"):
         check_resumable(ckpt, "ladle", ckpt["config"]["model"], "v1", None, "runs/x")
+    # another version of the same preset: a warm start (phi is pre-trained again on it, its config unchanged)
+    ckpt |= {"dataset": {"preset": "mp3-128"}, "feature_net": {"steps": 4, "dataset_version": "v1"}}
+    assert check_resumable(ckpt, "ladle", ckpt["config"]["model"], "v2", {"steps": 4, "dataset_version": "v2"}, "x")
+    assert not check_resumable(ckpt, "ladle", ckpt["config"]["model"], "v1", ckpt["feature_net"], "x", ["mp3-128"])
+    with pytest.raises(CheckpointError, match="perceptual loss would change"):
+        check_resumable(ckpt, "ladle", ckpt["config"]["model"], "v2", {"steps": 8, "dataset_version": "v2"}, "x")
+    with pytest.raises(CheckpointError, match="preset.s. mp3-128, not vorbis-160: .*--preset mp3-128"):
+        check_resumable(ckpt, "ladle", ckpt["config"]["model"], "v2", None, "x", ["vorbis-160"])
+    assert warm_start_history(ckpt, "v2") == [{"version": "v1", "start_step": 0}, {"version": "v2", "start_step": 4}]
 
 
 def test_a_checkpoint_written_before_an_option_was_added_resumes_at_its_default():
