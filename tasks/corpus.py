@@ -15,6 +15,7 @@ from pathlib import Path
 from prefect import task
 from prefect.tasks import exponential_backoff
 
+from ladle_model.runs.champion import champion_versions
 from ladle_model.runs.checkpoint import run_dataset_versions
 from storage.align import Alignment, align_key, align_pair, alignment_path
 from storage.config import STAGE_VERSIONS, AlignConfig, EncodePreset, SegmentConfig, stable_hash
@@ -118,6 +119,6 @@ def write_shard_task(
 def prune_versions_task(
     data_dir: str, keep: int, protect_runs: list[str], protect_versions: list[str], wait_for_lock_seconds: float = 0.0
 ) -> PruneReport:
-    """Keep each preset's newest versions and the protected ones; delete the rest and their unlisted shards."""
-    protected = set(protect_versions) | run_dataset_versions(protect_runs)
+    """Keep each preset's newest versions, the protected ones and the champion's; delete the rest and their unlisted shards."""
+    protected = set(protect_versions) | run_dataset_versions(protect_runs) | champion_versions(data_dir)
     return prune(data_dir, keep, protected, wait_for_lock_seconds)
