@@ -11,7 +11,8 @@ One night, each stage a subflow or task of this parent flow (docs/nightly.md):
    trigger never trains twice.
 3. `train-ladle` (subflow) trains the challenger in RUNS/{version}, a folder keyed by that version, within
    `max_minutes`: a new folder starts from the champion's weights (a warm start on the new version,
-   ladle_model/training/state.py), a folder a killed night left is resumed.
+   ladle_model/training/state.py; before the first promotion from the newest candidate's, so training adds
+   up until one beats the lossy input), a folder a killed night left is resumed.
 4. `evaluate-ladle` (subflow) scores the challenger and the champion on the same test tracks, with the
    same phi for the perceptual metric.
 5. The promotion rule (ladle_model/evaluation/promotion.py): not worse than the champion on any preset and
@@ -77,7 +78,7 @@ def nightly(
     started = time.perf_counter()
     run_dir = fs.join(runs, key)
     seeded = seed_challenger_task(data, run_dir, cfg.to_dict())
-    logger.info("challenger %s on dataset %s, %s", run_dir, key, "from the champion" if seeded else "from scratch")
+    logger.info("challenger %s on dataset %s, from %s", run_dir, key, seeded or "scratch")
     one_version = None if len(build["datasets"]) > 1 else key  # several presets: each one's newest, as built
     training = train_ladle(data=data, run_dir=run_dir, recipe=recipe, overrides=overrides, preset=list(presets),
                            dataset_version=one_version)  # fmt: skip
@@ -98,7 +99,7 @@ def nightly(
         "verdict": row["verdict"],
         "reason": row["reason"],
         "run_dir": run_dir,
-        "seeded_from_champion": seeded,
+        "seeded_from": seeded,  # "champion", a previous candidate's run folder, or "" (scratch)
         "warm_start": training.get("warm_start", False),
         "trained_on": training["dataset_version"],
         "champion_changed": row["verdict"] == "promoted",

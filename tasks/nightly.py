@@ -1,7 +1,8 @@
 """Prefect tasks of the `nightly` flow: thin wrappers around the registry, the champion and the promotion rule.
 
 - `night_done_task`: the registry's row for a dataset version (a night that finished on it), or None;
-- `seed_challenger_task`: a new challenger run folder starts from the champion's weights;
+- `seed_challenger_task`: a new challenger run folder starts from the champion's weights (before the first
+  promotion: the newest candidate's);
 - `decide_task`: the promotion rule on both evaluations, the promotion, and the registry row;
 - `publish_decision_task`: the decision as a Markdown artifact, naming the preset and metric that blocked it.
 """
@@ -14,7 +15,8 @@ from prefect.cache_policies import NO_CACHE
 
 from ladle_model.evaluation.promotion import decide, decision_markdown
 from ladle_model.runs.champion import champion_record, champion_run, promote, seed_run
-from ladle_model.runs.registry import Candidate, find_candidate, record_candidate
+from ladle_model.runs.checkpoint import RunDir
+from ladle_model.runs.registry import Candidate, find_candidate, read_candidates, record_candidate
 from ladle_model.training.config import TrainConfig
 
 DECISION_ARTIFACT = "nightly-decision"  # one key: Prefect keeps every night's version of it
@@ -27,13 +29,19 @@ def night_done_task(data: str, dataset_version: str) -> dict | None:
 
 
 @task(name="seed-challenger", cache_policy=NO_CACHE)
-def seed_challenger_task(data: str, run_dir: str, config: dict) -> bool:
-    """Write the champion's best.pt as RUN/checkpoints/last.pt of a new challenger, so it warm-starts from it."""
-    champion = champion_run(data)
-    if champion is None:
-        return False
+def seed_challenger_task(data: str, run_dir: str, config: dict) -> str:
+    """Start a new challenger from the champion's best.pt, or before any promotion from the newest candidate's
+    last.pt (so training adds up night after night until one beats the lossy input). Returns what it was seeded
+    from: "champion", that candidate's run folder, or "" (from scratch, or a folder a killed night left)."""
     cfg = TrainConfig.from_dict(config)
-    return seed_run(run_dir, champion.best, cfg.model, cfg.model_config())
+    champion = champion_run(data)
+    if champion is not None:
+        return "champion" if seed_run(run_dir, champion.best, cfg.model, cfg.model_config()) else ""
+    for row in reversed(read_candidates(data)):
+        last = RunDir(row["run_dir"]).resume_checkpoint()
+        if last is not None:
+            return row["run_dir"] if seed_run(run_dir, last, cfg.model, cfg.model_config()) else ""
+    return ""
 
 
 def _means(evaluation: dict, column: str) -> dict:
