@@ -255,11 +255,13 @@ def _cmd_enhance(args) -> int:
         fail(f"{source} is a folder, so -o must be a folder too, not the file {output}")
     if source.is_file() and not output.is_dir() and output.suffix.lower() not in (".flac", ".wav"):
         fail(f"-o must end in .flac or .wav (or be a folder), got {output}")
-    args.run, args.checkpoint = resolve_champion(args.run, args.data), resolve_champion(args.checkpoint, args.data)
+    args.run = resolve_champion(args.run, args.data)
+    if args.checkpoint == "champion":  # the champion's checkpoint file
+        args.checkpoint = str(Path(resolve_champion(args.checkpoint, args.data)) / "checkpoints" / "best.pt")
     checkpoint = args.run or args.checkpoint
     if args.run and Path(args.run).is_file():
         fail(f"--run wants a run folder; give the checkpoint file {args.run} with --checkpoint")
-    if args.checkpoint and Path(args.checkpoint).is_dir() and args.checkpoint != args.run:
+    if args.checkpoint and Path(args.checkpoint).is_dir():
         warn_deprecated(f"ladle enhance --checkpoint {args.checkpoint}", f"ladle enhance --run {args.checkpoint}")
     try:
         enhancer = load_enhancer(checkpoint, device=args.device, window_seconds=args.window_seconds)
