@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import REPO, command_line, report
+from bench.common import REPO, report
 from bench.incremental import SAMPLE_RATE, write_album
 from bench.soak_library import file_digests, tone_noise_pcm, write_pcm
 
@@ -392,7 +392,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         "written MB: data-folder files new or rewritten that night; versions MB: datasets/ and the shard pool "
         "(target: at most (keep + 1) x the newest version's shards); shared MB: encodes, catalog, cache, models",
     ]
-    report("nightly", command_line(), table(records), notes=notes, write=not args.no_write)
+    command = "python -m bench.nightly " + " ".join(sys.argv[1:] if argv is None else argv)  # also when a test calls it
+    report("nightly", command.strip(), table(records), notes=notes, write=not args.no_write)
     return records
 
 
