@@ -76,6 +76,15 @@ def add_train(commands) -> None:
     p.set_defaults(handler=_cmd_train)
 
 
+def _checkpoint_version(run: str) -> str | None:
+    """The dataset version(s) a local run folder's last.pt was trained on."""
+    from ladle_model.runs.checkpoint import RunDir, load_checkpoint
+    from storage import fs
+
+    last = None if fs.is_remote(run) else RunDir(run).resume_checkpoint()
+    return load_checkpoint(last)["dataset_version"] if last else None
+
+
 def train_overrides(args) -> dict:
     """The `overrides` the train-ladle flow gets from `ladle train`'s options: --overrides, then the options the
     command line names on top (TrainConfig keys, read by TrainConfig.from_recipe with --recipe)."""
@@ -109,9 +118,15 @@ def _cmd_train(args) -> int:
         fail(str(e))
     except CheckpointError as e:
         fail(f"{e}; move it away to start the run again")
-    check_train_dataset(args.data, args.run, args.segment_seconds, args.dataset, args.preset)
+    version = check_train_dataset(args.data, args.run, args.segment_seconds, args.dataset, args.preset)
+    trained_on = _checkpoint_version(args.run) if step is not None else None
+    said = f"starting {args.run}"
+    if step is not None:
+        said = f"resuming {args.run} from step {step}"
+        if version and trained_on and trained_on != version:  # docs/nightly.md, "Warm start on a newer version"
+            said = f"warm-starting {args.run} from step {step} (trained on {trained_on}) on dataset {version}"
     print(
-        f"resuming {args.run} from step {step}" if step is not None else f"starting {args.run}",
+        said,
         flush=True,
         file=sys.stderr if args.json else sys.stdout,
     )  # --json keeps stdout to the JSON
