@@ -1,10 +1,10 @@
-"""A month of nights, simulated: the `nightly` deployment on a real Prefect server, a process worker and a library that changes.
+"""A month of nights, simulated: the `nightly` deployment on a real Prefect server, a worker and a changing library.
 
     python -m bench.nightly --nights 30
     python -m bench.nightly --nights 3 --no-write       # what tests/bench/test_nightly.py runs
 
-It starts `prefect server start` on a free loopback port (its own PREFECT_HOME and SQLite database), creates
-the process work pool `ladle-process`, deploys `nightly/nightly` from prefect.yaml with `prefect deploy`
+It starts `prefect server start` on a free loopback port (bench/prefect_server.py: its own PREFECT_HOME
+and SQLite database), creates the process work pool `ladle-process`, deploys `nightly/nightly` from prefect.yaml with `prefect deploy`
 (LADLE_HOME set to this checkout, so the pull step starts each run here) and starts `prefect worker`. Before
 each night but the first it changes a generated library (`change_library`: adds an album, deletes a track,
 replaces one with a new master, retags one, drops in a corrupt file), then triggers the deployment with
@@ -23,26 +23,18 @@ a reason, and the library is left byte for byte as it was).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from bench.common import REPO, report
+from bench.common import report
 from bench.incremental import SAMPLE_RATE, write_album
+from bench.prefect_server import POOL, prefect, prefect_server, trigger, worker
 from bench.soak_library import file_digests, tone_noise_pcm, write_pcm
 
-POOL = "ladle-process"  # prefect.yaml's work pool
 DEPLOYMENT = "nightly/nightly"
 
 
@@ -121,107 +113,6 @@ def lost_files(library: Path, data: Path) -> list[str]:
     return sorted(str(p) for p in library.rglob("*") if p.is_file() and str(p) not in accounted)
 
 
-# ----------------------------------------------------------------------------- Prefect: server, pool, worker
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def prefect_env(home: Path, port: int) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PREFECT_HOME": str(home),
-        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-        "LADLE_HOME": str(REPO),
-    }
-
-
-def prefect_cli() -> str:
-    return str(Path(sys.executable).parent / "prefect")
-
-
-@contextlib.contextmanager
-def prefect_server(home: Path, log: Path) -> Iterator[dict[str, str]]:
-    """`prefect server start` on a free loopback port; yields the environment that points at it."""
-    port = free_port()
-    env = prefect_env(home, port)
-    with open(log, "ab") as out:
-        server = subprocess.Popen([prefect_cli(), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                                  env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"prefect server did not start (see {log})")
-            time.sleep(1)
-        yield env
-    finally:
-        stop(server)
-
-
-def stop(process: subprocess.Popen) -> None:
-    """SIGTERM to the process group this bench started, then SIGKILL after 20 s."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def prefect(env: dict[str, str], *args: str) -> str:
-    out = subprocess.run([prefect_cli(), *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
-    if out.returncode != 0:
-        raise RuntimeError(f"prefect {' '.join(args)} failed:\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
-    return out.stdout
-
-
-@contextlib.contextmanager
-def worker(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
-    with open(log, "ab") as out:
-        process = subprocess.Popen([prefect_cli(), "worker", "start", "--pool", POOL, "--limit", "1"], env=env,
-                                   cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-    try:
-        yield process
-    finally:
-        stop(process)
-
-
-def trigger(env: dict[str, str], parameters: dict, night: int, timeout_s: float) -> tuple[str, float]:
-    """Run the deployment once and wait for it; (final state name, seconds)."""
-    code = (
-        "import json, sys\n"
-        "from prefect.deployments import run_deployment\n"
-        "p = json.loads(sys.argv[1])\n"
-        f"run = run_deployment({DEPLOYMENT!r}, parameters=p, idempotency_key={f'bench-night-{night}'!r}, "
-        f"timeout={timeout_s})\n"
-        "print(run.state.name if run.state else 'UNKNOWN')\n"
-    )
-    import json
-
-    started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code, json.dumps(parameters)], env=env, cwd=REPO,
-                         capture_output=True, text=True, timeout=timeout_s + 120)  # fmt: skip
-    state = out.stdout.strip().splitlines()[-1] if out.returncode == 0 and out.stdout.strip() else "ERROR"
-    if state == "ERROR":
-        print(out.stderr[-3000:], file=sys.stderr)
-    return state, time.perf_counter() - started
-
-
 # ----------------------------------------------------------------------------- the month
 
 
@@ -283,7 +174,7 @@ def run_night(env: dict, work: Path, args: argparse.Namespace, night: int) -> di
     changes = change_library(library, night, args.per_album, args.seconds) if night > 1 else ["first library"]
     digests, before = file_digests(library), folder_files(data) if data.exists() else {}
     champion_before = (champion_record(data) or {}).get("registry_key") if data.exists() else None
-    state, seconds = trigger(env, night_parameters(work, args), night, args.timeout)
+    state, seconds = trigger(env, DEPLOYMENT, night_parameters(work, args), f"bench-night-{night}", args.timeout)
     newest = latest_version(data, args.preset)
     rows = {r["dataset_version"]: r for r in read_candidates(data)}
     row = rows.get(newest.version, {})
