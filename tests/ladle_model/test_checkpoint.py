@@ -294,8 +294,10 @@ def test_old_checkpoints_load_rebuild_their_model_and_resume(tiny_data_dir, tmp_
     run = RunDir(tmp_path / "old")
     first = train(tiny_data_dir, run.root, tiny_config(max_steps=2))
     written = load_checkpoint(run.last)
-    # today's writer writes the old format, key for key, plus "datasets" (every dataset trained on)
-    assert set(written) == OLD_KEYS | {"datasets"} and written["format"] == CHECKPOINT_FORMAT == "ladle-checkpoint/1"
+    # today's writer writes the old format, key for key, plus "datasets" (every dataset trained on) and
+    # "dataset_history" (every version the weights trained on, in order)
+    assert set(written) == OLD_KEYS | {"datasets", "dataset_history"} and written["format"] == CHECKPOINT_FORMAT
+    assert written["dataset_history"] == [{"version": "tiny-v1", "start_step": 0}]
     assert written["datasets"] == [{**written["dataset"], "version": "tiny-v1"}]
     assert set(written["dataset"]) == OLD_DATASET_KEYS and set(written["feature_net"]) == OLD_FEATURE_NET_KEYS
     assert set(written["config"]) == {"train", "model"} and set(written["rng"][0]) == {
