@@ -1,7 +1,7 @@
 """The `build-corpus` flow: lossless library → lossy encodes → aligned pairs → WebDataset shards.
 
     ladle build-corpus library/ --data data --preset vorbis-160
-    prefect deployment run build-corpus/nightly
+    prefect deployment run build-corpus/default        (nightly/nightly runs it as its first stage)
 
 Each stage is a task per group of tracks (ingest, encode, align) or per shard; all are cached by
 content and retried on transient failure. Bad inputs land in the quarantine table with a reason and

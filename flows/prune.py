@@ -3,9 +3,10 @@
     prefect deployment run prune-datasets/default
     ladle prune --data data --keep 3 --protect-run runs/champion      # the same, without Prefect
 
-Keeps each preset's `keep` newest versions, every version named in `protect_versions`, and every
-version the run folders in `protect_runs` trained on (storage/versions.py); deletes the rest and the
-pooled shards no remaining version lists, and reports what it freed.
+Keeps each preset's `keep` newest versions, every version named in `protect_versions`, every
+version the run folders in `protect_runs` trained on, and every version the champion
+(DATA/models/champion/, ladle_model/runs/champion.py) names (storage/versions.py); deletes the rest
+and the pooled shards no remaining version lists, and reports what it freed.
 """
 
 from __future__ import annotations

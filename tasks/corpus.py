@@ -117,8 +117,11 @@ def write_shard_task(
 def prune_versions_task(
     data_dir: str, keep: int, protect_runs: list[str], protect_versions: list[str], wait_for_lock_seconds: float = 0.0
 ) -> PruneReport:
-    """Keep each preset's newest versions and the protected ones; delete the rest and their unlisted shards."""
-    from ladle_model.runs.checkpoint import run_dataset_versions  # reads checkpoints: torch, only when pruning
+    """Keep each preset's newest versions, the protected ones and the champion's; delete the rest and their unlisted shards."""
+    # reading checkpoints imports torch: only when pruning, so building a corpus stays light
+    from ladle_model.runs.champion import champion_versions
 
-    protected = set(protect_versions) | run_dataset_versions(protect_runs)
+    from ladle_model.runs.checkpoint import run_dataset_versions
+
+    protected = set(protect_versions) | run_dataset_versions(protect_runs) | champion_versions(data_dir)
     return prune(data_dir, keep, protected, wait_for_lock_seconds)

@@ -15,8 +15,9 @@ one. No command imports Prefect, torch or pandas before it needs them, so `ladle
 `ladle catalog` are quick, and a no-op `build-corpus` skips the flow. The console shows progress
 bars, warnings and the command's summary; `--verbose` adds Prefect's per-task log lines (the
 Prefect UI and logs always have them). Each command's parser and handler sit together:
-flows/cli/corpus.py (demo-corpus, build-corpus, rip, catalog), flows/cli/model.py (train, enhance,
-evaluate, table1); this module assembles them and maps errors to one line and an exit status.
+flows/cli/corpus.py (demo-corpus, build-corpus, rip, catalog, prune), flows/cli/model.py (train,
+enhance, evaluate, table1), flows/cli/models.py (models, and the word `champion`); this module
+assembles them and maps errors to one line and an exit status.
 One vocabulary across commands: `--data DATA`, `--run RUN`, `--checkpoint FILE`, `--max-steps`,
 `--max-tracks`, `--force`; an old spelling works for one release with a notice (common.deprecated_alias).
 `python -m flows.cli.reference` writes docs/cli.md from these parsers.
@@ -27,7 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from flows.cli import corpus, model
+from flows.cli import corpus, model, models
 from flows.cli.common import Parser, VersionAction, fail
 from flows.cli.listen import add_listen
 
@@ -70,6 +71,7 @@ COMMANDS = (
     add_bench,
     corpus.add_catalog,
     corpus.add_prune,
+    models.add_models,
     model.add_train,
     model.add_calibrate,
     model.add_enhance,

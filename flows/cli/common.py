@@ -197,17 +197,18 @@ def check_train_config(recipe: str, overrides: dict | None) -> TrainConfig:
 
 def check_train_dataset(
     data: str, run: str, segment_seconds: float | None, version: str | None, preset: str | list[str] | None
-) -> None:
-    """The dataset `ladle train` would pick, resolved before any flow: none or several is one line."""
-    from ladle_model.data.selection import resolve_run_dataset, resolve_training_data
+) -> str | None:
+    """The dataset version(s) `ladle train` would pick, resolved before any flow (None: a remote run's, read by the
+    flow); none or several is one line."""
+    from ladle_model.data.selection import resolve_training_data
     from storage.fs import is_remote
 
     try:
         if is_remote(run):  # a remote run's checkpoint is read by the flow, from its mirror
             if version or preset:
-                resolve_training_data(data, None, segment_seconds, version, preset)
-        else:
-            resolve_run_dataset(data, run, segment_seconds, version, preset)
+                return resolve_training_data(data, None, segment_seconds, version, preset).version
+            return None
+        return resolve_training_data(data, run, segment_seconds, version, preset).version
     except ValueError as e:  # "several datasets match ...": pick one with --dataset or --preset
         fail(f"{e} (choose with --dataset VERSION or --preset NAME)")
 

@@ -342,7 +342,9 @@ def _cmd_catalog(args) -> int:
 
 
 def add_prune(commands) -> None:
-    p = commands.add_parser("prune", help="remove old dataset versions and the shards only they used")
+    p = commands.add_parser(
+        "prune", help="remove old dataset versions and the shards only they used (never the champion's)"
+    )
     p.add_argument("--data", required=True, help="the local data folder whose versions to prune")
     p.add_argument("--keep", type=positive_int, required=True, help="newest versions to keep of each preset")
     p.add_argument(
@@ -362,6 +364,8 @@ def add_prune(commands) -> None:
 def _cmd_prune(args) -> int:
     import dataclasses
 
+    from ladle_model.runs.champion import champion_versions
+
     from ladle_model.runs.checkpoint import run_dataset_versions
     from storage.versions import prune
 
@@ -369,7 +373,8 @@ def _cmd_prune(args) -> int:
         if not Path(run).exists():
             fail(f"no run folder or checkpoint at {run} (--protect-run)")
     try:
-        protected = set(args.protect) | run_dataset_versions(args.protect_run)
+        # the champion (DATA/models/champion/) is always protected, as the prune-datasets flow protects it
+        protected = set(args.protect) | run_dataset_versions(args.protect_run) | champion_versions(args.data)
         report = prune(args.data, keep=args.keep, protected=protected)
     except ValueError as e:  # a bad --keep, a remote folder, or a file that is not a checkpoint
         fail(str(e))

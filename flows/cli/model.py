@@ -28,6 +28,7 @@ from flows.cli.common import (
     positive_int,
     warn_deprecated,
 )
+from flows.cli.models import resolve_champion
 from flows.cli.server import start_temporary_server
 from ladle_model.models.registry import MODEL_NAMES  # no torch: the CLI starts fast
 from ladle_model.training.recipes import DEFAULT_RECIPE, RECIPE_NAMES  # no torch either
@@ -75,13 +76,18 @@ def add_train(commands) -> None:
     p.set_defaults(handler=_cmd_train)
 
 
-def _cmd_train(args) -> int:
-    from flows.train_ladle import train_ladle
-    from ladle_model.runs.checkpoint import CheckpointError, RunMismatchError, resume_step
+def _checkpoint_version(run: str) -> str | None:
+    """The dataset version(s) a local run folder's last.pt was trained on."""
+    from ladle_model.runs.checkpoint import RunDir, load_checkpoint
     from storage import fs
-    from storage.manifest import list_datasets
 
-    # --overrides, then the options the command line names on top: TrainConfig keys, read by TrainConfig.from_recipe.
+    last = None if fs.is_remote(run) else RunDir(run).resume_checkpoint()
+    return load_checkpoint(last)["dataset_version"] if last else None
+
+
+def train_overrides(args) -> dict:
+    """The `overrides` the train-ladle flow gets from `ladle train`'s options: --overrides, then the options the
+    command line names on top (TrainConfig keys, read by TrainConfig.from_recipe with --recipe)."""
     named = {
         "model": args.model,
         "max_epochs": args.epochs,
@@ -90,7 +96,16 @@ def _cmd_train(args) -> int:
         "segment_seconds": args.segment_seconds,
         "max_minutes": args.max_minutes,
     }
-    overrides = {**(json_overrides(args.overrides) or {}), **{k: v for k, v in named.items() if v is not None}}
+    return {**(json_overrides(args.overrides) or {}), **{k: v for k, v in named.items() if v is not None}}
+
+
+def _cmd_train(args) -> int:
+    from flows.train_ladle import train_ladle
+    from ladle_model.runs.checkpoint import CheckpointError, RunMismatchError, resume_step
+    from storage import fs
+    from storage.manifest import list_datasets
+
+    overrides = train_overrides(args)
     cfg = check_train_config(args.recipe, overrides)
     # Before any flow run, so bad usage is one line, not a traceback and retries.
     if not fs.is_remote(args.data) and Path(args.data).is_file():
@@ -103,9 +118,15 @@ def _cmd_train(args) -> int:
         fail(str(e))
     except CheckpointError as e:
         fail(f"{e}; move it away to start the run again")
-    check_train_dataset(args.data, args.run, args.segment_seconds, args.dataset, args.preset)
+    version = check_train_dataset(args.data, args.run, args.segment_seconds, args.dataset, args.preset)
+    trained_on = _checkpoint_version(args.run) if step is not None else None
+    said = f"starting {args.run}"
+    if step is not None:
+        said = f"resuming {args.run} from step {step}"
+        if version and trained_on and trained_on != version:  # docs/nightly.md, "Warm start on a newer version"
+            said = f"warm-starting {args.run} from step {step} (trained on {trained_on}) on dataset {version}"
     print(
-        f"resuming {args.run} from step {step}" if step is not None else f"starting {args.run}",
+        said,
         flush=True,
         file=sys.stderr if args.json else sys.stdout,
     )  # --json keeps stdout to the JSON
@@ -208,9 +229,12 @@ def add_enhance(commands) -> None:
     p.add_argument("input", help="any file FFmpeg reads (MP3, Ogg, M4A, Opus, WAV, FLAC), or a folder of them")
     p.add_argument("-o", "--output", required=True, help="a .flac or .wav file, or a folder (names mirrored)")
     model = p.add_mutually_exclusive_group(required=True)
-    model.add_argument("--run", help="a run folder: restore with its best.pt, else last.pt")
-    model.add_argument("--checkpoint", help="a checkpoint file (.pt) to restore with")
+    model.add_argument(
+        "--run", help="a run folder: restore with its best.pt, else last.pt; `champion`: the nightly flow's champion"
+    )
+    model.add_argument("--checkpoint", help="a checkpoint file (.pt) to restore with; `champion`: the champion's")
     note_deprecated(p, "ladle enhance --checkpoint DIR", "ladle enhance --run DIR")  # read in _cmd_enhance
+    p.add_argument("--data", default="data", help="the data folder whose champion `--run champion` names")
     p.add_argument("--format", choices=["flac", "wav"], default="flac", help="output format for folders")
     p.add_argument("--bits", type=int, choices=[16, 24], default=24, help="output sample width")
     p.add_argument(
@@ -246,6 +270,9 @@ def _cmd_enhance(args) -> int:
         fail(f"{source} is a folder, so -o must be a folder too, not the file {output}")
     if source.is_file() and not output.is_dir() and output.suffix.lower() not in (".flac", ".wav"):
         fail(f"-o must end in .flac or .wav (or be a folder), got {output}")
+    args.run = resolve_champion(args.run, args.data)
+    if args.checkpoint == "champion":  # the champion's checkpoint file
+        args.checkpoint = str(Path(resolve_champion(args.checkpoint, args.data)) / "checkpoints" / "best.pt")
     checkpoint = args.run or args.checkpoint
     if args.run and Path(args.run).is_file():
         fail(f"--run wants a run folder; give the checkpoint file {args.run} with --checkpoint")
@@ -310,7 +337,8 @@ def add_evaluate(commands) -> None:
     p.add_argument(
         "--run",
         required=True,
-        help="the run folder (checkpoints, feature net), local or s3://bucket/prefix; the report goes to RUN/eval/",
+        help="the run folder (checkpoints, feature net), local or s3://bucket/prefix; the report goes to RUN/eval/; "
+        "`champion`: DATA's champion (DATA/models/champion/)",
     )
     p.add_argument(
         "--data",
@@ -354,6 +382,8 @@ def _cmd_evaluate(args) -> int:
     from storage import fs
 
     # bad usage is one line before any flow run, not a traceback from inside it
+    if not fs.is_remote(args.data):
+        args.run = resolve_champion(args.run, args.data)
     if not fs.is_remote(args.run) and not Path(args.run).is_dir():
         fail(f"no run folder at {args.run}")
     if not fs.is_remote(args.data) and not Path(args.data).is_dir():

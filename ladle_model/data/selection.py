@@ -11,6 +11,7 @@ strategy, and the same lossy rate when the strategy keeps it): one model sees on
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from ladle_model.runs.checkpoint import RunDir, checkpoint_datasets, dataset_rec
 from storage.config import PRESET_GROUPS, ConfigError, expand_presets
 from storage.manifest import LATEST, DatasetManifest, find_dataset, list_datasets
 from storage.strategy import get_strategy
+
+log = logging.getLogger(__name__)
 
 
 def resolve_dataset(
@@ -125,7 +128,8 @@ def resolve_training_data(
     """The datasets to train on: one per preset named (or the version named, or the only one).
 
     A group of presets (`wideband`) names each of its members: one model trains on all of them.
-    Nothing named and RUN holds a checkpoint: the datasets that checkpoint was trained on.
+    Nothing named and RUN holds a checkpoint: the datasets that checkpoint was trained on (with a warning
+    when its presets have newer versions: naming the presets warm-starts on them).
     """
     named = [presets] if isinstance(presets, str) else list(presets or [])
     presets = list(expand_presets(named))
@@ -133,8 +137,7 @@ def resolve_training_data(
         raise ConfigError("name one dataset version, or several presets, not both")
     last = RunDir(run_dir).resume_checkpoint() if run_dir is not None else None
     if version is None and not presets and last is not None:
-        versions = [d["version"] for d in checkpoint_datasets(load_checkpoint(last))]
-        return TrainingData(tuple(resolve_dataset(data_dir, v, None, segment_seconds) for v in versions))
+        return _checkpoint_data(data_dir, run_dir, segment_seconds, checkpoint_datasets(load_checkpoint(last)))
     if len(presets) <= 1:
         return TrainingData((resolve_dataset(data_dir, version, presets[0] if presets else None, segment_seconds),))
     groups = [name for name in named if name in PRESET_GROUPS]
@@ -150,6 +153,31 @@ def resolve_training_data(
                 f"`ladle build-corpus SOURCE --data {data_dir}{''.join(f' --preset {g}' for g in groups)}`"
             ) from None
     return TrainingData(tuple(found))
+
+
+def _checkpoint_data(
+    data_dir: str | Path, run_dir: str | Path, segment_seconds: float | None, records: list[dict]
+) -> TrainingData:
+    """The datasets a checkpoint names, for a re-run that names none."""
+    named = " ".join(f"--preset {d['preset']}" for d in records if d.get("preset")) or "--preset NAME"
+    try:
+        data = TrainingData(tuple(resolve_dataset(data_dir, d["version"], None, segment_seconds) for d in records))
+    except FileNotFoundError as e:
+        raise FileNotFoundError(
+            f"{e}; run folder {run_dir} was trained on it: name its preset(s) ({named}) to continue on the newest version"
+        ) from None
+    for m in data.manifests:
+        newest = find_dataset(data_dir, version=LATEST, preset=m.preset, segment_seconds=m.segment_seconds)
+        if newest.version != m.version:
+            log.warning(
+                "%s continues on dataset %s of %s; %s is newer: name the preset (%s) to warm-start on it",
+                run_dir,
+                m.version,
+                m.preset,
+                newest.version,
+                named,
+            )
+    return data
 
 
 def resolve_run_dataset(

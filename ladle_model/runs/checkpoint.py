@@ -251,6 +251,7 @@ def checkpoint_payload(
     feature_net_key: dict | None,
     code_version: str,
     ema: AveragedModel | None = None,
+    history: list[dict] | None = None,
 ) -> dict:
     """The checkpoint dict. `progress` holds PROGRESS_KEYS; `datasets` one `dataset_record` per dataset trained on.
 
@@ -260,6 +261,8 @@ def checkpoint_payload(
 
     "dataset_version" and "dataset" are what a one-dataset checkpoint always held (the versions joined
     by "+", the first dataset's record); "datasets" lists them all (a model trained on several presets).
+    "dataset_history" lists every version the weights were trained on, in order, each with the step it
+    began at (`dataset_history`; a warm start on a newer version appends one).
     """
     missing = set(PROGRESS_KEYS) - set(progress)
     if missing:
@@ -279,6 +282,9 @@ def checkpoint_payload(
         "dataset_version": joined_version([d["version"] for d in datasets]),
         "dataset": {k: datasets[0].get(k) for k in DATASET_RECORD_KEYS},
         "datasets": [dict(d) for d in datasets],
+        "dataset_history": [dict(h) for h in history]
+        if history
+        else [{"version": joined_version([d["version"] for d in datasets]), "start_step": 0}],
         "feature_net": feature_net_key,
         "code_version": code_version,
     }
@@ -492,19 +498,49 @@ def check_resumable(
     dataset_version: str,
     feature_net_key: dict | None,
     run_dir: str | Path,
-) -> None:
-    """Refuse to continue a run folder with another model, model config, dataset or feature net (CheckpointError)."""
+    presets: list[str] | None = None,
+) -> bool:
+    """May RUN continue from `ckpt` on `dataset_version`? False: a plain resume (the same version); True: a warm
+    start on another version of the same preset(s) (`warm_start_history`). RunMismatchError for another model,
+    model config or feature-net config, or datasets of other presets; the message names what resolves it."""
     where = f"run folder {run_dir} holds a checkpoint at step {ckpt['step']}"
     check_same_model(ckpt, model_name, model_config, run_dir)
-    if ckpt["dataset_version"] != dataset_version:
+    warm = ckpt["dataset_version"] != dataset_version
+    trained = sorted(checkpoint_presets(ckpt))
+    if warm and presets is not None and trained and trained != sorted(presets):
         raise RunMismatchError(
-            f"{where} trained on dataset {ckpt['dataset_version']!r}, not {dataset_version!r}; use another run folder"
+            f"{where} trained on preset(s) {', '.join(trained)}, not {', '.join(sorted(presets))}: a run folder "
+            f"follows the versions of its own presets; name them (--preset {' --preset '.join(trained)}) "
+            "or train the others in another run folder"
         )
-    if canonical(ckpt["feature_net"]) != canonical(feature_net_key):
+    saved = ckpt["feature_net"]
+    if warm:  # phi is pre-trained again on the new version; its own config must not change
+        saved, feature_net_key = _without_version(saved), _without_version(feature_net_key)
+    if canonical(saved) != canonical(feature_net_key):
         raise RunMismatchError(
             f"{where} with feature net {ckpt['feature_net']}, not {feature_net_key}: "
-            "the perceptual loss would change mid-run"
+            "the perceptual loss would change mid-run; use another run folder, or the run's own feature-net config"
         )
+    return warm
+
+
+def _without_version(key: dict | None) -> dict | None:
+    return None if key is None else {k: v for k, v in key.items() if k != "dataset_version"}
+
+
+def dataset_history(ckpt: dict) -> list[dict]:
+    """Every dataset version a checkpoint's weights were trained on, in order: [{"version", "start_step"}, ...].
+
+    A checkpoint written before warm starts trained on its one version from step 0.
+    """
+    if ckpt.get("dataset_history"):
+        return [dict(h) for h in ckpt["dataset_history"]]
+    return [{"version": ckpt.get("dataset_version", ""), "start_step": 0}]
+
+
+def warm_start_history(ckpt: dict, dataset_version: str) -> list[dict]:
+    """`dataset_history` with `dataset_version` appended from the checkpoint's step: where a warm start begins."""
+    return [*dataset_history(ckpt), {"version": dataset_version, "start_step": int(ckpt["step"])}]
 
 
 def run_dataset_versions(paths: Iterable[str | Path]) -> set[str]:

@@ -75,6 +75,8 @@ class TrainResult:
     presets: list[str] = field(default_factory=list)  # the presets of the datasets trained on
     start_step: int = 0  # the step this call started from (> 0: it resumed)
     stopped_by: str = ""  # "max_epochs", "max_steps" or "max_minutes" (the time budget; a re-run continues)
+    dataset_history: list[dict] = field(default_factory=list)  # every version trained on, in order
+    warm_start: bool = False  # this call continued a checkpoint of another version on this one
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -250,7 +252,7 @@ def _train(
     # ---- model, optimizer, scheduler; then the checkpoint's state on top
     state = init_state(cfg, ddp.device)
     if ckpt is not None:
-        restore_state(state, ckpt, ddp)
+        restore_state(state, ckpt, ddp, ctx.warm_start)
         log.info("resuming %s at step %d (epoch %d, batch %d)", run.root, state.step, state.epoch, state.batch_in_epoch)
     del ckpt
     start_step = state.step
@@ -261,7 +263,10 @@ def _train(
         truncate_log(run.epoch_log, state.step)
 
     def done() -> bool:
-        return state.epoch >= cfg.max_epochs or (cfg.max_steps is not None and state.step >= cfg.max_steps)
+        # max_steps counts from the step this version's training began at (a warm start's; 0 otherwise)
+        return state.epoch >= cfg.max_epochs or (
+            cfg.max_steps is not None and state.step - ctx.start_step >= cfg.max_steps
+        )
 
     def budget_spent() -> bool:
         # rank 0's clock decides for all: every rank must stop at the same step, or DDP hangs
@@ -369,6 +374,8 @@ def _train(
         ctx.data.presets,
         start_step,
         stopped_by,
+        list(ctx.history or []),
+        ctx.warm_start,
     )
 
 
@@ -381,7 +388,7 @@ def planned_steps(ctx: RunContext) -> int:
     """The steps the run will have taken at its end by max_steps and max_epochs (an estimate with several loader workers)."""
     cfg = ctx.cfg
     n_steps_per_epoch = ctx.n_batches_per_epoch or math.ceil(ctx.data.n_segments("train") / cfg.batch_size)
-    return min(cfg.max_steps or 2**62, cfg.max_epochs * n_steps_per_epoch)
+    return ctx.start_step + min(cfg.max_steps or 2**62, cfg.max_epochs * n_steps_per_epoch)
 
 
 def progress_bar(ctx: RunContext, initial_step: int):

@@ -3,8 +3,17 @@
     ctx, ckpt = open_run("data", RunDir("runs/x"), cfg, None, None, setup_distributed("cpu"))
     state = init_state(cfg)                       # seeded model, Adam, ReduceLROnPlateau at step 0
     if ckpt is not None:
-        restore_state(state, ckpt, ctx.ddp)       # weights, optimizer, counters, this rank's RNG
+        restore_state(state, ckpt, ctx.ddp, ctx.warm_start)   # weights, optimizer, counters, this rank's RNG
     save_checkpoint(ctx, state)                   # RUN/checkpoints/step-N.pt + last.pt
+
+A run folder follows its presets' newest versions (docs/nightly.md, "Warm start"): asked to train on
+another version of the same presets than its checkpoint's, it continues from the checkpoint's weights
+on the new one. Kept: the weights, Adam's moments, the weights' average and the step count (the new
+version mostly holds the old one's tracks, so the moments and the average stay valid and no second
+warm-up is needed; logs and step checkpoints stay in step order). Reset: the epoch counters (an epoch
+is a pass over the new version), best_val_loss and the plateau scheduler's memory (the val split
+changed, so old losses compare with nothing), and max_steps / max_epochs count from the warm start.
+The checkpoint's `dataset_history` lists every version in order with the step it began at.
 
 The checkpoint's format and the folder's layout are ladle_model/runs/checkpoint.py's; this module fills
 them from a TrainState. ladle_model/training/loop.py runs the loop over it.
@@ -32,9 +41,11 @@ from ladle_model.runs.checkpoint import (
     capture_rng_state,
     check_resumable,
     checkpoint_payload,
+    dataset_history,
     load_checkpoint,
     restore_rng_state,
     served_weights,
+    warm_start_history,
 )
 from ladle_model.training.config import TrainConfig
 from ladle_model.training.distributed import Distributed, barrier, gather_objects
@@ -80,6 +91,13 @@ class RunContext:
     code_version: str
     crop_samples: int | None = None  # training crop (None: whole segments)
     n_batches_per_epoch: int | None = None  # fixed under DDP, else the loader decides
+    history: list[dict] | None = None  # every version trained on, in order (checkpoint.dataset_history)
+    warm_start: bool = False  # this call continues a checkpoint of another version on `data`
+
+    @property
+    def start_step(self) -> int:
+        """The step training on this version began at: max_steps counts from it."""
+        return int(self.history[-1]["start_step"]) if self.history else 0
 
     @property
     def run_dir(self) -> Path:
@@ -123,7 +141,8 @@ def ema_update(decay: float):
     return update
 
 
-def restore_state(state: TrainState, ckpt: dict, ddp: Distributed) -> None:
+def restore_state(state: TrainState, ckpt: dict, ddp: Distributed, warm_start: bool = False) -> None:
+    """The checkpoint's state on top of `state`; a warm start on a new version resets what the module docstring says."""
     state.model.load_state_dict(ckpt["model"])
     state.optimizer.load_state_dict(ckpt["optimizer"])
     state.scheduler.load_state_dict(ckpt["scheduler"])
@@ -133,6 +152,10 @@ def restore_state(state: TrainState, ckpt: dict, ddp: Distributed) -> None:
         state.ema.n_averaged.fill_(int(ckpt.get("ema_updates", 0)))
     for name in PROGRESS_KEYS:
         setattr(state, name, ckpt[name])
+    if warm_start:
+        state.scheduler._reset()  # ReduceLROnPlateau's best and bad-epoch count; the lr it reached is kept
+        state.epoch, state.batch_in_epoch, state.epoch_loss_sum = 0, 0, 0.0
+        state.best_val_loss, state.last_eval_step = None, -1
     rng = ckpt["rng"]
     # Same world size: each rank gets its own stream back. Otherwise ranks reuse the saved ones.
     restore_rng_state(rng[ddp.rank % len(rng)])
@@ -158,6 +181,7 @@ def save_checkpoint(ctx: RunContext, state: TrainState, best: bool = False) -> P
             ctx.feature_key,
             ctx.code_version,
             ema=state.ema,
+            history=ctx.history,
         )
         ctx.run.write_checkpoint(payload, best=best)
     return ctx.run.last
@@ -197,10 +221,14 @@ def open_run(
     # DDP: every rank takes the same number of steps per epoch, or the gradient all-reduce hangs.
     n_batches_per_epoch = max(n_train_segments // (cfg.batch_size * ddp.world_size), 1) if ddp.world_size > 1 else None
     feature_key = feature_net_cache_key(data, cfg) if cfg.loss.lambda_perc > 0 else None
+    warm, history = False, [{"version": data.version, "start_step": 0}]
     if ckpt is not None:
-        check_resumable(ckpt, cfg.model, cfg.model_config(), data.version, feature_key, run.root)
+        warm = check_resumable(ckpt, cfg.model, cfg.model_config(), data.version, feature_key, run.root, data.presets)
+        history = warm_start_history(ckpt, data.version) if warm else dataset_history(ckpt)
+        if warm:
+            log.info("warm start: %s continues from step %d on dataset %s", run.root, ckpt["step"], data.version)
     crop_samples = seconds_to_samples(cfg.segment_seconds, data.sample_rate, data.segment_samples)
-    ctx = RunContext(run, cfg, data, ddp, feature_key, code_version(), crop_samples, n_batches_per_epoch)
+    ctx = RunContext(run, cfg, data, ddp, feature_key, code_version(), crop_samples, n_batches_per_epoch, history, warm)
     if ddp.is_main:
         run.root.mkdir(parents=True, exist_ok=True)
         write_json_atomic(
@@ -210,6 +238,7 @@ def open_run(
                 "model": cfg.model_config(),
                 "dataset_version": data.version,
                 "presets": data.presets,
+                "dataset_history": history,
             },
         )
     return ctx, ckpt

@@ -97,11 +97,9 @@ def test_deploy_and_run_every_deployment_through_a_worker(prefect_server, tmp_pa
 
     _prefect(env, "work-pool", "create", "ladle-process", "--type", "process")
     deployed = _prefect(env, "deploy", "--all")
-    for name in ("build-corpus/nightly", "train-ladle/default", "evaluate-ladle/default"):
+    for name in ("nightly/nightly", "build-corpus/default", "train-ladle/default", "evaluate-ladle/default"):
         assert name in deployed
-    schedules = json.loads(_prefect(env, "deployment", "inspect", "build-corpus/nightly", "--output", "json"))[
-        "schedules"
-    ]
+    schedules = json.loads(_prefect(env, "deployment", "inspect", "nightly/nightly", "--output", "json"))["schedules"]
     assert [s["schedule"]["cron"] for s in schedules] == ["0 2 * * *"]
 
     worker_log = open(tmp_path / "worker.log", "w")
@@ -119,7 +117,7 @@ def test_deploy_and_run_every_deployment_through_a_worker(prefect_server, tmp_pa
             env,
             "deployment",
             "run",
-            "build-corpus/nightly",
+            "build-corpus/default",
             "--params",
             json.dumps(build_params),
             "--watch",
@@ -135,6 +133,7 @@ def test_deploy_and_run_every_deployment_through_a_worker(prefect_server, tmp_pa
             "data": str(data),
             "run_dir": str(run_dir),
             "recipe": "paper",
+            "preset": "mp3-128",
             "overrides": {
                 "model": "drrn1d",
                 "max_steps": 3,

@@ -124,7 +124,7 @@ def test_prefect_yaml_deployments():
     spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
     parsed = PrefectYamlModel.model_validate(spec)  # the model `prefect deploy` reads the file with
     # names are unique per flow, not per file: each deployment is addressed as FLOW/NAME
-    assert [d.name for d in parsed.deployments][:2] == ["default", "nightly"]
+    assert [d.name for d in parsed.deployments][:3] == ["default", "nightly", "default"]
     assert isinstance(parsed.deployments[1].schedules[0], RawScheduleConfig)
     assert spec["prefect-version"].startswith("3.")
     pull = spec["pull"][0]["prefect.deployments.steps.set_working_directory"]
@@ -135,16 +135,20 @@ def test_prefect_yaml_deployments():
     assert train["entrypoint"] == "flows/train_ladle.py:train_ladle"
     assert train["parameters"]["data"] == "data" and train["parameters"]["run_dir"] == "runs/default"
     assert train["work_pool"]["name"] == "ladle-process"
-    nightly = deployments["flows/build_corpus.py:build_corpus"]
+    build = deployments["flows/build_corpus.py:build_corpus"]
+    assert build["name"] == "default" and "schedules" not in build  # the nightly loop builds on its schedule
+    assert build["parameters"] == {"sources": ["library"], "data": "data", "presets": ["vorbis-160"]}
+    nightly = deployments["flows/nightly.py:nightly"]
     assert nightly["name"] == "nightly"
-    assert nightly["entrypoint"] == "flows/build_corpus.py:build_corpus"
-    assert nightly["parameters"] == {"sources": ["library"], "data": "data", "presets": ["vorbis-160"]}
+    assert nightly["parameters"]["sources"] == ["library"] and nightly["parameters"]["presets"] == ["vorbis-160"]
     assert nightly["schedules"][0]["cron"] == "0 2 * * *"
     assert nightly["work_pool"]["name"] == "ladle-process"
+    for d in spec["deployments"]:  # each says what it does, in words and in its parameters
+        assert len(d["description"]) > 80 and d["parameters"]
     # every entrypoint names a flow that exists, under the name the deployment is addressed by
     import importlib
 
-    for d, flow_name in [(train, "train-ladle"), (nightly, "build-corpus")]:
+    for d, flow_name in [(train, "train-ladle"), (nightly, "nightly"), (build, "build-corpus")]:
         module_path, function = d["entrypoint"].split(":")
         module = importlib.import_module(module_path.removesuffix(".py").replace("/", "."))
         assert getattr(module, function).name == flow_name
@@ -172,7 +176,44 @@ def test_prefect_deploy_all_accepts_prefect_yaml(prefect_harness, tmp_path):
         assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     with get_client(sync_client=True) as client:
         deployments = {f"{client.read_flow(d.flow_id).name}/{d.name}": d for d in client.read_deployments()}
-    train, nightly = deployments["train-ladle/default"], deployments["build-corpus/nightly"]
+    train, nightly = deployments["train-ladle/default"], deployments["nightly/nightly"]
     assert train.parameters["run_dir"] == "runs/default" and train.work_pool_name == "ladle-process"
     assert [s.schedule.cron for s in nightly.schedules] == ["0 2 * * *"]
     assert train.pull_steps == [{"prefect.deployments.steps.set_working_directory": {"directory": str(REPO)}}]
+
+
+def test_the_train_deployment_and_ladle_train_with_the_same_arguments_build_identical_configs():
+    """prefect.yaml's train-ladle/default and `ladle train` with the same arguments: one TrainConfig, built by the
+    function the flow calls (TrainConfig.from_recipe), the CLI's options turned into overrides as `ladle train` does."""
+    from flows.cli import build_parser
+    from flows.cli.model import train_overrides
+    from ladle_model.training.config import TrainConfig
+
+    spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
+    (train,) = [d for d in spec["deployments"] if d["entrypoint"] == "flows/train_ladle.py:train_ladle"]
+    params = train["parameters"]
+    args = build_parser().parse_args(
+        ["train", "--data", params["data"], "--run", params["run_dir"], "--preset", params["preset"]]
+    )
+    deployed = TrainConfig.from_recipe(params["recipe"], params["overrides"])
+    assert deployed == TrainConfig.from_recipe(args.recipe, train_overrides(args))
+    assert deployed.model == "specnext" and params["recipe"] == args.recipe
+    # and with overrides: the deployment's JSON overrides and the CLI's options land on the same keys
+    args = build_parser().parse_args(
+        [
+            "train",
+            "--data",
+            "data",
+            "--run",
+            "r",
+            "--max-steps",
+            "20",
+            "--batch-size",
+            "8",
+            "--overrides",
+            '{"lr": 3e-4}',
+        ]
+    )
+    assert TrainConfig.from_recipe("specnext", {"max_steps": 20, "batch_size": 8, "lr": 3e-4}) == (
+        TrainConfig.from_recipe(args.recipe, train_overrides(args))
+    )

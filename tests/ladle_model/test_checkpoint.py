@@ -27,6 +27,7 @@ from ladle_model.runs.checkpoint import (
     resume_step,
     save_checkpoint_file,
     upgrade_config,
+    warm_start_history,
 )
 from ladle_model.training.loop import train
 from ladle_model.training.state import init_state
@@ -244,10 +245,17 @@ def test_check_resumable_names_what_differs():
         check_resumable(ckpt, "drrn1d", {"stride": 4, "sizes": (1, 2)}, "v1", ckpt["feature_net"], "runs/x")
     with pytest.raises(CheckpointError, match="of model 'ladle'"):
         check_resumable(ckpt, "ladle", {"stride": 2, "sizes": (1, 2)}, "v1", ckpt["feature_net"], "runs/x")
-    with pytest.raises(CheckpointError, match="trained on dataset 'v1', not 'v2'"):
-        check_resumable(ckpt, "ladle", ckpt["config"]["model"], "v2", ckpt["feature_net"], "runs/x")
     with pytest.raises(CheckpointError, match="perceptual loss would change"):
         check_resumable(ckpt, "ladle", ckpt["config"]["model"], "v1", None, "runs/x")
+    # another version of the same preset: a warm start (phi is pre-trained again on it, its config unchanged)
+    ckpt |= {"dataset": {"preset": "mp3-128"}, "feature_net": {"steps": 4, "dataset_version": "v1"}}
+    assert check_resumable(ckpt, "ladle", ckpt["config"]["model"], "v2", {"steps": 4, "dataset_version": "v2"}, "x")
+    assert not check_resumable(ckpt, "ladle", ckpt["config"]["model"], "v1", ckpt["feature_net"], "x", ["mp3-128"])
+    with pytest.raises(CheckpointError, match="perceptual loss would change"):
+        check_resumable(ckpt, "ladle", ckpt["config"]["model"], "v2", {"steps": 8, "dataset_version": "v2"}, "x")
+    with pytest.raises(CheckpointError, match="preset.s. mp3-128, not vorbis-160: .*--preset mp3-128"):
+        check_resumable(ckpt, "ladle", ckpt["config"]["model"], "v2", None, "x", ["vorbis-160"])
+    assert warm_start_history(ckpt, "v2") == [{"version": "v1", "start_step": 0}, {"version": "v2", "start_step": 4}]
 
 
 def test_a_checkpoint_written_before_an_option_was_added_resumes_at_its_default():
@@ -286,8 +294,10 @@ def test_old_checkpoints_load_rebuild_their_model_and_resume(tiny_data_dir, tmp_
     run = RunDir(tmp_path / "old")
     first = train(tiny_data_dir, run.root, tiny_config(max_steps=2))
     written = load_checkpoint(run.last)
-    # today's writer writes the old format, key for key, plus "datasets" (every dataset trained on)
-    assert set(written) == OLD_KEYS | {"datasets"} and written["format"] == CHECKPOINT_FORMAT == "ladle-checkpoint/1"
+    # today's writer writes the old format, key for key, plus "datasets" (every dataset trained on) and
+    # "dataset_history" (every version the weights trained on, in order)
+    assert set(written) == OLD_KEYS | {"datasets", "dataset_history"} and written["format"] == CHECKPOINT_FORMAT
+    assert written["dataset_history"] == [{"version": "tiny-v1", "start_step": 0}]
     assert written["datasets"] == [{**written["dataset"], "version": "tiny-v1"}]
     assert set(written["dataset"]) == OLD_DATASET_KEYS and set(written["feature_net"]) == OLD_FEATURE_NET_KEYS
     assert set(written["config"]) == {"train", "model"} and set(written["rng"][0]) == {

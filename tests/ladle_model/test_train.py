@@ -226,20 +226,51 @@ def test_crash_after_logging_redoes_steps_without_duplicate_rows(uninterrupted, 
         torch.testing.assert_close(weights(tmp_path / "checkpoints" / "last.pt")[name], value, rtol=1e-5, atol=1e-6)
 
 
-def test_refuses_a_run_folder_of_another_model_or_dataset(uninterrupted, tiny_data_dir, tmp_path):
+def test_refuses_a_run_folder_of_another_model_or_preset(uninterrupted, tiny_data_dir, tmp_path):
     run_dir, _ = uninterrupted
     before = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
     with pytest.raises(ValueError, match="of model 'ladle'"):
         train(tiny_data_dir, run_dir, tiny_config(model="drrn1d", model_overrides=TINY_MODELS["drrn1d"]))
     with pytest.raises(ValueError, match="of model 'ladle'"):
         train(tiny_data_dir, run_dir, tiny_config(model_overrides={**TINY_MODELS["ladle"], "stride": 2}))
-    # the same folder name under another DATA with another dataset version
+    # a dataset of another preset is not a newer version of the run's: the message names both ways out
     from tests.conftest import write_tiny_dataset
 
-    write_tiny_dataset(tmp_path, version="tiny-v2")
-    with pytest.raises(ValueError, match="trained on dataset 'tiny-v1', not 'tiny-v2'"):
-        train(tmp_path, run_dir, tiny_config(), dataset_version="tiny-v2")
+    write_tiny_dataset(tmp_path, version="tiny-mp3", preset="mp3-128")
+    with pytest.raises(ValueError, match="trained on preset.s. vorbis-160, not mp3-128.*--preset vorbis-160"):
+        train(tmp_path, run_dir, tiny_config(), dataset_version="tiny-mp3")
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == before
+
+
+def test_an_older_checkpoint_on_a_newer_version_warm_starts_and_records_both(uninterrupted, tiny_data_dir, tmp_path):
+    import json
+    import shutil
+
+    from tests.conftest import write_tiny_dataset
+
+    old_dir, _ = uninterrupted
+    run_dir, data = tmp_path / "run", tmp_path / "data"
+    shutil.copytree(old_dir, run_dir)
+    shutil.copytree(tiny_data_dir / "datasets", data / "datasets")
+    write_tiny_dataset(data, version="tiny-v2", seed=1)  # the same preset's newer version
+    old = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    result = train(data, run_dir, tiny_config(max_steps=2), preset="vorbis-160")  # the preset names its newest
+    history = [{"version": "tiny-v1", "start_step": 0}, {"version": "tiny-v2", "start_step": 4}]
+    assert (result.warm_start, result.dataset_version, result.dataset_history) == (True, "tiny-v2", history)
+    assert (result.start_step, result.step) == (4, 6)  # max_steps counts from the warm start
+    ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    assert ckpt["dataset_history"] == history and ckpt["dataset_version"] == "tiny-v2"
+    assert (ckpt["epoch"], ckpt["batch_in_epoch"]) == (0, 2)  # epoch counters start again on the new version
+    # Adam's moments carried on (its step count continues); best.pt is this version's, picked on its val split
+    assert ckpt["optimizer"]["state"][0]["step"] == old["optimizer"]["state"][0]["step"] + 2
+    best = load_checkpoint(run_dir / "checkpoints" / "best.pt")
+    assert best["dataset_version"] == "tiny-v2" and best["best_val_loss"] == ckpt["best_val_loss"]
+    assert json.loads((run_dir / "config.json").read_text())["dataset_history"] == history
+    assert json.loads((run_dir / "feature_net.json").read_text())["dataset_version"] == "tiny-v2"
+    assert [r["step"] for r in read_log(run_dir / "log_steps.csv")] == [1, 2, 3, 4, 5, 6]
+    # the same call again is a plain resume on tiny-v2: nothing left to do
+    again = train(data, run_dir, tiny_config(max_steps=2), preset="vorbis-160")
+    assert (again.warm_start, again.step, again.dataset_history) == (False, 6, history)
 
 
 def test_moving_average_follows_its_decay_step_by_step(tiny_data_dir):
