@@ -59,12 +59,6 @@ def crop_offset(key: str, length: int, crop_samples: int, seed: int, epoch: int)
     return int(rng.integers(0, length - crop_samples + 1))
 
 
-def decode_pair(sample: dict) -> tuple[str, np.ndarray, np.ndarray]:
-    """(key, lossless, lossy) from a raw shard sample; both (2, L) float32 (storage/sample_format.py)."""
-    key, lossless, lossy, _ = decode_sample(sample, with_meta=False)
-    return key, lossless, lossy
-
-
 # ---- pipeline stages: generator functions over an iterator of samples, as wds.DataPipeline takes them
 
 
