@@ -68,7 +68,8 @@ def add_train(commands) -> None:
         "--max-minutes",
         type=positive_float,
         default=None,
-        help="stop training at this wall-clock budget with a checkpoint; the same command again continues",
+        help="wall-clock budget of the whole command, calibration included: training stops with a checkpoint "
+        "in time for the calibration; the same command again continues",
     )
     p.add_argument("--overrides", default=None, help="JSON of TrainConfig overrides, e.g. '{\"lr\": 3e-4}'")
     p.add_argument("--json", action="store_true", help="print the whole summary (with the resolved config) as JSON")
@@ -77,6 +78,9 @@ def add_train(commands) -> None:
 
 def _cmd_train(args) -> int:
     from flows.train_ladle import train_ladle
+    from ladle_model.calibration import budget as time_budget
+
+    started = time_budget.wall_clock()  # --max-minutes bounds the whole command, from here
     from ladle_model.runs.checkpoint import CheckpointError, RunMismatchError, resume_step
     from storage import fs
     from storage.manifest import list_datasets
@@ -117,6 +121,7 @@ def _cmd_train(args) -> int:
         overrides=overrides,
         preset=args.preset,
         dataset_version=args.dataset,
+        started=started,
     )
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
@@ -130,11 +135,11 @@ def _cmd_train(args) -> int:
         f"last train loss: {fmt_number(summary['last_train_loss'])}  best validation loss: {fmt_number(summary['best_val_loss'])}"
     )
     if summary.get("calibration"):  # None: a model without a fill gain
-        from ladle_model.calibration.calibrate import (
-            calibration_text,  # torch is loaded by now; the CLI's import stays light
-        )
+        from ladle_model.calibration.record import calibration_text  # torch is loaded by now; the CLI's stays light
 
         print(calibration_text(summary["calibration"]))
+    if summary.get("budget_text"):
+        print(summary["budget_text"])
     print(f"checkpoint: {summary['checkpoint']}\nloss curve: {summary['loss_curve']}")
     return 0
 
@@ -181,8 +186,8 @@ def _cmd_calibrate(args) -> int:
     ):
         if value is not None and value < 1:
             fail(f"{flag} must be at least 1, got {value}")
-    from ladle_model.calibration.calibrate import calibration_text
     from ladle_model.calibration.data import calibrate_on_data
+    from ladle_model.calibration.record import calibration_text
     from storage.ffmpeg import FFmpegError
 
     try:
