@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from ladle_model.evaluation.visqol import visqol_available
 from ladle_model.models.build import build_model
 
-# Of the budget, held back for the calibration: on 2 CPU cores the race over 36 val excerpts of three presets
-# scores its first round and the leaders of its second in about a fifth of a 20-minute budget
-# (BENCHMARKS.md, "Calibration").
+# Of the budget, held back for the calibration: a fixed share, since its cost (ViSQOL over the val excerpts) is
+# known only after training; the calibration also gets whatever training leaves unused.
 CALIBRATION_SHARE = 0.2
 
 

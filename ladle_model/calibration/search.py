@@ -86,7 +86,16 @@ def spread(rows: list[int], share: float) -> list[int]:
 class Scorer:
     """Restores excerpts with a gain table and scores them; times itself to tell whether a call fits the deadline."""
 
-    def __init__(self, model, lossless, lossy, at_width, sample_rate, clock, deadline) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        lossless: torch.Tensor,  # (N, 2, L)
+        lossy: torch.Tensor,  # (N, 2, L)
+        at_width: torch.Tensor | None,  # (N,): each excerpt's track's cut, on the model's device (None: its own)
+        sample_rate: int,
+        clock: Callable[[], float],
+        deadline: float | None,
+    ) -> None:
         self.model, self.lossless, self.lossy, self.at_width = model, lossless, lossy, at_width
         self.sample_rate, self.clock, self.deadline = sample_rate, clock, deadline
         self.device = next(model.parameters()).device

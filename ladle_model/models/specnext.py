@@ -17,7 +17,7 @@ additive term that fills what it removed; with `noise_fill` (the default recipe'
 it with N, white noise's STFT, under a real gain n: a fill written frame by frame cancels in the
 overlap-add unless the network turns each bin's phase by its frequency from frame to frame, which
 leaves a comb above the cut, while noise overlap-adds to itself; s is the frame's RMS magnitude (detached), so the network
-works at any loudness, and g is the fill gain: 1 while training; afterwards ladle_model/calibration/calibrate.py
+works at any loudness, and g is the fill gain: 1 while training; afterwards ladle_model/calibration/
 chooses it on the validation split: one value (`fill_gain`), or with `fill_gain_table` two per
 input bandwidth, one for the bins below the input's cut and one for those above it. The bandwidth
 is read off the input itself (ladle_model/models/bandwidth.py: the steepest cliff of its spectrum, which a
@@ -57,7 +57,7 @@ class SpecNeXtConfig:
     compress: float = 0.3  # exponent c of the compressed complex input |X|^c · e^{i∠X}
     layer_scale: float = 1e-2  # ConvNeXt's per-channel residual scale at init
     # Gain on the additive (band-filling) term at inference. Training runs at 1.0; after training,
-    # ladle_model/calibration/calibrate.py picks it on the validation split (ViSQOL), because a fill trained on
+    # ladle_model/calibration/ picks it on the validation split (ViSQOL), because a fill trained on
     # log-magnitude losses came out about twice too loud for ViSQOL (measured in BENCHMARKS.md, "Quality").
     fill_gain: float = 1.0
     # A GainTable's plain rows [[bandwidth, gain in band, gain above the cut, mask gain], ...]
