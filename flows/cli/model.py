@@ -125,9 +125,15 @@ def _cmd_train(args) -> int:
     )
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
-        return 0
+    else:
+        print_train_summary(summary, args.max_minutes)
+    return 0
+
+
+def print_train_summary(summary: dict, max_minutes: float | None) -> None:
+    """What `ladle train` did, in a few lines: where it stopped, the losses, the calibration and its share."""
     if summary.get("stopped_by") == "max_minutes":
-        print(f"stopped at the {fmt_number(args.max_minutes)}-minute budget; run the same command again to continue")
+        print(f"stopped at the {fmt_number(max_minutes)}-minute budget; run the same command again to continue")
     print(
         f"{summary['model']} trained to step {summary['step']} ({summary['epochs']} epochs) on dataset {summary['dataset_version']}"
     )
@@ -141,7 +147,6 @@ def _cmd_train(args) -> int:
     if summary.get("budget_text"):
         print(summary["budget_text"])
     print(f"checkpoint: {summary['checkpoint']}\nloss curve: {summary['loss_curve']}")
-    return 0
 
 
 # ----------------------------------------------------------------------------- calibrate
