@@ -62,7 +62,7 @@ def train_ladle(
             calibration = calibrate_task(data, str(local_run), config, dataset_version, preset, until)
             calibration_s = time_budget.wall_clock() - t0
         result = {**result, "calibration": calibration, "calibration_s": calibration_s}
-        if budget is not None:
+        if budget is not None and calibration is not None:  # a model without fill gains spends nothing on it
             result["budget_text"] = budget.share_text(calibration_s)
             logger.info("%s", result["budget_text"])
         artifacts = publish_training_report_task(str(local_run), result)
