@@ -43,7 +43,7 @@ def restore(enhancer, audio: np.ndarray, setting: tuple[float, ...] | None, band
 
     import torch
 
-    from ladle_model.calibration.calibrate import fill_setting
+    from ladle_model.calibration.search import fill_setting
     from ladle_model.inference.windows import WindowedRestorer
     from ladle_model.models.bandwidth import at_bandwidth
 

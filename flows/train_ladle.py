@@ -6,7 +6,9 @@
 
 The run's config is `TrainConfig.from_recipe(recipe, overrides)`, the one way every route (the CLI, this
 flow's deployments, torchrun's entry, the benchmarks) makes it, so the same recipe and overrides train the
-same model. Each stage is its own task, cached or resumed and retried on its own: a failed calibration
+same model. `max_minutes` bounds the whole flow: training stops by a deadline that leaves the calibration a
+share of the budget, and the calibration stops by the budget's end (ladle_model/calibration/budget.py). Each
+stage is its own task, cached or resumed and retried on its own: a failed calibration
 is retried without training again. A run folder is resumable: running the flow again on it continues from
 its last checkpoint. Several presets train one model on the union of their datasets. `data` and `run_dir`
 may be `s3://bucket/prefix` URLs: shards are read straight from the bucket; the run folder is worked on in
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
+from ladle_model.calibration import budget as time_budget
 from ladle_model.reports.training import format_loss
 from ladle_model.runs.checkpoint import RunDir
 from ladle_model.training.config import TrainConfig
@@ -34,18 +37,34 @@ def train_ladle(
     preset: str | list[str] | None = None,
     dataset_version: str | None = None,
     progress: bool = False,
+    started: float | None = None,
 ) -> dict:
     """Train recipe `recipe` with `overrides` (TrainConfig keys) on the datasets of `preset` (or `dataset_version`)
-    under `data`, in `run_dir`."""
+    under `data`, in `run_dir`. `max_minutes` bounds the whole flow, calibration included, from `started` (on
+    `wall_clock`; None: now)."""
     logger = get_run_logger()
     cfg = TrainConfig.from_recipe(recipe, overrides)  # ConfigError before any work
     config = cfg.to_dict()
+    budget = None
+    if cfg.max_minutes is not None:
+        started = time_budget.wall_clock() if started is None else started
+        calibrated = time_budget.calibrates(cfg.model, cfg.model_overrides, cfg.calibrate)
+        budget = time_budget.TimeBudget.of(cfg.max_minutes, started, calibrated)
 
     with fs.local_mirror(run_dir, pull=True, push=True, push_on_error=True, log=logger.info) as local_run:
         feature_net = pretrain_feature_net_task(data, str(local_run), config, dataset_version, preset)
-        result = train_task(data, str(local_run), config, dataset_version, preset, progress)
-        calibration = calibrate_task(data, str(local_run), config, dataset_version, preset) if cfg.calibrate else None
-        result = {**result, "calibration": calibration}
+        until = budget.training_deadline if budget else None
+        result = train_task(data, str(local_run), config, dataset_version, preset, progress, until)
+        calibration, calibration_s = None, 0.0
+        if cfg.calibrate:
+            t0 = time_budget.wall_clock()
+            until = budget.deadline if budget else None
+            calibration = calibrate_task(data, str(local_run), config, dataset_version, preset, until)
+            calibration_s = time_budget.wall_clock() - t0
+        result = {**result, "calibration": calibration, "calibration_s": calibration_s}
+        if budget is not None and calibration is not None:  # a model without fill gains spends nothing on it
+            result["budget_text"] = budget.share_text(calibration_s)
+            logger.info("%s", result["budget_text"])
         artifacts = publish_training_report_task(str(local_run), result)
 
     logger.info(

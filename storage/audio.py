@@ -187,15 +187,3 @@ def read_lossless(path: str | Path, info: StreamInfo) -> np.ndarray:
     blocks = list(_pcm_blocks(Path(path), info))
     pcm = np.concatenate(blocks) if blocks else np.zeros((0, info.channels), np.int32)
     return np.ascontiguousarray((pcm.astype(np.float32) / scale).T)
-
-
-def write_audio(
-    path: str | Path, audio: np.ndarray, sample_rate: int, subtype: str = "PCM_16", suffix: str | None = None
-) -> None:
-    """Write float (C, T) audio as FLAC or WAV, chosen by `suffix` (default: the path's); clipped to [-1, 1]."""
-    path = Path(path)
-    suffix = (suffix or path.suffix).lower()
-    fmt = {".flac": "FLAC", ".wav": "WAV"}.get(suffix)
-    if fmt is None:
-        raise ValueError(f"can only write .flac or .wav, not {suffix!r}")
-    sf.write(str(path), np.clip(audio, -1.0, 1.0).T, sample_rate, format=fmt, subtype=subtype)

@@ -39,7 +39,6 @@ import numpy as np
 LOSSLESS_MEMBER = "lossless.npy"
 LOSSY_MEMBER = "lossy.npy"
 META_MEMBER = "json"
-MEMBERS = (LOSSLESS_MEMBER, LOSSY_MEMBER, META_MEMBER)
 STORAGE_DTYPES = {16: np.dtype("<i2"), 24: np.dtype("<i4"), None: np.dtype("<f4")}
 _SCALES = {np.dtype("<i2"): 2.0**15, np.dtype("<i4"): 2.0**31, np.dtype("<f4"): 1.0}
 

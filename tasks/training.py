@@ -5,6 +5,7 @@
 - `train_task`: retried once; a retry resumes from RUN_DIR/checkpoints/last.pt;
 - `calibrate_task`: the fill gains of best.pt chosen on the val split, retried on its own (a finished
   calibration is reused from best.pt itself);
+  both stop by the command's deadline, on one clock (ladle_model/calibration/budget.py);
 - `publish_training_report_task`: the per-epoch table and the loss curve as Prefect artifacts, and
   the report as RUN_DIR/training_report.md.
 """
@@ -18,6 +19,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from ladle_model.calibration import budget as time_budget
 from ladle_model.calibration.data import calibrate_after_training
 from ladle_model.data.loader import seconds_to_samples
 from ladle_model.data.selection import resolve_training_data
@@ -67,20 +69,30 @@ def train_task(
     dataset_version: str | None,
     preset: str | list[str] | None,
     progress: bool = False,
+    deadline: float | None = None,
 ) -> dict:
-    """Train (or resume) the model in `run_dir`; returns TrainResult as a dict."""
-    return train(data, run_dir, TrainConfig.from_dict(config), dataset_version, preset, progress).to_dict()
+    """Train (or resume) the model in `run_dir`, stopping by `deadline` (on `wall_clock`); returns TrainResult as a dict."""
+    cfg = TrainConfig.from_dict(config)
+    clock = time_budget.wall_clock  # read at call time: one clock for the whole command
+    return train(data, run_dir, cfg, dataset_version, preset, progress, clock=clock, deadline=deadline).to_dict()
 
 
 @task(name="calibrate", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
 def calibrate_task(
-    data: str, run_dir: str, config: dict, dataset_version: str | None, preset: str | list[str] | None
+    data: str,
+    run_dir: str,
+    config: dict,
+    dataset_version: str | None,
+    preset: str | list[str] | None,
+    deadline: float | None = None,
 ) -> dict | None:
-    """Choose best.pt's fill gains on the val split; None for a model without them."""
+    """Choose best.pt's fill gains on the val split by `deadline` (on `wall_clock`); None for a model without them."""
     cfg = TrainConfig.from_dict(config)
     training_data = resolve_training_data(data, run_dir, cfg.segment_seconds, dataset_version, preset)
     crop = seconds_to_samples(cfg.segment_seconds, training_data.sample_rate, training_data.segment_samples)
-    return calibrate_after_training(run_dir, data, training_data, cfg.batch_size, crop)
+    return calibrate_after_training(
+        run_dir, data, training_data, cfg.batch_size, crop, deadline=deadline, clock=time_budget.wall_clock
+    )
 
 
 def artifact_slug(run_dir: str) -> str:

@@ -69,7 +69,8 @@ def add_train(commands) -> None:
         "--max-minutes",
         type=positive_float,
         default=None,
-        help="stop training at this wall-clock budget with a checkpoint; the same command again continues",
+        help="wall-clock budget of the whole command, calibration included: training stops with a checkpoint "
+        "in time for the calibration; the same command again continues",
     )
     p.add_argument("--overrides", default=None, help="JSON of TrainConfig overrides, e.g. '{\"lr\": 3e-4}'")
     p.add_argument("--json", action="store_true", help="print the whole summary (with the resolved config) as JSON")
@@ -100,6 +101,9 @@ def train_overrides(args) -> dict:
 
 
 def _cmd_train(args) -> int:
+    from ladle_model.calibration import budget as time_budget
+
+    started = time_budget.wall_clock()  # --max-minutes bounds the whole command, from here
     from flows.train_ladle import train_ladle
     from ladle_model.runs.checkpoint import CheckpointError, RunMismatchError, resume_step
     from storage import fs
@@ -138,12 +142,19 @@ def _cmd_train(args) -> int:
         overrides=overrides,
         preset=args.preset,
         dataset_version=args.dataset,
+        started=started,
     )
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
-        return 0
+    else:
+        print_train_summary(summary, args.max_minutes)
+    return 0
+
+
+def print_train_summary(summary: dict, max_minutes: float | None) -> None:
+    """What `ladle train` did, in a few lines: where it stopped, the losses, the calibration and its share."""
     if summary.get("stopped_by") == "max_minutes":
-        print(f"stopped at the {fmt_number(args.max_minutes)}-minute budget; run the same command again to continue")
+        print(f"stopped at the {fmt_number(max_minutes)}-minute budget; run the same command again to continue")
     print(
         f"{summary['model']} trained to step {summary['step']} ({summary['epochs']} epochs) on dataset {summary['dataset_version']}"
     )
@@ -151,13 +162,12 @@ def _cmd_train(args) -> int:
         f"last train loss: {fmt_number(summary['last_train_loss'])}  best validation loss: {fmt_number(summary['best_val_loss'])}"
     )
     if summary.get("calibration"):  # None: a model without a fill gain
-        from ladle_model.calibration.calibrate import (
-            calibration_text,  # torch is loaded by now; the CLI's import stays light
-        )
+        from ladle_model.calibration.record import calibration_text  # torch is loaded by now; the CLI's stays light
 
         print(calibration_text(summary["calibration"]))
+    if summary.get("budget_text"):
+        print(summary["budget_text"])
     print(f"checkpoint: {summary['checkpoint']}\nloss curve: {summary['loss_curve']}")
-    return 0
 
 
 # ----------------------------------------------------------------------------- calibrate
@@ -202,8 +212,8 @@ def _cmd_calibrate(args) -> int:
     ):
         if value is not None and value < 1:
             fail(f"{flag} must be at least 1, got {value}")
-    from ladle_model.calibration.calibrate import calibration_text
     from ladle_model.calibration.data import calibrate_on_data
+    from ladle_model.calibration.record import calibration_text
     from storage.ffmpeg import FFmpegError
 
     try:

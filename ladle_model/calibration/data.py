@@ -5,13 +5,14 @@
 
 5-s excerpts of the val split's whole tracks, each with the codec cut of its whole lossy track
 (ladle_model/models/bandwidth.py), decoded and aligned as evaluation does; where those cannot be read,
-segments of the val shards. How they are scored and what is written: ladle_model/calibration/calibrate.py.
+segments of the val shards. How they are scored: ladle_model/calibration/search.py; what is written: ladle_model/calibration/calibrate.py.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +20,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ladle_model.calibration.calibrate import Calibration, calibratable, calibrate_run, reuse_calibration
+from ladle_model.calibration.calibrate import calibratable, calibrate_run, reuse_calibration
+from ladle_model.calibration.record import Calibration
 from ladle_model.evaluation.tracks import select_tracks
 from ladle_model.models.bandwidth import stft_layout, track_bandwidth
 from ladle_model.runs.checkpoint import RunDir, load_checkpoint, model_from_checkpoint
@@ -152,8 +154,8 @@ def calibrate_on_data(
     if not segments:
         raise ValueError(f"no val-split track of {', '.join(presets)} under {data_dir} to calibrate on")
     return calibrate_run(
-        run, segments, sample_rate, "val-track excerpts", labels=labels, bandwidths=bandwidths, again=again
-    )
+        run, segments, sample_rate, "val-track excerpts", labels=labels, bandwidths=bandwidths, again=True, ckpt=ckpt
+    )  # `again`: reuse_calibration was asked above
 
 
 def unzip_excerpts(
@@ -169,21 +171,29 @@ def unzip_excerpts(
 
 
 def calibrate_after_training(
-    run_dir: str | Path, data_dir: str | Path, data: TrainingData, batch_size: int, crop_samples: int | None
+    run_dir: str | Path,
+    data_dir: str | Path,
+    data: TrainingData,
+    batch_size: int,
+    crop_samples: int | None,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> dict | None:
     """Choose the fill gains of a trained run's best.pt on its validation split; None when the model has none.
 
     `data` are the run's dataset versions; `batch_size` and `crop_samples` read the val shards as training did.
     Scored on 5-s excerpts of the val split's whole tracks; where those cannot be read (a data folder without
-    its encodes), on the val shards' segments.
+    its encodes), on the val shards' segments. No ViSQOL call is started that would end past `deadline` (on
+    `clock`): the choice is made among what was scored by then (ladle_model/calibration/search.py).
     """
     from ladle_model.data.loader import make_loader
 
     run = RunDir(run_dir)
-    model = model_from_checkpoint(load_checkpoint(run.checkpoint("best")))
+    ckpt = load_checkpoint(run.checkpoint("best"))
+    model = model_from_checkpoint(ckpt)
     if not calibratable(model):
         return None
-    if (reused := reuse_calibration(run)) is not None:  # a re-run that trained no further: no val music decoded
+    if (reused := reuse_calibration(run, ckpt)) is not None:  # a re-run that trained no further: no val music decoded
         return asdict(reused)
     labels: list[str] | None = None
     bandwidths: list[float] | None = None
@@ -202,11 +212,9 @@ def calibrate_after_training(
         if not val_shards:
             return None
         batches = make_loader(val_shards, batch_size, train=False, crop_samples=crop_samples, num_workers=0)
-        segments, source, labels = (
-            pick_segments(batches, data.n_segments("val")),
-            "val segments",
-            None,
-        )  # presets unknown: one group
-        bandwidths = None  # no whole tracks: each segment's own reading
-    result = calibrate_run(run, segments, data.sample_rate, source, labels=labels, bandwidths=bandwidths)
+        segments, source = pick_segments(batches, data.n_segments("val")), "val segments"
+        labels, bandwidths = None, None  # presets unknown: one group; no whole tracks: each segment's own reading
+    result = calibrate_run(  # `again`: reuse_calibration was asked above
+        run, segments, data.sample_rate, source, labels, bandwidths, True, ckpt, deadline=deadline, clock=clock
+    )
     return asdict(result) if result is not None else None

@@ -37,7 +37,7 @@ import webdataset as wds
 from torch.utils.data import DataLoader
 
 from storage.fs import register_webdataset_schemes
-from storage.sample_format import decode_sample, iter_tar_samples, read_sample, to_float32
+from storage.sample_format import iter_tar_samples, read_sample, to_float32
 
 register_webdataset_schemes()  # shards may be s3:// URLs; runs in every loader worker on import too
 # webdataset reads tars as a stream in 10-KB records; a 1-MB read buffer turns ~100 system calls per
@@ -57,12 +57,6 @@ def crop_offset(key: str, length: int, crop_samples: int, seed: int, epoch: int)
         return 0
     rng = np.random.default_rng([seed, epoch, zlib.crc32(key.encode())])
     return int(rng.integers(0, length - crop_samples + 1))
-
-
-def decode_pair(sample: dict) -> tuple[str, np.ndarray, np.ndarray]:
-    """(key, lossless, lossy) from a raw shard sample; both (2, L) float32 (storage/sample_format.py)."""
-    key, lossless, lossy, _ = decode_sample(sample, with_meta=False)
-    return key, lossless, lossy
 
 
 # ---- pipeline stages: generator functions over an iterator of samples, as wds.DataPipeline takes them

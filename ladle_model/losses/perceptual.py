@@ -29,6 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ladle_model.losses.stft import stft_magnitude
 from storage.atomic import atomic_path
 
 FEATURE_NET_FORMAT = "ladle-feature-net/1"
@@ -209,13 +210,8 @@ def perceptual_loss(pred: torch.Tensor, target: torch.Tensor, feature_net: nn.Mo
     return F.mse_loss(feature_net(pred), phi_target)
 
 
-def stft_magnitude(x: torch.Tensor, n_fft: int, win_length: int, hop_length: int) -> torch.Tensor:
-    """|STFT| of (N, T) signals -> (N, n_fft/2 + 1, frames), floored at sqrt(1e-7) as in Parallel
-    WaveGAN's reference code so the log and the division stay finite on silence."""
-    window = torch.hann_window(win_length, device=x.device, dtype=x.dtype)
-    # Constant (zero) centre padding instead of reflect: works for segments shorter than n_fft / 2.
-    spec = torch.stft(x, n_fft, hop_length, win_length, window, center=True, pad_mode="constant", return_complex=True)
-    return torch.sqrt(torch.clamp(spec.real**2 + spec.imag**2, min=1e-7))  # (N, F, frames)
+# Parallel WaveGAN's reference code floors the power at 1e-7, so the log and the division stay finite on silence.
+STFT_POWER_FLOOR = 1e-7
 
 
 def multi_resolution_stft_loss(pred: torch.Tensor, target: torch.Tensor, cfg: LossConfig) -> torch.Tensor:
@@ -227,8 +223,8 @@ def multi_resolution_stft_loss(pred: torch.Tensor, target: torch.Tensor, cfg: Lo
     t = target.float().reshape(B * C, T)  # (B*2, T)
     total = pred.new_zeros((), dtype=torch.float32)
     for n_fft, win, hop in zip(cfg.stft_fft_sizes, cfg.stft_win_lengths, cfg.stft_hop_lengths):
-        mag_p = stft_magnitude(p, n_fft, win, hop)  # (B*2, F, frames)
-        mag_t = stft_magnitude(t, n_fft, win, hop)  # (B*2, F, frames)
+        mag_p = stft_magnitude(p, n_fft, hop, win, STFT_POWER_FLOOR)  # (B*2, F, frames)
+        mag_t = stft_magnitude(t, n_fft, hop, win, STFT_POWER_FLOOR)  # (B*2, F, frames)
         spectral_convergence = torch.linalg.norm(mag_t - mag_p) / torch.linalg.norm(mag_t)
         log_magnitude = F.l1_loss(torch.log(mag_p), torch.log(mag_t))
         total = total + spectral_convergence + log_magnitude

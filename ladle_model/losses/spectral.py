@@ -28,6 +28,7 @@ import torch
 import torch.nn as nn
 
 from ladle_model.losses.perceptual import LossConfig, compute_losses
+from ladle_model.losses.stft import stft_magnitude
 
 MAG_EPS = 1e-5  # magnitude floor before log10 (DAC's clamp_eps); unnormalised STFT, so ~16-bit noise level
 
@@ -67,19 +68,9 @@ class SpectralLossConfig:
         return [key for key, weight in weights.items() if weight > 0]
 
 
-def stft_magnitude(x: torch.Tensor, n_fft: int) -> torch.Tensor:
-    """|STFT| of (B, C, T) audio: (B·C, n_fft/2 + 1, frames), periodic Hann, hop n_fft/4, centred."""
-    window = torch.hann_window(n_fft, device=x.device, dtype=x.dtype)
-    spec = torch.stft(
-        x.reshape(-1, x.shape[-1]),
-        n_fft,
-        n_fft // 4,
-        window=window,
-        center=True,
-        pad_mode="constant",
-        return_complex=True,
-    )  # zero padding: segments shorter than n_fft / 2 work too
-    return spec.abs()
+def folded_magnitude(x: torch.Tensor, n_fft: int) -> torch.Tensor:
+    """|STFT| of (B, C, T) audio: (B·C, n_fft/2 + 1, frames), hop n_fft/4, unfloored (the terms floor it)."""
+    return stft_magnitude(x.reshape(-1, x.shape[-1]), n_fft, n_fft // 4)
 
 
 Magnitudes = list[tuple[torch.Tensor, torch.Tensor]]  # (|Ŝ|, |S|) at each resolution
@@ -88,8 +79,8 @@ Magnitudes = list[tuple[torch.Tensor, torch.Tensor]]  # (|Ŝ|, |S|) at each reso
 def magnitudes(pred: torch.Tensor, target: torch.Tensor, fft_sizes: tuple[int, ...]) -> Magnitudes:
     """(|Ŝ|, |S|) at each of `fft_sizes`: computed once for every term that reads them (the target's without a graph)."""
     with torch.no_grad():
-        targets = [stft_magnitude(target, n_fft) for n_fft in fft_sizes]
-    return [(stft_magnitude(pred, n_fft), s_true) for n_fft, s_true in zip(fft_sizes, targets)]
+        targets = [folded_magnitude(target, n_fft) for n_fft in fft_sizes]
+    return [(folded_magnitude(pred, n_fft), s_true) for n_fft, s_true in zip(fft_sizes, targets)]
 
 
 def log_magnitude_term(mags: Magnitudes) -> torch.Tensor:

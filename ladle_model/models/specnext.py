@@ -17,7 +17,7 @@ additive term that fills what it removed; with `noise_fill` (the default recipe'
 it with N, white noise's STFT, under a real gain n: a fill written frame by frame cancels in the
 overlap-add unless the network turns each bin's phase by its frequency from frame to frame, which
 leaves a comb above the cut, while noise overlap-adds to itself; s is the frame's RMS magnitude (detached), so the network
-works at any loudness, and g is the fill gain: 1 while training; afterwards ladle_model/calibration/calibrate.py
+works at any loudness, and g is the fill gain: 1 while training; afterwards ladle_model/calibration/
 chooses it on the validation split: one value (`fill_gain`), or with `fill_gain_table` two per
 input bandwidth, one for the bins below the input's cut and one for those above it. The bandwidth
 is read off the input itself (ladle_model/models/bandwidth.py: the steepest cliff of its spectrum, which a
@@ -40,6 +40,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ladle_model.models.bandwidth import input_bandwidth
+from ladle_model.models.gain_table import GainTable
 from ladle_model.models.layers import clamp_to_audio_range
 
 
@@ -56,16 +57,12 @@ class SpecNeXtConfig:
     compress: float = 0.3  # exponent c of the compressed complex input |X|^c · e^{i∠X}
     layer_scale: float = 1e-2  # ConvNeXt's per-channel residual scale at init
     # Gain on the additive (band-filling) term at inference. Training runs at 1.0; after training,
-    # ladle_model/calibration/calibrate.py picks it on the validation split (ViSQOL), because a fill trained on
+    # ladle_model/calibration/ picks it on the validation split (ViSQOL), because a fill trained on
     # log-magnitude losses came out about twice too loud for ViSQOL (measured in BENCHMARKS.md, "Quality").
     fill_gain: float = 1.0
-    # [[bandwidth, gain in band, gain above the cut, mask gain], ...], bandwidth as a fraction of Nyquist,
-    # ascending: the gains for an input whose codec low-pass is at that bandwidth, interpolated linearly
-    # between rows and held flat outside them. The fill has one gain for the bins below the cut (the holes
-    # a codec leaves in the band it kept) and one for the bins above it (the band it removed); the mask
-    # gain scales the mask term (0 with no fill: the input passes through unchanged). None: `fill_gain` for
-    # every input and bin, mask 1.
-    # Written by the calibration, never trained.
+    # A GainTable's plain rows [[bandwidth, gain in band, gain above the cut, mask gain], ...]
+    # (ladle_model/models/gain_table.py), as a checkpoint stores them: the gains for an input by where its codec
+    # cut it. None: `fill_gain` for every input and bin, mask 1. Written by the calibration, never trained.
     fill_gain_table: list | None = None
     # A third term, noise filling (as AAC's perceptual noise substitution and Opus fill a codec's holes): white
     # noise's STFT under a real gain per bin and frame from the network. A fill the network writes frame by frame
@@ -86,22 +83,10 @@ class SpecNeXtConfig:
         if not 0 <= self.fill_gain <= 4:
             raise ValueError(f"fill_gain must be in [0, 4], got {self.fill_gain}")
         if self.fill_gain_table is not None:
-            try:
-                rows = [tuple(map(float, row)) for row in self.fill_gain_table]
-            except (TypeError, ValueError):
-                rows = []  # not a list of number rows: refused below
-            if (
-                not rows
-                or len({len(r) for r in rows}) != 1
-                or len(rows[0]) != 4
-                or any(not 0 < r[0] <= 1 or any(not 0 <= g <= 4 for g in r[1:]) for r in rows)
-                or any(a[0] >= b[0] for a, b in zip(rows, rows[1:]))
-            ):
-                raise ValueError(
-                    "fill_gain_table must be [[bandwidth, gain in band, gain above the cut, mask gain], ...] rows "
-                    f"with bandwidth in (0, 1] ascending and gains in [0, 4], got {self.fill_gain_table}"
-                )
-            self.fill_gain_table = [list(r) for r in rows]
+            try:  # the table's own checks (ladle_model/models/gain_table.py); the config keeps plain rows
+                self.fill_gain_table = GainTable.from_list(self.fill_gain_table).to_list()
+            except ValueError as e:
+                raise ValueError(f"fill_gain_table: {e}") from None
         if not 0 < self.compress <= 1:
             raise ValueError(f"compress must be in (0, 1], got {self.compress}")
 
@@ -126,24 +111,10 @@ def noise_block(k: int) -> torch.Tensor:
     return torch.randn(NOISE_BLOCK, generator=torch.Generator().manual_seed(k % (1 << 63)))
 
 
-def table_gain(table: list, bandwidth: torch.Tensor) -> torch.Tensor:
-    """The gains of each `bandwidth` (N,) from the table's rows, linear between them and flat outside:
-    (N, 3), the fill gain below the cut, the fill gain above it and the mask gain."""
-    xs = torch.tensor([r[0] for r in table], dtype=bandwidth.dtype, device=bandwidth.device)  # (R,)
-    ys = torch.tensor([r[1:4] for r in table], dtype=bandwidth.dtype, device=bandwidth.device)  # (R, 3)
-    if len(table) == 1:
-        return ys.expand(len(bandwidth), 3).clone()
-    b = bandwidth.clamp(xs[0], xs[-1])
-    hi = torch.searchsorted(xs, b).clamp(1, len(table) - 1)
-    lo = hi - 1
-    t = ((b - xs[lo]) / (xs[hi] - xs[lo])).unsqueeze(-1)  # (N, 1)
-    return ys[lo] + t * (ys[hi] - ys[lo])
-
-
-def bin_gains(table: list, bandwidth: torch.Tensor, n_bins: int) -> torch.Tensor:
+def bin_gains(table: GainTable, bandwidth: torch.Tensor, n_bins: int) -> torch.Tensor:
     """(N, n_bins, 1) fill gain of every bin of each input: the table's gain below the input's cut
     (`bandwidth` (N,), a fraction of Nyquist) up to it, and its gain above the cut from there on."""
-    gains = table_gain(table, bandwidth)  # (N, 3)
+    gains = table.gains_at(bandwidth)  # (N, 3)
     edge = bandwidth * (n_bins - 1)  # (N,): the first bin above the cut
     above = (torch.arange(n_bins, device=bandwidth.device) >= edge.unsqueeze(-1)) & (bandwidth < 1).unsqueeze(
         -1
@@ -257,15 +228,19 @@ class SpecNeXt(nn.Module):
 
     def unchanged_at(self, bandwidth: float) -> bool:
         """Whether the gain table leaves an input cut at `bandwidth` (a fraction of Nyquist) unchanged: every gain zero."""
-        table = self.config.fill_gain_table
+        table = self.gain_table()
         return (
-            table is not None
-            and not table_gain(table, torch.tensor([float(bandwidth)], dtype=torch.float64)).any().item()
+            table is not None and not table.gains_at(torch.tensor([float(bandwidth)], dtype=torch.float64)).any().item()
         )
 
     def calibratable(self) -> bool:
         """SpecNeXt's fill gains are chosen on the validation split after training (ladle_model/calibration/)."""
         return True
+
+    def gain_table(self) -> GainTable | None:
+        """The config's gain table, typed (None without one)."""
+        rows = self.config.fill_gain_table
+        return None if rows is None else GainTable.from_list(rows)
 
     def reads_bandwidth(self) -> bool:
         """Whether the model fills by its input's bandwidth: with a gain table."""
@@ -276,10 +251,10 @@ class SpecNeXt(nn.Module):
     ) -> tuple[float | torch.Tensor, float | torch.Tensor]:
         """(fill gain, mask gain) of each of the B·C spectra at each item's input `bandwidth` (B,): (`fill_gain`, 1.0)
         without a table, else the table's, per bin for the fill (B·C, F, 1) and per item for the mask (B·C, 1, 1)."""
-        table = self.config.fill_gain_table
+        table = self.gain_table()
         if table is None:
             return float(self.config.fill_gain), 1.0
-        mask = table_gain(table, bandwidth)[:, 2].reshape(b, 1, 1).repeat_interleave(c, dim=0)  # (B·C, 1, 1)
+        mask = table.gains_at(bandwidth)[:, 2].reshape(b, 1, 1).repeat_interleave(c, dim=0)  # (B·C, 1, 1)
         return bin_gains(table, bandwidth, spec.shape[1]).repeat_interleave(c, dim=0), mask
 
     def forward(

@@ -11,7 +11,7 @@ Several GPUs (WORLD_SIZE > 1 starts DDP; rank 0 alone writes checkpoints and log
 
     torchrun --nproc-per-node 4 -m ladle_model.training data runs/ladle-ddp --config '{"model_overrides": {"stride": 4}}'
 
-Here: the config, one optimizer step, validation and the loop. The run folder's layout and the
+Here: one optimizer step and the loop; validation is ladle_model/training/validate.py's. The run folder's layout and the
 checkpoint format are ladle_model/runs/checkpoint.py's; the state and opening a run
 ladle_model/training/state.py's; logs, the loss curve and the report ladle_model/reports/training.py's.
 Because an epoch's batches are a function of (seed, epoch) (ladle_model/data/loader.py) and a checkpoint
@@ -31,12 +31,11 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ladle_model.data.augment import clean_inputs
-from ladle_model.data.loader import iterate_epoch, make_loader
-from ladle_model.losses.perceptual import FeatureNet, LossConfig
-from ladle_model.losses.spectral import SpectralLossConfig, training_losses
+from ladle_model.data.loader import iterate_epoch
+from ladle_model.losses.perceptual import FeatureNet
+from ladle_model.losses.spectral import training_losses
 from ladle_model.reports.training import append_log_row, format_loss, plot_loss_curves, truncate_log
 from ladle_model.runs.checkpoint import RunDir
 from ladle_model.training.config import TrainConfig
@@ -44,9 +43,7 @@ from ladle_model.training.distributed import (
     Distributed,
     any_rank,
     autocast_context,
-    mean_over_ranks,
     setup_distributed,
-    sum_over_ranks,
     teardown_distributed,
     wrap_model,
 )
@@ -59,6 +56,7 @@ from ladle_model.training.state import (
     restore_state,
     save_checkpoint,
 )
+from ladle_model.training.validate import validate_and_log
 
 log = logging.getLogger(__name__)
 
@@ -121,97 +119,6 @@ def train_step(
     return {k: v.detach() for k, v in losses.items()}, grad_norm.detach()
 
 
-# ----------------------------------------------------------------------------- validation
-
-
-def validation_keys(loss_cfg: LossConfig, spectral_cfg: SpectralLossConfig | None = None) -> list[str]:
-    """The keys `validate` reports: training_losses reports a term exactly when its lambda is > 0."""
-    terms = ["loss/total", "loss/mse"]
-    terms += ["loss/perceptual"] if loss_cfg.lambda_perc > 0 else []
-    terms += ["loss/stft"] if loss_cfg.lambda_stft > 0 else []
-    terms += spectral_cfg.keys() if spectral_cfg is not None else []
-    return [f"val/{t}" for t in terms] + ["val/mse_lossy_input"]
-
-
-@torch.no_grad()
-def validate(
-    model: nn.Module,
-    val_shards: list,
-    cfg: TrainConfig,
-    crop_samples: int | None,
-    feature_net: FeatureNet | None,
-    ddp: Distributed,
-) -> dict[str, float]:
-    """Mean of every loss term over the validation split ("val/loss/total", ...), plus the MSE of the
-    untouched lossy input ("val/mse_lossy_input"), the baseline the model must beat (docs/design.md).
-
-    Each rank validates on its share of the shards; sums are all-reduced. Call with the bare model.
-    """
-    model.eval()
-    sums: dict[str, float] = {}
-    n_examples = 0
-    loader = make_loader(
-        val_shards, cfg.batch_size, train=False, crop_samples=crop_samples, num_workers=cfg.num_workers
-    )
-    for i, (lossless, lossy) in enumerate(loader):
-        if cfg.eval_max_batches is not None and i >= cfg.eval_max_batches:
-            break
-        lossless, lossy = lossless.to(ddp.device), lossy.to(ddp.device)  # (B, 2, L)
-        with autocast_context(ddp.device, cfg.precision):
-            pred = model(lossy)  # (B, 2, L)
-        losses = training_losses(pred.float(), lossless, lossy, feature_net, cfg.loss, cfg.spectral)
-        losses["mse_lossy_input"] = F.mse_loss(lossy, lossless)
-        b = lossless.shape[0]
-        for k, v in losses.items():
-            sums[f"val/{k}"] = sums.get(f"val/{k}", 0.0) + v.item() * b
-        n_examples += b
-    model.train()
-    keys = validation_keys(cfg.loss, cfg.spectral)
-    totals = sum_over_ranks([sums.get(k, 0.0) for k in keys] + [float(n_examples)], ddp)
-    n_examples = int(totals[-1])
-    if n_examples == 0:
-        return {}
-    return {k: total / n_examples for k, total in zip(keys, totals[:-1])}
-
-
-def validate_and_log(
-    ctx: RunContext, state: TrainState, feature_net: FeatureNet | None, complete: bool
-) -> tuple[dict, float, bool]:
-    """Validation losses and the mean train loss so far, one epoch-log row, and whether best.pt improves.
-
-    What is validated is the model a checkpoint serves: the weights' moving average when the run keeps one.
-
-    `complete`: the epoch ran to its end, so the plateau scheduler steps on the validation loss (or the
-    train loss without a val split). A run stopped mid-epoch
-    (max_steps, the time budget) is validated for the record only.
-    """
-    val_shards = ctx.data.shard_paths("val")
-    metrics = (
-        validate(state.served_model, val_shards, ctx.cfg, ctx.crop_samples, feature_net, ctx.ddp) if val_shards else {}
-    )
-    train_loss = mean_over_ranks(state.epoch_loss_sum, state.batch_in_epoch, ctx.ddp)
-    if complete:
-        state.scheduler.step(metrics.get("val/loss/total", train_loss))
-    improved = "val/loss/total" in metrics and (
-        state.best_val_loss is None or metrics["val/loss/total"] < state.best_val_loss
-    )
-    if improved:
-        state.best_val_loss = metrics["val/loss/total"]
-    if ctx.ddp.is_main:
-        append_log_row(
-            ctx.run.epoch_log,
-            {
-                "epoch": state.epoch,
-                "step": state.step,
-                "complete": int(complete),
-                "train/loss/total": train_loss,
-                "lr": state.optimizer.param_groups[0]["lr"],
-                **metrics,
-            },
-        )
-    return metrics, train_loss, improved
-
-
 # ----------------------------------------------------------------------------- the loop
 
 
@@ -223,13 +130,15 @@ def train(
     preset: str | list[str] | None = None,
     progress: bool = False,
     clock: Callable[[], float] = time.monotonic,
+    deadline: float | None = None,
 ) -> TrainResult:
     """Train `cfg.model` on a dataset version under DATA (or on the union of several presets'), in RUN_DIR;
-    resume from RUN_DIR's last checkpoint. `clock` (seconds) measures `cfg.max_minutes`.
+    resume from RUN_DIR's last checkpoint. `clock` (seconds) measures `cfg.max_minutes`, and `deadline` (on
+    `clock`) stops the run too: the time budget of a whole command (ladle_model/calibration/budget.py).
     """
     ddp = setup_distributed(cfg.device)
     try:
-        return _train(data_dir, RunDir(run_dir), cfg, dataset_version, preset, progress, ddp, clock)
+        return _train(data_dir, RunDir(run_dir), cfg, dataset_version, preset, progress, ddp, clock, deadline)
     finally:
         teardown_distributed(ddp)
 
@@ -243,8 +152,13 @@ def _train(
     progress: bool,
     ddp: Distributed,
     clock: Callable[[], float],
+    deadline: float | None,
 ) -> TrainResult:
+    """`train`'s body: setup, the epochs with their labelled stages, the end. One function, as nanoGPT's loop is:
+    the stages share the state, and reading the loop top to bottom is the point."""
     t_start, out_of_time = clock(), False
+    if cfg.max_minutes is not None:
+        deadline = min(t_start + 60 * cfg.max_minutes, deadline if deadline is not None else float("inf"))
     # ---- setup: the datasets, the run folder, a checkpoint to resume from, phi
     ctx, ckpt = open_run(data_dir, run, cfg, dataset_version, preset, ddp)
     feature_net = prepare_feature_net(ctx)
@@ -271,8 +185,8 @@ def _train(
     def budget_spent() -> bool:
         # rank 0's clock decides for all: every rank must stop at the same step, or DDP hangs
         nonlocal out_of_time
-        if cfg.max_minutes is not None and not out_of_time:
-            out_of_time = any_rank(ddp.is_main and clock() - t_start >= 60 * cfg.max_minutes, ddp)
+        if deadline is not None and not out_of_time:
+            out_of_time = any_rank(ddp.is_main and clock() >= deadline, ddp)
         return out_of_time
 
     bar = progress_bar(ctx, state.step) if progress and ddp.is_main else None

@@ -336,8 +336,8 @@ def test_calibration_excerpts_carry_the_cut_of_their_whole_val_track(trained):
 def test_cli_calibrate_chooses_a_specnext_runs_gains_on_the_val_tracks_and_refuses_other_models(
     trained, tmp_path, capsys
 ):
-    from ladle_model.calibration.calibrate import METHOD
     from ladle_model.calibration.data import EXCERPTS_PER_TRACK
+    from ladle_model.calibration.record import METHOD
     from ladle_model.evaluation.visqol import active_excerpts, visqol_available
     from ladle_model.runs.checkpoint import load_checkpoint
 

@@ -217,3 +217,55 @@ def test_the_train_deployment_and_ladle_train_with_the_same_arguments_build_iden
     assert TrainConfig.from_recipe("specnext", {"max_steps": 20, "batch_size": 8, "lr": 3e-4}) == (
         TrainConfig.from_recipe(args.recipe, train_overrides(args))
     )
+
+
+@pytest.mark.slow
+def test_max_minutes_bounds_the_whole_command_calibration_included(prefect_harness, tmp_path, monkeypatch, capsys):
+    """`ladle train --max-minutes 10` ends within 10 minutes plus one step, calibration included, on a fake clock:
+    each training step takes a minute and each ViSQOL excerpt five seconds."""
+    import json
+
+    import ladle_model.training.loop as loop
+    from flows.build_corpus import build_corpus
+    from flows.cli import main
+    from ladle_model.calibration import budget, search
+    from ladle_model.evaluation.visqol import visqol_available
+    from ladle_model.runs.checkpoint import load_checkpoint
+    from tests.conftest import tone_pcm, write_pcm
+
+    if not visqol_available():
+        pytest.skip("visqol-python is not installed")
+    for seed in (0, 1, 2, 3, 9):  # train (0, 1, 2), test (3), val (9)
+        write_pcm(tmp_path / "library" / f"tone {seed}.flac", tone_pcm(3.0, seed=seed))
+    data, run = tmp_path / "data", tmp_path / "run"
+    build_corpus(sources=[str(tmp_path / "library")], data=str(data), presets=["paper-32k"], segment_seconds=0.25)
+
+    start = 1_000_000.0
+    now = [start]
+    monkeypatch.setattr(budget, "wall_clock", lambda: now[0])
+    real_step, real_visqol = loop.train_step, search.visqol_scores
+
+    def step_taking_a_minute(*args, **kwargs):
+        out = real_step(*args, **kwargs)
+        now[0] += 60.0
+        return out
+
+    def visqol_taking_five_seconds(lossless, estimate, sample_rate):
+        out = real_visqol(lossless, estimate, sample_rate)
+        now[0] += 5.0 * len(lossless)
+        return out
+
+    monkeypatch.setattr(loop, "train_step", step_taking_a_minute)
+    monkeypatch.setattr(search, "visqol_scores", visqol_taking_five_seconds)
+    overrides = {"model_overrides": {"dim": 16, "n_blocks": 1}, "num_workers": 0, "max_steps": 100}
+    argv = ["train", "--data", str(data), "--run", str(run), "--model", "specnext", "--max-minutes", "10"]
+    assert main([*argv, "--overrides", json.dumps(overrides)]) == 0
+
+    assert now[0] - start <= 10 * 60 + 60  # the budget, plus the step that crossed the training's deadline
+    out = capsys.readouterr().out
+    assert "stopped at the 10-minute budget" in out
+    ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert ckpt["step"] == 8  # 8 of 10 minutes trained: a fifth held back for the calibration
+    record = load_checkpoint(run / "checkpoints" / "best.pt")["calibration"]
+    assert not record["skipped"] and record["table"][-1] == [1.0, 0.0, 0.0, 0.0]  # chose among what it scored
+    assert "calibration: " in out and "of the 10-minute budget" in out

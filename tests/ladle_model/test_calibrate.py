@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 import torch
 
-from ladle_model.calibration import calibrate
-from ladle_model.calibration.calibrate import (
-    MASK_MARGIN,
-    METHOD,
-    SCORED_ALIKE_SINCE,
-    Calibration,
-    bandwidth_table,
-    best_setting,
-    calibrate_fill_gain,
-    calibrate_run,
-    calibration_text,
-    fill_setting,
-    parse_setting,
-    setting_key,
-)
+from ladle_model.calibration import calibrate, search
+from ladle_model.calibration.calibrate import calibrate_run
 from ladle_model.calibration.data import pick_segments
+from ladle_model.calibration.gains import MASK_MARGIN, best_setting, parse_setting, setting_key
+from ladle_model.calibration.gains import bandwidth_table as typed_bandwidth_table
+from ladle_model.calibration.record import METHOD, SCORED_ALIKE_SINCE, Calibration, calibration_text
+from ladle_model.calibration.search import calibrate_fill_gain, fill_setting
 from ladle_model.evaluation.visqol import visqol_available
 from ladle_model.models.build import build_model, model_config_dict
 from ladle_model.runs.checkpoint import (
@@ -33,6 +26,13 @@ from ladle_model.runs.checkpoint import (
 )
 
 RATE = 44100
+
+
+def bandwidth_table(groups: dict) -> list[list[float]]:
+    """The table's plain rows, as the checkpoint stores them."""
+    return typed_bandwidth_table(groups).to_list()
+
+
 needs_visqol = pytest.mark.skipif(not visqol_available(), reason="visqol-python is not installed")
 
 
@@ -292,7 +292,7 @@ def test_fill_gain_zero_keeps_only_the_mask_term():
 def test_the_calibration_is_told_in_one_line_with_the_table_in_khz():
     record = {
         "gain": 0.25,
-        "table": [[0.5, 0.5, 0.25], [1.0, 0.0, 0.0]],
+        "table": [[0.5, 0.5, 0.25, 1.0], [1.0, 0.0, 0.0, 1.0]],
         "sample_rate": 44100,
         "segments": 12,
         "source": "val-track excerpts",
@@ -303,14 +303,14 @@ def test_the_calibration_is_told_in_one_line_with_the_table_in_khz():
         "fill gain per input bandwidth: 0.5 in band and 0.25 above the cut at 11.0 kHz, none on "
         "full-band input chosen on 12 val-track excerpts (ViSQOL: input 4.100, 0.5/0.25 4.150)"
     )
-    assert calibration_text({**record, "table": [[1.0, 0.5, 0.25]]}).startswith(
+    assert calibration_text({**record, "table": [[1.0, 0.5, 0.25, 1.0]]}).startswith(
         "fill gain 0.5 in band and 0.25 above the cut for every input chosen on 12"
     )
     assert calibration_text({**record, "table": [[0.5, 0.5], [1.0, 0.0]]}).startswith(  # a record of the first method
-        "fill gain per input bandwidth: 0.5 at 11.0 kHz, none on full-band input"
-    )
+        "fill gain 0.25 chosen on 12"
+    )  # told by its gain: its table is not a gain table of today's form
     assert calibration_text({**record, "table": None}).startswith("fill gain 0.25 chosen on 12")
-    same = [[0.5, 0.25, 0.5], [0.65, 0.25, 0.5], [0.75, 0.25, 0.5], [1.0, 0.0, 0.0]]
+    same = [[0.5, 0.25, 0.5, 1.0], [0.65, 0.25, 0.5, 1.0], [0.75, 0.25, 0.5, 1.0], [1.0, 0.0, 0.0, 1.0]]
     assert calibration_text({**record, "table": same}).startswith(  # rows of the same gains are told once
         "fill gain per input bandwidth: 0.25 in band and 0.5 above the cut at 11.0, 14.3 and 16.5 kHz, none on full-band input chosen"
     )
@@ -361,6 +361,9 @@ def test_the_calibration_is_told_in_one_line_with_the_table_in_khz():
         == "fill gain not calibrated: visqol-python is not installed"
     )
     assert calibration_text(None) == "fill gain not calibrated"
+    assert calibration_text({**record, "cut_short": "the mask gains stopped at mp3-64"}).endswith(
+        "4.150); cut short by the time budget: the mask gains stopped at mp3-64"
+    )
 
 
 def test_fill_setting_restores_the_model_even_when_the_block_fails():
@@ -390,3 +393,63 @@ def test_segments_of_different_lengths_are_scored_on_their_common_length():
     result = calibrate_fill_gain(loud_filler(), segments, RATE, settings=((0.0, 0.0), (1.0, 1.0)))
     assert result.skipped == "" and result.segments == 2
     assert result.scores["0/0"] == pytest.approx(result.scores["input"], abs=1e-3) and result.gain == 0.0
+
+
+class ScoringClock:
+    """A fake clock that ViSQOL moves on by `each` seconds per excerpt it scores; counts the excerpts scored."""
+
+    def __init__(self, monkeypatch, each: float = 10.0) -> None:
+        self.now, self.excerpts = 0.0, 0
+        real = search.visqol_scores
+
+        def timed(lossless, estimate, sample_rate):
+            out = real(lossless, estimate, sample_rate)
+            self.now += each * len(lossless)
+            self.excerpts += len(lossless)
+            return out
+
+        monkeypatch.setattr(search, "visqol_scores", timed)
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def six_cut_excerpts() -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return [(bright_music(s), low_passed(bright_music(s), 11025.0)) for s in range(6)]
+
+
+RACED = ((0.0, 0.0), (0.5, 0.5), (1.0, 1.0))
+
+
+@needs_visqol
+def test_the_race_chooses_what_scoring_every_setting_on_every_excerpt_chooses_for_less(monkeypatch):
+    model = loud_filler(level=1.0)  # a loud fill above ~11 kHz, which the originals lack: the more, the worse
+    perfect = [(band_limited_music(s), band_limited_music(s)) for s in range(6)]
+    clock = ScoringClock(monkeypatch)
+    raced = calibrate_fill_gain(model, perfect, RATE, settings=RACED, clock=clock)
+    raced_excerpts = clock.excerpts
+    monkeypatch.setattr(search, "DROP_BELOW", float("inf"))  # nothing leaves the race: every setting on everything
+    clock.excerpts = 0
+    full = calibrate_fill_gain(model, perfect, RATE, settings=RACED, clock=clock)
+    assert raced.table == full.table and raced.groups["all"]["setting"] == full.groups["all"]["setting"]
+    assert raced.groups["all"]["dropped"] and not full.groups["all"]["dropped"]
+    assert raced_excerpts < clock.excerpts
+    assert raced.cut_short == full.cut_short == "" and raced.seconds > 0
+
+
+@needs_visqol
+def test_a_deadline_stops_the_scoring_and_the_choice_is_made_among_what_was_scored(monkeypatch):
+    model = loud_filler(level=1.0)
+    clock = ScoringClock(monkeypatch)
+    # the input (6 excerpts) and the first round (3 settings on 2 excerpts): 120 s; then the leader on the other 4,
+    # and nothing more fits
+    result = calibrate_fill_gain(model, six_cut_excerpts(), RATE, settings=RACED, clock=clock, deadline=165.0)
+    assert clock.now <= 165.0 and not result.skipped
+    assert result.cut_short  # what was left unscored: the rest of the race, or the table's own score
+    assert len(result.groups["all"]["scores"]) == 2  # the input and the one setting scored on every excerpt
+    assert result.table[0][1:] == result.groups["all"]["setting"]
+    assert "cut short by the time budget" in calibration_text(asdict(result))
+    # no setting scored on every excerpt of a preset by the deadline: nothing is chosen (nor written)
+    clock.now = 0.0
+    early = calibrate_fill_gain(model, six_cut_excerpts(), RATE, settings=RACED, clock=clock, deadline=100.0)
+    assert early.table is None and early.skipped.startswith("the time budget ran out")

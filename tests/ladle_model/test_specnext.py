@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from ladle_model.models.specnext import SpecNeXt, SpecNeXtConfig, bin_gains, table_gain
+from ladle_model.models.gain_table import GainTable
+from ladle_model.models.specnext import SpecNeXt, SpecNeXtConfig, bin_gains
 from tests.ladle_model.test_bandwidth import low_passed_noise
 
 SMALL = SpecNeXtConfig(n_fft=256, hop=64, dim=16, n_blocks=2)
@@ -117,24 +118,26 @@ def test_config_refuses_bad_values():
 
 def test_the_table_interpolates_between_rows_and_holds_flat_outside():
     table = [[0.5, 0.5, 0.5, 1.0], [0.75, 0.25, 0.25, 1.0], [1.0, 0.0, 0.0, 1.0]]
-    gains = table_gain(
-        table, torch.tensor([0.2, 0.5, 0.625, 0.75, 0.875, 1.0])
+    gains = GainTable.from_list(table).gains_at(
+        torch.tensor([0.2, 0.5, 0.625, 0.75, 0.875, 1.0])
     )  # (6, 3): below and above the cut, mask
     assert gains[:, 0].tolist() == pytest.approx([0.5, 0.5, 0.375, 0.25, 0.125, 0.0])
     assert gains[:, 1].tolist() == gains[:, 0].tolist()
     assert gains[:, 2].tolist() == [1.0] * 6  # the mask as trained
-    one_row = table_gain([[0.6, 0.3, 0.3, 1.0]], torch.tensor([0.1, 1.0]))
+    one_row = GainTable.from_list([[0.6, 0.3, 0.3, 1.0]]).gains_at(torch.tensor([0.1, 1.0]))
     assert one_row.flatten().tolist() == pytest.approx([0.3, 0.3, 1.0] * 2)
-    split = table_gain([[0.5, 1.0, 0.5, 1.0], [1.0, 0.0, 0.0, 1.0]], torch.tensor([0.5, 0.75]))
+    split = GainTable.from_list([[0.5, 1.0, 0.5, 1.0], [1.0, 0.0, 0.0, 1.0]]).gains_at(torch.tensor([0.5, 0.75]))
     assert split.flatten().tolist() == pytest.approx([1.0, 0.5, 1.0, 0.5, 0.25, 1.0])
-    gated = table_gain(
-        [[0.5, 0.25, 0.5, 1.0], [0.8, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]], torch.tensor([0.5, 0.65, 0.9])
+    gated = GainTable.from_list([[0.5, 0.25, 0.5, 1.0], [0.8, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]).gains_at(
+        torch.tensor([0.5, 0.65, 0.9])
     )
     assert gated.flatten().tolist() == pytest.approx([0.25, 0.5, 1.0, 0.125, 0.25, 0.5, 0.0, 0.0, 0.0])
 
 
 def test_bin_gains_split_at_each_inputs_own_cut():
-    gains = bin_gains([[0.5, 1.0, 0.25, 1.0], [1.0, 0.0, 0.0, 1.0]], torch.tensor([0.5, 1.0]), 9)  # (2, 9, 1)
+    gains = bin_gains(
+        GainTable.from_list([[0.5, 1.0, 0.25, 1.0], [1.0, 0.0, 0.0, 1.0]]), torch.tensor([0.5, 1.0]), 9
+    )  # (2, 9, 1)
     assert gains[0, :, 0].tolist() == pytest.approx([1.0] * 4 + [0.25] * 5)  # bins 0-3 below the cut at bin 4
     assert gains[1, :, 0].tolist() == [0.0] * 9  # full band: every bin is in band
 

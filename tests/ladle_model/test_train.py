@@ -297,7 +297,7 @@ def test_moving_average_follows_its_decay_step_by_step(tiny_data_dir):
 def test_moving_average_is_served_checkpointed_and_resumed_exactly(tiny_data_dir, tmp_path):
     from ladle_model.runs.checkpoint import model_from_checkpoint
     from ladle_model.training.distributed import setup_distributed
-    from ladle_model.training.loop import validate
+    from ladle_model.training.validate import validate
 
     cfg = tiny_config(ema_decay=0.5, loss={"lambda_perc": 0.0}, feature_net_steps=0)
     straight = train(tiny_data_dir, tmp_path / "straight", cfg)
