@@ -88,7 +88,8 @@ def train_one(data: Path, run: Path, overrides: dict, minutes: float, batch_size
 
 def strip_checkpoint(source: Path, target: Path) -> None:
     """best.pt with the weights it serves as its "model" and no optimizer, scheduler or average state."""
-    from ladle_model.runs.checkpoint import load_checkpoint, save_checkpoint_file, served_weights
+    from ladle_model.runs.checkpoint import load_checkpoint, served_weights
+    from ladle_model.runs.folder import save_checkpoint_file
 
     ckpt = load_checkpoint(source)
     ckpt["model"] = served_weights(ckpt)

@@ -166,9 +166,9 @@ def check_night(record: dict, previous_champion: dict | None, keep: int) -> list
 
 def run_night(env: dict, work: Path, args: argparse.Namespace, night: int) -> dict:
     from ladle_model.runs.champion import champion_record
+    from ladle_model.runs.checkpoint import load_checkpoint
+    from ladle_model.runs.folder import RunDir
     from ladle_model.runs.registry import read_candidates
-
-    from ladle_model.runs.checkpoint import RunDir, load_checkpoint
     from storage.versions import latest_version
 
     library, data = work / "library", work / "data"

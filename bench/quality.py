@@ -291,7 +291,8 @@ def restore_and_score(
 def calibration_note(run_dir: Path) -> str:
     """What the run's calibration chose for the fill gain (ladle_model/calibration/calibrate.py), in words."""
     from ladle_model.calibration.record import calibration_text
-    from ladle_model.runs.checkpoint import RunDir, load_checkpoint
+    from ladle_model.runs.checkpoint import load_checkpoint
+    from ladle_model.runs.folder import RunDir
 
     return calibration_text(load_checkpoint(RunDir(run_dir).checkpoint("best")).get("calibration"))
 

@@ -24,7 +24,7 @@ from prefect import flow, get_run_logger
 
 from ladle_model.evaluation.evaluate import EvalConfig, run_presets
 from ladle_model.evaluation.tracks import select_tracks
-from ladle_model.runs.checkpoint import RunDir
+from ladle_model.runs.folder import RunDir
 from storage import fs
 from storage.config import expand_presets
 from storage.corpus import SHARD_GLOBS

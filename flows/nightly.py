@@ -26,14 +26,15 @@ from __future__ import annotations
 
 import time
 
-from ladle_model.runs.champion import champion_dir
 from prefect import flow, get_run_logger
 
 from flows.build_corpus import build_corpus
 from flows.evaluate_ladle import evaluate_ladle
 from flows.prune import prune_datasets
 from flows.train_ladle import train_ladle
-from ladle_model.runs.checkpoint import RunDir, joined_version
+from ladle_model.runs.champion import champion_dir
+from ladle_model.runs.checkpoint import joined_version
+from ladle_model.runs.folder import RunDir
 from ladle_model.training.config import TrainConfig
 from ladle_model.training.recipes import DEFAULT_RECIPE
 from storage import fs

@@ -26,7 +26,7 @@ from flows.build_corpus import build_corpus
 from flows.evaluate_ladle import evaluate_ladle
 from flows.train_ladle import train_ladle
 from ladle_model.reports.table1 import table1_rows, write_table1
-from ladle_model.runs.checkpoint import RunDir
+from ladle_model.runs.folder import RunDir
 from ladle_model.training.config import TrainConfig
 from tasks.training import artifact_slug
 

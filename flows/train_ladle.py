@@ -21,7 +21,7 @@ from prefect import flow, get_run_logger
 
 from ladle_model.calibration import budget as time_budget
 from ladle_model.reports.training import format_loss
-from ladle_model.runs.checkpoint import RunDir
+from ladle_model.runs.folder import RunDir
 from ladle_model.training.config import TrainConfig
 from ladle_model.training.recipes import DEFAULT_RECIPE
 from storage import fs

@@ -120,8 +120,7 @@ def prune_versions_task(
     """Keep each preset's newest versions, the protected ones and the champion's; delete the rest and their unlisted shards."""
     # reading checkpoints imports torch: only when pruning, so building a corpus stays light
     from ladle_model.runs.champion import champion_versions
-
-    from ladle_model.runs.checkpoint import run_dataset_versions
+    from ladle_model.runs.resume import run_dataset_versions
 
     protected = set(protect_versions) | run_dataset_versions(protect_runs) | champion_versions(data_dir)
     return prune(data_dir, keep, protected, wait_for_lock_seconds)

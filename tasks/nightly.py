@@ -9,14 +9,14 @@
 
 from __future__ import annotations
 
-from ladle_model.runs.champion import champion_record, champion_run, promote, seed_run
-from ladle_model.runs.registry import Candidate, find_candidate, read_candidates, record_candidate
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from ladle_model.evaluation.promotion import decide, decision_markdown
-from ladle_model.runs.checkpoint import RunDir
+from ladle_model.runs.champion import champion_record, champion_run, promote, seed_run
+from ladle_model.runs.folder import RunDir
+from ladle_model.runs.registry import Candidate, find_candidate, read_candidates, record_candidate
 from ladle_model.training.config import TrainConfig
 
 DECISION_ARTIFACT = "nightly-decision"  # one key: Prefect keeps every night's version of it

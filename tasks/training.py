@@ -24,7 +24,7 @@ from ladle_model.calibration.data import calibrate_after_training
 from ladle_model.data.loader import seconds_to_samples
 from ladle_model.data.selection import resolve_training_data
 from ladle_model.reports.training import epoch_table, training_report_markdown, write_training_report
-from ladle_model.runs.checkpoint import RunDir
+from ladle_model.runs.folder import RunDir
 from ladle_model.training.config import TrainConfig
 from ladle_model.training.feature_net import ensure_feature_net, feature_net_cache_key, feature_net_cached
 from ladle_model.training.loop import train

@@ -15,8 +15,8 @@ one. No command imports Prefect, torch or pandas before it needs them, so `ladle
 `ladle catalog` are quick, and a no-op `build-corpus` skips the flow. The console shows progress
 bars, warnings and the command's summary; `--verbose` adds Prefect's per-task log lines (the
 Prefect UI and logs always have them). Each command's parser and handler sit together:
-flows/cli/corpus.py (demo-corpus, build-corpus, rip, catalog, prune), flows/cli/model.py (train,
-enhance, evaluate, table1), flows/cli/models.py (models, and the word `champion`); this module
+flows/cli/corpus.py (demo-corpus, build-corpus, rip, catalog, prune), flows/cli/train.py (train, calibrate),
+flows/cli/model.py (enhance, evaluate, table1), flows/cli/models.py (models, and the word `champion`); this module
 assembles them and maps errors to one line and an exit status.
 One vocabulary across commands: `--data DATA`, `--run RUN`, `--checkpoint FILE`, `--max-steps`,
 `--max-tracks`, `--force`; an old spelling works for one release with a notice (common.deprecated_alias).
@@ -28,7 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from flows.cli import corpus, model, models
+from flows.cli import corpus, model, models, train
 from flows.cli.common import Parser, VersionAction, fail
 from flows.cli.listen import add_listen
 
@@ -72,8 +72,8 @@ COMMANDS = (
     corpus.add_catalog,
     corpus.add_prune,
     models.add_models,
-    model.add_train,
-    model.add_calibrate,
+    train.add_train,
+    train.add_calibrate,
     model.add_enhance,
     model.add_evaluate,
     model.add_table1,

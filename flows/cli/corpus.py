@@ -365,8 +365,7 @@ def _cmd_prune(args) -> int:
     import dataclasses
 
     from ladle_model.runs.champion import champion_versions
-
-    from ladle_model.runs.checkpoint import run_dataset_versions
+    from ladle_model.runs.resume import run_dataset_versions
     from storage.versions import prune
 
     for run in args.protect_run:

@@ -27,7 +27,8 @@ import torch.nn as nn
 from ladle_model.calibration.gains import bandwidth_table, best_setting
 from ladle_model.calibration.record import METHOD, SCORED_ALIKE_SINCE, Calibration, calibration_text
 from ladle_model.calibration.search import calibrate_fill_gain
-from ladle_model.runs.checkpoint import RunDir, load_checkpoint, model_from_checkpoint, save_checkpoint_file
+from ladle_model.runs.checkpoint import load_checkpoint, model_from_checkpoint
+from ladle_model.runs.folder import RunDir, save_checkpoint_file
 
 log = logging.getLogger(__name__)
 

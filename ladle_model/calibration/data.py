@@ -24,7 +24,8 @@ from ladle_model.calibration.calibrate import calibratable, calibrate_run, reuse
 from ladle_model.calibration.record import Calibration
 from ladle_model.evaluation.tracks import select_tracks
 from ladle_model.models.bandwidth import stft_layout, track_bandwidth
-from ladle_model.runs.checkpoint import RunDir, load_checkpoint, model_from_checkpoint
+from ladle_model.runs.checkpoint import load_checkpoint, model_from_checkpoint
+from ladle_model.runs.folder import RunDir
 
 if TYPE_CHECKING:
     from ladle_model.data.selection import TrainingData

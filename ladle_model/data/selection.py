@@ -15,7 +15,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from ladle_model.runs.checkpoint import RunDir, checkpoint_datasets, dataset_record, joined_version, load_checkpoint
+from ladle_model.runs.checkpoint import checkpoint_datasets, dataset_record, joined_version, load_checkpoint
+from ladle_model.runs.folder import RunDir
 from storage.config import PRESET_GROUPS, ConfigError, expand_presets
 from storage.manifest import LATEST, DatasetManifest, find_dataset, list_datasets
 from storage.strategy import get_strategy

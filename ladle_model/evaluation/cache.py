@@ -16,7 +16,7 @@ import math
 from pathlib import Path
 
 from ladle_model.evaluation.tracks import EvalConfig, EvalTrack
-from ladle_model.runs.checkpoint import EvalFiles
+from ladle_model.runs.folder import EvalFiles
 from storage.config import stable_hash
 from storage.fs import file_sha256
 

@@ -40,7 +40,7 @@ from ladle_model.evaluation.tracks import EvalConfig, EvalTrack, EvaluationError
 from ladle_model.evaluation.verdict import BASELINE, MODEL, headline, summarise
 from ladle_model.inference.enhance import Enhancer, enhance_track, load_enhancer
 from ladle_model.reports.evaluation import plot_spectrograms, write_evaluation_report
-from ladle_model.runs.checkpoint import EvalFiles, RunDir, resolve_checkpoint
+from ladle_model.runs.folder import EvalFiles, RunDir, resolve_checkpoint
 from storage import catalog
 from storage.atomic import write_json_atomic
 from storage.config import code_version

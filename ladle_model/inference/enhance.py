@@ -39,7 +39,8 @@ from ladle_model.inference.windows import (
     make_spec,
 )
 from ladle_model.models.bandwidth import at_track_bandwidth
-from ladle_model.runs.checkpoint import checkpoint_datasets, load_checkpoint, model_from_checkpoint, resolve_checkpoint
+from ladle_model.runs.checkpoint import checkpoint_datasets, load_checkpoint, model_from_checkpoint
+from ladle_model.runs.folder import resolve_checkpoint
 from storage.strategy import get_strategy
 
 __all__ = [

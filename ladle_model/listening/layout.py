@@ -42,9 +42,7 @@ class ListeningFiles:
 
     @classmethod
     def of(cls, run_dir: str | Path) -> ListeningFiles:
-        from ladle_model.runs.checkpoint import (
-            RunDir,  # here, not at the top: it imports torch, which the server never needs
-        )
+        from ladle_model.runs.folder import RunDir
 
         return cls(RunDir(run_dir).root / "listening")
 

@@ -143,7 +143,7 @@ def render_trial(
 def prepare_test(run_dir: str | Path, data_dir: str | Path, cfg: ListenConfig | None = None) -> ListeningTest:
     """Prepare (or reuse) RUN/listening/ for `run_dir` on `data_dir`'s test split; returns the test."""
     from ladle_model.inference.enhance import enhance_track, load_enhancer
-    from ladle_model.runs.checkpoint import resolve_checkpoint
+    from ladle_model.runs.folder import resolve_checkpoint
     from storage.align import resample
 
     cfg = cfg or ListenConfig()

@@ -18,7 +18,7 @@ import numpy as np
 
 from ladle_model.evaluation import metrics as M
 from ladle_model.evaluation.verdict import BASELINE, HEADLINE_METRIC, MODEL, fmt_relative, fmt_value, is_finite, verdict
-from ladle_model.runs.checkpoint import EvalFiles
+from ladle_model.runs.folder import EvalFiles
 from storage.atomic import atomic_path, write_bytes_atomic
 
 # ----------------------------------------------------------------------------- figures

@@ -5,7 +5,7 @@
     text = training_report_markdown(run, result)       # for a Prefect artifact and RUN/training_report.md
     format_loss(0.00019112999143544585)                # "0.0001911": losses are printed with 4 significant digits
 
-`run` is a `ladle_model.runs.checkpoint.RunDir` (or a run folder path): it names the files.
+`run` is a `ladle_model.runs.folder.RunDir` (or a run folder path): it names the files.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ladle_model.runs.checkpoint import RunDir
+from ladle_model.runs.folder import RunDir
 from storage.atomic import atomic_path, write_bytes_atomic
 
 

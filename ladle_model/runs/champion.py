@@ -24,15 +24,10 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ladle_model.runs.checkpoint import (
-    RunDir,
-    check_same_model,
-    checkpoint_datasets,
-    dataset_history,
-    load_checkpoint,
-    save_checkpoint_file,
-)
+from ladle_model.runs.checkpoint import checkpoint_datasets, load_checkpoint
+from ladle_model.runs.folder import RunDir, save_checkpoint_file
 from ladle_model.runs.registry import models_dir
+from ladle_model.runs.resume import check_same_model, dataset_history
 from storage.atomic import atomic_path, write_json_atomic
 from storage.lock import data_lock
 

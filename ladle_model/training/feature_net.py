@@ -19,7 +19,8 @@ import torch
 from ladle_model.data.loader import infinite_batches, seconds_to_samples
 from ladle_model.data.selection import TrainingData
 from ladle_model.losses.perceptual import pretrain_feature_net, save_feature_net
-from ladle_model.runs.checkpoint import RunDir, canonical
+from ladle_model.runs.folder import RunDir
+from ladle_model.runs.resume import canonical
 from ladle_model.training.config import TrainConfig
 from storage.atomic import write_json_atomic
 

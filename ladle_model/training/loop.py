@@ -37,7 +37,7 @@ from ladle_model.data.loader import iterate_epoch
 from ladle_model.losses.perceptual import FeatureNet
 from ladle_model.losses.spectral import training_losses
 from ladle_model.reports.training import append_log_row, format_loss, plot_loss_curves, truncate_log
-from ladle_model.runs.checkpoint import RunDir
+from ladle_model.runs.folder import RunDir
 from ladle_model.training.config import TrainConfig
 from ladle_model.training.distributed import (
     Distributed,

@@ -35,16 +35,13 @@ from ladle_model.data.loader import seconds_to_samples
 from ladle_model.data.selection import TrainingData, resolve_training_data
 from ladle_model.losses.perceptual import FeatureNet, load_feature_net
 from ladle_model.models.build import build_model
-from ladle_model.runs.checkpoint import (
-    PROGRESS_KEYS,
-    RunDir,
+from ladle_model.runs.checkpoint import PROGRESS_KEYS, checkpoint_payload, load_checkpoint, served_weights
+from ladle_model.runs.folder import RunDir
+from ladle_model.runs.resume import (
     capture_rng_state,
     check_resumable,
-    checkpoint_payload,
     dataset_history,
-    load_checkpoint,
     restore_rng_state,
-    served_weights,
     warm_start_history,
 )
 from ladle_model.training.config import TrainConfig

@@ -8,7 +8,8 @@ import torch
 from bench.gpu_kit import _relative_to_library
 from bench.gpu_quality import DROPPED_KEYS, run_config, strip_checkpoint
 from ladle_model.models.build import build_model
-from ladle_model.runs.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, model_from_checkpoint, save_checkpoint_file
+from ladle_model.runs.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, model_from_checkpoint
+from ladle_model.runs.folder import save_checkpoint_file
 from ladle_model.training.recipes import DEFAULT_RECIPE, RECIPES
 
 

@@ -80,7 +80,8 @@ def test_numbers_print_with_sensible_precision():
 
 def test_a_run_folder_of_another_model_config_is_one_line_before_any_flow(two_datasets, tmp_path, capsys):
     from ladle_model.models.build import model_config_dict
-    from ladle_model.runs.checkpoint import CHECKPOINT_FORMAT, RunDir, save_checkpoint_file
+    from ladle_model.runs.checkpoint import CHECKPOINT_FORMAT
+    from ladle_model.runs.folder import RunDir, save_checkpoint_file
 
     run = RunDir(tmp_path / "run")
     run.checkpoints.mkdir(parents=True)
@@ -117,7 +118,8 @@ def test_a_run_folder_of_another_model_config_is_one_line_before_any_flow(two_da
 
 def test_train_with_another_model_than_the_recipes_leaves_out_the_recipes_model_options(two_datasets, tmp_path, capsys):
     from ladle_model.models.build import model_config_dict
-    from ladle_model.runs.checkpoint import CHECKPOINT_FORMAT, RunDir, save_checkpoint_file
+    from ladle_model.runs.checkpoint import CHECKPOINT_FORMAT
+    from ladle_model.runs.folder import RunDir, save_checkpoint_file
 
     run = RunDir(tmp_path / "run")
     run.checkpoints.mkdir(parents=True)

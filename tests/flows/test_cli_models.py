@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from ladle_model.runs.registry import Candidate, record_candidate
 
 from flows.cli import main
+from ladle_model.runs.registry import Candidate, record_candidate
 
 
 def test_models_lists_every_candidate_with_its_verdict_and_reason(tmp_path, capsys):

@@ -15,7 +15,8 @@ from ladle_model.evaluation import metrics as M
 from ladle_model.evaluation.evaluate import BASELINE, MODEL, EvalConfig, evaluate_run, select_tracks
 from ladle_model.evaluation.tracks import EmptySplitError
 from ladle_model.models.build import build_model
-from ladle_model.runs.checkpoint import CHECKPOINT_FORMAT, RunDir, save_checkpoint_file
+from ladle_model.runs.checkpoint import CHECKPOINT_FORMAT
+from ladle_model.runs.folder import RunDir, save_checkpoint_file
 from storage import catalog
 from storage.align import Alignment
 from storage.config import SegmentConfig

@@ -11,7 +11,8 @@ import torch
 
 from flows.cli import main
 from ladle_model.models.build import build_model
-from ladle_model.runs.checkpoint import CHECKPOINT_FORMAT, RunDir, save_checkpoint_file
+from ladle_model.runs.checkpoint import CHECKPOINT_FORMAT
+from ladle_model.runs.folder import RunDir, save_checkpoint_file
 from storage import catalog, fs
 from storage import ffmpeg as ff
 from storage.align import Alignment

@@ -26,9 +26,9 @@ def evaluation(run_dir: str, means: dict[str, dict[str, float]], lossy: dict[str
 
 
 def test_a_challenger_worse_on_one_preset_is_kept_out_and_the_artifact_names_the_metric(prefect_harness, tmp_path):
-    from ladle_model.runs.registry import find_candidate
     from prefect import flow
 
+    from ladle_model.runs.registry import find_candidate
     from tasks.nightly import DECISION_ARTIFACT, decide_task, publish_decision_task
 
     lossy = {"mse": 2.0e-4, "lsd": 1.2}
@@ -52,9 +52,8 @@ def test_a_challenger_worse_on_one_preset_is_kept_out_and_the_artifact_names_the
 
 @pytest.mark.slow
 def test_each_new_version_trains_one_challenger_and_a_repeated_trigger_trains_nothing(prefect_harness, tmp_path):
-    from ladle_model.runs.registry import read_candidates
-
     from flows.nightly import nightly
+    from ladle_model.runs.registry import read_candidates
 
     write_first_library(tmp_path / "library", n_albums=2, per_album=3, seconds=2.0)
     params = night_parameters(tmp_path, parse_args(["--max-steps", "4", "--keep", "1"]))

@@ -186,7 +186,7 @@ def test_the_train_deployment_and_ladle_train_with_the_same_arguments_build_iden
     """prefect.yaml's train-ladle/default and `ladle train` with the same arguments: one TrainConfig, built by the
     function the flow calls (TrainConfig.from_recipe), the CLI's options turned into overrides as `ladle train` does."""
     from flows.cli import build_parser
-    from flows.cli.model import train_overrides
+    from flows.cli.train import train_overrides
     from ladle_model.training.config import TrainConfig
 
     spec = yaml.safe_load((REPO / "prefect.yaml").read_text())

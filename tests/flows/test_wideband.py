@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 
 from ladle_model.evaluation.evaluate import EvalConfig, evaluate_run, run_presets
-from ladle_model.runs.checkpoint import RunDir, load_checkpoint
+from ladle_model.runs.checkpoint import load_checkpoint
+from ladle_model.runs.folder import RunDir
 from storage.config import PRESET_GROUPS, expand_presets
 from tests.conftest import tone_pcm, write_pcm
 

@@ -17,13 +17,8 @@ from ladle_model.calibration.record import METHOD, SCORED_ALIKE_SINCE, Calibrati
 from ladle_model.calibration.search import calibrate_fill_gain, fill_setting
 from ladle_model.evaluation.visqol import visqol_available
 from ladle_model.models.build import build_model, model_config_dict
-from ladle_model.runs.checkpoint import (
-    CHECKPOINT_FORMAT,
-    RunDir,
-    load_checkpoint,
-    model_from_checkpoint,
-    save_checkpoint_file,
-)
+from ladle_model.runs.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, model_from_checkpoint
+from ladle_model.runs.folder import RunDir, save_checkpoint_file
 
 RATE = 44100
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+
 from ladle_model.runs.champion import (
     champion_record,
     champion_run,
@@ -13,9 +14,9 @@ from ladle_model.runs.champion import (
     resolve_model,
     seed_run,
 )
+from ladle_model.runs.checkpoint import load_checkpoint
+from ladle_model.runs.folder import RunDir
 from ladle_model.runs.registry import Candidate, find_candidate, read_candidates, record_candidate, registry_path
-
-from ladle_model.runs.checkpoint import RunDir, load_checkpoint
 from ladle_model.training.loop import train
 from tests.ladle_model.test_train import tiny_config
 

@@ -14,19 +14,19 @@ import torch
 from ladle_model.models.build import model_config_dict
 from ladle_model.runs.checkpoint import (
     CHECKPOINT_FORMAT,
-    CheckpointError,
-    RunDir,
-    capture_rng_state,
-    check_resumable,
     checkpoint_datasets,
     checkpoint_presets,
     load_checkpoint,
     model_from_checkpoint,
-    resolve_checkpoint,
+    upgrade_config,
+)
+from ladle_model.runs.errors import CheckpointError
+from ladle_model.runs.folder import RunDir, resolve_checkpoint, save_checkpoint_file
+from ladle_model.runs.resume import (
+    capture_rng_state,
+    check_resumable,
     restore_rng_state,
     resume_step,
-    save_checkpoint_file,
-    upgrade_config,
     warm_start_history,
 )
 from ladle_model.training.loop import train

@@ -8,7 +8,7 @@ import pytest
 import webdataset as wds
 
 from flows.cli import main
-from ladle_model.runs.checkpoint import run_dataset_versions
+from ladle_model.runs.resume import run_dataset_versions
 from storage.card import LICENCE_NOTE
 from storage.catalog import read_rows
 from storage.config import CorpusConfig

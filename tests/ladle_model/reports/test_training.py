@@ -14,7 +14,7 @@ from ladle_model.reports.training import (
     truncate_log,
     write_training_report,
 )
-from ladle_model.runs.checkpoint import RunDir
+from ladle_model.runs.folder import RunDir
 
 
 def test_log_rows_round_trip_and_keep_the_first_header(tmp_path):
