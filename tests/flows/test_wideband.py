@@ -38,7 +38,9 @@ def wideband(prefect_harness, tmp_path_factory):
     data, run = root / "data", root / "run"
     presets = list(expand_presets(["wideband"]))  # as `ladle build-corpus --preset wideband` passes them
     build_corpus(sources=[str(root / "library")], data=str(data), presets=presets, segment_seconds=0.25)
-    train_ladle(data=str(data), run_dir=str(run), preset="wideband", overrides={**TINY, "max_steps": 40})
+    # a 3-minute budget bounds the whole flow: the calibration over fifteen presets stops at its deadline
+    overrides = {**TINY, "max_steps": 40, "max_minutes": 3}
+    train_ladle(data=str(data), run_dir=str(run), preset="wideband", overrides=overrides)
     return data, run
 
 
