@@ -46,7 +46,8 @@ def change_library(root: Path, night: int, per_album: int, seconds: float) -> li
     from mutagen.flac import FLAC
 
     rng = np.random.default_rng(1000 + night)
-    tracks = sorted(p for p in root.rglob("*.flac") if "corrupt" not in p.name)
+    # the tracks pinned to test and val stay as they are: the champion and challenger are compared on them
+    tracks = sorted(p for p in root.rglob("*.flac") if "corrupt" not in p.name and not pinned(p))
     done = []
     write_album(root, 100 + night, per_album, seconds, rng)
     done.append(f"added album {100 + night} ({per_album} tracks)")
@@ -73,9 +74,23 @@ def change_library(root: Path, night: int, per_album: int, seconds: float) -> li
 
 
 def write_first_library(root: Path, n_albums: int, per_album: int, seconds: float) -> None:
+    """The first night's albums; the first track is pinned to the test split and the second to val (a `LADLE_SPLIT`
+    tag), so every night's challenger and champion are scored on the same held-out track."""
+    from mutagen.flac import FLAC
+
     rng = np.random.default_rng(0)
     for a in range(n_albums):
         write_album(root, a, per_album, seconds, rng)
+    for path, split in zip(sorted(root.rglob("*.flac")), ("test", "val")):
+        tagged = FLAC(path)
+        tagged["ladle_split"] = split
+        tagged.save()
+
+
+def pinned(path: Path) -> bool:
+    from mutagen.flac import FLAC
+
+    return "ladle_split" in FLAC(path)
 
 
 # ----------------------------------------------------------------------------- what a night leaves
