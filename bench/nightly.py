@@ -62,7 +62,8 @@ def change_library(root: Path, night: int, per_album: int, seconds: float) -> li
     replaced.update(tags)
     replaced.save()
     done.append(f"new master of {master.relative_to(root)}")
-    retag = FLAC(tracks[int(rng.integers(len(tracks)))])
+    others = [t for t in tracks if t != master]  # a file other than the new master, so both changes show
+    retag = FLAC(others[int(rng.integers(len(others)))])
     retag["title"] = f"retitled on night {night}"
     retag.save()
     done.append(f"retagged {Path(retag.filename).relative_to(root)}")
