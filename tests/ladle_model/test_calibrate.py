@@ -429,7 +429,7 @@ def test_the_race_chooses_what_scoring_every_setting_on_every_excerpt_chooses_fo
     assert raced.table == full.table and raced.groups["all"]["setting"] == full.groups["all"]["setting"]
     assert raced.groups["all"]["dropped"] and not full.groups["all"]["dropped"]
     assert raced_excerpts < clock.excerpts
-    assert raced.cut_short == full.cut_short == "" and raced.seconds > 0
+    assert raced.cut_short == full.cut_short == ""
 
 
 @needs_visqol
