@@ -36,7 +36,8 @@ from storage.atomic import atomic_path, write_json_atomic
 from storage.config import stable_hash
 from storage.fs import file_sha256
 from storage.sources.accuraterip import TrackChecksums
-from storage.sources.cue import CueTrack, Disc, frames_to_msf, read_cue, referenced_files, sheet_source
+from storage.sources.cue import CueTrack, Disc, frames_to_msf
+from storage.sources.cue_sheet import read_cue, referenced_files, sheet_source
 from storage.sources.discid import accuraterip_disc_id, freedb_disc_id, musicbrainz_disc_id
 from storage.sources.image import DiscError, ImageFile, PcmFormat, open_image
 from storage.sources.layout import lay_out_disc, read_timeline, samples_to_frames

@@ -2,14 +2,8 @@ import codecs
 
 import pytest
 
-from storage.sources.cue import (
-    CueError,
-    frames_to_msf,
-    msf_to_frames,
-    parse_cue,
-    read_cue,
-    referenced_files,
-)
+from storage.sources.cue import CueError, frames_to_msf, msf_to_frames, parse_cue
+from storage.sources.cue_sheet import read_cue, referenced_files
 
 FULL_SHEET = """\
 REM GENRE "Progressive Rock"

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from storage.sources.cue import SAMPLES_PER_FRAME, CueError, Disc, msf_to_frames, parse_cue, read_cue
+from storage.sources.cue import SAMPLES_PER_FRAME, CueError, Disc, msf_to_frames, parse_cue
+from storage.sources.cue_sheet import read_cue
 from storage.sources.discid import (
     DiscToc,
     TocTrack,

@@ -344,7 +344,7 @@ def test_legacy_encodings_are_tagged_right_or_not_at_all(tmp_path, monkeypatch):
     # A sheet whose encoding cannot be told with confidence (the detector's reading is replaced here by an
     # uncertain one, as for the cp1252 sheet in test_cue): the audio is split, the ASCII names stay (every
     # candidate encoding reads ASCII alike), the others are left out, and why is noted.
-    import storage.sources.cue as cue_module
+    import storage.sources.cue_sheet as cue_module
     from storage.sources.text import DecodedText
 
     sheet = image_sheet(name).replace("The Quintet", "Sigur Rós").replace("Kind of Test", "Ágætis byrjun")
