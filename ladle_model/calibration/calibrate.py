@@ -96,7 +96,7 @@ def reuse_calibration(run: RunDir, ckpt: dict | None = None) -> Calibration | No
         return None
     try:  # the val excerpts' gains are the same under this method: only the rows past them change
         groups = {
-            name: {**group, "setting": list(best_setting(group["scores"], group["lsd"]))}
+            name: {**group, "setting": list(best_setting(group["scores"], group["lsd"], group.get("snr")))}
             for name, group in record["groups"].items()
         }
         result = Calibration(
@@ -105,7 +105,7 @@ def reuse_calibration(run: RunDir, ckpt: dict | None = None) -> Calibration | No
                 "groups": groups,
                 "table": bandwidth_table(groups).to_list(),
                 "method": METHOD,
-                "gain": best_setting(record["scores"], record["lsd"])[0],
+                "gain": best_setting(record["scores"], record["lsd"], record.get("snr"))[0],
             }
         )
     except (KeyError, TypeError, ValueError) as e:

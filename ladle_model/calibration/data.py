@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from ladle_model.calibration.budget import excerpts_within
 from ladle_model.calibration.calibrate import calibratable, calibrate_run, reuse_calibration
 from ladle_model.calibration.record import Calibration
 from ladle_model.evaluation.tracks import select_tracks
@@ -183,8 +184,8 @@ def calibrate_after_training(
     """Choose the fill gains of a trained run's best.pt on its validation split; None when the model has none.
 
     `data` are the run's dataset versions; `batch_size` and `crop_samples` read the val shards as training did.
-    Scored on 5-s excerpts of the val split's whole tracks; where those cannot be read (a data folder without
-    its encodes), on the val shards' segments. No ViSQOL call is started that would end past `deadline` (on
+    Scored on 5-s excerpts of the val split's whole tracks, as many per preset as the time to `deadline` can score
+    (`excerpts_within`); where those cannot be read (a data folder without its encodes), on the val shards' segments. No ViSQOL call is started that would end past `deadline` (on
     `clock`): the choice is made among what was scored by then (ladle_model/calibration/search.py).
     """
     from ladle_model.data.loader import make_loader
@@ -198,8 +199,14 @@ def calibrate_after_training(
         return asdict(reused)
     labels: list[str] | None = None
     bandwidths: list[float] | None = None
+    per_preset = EXCERPTS_PER_PRESET
+    if deadline is not None:  # as many as the time left can score: every preset gets a choice within the budget
+        per_preset = excerpts_within(deadline - clock(), len(data.presets), most=EXCERPTS_PER_PRESET)
+        log.info("calibration: %d val excerpts per preset fit the %.0f s left", per_preset, deadline - clock())
     try:
-        excerpts = val_track_excerpts(data_dir, data.presets, data.sample_rate, layout=stft_layout(model))
+        excerpts = val_track_excerpts(
+            data_dir, data.presets, data.sample_rate, per_preset=per_preset, layout=stft_layout(model)
+        )
         source = "val-track excerpts"
         segments, labels, bandwidths = unzip_excerpts(excerpts)
     except (OSError, RuntimeError, ValueError) as e:

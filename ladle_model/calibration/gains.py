@@ -5,8 +5,10 @@
     fill_gain_text(record)                                                  # 'per input bandwidth: 0.5 at 11.1 kHz, ...'
 
 A setting is (fill gain below the cut, above it, mask gain), named in the scores by `setting_key`. Each
-preset's best setting becomes a row at its val tracks' median input bandwidth. Among settings ViSQOL cannot
-tell from the best (its 0.01 noise), the lowest LSD wins: it restores the most. The mask term runs up to
+preset's best setting becomes a row at its val tracks' median input bandwidth. Only settings not worse than the
+input count (`admissible`): ViSQOL and LSD within their noise of the input's or better, and SNR too, or within
+SNR_ALLOWANCE where ViSQOL gains beyond its noise; where none is, the row passes its input through. Among
+settings ViSQOL cannot tell from the best (its 0.01 noise), the lowest LSD wins: it restores the most. The mask term runs up to
 MASK_MARGIN past the widest val track and no further, the fill GATE_ABOVE beyond that track at the least gains
 any row chose; input cut further still, or not cut at all, passes through unchanged: the val split shows
 nothing of what the model does to it (BENCHMARKS.md, "Quality").
@@ -19,6 +21,11 @@ from ladle_model.models.gain_table import GainRow, GainTable
 
 SAME_VISQOL = get_metric("visqol").noise  # 0.01: ViSQOL differences evaluation calls "the same as the input"
 LSD_METRIC = get_metric("lsd")  # its same_within: LSD within 0.5 % of a value is the same to evaluation
+SAME_SNR = get_metric("snr_db").noise  # 0.01 dB
+# dB of SNR a setting may give up where ViSQOL hears it restore more than its noise: a fill above the cut cannot
+# know the original's phase, so it always costs a little SNR. Where ViSQOL hears nothing, SNR within its noise.
+SNR_ALLOWANCE = 0.1
+PASS_THROUGH = (0.0, 0.0, 0.0)
 MERGE_WITHIN = 0.02  # presets whose low-passes lie within ~440 Hz share one row of the table
 # An input cut this far (1.1 kHz at 44.1 kHz) above the widest val track scored, or further, passes through
 # unchanged: on near-transparent input the mask term and the fill cost SNR and ViSQOL (BENCHMARKS.md, "Quality").
@@ -45,16 +52,35 @@ def parse_setting(key: str) -> Setting:
     return gains[0], gains[1], gains[2] if len(gains) == 3 else 1.0
 
 
-def best_setting(visqol: dict[str, float], lsd: dict[str, float], tolerance: float = SAME_VISQOL) -> Setting:
+def admissible(key: str, visqol: dict[str, float], lsd: dict[str, float], snr: dict[str, float]) -> bool:
+    """Whether setting `key` is not worse than the input ("input" in each dict) on any metric beyond its noise; SNR
+    may fall by SNR_ALLOWANCE where ViSQOL rises beyond its noise."""
+    base_v, base_l, base_s = visqol["input"], lsd["input"], snr["input"]
+    heard = visqol[key] > base_v + SAME_VISQOL
+    return (
+        visqol[key] >= base_v - SAME_VISQOL
+        and lsd[key] <= base_l + LSD_METRIC.same_within(base_l)
+        and snr[key] >= base_s - (SNR_ALLOWANCE if heard else SAME_SNR)
+    )
+
+
+def best_setting(
+    visqol: dict[str, float], lsd: dict[str, float], snr: dict[str, float] | None = None, tolerance: float = SAME_VISQOL
+) -> Setting:
     """The (gain below the cut, gain above it, mask gain) among `visqol`'s `setting_key` keys with the lowest
     LSD of those that score within `tolerance` of the best ViSQOL.
 
-    More fill restores more of the removed band (LSD falls) until it is too loud; among settings that
+    With the input's scores and `snr` given, only the `admissible` settings compete, and PASS_THROUGH is chosen when
+    none is. More fill restores more of the removed band (LSD falls) until it is too loud; among settings that
     ViSQOL cannot tell apart from the best, the one that restores the most is kept. Among those whose LSD
     is the same too (within its noise, LSD_METRIC.same_within), the one with the most of the mask term wins: it is
     what training made for SNR, and LSD barely sees it. Then the lowest LSD, then the least fill.
     """
     keys = [k for k in visqol if k not in ("input", "table")]
+    if snr is not None and "input" in visqol:
+        keys = [k for k in keys if admissible(k, visqol, lsd, snr)]
+        if not keys:
+            return PASS_THROUGH
     top = max(visqol[k] for k in keys)
     tied = [k for k in keys if visqol[k] >= top - tolerance]
     least = min(lsd[k] for k in tied)
@@ -62,23 +88,26 @@ def best_setting(visqol: dict[str, float], lsd: dict[str, float], tolerance: flo
     return parse_setting(min(alike, key=lambda k: (-parse_setting(k)[2], lsd[k], sum(parse_setting(k)))))
 
 
-def merged_groups(groups: dict[str, dict], merge_within: float) -> list[tuple[float, dict, dict, int]]:
-    """(bandwidth, summed ViSQOL and LSD per setting, excerpts) of the groups, those within `merge_within` of each
-    other (of Nyquist) merged, with the settings every one of them was scored with."""
-    rows: list[tuple[float, dict[str, float], dict[str, float], int]] = []
+SCORED = ("scores", "lsd", "snr")  # a group's mean ViSQOL, LSD and SNR per setting
+
+
+def merged_groups(groups: dict[str, dict], merge_within: float) -> list[tuple[float, list[dict | None], int]]:
+    """(bandwidth, summed ViSQOL, LSD and SNR per setting (SNR None where a group has none), excerpts) of the
+    groups, those within `merge_within` of each other (of Nyquist) merged, with the settings every one of them was
+    scored with."""
+    rows: list[tuple[float, list[dict | None], int]] = []
     for group in sorted(groups.values(), key=lambda g: g["bandwidth"]):
         n = group["segments"]
-        visqol, distance = ({k: v * n for k, v in group[key].items()} for key in ("scores", "lsd"))
+        sums = [{k: v * n for k, v in group[key].items()} if group.get(key) is not None else None for key in SCORED]
         if rows and group["bandwidth"] - rows[-1][0] <= merge_within:
-            width, total_v, total_l, count = rows[-1]
-            rows[-1] = (
-                (width * count + group["bandwidth"] * n) / (count + n),
-                {k: total_v[k] + visqol[k] for k in total_v if k in visqol},
-                {k: total_l[k] + distance[k] for k in total_l if k in distance},
-                count + n,
-            )
+            width, totals, count = rows[-1]
+            merged = [
+                {k: total[k] + new[k] for k in total if k in new} if total is not None and new is not None else None
+                for total, new in zip(totals, sums)
+            ]
+            rows[-1] = ((width * count + group["bandwidth"] * n) / (count + n), merged, count + n)
         else:
-            rows.append((group["bandwidth"], visqol, distance, n))
+            rows.append((group["bandwidth"], sums, n))
     return rows
 
 
@@ -96,9 +125,9 @@ def bandwidth_table(
     rows = [
         GainRow(
             round(width, 4),
-            *best_setting({k: v / n for k, v in total_v.items()}, {k: v / n for k, v in total_l.items()}),
+            *best_setting(*({k: v / n for k, v in t.items()} if t is not None else None for t in totals)),
         )
-        for width, total_v, total_l, n in merged_groups(groups, merge_within)
+        for width, totals, n in merged_groups(groups, merge_within)
     ]
     if rows[-1].bandwidth < 1.0:
         widest = round(max([rows[-1].bandwidth, *(g.get("widest", g["bandwidth"]) for g in groups.values())]), 4)

@@ -13,10 +13,10 @@ from ladle_model.calibration.gains import fill_gain_text
 
 # A best.pt calibrated by another method is calibrated again: raise it when the rule that turns scores into a
 # table, or the music scored, changes.
-METHOD = 12
+METHOD = 13
 # Records from this method on were scored alike (on the same music): a later method that changed only the table's
 # rows past the widest val track, where no val excerpt lies, rebuilds their table from the record's scores.
-SCORED_ALIKE_SINCE = 12
+SCORED_ALIKE_SINCE = 13
 
 
 @dataclass
@@ -30,9 +30,10 @@ class Calibration:
     skipped: str = ""  # why nothing was calibrated ("" when it was)
     table: list | None = None  # the GainTable's plain rows, written as the model's fill_gain_table
     sample_rate: int = 0  # of the segments (bandwidths are fractions of its Nyquist)
-    # per preset: input bandwidth, excerpts, ViSQOL and LSD per setting scored on all its excerpts, best
+    # per preset: input bandwidth, excerpts, ViSQOL, LSD and SNR per setting scored on all its excerpts, best
     groups: dict[str, dict] = field(default_factory=dict)
     lsd: dict[str, float] = field(default_factory=dict)  # mean LSD per setting ("input": the lossy input's)
+    snr: dict[str, float] = field(default_factory=dict)  # mean SNR (dB) per setting ("input": the lossy input's)
     method: int = METHOD
     cut_short: str = ""  # what the deadline left unscored ("" when the search ran to its end)
     seconds: float = 0.0  # wall time the scoring took

@@ -1,4 +1,4 @@
-"""Scoring fill-gain settings on val excerpts (ViSQOL and LSD), as a race over the excerpts, within a deadline.
+"""Scoring fill-gain settings on val excerpts (ViSQOL, LSD and SNR), as a race over the excerpts, within a deadline.
 
     result = calibrate_fill_gain(model, segments, 44100, labels=presets)                   # Calibration(table=[...])
     result = calibrate_fill_gain(model, segments, 44100, labels=presets, deadline=t + 300)  # the same, by t + 300 s
@@ -28,7 +28,7 @@ import torch.nn as nn
 
 from ladle_model.calibration.gains import bandwidth_table, best_setting, setting_key
 from ladle_model.calibration.record import Calibration
-from ladle_model.evaluation.metrics import lsd
+from ladle_model.evaluation.metrics import lsd, snr_db
 from ladle_model.evaluation.visqol import VISQOL_MIN_SECONDS, visqol_available, visqol_moslqo
 from ladle_model.models.gain_table import GainRow, GainTable
 
@@ -46,7 +46,7 @@ MASK_GAINS: tuple[float, ...] = (0.5, 0.0)
 FIRST_ROUND_SHARE = 1 / 3  # of each preset's excerpts, every setting is scored on; the rest only by those still in
 DROP_BELOW = 0.05  # ViSQOL (five times its noise) under a preset's best in the first round: out of the race
 
-Scores = tuple[np.ndarray, np.ndarray]  # (ViSQOL, LSD) of each excerpt scored
+Scores = tuple[np.ndarray, np.ndarray, np.ndarray]  # (ViSQOL, LSD, SNR) of each excerpt scored
 
 
 @contextlib.contextmanager
@@ -109,7 +109,7 @@ class Scorer:
         return self.clock() + n_excerpts * each <= self.deadline
 
     def __call__(self, table: GainTable | None, rows: list[int]) -> Scores:
-        """ViSQOL and LSD of the excerpts `rows` restored with `table` (None: the input itself), (len(rows),) each."""
+        """ViSQOL, LSD and SNR of the excerpts `rows` restored with `table` (None: the input itself), (len(rows),) each."""
         started = self.clock()
         if table is None:
             estimate = self.lossy[rows]
@@ -117,9 +117,11 @@ class Scorer:
             with fill_setting(self.model, 1.0, table):
                 width = None if self.at_width is None else self.at_width[rows]
                 estimate = self.model(self.lossy[rows].to(self.device), bandwidth=width).float().cpu()
+        reference = self.lossless[rows].numpy()
         scores = (
             visqol_scores(self.lossless[rows], estimate, self.sample_rate),
-            np.asarray(lsd(self.lossless[rows].numpy(), estimate.numpy()), dtype=float).reshape(-1),
+            np.asarray(lsd(reference, estimate.numpy()), dtype=float).reshape(-1),
+            np.asarray(snr_db(reference, estimate.numpy()), dtype=float).reshape(-1),
         )
         self.seconds += self.clock() - started
         self.excerpts += len(rows)
@@ -127,24 +129,20 @@ class Scorer:
 
 
 class ScoreSheet:
-    """ViSQOL and LSD per setting key and excerpt, and which excerpts each key was scored on."""
+    """ViSQOL, LSD and SNR per setting key and excerpt, and which excerpts each key was scored on."""
 
     def __init__(self, n: int) -> None:
-        self.n, self.visqol, self.lsd, self.done = n, {}, {}, {}
+        self.n, self.scores, self.done = n, ({}, {}, {}), {}
 
     def add(self, key: str, rows: list[int], scores: Scores) -> None:
-        visqol, distance = scores
-        self.visqol.setdefault(key, np.full(self.n, np.nan))[rows] = visqol
-        self.lsd.setdefault(key, np.full(self.n, np.nan))[rows] = distance
+        for sheet, values in zip(self.scores, scores):
+            sheet.setdefault(key, np.full(self.n, np.nan))[rows] = values
         self.done.setdefault(key, np.zeros(self.n, bool))[rows] = True
 
-    def means(self, rows: list[int], keys: list[str] | None = None) -> tuple[dict[str, float], dict[str, float]]:
-        """Mean ViSQOL and LSD over `rows` of every key (of `keys`) scored on all of them."""
+    def means(self, rows: list[int], keys: list[str] | None = None) -> tuple[dict[str, float], ...]:
+        """Mean ViSQOL, LSD and SNR over `rows` of every key (of `keys`) scored on all of them."""
         keys = [k for k in (keys if keys is not None else self.done) if k in self.done and self.done[k][rows].all()]
-        return (
-            {k: float(np.nanmean(self.visqol[k][rows])) for k in keys},
-            {k: float(np.nanmean(self.lsd[k][rows])) for k in keys},
-        )
+        return tuple({k: float(np.nanmean(sheet[k][rows])) for k in keys} for sheet in self.scores)
 
 
 def race(score: Scorer, sheet: ScoreSheet, groups: dict[str, list[int]], settings) -> str:
@@ -160,7 +158,7 @@ def race(score: Scorer, sheet: ScoreSheet, groups: dict[str, list[int]], setting
     # each group's settings still in the race, best first, and the best place each setting holds in any group
     alive: dict[str, list[str]] = {}
     for name, rows in first.items():
-        visqol, _ = sheet.means(rows, keys)
+        visqol, *_ = sheet.means(rows, keys)
         top = max(visqol.values())
         alive[name] = sorted((k for k in visqol if visqol[k] >= top - DROP_BELOW), key=lambda k: -visqol[k])
     place = {k: min(a.index(k) for a in alive.values() if k in a) for k in keys if any(k in a for a in alive.values())}
@@ -177,7 +175,8 @@ def race(score: Scorer, sheet: ScoreSheet, groups: dict[str, list[int]], setting
 def choose_mask_gains(score: Scorer, sheet: ScoreSheet, groups: dict[str, list[int]], keys, mask_gains) -> str:
     """Score each group's best pair with a fill at each of `mask_gains` on its own excerpts; what the deadline cut."""
     for name, rows in groups.items():
-        below, above, _ = best_setting(*sheet.means(rows, keys))
+        visqol, distance, _ = sheet.means(rows, keys)  # the pair ViSQOL and LSD like best, its SNR aside: the
+        below, above, _ = best_setting(visqol, distance)  # mask term may be what costs it SNR
         for mask in mask_gains if below or above else ():
             if not score.fits(len(rows)):
                 return f"the mask gains stopped at {name}"
@@ -219,8 +218,8 @@ def calibrate_fill_gain(
 ) -> Calibration:
     """The fill gains (below and above each input's cut, per input bandwidth) whose restorations of `segments` score best.
 
-    "Best" is `best_setting`'s: the lowest LSD among the settings ViSQOL cannot tell from its best score, found by
-    `race`; each group's best pair with a fill is then scored with the mask term at each of `mask_gains`.
+    "Best" is `best_setting`'s: the lowest LSD among the settings not worse than the input that ViSQOL cannot tell
+    from its best, found by `race`; each group's best pair with a fill is then scored with the mask term at each of `mask_gains`.
     `labels` name each segment's group (its preset; None: one group). `bandwidths` are the codec cuts of the
     segments' whole tracks (ladle_model/models/bandwidth.py), which the model is run at, as `ladle enhance` runs
     it; None: each segment's own reading. Each group's best setting becomes a row of a table over the groups'
@@ -266,7 +265,7 @@ def calibrate_fill_gain(
         cut_short = cut_short or choose_mask_gains(score, sheet, groups, keys, mask_gains)
         result = pooled_result(sheet, groups, keys, widths, sample_rate, current)
         if score.fits(len(kept)):  # the whole table's own score, for the record
-            result.scores["table"], result.lsd["table"] = (
+            result.scores["table"], result.lsd["table"], result.snr["table"] = (
                 float(np.nanmean(m)) for m in score(GainTable.from_list(result.table), everything)
             )
         else:
@@ -283,19 +282,20 @@ def pooled_result(
     """The record of a scored sheet: pooled scores of the settings scored on every excerpt, each group's own, and the
     table over the groups' bandwidths."""
     everything = list(range(sheet.n))
-    scores, lsds = sheet.means(everything, ["input", *keys])
+    scores, lsds, snrs = sheet.means(everything, ["input", *keys])
     pooled = [k for k in scores if k != "input"]
-    gain = best_setting(scores, lsds)[0] if pooled else current
-    result = Calibration(gain, scores, sheet.n, sample_rate=sample_rate, lsd=lsds)
+    gain = best_setting(scores, lsds, snrs)[0] if pooled else current
+    result = Calibration(gain, scores, sheet.n, sample_rate=sample_rate, lsd=lsds, snr=snrs)
     for name, rows in groups.items():
-        group, group_lsd = sheet.means(rows)
+        group, group_lsd, group_snr = sheet.means(rows)
         result.groups[name] = {
             "bandwidth": float(widths[rows].median()),
             "widest": float(widths[rows].max()),
             "segments": len(rows),
             "scores": group,
             "lsd": group_lsd,
-            "setting": list(best_setting(group, group_lsd)),
+            "snr": group_snr,
+            "setting": list(best_setting(group, group_lsd, group_snr)),
             "dropped": [k for k in keys if k not in group],
         }
     result.table = bandwidth_table(result.groups).to_list()

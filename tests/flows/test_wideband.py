@@ -53,12 +53,6 @@ def test_wideband_trains_one_model_on_every_member_preset(wideband):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="the calibration keeps the full fill and mask term for every val preset, mp3-320 included: with "
-    "near-transparent presets in the val split no input lies past the pass-through gate, and the 320-kbps test "
-    "track lost 8.2 dB SNR and 0.11 ViSQOL while its LSD fell 1.89 -> 0.54 (issue 31)",
-)
 def test_a_model_trained_on_a_wideband_mix_leaves_320_kbps_input_unchanged(wideband):
     data, run = wideband
     cfg = EvalConfig(visqol_excerpts=1, n_spectrograms=0)

@@ -11,7 +11,7 @@ import torch
 from ladle_model.calibration import calibrate, search
 from ladle_model.calibration.calibrate import calibrate_run
 from ladle_model.calibration.data import pick_segments
-from ladle_model.calibration.gains import MASK_MARGIN, best_setting, parse_setting, setting_key
+from ladle_model.calibration.gains import MASK_MARGIN, admissible, best_setting, parse_setting, setting_key
 from ladle_model.calibration.gains import bandwidth_table as typed_bandwidth_table
 from ladle_model.calibration.record import METHOD, SCORED_ALIKE_SINCE, Calibration, calibration_text
 from ladle_model.calibration.search import calibrate_fill_gain, fill_setting
@@ -186,8 +186,26 @@ def test_a_mask_term_that_hurts_is_scaled_down_for_the_presets_it_hurts():
     )  # no mask term, a fill too faint to matter: the input
     assert min(scores["1/1/0.5"], scores["1/1/0"]) > scores["1/1"] + 0.1  # scored on the group's own excerpts
     assert "1/1/0" not in result.scores  # the pooled scores hold the settings every excerpt was scored with
-    best = max(("1/1", "1/1/0.5", "1/1/0"), key=scores.get)
-    assert result.groups["cut"]["setting"] == list(parse_setting(best)) == result.table[0][1:] and best != "1/1"
+    group = result.groups["cut"]
+    fair = [k for k in ("1/1", "1/1/0.5", "1/1/0") if admissible(k, scores, group["lsd"], group["snr"])]
+    best = max(fair, key=scores.get)  # of the settings not worse than the input
+    assert group["setting"] == list(parse_setting(best)) == result.table[0][1:] and best != "1/1"
+    assert not admissible("1/1", scores, group["lsd"], group["snr"])  # the mask that removes a quarter of the band
+
+
+def test_a_setting_worse_than_the_input_on_any_metric_is_never_chosen():
+    visqol = {"input": 4.5, "1/1": 4.6, "0.5/0.5": 4.52, "0/0": 4.5}
+    lsd = {"input": 1.0, "1/1": 0.6, "0.5/0.5": 0.8, "0/0": 1.0}
+    snr = {"input": 30.0, "1/1": 29.85, "0.5/0.5": 29.95, "0/0": 30.0}
+    assert best_setting(visqol, lsd) == (1.0, 1.0, 1.0)  # its SNR unknown: ViSQOL, then LSD
+    # ViSQOL heard the gain: 0.1 dB of SNR may go for it, 0.15 may not
+    assert best_setting(visqol, lsd, snr) == (0.5, 0.5, 1.0)
+    # near-transparent input: ViSQOL hears no gain, so SNR within its noise (0.01 dB) or the input passes through
+    flat = {"input": 4.7, "1/1": 4.705, "0.5/0.5": 4.70, "0/0": 4.70}
+    assert best_setting(flat, lsd, {**snr, "0/0": 29.5}) == (0.0, 0.0, 0.0)
+    assert best_setting(flat, lsd, {**snr, "0.5/0.5": 29.995}) == (0.5, 0.5, 1.0)
+    assert best_setting({**visqol, "1/1": 4.3, "0.5/0.5": 4.3}, lsd, {**snr, "0/0": 29.0}) == (0.0, 0.0, 0.0)
+    assert best_setting(visqol, {**lsd, "0.5/0.5": 1.2}, snr) == (0.0, 0.0, 1.0)  # LSD worse: out
 
 
 def test_segments_shorter_than_visqol_allows_are_skipped_with_a_reason():

@@ -23,3 +23,14 @@ def test_excerpt_counts_follow_both_limits():
         excerpt_counts(3, per_preset=0)
     with pytest.raises(ValueError, match="at least 1"):
         excerpt_counts(3, per_track=0)
+
+
+def test_the_excerpts_scored_per_preset_follow_the_time_left():
+    from ladle_model.calibration.budget import CALLS_PER_EXCERPT, VISQOL_CPU_S, excerpts_within
+
+    each = CALLS_PER_EXCERPT * VISQOL_CPU_S * 5.0 / 2  # seconds one 5-s excerpt costs on 2 ViSQOL processes
+    assert excerpts_within(3 * each + 1, n_presets=1, workers=2) == 3
+    assert excerpts_within(3 * each + 1, n_presets=3, workers=2) == 1
+    assert excerpts_within(6 * each, n_presets=3, workers=4) == 4  # twice the processes: twice the excerpts
+    assert excerpts_within(10, n_presets=15, workers=2) == 1  # never none: the race stops at the deadline instead
+    assert excerpts_within(1e6, n_presets=1, workers=2) == 12  # at most EXCERPTS_PER_PRESET
