@@ -1,5 +1,6 @@
 """The server path end to end: a real `prefect server`, a process work pool, `prefect deploy --all`
-from prefect.yaml, a worker, and `prefect deployment run` of both deployments with tiny parameters.
+from prefect.yaml, a worker, and `prefect deployment run` of every deployment with tiny parameters; the
+deployment's training is the one `ladle train` runs from the same arguments.
 
 Everything it starts runs on a free loopback port with its own PREFECT_HOME, and is stopped at the end.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from ladle_model.runs.checkpoint import checkpoint_datasets, load_checkpoint
 from storage.catalog import catalog_summary
 from tests.conftest import tone_pcm, write_pcm
 
@@ -97,7 +99,13 @@ def test_deploy_and_run_every_deployment_through_a_worker(prefect_server, tmp_pa
 
     _prefect(env, "work-pool", "create", "ladle-process", "--type", "process")
     deployed = _prefect(env, "deploy", "--all")
-    for name in ("nightly/nightly", "build-corpus/default", "train-ladle/default", "evaluate-ladle/default"):
+    for name in (
+        "nightly/nightly",
+        "build-corpus/default",
+        "train-ladle/default",
+        "evaluate-ladle/default",
+        "prune-datasets/default",
+    ):
         assert name in deployed
     schedules = json.loads(_prefect(env, "deployment", "inspect", "nightly/nightly", "--output", "json"))["schedules"]
     assert [s["schedule"]["cron"] for s in schedules] == ["0 2 * * *"]
@@ -156,6 +164,22 @@ def test_deploy_and_run_every_deployment_through_a_worker(prefect_server, tmp_pa
         )
         assert "Completed" in out, out[-2000:]
         assert (run_dir / "checkpoints" / "last.pt").is_file()
+        # the same arguments to `ladle train` train the same model: the same config, dataset version and step
+        cli_run = tmp_path / "runs" / "cli"
+        overrides = json.dumps(train_params["overrides"])
+        argv = ["train", "--data", str(data), "--run", str(cli_run), "--recipe", "paper", "--preset", "mp3-128"]
+        cli = subprocess.run(
+            [sys.executable, "-m", "flows.cli", *argv, "--overrides", overrides],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=700,
+        )
+        assert cli.returncode == 0, cli.stderr[-3000:]
+        served, local = (load_checkpoint(r / "checkpoints" / "last.pt") for r in (run_dir, cli_run))
+        assert served["config"] == local["config"] and served["step"] == local["step"] == 3
+        assert checkpoint_datasets(served) == checkpoint_datasets(local)
 
         eval_params = {
             "run_dir": str(run_dir),
@@ -179,6 +203,22 @@ def test_deploy_and_run_every_deployment_through_a_worker(prefect_server, tmp_pa
         )
         assert "Completed" in out, out[-2000:]
         assert (run_dir / "eval" / "mp3-128" / "report.html").is_file()
+
+        prune_params = {"data": str(data), "keep": 1, "protect_runs": [str(run_dir)]}
+        out = _prefect(
+            env,
+            "deployment",
+            "run",
+            "prune-datasets/default",
+            "--params",
+            json.dumps(prune_params),
+            "--watch",
+            "--watch-timeout",
+            "600",
+            timeout=700,
+        )
+        assert "Completed" in out, out[-2000:]
+        assert len(catalog_summary(data)["datasets"]) == 1  # one version: nothing to free, and nothing lost
     finally:
         _stop(worker)
         worker_log.close()
