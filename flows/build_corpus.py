@@ -38,6 +38,7 @@ from storage.partition import partition
 from storage.pool import POOL_DIR, manifest_name, plan_pool_shards, pool_folder
 from storage.shards import PairInputs
 from storage.sources.split import DiscRecord, find_cue_sheets
+from storage.versions import forget_removed_versions
 from tasks.corpus import align_pairs_task, encode_tracks_task, ingest_files_task, write_shard_task
 from tasks.disc import split_disc_task
 
@@ -376,6 +377,9 @@ def build_corpus(
                 refused=refused,
             )
         )
+        if fs.is_remote(data):  # a version pruned in the bucket must not come back with this mirror's push
+            for version in forget_removed_versions(local_data, data):
+                logger.info("dataset %s was pruned from %s: dropped from the local mirror", version, data)
         stages = build_corpus_stages.with_options(task_runner=runner)
         summary = stages(
             sources=local_sources,

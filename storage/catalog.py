@@ -48,8 +48,11 @@ _ARROW_TYPES = {
 }
 
 
+CATALOG_DIR = "catalog"  # DATA/catalog/: one Parquet file per table
+
+
 def table_path(data_dir: str | Path, name: str) -> Path:
-    return Path(data_dir) / "catalog" / f"{name}.parquet"
+    return Path(data_dir) / CATALOG_DIR / f"{name}.parquet"
 
 
 def schema_for(cls: type) -> pa.Schema:

@@ -51,6 +51,14 @@ def filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
     return fs, root.rstrip("/")
 
 
+def exists(location: str | Path) -> bool:
+    """Whether a local path or a URL names a file or a folder (a prefix with objects under it)."""
+    if is_remote(location):
+        remote, root = filesystem(str(location))
+        return remote.exists(root)
+    return Path(location).exists()
+
+
 def join(location: str | Path, *parts: str) -> str:
     """Join path parts onto a local path or a URL."""
     if is_remote(location):

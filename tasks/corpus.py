@@ -115,7 +115,12 @@ def write_shard_task(
 
 @task(name="prune-versions")
 def prune_versions_task(
-    data_dir: str, keep: int, protect_runs: list[str], protect_versions: list[str], wait_for_lock_seconds: float = 0.0
+    data_dir: str,
+    keep: int,
+    protect_runs: list[str],
+    protect_versions: list[str],
+    wait_for_lock_seconds: float = 0.0,
+    grace_minutes: float | None = None,
 ) -> PruneReport:
     """Keep each preset's newest versions, the protected ones and the champion's; delete the rest and their unlisted shards."""
     # reading checkpoints imports torch: only when pruning, so building a corpus stays light
@@ -123,4 +128,4 @@ def prune_versions_task(
     from ladle_model.runs.resume import run_dataset_versions
 
     protected = set(protect_versions) | run_dataset_versions(protect_runs) | champion_versions(data_dir)
-    return prune(data_dir, keep, protected, wait_for_lock_seconds)
+    return prune(data_dir, keep, protected, wait_for_lock_seconds, grace_minutes)

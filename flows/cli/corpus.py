@@ -345,7 +345,9 @@ def add_prune(commands) -> None:
     p = commands.add_parser(
         "prune", help="remove old dataset versions and the shards only they used (never the champion's)"
     )
-    p.add_argument("--data", required=True, help="the local data folder whose versions to prune")
+    p.add_argument(
+        "--data", required=True, help="the data folder whose versions to prune: a local folder or s3://bucket/prefix"
+    )
     p.add_argument("--keep", type=positive_int, required=True, help="newest versions to keep of each preset")
     p.add_argument(
         "--protect-run",
@@ -357,6 +359,14 @@ def add_prune(commands) -> None:
     p.add_argument(
         "--protect", action="append", default=[], metavar="VERSION", help="a dataset version never removed (repeat)"
     )
+    p.add_argument(
+        "--grace-minutes",
+        type=float,
+        default=None,
+        metavar="MINUTES",
+        help="never delete a pooled shard or unfinished version folder younger than this, which a build on another "
+        "machine may be uploading (default: 60 for an s3:// data folder, 0 for a local one)",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(handler=_cmd_prune)
 
@@ -366,16 +376,19 @@ def _cmd_prune(args) -> int:
 
     from ladle_model.runs.champion import champion_versions
     from ladle_model.runs.resume import run_dataset_versions
+    from storage import fs
     from storage.versions import prune
 
+    if args.grace_minutes is not None and args.grace_minutes < 0:
+        fail(f"--grace-minutes must be 0 or more, got {args.grace_minutes}")
     for run in args.protect_run:
-        if not Path(run).exists():
+        if not fs.exists(run):
             fail(f"no run folder or checkpoint at {run} (--protect-run)")
     try:
         # the champion (DATA/models/champion/) is always protected, as the prune-datasets flow protects it
         protected = set(args.protect) | run_dataset_versions(args.protect_run) | champion_versions(args.data)
-        report = prune(args.data, keep=args.keep, protected=protected)
-    except ValueError as e:  # a bad --keep, a remote folder, or a file that is not a checkpoint
+        report = prune(args.data, keep=args.keep, protected=protected, grace_minutes=args.grace_minutes)
+    except ValueError as e:  # a bad --keep, or a file that is not a checkpoint
         fail(str(e))
     print(json.dumps(dataclasses.asdict(report), indent=2) if args.json else report.summary())
     return 0

@@ -26,8 +26,9 @@ from pathlib import Path
 
 from ladle_model.runs.checkpoint import checkpoint_datasets, load_checkpoint
 from ladle_model.runs.folder import RunDir, save_checkpoint_file
-from ladle_model.runs.registry import models_dir
-from ladle_model.runs.resume import check_same_model, dataset_history
+from ladle_model.runs.registry import MODELS_DIR, models_dir
+from ladle_model.runs.resume import check_same_model, dataset_history, run_dataset_versions
+from storage import fs
 from storage.atomic import atomic_path, write_json_atomic
 from storage.lock import data_lock
 
@@ -68,7 +69,12 @@ def resolve_model(value: str, data_dir: str | Path) -> str:
 
 
 def champion_versions(data_dir: str | Path) -> set[str]:
-    """The dataset versions the champion's checkpoint was last trained on (what it names; `prune` keeps them)."""
+    """The dataset versions the champion's checkpoint was last trained on (what it names; `prune` keeps them).
+
+    DATA may be a URL in object storage: its champion's best.pt is read from there."""
+    if fs.is_remote(data_dir):
+        best = fs.join(str(data_dir), MODELS_DIR, CHAMPION, RunDir(Path()).best.as_posix())
+        return run_dataset_versions([best]) if fs.exists(best) else set()
     run = champion_run(data_dir)
     return set() if run is None else {d["version"] for d in checkpoint_datasets(load_checkpoint(run.best))}
 

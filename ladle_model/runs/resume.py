@@ -19,6 +19,7 @@ import torch
 from ladle_model.runs.checkpoint import checkpoint_datasets, checkpoint_presets, load_checkpoint
 from ladle_model.runs.errors import RunMismatchError
 from ladle_model.runs.folder import RunDir
+from storage import fs
 
 # ----------------------------------------------------------------------------- RNG state
 
@@ -138,10 +139,14 @@ def run_dataset_versions(paths: Iterable[str | Path]) -> set[str]:
     """Every dataset version that the given run folders (or checkpoint files) record, so `prune` keeps them.
 
     A run folder names its versions in config.json and in each checkpoint; several trained on together are
-    joined by "+".
+    joined by "+". A path may be a URL in object storage (`runs` may be s3://): its files are read from there.
     """
     versions: set[str] = set()
-    for path in map(Path, paths):
+    for path in paths:
+        if fs.is_remote(path):
+            versions |= _remote_run_versions(str(path))
+            continue
+        path = Path(path)
         checkpoints = [path] if path.is_file() else sorted((path / "checkpoints").glob("*.pt"))
         config = RunDir(path).config
         if path.is_dir() and config.is_file():
@@ -151,10 +156,27 @@ def run_dataset_versions(paths: Iterable[str | Path]) -> set[str]:
     return {v for v in versions if v}
 
 
+def _remote_run_versions(url: str) -> set[str]:
+    """`run_dataset_versions` of one run folder or checkpoint in object storage (each checkpoint fetched in turn)."""
+    filesystem, root = fs.filesystem(url)
+    layout = RunDir(Path())  # the run folder's layout, as names relative to its root
+    is_checkpoint = filesystem.isfile(root)
+    checkpoints = [root] if is_checkpoint else sorted(filesystem.glob(f"{root}/{layout.checkpoints.as_posix()}/*.pt"))
+    versions: set[str] = set()
+    config = f"{root}/{layout.config.as_posix()}"
+    if not is_checkpoint and filesystem.isfile(config):
+        versions.update(json.loads(filesystem.cat_file(config)).get("dataset_version", "").split("+"))
+    with tempfile.TemporaryDirectory() as tmp:
+        for checkpoint in checkpoints:
+            local = Path(tmp) / "checkpoint.pt"
+            filesystem.get_file(checkpoint, str(local))
+            versions.update(d["version"] for d in checkpoint_datasets(load_checkpoint(local)))
+    return versions
+
+
 def resume_step(run_dir: str | Path, model_name: str | None = None, model_config: dict | None = None) -> int | None:
     """The step a re-run of RUN continues from (its last.pt), or None for a new run. RUN may be an s3:// URL.
     With `model_name` and `model_config`, a last.pt of another model is a CheckpointError (`check_same_model`)."""
-    from storage import fs
 
     def step_of(ckpt: dict) -> int:
         if model_name is not None:
