@@ -29,7 +29,7 @@ from tqdm import tqdm
 from storage import catalog, fs
 from storage.align import Alignment
 from storage.atomic import remove_stale_temporaries
-from storage.config import ConfigError, CorpusConfig, EncodePreset, code_version, get_preset
+from storage.config import ConfigError, CorpusConfig, EncodePreset, code_version, expand_presets, get_preset
 from storage.corpus import SHARD_GLOBS, dataset_version, existing_manifest, finish_dataset
 from storage.encode import Encoded
 from storage.ingest import Duplicate, Quarantined, Track, resolve_tracks, scan_sources
@@ -78,10 +78,11 @@ def corpus_config(
     shard_target_mb: float,
     group_size: int = 32,
 ) -> CorpusConfig:
-    """The validated config of a build; ConfigError on anything impossible, before any work starts."""
+    """The validated config of a build, preset groups (`wideband`) expanded to their members as the CLI does;
+    ConfigError on anything impossible, before any work starts."""
     cfg = CorpusConfig.from_dict(
         {
-            "presets": list(presets),
+            "presets": list(expand_presets(presets)),
             "segment": {
                 "strategy": strategy,
                 "segment_seconds": segment_seconds,

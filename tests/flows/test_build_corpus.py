@@ -209,3 +209,11 @@ def test_a_data_folder_builds_from_any_directory_and_after_a_move(prefect_harnes
     assert {s: v["n_shards"] for s, v in repaired["splits"].items()} == {
         s: v["n_shards"] for s, v in moved["datasets"][0]["splits"].items()
     }
+
+
+def test_the_flow_expands_a_preset_group_as_the_cli_does():
+    from flows.build_corpus import corpus_config
+    from storage.config import PRESET_GROUPS
+
+    cfg = corpus_config(["wideband", "vorbis-160", "mp3-64"], "resample", 1.0, None, 44100, False, 256.0)
+    assert list(cfg.presets) == [*PRESET_GROUPS["wideband"], "vorbis-160"]  # each once, in order
