@@ -3,7 +3,15 @@ import dataclasses
 import numpy as np
 import pytest
 
-from storage.align import align_pair, measure_lag, pair_quality, resample, resampled_length, shift_to
+from storage.align import (
+    QUALITY_CHUNK_SAMPLES,
+    align_pair,
+    measure_lag,
+    pair_quality,
+    resample,
+    resampled_length,
+    shift_to,
+)
 from storage.config import PRESETS, AlignConfig
 from storage.encode import encode_track
 from tests.conftest import tone_pcm
@@ -33,6 +41,22 @@ def test_pair_quality_of_known_noise():
     corr, snr_db = pair_quality(x, x + noise)
     assert snr_db == pytest.approx(20.0, abs=0.2)
     assert corr == pytest.approx(1 / np.sqrt(1.01), abs=0.002)
+
+
+def test_pair_quality_agrees_with_float64_over_many_chunks():
+    # Longer than several chunks and not a multiple of one; a DC offset tests the centring.
+    rng = np.random.default_rng(2)
+    n = 5 * QUALITY_CHUNK_SAMPLES + 123
+    x = (0.3 * rng.standard_normal((2, n)) + 0.05).astype(np.float32)
+    y = (0.9 * x + 0.02 * rng.standard_normal((2, n)) - 0.01).astype(np.float32)
+    x64, y64 = x.astype(np.float64).ravel(), y.astype(np.float64).ravel()
+    expected_corr = np.corrcoef(x64, y64)[0, 1]
+    expected_snr = 10 * np.log10(np.sum(x64**2) / np.sum((x64 - y64) ** 2))
+    corr, snr_db = pair_quality(x, y)
+    assert corr == pytest.approx(expected_corr, abs=1e-7)
+    assert snr_db == pytest.approx(expected_snr, abs=1e-5)
+    assert pair_quality(x, x) == (pytest.approx(1.0, abs=1e-7), float("inf"))
+    assert pair_quality(x[:, :0], x[:, :0]) == (0.0, float("inf"))
 
 
 def test_resampled_length_matches_resample():
