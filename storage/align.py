@@ -51,18 +51,17 @@ def measure_lag(reference: np.ndarray, signal: np.ndarray, max_lag: int, analysi
     Only `analysis_frames` from the middle of the reference are used, so the cost stays bounded
     for long tracks. Returns (lag, normalised correlation at that lag).
     """
-    ref = reference.mean(axis=0)
-    sig = signal.mean(axis=0)
-    n = len(ref)
+    n = reference.shape[-1]
     span = min(n, analysis_frames)
     start = (n - span) // 2
-    ref_part = ref[start : start + span]
+    # Mono mixes of the windows only: a mix is made column by column, so mixing a slice is slicing the mix.
+    ref_part = reference[:, start : start + span].mean(axis=0)
     # The signal window covers every candidate lag: sig[start - max_lag : start + span + max_lag].
     padded = np.zeros(span + 2 * max_lag, dtype=np.float64)
     lo, hi = start - max_lag, start + span + max_lag
-    src_lo, src_hi = max(lo, 0), min(hi, len(sig))
+    src_lo, src_hi = max(lo, 0), min(hi, signal.shape[-1])
     if src_hi > src_lo:
-        padded[src_lo - lo : src_hi - lo] = sig[src_lo:src_hi]
+        padded[src_lo - lo : src_hi - lo] = signal[:, src_lo:src_hi].mean(axis=0)
     # Cross-correlation by FFT in float32. Lag j (0 <= j <= 2·max_lag) reads padded[i + j] for i < span,
     # always below len(padded), so a circular correlation of length len(padded) has no wrap-around.
     n_fft = _fast_length(len(padded))
@@ -98,17 +97,61 @@ def shift_to(signal: np.ndarray, lag: int, n_frames: int) -> np.ndarray:
     return out
 
 
+QUALITY_CHUNK_SAMPLES = 1 << 16  # small enough that a chunk's temporaries stay in the CPU cache
+
+
 def pair_quality(lossless: np.ndarray, aligned: np.ndarray) -> tuple[float, float]:
-    """(Pearson correlation, SNR in dB) of an aligned pair; float32 data, float64 sums (BLAS dot products)."""
-    x = np.ascontiguousarray(lossless, np.float32).ravel()
-    y = np.ascontiguousarray(aligned, np.float32).ravel()
-    diff = x - y
-    noise = float(np.dot(diff, diff))
-    signal = float(np.dot(x, x))
+    """(Pearson correlation, SNR in dB) of an aligned pair: two float arrays of one shape."""
+    if np.shape(lossless) != np.shape(aligned):
+        raise ValueError(f"an aligned pair has one shape, got {np.shape(lossless)} and {np.shape(aligned)}")
+    return shifted_quality(lossless, aligned, 0)
+
+
+def shifted_quality(lossless: np.ndarray, lossy: np.ndarray, lag: int) -> tuple[float, float]:
+    """`pair_quality(lossless, shift_to(lossy, lag, T))` for (C, T) and (C, T'), without the shifted copy.
+
+    Two passes over chunks of each channel: the means, then every sum at once. A chunk's products
+    are float32 (BLAS dot products) and the chunks add up in float64, so no whole-track temporary
+    is made and the sums keep about seven significant digits on tracks of any length.
+    """
+    x = np.ascontiguousarray(np.atleast_2d(lossless), np.float32)
+    y = np.ascontiguousarray(np.atleast_2d(lossy), np.float32)
+    n_frames = x.shape[-1]
+    n = x.size
+    if n == 0:
+        return 0.0, float("inf")
+    # Frames [lo, hi) of the lossless timeline have lossy samples y[:, lo + lag : hi + lag]; the rest are zeros.
+    lo = max(-lag, 0)
+    hi = max(min(n_frames, y.shape[-1] - lag), lo)
+    mean_x = np.float32(np.add.reduce(x, axis=None, dtype=np.float64) / n)
+    mean_y = np.float32(np.add.reduce(y[:, lo + lag : hi + lag], axis=None, dtype=np.float64) / n)
+    chunk = min(n_frames, QUALITY_CHUNK_SAMPLES)
+    diff, xc, yc, shifted = (np.empty(chunk, np.float32) for _ in range(4))
+    signal = noise = cov = var_x = var_y = 0.0
+    for channel in range(x.shape[0]):
+        for start in range(0, n_frames, chunk):
+            a = x[channel, start : start + chunk]
+            m = a.size
+            if lo <= start and start + m <= hi:
+                b = y[channel, start + lag : start + m + lag]  # wholly inside the lossy audio: a view
+            else:
+                b = shifted[:m]
+                b[:] = 0
+                inner_lo, inner_hi = max(start, lo), min(start + m, hi)
+                if inner_hi > inner_lo:
+                    b[inner_lo - start : inner_hi - start] = y[channel, inner_lo + lag : inner_hi + lag]
+            d, u, v = diff[:m], xc[:m], yc[:m]
+            np.subtract(a, b, out=d)
+            np.subtract(a, mean_x, out=u)
+            np.subtract(b, mean_y, out=v)
+            signal += float(np.dot(a, a))
+            noise += float(np.dot(d, d))
+            cov += float(np.dot(u, v))
+            var_x += float(np.dot(u, u))
+            var_y += float(np.dot(v, v))
     snr_db = 10 * np.log10(signal / noise) if noise > 0 else float("inf")
-    xc, yc = x - x.mean(), y - y.mean()
-    denom = np.sqrt(float(np.dot(xc, xc)) * float(np.dot(yc, yc)))
-    return (float(np.dot(xc, yc)) / denom if denom > 0 else 0.0), float(snr_db)
+    denom = np.sqrt(var_x * var_y)
+    return (cov / denom if denom > 0 else 0.0), float(snr_db)
 
 
 def align_key(encoded: Encoded, cfg: AlignConfig) -> str:
@@ -134,7 +177,7 @@ def measure_alignment(
     """Lag, correlation, SNR and the quality gate of decoded audio: both (C, T) at the track's rate."""
     max_lag = round(cfg.max_lag_seconds * track.sample_rate)
     lag, _ = measure_lag(lossless, lossy, max_lag, round(cfg.analysis_seconds * track.sample_rate))
-    correlation, snr_db = pair_quality(lossless, shift_to(lossy, lag, lossless.shape[-1]))
+    correlation, snr_db = shifted_quality(lossless, lossy, lag)
     failures = []
     if correlation < cfg.min_correlation:
         failures.append(f"correlation {correlation:.3f} < {cfg.min_correlation}")

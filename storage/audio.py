@@ -149,20 +149,24 @@ def _frames_from_soundfile(path: Path) -> int:
 
 
 def _pcm_blocks(path: Path, info: StreamInfo):
-    """Yield int32 (frames, C) blocks at the sample's own width (±2**15 or ±2**23)."""
+    """Yield (frames, C) integer blocks at the sample's own width: int16, or int32 within ±2**23 for 24-bit."""
     if info.container == "alac":
-        yield ff.decode_pcm_int(path, info.channels, info.bits_per_sample)
+        pcm = ff.decode_pcm_int(path, info.channels, info.bits_per_sample)
+        yield pcm.astype(np.int16) if info.bits_per_sample == 16 else pcm
         return
-    dtype = "int16" if info.bits_per_sample == 16 else "int32"
-    shift = 0 if info.bits_per_sample == 16 else 32 - info.bits_per_sample
-    for block in sf.blocks(str(path), blocksize=BLOCK_FRAMES, dtype=dtype, always_2d=True):
-        yield block.astype(np.int32) >> shift if shift else block.astype(np.int32)
+    if info.bits_per_sample == 16:
+        yield from sf.blocks(str(path), blocksize=BLOCK_FRAMES, dtype="int16", always_2d=True)
+        return
+    shift = 32 - info.bits_per_sample
+    for block in sf.blocks(str(path), blocksize=BLOCK_FRAMES, dtype="int32", always_2d=True):
+        block >>= shift
+        yield block
 
 
-def _le_bytes(block: np.ndarray, bits: int) -> bytes:
+def _le_bytes(block: np.ndarray, bits: int) -> bytes | memoryview:
     """Interleaved little-endian samples at `bits` width: the layout FLAC's MD5 is computed over."""
     if bits == 16:
-        return block.astype("<i2").tobytes()
+        return memoryview(np.ascontiguousarray(block, "<i2")).cast("B")
     return block.astype("<i4").view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
 
 
@@ -174,16 +178,21 @@ def pcm_md5(path: str | Path, info: StreamInfo) -> tuple[str, int, int]:
         for block in _pcm_blocks(Path(path), info):
             digest.update(_le_bytes(block, info.bits_per_sample))
             n_frames += len(block)
-            if len(block):
-                peak = max(peak, int(np.abs(block).max()))
+            if len(block):  # max and -min, never abs: abs(-2**15) overflows int16
+                peak = max(peak, int(block.max()), -int(block.min()))
     except (sf.LibsndfileError, RuntimeError, ff.FFmpegError) as e:
         raise AudioError(f"decoding failed after {n_frames} frames: {e}") from None
     return digest.hexdigest(), n_frames, peak
 
 
 def read_lossless(path: str | Path, info: StreamInfo) -> np.ndarray:
-    """The whole file as float32 (C, T) in [-1, 1)."""
-    scale = float(1 << (info.bits_per_sample - 1))
-    blocks = list(_pcm_blocks(Path(path), info))
-    pcm = np.concatenate(blocks) if blocks else np.zeros((0, info.channels), np.int32)
-    return np.ascontiguousarray((pcm.astype(np.float32) / scale).T)
+    """The whole file as float32 (C, T) in [-1, 1): each sample is its integer over 2**(bits - 1).
+
+    libsndfile converts to float32 itself, by that power of two, so the values are exact and the
+    same as converting the integers here, without an integer copy of the whole track.
+    """
+    if info.container == "alac":
+        pcm = ff.decode_pcm_int(path, info.channels, info.bits_per_sample)
+        return np.ascontiguousarray((pcm.astype(np.float32) / float(1 << (info.bits_per_sample - 1))).T)
+    audio, _ = sf.read(str(path), dtype="float32", always_2d=True)  # (T, C)
+    return np.ascontiguousarray(audio.T)

@@ -12,6 +12,7 @@ import functools
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,16 +82,41 @@ def decode_file(
         channels = channels or info.channels
     rate, n_channels = sample_rate, channels
     output_args = {"format": "f32le", "acodec": "pcm_f32le", "ac": n_channels, "ar": rate}
-    try:
-        out, _ = (
-            ffmpeg.input(str(path))
-            .output("pipe:", **output_args)
-            .run(cmd=ffmpeg_exe(), capture_stdout=True, capture_stderr=True)
-        )
-    except ffmpeg.Error as e:
-        raise FFmpegError(f"decoding {Path(path).name} failed: {_tail(e.stderr)}") from None
-    audio = np.frombuffer(out, dtype="<f4").reshape(-1, n_channels).T
-    return np.ascontiguousarray(audio), rate
+    cmd = ffmpeg.input(str(path)).output("pipe:", **output_args).global_args("-nostdin").compile(cmd=ffmpeg_exe())
+    with tempfile.TemporaryFile() as stderr:  # a file, not a pipe: FFmpeg never blocks on a full stderr
+        with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr) as proc:
+            chunks = _read_frames(proc.stdout, n_channels)
+        if proc.returncode != 0:
+            stderr.seek(0)
+            raise FFmpegError(f"decoding {Path(path).name} failed: {_tail(stderr.read())}")
+    # One copy from the pipe's interleaved frames to (C, T), C-contiguous: each chunk's transpose in place.
+    audio = np.empty((n_channels, sum(len(c) for c in chunks)), np.float32)
+    start = 0
+    for chunk in chunks:
+        audio[:, start : start + len(chunk)] = chunk.T
+        start += len(chunk)
+    return audio, rate
+
+
+DECODE_CHUNK_FRAMES = 1 << 18
+
+
+def _read_frames(stream, n_channels: int) -> list[np.ndarray]:
+    """Interleaved float32 frames from a pipe, read straight into (n, C) arrays until it ends."""
+    chunks = []
+    while True:
+        chunk = np.empty((DECODE_CHUNK_FRAMES, n_channels), "<f4")
+        view = memoryview(chunk.reshape(-1).view(np.uint8))
+        filled = 0
+        while filled < len(view):
+            n_bytes = stream.readinto(view[filled:])
+            if not n_bytes:
+                break
+            filled += n_bytes
+        if filled:
+            chunks.append(chunk[: filled // (4 * n_channels)])
+        if filled < len(view):
+            return chunks
 
 
 def decode_pcm_int(path: str | Path, channels: int, bits_per_sample: int) -> np.ndarray:

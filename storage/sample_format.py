@@ -160,6 +160,23 @@ def _check_pair(key: str, lossless: np.ndarray, lossy: np.ndarray) -> None:
         )
 
 
+_MEMBER_WRITE_BYTES = 16 << 20  # a member up to this size goes to the file in one write
+
+
+class _Tell:
+    """A write-only file that counts what it passes on: tarfile's "w" mode asks where it is, once."""
+
+    def __init__(self, sink) -> None:
+        self.sink, self.position = sink, 0
+
+    def write(self, data) -> int:
+        self.position += len(data)
+        return self.sink.write(data)
+
+    def tell(self) -> int:
+        return self.position
+
+
 class TarSink:
     """Samples into an uncompressed tar stream, byte for byte as webdataset's TarWriter writes them.
 
@@ -169,8 +186,9 @@ class TarSink:
     """
 
     def __init__(self, fileobj, user: str = "ladle", group: str = "ladle", mtime: int = 0, mode: int = 0o444) -> None:
-        # A 1-MB stream buffer: tarfile's default 10-KB records meant ~100 writes per megabyte.
-        self._tar = tarfile.open(fileobj=fileobj, mode="w|", bufsize=1 << 20)
+        # Plain "w" mode writes each member in one call, the bytes "w|" (TarWriter's stream mode) writes:
+        # the stream mode's buffer is a bytes object that every member is appended to and cut from.
+        self._tar = tarfile.TarFile(fileobj=_Tell(fileobj), mode="w", copybufsize=_MEMBER_WRITE_BYTES)
         self.user, self.group, self.mtime, self.mode = user, group, mtime, mode
 
     def write(self, sample: dict) -> None:

@@ -63,6 +63,13 @@ def decode_sources(track: Track, encoded: Encoded) -> tuple[np.ndarray, np.ndarr
     return read_track(track), decode_lossy(encoded, track.channels)
 
 
+def _aligned(lossy: np.ndarray, lag: int, n_frames: int) -> np.ndarray:
+    """`shift_to(lossy, lag, n_frames)`, as a view of `lossy` when it covers the whole span (a pair is only read)."""
+    if 0 <= lag and lag + n_frames <= lossy.shape[-1]:
+        return lossy[:, lag : lag + n_frames]
+    return shift_to(lossy, lag, n_frames)
+
+
 def make_pair(
     track: Track, encoded: Encoded, alignment: Alignment, cfg: SegmentConfig, lossless: np.ndarray, lossy: np.ndarray
 ) -> Pair:
@@ -77,7 +84,7 @@ def make_pair(
     else:
         n_lossy = lossless.shape[-1]
     lossy = resample(lossy, encoded.sample_rate, lossy_rate)  # a no-op when the strategy keeps the codec rate
-    lossy = shift_to(lossy, round(alignment.lag_samples * lossy_rate / track.sample_rate), n_lossy)
+    lossy = _aligned(lossy, round(alignment.lag_samples * lossy_rate / track.sample_rate), n_lossy)
     return Pair(_as_stereo(lossless), _as_stereo(lossy), rate, lossy_rate, track.channels)
 
 

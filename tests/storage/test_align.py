@@ -3,7 +3,16 @@ import dataclasses
 import numpy as np
 import pytest
 
-from storage.align import align_pair, measure_lag, pair_quality, resample, resampled_length, shift_to
+from storage.align import (
+    QUALITY_CHUNK_SAMPLES,
+    align_pair,
+    measure_lag,
+    pair_quality,
+    resample,
+    resampled_length,
+    shift_to,
+    shifted_quality,
+)
 from storage.config import PRESETS, AlignConfig
 from storage.encode import encode_track
 from tests.conftest import tone_pcm
@@ -33,6 +42,36 @@ def test_pair_quality_of_known_noise():
     corr, snr_db = pair_quality(x, x + noise)
     assert snr_db == pytest.approx(20.0, abs=0.2)
     assert corr == pytest.approx(1 / np.sqrt(1.01), abs=0.002)
+
+
+def test_pair_quality_agrees_with_float64_over_many_chunks():
+    # Longer than several chunks and not a multiple of one; a DC offset tests the centring.
+    rng = np.random.default_rng(2)
+    n = 5 * QUALITY_CHUNK_SAMPLES + 123
+    x = (0.3 * rng.standard_normal((2, n)) + 0.05).astype(np.float32)
+    y = (0.9 * x + 0.02 * rng.standard_normal((2, n)) - 0.01).astype(np.float32)
+    x64, y64 = x.astype(np.float64).ravel(), y.astype(np.float64).ravel()
+    expected_corr = np.corrcoef(x64, y64)[0, 1]
+    expected_snr = 10 * np.log10(np.sum(x64**2) / np.sum((x64 - y64) ** 2))
+    corr, snr_db = pair_quality(x, y)
+    assert corr == pytest.approx(expected_corr, abs=1e-7)
+    assert snr_db == pytest.approx(expected_snr, abs=1e-5)
+    assert pair_quality(x, x) == (pytest.approx(1.0, abs=1e-7), float("inf"))
+    assert pair_quality(x[:, :0], x[:, :0]) == (0.0, float("inf"))
+
+
+@pytest.mark.parametrize("lag", [0, 37, -37, 70000, -70000, 400000, -400000])
+def test_shifted_quality_is_the_quality_of_the_shifted_copy(lag):
+    # Lags inside one chunk, across chunks, and past either end of the lossy audio.
+    rng = np.random.default_rng(3)
+    x = (0.3 * rng.standard_normal((2, 3 * QUALITY_CHUNK_SAMPLES + 11))).astype(np.float32)
+    y = (0.3 * rng.standard_normal((2, 3 * QUALITY_CHUNK_SAMPLES - 500))).astype(np.float32)
+    y[:, 1000:] += np.roll(x, 1000, axis=1)[:, 1000 : y.shape[1]]
+    corr, snr_db = shifted_quality(x, y, lag)
+    x64, y64 = x.astype(np.float64).ravel(), shift_to(y, lag, x.shape[1]).astype(np.float64).ravel()
+    expected_corr = np.corrcoef(x64, y64)[0, 1] if y64.any() else 0.0
+    assert corr == pytest.approx(expected_corr, abs=1e-7)
+    assert snr_db == pytest.approx(10 * np.log10(np.sum(x64**2) / np.sum((x64 - y64) ** 2)), abs=1e-5)
 
 
 def test_resampled_length_matches_resample():

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from storage.config import SegmentConfig
-from storage.segment import Pair, cut_segments, n_windows
+from storage.segment import Pair, cut_segments, make_pair, n_windows
 
 
 def _pair(lossy_rate, n=1000, rate=1000):
@@ -63,6 +63,24 @@ def test_silent_windows_are_skipped():
         )
         == 5
     )
+
+
+@pytest.mark.parametrize("lag_samples", [0, 3, 40, -3, 200])
+def test_make_pair_lays_the_lossy_side_out_as_shift_to_does(lag_samples):
+    from storage.align import Alignment, shift_to
+    from storage.encode import Encoded
+    from storage.ingest import Track
+
+    track = Track("t", "t.flac", "flac", 8000, 2, 16, 800, 0.1, "md5")
+    encoded = Encoded("t", "p", "t.ogg", 1, 1.0, 8000, "key")
+    alignment = Alignment("t", "p", lag_samples, 840, 1.0, 60.0, True, "key")
+    lossless = np.tile(np.arange(800, dtype=np.float32), (2, 1))
+    lossy = np.tile(np.arange(1, 841, dtype=np.float32), (2, 1))
+    for strategy in ("resample", "pad-edges"):
+        cfg = SegmentConfig(strategy=strategy, segment_seconds=0.01, sample_rate=8000)
+        pair = make_pair(track, encoded, alignment, cfg, lossless, lossy)
+        assert np.array_equal(pair.lossy, shift_to(lossy, lag_samples, 800)) and pair.lossy.dtype == np.float32
+        assert np.array_equal(pair.lossless, lossless)
 
 
 def test_config_rejects_bad_values():

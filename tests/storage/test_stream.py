@@ -46,6 +46,20 @@ def test_decode_chunks_reassemble_the_whole_decode(tmp_path):
     )
 
 
+@pytest.mark.parametrize("channels", [1, 2])
+def test_decode_file_reads_every_frame_over_several_pipe_chunks(tmp_path, channels):
+    n_frames = 2 * ff.DECODE_CHUNK_FRAMES + 777
+    pcm = tone_pcm(n_frames / 44100, channels=channels, seed=2)
+    path = write_pcm(tmp_path / "long.flac", pcm)
+    audio, rate = ff.decode_file(path, channels=channels)
+    assert rate == 44100 and audio.shape == (channels, n_frames) and audio.flags.c_contiguous
+    assert np.array_equal(audio, (pcm / 2**15).astype(np.float32).T)  # 16-bit PCM is exact in float32
+    bad = tmp_path / "notes.ogg"
+    bad.write_text("not audio\n" * 100)
+    with pytest.raises(ff.FFmpegError, match="decoding notes.ogg failed"):
+        ff.decode_file(bad, channels=channels, sample_rate=44100)
+
+
 def test_decode_chunks_of_a_non_audio_file_fail_clearly(tmp_path):
     bad = tmp_path / "notes.flac"
     bad.write_text("not audio\n" * 100)
