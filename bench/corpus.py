@@ -139,11 +139,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-write", action="store_true", help="print only, do not append to bench/log/corpus.md")
     args = parser.parse_args(argv)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    work = Path(tempfile.mkdtemp(prefix="ladle-bench-corpus-"))
+    # A Prefect home of its own: no task result cached by an earlier run makes the first build look cheaper.
+    os.environ["PREFECT_HOME"] = str(work / "prefect")
 
     from bench.stages import CpuSampler, read_spans, stage_breakdown
     from flows.build_corpus import build_corpus
 
-    work = Path(tempfile.mkdtemp(prefix="ladle-bench-corpus-"))
     library, files, audio_s = demo_library(args.tracks, args.max_seconds)
 
     (work / "ffmpeg").mkdir()
