@@ -10,7 +10,8 @@ The calibration's cost is ViSQOL over the val excerpts, which is known only once
 training; so a fixed share of the budget, CALIBRATION_SHARE, is held back for it, and the calibration spends
 whatever is left when training stops (ladle_model/calibration/search.py stops scoring, and chooses among what it
 scored, before a call would end past the deadline). Training stops at the first step boundary past its
-deadline, so the command ends within the budget plus one step.
+deadline less the time its closing validation will take (ladle_model/training/loop.py), so the calibration
+keeps its share and the command ends within the budget plus one step.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -389,6 +390,17 @@ def test_time_budget_stops_with_a_checkpoint_and_a_rerun_resumes_exactly(
         )
     losses = [r["loss/total"] for r in read_log(tmp_path / "log_steps.csv")]
     assert losses == pytest.approx([r["loss/total"] for r in read_log(straight_dir / "log_steps.csv")], rel=1e-5)
+
+
+def test_the_closing_validation_counts_in_the_time_budget(tiny_data_dir, tmp_path, monkeypatch):
+    """Training stops early enough for the validation that ends it: before one was timed, its batches at
+    VAL_BATCH_SHARE of a (measured) training step each."""
+    clock, _ = a_minute_per_step(monkeypatch)
+    monkeypatch.setattr(train_module, "VAL_BATCH_SHARE", 1.0)  # a val batch as dear as a step: one minute here
+    val_batches = math.ceil(4 / tiny_config().batch_size)  # the tiny val split's 4 segments
+    stopped = train(tiny_data_dir, tmp_path, tiny_config(max_minutes=3), clock=clock)
+    # after step k the clock reads k minutes, and k + val_batches >= 3 stops it
+    assert (stopped.step, stopped.stopped_by) == (3 - val_batches, "max_minutes")
 
 
 def test_scheduled_lr_warms_up_linearly_to_the_configured_lr():
