@@ -31,6 +31,9 @@ from storage.atomic import TMP_MARKER, atomic_path
 from storage.lock import LOCK_NAME, data_lock
 
 COMMIT_MARKERS = ("manifest.json",)  # uploaded after everything else in their folder
+# Files rewritten in place, whose size may not change when their content does (a retitled track's row): a sync
+# always moves them. Everything else the pipeline writes once under a content-keyed name.
+REWRITTEN_IN_PLACE = ("catalog/*",)
 
 
 def is_remote(location: str | Path) -> bool:
@@ -87,8 +90,11 @@ def contained_path(folder: Path, relative: str) -> Path | None:
     return target if target != root and target.is_relative_to(root) else None
 
 
-def pull(url: str, local: Path, exclude: tuple[str, ...] = (), refused: list[str] | None = None) -> list[str]:
-    """Download files under `url` that `local` lacks (or has at another size); return their relative paths.
+def pull(
+    url: str, local: Path, exclude: tuple[str, ...] = (), refused: list[str] | None = None, force: bool = False
+) -> list[str]:
+    """Download files under `url` that `local` lacks or has at another size, every REWRITTEN_IN_PLACE one, and with
+    `force` every file; return their relative paths.
 
     A key that would land outside `local` (`a/../../x`) is never written: it is skipped and appended
     to `refused` (the full URL), for the caller to quarantine.
@@ -106,7 +112,8 @@ def pull(url: str, local: Path, exclude: tuple[str, ...] = (), refused: list[str
             if refused is not None:
                 refused.append(f"{url.rstrip('/')}/{relative}")
             continue
-        if target.is_file() and target.stat().st_size == info.get("size"):
+        same = target.is_file() and target.stat().st_size == info.get("size")
+        if same and not force and not _excluded(relative, REWRITTEN_IN_PLACE):
             continue
         with atomic_path(target) as tmp:
             fs.get_file(remote_path, str(tmp))
@@ -114,8 +121,9 @@ def pull(url: str, local: Path, exclude: tuple[str, ...] = (), refused: list[str
     return pulled
 
 
-def push(local: Path, url: str, exclude: tuple[str, ...] = (LOCK_NAME,)) -> list[str]:
-    """Upload files under `local` that `url` lacks (or has at another size), commit markers last; return them in order."""
+def push(local: Path, url: str, exclude: tuple[str, ...] = (LOCK_NAME,), force: bool = False) -> list[str]:
+    """Upload files under `local` that `url` lacks or has at another size, every REWRITTEN_IN_PLACE one, and with
+    `force` every file, commit markers last; return them in order."""
     fs, root = filesystem(url)
     remote_sizes = {}
     if fs.exists(root):
@@ -125,7 +133,10 @@ def push(local: Path, url: str, exclude: tuple[str, ...] = (LOCK_NAME,)) -> list
     pushed = []
     for path in files:
         relative = path.relative_to(local).as_posix()
-        if _excluded(relative, exclude) or remote_sizes.get(relative) == path.stat().st_size:
+        if _excluded(relative, exclude):
+            continue
+        same = remote_sizes.get(relative) == path.stat().st_size
+        if same and not force and not _excluded(relative, REWRITTEN_IN_PLACE):
             continue
         fs.put_file(str(path), f"{root}/{relative}")  # an S3 PUT is atomic: the object appears whole
         pushed.append(relative)

@@ -140,13 +140,14 @@ def prune(
     with data_lock(local, wait_seconds=wait_for_lock_seconds):
         if remote:
             forget_removed_versions(local, str(data_dir))
-            pull(join(str(data_dir), catalog.CATALOG_DIR), local / catalog.CATALOG_DIR)
+            # the catalog's tables are rewritten in place, often at the same size: copied whole, both ways
+            pull(join(str(data_dir), catalog.CATALOG_DIR), local / catalog.CATALOG_DIR, force=True)
         cutoff = time.time() - grace_s if grace_s > 0 else None
         report = _prune_versions(fs, root, data_dir, keep, set(protected), cutoff)
         for table, column in VERSION_TABLES.items():
             catalog.remove_rows(local, table, column, set(report.removed))
         if remote:
-            push(local / catalog.CATALOG_DIR, join(str(data_dir), catalog.CATALOG_DIR))
+            push(local / catalog.CATALOG_DIR, join(str(data_dir), catalog.CATALOG_DIR), force=True)
             forget_removed_versions(local, str(data_dir))
     report.removed.sort()
     report.kept.sort()

@@ -22,12 +22,18 @@ def test_push_then_pull_round_trip_with_commit_marker_last(s3_server, tmp_path):
         "datasets/v1/train-000000.tar",
         "datasets/v1/manifest.json",
     ]
-    assert fs.push(local, url) == []  # nothing changed, nothing sent
+    # nothing else changed, nothing else sent; the catalog is rewritten in place, so it always moves
+    assert fs.push(local, url) == ["catalog/tracks.parquet"]
     back = tmp_path / "back"
     assert fs.pull(url, back, exclude=("datasets/*/*.tar",)) == ["catalog/tracks.parquet", "datasets/v1/manifest.json"]
     assert (back / "catalog" / "tracks.parquet").read_bytes() == b"parquet bytes"
     assert not (back / "datasets" / "v1" / "train-000000.tar").exists()
-    assert fs.pull(url, back) == ["datasets/v1/train-000000.tar"]
+    assert fs.pull(url, back) == ["catalog/tracks.parquet", "datasets/v1/train-000000.tar"]
+    # a table rewritten at the same size (a retitled track's row) reaches the bucket and comes back
+    (local / "catalog" / "tracks.parquet").write_bytes(b"PARQUET BYTES")
+    fs.push(local, url)
+    fs.pull(url, back)
+    assert (back / "catalog" / "tracks.parquet").read_bytes() == b"PARQUET BYTES"
 
 
 def test_stock_webdataset_reads_shards_straight_from_the_bucket(s3_server, tmp_path):
@@ -60,7 +66,7 @@ def test_local_mirror_pulls_then_pushes_and_evicts_bucket_only_files(s3_server, 
         (local / "datasets" / "v2").mkdir(parents=True)
         (local / "datasets" / "v2" / "train-000000.tar").write_bytes(b"new shard")
         (local / "datasets" / "v2" / "manifest.json").write_text("{}")
-    assert messages == [f"pulled 1 files of {url}", f"pushed 2 files to {url}"]
+    assert messages == [f"pulled 1 files of {url}", f"pushed 3 files to {url}"]  # the catalog always moves
     assert remote.cat_file(f"{root}/datasets/v2/train-000000.tar") == b"new shard"
     assert not remote.exists(f"{root}/.lock")  # the lock never travels
     assert not (local / "datasets" / "v2" / "train-000000.tar").exists()  # pushed, then evicted locally
