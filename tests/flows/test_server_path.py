@@ -91,6 +91,14 @@ def _prefect(env, *args, timeout=300) -> str:
     return result.stdout
 
 
+def _run_deployment(env: dict, name: str, params: dict) -> None:
+    """`prefect deployment run NAME --params ... --watch`, which must end Completed."""
+    out = _prefect(
+        env, "deployment", "run", name, "--params", json.dumps(params), "--watch", "--watch-timeout", "600", timeout=700
+    )
+    assert "Completed" in out, out[-2000:]
+
+
 def test_deploy_and_run_every_deployment_through_a_worker(prefect_server, tmp_path):
     env = prefect_server
     library, data, run_dir = tmp_path / "library", tmp_path / "data", tmp_path / "runs" / "server"
@@ -121,19 +129,7 @@ def test_deploy_and_run_every_deployment_through_a_worker(prefect_server, tmp_pa
     )
     try:
         build_params = {"sources": [str(library)], "data": str(data), "presets": ["mp3-128"], "segment_seconds": 0.5}
-        out = _prefect(
-            env,
-            "deployment",
-            "run",
-            "build-corpus/default",
-            "--params",
-            json.dumps(build_params),
-            "--watch",
-            "--watch-timeout",
-            "600",
-            timeout=700,
-        )
-        assert "Completed" in out, out[-2000:]
+        _run_deployment(env, "build-corpus/default", build_params)
         summary = catalog_summary(data)
         assert summary["tracks"] == 6 and len(summary["datasets"]) == 1
 
@@ -150,19 +146,7 @@ def test_deploy_and_run_every_deployment_through_a_worker(prefect_server, tmp_pa
                 "feature_net_steps": 2,
             },
         }
-        out = _prefect(
-            env,
-            "deployment",
-            "run",
-            "train-ladle/default",
-            "--params",
-            json.dumps(train_params),
-            "--watch",
-            "--watch-timeout",
-            "600",
-            timeout=700,
-        )
-        assert "Completed" in out, out[-2000:]
+        _run_deployment(env, "train-ladle/default", train_params)
         assert (run_dir / "checkpoints" / "last.pt").is_file()
         # the same arguments to `ladle train` train the same model: the same config, dataset version and step
         cli_run = tmp_path / "runs" / "cli"
@@ -189,35 +173,11 @@ def test_deploy_and_run_every_deployment_through_a_worker(prefect_server, tmp_pa
             "visqol_excerpts": 0,
             "device": "cpu",
         }
-        out = _prefect(
-            env,
-            "deployment",
-            "run",
-            "evaluate-ladle/default",
-            "--params",
-            json.dumps(eval_params),
-            "--watch",
-            "--watch-timeout",
-            "600",
-            timeout=700,
-        )
-        assert "Completed" in out, out[-2000:]
+        _run_deployment(env, "evaluate-ladle/default", eval_params)
         assert (run_dir / "eval" / "mp3-128" / "report.html").is_file()
 
         prune_params = {"data": str(data), "keep": 1, "protect_runs": [str(run_dir)]}
-        out = _prefect(
-            env,
-            "deployment",
-            "run",
-            "prune-datasets/default",
-            "--params",
-            json.dumps(prune_params),
-            "--watch",
-            "--watch-timeout",
-            "600",
-            timeout=700,
-        )
-        assert "Completed" in out, out[-2000:]
+        _run_deployment(env, "prune-datasets/default", prune_params)
         assert len(catalog_summary(data)["datasets"]) == 1  # one version: nothing to free, and nothing lost
     finally:
         _stop(worker)
