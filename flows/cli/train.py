@@ -25,8 +25,6 @@ from flows.cli.server import start_temporary_server
 from ladle_model.models.registry import MODEL_NAMES  # no torch: the CLI starts fast
 from ladle_model.training.recipes import DEFAULT_RECIPE, RECIPE_NAMES  # no torch either
 
-DEVICE_HELP = "where the model runs (auto: CUDA if there is a GPU)"
-
 # ----------------------------------------------------------------------------- train
 
 
