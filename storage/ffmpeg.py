@@ -142,6 +142,7 @@ class AudioProbe:
     sample_rate: int
     channels: int
     duration_s: float | None  # from the container header: approximate, None when FFmpeg does not say
+    kbps: float | None = None  # the stream's bitrate (else the file's), as FFmpeg reports it; None when it does not
 
 
 _LAYOUT_CHANNELS = {"mono": 1, "stereo": 2, "2.1": 3, "quad": 4, "5.0": 5, "5.1": 6, "7.1": 8}
@@ -161,4 +162,8 @@ def probe_audio(path: str | Path) -> AudioProbe:
     duration_s = (
         int(duration.group(1)) * 3600 + int(duration.group(2)) * 60 + float(duration.group(3)) if duration else None
     )
-    return AudioProbe(match.group(1), int(match.group(2)), n_channels, duration_s)
+    line = result.stderr[match.start() :].split("\n", 1)[0]  # the audio stream's line
+    bitrate = re.search(r"(\d+) kb/s", line) or (re.search(r"bitrate: (\d+) kb/s", result.stderr))
+    return AudioProbe(
+        match.group(1), int(match.group(2)), n_channels, duration_s, float(bitrate.group(1)) if bitrate else None
+    )

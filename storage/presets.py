@@ -110,6 +110,18 @@ VORBIS_NOMINAL_KBPS = {0.0: 64, 1.0: 80, 2.0: 96, 3.0: 112, 4.0: 128, 5.0: 160, 
 BANDS: tuple[tuple[str, int], ...] = (("≤48", 56), ("64–96", 112), ("128–160", 176), ("≥192", 10**6))
 
 
+# The lowest cut `python -m bench.presets` read on any of its tracks, per preset (docs/presets.md), in kHz; None
+# where the encoder keeps the whole band. No encode of a codec at a bitrate was cut lower than its presets at or
+# below that bitrate were (`lowest_codec_cut_hz`). Opus picks its band (4, 6, 8, 12 or 20 kHz) by bitrate and
+# signal, and libopus may code 12 kHz below 48 kb/s, so opus-24 and opus-32 are listed at that.
+LOWEST_CUT_KHZ: dict[str, float | None] = {
+    "mp3-24": 4.0, "mp3-32": 5.7, "mp3-48": 7.3, "mp3-64": 10.5, "mp3-96": 15.1, "mp3-128": 16.1, "mp3-192": 16.0,
+    "mp3-320": 20.1, "aac-48": 7.6, "aac-64": 12.5, "aac-96": 15.9, "aac-128": 17.3, "aac-256": None,
+    "vorbis-48": 14.2, "vorbis-64": 15.1, "vorbis-96": 16.6, "vorbis-160": 19.6, "vorbis-320": 20.6, "paper-32k": 14.3,
+    "opus-24": 12.0, "opus-32": 12.0, "opus-48": 20.0, "opus-64": 20.1, "opus-96": 20.1, "opus-160": 20.0,
+}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class PresetBand:
     codec: str  # mp3, aac, vorbis, opus
@@ -153,3 +165,29 @@ def preset_band(preset: EncodePreset) -> PresetBand:
     else:
         raise ConfigError(f"preset {preset.name}: no nominal bitrate for quality {preset.quality}")
     return PresetBand(codec, kbps, band_of_kbps(kbps))
+
+
+def lowest_codec_cut_hz(codec: str, kbps: float | None, sample_rate: int) -> float | None:
+    """The lowest cut the presets' encoders of `codec` made at `kbps` or less (a file's bitrate, as FFmpeg reports
+    it) and at `sample_rate` or less, in Hz: a file of that codec and bitrate cut lower was band-limited before it
+    was encoded. None where no preset tells (an unknown codec, no bitrate, or a bitrate below every preset's).
+    A file's bitrate may overshoot its nominal one (FFmpeg's AAC at 48 kb/s wrote up to 61), so only presets of
+    no more than that bitrate count: the lower bound errs low, which leaves a cut as read."""
+    if kbps is None:
+        return None
+    cuts = [
+        cut * 1000.0
+        for name, preset in PRESETS.items()
+        if (cut := LOWEST_CUT_KHZ.get(name)) is not None
+        and CODECS.get(preset.encoder) == codec
+        and preset_band(preset).kbps <= kbps
+        and preset.sample_rate <= sample_rate
+    ]
+    return max(cuts, default=None)
+
+
+def preset_lowest_cut_hz(name: str) -> float | None:
+    """`lowest_codec_cut_hz` of an encode made with preset `name`, at its nominal bitrate."""
+    preset = get_preset(name)
+    band = preset_band(preset)
+    return lowest_codec_cut_hz(band.codec, band.kbps, preset.sample_rate)

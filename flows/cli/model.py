@@ -118,7 +118,15 @@ def _cmd_enhance(args) -> int:
                         else f", input cut at {r.input_cutoff_hz / 1000:.1f} kHz"
                     )
                 )
-                cut += ", near-transparent: passed through unchanged" if r.passed_through else ""
+                if r.cut_before_encoding:
+                    cut += " before encoding (its codec cuts higher at this bitrate)"
+                cut += (
+                    ", passed through unchanged"
+                    if r.passed_through and r.cut_before_encoding
+                    else ", near-transparent: passed through unchanged"
+                    if r.passed_through
+                    else ""
+                )
                 print(
                     f"{r.source} -> {r.output} ({r.duration_s:.1f} s at {r.sample_rate} Hz{cut}, {r.realtime_factor:.1f}x real time)"
                 )

@@ -9,9 +9,9 @@ preset's best setting becomes a row at its val tracks' median input bandwidth. O
 input count (`admissible`): ViSQOL and LSD within their noise of the input's or better, and SNR too, or within
 SNR_ALLOWANCE where ViSQOL gains beyond its noise; where none is, the row passes its input through. Among
 settings ViSQOL cannot tell from the best (its 0.01 noise), the lowest LSD wins: it restores the most. The mask term runs up to
-MASK_MARGIN past the widest val track and no further, the fill GATE_ABOVE beyond that track at the least gains
-any row chose; input cut further still, or not cut at all, passes through unchanged: the val split shows
-nothing of what the model does to it (BENCHMARKS.md, "Quality").
+MASK_MARGIN past the widest val track and no further; then the fill alone fades, linearly from the least gains
+any row chose to none at GATE_ABOVE beyond that track; input cut further still, or not cut at all, passes through
+unchanged: the val split shows nothing of what the model does to it (BENCHMARKS.md, "Quality").
 """
 
 from __future__ import annotations
@@ -29,8 +29,10 @@ PASS_THROUGH = (0.0, 0.0, 0.0)
 MERGE_WITHIN = 0.02  # presets whose low-passes lie within ~440 Hz share one row of the table
 # An input cut this far (1.1 kHz at 44.1 kHz) above the widest val track scored, or further, passes through
 # unchanged: on near-transparent input the mask term and the fill cost SNR and ViSQOL (BENCHMARKS.md, "Quality").
+# Between, the fill fades: on the demo's test track, cut 0.9 kHz past its one val track, the val track's full fill
+# cost 0.74 ViSQOL where a fifth of it cost none and restored more (LSD 0.95 against the input's 1.25).
 GATE_ABOVE = 0.05
-GATE_STEP = 0.001  # of Nyquist (22 Hz): the fill alone holds until this far below the gate
+GATE_STEP = 0.001  # of Nyquist (22 Hz): the step between two rows meant as one edge
 # The mask term runs this far past the widest val track (two bins of SpecNeXt's STFT, 86 Hz at 44.1 kHz): a cut
 # read within it is read as that track's codec's.
 MASK_MARGIN = 0.004
@@ -118,9 +120,9 @@ def bandwidth_table(
 
     Groups whose bandwidths lie within `merge_within` share one row (`merged_groups`). A table whose widest
     row is band-limited holds that row's gains up to MASK_MARGIN past the widest val track any group saw (its
-    "widest"; else its bandwidth), then the fill alone (mask 0) at the least gains any row chose up to a gate
-    `gate_above` beyond that track, and ends with rows of no change at the gate (where it is below 1) and at 1:
-    an input cut far above every track scored, or not cut at all, passes through unchanged.
+    "widest"; else its bandwidth), then the fill alone (mask 0) at the least gains any row chose, fading to none
+    at a gate `gate_above` beyond that track, and ends with rows of no change at the gate (where it is below 1) and
+    at 1: an input cut far above every track scored, or not cut at all, passes through unchanged.
     """
     rows = [
         GainRow(
@@ -139,9 +141,8 @@ def bandwidth_table(
         if mask_until > last.bandwidth:  # the widest row's gains, held just past the widest val track
             rows.append(GainRow(mask_until, last.in_band, last.above_cut, last.mask))
         if gate < 1.0:
-            if gate - GATE_STEP > round(mask_until + GATE_STEP, 4):  # then the fill alone, held up to the gate
+            if gate - GATE_STEP > round(mask_until + GATE_STEP, 4):  # then the fill alone, fading to the gate
                 rows.append(GainRow(round(mask_until + GATE_STEP, 4), in_band, above_cut, 0.0))
-                rows.append(GainRow(round(gate - GATE_STEP, 4), in_band, above_cut, 0.0))
             rows.append(GainRow(gate, 0.0, 0.0, 0.0))
         rows.append(GainRow(1.0, 0.0, 0.0, 0.0))
     return GainTable(tuple(rows))
@@ -172,13 +173,14 @@ def fill_gain_text(record: dict) -> str:
         return f"{row_text(table.rows[0])} for every input"
     full = table.rows[-1] if table.rows[-1].bandwidth >= 1 else None
     rows = list(table.rows[:-1] if full else table.rows)
-    if (
+    held = (
         len(rows) >= 3
         and rows[-1].unchanged
         and rows[-2].gains == rows[-3].gains
         and round(rows[-1].bandwidth - rows[-2].bandwidth, 4) == GATE_STEP
-    ):
-        rows = rows[:-2] + rows[-1:]  # the widest gains held up to the gate: told by the gate itself
+    )
+    if held:
+        rows = rows[:-2] + rows[-1:]  # the widest gains held up to the gate (methods before 14): told by the gate
     # band-limited rows of the same gains told once: (gains, [kHz, ...], "from" for the fill held alone past the val tracks)
     scored = [g.get("widest", g.get("bandwidth", 1.0)) for g in (record.get("groups") or {}).values()]
     past_scored = max(scored) + MASK_MARGIN if scored else 1.0
@@ -190,12 +192,16 @@ def fill_gain_text(record: dict) -> str:
         else:
             held_alone = row.mask == 0 and (row.in_band or row.above_cut) and row.bandwidth > past_scored
             runs.append((row_text(row), [khz], "from" if held_alone else "at"))
+    fades = not held and len(runs) >= 2 and rows[-1].unchanged and runs[-2][2] == "from"  # to the gate
+    if fades:
+        runs[-2] = (runs[-2][0], runs[-2][1], "at")
     parts = [
         f"{g} {word} {khz[0] if len(khz) == 1 else ', '.join(khz[:-1]) + ' and ' + khz[-1]} kHz"
         for g, khz, word in runs
     ]
     if full is not None and runs and len(runs[-1][1]) == 1 and runs[-1][0] == row_text(full) == "input unchanged":
-        parts[-1] = f"input unchanged from {runs[-1][1][0]} kHz up and on full-band input"  # the gate
+        fading = "fading to " if fades else ""
+        parts[-1] = f"{fading}input unchanged from {runs[-1][1][0]} kHz up and on full-band input"  # the gate
     elif full is not None:
         parts.append(f"{row_text(full)} on full-band input")
     return "per input bandwidth: " + ", ".join(parts)

@@ -13,7 +13,7 @@ from ladle_model.calibration.gains import fill_gain_text
 
 # A best.pt calibrated by another method is calibrated again: raise it when the rule that turns scores into a
 # table, or the music scored, changes.
-METHOD = 13
+METHOD = 14
 # Records from this method on were scored alike (on the same music): a later method that changed only the table's
 # rows past the widest val track, where no val excerpt lies, rebuilds their table from the record's scores.
 SCORED_ALIKE_SINCE = 13

@@ -25,7 +25,8 @@ from storage.fs import file_sha256
 # 3: noise thresholds in the verdicts, n/a reasons, tracks that failed, which tracks the model trained on.
 # 4: a model that fills by its input's bandwidth runs at the cut measured over the whole track (ladle_model/models/bandwidth.py).
 # 5: SpecNeXt's noise fill follows each window's place in the track (ladle_model/models/specnext.py, noise_stream).
-EVAL_VERSION = 5
+# 6: a cut below the lowest its codec makes at the preset's bitrate is read as none (ladle_model/models/bandwidth.py).
+EVAL_VERSION = 6
 
 
 def evaluation_key(

@@ -44,6 +44,7 @@ from ladle_model.runs.folder import EvalFiles, RunDir, resolve_checkpoint
 from storage import catalog
 from storage.atomic import write_json_atomic
 from storage.config import code_version
+from storage.presets import preset_lowest_cut_hz
 
 __all__ = ["BASELINE", "MODEL", "EvalConfig", "EvalTrack", "evaluate_run", "load_eval_pair", "score", "select_tracks"]
 
@@ -90,7 +91,14 @@ def evaluate_track(
     spec = enhancer.spec_for(context["preset"])  # a multi-preset model: this preset's codec rate
     device = next(iter(enhancer.model.parameters()), torch.empty(0)).device
     lossless, lossy, model_input = load_eval_pair(item, spec)
-    restored = enhance_track(enhancer.model, model_input, spec, cfg.batch_size, n_output=lossless.shape[-1])
+    restored = enhance_track(
+        enhancer.model,
+        model_input,
+        spec,
+        cfg.batch_size,
+        n_output=lossless.shape[-1],
+        lowest_cut_hz=preset_lowest_cut_hz(context["preset"]),
+    )
     cutoff_hz = M.estimate_cutoff_hz(lossless, lossy, spec.sample_rate)
     title = item.track.title or Path(item.track.path).stem
     context = {

@@ -167,10 +167,12 @@ def enhance_track(
     spec: WindowSpec,
     batch_size: int = DEFAULT_BATCH_SIZE,
     n_output: int | None = None,
+    lowest_cut_hz: float | None = None,
 ) -> np.ndarray:
     """A whole (C, T) track held in memory (at spec.input_rate) restored as `enhance_file` restores a file: every
-    window at the codec cut measured over the whole track (ladle_model/models/bandwidth.py). `ladle evaluate` and the
-    listening test restore through this, so they score what `ladle enhance` writes."""
+    window at the codec cut measured over the whole track (ladle_model/models/bandwidth.py), a cut below
+    `lowest_cut_hz` (the lowest its codec makes at its bitrate, storage/presets.py) read as none. `ladle evaluate`
+    and the listening test restore through this, so they score what `ladle enhance` writes."""
     if runs_at_track_cut(model, spec):
-        model = at_track_bandwidth(model, audio)
+        model = at_track_bandwidth(model, audio, spec.input_rate / 2, lowest_cut_hz)
     return enhance_array(model, audio, spec, batch_size, n_output=n_output)

@@ -33,8 +33,16 @@ from ladle_model.inference.windows import (
     as_stereo,
     back_to,
 )
-from ladle_model.models.bandwidth import BandwidthMeter, at_bandwidth, measures_bandwidth, passes_through, stft_layout
+from ladle_model.models.bandwidth import (
+    BandwidthMeter,
+    at_bandwidth,
+    codec_cut,
+    measures_bandwidth,
+    passes_through,
+    stft_layout,
+)
 from storage.align import resampled_length
+from storage.presets import lowest_codec_cut_hz
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +71,9 @@ class EnhanceResult:
     passed_through: bool = (
         False  # the model leaves input cut there unchanged (near-transparent): the output is the input
     )
+    # the cut lies below the lowest its codec makes at the file's bitrate, so it was there before the encoder, and the
+    # model was run as on uncut input (ladle_model/models/bandwidth.py `codec_cut`)
+    cut_before_encoding: bool = False
 
     @property
     def realtime_factor(self) -> float:
@@ -119,7 +130,12 @@ def enhance_file(
         )
     out_rate = output_sample_rate or spec.sample_rate
     chunk_frames = max(round(chunk_seconds * info.sample_rate), 1)
-    bandwidth = file_bandwidth(model, spec, source, info.sample_rate, info.channels, chunk_frames)
+    measured = file_bandwidth(model, spec, source, info.sample_rate, info.channels, chunk_frames)
+    bandwidth = (
+        None
+        if measured is None
+        else codec_cut(measured, spec.input_rate / 2, lowest_codec_cut_hz(info.codec, info.kbps, info.sample_rate))
+    )
     to_output = stream.StreamResampler(spec.sample_rate, out_rate)
     restorer = WindowedRestorer(
         model if bandwidth is None else at_bandwidth(model, bandwidth), spec, batch_size, device
@@ -187,8 +203,9 @@ def enhance_file(
         frames / out_rate,
         time.perf_counter() - started,
         restorer.n_windows,
-        None if bandwidth is None else round(bandwidth * spec.input_rate / 2, 1),
+        None if measured is None else round(measured * spec.input_rate / 2, 1),
         bandwidth is not None and passes_through(model, bandwidth),
+        measured is not None and bandwidth != measured,
     )
 
 

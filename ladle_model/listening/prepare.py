@@ -49,6 +49,7 @@ from ladle_model.listening.layout import (
 from ladle_model.listening.loudness import fade_edges, match_loudness
 from storage.atomic import atomic_path
 from storage.config import stable_hash
+from storage.presets import preset_lowest_cut_hz
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +221,12 @@ def prepare_test(run_dir: str | Path, data_dir: str | Path, cfg: ListenConfig | 
             for name, enhancer in zip(names, enhancers):
                 ref_k, _, model_input = load_eval_pair(item, enhancer.spec)
                 out = enhance_track(
-                    enhancer.model, model_input, enhancer.spec, cfg.batch_size, n_output=ref_k.shape[-1]
+                    enhancer.model,
+                    model_input,
+                    enhancer.spec,
+                    cfg.batch_size,
+                    n_output=ref_k.shape[-1],
+                    lowest_cut_hz=preset_lowest_cut_hz(preset),
                 )
                 out = resample(out, enhancer.spec.sample_rate, sample_rate)[:, : lossless.shape[-1]]
                 restored[name] = np.pad(out, ((0, 0), (0, lossless.shape[-1] - out.shape[-1])))

@@ -43,6 +43,12 @@ POWER_FLOOR = 1e-12  # -120 dB: silent bins
 # The track meter keeps a histogram of each bin's level instead of every frame: bounded memory for any length.
 HISTOGRAM_DB = (-130.0, 40.0)  # levels outside are counted at the ends (below the floor / above full scale)
 HISTOGRAM_STEP_DB = 0.5  # far finer than the 20-dB cliff it is searched for
+# A cut read this far below the lowest its codec makes at the file's bitrate (storage/presets.py
+# `lowest_codec_cut_hz`) was there before the encoder: a recording band-limited at its source, or a transcode.
+# Its lost band may never have existed, and the calibration never saw such input, so it is read as no cut at all,
+# which the gain table passes through unchanged. Real recordings from 5.8 to 7 kHz wide at the source, encoded
+# as AAC at 256 kbps, lost up to 12 dB of SNR to the fill otherwise (BENCHMARKS.md, "Quality").
+SOURCE_MARGIN_HZ = 2000.0
 
 
 def cliff_bandwidth(level_db: torch.Tensor) -> torch.Tensor:
@@ -58,6 +64,15 @@ def cliff_bandwidth(level_db: torch.Tensor) -> torch.Tensor:
     best, where = drop.max(dim=-1)
     fraction = edges[where].to(level_db.dtype) / (n_bins - 1)
     return torch.where(best >= CLIFF_DB, fraction, torch.ones_like(fraction))
+
+
+def codec_cut(bandwidth: float, nyquist_hz: float, lowest_hz: float | None) -> float:
+    """`bandwidth` (a fraction of `nyquist_hz`) where a codec can have cut there; 1.0 (no codec cut) where it lies
+    more than SOURCE_MARGIN_HZ below `lowest_hz`, the lowest cut the input's codec makes at its bitrate (None:
+    unknown, the reading stands)."""
+    if lowest_hz is None or bandwidth >= 1.0:
+        return bandwidth
+    return 1.0 if bandwidth * nyquist_hz < min(lowest_hz, nyquist_hz) - SOURCE_MARGIN_HZ else bandwidth
 
 
 def input_bandwidth(spec: torch.Tensor, quantile: float = CLIFF_QUANTILE) -> torch.Tensor:
@@ -159,8 +174,12 @@ def passes_through(model: nn.Module, bandwidth: float) -> bool:
     return model.unchanged_at(bandwidth)
 
 
-def at_track_bandwidth(model: nn.Module, audio: np.ndarray | torch.Tensor) -> nn.Module:
-    """`model` at the cut of the whole (C, T) track `audio` (at the rate the model reads) where it fills by bandwidth; else `model`."""
+def at_track_bandwidth(
+    model: nn.Module, audio: np.ndarray | torch.Tensor, nyquist_hz: float, lowest_hz: float | None = None
+) -> nn.Module:
+    """`model` at the cut of the whole (C, T) track `audio` (at the rate the model reads, `nyquist_hz` its Nyquist
+    frequency) where it fills by bandwidth, as `codec_cut` reads it against `lowest_hz`, the lowest cut the track's
+    codec makes (None: unknown); else `model`."""
     if not measures_bandwidth(model):
         return model
-    return at_bandwidth(model, track_bandwidth(audio, *stft_layout(model)))
+    return at_bandwidth(model, codec_cut(track_bandwidth(audio, *stft_layout(model)), nyquist_hz, lowest_hz))

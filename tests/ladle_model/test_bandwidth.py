@@ -10,6 +10,7 @@ from ladle_model.models.bandwidth import (
     BandwidthMeter,
     at_bandwidth,
     at_track_bandwidth,
+    codec_cut,
     input_bandwidth,
     measures_bandwidth,
     passes_through,
@@ -17,6 +18,7 @@ from ladle_model.models.bandwidth import (
 )
 from ladle_model.models.restorer import PassThrough
 from ladle_model.models.specnext import SpecNeXt, SpecNeXtConfig
+from storage.presets import lowest_codec_cut_hz, preset_lowest_cut_hz
 
 RATE, N_FFT, HOP = 44100, 1024, 256
 
@@ -106,9 +108,31 @@ def test_a_model_at_a_tracks_bandwidth_fills_every_window_by_it_not_by_the_windo
 def test_only_a_model_that_fills_by_bandwidth_is_measured_for_it():
     track = sparse_track(seconds=3)
     assert not measures_bandwidth(PassThrough()) and not measures_bandwidth(filling_model(None))
-    assert at_track_bandwidth(filling_model(None), track).__class__ is SpecNeXt  # run as it is
-    wrapped = at_track_bandwidth(filling_model([[0.5, 0.5, 0.5, 1.0], [1.0, 0.0, 0.0, 1.0]]), track)
+    assert at_track_bandwidth(filling_model(None), track, 22050).__class__ is SpecNeXt  # run as it is
+    wrapped = at_track_bandwidth(filling_model([[0.5, 0.5, 0.5, 1.0], [1.0, 0.0, 0.0, 1.0]]), track, 22050)
     assert isinstance(wrapped, AtBandwidth) and wrapped.bandwidth * 22050 == pytest.approx(11000, abs=150)
+
+
+def test_a_cut_below_what_the_codec_makes_at_its_bitrate_is_read_as_none_and_passed_through():
+    # the sparse track is cut at 11 kHz: MP3 at 64 kb/s cuts there, AAC at 256 kb/s never below 17.3 kHz
+    track = sparse_track(seconds=3)
+    table = [[0.6, 0.5, 0.5, 1.0], [0.62, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
+    assert preset_lowest_cut_hz("mp3-64") == 10500 and preset_lowest_cut_hz("aac-256") == 17300
+    as_mp3 = at_track_bandwidth(filling_model(table), track, 22050, preset_lowest_cut_hz("mp3-64"))
+    assert isinstance(as_mp3, AtBandwidth) and as_mp3.bandwidth * 22050 == pytest.approx(11000, abs=150)
+    assert isinstance(at_track_bandwidth(filling_model(table), track, 22050, 17300), PassThrough)
+    assert codec_cut(0.5, 22050, None) == 0.5  # no codec known: the reading stands
+    assert codec_cut(0.5, 22050, 12000) == 0.5 and codec_cut(0.5, 22050, 13100) == 1.0  # SOURCE_MARGIN_HZ below
+
+
+def test_the_lowest_codec_cut_follows_codec_bitrate_and_sample_rate():
+    assert lowest_codec_cut_hz("mp3", 64, 44100) == 10500  # mp3-64's own
+    assert lowest_codec_cut_hz("mp3", 80, 44100) == 10500  # between presets: the one below
+    assert lowest_codec_cut_hz("mp3", 24, 22050) == 4000  # MPEG-2 at 22.05 kHz
+    assert lowest_codec_cut_hz("vorbis", 96, 32000) == 14300  # a 32-kHz Vorbis cuts lower than a 44.1-kHz one
+    assert lowest_codec_cut_hz("vorbis", 96, 44100) == 16600
+    assert lowest_codec_cut_hz("mp3", 16, 44100) is None  # below every preset
+    assert lowest_codec_cut_hz("flac", 900, 44100) is None and lowest_codec_cut_hz("mp3", None, 44100) is None
 
 
 def test_a_model_past_its_gate_is_not_run_at_all():

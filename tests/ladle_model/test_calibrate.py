@@ -114,31 +114,34 @@ def test_the_table_merges_presets_cut_alike_and_passes_through_input_cut_far_abo
         "mp3-128": group(0.77, {"0/0": 4.5, "0.5/0.25": 4.7}),
     }  # pooled with vorbis-96: 0.5/0.25 wins (4.50 against 4.45)
     # the widest gains hold up to the widest track seen (mp3-128's 0.77) and MASK_MARGIN past it; then the fill
-    # alone, without the mask term, up to the gate 0.05 beyond that track, where everything steps to none
+    # alone, without the mask term, fading to none at the gate 0.05 beyond that track
     assert MASK_MARGIN == 0.004
-    assert bandwidth_table(groups) == [
+    table = bandwidth_table(groups)
+    assert table == [
         [0.5, 0.5, 0.25, 1.0],
         [0.765, 0.5, 0.25, 1.0],
         [0.774, 0.5, 0.25, 1.0],
         [0.775, 0.5, 0.25, 0.0],
-        [0.819, 0.5, 0.25, 0.0],
         [0.82, 0.0, 0.0, 0.0],
         [1.0, 0.0, 0.0, 0.0],
     ]
-    # past the widest val track the fill holds at the least gains any row chose, not at the widest row's
+    midway = (
+        typed_bandwidth_table(groups).gains_at(torch.tensor([0.7975]))[0].tolist()
+    )  # halfway between the fill alone and the gate
+    assert midway == pytest.approx([0.25, 0.125, 0.0], abs=1e-5)
+    # past the widest val track the fill starts at the least gains any row chose, not at the widest row's
     other = {**groups, "mp3-64": group(0.50, {"0/0": 3.5, "0.25/0.5": 3.7})}
     assert bandwidth_table(other) == [
         [0.5, 0.25, 0.5, 1.0],
         [0.765, 0.5, 0.25, 1.0],
         [0.774, 0.5, 0.25, 1.0],
         [0.775, 0.25, 0.25, 0.0],
-        [0.819, 0.25, 0.25, 0.0],
         [0.82, 0.0, 0.0, 0.0],
         [1.0, 0.0, 0.0, 0.0],
     ]
     groups["vorbis-96"]["widest"] = 0.79  # one of its val tracks was cut higher
-    assert [row[0] for row in bandwidth_table(groups)] == [0.5, 0.765, 0.794, 0.795, 0.839, 0.84, 1.0]
-    assert [row[3] for row in bandwidth_table(groups)] == [1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]
+    assert [row[0] for row in bandwidth_table(groups)] == [0.5, 0.765, 0.794, 0.795, 0.84, 1.0]
+    assert [row[3] for row in bandwidth_table(groups)] == [1.0, 1.0, 1.0, 0.0, 0.0, 0.0]
     assert bandwidth_table({"opus": group(1.0, {"0/0": 4.7, "0.25/0.25": 4.6})}) == [[1.0, 0.0, 0.0, 1.0]]  # as scored
     # no gate below full band: the gains hold just past the widest track, then fall to none at full band
     assert bandwidth_table({"aac": group(0.97, {"0/0": 4.5, "0.25/0.25": 4.6})}) == [
@@ -359,6 +362,11 @@ def test_the_calibration_is_told_in_one_line_with_the_table_in_khz():
     ).startswith(  # the mask term stops past the widest val track, the fill at the gate
         "fill gain per input bandwidth: 0.25 in band and 0.5 above the cut at 11.0, 16.5 and 16.8 kHz, the fill alone (0.25 in band "
         "and 0.5 above the cut) from 16.9 kHz, input unchanged from 17.9 kHz up and on full-band input chosen"
+    )
+    fourteenth = [*seventh[:4], *seventh[5:]]  # the fill alone fades to the gate
+    assert calibration_text({**record, **scored, "table": fourteenth}).startswith(
+        "fill gain per input bandwidth: 0.25 in band and 0.5 above the cut at 11.0, 16.5 and 16.8 kHz, the fill alone (0.25 in band "
+        "and 0.5 above the cut) at 16.9 kHz, fading to input unchanged from 17.9 kHz up and on full-band input chosen"
     )
     eighth = [[0.5, 0.5, 0.5, 0.0], *seventh[1:]]  # mp3-64 chose its fill without the mask term
     assert calibration_text({**record, **scored, "table": eighth}).startswith(

@@ -354,3 +354,22 @@ def test_input_cut_past_the_gate_is_passed_through_bit_for_bit_and_said_so(tmp_p
         not restored.passed_through
         and np.abs(sf.read(tmp_path / "cut-out.wav", always_2d=True)[0].T - cut).max() > 1e-4
     )
+
+
+def test_a_file_cut_before_its_encoder_is_passed_through_and_said_so(tmp_path):
+    # noise band-limited at 6 kHz at its source: AAC at 256 kb/s never cuts that low, MP3 at 32 kb/s does
+    from tests.ladle_model.test_bandwidth import filling_model, low_passed_noise
+
+    gated = filling_model([[0.5, 0.25, 0.5, 1.0], [0.7, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
+    source = low_passed_noise([6000.0], n=3 * 44100)[0].numpy()
+    sf.write(tmp_path / "source.wav", source.T, 44100, subtype="PCM_16")
+    for name in ("aac-256", "mp3-32"):
+        preset = get_preset(name)
+        ff.encode_file(tmp_path / "source.wav", tmp_path / f"{name}.{preset.extension}", preset)
+    spec = make_spec(44100, 1.0)
+    aac = enhance_file(gated, spec, tmp_path / "aac-256.m4a", tmp_path / "aac.wav", subtype="FLOAT")
+    assert aac.cut_before_encoding and aac.passed_through and aac.input_cutoff_hz == pytest.approx(6000, abs=300)
+    restored = sf.read(tmp_path / "aac.wav", always_2d=True)[0].T
+    np.testing.assert_array_equal(restored, ff.decode_file(tmp_path / "aac-256.m4a")[0][:, : restored.shape[-1]])
+    mp3 = enhance_file(gated, spec, tmp_path / "mp3-32.mp3", tmp_path / "mp3.wav", subtype="FLOAT")
+    assert not mp3.cut_before_encoding and not mp3.passed_through and mp3.input_cutoff_hz < 6000
