@@ -19,7 +19,9 @@ One night, each stage a subflow or task of this parent flow (docs/nightly.md):
    metric beyond its noise threshold, and not worse than the lossy input. A promoted challenger's best.pt
    becomes DATA/models/champion/ (ladle_model/runs/champion.py); either way the registry gets its row and
    a Markdown artifact says what was decided and which preset and metric blocked it.
-6. `prune-datasets` (subflow) keeps each preset's `keep` newest versions and every version the champion names.
+6. `prune-datasets` (subflow) keeps each preset's `keep` newest versions and every version the champion names;
+   `prune-runs` keeps the run folders of the newest `keep` challengers and the champion's, and deletes the
+   older ones (their registry rows stay: ladle_model/runs/retention.py).
 """
 
 from __future__ import annotations
@@ -38,7 +40,13 @@ from ladle_model.runs.folder import RunDir
 from ladle_model.training.config import TrainConfig
 from ladle_model.training.recipes import DEFAULT_RECIPE
 from storage import fs
-from tasks.nightly import decide_task, night_done_task, publish_decision_task, seed_challenger_task
+from tasks.nightly import (
+    decide_task,
+    night_done_task,
+    prune_runs_task,
+    publish_decision_task,
+    seed_challenger_task,
+)
 
 
 def night_key(build: dict) -> str:
@@ -94,6 +102,7 @@ def nightly(
     publish_decision_task(row)
     logger.info("dataset %s: %s (%s)", key, row["verdict"], row["reason"])
     pruned = prune_datasets(data=data, keep=keep, protect_runs=[run_dir]) if keep else None
+    runs_removed = prune_runs_task(data, keep, run_dir) if keep else []
     return {
         **summary,
         "trained": True,
@@ -107,4 +116,5 @@ def nightly(
         "metrics": row["metrics"],
         "champion_metrics": row["champion_metrics"],
         "pruned": pruned,
+        "runs_removed": runs_removed,  # older challengers' run folders deleted tonight
     }

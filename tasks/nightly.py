@@ -4,7 +4,8 @@
 - `seed_challenger_task`: a new challenger run folder starts from the champion's weights (before the first
   promotion: the newest candidate's);
 - `decide_task`: the promotion rule on both evaluations, the promotion, and the registry row;
-- `publish_decision_task`: the decision as a Markdown artifact, naming the preset and metric that blocked it.
+- `publish_decision_task`: the decision as a Markdown artifact, naming the preset and metric that blocked it;
+- `prune_runs_task`: older challengers' run folders deleted, the newest `keep` and the champion's kept.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ladle_model.evaluation.promotion import decide, decision_markdown
 from ladle_model.runs.champion import champion_record, champion_run, promote, seed_run
 from ladle_model.runs.folder import RunDir
 from ladle_model.runs.registry import Candidate, find_candidate, read_candidates, record_candidate
+from ladle_model.runs.retention import prune_runs
 from ladle_model.training.config import TrainConfig
 
 DECISION_ARTIFACT = "nightly-decision"  # one key: Prefect keeps every night's version of it
@@ -98,3 +100,10 @@ def publish_decision_task(row: dict) -> str:
         description=f"Champion or challenger on dataset {row['dataset_version']}: {row['verdict']}",
     )
     return DECISION_ARTIFACT
+
+
+@task(name="prune-runs", cache_policy=NO_CACHE)
+def prune_runs_task(data: str, keep: int, tonight: str) -> list[str]:
+    """The run folders of challengers older than the newest `keep` deleted, but the champion's and `tonight`'s
+    (ladle_model/runs/retention.py); returns them."""
+    return prune_runs(data, keep, protect=[tonight])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bench.nightly import change_library, night_parameters, parse_args, write_first_library
@@ -74,3 +76,6 @@ def test_each_new_version_trains_one_challenger_and_a_repeated_trigger_trains_no
     assert second["dataset_version"] in kept
     champion_is_first = first["verdict"] == "promoted" and second["verdict"] != "promoted"
     assert (first["dataset_version"] in kept) == champion_is_first
+    # keep 1: the first challenger's run folder goes, unless the champion was promoted from it
+    assert second["runs_removed"] == ([] if champion_is_first else [first["run_dir"]])
+    assert Path(first["run_dir"]).is_dir() == champion_is_first and Path(second["run_dir"]).is_dir()
