@@ -87,8 +87,9 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def prefect(env: dict[str, str], *args: str) -> str:
-    out = subprocess.run([prefect_cli(), *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+def prefect(env: dict[str, str], *args: str, timeout: float = 300) -> str:
+    """`prefect ARGS` against the server `env` points at; its output, or RuntimeError with its last lines."""
+    out = subprocess.run([prefect_cli(), *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
     if out.returncode != 0:
         raise RuntimeError(f"prefect {' '.join(args)} failed:\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
     return out.stdout
