@@ -43,6 +43,7 @@ def _cmd_models(args) -> int:
 
     from ladle_model.runs.champion import champion_record
     from ladle_model.runs.registry import read_candidates
+    from storage.fs import is_remote
 
     if not Path(args.data).is_dir():
         fail(f"no data folder at {args.data}")
@@ -57,7 +58,10 @@ def _cmd_models(args) -> int:
     key = (champion or {}).get("registry_key")
     for r in rows:
         mark = "*" if r["dataset_version"] == key else " "
-        print(f"{mark} {r['created_at']}  {r['dataset_version']}  {r['verdict']:<8}  step {r['step']}  {r['run_dir']}")
+        gone = "" if is_remote(r["run_dir"]) or Path(r["run_dir"]).is_dir() else "  (folder removed)"  # retention
+        print(
+            f"{mark} {r['created_at']}  {r['dataset_version']}  {r['verdict']:<8}  step {r['step']}  {r['run_dir']}{gone}"
+        )
         for preset, values in r["metrics"].items():
             shown = "  ".join(f"{m} {fmt_number(values.get(m))}" for m in HEADLINE_METRICS)
             print(f"    {preset}: {shown}")

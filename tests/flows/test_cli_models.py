@@ -10,7 +10,9 @@ from flows.cli import main
 from ladle_model.runs.registry import Candidate, record_candidate
 
 
-def test_models_lists_every_candidate_with_its_verdict_and_reason(tmp_path, capsys):
+def test_models_lists_every_candidate_with_its_verdict_and_reason(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "nightly" / "v1").mkdir(parents=True)  # v2's folder is gone: retention removed it
     assert main(["models", "--data", str(tmp_path)]) == 0
     assert "no candidates" in capsys.readouterr().out
     metrics = {"mp3-64": {"mse": 1.5e-4, "lsd": 0.9, "si_sdr_db": 17.0}}
@@ -23,6 +25,7 @@ def test_models_lists_every_candidate_with_its_verdict_and_reason(tmp_path, caps
     assert out[0].split() == ["2025-01-01T02:00:00+00:00", "v1", "promoted", "step", "0", "runs/nightly/v1"]
     assert out[1].split() == ["mp3-64:", "mse", "0.00015", "lsd", "0.9", "si_sdr_db", "17"]
     assert "worse than the champion on mp3-64: LSD" in out[5]
+    assert out[3].endswith("runs/nightly/v2  (folder removed)")
     assert main(["models", "--data", str(tmp_path), "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert listed["champion"] is None and [r["verdict"] for r in listed["candidates"]] == ["promoted", "rejected"]
