@@ -46,8 +46,9 @@ HISTOGRAM_STEP_DB = 0.5  # far finer than the 20-dB cliff it is searched for
 # A cut read this far below the lowest its codec makes at the file's bitrate (storage/presets.py
 # `lowest_codec_cut_hz`) was there before the encoder: a recording band-limited at its source, or a transcode.
 # Its lost band may never have existed, and the calibration never saw such input, so it is read as no cut at all,
-# which the gain table passes through unchanged. Real recordings from 5.8 to 7 kHz wide at the source, encoded
-# as AAC at 256 kbps, lost up to 12 dB of SNR to the fill otherwise (BENCHMARKS.md, "Quality").
+# which the gain table passes through unchanged. Without it, real recordings 5.7-7.1 kHz wide at their source,
+# encoded as AAC at 256 kbps, lost SNR to the fill (one of them 12 dB; BENCHMARKS.md, "Quality: one model for
+# every bitrate").
 SOURCE_MARGIN_HZ = 2000.0
 
 
