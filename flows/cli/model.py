@@ -120,13 +120,12 @@ def _cmd_enhance(args) -> int:
                 )
                 if r.cut_before_encoding:
                     cut += " before encoding (its codec cuts higher at this bitrate)"
-                cut += (
-                    ", passed through unchanged"
-                    if r.passed_through and r.cut_before_encoding
-                    else ", near-transparent: passed through unchanged"
-                    if r.passed_through
-                    else ""
-                )
+                if r.passed_through:
+                    cut += (
+                        ", passed through unchanged"
+                        if r.cut_before_encoding
+                        else ", near-transparent: passed through unchanged"
+                    )
                 print(
                     f"{r.source} -> {r.output} ({r.duration_s:.1f} s at {r.sample_rate} Hz{cut}, {r.realtime_factor:.1f}x real time)"
                 )

@@ -10,13 +10,16 @@ serves from DATA/models/champion/, a copy, so the folder of a challenger that is
 `keep` nor the one the champion was promoted from serves nothing. Seeding a challenger from the newest
 candidate (tasks/nightly.py) skips a folder that is gone.
 
-A local folder is first renamed to a hidden name beside it, then deleted, so a crash midway never leaves a
+Only a folder laid out as a run (its `checkpoints/` folder there) and holding no data folder is deleted: a
+registry row naming anything else (a hand-edited row, a run folder moved) is skipped with a warning, never
+followed into someone's files. A local folder is first renamed to a hidden name beside it, then deleted, so a crash midway never leaves a
 folder that looks like a run with checkpoints missing; a run folder in object storage (`s3://`) is deleted
 object by object (a re-run finishes what a crash left) and so is its local mirror (storage/fs.py).
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -26,6 +29,20 @@ from ladle_model.runs.registry import read_candidates
 from storage import fs
 
 REMOVING_PREFIX = ".removing-"  # a local run folder renamed for deletion
+
+log = logging.getLogger(__name__)
+
+
+def looks_like_run(run_dir: str, data_dir: str | Path) -> bool:
+    """Whether `run_dir` is laid out as a run folder (ladle_model/runs/folder.py: its `checkpoints/`) and neither is
+    nor holds the data folder `data_dir`."""
+    if fs.is_remote(run_dir):
+        remote, root = fs.filesystem(run_dir)
+        return bool(root) and remote.isdir(f"{root}/checkpoints")
+    if not run_dir.strip():
+        return False
+    folder, data = Path(run_dir).resolve(), Path(data_dir).resolve()
+    return (folder / "checkpoints").is_dir() and not data.is_relative_to(folder)
 
 
 def remove_run_folder(run_dir: str) -> bool:
@@ -62,6 +79,11 @@ def prune_runs(data_dir: str | Path, keep: int, protect: Iterable[str] = ()) -> 
         kept.add(champion)
     removed = []
     for run_dir in dict.fromkeys(row["run_dir"] for row in rows[:-keep]):  # each folder once, oldest first
-        if run_dir not in kept and remove_run_folder(run_dir):
+        if run_dir in kept or not fs.exists(run_dir):
+            continue
+        if not looks_like_run(run_dir, data_dir):
+            log.warning("not deleting %s: the registry names it, but it is not a run folder", run_dir)
+            continue
+        if remove_run_folder(run_dir):
             removed.append(run_dir)
     return removed

@@ -59,3 +59,16 @@ def test_a_run_folder_in_object_storage_goes_with_its_local_mirror(tmp_path, mon
     memory = fsspec.filesystem("memory")
     assert not memory.exists("/ladle-retention/runs/v1") and memory.exists("/ladle-retention/runs/v2")
     assert not fs.mirror_folder(folders[0]).exists()
+
+
+def test_a_row_naming_anything_but_a_run_folder_is_never_followed(tmp_path):
+    data, runs = tmp_path / "data", tmp_path / "runs"
+    folders = nights(data, runs, 2)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "keep.txt").write_text("mine")
+    for i, odd in enumerate((str(tmp_path / "notes"), str(data), str(tmp_path), "")):  # not runs, or holding DATA
+        record_candidate(data, Candidate(f"odd{i}", odd, "rejected", "hand-edited", ["vorbis-160"],
+                                         created_at=f"2025-12-0{i + 1}T02:00:00+00:00"))  # fmt: skip
+    assert prune_runs(data, keep=1) == [folders[0]]
+    assert (tmp_path / "notes" / "keep.txt").read_text() == "mine" and (data / "catalog").is_dir()
+    assert [p.name for p in runs.iterdir()] == ["v2"]
